@@ -1,0 +1,203 @@
+"""The Flask application: discovery, hook calls, feedback, health. Built by ``create_app``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request
+from marshmallow import ValidationError
+
+from service.config import Settings, load_settings
+from service.engine import Engine
+from service.errors import ApiError, register_error_handlers
+from service.feedback import FeedbackStore
+from service.fhir_gateway import FhirGateway, is_loopback
+from service.gather import PrefetchUnavailable, gather
+from service.jsonio import depth_exceeds, json_response
+from service.knowledge import Knowledge, load_knowledge
+from service.order_check import OrderChecker, draft_medication_requests
+from service.render import CardRenderer, RenderContext
+from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
+
+log = logging.getLogger("her2cds")
+hooks = Blueprint("hooks", __name__)
+HOOK_SCHEMA = HookRequestSchema()
+FEEDBACK_SCHEMA = FeedbackSchema()
+
+
+class Runtime:
+    """Everything built once at start-up and shared by requests."""
+
+    def __init__(self, settings: Settings, knowledge: Knowledge) -> None:
+        self.settings = settings
+        self.knowledge = knowledge
+        self.engine = Engine(knowledge)
+        self.renderer = CardRenderer(knowledge)
+        self.order_checker = OrderChecker(knowledge, self.engine.normaliser, self.renderer)
+        self.gateway = FhirGateway(settings.fhir_connect_timeout_seconds, settings.max_fhir_pages, settings.max_fhir_bundle_bytes)
+        self.feedback = FeedbackStore(settings.database_url)
+        self.services = knowledge.services["services"]
+        self.templates = prefetch_templates(knowledge)
+        self.discovery = discovery_document(knowledge, self.templates)
+
+    def service_hooks(self, service_id: str) -> set[str]:
+        return {service["hook"] for service in self.services if service["id"] == service_id}
+
+    def may_call(self, fhir_server: str) -> bool:
+        """SSRF guard: only configured FHIR servers, or loopback ones in development mode."""
+        base = fhir_server.rstrip("/")
+        if any(base == allowed.rstrip("/") for allowed in self.settings.fhir_servers):
+            return True
+        return self.settings.development_mode and self.settings.allow_loopback_fhir and is_loopback(fhir_server)
+
+    def evaluation_date(self) -> date:
+        fixed = current_app.config.get("HER2CDS_EVALUATION_DATE")
+        return date.fromisoformat(fixed) if fixed else date.today()
+
+
+def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
+    """Prefetch templates with the ``{{codes:kind,...}}`` shorthand expanded to LOINC token lists."""
+    loinc = knowledge.systems["loinc"]
+    templates = {}
+    for key, template in knowledge.services["prefetch"].items():
+        while "{{codes:" in template:
+            start = template.index("{{codes:")
+            end = template.index("}}", start)
+            kinds = template[start + len("{{codes:"):end].split(",")
+            tokens = ",".join(f"{loinc}|{code}" for kind in kinds for code in knowledge.codes_by_kind[kind])
+            template = template[:start] + tokens + template[end + 2:]
+        templates[key] = template
+    return templates
+
+
+def discovery_document(knowledge: Knowledge, templates: dict[str, str]) -> dict[str, Any]:
+    """``GET /cds-services`` body, from mappings/services.yaml."""
+    services = []
+    for service in knowledge.services["services"]:
+        entry = {key: service[key] for key in ("hook", "id", "title", "description", "usageRequirements") if service.get(key)}
+        entry["prefetch"] = dict(templates)
+        services.append(entry)
+    return {"services": services}
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["her2cds"]  # type: ignore[no-any-return]
+
+
+def read_json_body() -> Any:
+    """The request body as JSON, parsed once; clear 4xx errors for everything else."""
+    mimetype = (request.mimetype or "").lower()
+    if not (mimetype == "application/json" or mimetype.endswith("+json")):
+        raise ApiError(415, "Content-Type must be application/json")
+    raw = request.get_data(cache=False)
+    if not raw:
+        raise ApiError(400, "request body is empty; a JSON object is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc.args[0] if exc.args else 'cannot parse'}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    if depth_exceeds(body):
+        raise ApiError(400, "JSON nests too deeply")
+    return body
+
+
+@hooks.get("/cds-services")
+def discovery() -> Response:
+    return json_response(runtime().discovery)
+
+
+@hooks.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    rt = runtime()
+    offered = rt.service_hooks(service_id)
+    if not offered:
+        raise ApiError(404, f"no CDS service with id '{service_id}'")
+    body = read_json_body()
+    try:
+        hook_request = HOOK_SCHEMA.load(body)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid CDS Hooks request", messages_of(exc)) from exc
+    if hook_request["hook"] not in offered:
+        raise ApiError(400, f"service '{service_id}' does not answer hook '{hook_request['hook']}'")
+    context = hook_request["context"]
+    authorization = hook_request.get("fhirAuthorization") or {}
+    started = time.monotonic()
+    try:
+        gathered = gather(
+            rt.templates, rt.knowledge.services["required_prefetch"], context, hook_request.get("prefetch"),
+            hook_request.get("fhirServer"), authorization.get("access_token"), rt.gateway,
+            rt.settings.time_budget_seconds, rt.may_call,
+        )
+    except PrefetchUnavailable as exc:
+        raise ApiError(412, str(exc)) from exc
+    patient_id = str(context["patientId"])
+    evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date())
+    render_context = RenderContext(hook_request["hookInstance"], patient_id, gathered.problems, rt.settings.public_base_url or None)
+    if hook_request["hook"] == "patient-view":
+        cards = rt.renderer.cards(evaluation, render_context)
+    else:
+        orders = draft_medication_requests(context, hook_request["hook"])
+        cards = rt.order_checker.cards(evaluation, orders, render_context) if orders else []
+        if cards and gathered.problems:
+            cards.append(rt.renderer.data_card(gathered.problems, render_context))
+    log.info(
+        "hook answered", extra={"service": service_id, "hook": hook_request["hook"], "cards": len(cards),
+                                "problems": len(gathered.problems), "ms": round((time.monotonic() - started) * 1000)},
+    )
+    return json_response({"cards": cards})
+
+
+@hooks.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    rt = runtime()
+    if not rt.service_hooks(service_id):
+        raise ApiError(404, f"no CDS service with id '{service_id}'")
+    body = read_json_body()
+    try:
+        items = FEEDBACK_SCHEMA.load(body)["feedback"]
+    except ValidationError as exc:
+        raise ApiError(400, "invalid feedback", messages_of(exc)) from exc
+    stored = rt.feedback.store(service_id, items)
+    log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
+    return json_response({})
+
+
+@hooks.get("/healthz")
+def healthz() -> Response:
+    try:
+        runtime().feedback.ping()
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        log.exception("health check: database unavailable")
+        return json_response({"status": "unavailable", "database": "down"}, 503)
+    return json_response({"status": "ok", "database": "ok"})
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application. ``config`` overrides settings (tests); the environment gives the rest."""
+    overrides = dict(config or {})
+    evaluation_date = overrides.pop("evaluation_date", None)
+    settings = load_settings(overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    knowledge = load_knowledge(settings.mappings_dir or None)
+    app = Flask("her2cds")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["HER2CDS_EVALUATION_DATE"] = evaluation_date
+    app.extensions["her2cds"] = Runtime(settings, knowledge)
+    app.register_blueprint(hooks)
+    register_error_handlers(app)
+    if settings.cors_origins:
+        from flask_cors import CORS
+
+        CORS(app, origins=list(settings.cors_origins), supports_credentials=False)
+    if settings.development_mode:
+        log.warning(
+            "DEVELOPMENT MODE: no trusted CDS clients configured, requests are NOT authenticated; "
+            "FHIR servers on loopback addresses may be called. Configure clients (HER2CDS_CONFIG) before real use."
+        )
+    return app

@@ -1,0 +1,206 @@
+"""``her2-cds`` command line: serve, evaluate, demo, load-examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from datetime import date
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+EXAMPLES_PACKAGE = "service.examples"
+EVALUATE_HOOK_INSTANCE = "her2-cds-evaluate"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from exc
+
+
+def read_bundle(path: Path) -> dict[str, Any]:
+    """A FHIR Bundle from a JSON file; exits with a clear message when it is not one."""
+    try:
+        bundle = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise SystemExit(f"her2-cds: cannot read {path}: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise SystemExit(f"her2-cds: {path} is not a FHIR Bundle")
+    return bundle
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def patient_id_of(resources: list[dict[str, Any]]) -> str:
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    return str(patient.get("id")) if patient and patient.get("id") else "unknown"
+
+
+def evaluate_bundle(bundle: dict[str, Any], hook: str, now: date, mappings_dir: str | None = None) -> dict[str, Any]:
+    """The CDS Hooks response the service gives for the patient in ``bundle`` (no server, no FHIR calls)."""
+    from service.engine import Engine
+    from service.knowledge import load_knowledge
+    from service.order_check import OrderChecker
+    from service.render import CardRenderer, RenderContext
+
+    knowledge = load_knowledge(mappings_dir)
+    engine = Engine(knowledge)
+    renderer = CardRenderer(knowledge)
+    resources = bundle_resources(bundle)
+    patient_id = patient_id_of(resources)
+    evaluation = engine.evaluate(patient_id, resources, now)
+    context = RenderContext(EVALUATE_HOOK_INSTANCE, patient_id)
+    if hook == "patient-view":
+        return {"cards": renderer.cards(evaluation, context)}
+    drafts = [r for r in resources if r.get("resourceType") == "MedicationRequest" and r.get("status") == "draft"]
+    return {"cards": OrderChecker(knowledge, engine.normaliser, renderer).cards(evaluation, drafts, context)}
+
+
+def example_bundles() -> list[tuple[str, dict[str, Any]]]:
+    """The bundled example patients, by file name."""
+    folder = package_files.files(EXAMPLES_PACKAGE)
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            found.append((entry.name, orjson.loads(entry.read_bytes())))
+    return found
+
+
+def _print_demo(name: str, bundle: dict[str, Any], response: dict[str, Any]) -> None:
+    resources = bundle_resources(bundle)
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), {})
+    names = patient.get("name") or [{}]
+    display = " ".join(names[0].get("given", []) + [names[0].get("family", "")]).strip() or patient.get("id", "?")
+    cards = response["cards"]
+    assessment = cards[0].get("extension", {}).get("her2-cds-assessment", {}) if cards else {}
+    print("=" * 100)
+    print(f"{display}  ({name}, {len(resources)} resources)")
+    line = assessment.get("lineOfTherapy", {})
+    print(
+        f"  HER2 {assessment.get('her2')} | HR {assessment.get('hormoneReceptor')} | metastatic {assessment.get('metastatic')}"
+        f" {assessment.get('metastaticSites', [])} | line {line.get('current')} {line.get('status')}"
+        + (" | early relapse" if line.get("earlyRelapse") else "")
+    )
+    for entry in line.get("history", []):
+        print(f"    line {entry['line']}: {', '.join(entry['agents'])} {entry['start']} -> {entry.get('end', 'ongoing')}"
+              f" {entry.get('endReason', '')}")
+    if assessment.get("recommendedRegimens"):
+        options = ", ".join(r["id"] + (" (preferred)" if r["preferred"] else "") for r in assessment["recommendedRegimens"])
+        print(f"  line {assessment.get('recommendedLine')} options: {options}")
+    if assessment.get("alerts"):
+        print(f"  alerts: {', '.join(assessment['alerts'])}")
+    for card in cards:
+        print(textwrap.indent(f"[{card['indicator'].upper():8}] {card['summary']}", "  "))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    now = args.now or date.today()
+    examples = example_bundles()
+    if not examples:
+        print("her2-cds: no example patients are bundled", file=sys.stderr)
+        return 1
+    for name, bundle in examples:
+        response = evaluate_bundle(bundle, "patient-view", now, args.mappings)
+        if args.json:
+            print(orjson.dumps({"example": name, **response}, option=orjson.OPT_INDENT_2).decode())
+        else:
+            _print_demo(name, bundle, response)
+    print("=" * 100)
+    print(f"{len(examples)} example patients evaluated on {now.isoformat()}.")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    bundle = read_bundle(Path(args.bundle))
+    response = evaluate_bundle(bundle, args.hook, args.now or date.today(), args.mappings)
+    sys.stdout.write(orjson.dumps(response, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service import create_app
+
+    app = create_app({"evaluation_date": args.now.isoformat()} if args.now else None)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def transaction_of(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A transaction Bundle that PUTs every resource by id (running it twice leaves one copy)."""
+    entries = []
+    for resource in bundle_resources(bundle):
+        if not resource.get("id"):
+            raise SystemExit("her2-cds: every example resource needs an id to be loaded idempotently")
+        path = f"{resource['resourceType']}/{resource['id']}"
+        entries.append({"fullUrl": path, "resource": resource, "request": {"method": "PUT", "url": path}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def cmd_load_examples(args: argparse.Namespace) -> int:
+    import requests
+
+    base = args.fhir_server.rstrip("/")
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    bundles = example_bundles() if not args.bundle else [(p, read_bundle(Path(p))) for p in args.bundle]
+    for name, bundle in bundles:
+        try:
+            response = requests.post(base, data=orjson.dumps(transaction_of(bundle)), headers=headers, timeout=60)
+        except requests.RequestException as exc:
+            print(f"her2-cds: cannot reach {base}: {type(exc).__name__}", file=sys.stderr)
+            return 1
+        if response.status_code >= 300:
+            print(f"her2-cds: {name}: the FHIR server answered {response.status_code}: {response.text[:500]}", file=sys.stderr)
+            return 1
+        print(f"loaded {name}: {len(bundle_resources(bundle))} resources")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="her2-cds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the CDS Hooks service (development server)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--now", type=_date, help="fix the evaluation date (demos and tests)")
+    serve.set_defaults(func=cmd_serve)
+    evaluate = sub.add_parser("evaluate", help="print the CDS Hooks response for a FHIR Bundle file")
+    evaluate.add_argument("bundle")
+    evaluate.add_argument("--hook", default="patient-view", choices=["patient-view", "order-select", "order-sign"])
+    evaluate.add_argument("--now", type=_date)
+    evaluate.add_argument("--mappings", help="knowledge folder (default: mappings/)")
+    evaluate.set_defaults(func=cmd_evaluate)
+    demo = sub.add_parser("demo", help="evaluate the bundled example patients and print the cards")
+    demo.add_argument("--now", type=_date)
+    demo.add_argument("--json", action="store_true", help="print the full responses as JSON")
+    demo.add_argument("--mappings", help="knowledge folder (default: mappings/)")
+    demo.set_defaults(func=cmd_demo)
+    load = sub.add_parser("load-examples", help="upload the example patients to a FHIR server as transactions")
+    load.add_argument("--fhir-server", required=True)
+    load.add_argument("bundle", nargs="*", help="bundle files instead of the bundled examples")
+    load.set_defaults(func=cmd_load_examples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:  # noqa: BLE001 - a knowledge or config error is a message, not a traceback
+        from service.config import ConfigError
+        from service.knowledge import KnowledgeError
+
+        if isinstance(exc, KnowledgeError | ConfigError):
+            print(f"her2-cds: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The pure middle of the pipeline: FHIR resources -> normalise -> infer -> recommend -> assessment.
+
+No Flask and no HTTP here; ``her2-cds evaluate`` and the hook endpoints both call ``Engine.evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.domain import PatientRecord
+from service.infer.disease import DiseaseExtent, disease_extent
+from service.infer.lines import LineOfTherapyRules, TherapyHistory
+from service.infer.receptors import ReceptorStatus, receptor_status
+from service.infer.safety import SafetyFacts, SafetyRules
+from service.knowledge import Knowledge
+from service.normalise import Normaliser
+from service.recommend import Recommendation, Recommender, alerts_of
+
+
+@dataclass
+class Evaluation:
+    """Every conclusion about one patient, ready to render."""
+
+    record: PatientRecord
+    extent: DiseaseExtent
+    receptors: ReceptorStatus
+    history: TherapyHistory
+    safety: SafetyFacts
+    recommendation: Recommendation
+    alerts: list[str]
+    now: date
+
+    def assessment(self) -> dict[str, Any]:
+        """The contract's assessment object (../shared/contract/assessment.md); absent knowledge omitted."""
+        line_of_therapy: dict[str, Any] = {
+            "current": self.history.current_number,
+            "status": self.history.status,
+        }
+        if self.extent.metastatic and self.history.early_relapse is not None:
+            line_of_therapy["earlyRelapse"] = self.history.early_relapse
+        history = []
+        for line in self.history.lines:
+            entry: dict[str, Any] = {"line": line.number, "agents": line.agents, "start": line.start.isoformat()}
+            if line.end is not None:
+                entry["end"] = line.end.isoformat()
+                entry["endReason"] = line.end_reason or "unknown"
+            history.append(entry)
+        if history:
+            line_of_therapy["history"] = history
+        assessment: dict[str, Any] = {
+            "version": "1",
+            "metastatic": self.extent.metastatic,
+            "her2": self.receptors.her2,
+            "hormoneReceptor": self.receptors.hormone_receptor,
+            "lineOfTherapy": line_of_therapy,
+        }
+        if self.extent.sites:
+            assessment["metastaticSites"] = list(self.extent.sites)
+        if self.recommendation.line is not None and self.recommendation.options:
+            assessment["recommendedLine"] = self.recommendation.line
+            assessment["recommendedRegimens"] = [
+                {"id": option.regimen, "preferred": option.preferred} for option in self.recommendation.options
+            ]
+        if self.alerts:
+            assessment["alerts"] = self.alerts
+        return assessment
+
+
+class Engine:
+    """Holds the compiled rules; ``evaluate`` is a pure function of its inputs."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.normaliser = Normaliser(knowledge)
+        self.line_rules = LineOfTherapyRules(knowledge)
+        self.safety_rules = SafetyRules(knowledge)
+        self.recommender = Recommender(knowledge)
+
+    def evaluate(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> Evaluation:
+        """Run normalise -> infer -> recommend for one patient."""
+        record = self.normaliser.patient_record(patient_id, resources, now)
+        extent = disease_extent(record.conditions)
+        receptors = receptor_status(record.receptors)
+        # Stage IV without a date: every exposure is metastatic therapy.
+        since = extent.metastatic_date or (date.min if extent.metastatic else None)
+        history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)
+        if not extent.metastatic:
+            history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
+        safety = self.safety_rules.facts(record.labs, record.receptors, record.disease_statuses, extent, history, now)
+        recommendation = self.recommender.recommend(extent, receptors, history, safety)
+        alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
+        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now)

@@ -1,0 +1,100 @@
+"""Stored feedback (CDS Hooks ``/feedback``): SQLite by default, PostgreSQL by URL; idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("service_id", String(100), nullable=False),
+    Column("card_uuid", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("accepted_suggestions", Text, nullable=False, default="[]"),
+    Column("override_reason", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class FeedbackStore:
+    """Writes feedback rows; the same feedback arriving twice is stored once."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    @staticmethod
+    def dedupe_key(service_id: str, item: dict[str, Any]) -> str:
+        """Same service, card, outcome, timestamp, suggestions and reason = the same feedback."""
+        canonical = json.dumps(
+            [service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
+             sorted(s["id"] for s in item.get("acceptedSuggestions", [])), item.get("overrideReason")],
+            sort_keys=True, separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def store(self, service_id: str, items: list[dict[str, Any]]) -> int:
+        """Insert the items in one transaction; return how many were new."""
+        rows = [
+            {
+                "dedupe_key": self.dedupe_key(service_id, item),
+                "service_id": service_id,
+                "card_uuid": item["card"],
+                "outcome": item["outcome"],
+                "outcome_timestamp": item["outcomeTimestamp"],
+                "accepted_suggestions": json.dumps([s["id"] for s in item.get("acceptedSuggestions", [])]),
+                "override_reason": json.dumps(item["overrideReason"]) if item.get("overrideReason") else None,
+                "received_at": datetime.now(UTC),
+            }
+            for item in items
+        ]
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(feedback_table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        inserted = 0
+        with self.engine.begin() as connection:
+            for row in rows:
+                inserted += connection.execute(statement, row).rowcount or 0
+        return inserted
+
+    def count(self, card_uuid: str | None = None) -> int:
+        """Rows stored (for one card when given)."""
+        query = select(func.count()).select_from(feedback_table)
+        if card_uuid:
+            query = query.where(feedback_table.c.card_uuid == card_uuid)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def rows(self, card_uuid: str) -> list[dict[str, Any]]:
+        """Stored feedback of one card, oldest first."""
+        query = select(feedback_table).where(feedback_table.c.card_uuid == card_uuid).order_by(feedback_table.c.id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
+        return True

@@ -1,0 +1,1 @@
+"""Inference stage: pure functions from a ``PatientRecord`` to the clinical conclusions."""

@@ -1,0 +1,186 @@
+"""Lines of therapy from the medication history (docs/clinical-rules.md §4, clinical.md §7)."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+
+from service.domain import DiseaseStatus, Exposure
+from service.knowledge import Knowledge
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (clamped to the month's last day)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class TherapyLine:
+    """One metastatic line: its regimen's agents, dates and how it ended."""
+
+    number: int
+    start: date
+    exposures: list[Exposure] = field(default_factory=list)
+    end: date | None = None
+    ongoing: bool = False
+    progressed: bool = False
+    end_reason: str | None = None  # progression | toxicity | completed | unknown
+
+    @property
+    def agents(self) -> list[str]:
+        """Sorted canonical agents of the line."""
+        return sorted({exposure.agent for exposure in self.exposures})
+
+    def last_activity(self, now: date) -> date:
+        """The last day any agent of the line was given (now for an ongoing record)."""
+        return max(now if exposure.ongoing else exposure.last_day for exposure in self.exposures)
+
+
+@dataclass
+class TherapyHistory:
+    """The metastatic lines, the current one's status and the (neo)adjuvant facts."""
+
+    lines: list[TherapyLine]
+    status: str  # naive | on-treatment | progressed | off-treatment
+    early_relapse: bool | None = None  # None when not metastatic
+    adjuvant_agents: tuple[str, ...] = ()
+    adjuvant_end: date | None = None
+    progression_dates: tuple[date, ...] = ()
+
+    @property
+    def current(self) -> TherapyLine | None:
+        return self.lines[-1] if self.lines else None
+
+    @property
+    def current_number(self) -> int:
+        return len(self.lines)
+
+    def received_agents(self) -> set[str]:
+        """Every agent ever given, (neo)adjuvant included."""
+        return {agent for line in self.lines for agent in line.agents} | set(self.adjuvant_agents)
+
+    def active_agents(self) -> set[str]:
+        """Agents of the current line when it is ongoing."""
+        line = self.current
+        return set(line.agents) if line is not None and line.ongoing else set()
+
+    def ongoing_agents(self) -> set[str]:
+        """Agents of the current line still being given now (a dropped taxane is not)."""
+        line = self.current
+        if line is None or not line.ongoing:
+            return set()
+        if any(exposure.ongoing for exposure in line.exposures):
+            return {exposure.agent for exposure in line.exposures if exposure.ongoing}
+        latest = max(exposure.last_day for exposure in line.exposures)
+        # Infusion records: the agents given in the last cycle window are the ones still given.
+        return {exposure.agent for exposure in line.exposures if (latest - exposure.last_day).days <= 28}
+
+    def agents_stopped_for(self, reason: str) -> set[str]:
+        """Key agents the disease progressed on (reason "progression") or stopped for toxicity."""
+        found: set[str] = set()
+        for line in self.lines:
+            if reason == "progression" and line.progressed:
+                found.update(line.agents)
+            found.update(e.agent for e in line.exposures if e.stop_reason == reason)
+        return found
+
+
+class LineOfTherapyRules:
+    """The line-of-therapy rules of mappings/lines.yaml, applied to one patient's exposures."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        rules = knowledge.lines
+        self.knowledge = knowledge
+        self.window = rules["regimen_window_days"]
+        self.gap = rules["gap_days"]
+        self.maintenance = [
+            (frozenset(item["classes"]), frozenset(item["when_line_has"])) for item in rules["maintenance_additions"]
+        ]
+        relapse = rules["early_relapse"]
+        self.relapse_months = int(relapse["months"])
+        self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
+        self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
+
+    def _joins_line(self, exposure: Exposure, line: TherapyLine) -> bool:
+        """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line?"""
+        agents = set(line.agents)
+        if exposure.agent in agents:
+            return True
+        if (exposure.start - line.start).days <= self.window:
+            return True
+        group = self.knowledge.substitution_group.get(exposure.agent)
+        if group is not None and any(self.knowledge.substitution_group.get(a) == group for a in agents):
+            return True
+        agent_class = self.knowledge.agent_class[exposure.agent]
+        return any(agent_class in classes and agents & holders for classes, holders in self.maintenance)
+
+    def history(
+        self, exposures: list[Exposure], disease_statuses: list[DiseaseStatus],
+        metastatic_date: date | None, now: date,
+    ) -> TherapyHistory:
+        """Group exposures into lines, mark progression and status, and find early relapse."""
+        progression = sorted(
+            {status.on for status in disease_statuses if status.status == "worsened"}
+            | {e.last_day for e in exposures if e.stop_reason == "progression"}
+        )
+        if metastatic_date is None:
+            return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
+        metastatic = sorted((e for e in exposures if e.start >= metastatic_date), key=lambda e: (e.start, e.agent))
+        lines: list[TherapyLine] = []
+        for exposure in metastatic:
+            line = lines[-1] if lines else None
+            if line is None or (exposure.start - line.last_activity(now)).days > self.gap or not self._joins_line(exposure, line):
+                lines.append(TherapyLine(number=len(lines) + 1, start=exposure.start))
+            lines[-1].exposures.append(exposure)
+        for index, line in enumerate(lines):
+            following = lines[index + 1] if index + 1 < len(lines) else None
+            self._close(line, following, progression, now)
+        status = "naive"
+        if lines:
+            last = lines[-1]
+            status = "progressed" if last.progressed else ("on-treatment" if last.ongoing else "off-treatment")
+        early, adjuvant_agents, adjuvant_end = self._early_relapse(exposures, metastatic_date, now)
+        return TherapyHistory(
+            lines=lines, status=status, early_relapse=early, adjuvant_agents=adjuvant_agents,
+            adjuvant_end=adjuvant_end, progression_dates=tuple(progression),
+        )
+
+    def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
+        """Set end, ongoing, progressed and end reason of one line."""
+        limit = following.start if following else None
+        line.progressed = any(line.start < day and (limit is None or day <= limit) for day in progression)
+        if following is not None:
+            line.end = min(line.last_activity(now), following.start)
+            line.ongoing = False
+        else:
+            infusions = [e.last_day for e in line.exposures if e.source_type == "MedicationAdministration"]
+            line.ongoing = any(e.ongoing for e in line.exposures) or bool(
+                infusions and (now - max(infusions)).days <= self.gap
+            )
+            line.end = None if line.ongoing else line.last_activity(now)
+        if line.end is None:
+            return
+        records = [e for e in line.exposures if e.source_type != "MedicationAdministration"]
+        if line.progressed:
+            line.end_reason = "progression"
+        elif any(e.stop_reason == "toxicity" for e in line.exposures):
+            line.end_reason = "toxicity"
+        elif records and all(e.status == "completed" for e in records):
+            line.end_reason = "completed"
+        else:
+            line.end_reason = "unknown"
+
+    def _early_relapse(
+        self, exposures: list[Exposure], metastatic_date: date, now: date
+    ) -> tuple[bool, tuple[str, ...], date | None]:
+        """(neo)adjuvant HER2 therapy ended < 6 months (12 with pertuzumab) before metastatic disease."""
+        adjuvant = [e for e in exposures if e.start < metastatic_date and e.agent in self.her2_agents]
+        if not adjuvant:
+            return False, (), None
+        agents = tuple(sorted({e.agent for e in adjuvant}))
+        end = max(now if e.ongoing else e.last_day for e in adjuvant)
+        months = max([self.relapse_months] + [self.relapse_months_if[a] for a in agents if a in self.relapse_months_if])
+        return metastatic_date <= add_months(end, months), agents, end

@@ -1,0 +1,123 @@
+"""Receptor status per ASCO/CAP: HER2 (2018, affirmed 2023) and ER/PR (2020).
+
+See docs/clinical-rules.md §2 for the order of the rules and the test-episode convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from service.domain import ReceptorResult
+
+HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
+EPISODE_DAYS = 42  # convention: reflex ISH reported within 6 weeks of the IHC on the same specimen
+
+
+@dataclass(frozen=True)
+class ReceptorStatus:
+    """The receptor conclusions and the facts they rest on (for the card detail)."""
+
+    her2: str  # positive | low | zero | negative | equivocal | unknown
+    hormone_receptor: str  # positive | negative | unknown
+    her2_ihc: int | None = None
+    ish_group: int | None = None
+    her2_date: date | None = None
+    er: str | None = None
+    pr: str | None = None
+    er_percent: float | None = None
+    pr_percent: float | None = None
+    latest_result: date | None = None  # most recent receptor result of any kind
+
+
+def ish_group(ratio: float, copies: float) -> int:
+    """Dual-probe ISH group 1-5 from the HER2/CEP17 ratio and the HER2 copies per nucleus."""
+    if ratio >= 2.0:
+        return 1 if copies >= 4.0 else 2
+    if copies >= 6.0:
+        return 3
+    if copies >= 4.0:
+        return 4
+    return 5
+
+
+def ish_positive(group: int, ihc: int | None) -> bool:
+    """ASCO/CAP 2018: group 1 positive; 2 and 4 only with IHC 3+; 3 with IHC 2+/3+; 5 negative."""
+    if group == 1:
+        return True
+    if group in (2, 4):
+        return ihc == 3
+    if group == 3:
+        return ihc in (2, 3)
+    return False
+
+
+def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
+    chosen = [result for result in results if result.kind == kind]
+    return max(chosen, key=lambda result: result.on) if chosen else None
+
+
+def her2_status(results: list[ReceptorResult]) -> tuple[str, int | None, int | None, date | None]:
+    """(status, IHC score, ISH group, date) from the most recent HER2 test episode."""
+    her2 = [result for result in results if result.kind in HER2_KINDS]
+    if not her2:
+        return "unknown", None, None, None
+    latest_day = max(result.on for result in her2)
+    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=EPISODE_DAYS)]
+    ihc_result = _latest([r for r in episode if r.ihc_score is not None], "her2-ihc")
+    ihc = ihc_result.ihc_score if ihc_result else None
+    ratio = _latest(episode, "her2-ratio")
+    copies = _latest(episode, "her2-copies")
+    group = ish_group(ratio.number, copies.number) if ratio and copies and ratio.number is not None and copies.number is not None else None
+    ish: bool | None = None
+    if group is not None:
+        ish = ish_positive(group, ihc)
+    else:
+        qualitative_ish = _latest(episode, "her2-ish")
+        if qualitative_ish and qualitative_ish.qualitative in ("positive", "negative"):
+            ish = qualitative_ish.qualitative == "positive"
+    if ihc == 3:
+        return "positive", ihc, group, latest_day
+    if ish is True:
+        return "positive", ihc, group, latest_day
+    if ish is False:
+        status = {0: "zero", 1: "low", 2: "low"}.get(ihc, "negative") if ihc is not None else "negative"
+        return status, ihc, group, latest_day
+    if ihc is not None:
+        return {2: "equivocal", 1: "low", 0: "zero"}[ihc], ihc, group, latest_day
+    qualitative = [r for r in episode if r.qualitative and r.kind in ("her2-ihc", "her2-interpretation")]
+    if qualitative:
+        return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
+    return "unknown", None, group, latest_day
+
+
+def _hormone_receptor_value(results: list[ReceptorResult], receptor: str) -> tuple[str | None, float | None]:
+    """Latest ER or PR: (positive|negative|None, percent)."""
+    candidates = [r for r in results if r.kind in (receptor, f"{receptor}-percent")]
+    if not candidates:
+        return None, None
+    latest_day = max(r.on for r in candidates)
+    same_day = [r for r in candidates if r.on == latest_day]
+    percent = next((r.number for r in same_day if r.number is not None), None)
+    if percent is not None:
+        return ("positive" if percent >= 1.0 else "negative"), percent
+    qualitative = next((r.qualitative for r in same_day if r.qualitative in ("positive", "negative")), None)
+    return qualitative, None
+
+
+def receptor_status(results: list[ReceptorResult]) -> ReceptorStatus:
+    """HER2 and hormone-receptor status from all tissue receptor results."""
+    her2, ihc, group, her2_day = her2_status(results)
+    er, er_percent = _hormone_receptor_value(results, "er")
+    pr, pr_percent = _hormone_receptor_value(results, "pr")
+    if "positive" in (er, pr):
+        hormone = "positive"
+    elif er == "negative" and pr == "negative":
+        hormone = "negative"
+    else:
+        hormone = "unknown"
+    return ReceptorStatus(
+        her2=her2, hormone_receptor=hormone, her2_ihc=ihc, ish_group=group, her2_date=her2_day,
+        er=er, pr=pr, er_percent=er_percent, pr_percent=pr_percent,
+        latest_result=max((r.on for r in results), default=None),
+    )

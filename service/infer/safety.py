@@ -1,0 +1,189 @@
+"""Safety facts: LVEF against each agent's label rule, liver function, visceral crisis, data gaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from service.domain import DiseaseStatus, LabResult, ReceptorResult
+from service.infer.disease import DiseaseExtent
+from service.infer.lines import TherapyHistory, add_months
+from service.knowledge import Knowledge
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A label rule of mappings/safety.yaml that the patient's values meet, for one agent."""
+
+    agent: str
+    kind: str  # cardiac | hepatic
+    action: str
+    source: str
+    changes_drug: bool = True
+
+
+@dataclass
+class LiverValues:
+    """Latest liver labs as value and multiple of ULN (bilirubin in mg/dL)."""
+
+    bilirubin: float | None = None
+    bilirubin_x: float | None = None
+    ast: float | None = None
+    ast_x: float | None = None
+    alt: float | None = None
+    alt_x: float | None = None
+    alp_x: float | None = None
+    latest: date | None = None
+
+    @property
+    def transaminase_x(self) -> float | None:
+        values = [value for value in (self.ast_x, self.alt_x) if value is not None]
+        return max(values) if values else None
+
+
+@dataclass
+class SafetyFacts:
+    """Everything the cards need to warn about, computed once per request."""
+
+    lvef_latest: LabResult | None = None
+    lvef_baseline: LabResult | None = None
+    lvef_fall: float | None = None
+    lvef_lower_limit: float = 50.0
+    liver: LiverValues = field(default_factory=LiverValues)
+    cardiac_hits: dict[str, RuleHit] = field(default_factory=dict)
+    hepatic_hits: dict[str, RuleHit] = field(default_factory=dict)
+    visceral_crisis: bool = False
+    monitoring_overdue: bool = False
+    low_baseline: bool = False
+    brain_metastases: bool = False
+    receptor_retest: bool = False
+    liver_local_therapy_review: bool = False
+
+
+def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
+    chosen = [lab for lab in labs if lab.kind in kinds]
+    return max(chosen, key=lambda lab: lab.on) if chosen else None
+
+
+def lvef_condition_met(condition: dict[str, Any], latest: float, fall: float | None, lower_limit: float) -> bool:
+    """All predicates of one LVEF condition hold (a fall predicate needs a known fall)."""
+    checks = {
+        "lvef_below": lambda v: latest < v,
+        "lvef_at_least": lambda v: latest >= v,
+        "lvef_at_most": lambda v: latest <= v,
+        "fall_at_least": lambda v: fall is not None and fall >= v,
+        "fall_above": lambda v: fall is not None and fall > v,
+        "fall_at_most": lambda v: fall is not None and fall <= v,
+        "below_lln": lambda v: (latest < lower_limit) == bool(v),
+    }
+    return all(checks[name](value) for name, value in condition.items())
+
+
+def liver_condition_met(condition: dict[str, Any], liver: LiverValues) -> bool:
+    """All predicates of one hepatic condition hold (a missing value never meets a predicate)."""
+    values = {
+        "bilirubin_x_uln_above": (liver.bilirubin_x, lambda x, v: x > v),
+        "transaminase_x_uln_above": (liver.transaminase_x, lambda x, v: x > v),
+        "transaminase_x_uln_at_least": (liver.transaminase_x, lambda x, v: x >= v),
+        "alp_x_uln_above": (liver.alp_x, lambda x, v: x > v),
+    }
+    for name, threshold in condition.items():
+        measured, compare = values[name]
+        if measured is None or not compare(measured, threshold):
+            return False
+    return True
+
+
+class SafetyRules:
+    """The label thresholds of mappings/safety.yaml applied to one patient."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.safety = knowledge.safety
+        self.monitored = frozenset(self.safety["lvef"]["monitored_agents"])
+
+    def facts(
+        self, labs: list[LabResult], receptors: list[ReceptorResult], statuses: list[DiseaseStatus],
+        extent: DiseaseExtent, history: TherapyHistory, now: date,
+    ) -> SafetyFacts:
+        """Compute every safety fact; which become alerts is decided with the recommendation."""
+        facts = SafetyFacts()
+        self._lvef(facts, labs, history, now)
+        self._liver(facts, labs)
+        crisis = self.safety["visceral_crisis"]
+        liver = facts.liver
+        facts.visceral_crisis = crisis["requires_site"] in extent.sites and (
+            (liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"])
+            or any(v is not None and v > crisis["transaminase_u_l_above"] for v in (liver.ast, liver.alt))
+        )
+        facts.brain_metastases = bool({"brain", "leptomeninges"} & set(extent.sites))
+        facts.receptor_retest = bool(
+            extent.metastatic and extent.metastatic_date is not None
+            and not any(result.on >= extent.metastatic_date for result in receptors)
+        )
+        line = history.current
+        if extent.sites == ("liver",) and history.status == "on-treatment" and line is not None and not facts.visceral_crisis:
+            after_start = [status for status in statuses if status.on > line.start]
+            latest = max(after_start, key=lambda status: status.on) if after_start else None
+            facts.liver_local_therapy_review = latest is not None and latest.status in ("improved", "stable")
+        return facts
+
+    def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
+        rules = self.safety["lvef"]
+        readings = sorted((lab for lab in labs if lab.kind == "lvef"), key=lambda lab: lab.on)
+        latest = readings[-1] if readings else None
+        facts.lvef_latest = latest
+        facts.lvef_lower_limit = (
+            latest.reference_low if latest and latest.reference_low is not None else float(rules["lower_limit_default"])
+        )
+        line = history.current
+        her2_start = min(
+            (e.start for e in line.exposures if e.agent in self.monitored), default=None
+        ) if line is not None else None
+        if her2_start is not None and readings:
+            before = [lab for lab in readings if lab.on <= her2_start]
+            facts.lvef_baseline = before[-1] if before else readings[0]
+            if latest is not None:
+                facts.lvef_fall = facts.lvef_baseline.value - latest.value
+        active = history.active_agents()
+        if latest is not None:
+            for agent, rule in rules["rules"].items():
+                if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule["conditions"]):
+                    facts.cardiac_hits[agent] = RuleHit(agent, "cardiac", rule["action"], rule["source"])
+        on_her2 = bool(active & self.monitored)
+        if on_her2 and facts.lvef_baseline is not None:
+            facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
+        elif not on_her2 and latest is not None:
+            facts.low_baseline = latest.value < facts.lvef_lower_limit
+        cutoff = add_months(now, -int(rules["monitoring_months"]))
+        facts.monitoring_overdue = on_her2 and (latest is None or latest.on < cutoff)
+
+    def _liver(self, facts: SafetyFacts, labs: list[LabResult]) -> None:
+        liver_rules = self.safety["liver"]
+        defaults = liver_rules["uln_defaults"]
+        per_mg = float(liver_rules["bilirubin_umol_per_mg_dl"])
+        values = facts.liver
+        bilirubin = _latest(labs, "bilirubin-total", "bilirubin-total-molar")
+        if bilirubin is not None:
+            molar = bilirubin.kind == "bilirubin-total-molar" or "mol" in bilirubin.unit.lower()
+            values.bilirubin = bilirubin.value / per_mg if molar else bilirubin.value
+            if bilirubin.reference_high:
+                uln = bilirubin.reference_high / per_mg if molar else bilirubin.reference_high
+            else:
+                uln = float(defaults["bilirubin-total"]["value"])
+            values.bilirubin_x = values.bilirubin / uln
+        for kind in ("ast", "alt", "alp"):
+            lab = _latest(labs, kind)
+            if lab is None:
+                continue
+            uln = lab.reference_high or float(defaults[kind]["value"])
+            if kind != "alp":
+                setattr(values, kind, lab.value)
+            setattr(values, f"{kind}_x", lab.value / uln)
+        dated = [lab.on for lab in labs if lab.kind in ("bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp")]
+        values.latest = max(dated, default=None)
+        for agent, rule in liver_rules["rules"].items():
+            if any(liver_condition_met(condition, values) for condition in rule["conditions"]):
+                facts.hepatic_hits[agent] = RuleHit(
+                    agent, "hepatic", rule["action"], rule["source"], changes_drug=bool(rule["changes_drug"])
+                )

@@ -1,0 +1,273 @@
+"""Load the knowledge files of ``mappings/``, check each against its schema, compile lookup tables.
+
+Everything clinical the service knows is here, read once at start-up. A file that does not match its
+schema stops the service with a message naming the file and the field (``KnowledgeError``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+KNOWLEDGE_FILES = ("sources", "codes", "drugs", "regimens", "lines", "options", "safety", "services", "cards")
+
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is missing, unreadable, or breaks its schema or a cross-reference."""
+
+
+def default_mappings_dir() -> Path:
+    """The ``mappings/`` folder beside the ``service`` package (the repository or the image)."""
+    return Path(__file__).resolve().parent.parent / "mappings"
+
+
+def normalise_name(text: str) -> tuple[str, ...]:
+    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``."""
+    return tuple(word for word in _WORD_SPLIT.split(text.lower()) if word)
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """A drug name as a word sequence and the agents it means."""
+
+    words: tuple[str, ...]
+    agents: tuple[str, ...]
+
+
+@dataclass
+class Knowledge:
+    """The compiled knowledge: raw documents plus the lookup tables the pipeline uses."""
+
+    raw: dict[str, dict[str, Any]]
+    systems: dict[str, str] = field(default_factory=dict)
+    observation_kind: dict[tuple[str, str], str] = field(default_factory=dict)
+    ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
+    codes_by_kind: dict[str, list[str]] = field(default_factory=dict)
+    answer_by_coding: dict[tuple[str, str], str] = field(default_factory=dict)
+    answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    ihc_score: re.Pattern[str] = re.compile("")
+    disease_status_by_code: dict[str, str] = field(default_factory=dict)
+    breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()
+    breast_cancer_prefixes: tuple[tuple[str, str], ...] = ()
+    metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
+    metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
+    site_words: dict[str, str] = field(default_factory=dict)
+    stage_iv: re.Pattern[str] = re.compile("")
+    agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    name_patterns: tuple[NamePattern, ...] = ()
+    agent_class: dict[str, str] = field(default_factory=dict)
+    refinements: dict[str, str] = field(default_factory=dict)
+    substitution_group: dict[str, int] = field(default_factory=dict)
+    progression_stop_codes: frozenset[tuple[str, str]] = frozenset()
+    toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
+
+    # Short-hands for the raw documents the engine reads directly.
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        return self.raw["sources"]["sources"]
+
+    @property
+    def drugs(self) -> dict[str, Any]:
+        return self.raw["drugs"]
+
+    @property
+    def regimens(self) -> dict[str, dict[str, Any]]:
+        return self.raw["regimens"]["regimens"]
+
+    @property
+    def lines(self) -> dict[str, Any]:
+        return self.raw["lines"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.raw["options"]
+
+    @property
+    def safety(self) -> dict[str, Any]:
+        return self.raw["safety"]
+
+    @property
+    def services(self) -> dict[str, Any]:
+        return self.raw["services"]
+
+    @property
+    def cards(self) -> dict[str, Any]:
+        return self.raw["cards"]
+
+    def source(self, source_id: str) -> dict[str, Any]:
+        """The source entry ``source_id`` (ids are checked at load time)."""
+        return self.sources[source_id]
+
+    def agents_of_class(self, *classes: str) -> frozenset[str]:
+        """Canonical agents whose class is one of ``classes``."""
+        return frozenset(agent for agent, cls in self.agent_class.items() if cls in classes)
+
+
+def load_knowledge(mappings_dir: Path | str | None = None) -> Knowledge:
+    """Read, validate and compile every knowledge file; raise ``KnowledgeError`` naming the problem."""
+    folder = Path(mappings_dir) if mappings_dir else default_mappings_dir()
+    raw: dict[str, dict[str, Any]] = {}
+    for name in KNOWLEDGE_FILES:
+        raw[name] = _load_checked(folder, name)
+    knowledge = Knowledge(raw=raw)
+    _check_references(knowledge)
+    _compile(knowledge)
+    return knowledge
+
+
+def _load_checked(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / f"{name}.yaml"
+    schema_path = folder / "schemas" / f"{name}.schema.json"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise KnowledgeError(f"{path}: cannot be read: {exc}") from exc
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(part) for part in first.absolute_path) or "(top level)"
+        raise KnowledgeError(f"{path}: field {where}: {first.message}")
+    return document
+
+
+def _source_ids_used(node: Any) -> list[str]:
+    """Every value of a ``source`` key anywhere in a document."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("source", "monitoring_source", "early_relapse_source") and isinstance(value, str):
+                found.append(value)
+            else:
+                found.extend(_source_ids_used(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_source_ids_used(item))
+    return found
+
+
+def _check_references(knowledge: Knowledge) -> None:
+    """Cross-file checks the per-file schemas cannot express."""
+    known_sources = set(knowledge.sources)
+    for name, document in knowledge.raw.items():
+        for source_id in _source_ids_used(document):
+            if source_id not in known_sources:
+                raise KnowledgeError(f"mappings/{name}.yaml: source '{source_id}' is not in sources.yaml")
+    classes = set(knowledge.drugs["classes"])
+    for agent, entry in knowledge.drugs["agents"].items():
+        if entry["class"] not in classes:
+            raise KnowledgeError(f"mappings/drugs.yaml: agents/{agent}/class '{entry['class']}' is not a class")
+    for line_key, options in knowledge.options["lines"].items():
+        for option in options:
+            if option["regimen"] not in knowledge.regimens:
+                raise KnowledgeError(f"mappings/options.yaml: lines/{line_key}: unknown regimen {option['regimen']}")
+    observation_kinds = set(knowledge.raw["codes"]["observations"])
+    for key, template in knowledge.services["prefetch"].items():
+        for group in re.findall(r"\{\{codes:([^}]*)\}\}", template):
+            for kind in group.split(","):
+                if kind not in observation_kinds:
+                    raise KnowledgeError(f"mappings/services.yaml: prefetch/{key}: unknown observation kind '{kind}'")
+
+
+def _compile(knowledge: Knowledge) -> None:
+    """Build the lookup tables once, so the request path only does dictionary look-ups."""
+    codes = knowledge.raw["codes"]
+    systems = codes["systems"]
+    knowledge.systems = systems
+    loinc = systems["loinc"]
+    for kind, entry in codes["observations"].items():
+        knowledge.codes_by_kind[kind] = list(entry["codes"])
+        for code in entry["codes"]:
+            knowledge.observation_kind[(loinc, code)] = kind
+    knowledge.ignored_observation_codes = frozenset(
+        (loinc, code) for entry in codes.get("ignored_observations", {}).values() for code in entry["codes"]
+    )
+    for value, codings in codes["answers"].items():
+        for coding in codings:
+            knowledge.answer_by_coding[(systems[coding["system"]], coding["code"])] = value
+    knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
+    knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
+    knowledge.disease_status_by_code = {code: status for status, code in codes["disease_status"].items()}
+
+    bc_codes: set[tuple[str, str]] = set()
+    bc_prefixes: list[tuple[str, str]] = []
+    for matcher in codes["breast_cancer"]:
+        system = systems[matcher["system"]]
+        bc_codes.update((system, code) for code in matcher.get("codes", []))
+        bc_prefixes.extend((system, prefix) for prefix in matcher.get("prefixes", []))
+    knowledge.breast_cancer_codes = frozenset(bc_codes)
+    knowledge.breast_cancer_prefixes = tuple(bc_prefixes)
+
+    prefixes: list[tuple[str, str, str]] = []
+    for matcher in codes["metastasis"]:
+        system = systems[matcher["system"]]
+        for code in matcher.get("codes", []):
+            knowledge.metastasis_codes[(system, code)] = matcher["site"]
+        prefixes.extend((system, prefix, matcher["site"]) for prefix in matcher.get("prefixes", []))
+    # Most specific first: the longest prefix that matches wins.
+    knowledge.metastasis_prefixes = tuple(sorted(prefixes, key=lambda item: -len(item[1])))
+    knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
+
+    _compile_drugs(knowledge)
+
+    lines = knowledge.lines
+    for index, group in enumerate(lines["substitutions"]):
+        for agent in group["agents"]:
+            knowledge.substitution_group[agent] = index
+    stops = lines["stop_reasons"]
+    knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
+    knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])
+
+
+def _compile_drugs(knowledge: Knowledge) -> None:
+    drugs = knowledge.drugs
+    patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for agent, entry in drugs["agents"].items():
+        knowledge.agent_class[agent] = entry["class"]
+        for code in entry.get("rxnorm", []):
+            knowledge.agent_by_rxnorm[code] = (agent,)
+        for name in entry["names"]:
+            patterns[normalise_name(name)] = (agent,)
+        if "refines" in entry:
+            knowledge.refinements[agent] = entry["refines"]
+    for combination in drugs.get("combinations", []):
+        for name in combination["names"]:
+            patterns[normalise_name(name)] = tuple(combination["agents"])
+    # Longest names first, so "ado trastuzumab emtansine" is read before "trastuzumab".
+    knowledge.name_patterns = tuple(
+        NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
+    )
+
+
+def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
+    """Agents named in free text; each word is used by one name at most (longest name first)."""
+    words = list(normalise_name(text))
+    found: set[str] = set()
+    if not words:
+        return found
+    for pattern in knowledge.name_patterns:
+        size = len(pattern.words)
+        index = 0
+        while index + size <= len(words):
+            if tuple(words[index : index + size]) == pattern.words:
+                found.update(pattern.agents)
+                words[index : index + size] = ["\0"] * size
+                index += size
+            else:
+                index += 1
+    return found
+
+
+def refine_agents(knowledge: Knowledge, agents: set[str]) -> set[str]:
+    """Drop an agent that a more specific one in the same record refines (nab-paclitaxel over paclitaxel)."""
+    return {agent for agent in agents if not any(knowledge.refinements.get(other) == agent for other in agents)}

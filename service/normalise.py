@@ -1,0 +1,479 @@
+"""FHIR R4 resources -> domain objects.
+
+Resources are filtered by code first (cheap dictionary look-ups on the raw JSON) and only those the
+rules need are validated with the ``fhir.resources.R4B`` models. A resource that fails validation is
+repaired once by dropping the elements the model does not know; if it still fails it is skipped and
+named in ``PatientRecord.skipped`` (the cards say so), never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from service.domain import CancerCondition, DiseaseStatus, Exposure, LabResult, PatientRecord, ReceptorResult
+from service.knowledge import Knowledge, agents_from_name, refine_agents
+
+log = logging.getLogger(__name__)
+
+RECEPTOR_KINDS = frozenset(
+    {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
+)
+LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
+MODELS: dict[str, Any] = {
+    "Observation": Observation,
+    "Condition": Condition,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+    "Medication": Medication,
+}
+# Record statuses that take a medication record out of the history (docs/clinical-rules.md §0).
+EXCLUDED_MEDICATION_STATUS = {
+    "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
+    "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
+    "MedicationAdministration": {"entered-in-error", "not-done"},
+}
+EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
+ONGOING_STATUS = {"active", "on-hold", "in-progress"}
+_PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"^\s*[<>]?\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def to_date(value: Any) -> date | None:
+    """A FHIR date/dateTime (model value or string) as a calendar date; None when absent or unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        if len(text) == 4:
+            return date(int(text), 1, 1)
+        if len(text) == 7:
+            return date(int(text[:4]), int(text[5:7]), 1)
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def validate_resource(resource: Mapping[str, Any]) -> Any | None:
+    """Validate with the R4B model; drop unknown elements once and retry; None when still invalid."""
+    model = MODELS.get(str(resource.get("resourceType")))
+    if model is None:
+        return None
+    try:
+        return model.model_validate(resource)
+    except ValidationError as exc:
+        repaired = _drop_unknown_elements(resource, exc)
+        if repaired is None:
+            return None
+        try:
+            return model.model_validate(repaired)
+        except ValidationError:
+            return None
+
+
+def _drop_unknown_elements(resource: Mapping[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+    """A copy without the elements the model reported as not permitted; None if other errors remain."""
+    paths = []
+    for error in exc.errors():
+        if error.get("type") != "extra_forbidden":
+            return None
+        paths.append(error["loc"])
+    copy: Any = _deep_copy(resource)
+    for path in paths:
+        node = copy
+        for step in path[:-1]:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return dict(copy)
+
+
+def _deep_copy(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {key: _deep_copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_deep_copy(item) for item in node]
+    return node
+
+
+def _raw_codings(node: Any) -> Iterable[tuple[str, str]]:
+    """(system, code) pairs of a raw CodeableConcept."""
+    if isinstance(node, Mapping):
+        for coding in node.get("coding") or []:
+            if isinstance(coding, Mapping):
+                yield str(coding.get("system") or ""), str(coding.get("code") or "")
+
+
+def _codings(concept: Any) -> list[Any]:
+    return list(getattr(concept, "coding", None) or []) if concept is not None else []
+
+
+def _concept_texts(concept: Any) -> list[str]:
+    """The text and every coding display of a CodeableConcept model."""
+    if concept is None:
+        return []
+    texts = [concept.text] if getattr(concept, "text", None) else []
+    texts.extend(coding.display for coding in _codings(concept) if coding.display)
+    return texts
+
+
+class Normaliser:
+    """Turns the gathered FHIR resources of one patient into a ``PatientRecord``."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self._observation_statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
+        self._excluded_verification = frozenset(knowledge.raw["codes"]["condition_excluded_verification"])
+        self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
+        self._snomed = knowledge.systems["snomed"]
+        self._rxnorm = knowledge.systems["rxnorm"]
+
+    # -- entry point -------------------------------------------------------------------------
+    def patient_record(
+        self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date
+    ) -> PatientRecord:
+        """Read every resource the rules need; skip the rest."""
+        record = PatientRecord(patient_id=patient_id)
+        by_type: dict[str, list[Mapping[str, Any]]] = {}
+        for resource in resources:
+            if isinstance(resource, Mapping):
+                by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+        medications = self._medications_by_reference(by_type.get("Medication", []))
+        for raw in by_type.get("Observation", []):
+            self._read_observation(raw, record)
+        for raw in by_type.get("Condition", []):
+            self._read_condition(raw, record)
+        for resource_type in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
+            for raw in by_type.get(resource_type, []):
+                self._read_medication_record(raw, record, medications, now)
+        return record
+
+    def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
+        model = validate_resource(raw)
+        if model is None:
+            record.skipped.append(f"{raw.get('resourceType')}/{raw.get('id', '?')}")
+        return model
+
+    # -- observations ------------------------------------------------------------------------
+    def _kind_of(self, concept: Any) -> str | None:
+        for system, code in _raw_codings(concept):
+            kind = self.knowledge.observation_kind.get((system, code))
+            if kind:
+                return kind
+        return None
+
+    def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+        kind = self._kind_of(raw.get("code"))
+        component_kinds = [self._kind_of(c.get("code")) for c in raw.get("component") or [] if isinstance(c, Mapping)]
+        if kind is None and not any(component_kinds):
+            return
+        if raw.get("status") not in self._observation_statuses:
+            return
+        observation = self._validated(raw, record)
+        if observation is None:
+            return
+        on = to_date(observation.effectiveDateTime) or (
+            to_date(observation.effectivePeriod.start) if observation.effectivePeriod else None
+        ) or to_date(observation.issued)
+        if on is None:
+            record.skipped.append(f"Observation/{observation.id or '?'} (no date)")
+            return
+        record_id = observation.id or ""
+        if kind:
+            self._read_value(kind, observation, on, record_id, record)
+        for component in observation.component or []:
+            component_kind = self._kind_of(component.code.model_dump() if component.code else None)
+            if component_kind:
+                self._read_value(component_kind, component, on, record_id, record)
+
+    def _read_value(self, kind: str, holder: Any, on: date, record_id: str, record: PatientRecord) -> None:
+        """Decode the value[x] of an Observation or component for one kind."""
+        if kind in RECEPTOR_KINDS:
+            result = self._receptor_result(kind, holder, on, record_id)
+            if result is not None:
+                record.receptors.append(result)
+        elif kind in LAB_KINDS:
+            lab = self._lab_result(kind, holder, on, record_id)
+            if lab is not None:
+                record.labs.append(lab)
+        elif kind == "disease-status":
+            status = self._disease_status(holder)
+            if status:
+                record.disease_statuses.append(DiseaseStatus(on=on, status=status, record_id=record_id))
+
+    def _value_texts(self, holder: Any) -> list[str]:
+        texts = _concept_texts(getattr(holder, "valueCodeableConcept", None))
+        if getattr(holder, "valueString", None):
+            texts.append(holder.valueString)
+        return texts
+
+    def _qualitative(self, holder: Any) -> str | None:
+        for coding in _codings(getattr(holder, "valueCodeableConcept", None)):
+            value = self.knowledge.answer_by_coding.get((coding.system or "", coding.code or ""))
+            if value:
+                return value
+        for text in self._value_texts(holder):
+            for pattern, value in self.knowledge.answer_text:
+                if pattern.search(text.lower()):
+                    return value
+        if getattr(holder, "valueBoolean", None) is not None:
+            return "positive" if holder.valueBoolean else "negative"
+        return None
+
+    def _number(self, holder: Any) -> float | None:
+        quantity = getattr(holder, "valueQuantity", None)
+        if quantity is not None and quantity.value is not None:
+            return float(quantity.value)
+        ratio = getattr(holder, "valueRatio", None)
+        if ratio is not None and ratio.numerator and ratio.numerator.value is not None:
+            denominator = ratio.denominator.value if ratio.denominator and ratio.denominator.value else 1
+            return float(ratio.numerator.value) / float(denominator)
+        if getattr(holder, "valueInteger", None) is not None:
+            return float(holder.valueInteger)
+        for text in self._value_texts(holder):
+            match = _PERCENT.search(text) or _NUMBER.match(text)
+            if match:
+                return float(match.group(1))
+        return None
+
+    def _ihc_score(self, holder: Any) -> int | None:
+        for text in self._value_texts(holder):
+            match = self.knowledge.ihc_score.search(text.strip())
+            if match:
+                return int(next(group for group in match.groups() if group is not None))
+        number = self._number(holder)
+        if number is not None and number in (0, 1, 2, 3):
+            return int(number)
+        return None
+
+    def _receptor_result(self, kind: str, holder: Any, on: date, record_id: str) -> ReceptorResult | None:
+        if kind == "her2-ihc":
+            score = self._ihc_score(holder)
+            qualitative = None if score is not None else self._qualitative(holder)
+            if score is None and qualitative is None:
+                return None
+            return ReceptorResult(kind, on, ihc_score=score, qualitative=qualitative, record_id=record_id)
+        if kind in ("her2-ratio", "her2-copies", "er-percent", "pr-percent"):
+            number = self._number(holder)
+            return None if number is None else ReceptorResult(kind, on, number=number, record_id=record_id)
+        if kind in ("er", "pr"):
+            quantity = getattr(holder, "valueQuantity", None)
+            if quantity is not None and quantity.value is not None:
+                return ReceptorResult(f"{kind}-percent", on, number=float(quantity.value), record_id=record_id)
+        qualitative = self._qualitative(holder)
+        return None if qualitative is None else ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id)
+
+    def _lab_result(self, kind: str, holder: Any, on: date, record_id: str) -> LabResult | None:
+        value = self._number(holder)
+        if value is None:
+            return None
+        quantity = getattr(holder, "valueQuantity", None)
+        unit = (quantity.unit or quantity.code or "") if quantity is not None else ""
+        low = high = None
+        for reference in getattr(holder, "referenceRange", None) or []:
+            if reference.low is not None and reference.low.value is not None:
+                low = float(reference.low.value)
+            if reference.high is not None and reference.high.value is not None:
+                high = float(reference.high.value)
+            break
+        if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
+            value, low, high = value * 100, (low * 100 if low and low <= 1 else low), (high * 100 if high and high <= 1 else high)
+        return LabResult(kind, on, value, unit, low, high, record_id)
+
+    def _disease_status(self, holder: Any) -> str | None:
+        for coding in _codings(getattr(holder, "valueCodeableConcept", None)):
+            if coding.system == self._snomed and coding.code in self.knowledge.disease_status_by_code:
+                return self.knowledge.disease_status_by_code[coding.code]
+        return None
+
+    # -- conditions --------------------------------------------------------------------------
+    def _read_condition(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+        codings = list(_raw_codings(raw.get("code")))
+        profiles = set((raw.get("meta") or {}).get("profile") or []) if isinstance(raw.get("meta"), Mapping) else set()
+        primary = any(self._is_breast_cancer(system, code) for system, code in codings)
+        site = self._metastasis_site(codings)
+        secondary_profile = bool(profiles & self._secondary_profiles)
+        if not primary and site is None and not secondary_profile:
+            return
+        condition = self._validated(raw, record)
+        if condition is None:
+            return
+        for coding in _codings(condition.verificationStatus):
+            if coding.code in self._excluded_verification:
+                return
+        on = to_date(condition.onsetDateTime) or (
+            to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None
+        ) or to_date(condition.recordedDate)
+        record_id = condition.id or ""
+        if primary:
+            record.conditions.append(CancerCondition("primary", on, record_id=record_id))
+            if any(self._says_stage_iv(stage) for stage in condition.stage or []):
+                record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
+        if site is not None or secondary_profile:
+            if site in (None, "other"):
+                site = self._site_from_body(condition) or "other"
+            record.conditions.append(CancerCondition("metastasis", on, site=site, record_id=record_id))
+
+    def _is_breast_cancer(self, system: str, code: str) -> bool:
+        if (system, code) in self.knowledge.breast_cancer_codes:
+            return True
+        return any(system == s and code.startswith(prefix) for s, prefix in self.knowledge.breast_cancer_prefixes)
+
+    def _metastasis_site(self, codings: list[tuple[str, str]]) -> str | None:
+        """The most specific site any coding names; None if no coding is a metastasis."""
+        best: tuple[int, str] | None = None
+        for system, code in codings:
+            site = self.knowledge.metastasis_codes.get((system, code))
+            if site is not None:
+                candidate = (100, site)
+            else:
+                candidate = next(
+                    ((len(prefix), s) for sys, prefix, s in self.knowledge.metastasis_prefixes
+                     if sys == system and code.startswith(prefix)),
+                    None,
+                )
+            if candidate and (best is None or (best[1] == "other" and candidate[1] != "other") or candidate[0] > best[0]):
+                best = candidate
+        return best[1] if best else None
+
+    def _site_from_body(self, condition: Any) -> str | None:
+        for body_site in condition.bodySite or []:
+            for text in _concept_texts(body_site):
+                for word in re.findall(r"[a-z]+", text.lower()):
+                    if word in self.knowledge.site_words:
+                        return self.knowledge.site_words[word]
+        return None
+
+    def _says_stage_iv(self, stage: Any) -> bool:
+        return any(self.knowledge.stage_iv.match(text) for text in _concept_texts(stage.summary))
+
+    # -- medications -------------------------------------------------------------------------
+    def _medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for raw in raws:
+            agents = self._agents_of_medication_json(raw)
+            if agents and raw.get("id"):
+                found[f"Medication/{raw['id']}"] = agents
+        return found
+
+    def _agents_of_medication_json(self, medication: Mapping[str, Any]) -> set[str]:
+        concept = medication.get("code")
+        return self._agents_of_concept_json(concept) if isinstance(concept, Mapping) else set()
+
+    def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
+        """Agents named by an RxNorm code or by any text/display of a raw CodeableConcept."""
+        agents: set[str] = set()
+        for coding in concept.get("coding") or []:
+            if not isinstance(coding, Mapping):
+                continue
+            if coding.get("system") == self._rxnorm and coding.get("code") in self.knowledge.agent_by_rxnorm:
+                agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
+            if isinstance(coding.get("display"), str):
+                agents |= agents_from_name(self.knowledge, coding["display"])
+        if isinstance(concept.get("text"), str):
+            agents |= agents_from_name(self.knowledge, concept["text"])
+        return refine_agents(self.knowledge, agents)
+
+    def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
+        concept = raw.get("medicationCodeableConcept")
+        if isinstance(concept, Mapping):
+            return self._agents_of_concept_json(concept)
+        reference = raw.get("medicationReference")
+        if not isinstance(reference, Mapping):
+            return set()
+        target = str(reference.get("reference") or "")
+        agents: set[str] = set()
+        if target.startswith("#"):
+            for contained in raw.get("contained") or []:
+                if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
+                    agents = self._agents_of_medication_json(contained)
+        else:
+            key = "/".join(target.rstrip("/").split("/")[-2:])
+            agents = set(medications.get(key, set()))
+        if isinstance(reference.get("display"), str):
+            agents |= agents_from_name(self.knowledge, reference["display"])
+        return refine_agents(self.knowledge, agents)
+
+    def _read_medication_record(
+        self, raw: Mapping[str, Any], record: PatientRecord, medications: dict[str, set[str]], now: date
+    ) -> None:
+        resource_type = str(raw.get("resourceType"))
+        agents = self.agents_of_record(raw, medications)
+        if not agents:
+            return
+        if raw.get("status") in EXCLUDED_MEDICATION_STATUS[resource_type]:
+            return
+        if resource_type == "MedicationRequest" and raw.get("intent") in EXCLUDED_REQUEST_INTENTS:
+            return
+        model = self._validated(raw, record)
+        if model is None:
+            return
+        start, end = self._period_of(resource_type, model)
+        if start is None:
+            record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
+            return
+        status = str(model.status or "")
+        ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
+        if not ongoing and end is None and status not in ONGOING_STATUS:
+            end = start
+        if resource_type == "MedicationAdministration":
+            end = end or start
+        stop_reason = self._stop_reason(model)
+        for agent in sorted(agents):
+            record.exposures.append(
+                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "")
+            )
+
+    def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
+        if resource_type == "MedicationRequest":
+            for dosage in model.dosageInstruction or []:
+                bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
+                if bounds is not None and bounds.start is not None:
+                    return to_date(bounds.start), to_date(bounds.end)
+            return to_date(model.authoredOn), None
+        period = model.effectivePeriod
+        if period is not None:
+            return to_date(period.start) or to_date(period.end), to_date(period.end)
+        when = to_date(model.effectiveDateTime)
+        return when, (when if resource_type == "MedicationAdministration" else None)
+
+    def _stop_reason(self, model: Any) -> str | None:
+        reasons = model.statusReason
+        if reasons is None:
+            return None
+        concepts = reasons if isinstance(reasons, list) else [reasons]
+        lines = self.knowledge.lines["stop_reasons"]
+        for concept in concepts:
+            for coding in _codings(concept):
+                pair = (coding.system or "", coding.code or "")
+                if pair in self.knowledge.progression_stop_codes:
+                    return "progression"
+                if pair in self.knowledge.toxicity_stop_codes:
+                    return "toxicity"
+            for text in _concept_texts(concept):
+                lowered = text.lower()
+                if any(word in lowered for word in lines.get("progression_words", [])):
+                    return "progression"
+                if any(word in lowered for word in lines.get("toxicity_words", [])):
+                    return "toxicity"
+        return "other"

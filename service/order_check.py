@@ -1,0 +1,82 @@
+"""order-select / order-sign: check draft MedicationRequests against history and label safety."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from service.engine import Evaluation
+from service.knowledge import Knowledge
+from service.normalise import Normaliser
+from service.render import CardRenderer, RenderContext, clip
+
+
+def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
+    """The draft MedicationRequests of ``context.draftOrders`` (only the selected ones for order-select)."""
+    bundle = context.get("draftOrders")
+    if not isinstance(bundle, Mapping):
+        return []
+    resources = [
+        entry["resource"] for entry in bundle.get("entry") or []
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
+    ]
+    orders = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
+    selections = context.get("selections")
+    if hook == "order-select" and isinstance(selections, list) and selections:
+        chosen = {str(s) for s in selections}
+        orders = [r for r in orders if f"MedicationRequest/{r.get('id')}" in chosen] or orders
+    return orders
+
+
+class OrderChecker:
+    """Warning cards for each draft order of an HER2 agent or partner that the patient's facts argue against."""
+
+    def __init__(self, knowledge: Knowledge, normaliser: Normaliser, renderer: CardRenderer) -> None:
+        self.knowledge = knowledge
+        self.normaliser = normaliser
+        self.renderer = renderer
+        self.key_agents = {a for regimen in knowledge.regimens.values() for a in regimen.get("key_agents", [])}
+        self.her2_agents = knowledge.agents_of_class("her2-antibody", "her2-adc", "her2-tki")
+
+    def cards(self, evaluation: Evaluation, orders: list[dict[str, Any]], context: RenderContext) -> list[dict[str, Any]]:
+        cards: list[dict[str, Any]] = []
+        progressed = evaluation.history.agents_stopped_for("progression")
+        toxic = evaluation.history.agents_stopped_for("toxicity")
+        for order in orders:
+            agents = sorted(self.normaliser.agents_of_record(order, {}))
+            order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
+            for agent in agents:
+                display = self.knowledge.drugs["agents"][agent]["display"]
+                issues: list[tuple[str, str, str, str]] = []  # (key, indicator, summary, source)
+                if agent in self.key_agents and agent in progressed:
+                    line = next((l.number for l in evaluation.history.lines if l.progressed and agent in l.agents), None)
+                    issues.append(("progressed", "warning", f"Disease already progressed on {display} (line {line})", "nccn-breast"))
+                if agent in toxic:
+                    issues.append(("toxicity", "warning", f"{display} was stopped earlier for toxicity", "nccn-breast"))
+                hit = evaluation.safety.cardiac_hits.get(agent)
+                if hit is not None:
+                    issues.append(("cardiac", "critical", f"LVEF meets the {display} hold rule: {hit.action}", hit.source))
+                hit = evaluation.safety.hepatic_hits.get(agent)
+                if hit is not None and hit.changes_drug:
+                    issues.append(("hepatic", "critical", f"Liver tests meet the {display} label rule: {hit.action}", hit.source))
+                if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
+                    issues.append(("her2-status", "warning",
+                                   f"{display} ordered but HER2 status is {evaluation.receptors.her2}", "asco-cap-her2"))
+                for key, indicator, summary, source_id in issues:
+                    card = {
+                        "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agent}:{key}"),
+                        "summary": clip(summary),
+                        "indicator": indicator,
+                        "detail": summary,
+                        "source": self.renderer.source_of(source_id),
+                        "overrideReasons": self.renderer.override_reasons(),
+                    }
+                    if order_ref:
+                        card["suggestions"] = [{
+                            "label": f"Remove the draft order for {display}",
+                            "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agent}:{key}"),
+                            "actions": [{"type": "delete", "description": f"Remove draft {display}", "resourceId": [order_ref]}],
+                        }]
+                        card["selectionBehavior"] = "at-most-one"
+                    cards.append(card)
+        return cards

@@ -1,0 +1,86 @@
+"""Marshmallow schemas for CDS Hooks JSON at the edge. Unknown fields are ignored, never an error."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from typing import Any
+
+
+class FhirAuthorizationSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    token_type = fields.String(load_default="Bearer")
+    expires_in = fields.Integer(load_default=None, allow_none=True)
+    scope = fields.String(load_default="")
+    subject = fields.String(load_default="")
+
+
+class HookRequestSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    hook = fields.String(required=True, validate=validate.Length(min=1))
+    hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    context = fields.Dict(required=True)
+    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"}, load_default=None, allow_none=True)
+    fhirAuthorization = fields.Nested(FhirAuthorizationSchema, load_default=None, allow_none=True)
+    prefetch = fields.Dict(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _patient_in_context(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        patient_id = data.get("context", {}).get("patientId")
+        if not isinstance(patient_id, str) or not patient_id.strip():
+            raise ValidationError("context.patientId is required (a non-empty string)", "context")
+
+
+class SuggestionRefSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class OverrideReasonSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.Dict(load_default=None, allow_none=True)
+    userComment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class FeedbackItemSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    card = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
+    acceptedSuggestions = fields.List(fields.Nested(SuggestionRefSchema), load_default=list)
+    overrideReason = fields.Nested(OverrideReasonSchema, load_default=None, allow_none=True)
+    outcomeTimestamp = fields.String(required=True, validate=validate.Length(min=10, max=40))
+
+
+class FeedbackSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    feedback = fields.List(fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1, max=100))
+
+
+def messages_of(error: ValidationError) -> list[str]:
+    """Flatten marshmallow's nested messages to 'field: message' lines."""
+    lines: list[str] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(prefix, item)
+        else:
+            lines.append(f"{prefix}: {node}" if prefix else str(node))
+
+    walk("", error.messages)
+    return lines
