@@ -67,9 +67,9 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         while "{{codes:" in template:
             start = template.index("{{codes:")
             end = template.index("}}", start)
-            kinds = template[start + len("{{codes:"):end].split(",")
+            kinds = template[start + len("{{codes:") : end].split(",")
             tokens = ",".join(f"{loinc}|{code}" for kind in kinds for code in knowledge.codes_by_kind[kind])
-            template = template[:start] + tokens + template[end + 2:]
+            template = template[:start] + tokens + template[end + 2 :]
         templates[key] = template
     return templates
 
@@ -85,7 +85,8 @@ def discovery_document(knowledge: Knowledge, templates: dict[str, str]) -> dict[
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["her2cds"]  # type: ignore[no-any-return]
+    found: Runtime = current_app.extensions["her2cds"]
+    return found
 
 
 def read_json_body() -> Any:
@@ -130,15 +131,23 @@ def call_service(service_id: str) -> Response:
     started = time.monotonic()
     try:
         gathered = gather(
-            rt.templates, rt.knowledge.services["required_prefetch"], context, hook_request.get("prefetch"),
-            hook_request.get("fhirServer"), authorization.get("access_token"), rt.gateway,
-            rt.settings.time_budget_seconds, rt.may_call,
+            rt.templates,
+            rt.knowledge.services["required_prefetch"],
+            context,
+            hook_request.get("prefetch"),
+            hook_request.get("fhirServer"),
+            authorization.get("access_token"),
+            rt.gateway,
+            rt.settings.time_budget_seconds,
+            rt.may_call,
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
     patient_id = str(context["patientId"])
     evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date())
-    render_context = RenderContext(hook_request["hookInstance"], patient_id, gathered.problems, rt.settings.public_base_url or None)
+    render_context = RenderContext(
+        hook_request["hookInstance"], patient_id, gathered.problems, rt.settings.public_base_url or None
+    )
     if hook_request["hook"] == "patient-view":
         cards = rt.renderer.cards(evaluation, render_context)
     else:
@@ -147,8 +156,14 @@ def call_service(service_id: str) -> Response:
         if cards and gathered.problems:
             cards.append(rt.renderer.data_card(gathered.problems, render_context))
     log.info(
-        "hook answered", extra={"service": service_id, "hook": hook_request["hook"], "cards": len(cards),
-                                "problems": len(gathered.problems), "ms": round((time.monotonic() - started) * 1000)},
+        "hook answered",
+        extra={
+            "service": service_id,
+            "hook": hook_request["hook"],
+            "cards": len(cards),
+            "problems": len(gathered.problems),
+            "ms": round((time.monotonic() - started) * 1000),
+        },
     )
     return json_response({"cards": cards})
 

@@ -89,8 +89,10 @@ def _print_demo(name: str, bundle: dict[str, Any], response: dict[str, Any]) -> 
         + (" | early relapse" if line.get("earlyRelapse") else "")
     )
     for entry in line.get("history", []):
-        print(f"    line {entry['line']}: {', '.join(entry['agents'])} {entry['start']} -> {entry.get('end', 'ongoing')}"
-              f" {entry.get('endReason', '')}")
+        print(
+            f"    line {entry['line']}: {', '.join(entry['agents'])} {entry['start']} -> {entry.get('end', 'ongoing')}"
+            f" {entry.get('endReason', '')}"
+        )
     if assessment.get("recommendedRegimens"):
         options = ", ".join(r["id"] + (" (preferred)" if r["preferred"] else "") for r in assessment["recommendedRegimens"])
         print(f"  line {assessment.get('recommendedLine')} options: {options}")

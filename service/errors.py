@@ -12,8 +12,18 @@ from service.jsonio import json_response
 
 log = logging.getLogger(__name__)
 
-ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               412: "incomplete", 413: "too-long", 415: "not-supported", 422: "invalid", 500: "exception"}
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    412: "incomplete",
+    413: "too-long",
+    415: "not-supported",
+    422: "invalid",
+    500: "exception",
+}
 
 
 class ApiError(Exception):
@@ -28,8 +38,8 @@ class ApiError(Exception):
 
 def operation_outcome(status: int, message: str, details: list[str] | None = None) -> dict[str, Any]:
     """A FHIR OperationOutcome body (CDS Hooks 3.0 style error)."""
-    issues = [{"severity": "error", "code": ISSUE_CODES.get(status, "processing"), "diagnostics": message}]
-    issues += [{"severity": "error", "code": ISSUE_CODES.get(status, "processing"), "diagnostics": d} for d in details[:20]]
+    code = ISSUE_CODES.get(status, "processing")
+    issues = [{"severity": "error", "code": code, "diagnostics": text} for text in [message, *(details or [])[:20]]]
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 

@@ -51,9 +51,16 @@ class FeedbackStore:
     def dedupe_key(service_id: str, item: dict[str, Any]) -> str:
         """Same service, card, outcome, timestamp, suggestions and reason = the same feedback."""
         canonical = json.dumps(
-            [service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
-             sorted(s["id"] for s in item.get("acceptedSuggestions", [])), item.get("overrideReason")],
-            sort_keys=True, separators=(",", ":"),
+            [
+                service_id,
+                item["card"],
+                item["outcome"],
+                item["outcomeTimestamp"],
+                sorted(s["id"] for s in item.get("acceptedSuggestions", [])),
+                item.get("overrideReason"),
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -94,8 +94,11 @@ class FhirGateway:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = self.session.get(
-                url, headers=headers, timeout=(min(self.connect_timeout, remaining), remaining),
-                allow_redirects=False, stream=True,
+                url,
+                headers=headers,
+                timeout=(min(self.connect_timeout, remaining), remaining),
+                allow_redirects=False,
+                stream=True,
             )
         except requests.Timeout as exc:
             raise FhirTimeout("FHIR server did not answer in time") from exc
@@ -106,7 +109,9 @@ class FhirGateway:
         finally:
             response.close()
         if response.is_redirect:
-            raise FhirBadResponse(f"FHIR server redirected ({response.status_code}); redirects are not followed", response.status_code)
+            raise FhirBadResponse(
+                f"FHIR server redirected ({response.status_code}); redirects are not followed", response.status_code
+            )
         parsed = self._parse(body, response.status_code)
         if response.status_code >= 400:
             outcome = parsed if isinstance(parsed, dict) and parsed.get("resourceType") == "OperationOutcome" else None
@@ -150,8 +155,9 @@ class FhirGateway:
         url = urljoin(base_url.rstrip("/") + "/", query)
         return self.follow(url, base_url, token, deadline)
 
-    def follow(self, url: str, base_url: str, token: str | None, deadline: float,
-               first_page: dict[str, Any] | None = None) -> FetchResult:
+    def follow(
+        self, url: str, base_url: str, token: str | None, deadline: float, first_page: dict[str, Any] | None = None
+    ) -> FetchResult:
         """Collect the resources of a paged Bundle, starting at ``url`` or at ``first_page``."""
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -172,14 +178,23 @@ class FhirGateway:
                 if pages > self.max_pages:
                     raise FhirBadResponse(f"FHIR search has more than {self.max_pages} pages")
                 bundle = self._get(next_url, token, deadline)
-            if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("searchset", "collection", "batch-response", "transaction-response"):
+            if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in (
+                "searchset",
+                "collection",
+                "batch-response",
+                "transaction-response",
+            ):
                 raise FhirBadResponse("FHIR server answered a search with something other than a searchset Bundle")
             for entry in bundle.get("entry") or []:
                 resource = entry.get("resource") if isinstance(entry, dict) else None
                 if isinstance(resource, dict) and (entry.get("search") or {}).get("mode", "match") != "outcome":
                     resources.append(resource)
             next_url = next(
-                (link.get("url") for link in bundle.get("link") or [] if isinstance(link, dict) and link.get("relation") == "next"),
+                (
+                    link.get("url")
+                    for link in bundle.get("link") or []
+                    if isinstance(link, dict) and link.get("relation") == "next"
+                ),
                 None,
             )
             bundle = None

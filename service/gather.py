@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from service.fhir_gateway import FhirError, FhirGateway
@@ -57,8 +58,10 @@ def _resources_of(value: Any) -> list[dict[str, Any]] | None:
         return None
     if resource_type == "Bundle":
         return [
-            entry["resource"] for entry in value.get("entry") or []
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+            entry["resource"]
+            for entry in value.get("entry") or []
+            if isinstance(entry, dict)
+            and isinstance(entry.get("resource"), dict)
             and entry["resource"].get("resourceType") != "OperationOutcome"
         ]
     if isinstance(resource_type, str):
@@ -122,9 +125,7 @@ def gather(
             unavailable.update(_fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered))
     missing_required = [key for key in required if key in unavailable]
     if missing_required and (not fhir_server or not gathered.resources):
-        raise PrefetchUnavailable(
-            "required data not prefetched and not fetchable: " + ", ".join(sorted(missing_required))
-        )
+        raise PrefetchUnavailable("required data not prefetched and not fetchable: " + ", ".join(sorted(missing_required)))
     for key in sorted(unavailable - set(missing_required)):
         if key in to_fetch and server_allowed:
             continue  # already named by _fetch_all
@@ -133,19 +134,30 @@ def gather(
 
 
 def _fetch_all(
-    to_fetch: Mapping[str, str], to_page: Mapping[str, tuple[str, dict[str, Any]]], fhir_server: str,
-    token: str | None, gateway: FhirGateway, deadline: float, gathered: Gathered,
+    to_fetch: Mapping[str, str],
+    to_page: Mapping[str, tuple[str, dict[str, Any]]],
+    fhir_server: str,
+    token: str | None,
+    gateway: FhirGateway,
+    deadline: float,
+    gathered: Gathered,
 ) -> set[str]:
     """Run the searches in parallel; return the keys that failed (each named in ``gathered.problems``)."""
     failed: set[str] = set()
     jobs: dict[str, Callable[[], Any]] = {}
+    def search(query: str) -> list[dict[str, Any]]:
+        return gateway.search(fhir_server, query, token, deadline).resources
+
+    def read(path: str) -> list[dict[str, Any]]:
+        return [gateway.read(fhir_server, path, token, deadline)]
+
+    def follow(url: str) -> list[dict[str, Any]]:
+        return gateway.follow(url, fhir_server, token, deadline).resources
+
     for key, query in to_fetch.items():
-        if "?" in query:
-            jobs[key] = lambda q=query: gateway.search(fhir_server, q, token, deadline).resources
-        else:
-            jobs[key] = lambda q=query: [gateway.read(fhir_server, q, token, deadline)]
+        jobs[key] = partial(search if "?" in query else read, query)
     for key, (link, _first) in to_page.items():
-        jobs[f"{key} (next pages)"] = lambda u=link: gateway.follow(u, fhir_server, token, deadline).resources
+        jobs[f"{key} (next pages)"] = partial(follow, link)
     pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs))), thread_name_prefix="fhir")
     try:
         futures = {pool.submit(job): key for key, job in jobs.items()}

@@ -149,9 +149,7 @@ class Normaliser:
         self._rxnorm = knowledge.systems["rxnorm"]
 
     # -- entry point -------------------------------------------------------------------------
-    def patient_record(
-        self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date
-    ) -> PatientRecord:
+    def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
         """Read every resource the rules need; skip the rest."""
         record = PatientRecord(patient_id=patient_id)
         by_type: dict[str, list[Mapping[str, Any]]] = {}
@@ -192,9 +190,11 @@ class Normaliser:
         observation = self._validated(raw, record)
         if observation is None:
             return
-        on = to_date(observation.effectiveDateTime) or (
-            to_date(observation.effectivePeriod.start) if observation.effectivePeriod else None
-        ) or to_date(observation.issued)
+        on = (
+            to_date(observation.effectiveDateTime)
+            or (to_date(observation.effectivePeriod.start) if observation.effectivePeriod else None)
+            or to_date(observation.issued)
+        )
         if on is None:
             record.skipped.append(f"Observation/{observation.id or '?'} (no date)")
             return
@@ -321,9 +321,11 @@ class Normaliser:
         for coding in _codings(condition.verificationStatus):
             if coding.code in self._excluded_verification:
                 return
-        on = to_date(condition.onsetDateTime) or (
-            to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None
-        ) or to_date(condition.recordedDate)
+        on = (
+            to_date(condition.onsetDateTime)
+            or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+            or to_date(condition.recordedDate)
+        )
         record_id = condition.id or ""
         if primary:
             record.conditions.append(CancerCondition("primary", on, record_id=record_id))
@@ -341,20 +343,17 @@ class Normaliser:
 
     def _metastasis_site(self, codings: list[tuple[str, str]]) -> str | None:
         """The most specific site any coding names; None if no coding is a metastasis."""
-        best: tuple[int, str] | None = None
+        ranked: list[tuple[bool, int, str]] = []  # (names a real site, specificity, site)
         for system, code in codings:
             site = self.knowledge.metastasis_codes.get((system, code))
             if site is not None:
-                candidate = (100, site)
-            else:
-                candidate = next(
-                    ((len(prefix), s) for sys, prefix, s in self.knowledge.metastasis_prefixes
-                     if sys == system and code.startswith(prefix)),
-                    None,
-                )
-            if candidate and (best is None or (best[1] == "other" and candidate[1] != "other") or candidate[0] > best[0]):
-                best = candidate
-        return best[1] if best else None
+                ranked.append((site != "other", 100, site))
+                continue
+            for sys, prefix, prefix_site in self.knowledge.metastasis_prefixes:
+                if sys == system and code.startswith(prefix):
+                    ranked.append((prefix_site != "other", len(prefix), prefix_site))
+                    break
+        return max(ranked)[2] if ranked else None
 
     def _site_from_body(self, condition: Any) -> str | None:
         for body_site in condition.bodySite or []:
@@ -440,9 +439,7 @@ class Normaliser:
             end = end or start
         stop_reason = self._stop_reason(model)
         for agent in sorted(agents):
-            record.exposures.append(
-                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "")
-            )
+            record.exposures.append(Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or ""))
 
     def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
         if resource_type == "MedicationRequest":

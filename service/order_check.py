@@ -17,7 +17,8 @@ def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dic
     if not isinstance(bundle, Mapping):
         return []
     resources = [
-        entry["resource"] for entry in bundle.get("entry") or []
+        entry["resource"]
+        for entry in bundle.get("entry") or []
         if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
     ]
     orders = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
@@ -49,8 +50,10 @@ class OrderChecker:
                 display = self.knowledge.drugs["agents"][agent]["display"]
                 issues: list[tuple[str, str, str, str]] = []  # (key, indicator, summary, source)
                 if agent in self.key_agents and agent in progressed:
-                    line = next((l.number for l in evaluation.history.lines if l.progressed and agent in l.agents), None)
-                    issues.append(("progressed", "warning", f"Disease already progressed on {display} (line {line})", "nccn-breast"))
+                    line = next((ln.number for ln in evaluation.history.lines if ln.progressed and agent in ln.agents), None)
+                    issues.append(
+                        ("progressed", "warning", f"Disease already progressed on {display} (line {line})", "nccn-breast")
+                    )
                 if agent in toxic:
                     issues.append(("toxicity", "warning", f"{display} was stopped earlier for toxicity", "nccn-breast"))
                 hit = evaluation.safety.cardiac_hits.get(agent)
@@ -60,8 +63,14 @@ class OrderChecker:
                 if hit is not None and hit.changes_drug:
                     issues.append(("hepatic", "critical", f"Liver tests meet the {display} label rule: {hit.action}", hit.source))
                 if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
-                    issues.append(("her2-status", "warning",
-                                   f"{display} ordered but HER2 status is {evaluation.receptors.her2}", "asco-cap-her2"))
+                    issues.append(
+                        (
+                            "her2-status",
+                            "warning",
+                            f"{display} ordered but HER2 status is {evaluation.receptors.her2}",
+                            "asco-cap-her2",
+                        )
+                    )
                 for key, indicator, summary, source_id in issues:
                     card = {
                         "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agent}:{key}"),
@@ -72,11 +81,15 @@ class OrderChecker:
                         "overrideReasons": self.renderer.override_reasons(),
                     }
                     if order_ref:
-                        card["suggestions"] = [{
-                            "label": f"Remove the draft order for {display}",
-                            "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agent}:{key}"),
-                            "actions": [{"type": "delete", "description": f"Remove draft {display}", "resourceId": [order_ref]}],
-                        }]
+                        card["suggestions"] = [
+                            {
+                                "label": f"Remove the draft order for {display}",
+                                "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agent}:{key}"),
+                                "actions": [
+                                    {"type": "delete", "description": f"Remove draft {display}", "resourceId": [order_ref]}
+                                ],
+                            }
+                        ]
                         card["selectionBehavior"] = "at-most-one"
                     cards.append(card)
         return cards

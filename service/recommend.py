@@ -96,9 +96,7 @@ class Recommender:
         if agents & set(rule["when_line_has"]) and in_maintenance and not agents & self.endocrine:
             recommendation.line = history.current_number
             recommendation.kind = "maintenance"
-            recommendation.options = [
-                RegimenOption(rule["regimen"], bool(rule["preferred"]), rule["category"], rule["source"])
-            ]
+            recommendation.options = [RegimenOption(rule["regimen"], bool(rule["preferred"]), rule["category"], rule["source"])]
 
     def _applies(self, option: dict[str, Any], extent: DiseaseExtent, history: TherapyHistory) -> bool:
         when = option.get("when", {})
@@ -111,8 +109,12 @@ class Recommender:
         return True
 
     def _line_options(
-        self, recommendation: Recommendation, line_key: str, extent: DiseaseExtent,
-        history: TherapyHistory, safety: SafetyFacts,
+        self,
+        recommendation: Recommendation,
+        line_key: str,
+        extent: DiseaseExtent,
+        history: TherapyHistory,
+        safety: SafetyFacts,
     ) -> None:
         chosen = [option for option in self.options["lines"][line_key] if self._applies(option, extent, history)]
         naive_rule = self.options.get("pertuzumab_naive_later_lines")
@@ -131,7 +133,9 @@ class Recommender:
         if safety.visceral_crisis:
             crisis = self.options["visceral_crisis"]
             for entry in options:
-                if crisis["keep_preferred_only_if_chemotherapy"] and not self.knowledge.regimens[entry.regimen].get("chemotherapy"):
+                if crisis["keep_preferred_only_if_chemotherapy"] and not self.knowledge.regimens[entry.regimen].get(
+                    "chemotherapy"
+                ):
                     entry.preferred = False
             extra = crisis.get("add_if_absent")
             if extra and not any(entry.regimen == extra["regimen"] for entry in options):
@@ -154,8 +158,12 @@ class Recommender:
 
 
 def alerts_of(
-    knowledge: Knowledge, receptors: ReceptorStatus, extent: DiseaseExtent, history: TherapyHistory,
-    safety: SafetyFacts, recommendation: Recommendation,
+    knowledge: Knowledge,
+    receptors: ReceptorStatus,
+    extent: DiseaseExtent,
+    history: TherapyHistory,
+    safety: SafetyFacts,
+    recommendation: Recommendation,
 ) -> list[str]:
     """The alert codes of the assessment (contract list), sorted."""
     if not extent.breast_cancer:

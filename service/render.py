@@ -102,9 +102,21 @@ class CardRenderer:
         if suggestions:
             card["suggestions"] = suggestions
             card["selectionBehavior"] = "at-most-one"
-        links = [{"label": self.knowledge.source("nccn-breast")["label"][:60], "url": self.knowledge.source("nccn-breast")["url"], "type": "absolute"}]
+        links = [
+            {
+                "label": self.knowledge.source("nccn-breast")["label"][:60],
+                "url": self.knowledge.source("nccn-breast")["url"],
+                "type": "absolute",
+            }
+        ]
         if any(option.regimen == "clinical-trial" for option in recommendation.options):
-            links.append({"label": "Search ClinicalTrials.gov (HER2+ MBC, recruiting)", "url": self.knowledge.source("clinicaltrials-gov")["url"], "type": "absolute"})
+            links.append(
+                {
+                    "label": "Search ClinicalTrials.gov (HER2+ MBC, recruiting)",
+                    "url": self.knowledge.source("clinicaltrials-gov")["url"],
+                    "type": "absolute",
+                }
+            )
         card["links"] = links
         return card
 
@@ -135,9 +147,13 @@ class CardRenderer:
         months = 12 if "pertuzumab" in history.adjuvant_agents else 6
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
         return str(templates[key]).format(
-            preferred=preferred_title or "see options", regimen=regimen_now, ordinal=ordinal(recommendation.line or max(history.current_number, 1)),
-            current=history.current_number, reason=(current.end_reason if current and current.end_reason else "unknown reason"),
-            months=months, lead=lead,
+            preferred=preferred_title or "see options",
+            regimen=regimen_now,
+            ordinal=ordinal(recommendation.line or max(history.current_number, 1)),
+            current=history.current_number,
+            reason=(current.end_reason if current and current.end_reason else "unknown reason"),
+            months=months,
+            lead=lead,
         )
 
     def _summary_detail(self, evaluation: Evaluation) -> str:
@@ -164,7 +180,9 @@ class CardRenderer:
             parts.append(f"- Line {line.number}: {self._agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
         if evaluation.history.adjuvant_agents:
             end = evaluation.history.adjuvant_end.isoformat() if evaluation.history.adjuvant_end else "?"
-            parts.append(f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(evaluation.history.adjuvant_agents))}, last given {end}")
+            parts.append(
+                f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(evaluation.history.adjuvant_agents))}, last given {end}"
+            )
         safety = evaluation.safety
         if safety.lvef_latest is not None:
             fall = f", {safety.lvef_fall:g} points below baseline" if safety.lvef_fall else ""
@@ -215,12 +233,14 @@ class CardRenderer:
                 }
                 for agent in regimen["agents"]
             ]
-            suggestions.append({
-                "label": f"Order {regimen['title']}"[:80],
-                "uuid": self.card_uuid(context, f"suggestion:{option.regimen}"),
-                "isRecommended": option.preferred,
-                "actions": actions,
-            })
+            suggestions.append(
+                {
+                    "label": f"Order {regimen['title']}"[:80],
+                    "uuid": self.card_uuid(context, f"suggestion:{option.regimen}"),
+                    "isRecommended": option.preferred,
+                    "actions": actions,
+                }
+            )
         return suggestions
 
     def draft_medication_request(self, agent: str, regimen_id: str, group: str, patient_id: str) -> dict[str, Any]:
@@ -248,8 +268,12 @@ class CardRenderer:
             "status": "draft",
             "intent": "proposal",
             "subject": {"reference": f"Patient/{patient_id}"},
-            "code": {"coding": [{"system": self.knowledge.systems[coded["system"]], "code": coded["code"], "display": coded["display"]}],
-                     "text": coded["display"]},
+            "code": {
+                "coding": [
+                    {"system": self.knowledge.systems[coded["system"]], "code": coded["code"], "display": coded["display"]}
+                ],
+                "text": coded["display"],
+            },
             "reasonCode": [{"text": reason}],
         }
 
@@ -274,12 +298,14 @@ class CardRenderer:
             card["overrideReasons"] = self.override_reasons()
         if "action" in spec:
             resource = self.service_request(spec["action"], context.patient_id, summary)
-            card["suggestions"] = [{
-                "label": f"Order: {resource['code']['text']}",
-                "uuid": self.card_uuid(context, f"alert-suggestion:{alert}"),
-                "isRecommended": True,
-                "actions": [{"type": "create", "description": summary, "resource": resource}],
-            }]
+            card["suggestions"] = [
+                {
+                    "label": f"Order: {resource['code']['text']}",
+                    "uuid": self.card_uuid(context, f"alert-suggestion:{alert}"),
+                    "isRecommended": True,
+                    "actions": [{"type": "create", "description": summary, "resource": resource}],
+                }
+            ]
             card["selectionBehavior"] = "at-most-one"
         source = self.knowledge.source(source_id)
         if source.get("url"):
@@ -315,7 +341,10 @@ class CardRenderer:
         elif alert == "visceral-crisis":
             liver = safety.liver
             criteria = []
-            if liver.bilirubin is not None and liver.bilirubin > self.knowledge.safety["visceral_crisis"]["bilirubin_mg_dl_above"]:
+            if (
+                liver.bilirubin is not None
+                and liver.bilirubin > self.knowledge.safety["visceral_crisis"]["bilirubin_mg_dl_above"]
+            ):
                 criteria.append(f"bilirubin {liver.bilirubin:.2g} mg/dL")
             for name, value in (("AST", liver.ast), ("ALT", liver.alt)):
                 if value is not None and value > self.knowledge.safety["visceral_crisis"]["transaminase_u_l_above"]:

@@ -118,8 +118,11 @@ class LineOfTherapyRules:
         return any(agent_class in classes and agents & holders for classes, holders in self.maintenance)
 
     def history(
-        self, exposures: list[Exposure], disease_statuses: list[DiseaseStatus],
-        metastatic_date: date | None, now: date,
+        self,
+        exposures: list[Exposure],
+        disease_statuses: list[DiseaseStatus],
+        metastatic_date: date | None,
+        now: date,
     ) -> TherapyHistory:
         """Group exposures into lines, mark progression and status, and find early relapse."""
         progression = sorted(
@@ -144,8 +147,12 @@ class LineOfTherapyRules:
             status = "progressed" if last.progressed else ("on-treatment" if last.ongoing else "off-treatment")
         early, adjuvant_agents, adjuvant_end = self._early_relapse(exposures, metastatic_date, now)
         return TherapyHistory(
-            lines=lines, status=status, early_relapse=early, adjuvant_agents=adjuvant_agents,
-            adjuvant_end=adjuvant_end, progression_dates=tuple(progression),
+            lines=lines,
+            status=status,
+            early_relapse=early,
+            adjuvant_agents=adjuvant_agents,
+            adjuvant_end=adjuvant_end,
+            progression_dates=tuple(progression),
         )
 
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
@@ -157,9 +164,7 @@ class LineOfTherapyRules:
             line.ongoing = False
         else:
             infusions = [e.last_day for e in line.exposures if e.source_type == "MedicationAdministration"]
-            line.ongoing = any(e.ongoing for e in line.exposures) or bool(
-                infusions and (now - max(infusions)).days <= self.gap
-            )
+            line.ongoing = any(e.ongoing for e in line.exposures) or bool(infusions and (now - max(infusions)).days <= self.gap)
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
             return

@@ -68,7 +68,11 @@ def her2_status(results: list[ReceptorResult]) -> tuple[str, int | None, int | N
     ihc = ihc_result.ihc_score if ihc_result else None
     ratio = _latest(episode, "her2-ratio")
     copies = _latest(episode, "her2-copies")
-    group = ish_group(ratio.number, copies.number) if ratio and copies and ratio.number is not None and copies.number is not None else None
+    group = (
+        ish_group(ratio.number, copies.number)
+        if ratio and copies and ratio.number is not None and copies.number is not None
+        else None
+    )
     ish: bool | None = None
     if group is not None:
         ish = ish_positive(group, ihc)
@@ -117,7 +121,14 @@ def receptor_status(results: list[ReceptorResult]) -> ReceptorStatus:
     else:
         hormone = "unknown"
     return ReceptorStatus(
-        her2=her2, hormone_receptor=hormone, her2_ihc=ihc, ish_group=group, her2_date=her2_day,
-        er=er, pr=pr, er_percent=er_percent, pr_percent=pr_percent,
+        her2=her2,
+        hormone_receptor=hormone,
+        her2_ihc=ihc,
+        ish_group=group,
+        her2_date=her2_day,
+        er=er,
+        pr=pr,
+        er_percent=er_percent,
+        pr_percent=pr_percent,
         latest_result=max((r.on for r in results), default=None),
     )

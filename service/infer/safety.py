@@ -103,8 +103,13 @@ class SafetyRules:
         self.monitored = frozenset(self.safety["lvef"]["monitored_agents"])
 
     def facts(
-        self, labs: list[LabResult], receptors: list[ReceptorResult], statuses: list[DiseaseStatus],
-        extent: DiseaseExtent, history: TherapyHistory, now: date,
+        self,
+        labs: list[LabResult],
+        receptors: list[ReceptorResult],
+        statuses: list[DiseaseStatus],
+        extent: DiseaseExtent,
+        history: TherapyHistory,
+        now: date,
     ) -> SafetyFacts:
         """Compute every safety fact; which become alerts is decided with the recommendation."""
         facts = SafetyFacts()
@@ -118,7 +123,8 @@ class SafetyRules:
         )
         facts.brain_metastases = bool({"brain", "leptomeninges"} & set(extent.sites))
         facts.receptor_retest = bool(
-            extent.metastatic and extent.metastatic_date is not None
+            extent.metastatic
+            and extent.metastatic_date is not None
             and not any(result.on >= extent.metastatic_date for result in receptors)
         )
         line = history.current
@@ -137,9 +143,9 @@ class SafetyRules:
             latest.reference_low if latest and latest.reference_low is not None else float(rules["lower_limit_default"])
         )
         line = history.current
-        her2_start = min(
-            (e.start for e in line.exposures if e.agent in self.monitored), default=None
-        ) if line is not None else None
+        her2_start = (
+            min((e.start for e in line.exposures if e.agent in self.monitored), default=None) if line is not None else None
+        )
         if her2_start is not None and readings:
             before = [lab for lab in readings if lab.on <= her2_start]
             facts.lvef_baseline = before[-1] if before else readings[0]

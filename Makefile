@@ -1,0 +1,36 @@
+# her2-cds: the commands a newcomer needs. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo serve test test-unit lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: install            ## evaluate the bundled example patients and print their cards
+	$(BIN)/her2-cds demo
+
+serve: install           ## run the service on http://127.0.0.1:8080 (development mode)
+	$(BIN)/her2-cds serve
+
+test: install            ## the whole suite: unit, scenarios, HAPI FHIR integration
+	$(BIN)/pytest
+
+test-unit: install       ## everything that needs no HAPI server
+	$(BIN)/pytest -m "not hapi"
+
+lint: install            ## ruff and mypy, warnings as errors
+	$(BIN)/ruff check service tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+-include Makefile.hapi
+-include Makefile.synthea

@@ -1,0 +1,120 @@
+"""Shared fixtures: the knowledge, an app per test with its own SQLite file, FHIR builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import create_app
+from service.engine import Engine
+from service.knowledge import Knowledge, load_knowledge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="session")
+def engine(knowledge: Knowledge) -> Engine:
+    return Engine(knowledge)
+
+
+@pytest.fixture()
+def app(tmp_path: Path):
+    return create_app({"database_url": f"sqlite:///{tmp_path}/feedback.sqlite3", "evaluation_date": "2026-06-01"})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    systems = {
+        "loinc": "http://loinc.org",
+        "snomed": "http://snomed.info/sct",
+        "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+        "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    }
+    result = {"system": systems.get(system, system), "code": code}
+    if display:
+        result["display"] = display
+    return result
+
+
+def observation(rid: str, loinc: str, when: str, patient: str = "p1", status: str = "final", **value: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [coding("loinc", loinc)]},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
+def condition(rid: str, system: str, code: str, when: str, patient: str = "p1", **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [coding(system, code)]},
+        "onsetDateTime": when,
+        **extra,
+    }
+
+
+def statement(
+    rid: str, text: str, start: str, end: str | None = None, status: str = "completed", patient: str = "p1", **extra: Any
+) -> dict[str, Any]:
+    period = {"start": start, **({"end": end} if end else {})}
+    return {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": {"text": text},
+        "effectivePeriod": period,
+        **extra,
+    }
+
+
+def patient(pid: str = "p1") -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1968-04-02"}
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"fullUrl": f"http://fhir.test/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
+    }
+
+
+def her2_positive_liver_patient() -> list[dict[str, Any]]:
+    """HER2 3+, ER 80%, liver metastases since 2024-01-10, THP then progression."""
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2022-01-10"),
+        condition("c2", "icd10cm", "C78.7", "2024-01-10"),
+        observation("o1", "85319-2", "2024-01-15", valueCodeableConcept={"text": "3+"}),
+        observation("o2", "85329-1", "2024-01-15", valueQuantity={"value": 80, "unit": "%"}),
+        statement("m1", "Phesgo", "2024-02-01", "2025-03-01"),
+        statement("m2", "Taxotere", "2024-02-01", "2024-07-01"),
+        observation("o3", "97509-4", "2025-02-20", valueCodeableConcept={"coding": [coding("snomed", "271299001")]}),
+        observation("o4", "10230-1", "2025-02-20", valueQuantity={"value": 58, "unit": "%"}),
+    ]
+
+
+def prefetch_for(resources: list[dict[str, Any]], templates: dict[str, str], knowledge: Knowledge) -> dict[str, Any]:
+    """What an EHR would prefetch for these resources: each key's search run over the list."""
+    from tests.fhir_search import run_template
+
+    return {key: run_template(template, resources, knowledge) for key, template in templates.items()}

@@ -1,0 +1,82 @@
+"""Every knowledge file loads against its schema; a broken one stops start-up naming file and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.knowledge import KNOWLEDGE_FILES, KnowledgeError, agents_from_name, load_knowledge, refine_agents
+from tests.conftest import ROOT
+
+
+def test_all_files_load_and_cross_references_hold(knowledge):
+    assert set(knowledge.raw) == set(KNOWLEDGE_FILES)
+    for regimen_id, regimen in knowledge.regimens.items():
+        assert regimen["source"] in knowledge.sources, regimen_id
+        assert set(regimen["agents"]) <= set(knowledge.drugs["agents"]), regimen_id
+
+
+def test_every_regimen_and_agent_of_the_contract_is_known(knowledge):
+    import json
+
+    schema = json.loads((ROOT / "service" / "contract" / "assessment.schema.json").read_text())
+    assert set(schema["$defs"]["regimen"]["enum"]) == set(knowledge.regimens)
+    assert set(schema["$defs"]["agent"]["enum"]) == set(knowledge.drugs["agents"])
+
+
+@pytest.fixture()
+def mappings_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", target)
+    return target
+
+
+def test_bad_field_names_file_and_field(mappings_copy: Path):
+    path = mappings_copy / "lines.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["gap_days"] = "a long time"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(KnowledgeError, match=r"lines\.yaml: field gap_days"):
+        load_knowledge(mappings_copy)
+
+
+def test_unknown_source_is_refused(mappings_copy: Path):
+    path = mappings_copy / "regimens.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["regimens"]["trastuzumab-deruxtecan"]["source"] = "a-blog-post"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(KnowledgeError, match="a-blog-post"):
+        load_knowledge(mappings_copy)
+
+
+def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
+    path = mappings_copy / "drugs.yaml"
+    document = yaml.safe_load(path.read_text())
+    assert agents_from_name(load_knowledge(mappings_copy), "Zercepac") == set()
+    document["agents"]["trastuzumab"]["names"].append("zercepac")
+    path.write_text(yaml.safe_dump(document))
+    assert agents_from_name(load_knowledge(mappings_copy), "Zercepac 150 mg") == {"trastuzumab"}
+
+
+@pytest.mark.parametrize(
+    ("text", "agents"),
+    [
+        ("ado-trastuzumab emtansine 3.6 mg/kg", {"trastuzumab-emtansine"}),
+        ("Kadcyla", {"trastuzumab-emtansine"}),
+        ("fam-trastuzumab deruxtecan-nxki", {"trastuzumab-deruxtecan"}),
+        ("Enhertu 100 MG Injection", {"trastuzumab-deruxtecan"}),
+        ("trastuzumab-dkst (Ogivri)", {"trastuzumab"}),
+        ("Herceptin Hylecta", {"trastuzumab"}),
+        ("Kanjinti", {"trastuzumab"}),
+        ("Phesgo", {"pertuzumab", "trastuzumab"}),
+        ("pertuzumab, trastuzumab, and hyaluronidase-zzxf", {"pertuzumab", "trastuzumab"}),
+        ("Abraxane (paclitaxel protein-bound particles)", {"nab-paclitaxel"}),
+        ("Tukysa 150 mg", {"tucatinib"}),
+        ("ondansetron", set()),
+    ],
+)
+def test_drug_names(knowledge, text, agents):
+    assert refine_agents(knowledge, agents_from_name(knowledge, text)) == agents

@@ -1,0 +1,128 @@
+"""Line-of-therapy rules (clinical.md §7) on exposures built by hand."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from service.domain import DiseaseStatus, Exposure
+from service.infer.lines import LineOfTherapyRules, add_months
+
+M = date(2024, 1, 10)
+NOW = date(2026, 6, 1)
+
+
+def given(agent, start, end=None, ongoing=False, status="completed", stop=None, source="MedicationStatement"):
+    return Exposure(agent, date.fromisoformat(start), date.fromisoformat(end) if end else None, ongoing, status, stop, source)
+
+
+def infusions(agent, first, count, every=21):
+    start = date.fromisoformat(first)
+    return [
+        Exposure(
+            agent,
+            start + timedelta(days=every * i),
+            start + timedelta(days=every * i),
+            False,
+            "completed",
+            None,
+            "MedicationAdministration",
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def rules(knowledge):
+    return LineOfTherapyRules(knowledge)
+
+
+def lines_of(rules, exposures, statuses=(), metastatic=M, now=NOW):
+    history = rules.history(list(exposures), list(statuses), metastatic, now)
+    return history, [(line.number, line.agents) for line in history.lines]
+
+
+def test_thp_then_maintenance_is_one_line(rules):
+    history, lines = lines_of(
+        rules,
+        [
+            given("pertuzumab", "2024-02-01", ongoing=True, status="active"),
+            given("trastuzumab", "2024-02-01", ongoing=True, status="active"),
+            given("docetaxel", "2024-02-01", "2024-07-01"),
+            given("letrozole", "2024-08-01", ongoing=True, status="active"),
+        ],
+    )
+    assert lines == [(1, ["docetaxel", "letrozole", "pertuzumab", "trastuzumab"])]
+    assert history.status == "on-treatment"
+    assert history.ongoing_agents() == {"pertuzumab", "trastuzumab", "letrozole"}
+
+
+def test_taxane_swap_is_the_same_line(rules):
+    _, lines = lines_of(
+        rules,
+        [
+            given("trastuzumab", "2024-02-01", ongoing=True, status="active"),
+            given("docetaxel", "2024-02-01", "2024-03-15"),
+            given("paclitaxel", "2024-04-01", "2024-07-01"),
+        ],
+    )
+    assert lines == [(1, ["docetaxel", "paclitaxel", "trastuzumab"])]
+
+
+def test_tdm1_after_trastuzumab_is_a_new_line_and_progression_marks_the_first(rules):
+    history, lines = lines_of(
+        rules,
+        [
+            given("trastuzumab", "2024-02-01", "2024-12-01"),
+            given("docetaxel", "2024-02-01", "2024-06-01"),
+            given("trastuzumab-emtansine", "2024-12-20", ongoing=True, status="active"),
+        ],
+        [DiseaseStatus(date(2024, 12, 5), "worsened")],
+    )
+    assert lines == [(1, ["docetaxel", "trastuzumab"]), (2, ["trastuzumab-emtansine"])]
+    assert history.lines[0].end_reason == "progression" and history.lines[0].end == date(2024, 12, 1)
+    assert history.status == "on-treatment"
+
+
+def test_gap_over_120_days_ends_a_line_even_for_the_same_drug(rules):
+    exposures = infusions("trastuzumab", "2024-02-01", 6) + infusions("trastuzumab", "2025-01-15", 4)
+    history, lines = lines_of(rules, exposures)
+    assert lines == [(1, ["trastuzumab"]), (2, ["trastuzumab"])]
+    assert history.lines[0].end_reason == "unknown"
+
+
+def test_infusions_within_the_gap_keep_the_line_ongoing(rules):
+    history, _ = lines_of(rules, infusions("trastuzumab-deruxtecan", "2026-01-05", 6))
+    assert history.status == "on-treatment"
+    late, _ = lines_of(rules, infusions("trastuzumab-deruxtecan", "2025-01-05", 6))
+    assert late.status == "off-treatment"
+
+
+def test_stop_for_no_response_is_progression(rules):
+    history, _ = lines_of(rules, [given("trastuzumab-deruxtecan", "2024-02-01", "2025-01-01", stop="progression")])
+    assert history.status == "progressed"
+    assert history.lines[0].end_reason == "progression"
+
+
+def test_toxicity_stop(rules):
+    history, _ = lines_of(rules, [given("trastuzumab-deruxtecan", "2024-02-01", "2024-09-01", status="stopped", stop="toxicity")])
+    assert history.status == "off-treatment"
+    assert history.lines[0].end_reason == "toxicity"
+    assert "trastuzumab-deruxtecan" in history.agents_stopped_for("toxicity")
+
+
+def test_adjuvant_therapy_is_not_a_line_but_sets_early_relapse(rules):
+    adjuvant = [given("trastuzumab", "2022-09-01", "2023-09-01"), given("pertuzumab", "2022-09-01", "2023-09-01")]
+    history, lines = lines_of(rules, adjuvant, metastatic=date(2024, 6, 1))
+    assert lines == [] and history.status == "naive"
+    assert history.early_relapse is True  # within 12 months because pertuzumab
+    history, _ = lines_of(rules, adjuvant[:1], metastatic=date(2024, 6, 1))
+    assert history.early_relapse is False  # trastuzumab alone: 6 months
+    history, _ = lines_of(rules, adjuvant, metastatic=date(2024, 11, 1))
+    assert history.early_relapse is False  # 14 months
+
+
+def test_add_months_clamps():
+    assert add_months(date(2024, 8, 31), 6) == date(2025, 2, 28)
+    assert add_months(date(2024, 3, 1), -3) == date(2023, 12, 1)
