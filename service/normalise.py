@@ -297,7 +297,8 @@ class Normaliser:
                 high = float(reference.high.value)
             break
         if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
-            value, low, high = value * 100, (low * 100 if low and low <= 1 else low), (high * 100 if high and high <= 1 else high)
+            value = round(value * 100, 1)
+            low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
         return LabResult(kind, on, value, unit, low, high, record_id)
 
     def _disease_status(self, holder: Any) -> str | None:

@@ -1,0 +1,109 @@
+"""The service against a real HAPI FHIR server: FHIR fallback, EHR-style prefetch, paging, load-examples."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from service import create_app
+from service.cli import EXAMPLES_PACKAGE, evaluate_bundle, example_bundles, main
+from service.gather import render_query
+from tests.cards import response_problems
+from tests.conftest import ROOT
+from tests.integration.conftest import fhir_get_all, post_transaction
+from tests.scenario_table import load_scenarios
+
+SCENARIOS = load_scenarios()
+SERVICE = "/cds-services/her2-mbc-guidance"
+
+
+@pytest.fixture(scope="module")
+def loaded(hapi_base: str) -> str:
+    """Every scenario and example patient in HAPI (PUT by id: repeatable)."""
+    for scenario in SCENARIOS:
+        post_transaction(hapi_base, scenario.bundle())
+    for _name, bundle in example_bundles():
+        post_transaction(hapi_base, bundle)
+    return hapi_base
+
+
+@pytest.fixture(scope="module")
+def hapi_app(tmp_path_factory):
+    return create_app({"database_url": f"sqlite:///{tmp_path_factory.mktemp('db')}/f.sqlite3", "time_budget_seconds": 10})
+
+
+def call(app, scenario, **body):
+    app.config["HER2CDS_EVALUATION_DATE"] = scenario.now
+    request = {
+        "hook": "patient-view",
+        "hookInstance": f"hapi-{scenario.id}",
+        "context": {"patientId": scenario.patient_id(), "userId": "Practitioner/1"},
+        **body,
+    }
+    response = app.test_client().post(SERVICE, json=request)
+    assert response.status_code == 200, response.get_data(as_text=True)[:1000]
+    assert response_problems(response.json, "patient-view") == []
+    return response.json
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_fallback_to_hapi_gives_the_evaluate_assessment(scenario, loaded, hapi_app):
+    cards = call(hapi_app, scenario, fhirServer=loaded)["cards"]
+    offline = evaluate_bundle(scenario.bundle(), "patient-view", date.fromisoformat(scenario.now))
+    assert cards[0]["extension"]["her2-cds-assessment"] == offline["cards"][0]["extension"]["her2-cds-assessment"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == scenario.expected
+    assert not any(card["summary"].startswith("Some records could not be read") for card in cards)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_prefetch_built_from_our_templates_on_hapi(scenario, loaded, hapi_app):
+    templates = hapi_app.extensions["her2cds"].templates
+    prefetch = {}
+    for key, template in templates.items():
+        query = render_query(template, {"patientId": scenario.patient_id()})
+        if "?" in query:
+            prefetch[key] = {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in fhir_get_all(loaded, query)],
+            }
+        else:
+            prefetch[key] = requests.get(f"{loaded}/{query}", headers={"Accept": "application/fhir+json"}, timeout=30).json()
+    cards = call(hapi_app, scenario, prefetch=prefetch)["cards"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == scenario.expected
+
+
+def test_small_pages_lose_nothing(loaded, tmp_path: Path):
+    """_count=2 in every template: the service follows HAPI's next links and reaches the same assessment."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    services = yaml.safe_load((mappings / "services.yaml").read_text())
+    services["prefetch"] = {key: value.replace("_count=200", "_count=2") for key, value in services["prefetch"].items()}
+    (mappings / "services.yaml").write_text(yaml.safe_dump(services))
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{tmp_path}/f.sqlite3",
+            "mappings_dir": str(mappings),
+            "time_budget_seconds": 20,
+            "max_fhir_pages": 200,
+        }
+    )
+    largest = max(SCENARIOS, key=lambda s: len(s.resources()))
+    assert len(largest.resources()) > 10
+    cards = call(app, largest, fhirServer=loaded)["cards"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == largest.expected
+
+
+def test_load_examples_twice_leaves_one_copy(hapi_base: str):
+    assert main(["load-examples", "--fhir-server", hapi_base]) == 0
+    assert main(["load-examples", "--fhir-server", hapi_base]) == 0
+    for _name, bundle in example_bundles():
+        patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        found = fhir_get_all(hapi_base, f"Observation?patient={patient['id']}&_count=500")
+        expected = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+        assert len(found) == expected, EXAMPLES_PACKAGE
