@@ -20,7 +20,7 @@ from service.gather import PrefetchUnavailable, gather
 from service.jsonio import depth_exceeds, json_response
 from service.knowledge import Knowledge, load_knowledge
 from service.order_check import OrderChecker, draft_medication_requests
-from service.render import CardRenderer, RenderContext
+from service.render import CardRenderer, RenderContext, prune
 from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
 
 log = logging.getLogger("her2cds")
@@ -154,7 +154,7 @@ def call_service(service_id: str) -> Response:
         orders = draft_medication_requests(context, hook_request["hook"])
         cards = rt.order_checker.cards(evaluation, orders, render_context) if orders else []
         if cards and gathered.problems:
-            cards.append(rt.renderer.data_card(gathered.problems, render_context))
+            cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
     log.info(
         "hook answered",
         extra={

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 metadata = MetaData()
 feedback_table = Table(
@@ -45,7 +46,11 @@ class FeedbackStore:
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except (OperationalError, ProgrammingError):
+            # Another worker created the table between our check and our CREATE: re-check once.
+            metadata.create_all(self.engine, checkfirst=True)
 
     @staticmethod
     def dedupe_key(service_id: str, item: dict[str, Any]) -> str:

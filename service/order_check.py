@@ -8,7 +8,7 @@ from typing import Any
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.normalise import Normaliser
-from service.render import CardRenderer, RenderContext, clip
+from service.render import CardRenderer, RenderContext, clip, prune
 
 
 def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
@@ -86,10 +86,10 @@ class OrderChecker:
                                 "label": f"Remove the draft order for {display}",
                                 "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agent}:{key}"),
                                 "actions": [
-                                    {"type": "delete", "description": f"Remove draft {display}", "resourceId": [order_ref]}
+                                    {"type": "delete", "description": f"Remove draft {display}", "resourceId": order_ref}
                                 ],
                             }
                         ]
                         card["selectionBehavior"] = "at-most-one"
-                    cards.append(card)
+                    cards.append(prune(card))
         return cards

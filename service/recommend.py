@@ -21,6 +21,7 @@ class RegimenOption:
     category: str
     source: str
     warnings: list[RuleHit] = field(default_factory=list)
+    partner_warnings: list[RuleHit] = field(default_factory=list)
 
 
 @dataclass
@@ -147,14 +148,19 @@ class Recommender:
     def _apply_safety(self, recommendation: Recommendation, safety: SafetyFacts) -> None:
         """A regimen with a drug whose hepatic or cardiac rule is met is not preferred and carries the label's words."""
         for option in recommendation.options:
-            agents = self.knowledge.regimens[option.regimen]["agents"]
-            for agent in agents:
+            regimen = self.knowledge.regimens[option.regimen]
+            for agent in regimen["agents"]:
                 for hits in (safety.cardiac_hits, safety.hepatic_hits):
                     hit = hits.get(agent)
                     if hit is not None and hit.changes_drug:
                         option.warnings.append(hit)
             if option.warnings:
                 option.preferred = False
+            # A partner of the clinician's choice whose label rule is met is named, so the choice avoids it.
+            for agent in regimen.get("partner_choices", []):
+                hit = safety.hepatic_hits.get(agent)
+                if hit is not None and hit.changes_drug:
+                    option.partner_warnings.append(hit)
 
 
 def alerts_of(

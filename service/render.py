@@ -213,6 +213,8 @@ class CardRenderer:
                 )
                 for warning in option.warnings:
                     parts.append(f"   - Label ({warning.agent}): {warning.action}")
+                for warning in option.partner_warnings:
+                    parts.append(f"   - Avoid {warning.agent} as the partner: {warning.action}")
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Rules: docs/clinical-rules.md; every rule cites its source."]

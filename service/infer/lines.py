@@ -104,6 +104,10 @@ class LineOfTherapyRules:
         self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
         self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
 
+    def _starts_new_line(self, exposure: Exposure, line: TherapyLine, now: date) -> bool:
+        """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window)."""
+        return (exposure.start - line.last_activity(now)).days > self.gap or not self._joins_line(exposure, line)
+
     def _joins_line(self, exposure: Exposure, line: TherapyLine) -> bool:
         """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line?"""
         agents = set(line.agents)
@@ -133,11 +137,14 @@ class LineOfTherapyRules:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
         metastatic = sorted((e for e in exposures if e.start >= metastatic_date), key=lambda e: (e.start, e.agent))
         lines: list[TherapyLine] = []
-        for exposure in metastatic:
+        # Drugs started the same day go together: if one of them starts a new line, all of them belong to it
+        # (neratinib + capecitabine on one day is NALA, even when capecitabine was in the line before).
+        for start in sorted({e.start for e in metastatic}):
+            same_day = [e for e in metastatic if e.start == start]
             line = lines[-1] if lines else None
-            if line is None or (exposure.start - line.last_activity(now)).days > self.gap or not self._joins_line(exposure, line):
-                lines.append(TherapyLine(number=len(lines) + 1, start=exposure.start))
-            lines[-1].exposures.append(exposure)
+            if line is None or any(self._starts_new_line(e, line, now) for e in same_day):
+                lines.append(TherapyLine(number=len(lines) + 1, start=start))
+            lines[-1].exposures.extend(same_day)
         for index, line in enumerate(lines):
             following = lines[index + 1] if index + 1 < len(lines) else None
             self._close(line, following, progression, now)
@@ -164,7 +171,12 @@ class LineOfTherapyRules:
             line.ongoing = False
         else:
             infusions = [e.last_day for e in line.exposures if e.source_type == "MedicationAdministration"]
-            line.ongoing = any(e.ongoing for e in line.exposures) or bool(infusions and (now - max(infusions)).days <= self.gap)
+            # An infusion-only line runs while its last infusion is within the gap, unless the disease
+            # progressed and nothing was given since: then the line is over.
+            given_since_progression = not line.progressed or any(day > max(progression) for day in infusions)
+            line.ongoing = any(e.ongoing for e in line.exposures) or bool(
+                infusions and (now - max(infusions)).days <= self.gap and given_since_progression
+            )
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
             return
