@@ -257,7 +257,7 @@ class CardRenderer:
             "status": "draft",
             "intent": "proposal",
             "subject": {"reference": f"Patient/{patient_id}"},
-            "medicationCodeableConcept": {"coding": codings, "text": entry["display"]},
+            "medicationCodeableConcept": {"coding": codings, "text": entry["display"]} if codings else {"text": entry["display"]},
             "groupIdentifier": {"system": "urn:her2-cds:regimen", "value": f"{regimen_id}:{group}"},
             "note": [{"text": f"Part of regimen: {self.knowledge.regimens[regimen_id]['title']}"}],
         }
