@@ -55,6 +55,7 @@ class Knowledge:
     answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     ihc_score: re.Pattern[str] = re.compile("")
     disease_status_by_code: dict[str, str] = field(default_factory=dict)
+    stage_iv_values: frozenset[str] = frozenset()
     breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()
     breast_cancer_prefixes: tuple[tuple[str, str], ...] = ()
     metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -196,7 +197,8 @@ def _compile(knowledge: Knowledge) -> None:
             knowledge.answer_by_coding[(systems[coding["system"]], coding["code"])] = value
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
     knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
-    knowledge.disease_status_by_code = {code: status for status, code in codes["disease_status"].items()}
+    knowledge.disease_status_by_code = {code: status for status, values in codes["disease_status"].items() for code in values}
+    knowledge.stage_iv_values = frozenset(codes.get("stage_iv_values", []))
 
     bc_codes: set[tuple[str, str]] = set()
     bc_prefixes: list[tuple[str, str]] = []
@@ -234,7 +236,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
     for agent, entry in drugs["agents"].items():
         knowledge.agent_class[agent] = entry["class"]
-        for code in entry.get("rxnorm", []):
+        for code in entry.get("rxnorm", []) + entry.get("rxnorm_products", []):
             knowledge.agent_by_rxnorm[code] = (agent,)
         for name in entry["names"]:
             patterns[normalise_name(name)] = (agent,)
