@@ -217,9 +217,9 @@ class Normaliser:
             if lab is not None:
                 record.labs.append(lab)
         elif kind in ("stage-group", "m-category"):
-            if any(c.code in self.knowledge.stage_iv_values for c in _codings(getattr(holder, "valueCodeableConcept", None))) or any(
-                self.knowledge.stage_iv.match(text) for text in self._value_texts(holder)
-            ):
+            if any(
+                c.code in self.knowledge.stage_iv_values for c in _codings(getattr(holder, "valueCodeableConcept", None))
+            ) or any(self.knowledge.stage_iv.match(text) for text in self._value_texts(holder)):
                 record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
         elif kind == "disease-status":
             status = self._disease_status(holder)

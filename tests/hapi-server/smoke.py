@@ -74,21 +74,29 @@ def main() -> None:
 
     entries = []
     for i in range(1, 6):
-        entries.append({
-            "fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{i}",
-            "resource": observation(i, "85319-2"),
-            "request": {"method": "POST", "url": "Observation", "ifNoneExist": f"identifier=urn:her2-cds:smoke|o{i}"},
-        })
-    entries.append({
-        "resource": {**observation(6, "48676-1"), "id": "smoke-o6"},
-        "request": {"method": "PUT", "url": "Observation/smoke-o6"},
-    })
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{i}",
+                "resource": observation(i, "85319-2"),
+                "request": {"method": "POST", "url": "Observation", "ifNoneExist": f"identifier=urn:her2-cds:smoke|o{i}"},
+            }
+        )
+    entries.append(
+        {
+            "resource": {**observation(6, "48676-1"), "id": "smoke-o6"},
+            "request": {"method": "PUT", "url": "Observation/smoke-o6"},
+        }
+    )
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     status, body = call("POST", "", bundle)
     check(status == 200 and body.get("type") == "transaction-response", "POST transaction (ifNoneExist + PUT by id)", body)
     status, again = call("POST", "", bundle)
     statuses = [e["response"]["status"] for e in again.get("entry", [])]
-    check(status == 200 and all(s.startswith("200") for s in statuses), f"same transaction again matches, creates nothing: {statuses}", again)
+    check(
+        status == 200 and all(s.startswith("200") for s in statuses),
+        f"same transaction again matches, creates nothing: {statuses}",
+        again,
+    )
 
     url: str | None = f"Observation?patient={PATIENT}&code=http://loinc.org|85319-2&_count=2&_sort=date"
     pages, found = 0, []
@@ -98,7 +106,10 @@ def main() -> None:
         pages += 1
         found += [e["resource"]["id"] for e in page.get("entry", [])]
         url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
-    check(pages == 3 and len(found) == 5 and len(set(found)) == 5, f"_count=2 paged through next links: {pages} pages, {len(found)} resources")
+    check(
+        pages == 3 and len(found) == 5 and len(set(found)) == 5,
+        f"_count=2 paged through next links: {pages} pages, {len(found)} resources",
+    )
 
     profile = {
         "resourceType": "StructureDefinition",
@@ -139,6 +150,7 @@ def main() -> None:
     check(status == 404, f"Patient/{PATIENT} is gone ({status})", body)
     status, body = call("GET", "Observation?identifier=urn:her2-cds:smoke|&_summary=count")
     check(status == 200 and body.get("total") == 0, "no smoke Observation left", body)
+
 
 if __name__ == "__main__":
     main()
