@@ -85,11 +85,14 @@ class FeedbackStore:
             for item in items
         ]
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(feedback_table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        statement = (
+            dialect.insert(feedback_table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(feedback_table.c.id)
+        )
         inserted = 0
         with self.engine.begin() as connection:
             for row in rows:
-                inserted += connection.execute(statement, row).rowcount or 0
+                # RETURNING gives a row only for a new insert (rowcount is not reliable across drivers).
+                inserted += len(connection.execute(statement, row).all())
         return inserted
 
     def count(self, card_uuid: str | None = None) -> int:
