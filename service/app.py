@@ -205,6 +205,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["HER2CDS_EVALUATION_DATE"] = evaluation_date
     app.extensions["her2cds"] = Runtime(settings, knowledge)
     app.register_blueprint(hooks)
+    if settings.sandbox and settings.development_mode:
+        from service.sandbox import sandbox
+
+        app.register_blueprint(sandbox)
     register_error_handlers(app)
     if settings.cors_origins:
         from flask_cors import CORS

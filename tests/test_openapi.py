@@ -137,8 +137,8 @@ def test_every_route_of_the_app_is_described_and_nothing_else(spec, tmp_path):
     app = create_app({"database_url": f"sqlite:///{tmp_path}/fb.sqlite3", "evaluation_date": "2026-06-01"})
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
+        if rule.endpoint == "static" or rule.endpoint.startswith("sandbox."):
+            continue  # the sandbox page is a development tool, not part of the CDS Hooks API
         path = rule.rule.replace("<service_id>", "{id}")
         routes |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}
     described = {
