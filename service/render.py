@@ -6,7 +6,6 @@ import html
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from service.engine import Evaluation
@@ -144,7 +143,10 @@ class CardRenderer:
                 key = "next-line-progressed" if history.status == "progressed" else "next-line-stopped"
         else:
             key = "on-treatment"
-        months = 12 if "pertuzumab" in history.adjuvant_agents else 6
+        relapse = self.knowledge.lines["early_relapse"]
+        months = max(
+            [relapse["months"]] + [m for a, m in relapse.get("months_if_agent", {}).items() if a in history.adjuvant_agents]
+        )
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
         return str(templates[key]).format(
             preferred=preferred_title or "see options",
@@ -363,8 +365,3 @@ class CardRenderer:
             "detail": detail,
             "source": self.source_of("cds-hooks-2"),
         }
-
-
-def today() -> date:
-    """The evaluation date when none is given."""
-    return date.today()
