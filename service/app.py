@@ -25,6 +25,8 @@ from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
 
 log = logging.getLogger("her2cds")
 hooks = Blueprint("hooks", __name__)
+# Public files EHRs fetch from the browser (the card icon): no authentication, cached for a day.
+assets = Blueprint("assets", __name__, static_folder="assets", static_url_path="/assets")
 HOOK_SCHEMA = HookRequestSchema()
 FEEDBACK_SCHEMA = FeedbackSchema()
 
@@ -53,6 +55,12 @@ class Runtime:
         if any(base == allowed.rstrip("/") for allowed in self.settings.fhir_servers):
             return True
         return self.settings.development_mode and self.settings.allow_loopback_fhir and is_loopback(fhir_server)
+
+    def public_base_url(self) -> str | None:
+        """Where EHRs reach the service (card icons): the configured URL; the request's host in development only."""
+        if self.settings.public_base_url:
+            return self.settings.public_base_url
+        return request.host_url if self.settings.development_mode else None
 
     def evaluation_date(self) -> date:
         fixed = current_app.config.get("HER2CDS_EVALUATION_DATE")
@@ -145,9 +153,7 @@ def call_service(service_id: str) -> Response:
         raise ApiError(412, str(exc)) from exc
     patient_id = str(context["patientId"])
     evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date())
-    render_context = RenderContext(
-        hook_request["hookInstance"], patient_id, gathered.problems, rt.settings.public_base_url or None
-    )
+    render_context = RenderContext(hook_request["hookInstance"], patient_id, gathered.problems, rt.public_base_url())
     if hook_request["hook"] == "patient-view":
         cards = rt.renderer.cards(evaluation, render_context)
     else:
@@ -202,9 +208,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     knowledge = load_knowledge(settings.mappings_dir or None)
     app = Flask("her2cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400  # the card icon
     app.config["HER2CDS_EVALUATION_DATE"] = evaluation_date
     app.extensions["her2cds"] = Runtime(settings, knowledge)
     app.register_blueprint(hooks)
+    app.register_blueprint(assets)
     if settings.sandbox and settings.development_mode:
         from service.sandbox import sandbox
 

@@ -146,7 +146,7 @@ def _source_ids_used(node: Any) -> list[str]:
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("source", "monitoring_source", "early_relapse_source") and isinstance(value, str):
+            if key in ("source", "monitoring_source", "early_relapse_source", "label_source") and isinstance(value, str):
                 found.append(value)
             else:
                 found.extend(_source_ids_used(value))

@@ -48,37 +48,36 @@ class OrderChecker:
             order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
             for agent in agents:
                 display = self.knowledge.drugs["agents"][agent]["display"]
-                issues: list[tuple[str, str, str, str]] = []  # (key, indicator, summary, source)
+                templates = self.renderer.wording["order_check"]
+                issues: list[tuple[str, str, str, str, str]] = []  # (key, indicator, summary, detail, source)
                 if agent in self.key_agents and agent in progressed:
                     line = next((ln.number for ln in evaluation.history.lines if ln.progressed and agent in ln.agents), None)
-                    issues.append(
-                        ("progressed", "warning", f"Disease already progressed on {display} (line {line})", "nccn-breast")
-                    )
+                    summary = templates["progressed"].format(drug=display, line=line)
+                    issues.append(("progressed", "warning", summary, summary, "nccn-breast"))
                 if agent in toxic:
-                    issues.append(("toxicity", "warning", f"{display} was stopped earlier for toxicity", "nccn-breast"))
+                    summary = templates["toxicity"].format(drug=display)
+                    issues.append(("toxicity", "warning", summary, summary, "nccn-breast"))
                 hit = evaluation.safety.cardiac_hits.get(agent)
                 if hit is not None:
-                    issues.append(("cardiac", "critical", f"LVEF meets the {display} hold rule: {hit.action}", hit.source))
+                    issues.append(("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source))
                 hit = evaluation.safety.hepatic_hits.get(agent)
                 if hit is not None and hit.changes_drug:
-                    issues.append(("hepatic", "critical", f"Liver tests meet the {display} label rule: {hit.action}", hit.source))
+                    effect = self.knowledge.safety["liver"]["rules"][agent]["summary_effect"]
+                    summary = templates["hepatic"].format(drug=display, effect=effect)
+                    issues.append(("hepatic", "critical", summary, hit.action, hit.source))
                 if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
-                    issues.append(
-                        (
-                            "her2-status",
-                            "warning",
-                            f"{display} ordered but HER2 status is {evaluation.receptors.her2}",
-                            "asco-cap-her2",
-                        )
-                    )
-                for key, indicator, summary, source_id in issues:
+                    summary = templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2)
+                    issues.append(("her2-status", "warning", summary, summary, "asco-cap-her2"))
+                for key, indicator, summary, why, source_id in issues:
+                    facts = self.renderer.order_facts(evaluation, key)
                     card = {
                         "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agent}:{key}"),
                         "summary": clip(summary),
                         "indicator": indicator,
-                        "detail": summary,
-                        "source": self.renderer.source_of(source_id),
+                        "detail": "\n".join([f"**{display}**: {why}", "", "**Patient facts**", "", *facts]),
+                        "source": self.renderer.source_of(source_id, "order-check", context),
                         "overrideReasons": self.renderer.override_reasons(),
+                        "links": self.renderer.label_links([agent]) or None,
                     }
                     if order_ref:
                         card["suggestions"] = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class RenderContext:
     hook_instance: str
     patient_id: str
     notes: list[str] = field(default_factory=list)  # data problems found while gathering
-    base_url: str | None = None
+    base_url: str | None = None  # the service's public base URL: card icons are served from it
 
 
 class CardRenderer:
@@ -63,9 +64,49 @@ class CardRenderer:
     def card_uuid(self, context: RenderContext, key: str) -> str:
         return str(uuid.uuid5(CARD_NAMESPACE, f"{context.hook_instance}|{context.patient_id}|{key}"))
 
-    def source_of(self, source_id: str) -> dict[str, Any]:
+    def icon_url(self, context: RenderContext | None) -> str | None:
+        """The absolute URL of the card icon, when the service knows its public base URL."""
+        if context is None or not context.base_url:
+            return None
+        return context.base_url.rstrip("/") + str(self.wording["icon"]["path"])
+
+    def source_of(self, source_id: str, topic: str, context: RenderContext | None = None) -> dict[str, Any]:
+        """``card.source``: the guideline or label the card rests on, the service icon and the card's topic."""
         source = self.knowledge.source(source_id)
-        return {"label": source["label"], "url": source.get("url"), "topic": None}
+        coded = self.wording["topics"][topic]
+        return {
+            "label": source["label"],
+            "url": source.get("url"),
+            "icon": self.icon_url(context),
+            "topic": {"system": self.wording["topic_system"], "code": coded["code"], "display": coded["display"]},
+        }
+
+    def source_link(self, source_id: str) -> dict[str, str] | None:
+        """A card link to a source (guideline, label), labelled by its short name."""
+        source = self.knowledge.source(source_id)
+        if not source.get("url"):
+            return None
+        label = source.get("short") or source["label"]
+        return {"label": str(label)[:80], "url": source["url"], "type": "absolute"}
+
+    def label_links(self, agents: list[str] | set[str]) -> list[dict[str, str]]:
+        """Links to the US prescribing information of each agent that has one in drugs.yaml."""
+        links = []
+        for agent in sorted(agents):
+            source_id = self.knowledge.drugs["agents"][agent].get("label_source")
+            link = self.source_link(source_id) if source_id else None
+            if link:
+                links.append(link)
+        return links
+
+    def trial_search_link(self, evaluation: Evaluation) -> dict[str, str]:
+        """ClinicalTrials.gov prefilled for HER2-positive MBC, recruiting, narrowed by sites that change eligibility."""
+        search = self.wording["trial_search"]
+        url = str(self.knowledge.source(search["source"])["url"])
+        terms = [term for site, term in search.get("terms_by_site", {}).items() if site in evaluation.extent.sites]
+        if terms:
+            url += "&term=" + quote(" OR ".join(terms))
+        return {"label": str(search["label"]), "url": url, "type": "absolute"}
 
     def override_reasons(self) -> list[dict[str, str]]:
         system = self.wording["override_reason_system"]
@@ -73,6 +114,16 @@ class CardRenderer:
 
     def _agents_text(self, agents: list[str] | set[str]) -> str:
         return " + ".join(self.knowledge.drugs["agents"][agent]["display"] for agent in sorted(agents))
+
+    @staticmethod
+    def _unique_links(links: list[dict[str, str] | None]) -> list[dict[str, str]]:
+        seen: set[str] = set()
+        kept = []
+        for link in links:
+            if link and link["url"] not in seen:
+                seen.add(link["url"])
+                kept.append(link)
+        return kept
 
     # -- public -------------------------------------------------------------------------------
     def cards(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
@@ -87,36 +138,26 @@ class CardRenderer:
 
     def summary_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
         recommendation = evaluation.recommendation
-        summary = self._summary_text(evaluation)
+        guideline = "nccn-breast" if recommendation.in_scope else "asco-cap-her2"
         card: dict[str, Any] = {
             "uuid": self.card_uuid(context, "summary"),
-            "summary": clip(summary),
+            "summary": clip(self._summary_text(evaluation)),
             "indicator": "info",
             "detail": self._summary_detail(evaluation),
-            "source": self.source_of("nccn-breast" if recommendation.in_scope else "asco-cap-her2")
-            | {"topic": {"system": "urn:her2-cds:card-topic", "code": "her2-mbc-guidance", "display": "HER2+ MBC guidance"}},
+            "source": self.source_of(guideline, "guidance", context),
             "extension": {ASSESSMENT_KEY: evaluation.assessment()},
         }
         suggestions = self._regimen_suggestions(evaluation, context)
         if suggestions:
             card["suggestions"] = suggestions
             card["selectionBehavior"] = "at-most-one"
-        links = [
-            {
-                "label": self.knowledge.source("nccn-breast")["label"][:60],
-                "url": self.knowledge.source("nccn-breast")["url"],
-                "type": "absolute",
-            }
-        ]
+        preferred = next((o for o in recommendation.options if o.preferred), None)
+        links = [self.source_link(guideline)]
+        if preferred is not None:
+            links += self.label_links(self.knowledge.regimens[preferred.regimen]["agents"])
         if any(option.regimen == "clinical-trial" for option in recommendation.options):
-            links.append(
-                {
-                    "label": "Search ClinicalTrials.gov (HER2+ MBC, recruiting)",
-                    "url": self.knowledge.source("clinicaltrials-gov")["url"],
-                    "type": "absolute",
-                }
-            )
-        card["links"] = links
+            links.append(self.trial_search_link(evaluation))
+        card["links"] = self._unique_links(links)
         return card
 
     def _summary_text(self, evaluation: Evaluation) -> str:
@@ -143,10 +184,7 @@ class CardRenderer:
                 key = "next-line-progressed" if history.status == "progressed" else "next-line-stopped"
         else:
             key = "on-treatment"
-        relapse = self.knowledge.lines["early_relapse"]
-        months = max(
-            [relapse["months"]] + [m for a, m in relapse.get("months_if_agent", {}).items() if a in history.adjuvant_agents]
-        )
+        months = self._relapse_months(evaluation)
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
         return str(templates[key]).format(
             preferred=preferred_title or "see options",
@@ -158,8 +196,14 @@ class CardRenderer:
             lead=lead,
         )
 
-    def _summary_detail(self, evaluation: Evaluation) -> str:
-        parts = ["**Patient facts**", ""]
+    def _facts(self, evaluation: Evaluation, names: list[str]) -> list[str]:
+        """Markdown bullets of the patient facts named (receptors, sites, lines, lvef, liver), dated."""
+        bullets: list[str] = []
+        for name in names:
+            bullets += getattr(self, f"_facts_{name}")(evaluation)
+        return bullets
+
+    def _facts_receptors(self, evaluation: Evaluation) -> list[str]:
         receptors = evaluation.receptors
         her2_bits = [f"HER2 **{receptors.her2}**"]
         if receptors.her2_ihc is not None:
@@ -168,55 +212,103 @@ class CardRenderer:
             her2_bits.append(f"ISH group {receptors.ish_group}")
         if receptors.her2_date:
             her2_bits.append(f"({receptors.her2_date.isoformat()})")
-        parts.append("- " + " ".join(her2_bits))
         er = f"ER {receptors.er or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
-        parts.append(f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}")
+        return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]
+
+    def _facts_sites(self, evaluation: Evaluation) -> list[str]:
         extent = evaluation.extent
-        if extent.metastatic:
-            since = f" since {extent.metastatic_date.isoformat()}" if extent.metastatic_date else ""
-            parts.append(f"- Metastatic{since}: {', '.join(extent.sites) or 'sites not coded'}")
-        for line in evaluation.history.lines:
+        if not extent.metastatic:
+            return ["- No distant metastasis recorded"]
+        since = f" since {extent.metastatic_date.isoformat()}" if extent.metastatic_date else ""
+        return [f"- Metastatic{since}: {', '.join(extent.sites) or 'sites not coded'}"]
+
+    def _facts_lines(self, evaluation: Evaluation) -> list[str]:
+        history = evaluation.history
+        bullets = []
+        for line in history.lines:
             end = f"to {line.end.isoformat()} ({line.end_reason})" if line.end else "ongoing"
             flag = ", progressed" if line.progressed and line.end is None else ""
-            parts.append(f"- Line {line.number}: {self._agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
-        if evaluation.history.adjuvant_agents:
-            end = evaluation.history.adjuvant_end.isoformat() if evaluation.history.adjuvant_end else "?"
-            parts.append(
-                f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(evaluation.history.adjuvant_agents))}, last given {end}"
-            )
+            bullets.append(f"- Line {line.number}: {self._agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
+        if history.adjuvant_agents:
+            end = history.adjuvant_end.isoformat() if history.adjuvant_end else "?"
+            bullets.append(f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(history.adjuvant_agents))}, last given {end}")
+        if not bullets:
+            bullets.append("- No metastatic line of therapy recorded")
+        return bullets
+
+    def _facts_lvef(self, evaluation: Evaluation) -> list[str]:
         safety = evaluation.safety
-        if safety.lvef_latest is not None:
-            fall = f", {safety.lvef_fall:g} points below baseline" if safety.lvef_fall else ""
-            parts.append(f"- LVEF {safety.lvef_latest.value:g}% on {safety.lvef_latest.on.isoformat()}{fall}")
-        liver = safety.liver
-        if liver.latest is not None:
-            labs = []
-            if liver.bilirubin is not None:
-                labs.append(f"bilirubin {liver.bilirubin:.2g} mg/dL ({liver.bilirubin_x or 0:.2g} x ULN)")
-            if liver.ast is not None:
-                labs.append(f"AST {liver.ast:g} U/L")
-            if liver.alt is not None:
-                labs.append(f"ALT {liver.alt:g} U/L")
-            parts.append(f"- Liver tests {liver.latest.isoformat()}: {', '.join(labs) or 'see chart'}")
+        latest = safety.lvef_latest
+        if latest is None:
+            return ["- No ejection fraction (LVEF) recorded"]
+        fall = f", {safety.lvef_fall:g} points below baseline" if safety.lvef_fall else ""
+        earlier = sorted((lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on), key=lambda lab: lab.on)
+        trend = ", ".join(f"{lab.value:g}% {lab.on.isoformat()}" for lab in earlier[-3:])
+        return [
+            f"- LVEF {latest.value:g}% on {latest.on.isoformat()}{fall} (lower limit {safety.lvef_lower_limit:g}%)"
+            + (f"; earlier {trend}" if trend else "")
+        ]
+
+    def _facts_liver(self, evaluation: Evaluation) -> list[str]:
+        liver = evaluation.safety.liver
+        if liver.latest is None:
+            return ["- No liver tests recorded"]
+        labs = []
+        if liver.bilirubin is not None:
+            labs.append(f"bilirubin {liver.bilirubin:.2g} mg/dL ({liver.bilirubin_x or 0:.2g} x ULN)")
+        for name, value, times in (("AST", liver.ast, liver.ast_x), ("ALT", liver.alt, liver.alt_x)):
+            if value is not None:
+                labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
+        return [f"- Liver tests {liver.latest.isoformat()}: {', '.join(labs) or 'see chart'}"]
+
+    ORDER_FACTS = {
+        "progressed": ["lines"],
+        "toxicity": ["lines"],
+        "cardiac": ["lvef", "lines"],
+        "hepatic": ["liver", "sites"],
+        "her2-status": ["receptors"],
+    }
+
+    def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:
+        """The patient facts an order-check card of kind ``issue`` rests on."""
+        return self._facts(evaluation, self.ORDER_FACTS[issue])
+
+    def _hit_words(self, hit: Any) -> str:
+        """A label rule met, in a few words (the alert card below gives the label's full text)."""
+        if hit.kind == "hepatic":
+            return f"liver tests, {self.knowledge.safety['liver']['rules'][hit.agent]['summary_effect']} (label)"
+        display = self.knowledge.drugs["agents"][hit.agent]["display"]
+        return f"ejection fraction meets the {display} hold rule (label)"
+
+    def _ranked_options(self, evaluation: Evaluation) -> list[Any]:
+        """Preferred options first, then the others in guideline order (clinical trial last, as listed)."""
+        return sorted(evaluation.recommendation.options, key=lambda option: not option.preferred)
+
+    def _summary_detail(self, evaluation: Evaluation) -> str:
+        parts = ["**Patient facts**", "", *self._facts(evaluation, self.wording["facts"])]
         recommendation = evaluation.recommendation
         if not recommendation.in_scope:
             parts += ["", str(self.wording["scope_detail"][recommendation.scope_reason])]
         elif recommendation.options:
-            parts += ["", f"**Options for line {recommendation.line}**", ""]
-            for index, option in enumerate(recommendation.options, 1):
+            parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
+            for index, option in enumerate(self._ranked_options(evaluation), 1):
                 regimen = self.knowledge.regimens[option.regimen]
                 source = self.knowledge.source(option.source)
-                mark = "preferred" if option.preferred else "option"
-                evidence = regimen.get("evidence", "")
+                mark = " (preferred)" if option.preferred else ""
+                evidence = str(regimen.get("evidence", ""))
+                if evidence and regimen.get("evidence_url"):
+                    evidence = f"[{evidence}]({regimen['evidence_url']})"
+                cite = f"[{source.get('short') or source['label']}]({source['url']})" if source.get("url") else source["label"]
                 parts.append(
-                    f"{index}. **{regimen['title']}** ({mark}; {option.category}). {evidence}. "
-                    f"Source: [{source['label']}]({source.get('url', '')})"
+                    f"{index}. **{regimen['title']}**{mark}. Guideline: {option.category}."
+                    + (f" Evidence: {evidence}." if evidence else "")
+                    + f" Source: {cite}."
                 )
                 for warning in option.warnings:
-                    parts.append(f"   - Label ({warning.agent}): {warning.action}")
+                    parts.append(f"   - Not preferred: {self._hit_words(warning)}")
                 for warning in option.partner_warnings:
-                    parts.append(f"   - Avoid {warning.agent} as the partner: {warning.action}")
+                    parts.append(f"   - Partner choice: {self._hit_words(warning)}")
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Rules: docs/clinical-rules.md; every rule cites its source."]
@@ -224,7 +316,7 @@ class CardRenderer:
 
     def _regimen_suggestions(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
         suggestions = []
-        for option in evaluation.recommendation.options:
+        for option in self._ranked_options(evaluation):
             regimen = self.knowledge.regimens[option.regimen]
             if not regimen["agents"]:
                 continue
@@ -239,7 +331,7 @@ class CardRenderer:
             ]
             suggestions.append(
                 {
-                    "label": f"Order {regimen['title']}"[:80],
+                    "label": f"Order {regimen['short']}",
                     "uuid": self.card_uuid(context, f"suggestion:{option.regimen}"),
                     "isRecommended": option.preferred,
                     "actions": actions,
@@ -289,14 +381,20 @@ class CardRenderer:
             indicator = "critical"
         values.pop("_current", None)
         source_id = values.pop("_source", spec["source"])
-        detail = values.pop("_detail", "")
+        label_agents: list[str] = values.pop("_label_agents", [])
+        rules = values.pop("_rules", "")
         summary = clip(str(spec["summary"]).format(**values))
+        detail = ["**Patient facts**", "", *self._facts(evaluation, spec["facts"])]
+        if rules:
+            detail += ["", "**What the label says**", "", rules]
+        if spec.get("detail"):
+            detail += ["", str(spec["detail"]).format(**values)]
         card: dict[str, Any] = {
             "uuid": self.card_uuid(context, f"alert:{alert}"),
             "summary": summary,
             "indicator": indicator,
-            "detail": detail,
-            "source": self.source_of(source_id),
+            "detail": "\n".join(detail),
+            "source": self.source_of(source_id, spec["topic"], context),
         }
         if indicator in ("warning", "critical"):
             card["overrideReasons"] = self.override_reasons()
@@ -311,12 +409,14 @@ class CardRenderer:
                 }
             ]
             card["selectionBehavior"] = "at-most-one"
-        source = self.knowledge.source(source_id)
-        if source.get("url"):
-            card["links"] = [{"label": source["label"][:80], "url": source["url"], "type": "absolute"}]
+        links = [self.source_link(source_id), *self.label_links(label_agents)]
+        if alert == "brain-metastases":
+            links.append(self.trial_search_link(evaluation))
+        card["links"] = self._unique_links(links)
         return card
 
     def _alert_values(self, alert: str, evaluation: Evaluation) -> dict[str, Any]:
+        """The placeholders of an alert's summary and detail, plus ``_``-keys steering the card."""
         safety = evaluation.safety
         history = evaluation.history
         latest = safety.lvef_latest
@@ -330,38 +430,54 @@ class CardRenderer:
                 lln=f"{safety.lvef_lower_limit:g}",
                 agents=self._agents_text([h.agent for h in hits] or monitored) or "HER2 therapy",
                 last=latest.on.isoformat() if latest else "none recorded",
+                months=self.knowledge.safety["lvef"]["monitoring_months"],
+                _label_agents=[h.agent for h in hits] or monitored,
             )
             if alert == "lvef-decline" and hits:
                 values["_source"] = hits[0].source
-                values["_detail"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
+                values["_rules"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
         elif alert == "hepatic-impairment":
             relevant = history.ongoing_agents() | evaluation.recommendation.offered_agents(self.knowledge)
             hits = [hit for agent, hit in sorted(safety.hepatic_hits.items()) if hit.changes_drug and agent in relevant]
-            values["agents"] = self._agents_text([h.agent for h in hits])
-            values["label_words"] = "see label instructions"
+            rules = self.knowledge.safety["liver"]["rules"]
+            values["effects"] = "; ".join(str(rules[h.agent]["summary_effect"]) for h in hits) or "see the drug labels"
             values["_current"] = any(h.agent in history.ongoing_agents() for h in hits)
             values["_source"] = hits[0].source if hits else "label-docetaxel"
-            values["_detail"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
+            values["_rules"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
+            values["_label_agents"] = [h.agent for h in hits]
         elif alert == "visceral-crisis":
             liver = safety.liver
+            crisis = self.knowledge.safety["visceral_crisis"]
             criteria = []
-            if (
-                liver.bilirubin is not None
-                and liver.bilirubin > self.knowledge.safety["visceral_crisis"]["bilirubin_mg_dl_above"]
-            ):
+            if liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"]:
                 criteria.append(f"bilirubin {liver.bilirubin:.2g} mg/dL")
             for name, value in (("AST", liver.ast), ("ALT", liver.alt)):
-                if value is not None and value > self.knowledge.safety["visceral_crisis"]["transaminase_u_l_above"]:
+                if value is not None and value > crisis["transaminase_u_l_above"]:
                     criteria.append(f"{name} {value:g} U/L")
-            values["criterion"] = ", ".join(criteria)
+            values.update(
+                criterion=", ".join(criteria),
+                bilirubin=f"{crisis['bilirubin_mg_dl_above']:g}",
+                transaminase=f"{crisis['transaminase_u_l_above']:g}",
+            )
+        elif alert == "early-relapse":
+            values["months"] = self._relapse_months(evaluation)
         return values
 
+    def _relapse_months(self, evaluation: Evaluation) -> int:
+        """The early-relapse window that applied (longer after some adjuvant agents, mappings/lines.yaml)."""
+        relapse = self.knowledge.lines["early_relapse"]
+        adjuvant = evaluation.history.adjuvant_agents
+        return int(max([relapse["months"]] + [m for a, m in relapse.get("months_if_agent", {}).items() if a in adjuvant]))
+
     def data_card(self, problems: list[str], context: RenderContext) -> dict[str, Any]:
+        wording = self.wording["data_problems"]
         detail = "\n".join(f"- {safe_text(problem)}" for problem in problems[:50])
+        if len(problems) > 50:
+            detail += f"\n- … and {len(problems) - 50} more"
         return {
             "uuid": self.card_uuid(context, "data-problems"),
-            "summary": clip(str(self.wording["data_problems"]["summary"])),
+            "summary": clip(str(wording["summary"])),
             "indicator": "info",
             "detail": detail,
-            "source": self.source_of("cds-hooks-2"),
+            "source": self.source_of("cds-hooks-2", wording.get("topic", "data-quality"), context),
         }

@@ -139,7 +139,7 @@ def test_every_route_of_the_app_is_described_and_nothing_else(spec, tmp_path):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.endpoint.startswith("sandbox."):
             continue  # the sandbox page is a development tool, not part of the CDS Hooks API
-        path = rule.rule.replace("<service_id>", "{id}")
+        path = rule.rule.replace("<service_id>", "{id}").replace("<path:filename>", "{filename}")
         routes |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}
     described = {
         (path, method)

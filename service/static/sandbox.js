@@ -71,6 +71,14 @@ function renderMarkdown(text) {
     const bullet = /^[-*]\s+(.*)$/.exec(line);
     const numbered = /^(\d+)[.)]\s+(.*)$/.exec(line);
     const heading = /^#{1,6}\s+(.*)$/.exec(line);
+    if (bullet && /^\s{2,}/.test(raw) && list && list.lastElementChild) {
+      // an indented bullet belongs to the item above it (a nested list, as EHR markdown renders it)
+      const item = list.lastElementChild;
+      let nested = item.lastElementChild && item.lastElementChild.tagName === "UL" ? item.lastElementChild : null;
+      if (!nested) { nested = el("ul", {}); item.append(nested); }
+      nested.append(el("li", {}, ...inlineMarkdown(bullet[1])));
+      continue;
+    }
     if (bullet || numbered) {
       flush();
       const tag = bullet ? "UL" : "OL";
@@ -236,8 +244,13 @@ function renderCard(card, index) {
   if (card.detail) node.append(el("div", { class: "detail" }, renderMarkdown(card.detail)));
   if (card.source && card.source.label) {
     const href = card.source.url ? safeUrl(card.source.url) : null;
-    node.append(el("div", { class: "source" }, "Source: ",
-      href ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text: card.source.label }) : document.createTextNode(card.source.label)));
+    const icon = card.source.icon ? safeUrl(card.source.icon) : null;
+    const topic = card.source.topic && card.source.topic.display ? ` · ${card.source.topic.display}` : "";
+    node.append(el("div", { class: "source" },
+      icon ? el("img", { class: "source-icon", src: icon, alt: "", width: "20", height: "20" }) : "",
+      "Source: ",
+      href ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text: card.source.label }) : document.createTextNode(card.source.label),
+      topic));
   }
   if (card.links && card.links.length) {
     const links = el("div", { class: "links" });
