@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
@@ -243,7 +243,8 @@ class CardRenderer:
         if latest is None:
             return ["- No ejection fraction (LVEF) recorded"]
         fall = f", {safety.lvef_fall:g} points below baseline" if safety.lvef_fall else ""
-        earlier = sorted((lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on), key=lambda lab: lab.on)
+        readings = (lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on)
+        earlier = sorted(readings, key=lambda lab: lab.on)
         trend = ", ".join(f"{lab.value:g}% {lab.on.isoformat()}" for lab in earlier[-3:])
         return [
             f"- LVEF {latest.value:g}% on {latest.on.isoformat()}{fall} (lower limit {safety.lvef_lower_limit:g}%)"
