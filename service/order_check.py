@@ -70,7 +70,7 @@ class OrderChecker:
                     issues.append(("her2-status", "warning", summary, summary, "asco-cap-her2"))
                 for key, indicator, summary, why, source_id in issues:
                     facts = self.renderer.order_facts(evaluation, key)
-                    card = {
+                    card: dict[str, Any] = {
                         "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agent}:{key}"),
                         "summary": clip(summary),
                         "indicator": indicator,
