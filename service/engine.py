@@ -83,7 +83,7 @@ class Engine:
         """Run normalise -> infer -> recommend for one patient."""
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions)
-        receptors = receptor_status(record.receptors)
+        receptors = receptor_status(record.receptors, self.knowledge.raw["codes"]["her2_test_episode"]["days"])
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)

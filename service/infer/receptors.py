@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from service.domain import ReceptorResult
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
-EPISODE_DAYS = 42  # convention: reflex ISH reported within 6 weeks of the IHC on the same specimen
+DEFAULT_EPISODE_DAYS = 42  # mappings/codes.yaml her2_test_episode.days; the default serves direct callers (tests)
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,15 @@ def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
     return max(chosen, key=lambda result: result.on) if chosen else None
 
 
-def her2_status(results: list[ReceptorResult]) -> tuple[str, int | None, int | None, date | None]:
-    """(status, IHC score, ISH group, date) from the most recent HER2 test episode."""
+def her2_status(
+    results: list[ReceptorResult], episode_days: int = DEFAULT_EPISODE_DAYS
+) -> tuple[str, int | None, int | None, date | None]:
+    """(status, IHC score, ISH group, date) from the most recent HER2 test episode (``episode_days`` long)."""
     her2 = [result for result in results if result.kind in HER2_KINDS]
     if not her2:
         return "unknown", None, None, None
     latest_day = max(result.on for result in her2)
-    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=EPISODE_DAYS)]
+    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=episode_days)]
     ihc_result = _latest([r for r in episode if r.ihc_score is not None], "her2-ihc")
     ihc = ihc_result.ihc_score if ihc_result else None
     ratio = _latest(episode, "her2-ratio")
@@ -109,9 +111,9 @@ def _hormone_receptor_value(results: list[ReceptorResult], receptor: str) -> tup
     return qualitative, None
 
 
-def receptor_status(results: list[ReceptorResult]) -> ReceptorStatus:
+def receptor_status(results: list[ReceptorResult], episode_days: int = DEFAULT_EPISODE_DAYS) -> ReceptorStatus:
     """HER2 and hormone-receptor status from all tissue receptor results."""
-    her2, ihc, group, her2_day = her2_status(results)
+    her2, ihc, group, her2_day = her2_status(results, episode_days)
     er, er_percent = _hormone_receptor_value(results, "er")
     pr, pr_percent = _hormone_receptor_value(results, "pr")
     if "positive" in (er, pr):

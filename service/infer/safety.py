@@ -121,7 +121,7 @@ class SafetyRules:
             (liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"])
             or any(v is not None and v > crisis["transaminase_u_l_above"] for v in (liver.ast, liver.alt))
         )
-        facts.brain_metastases = bool({"brain", "leptomeninges"} & set(extent.sites))
+        facts.brain_metastases = bool(set(self.safety["brain_metastases"]["sites"]) & set(extent.sites))
         facts.receptor_retest = bool(
             extent.metastatic
             and extent.metastatic_date is not None
