@@ -317,3 +317,24 @@ def test_jku_must_be_on_the_issuers_list(tmp_path, hook_request):
 def test_a_bad_client_entry_stops_start_up_naming_the_field(tmp_path, entry, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         build(tmp_path, [entry])
+
+
+def test_the_example_configuration_starts_the_service_in_production_mode(tmp_path, monkeypatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("HER2CDS_CONFIG", str(ROOT / "config.example.yaml"))
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3"})
+    settings = app.extensions["her2cds"].settings
+    assert not settings.development_mode and len(settings.clients) == 2
+    assert_bare_401(app.test_client().get("/cds-services"))
+
+
+def test_openapi_declares_the_401_on_every_authenticated_operation():
+    import yaml
+
+    from tests.conftest import ROOT
+
+    paths = yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"]
+    for path, method in [("/cds-services", "get"), ("/cds-services/{id}", "post"), ("/cds-services/{id}/feedback", "post")]:
+        assert paths[path][method]["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
+    assert "401" not in paths["/healthz"]["get"]["responses"]
