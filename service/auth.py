@@ -114,7 +114,7 @@ class Authenticator:
         issuer = unverified.get("iss")
         client = self.clients.get(issuer) if isinstance(issuer, str) else None
         if client is None:
-            raise Unauthenticated("unknown issuer")
+            raise Unauthenticated(f"unknown issuer {str(issuer)[:200]!r}")
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS:
             raise Unauthenticated(f"algorithm {str(algorithm)[:20]!r} not allowed")
