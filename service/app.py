@@ -8,20 +8,24 @@ from datetime import date
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 
-from service.config import Settings, load_settings
+from service.auth import Authenticator, Unauthenticated, unauthorized
+from service.config import Client, Settings, load_settings
 from service.engine import Engine
 from service.errors import ApiError, register_error_handlers
 from service.feedback import FeedbackStore
-from service.fhir_gateway import FhirGateway, is_loopback
+from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
 from service.jsonio import depth_exceeds, json_response
 from service.knowledge import Knowledge, load_knowledge
+from service.logs import configure_logging
 from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
+from service.replay import ReplayStore
 from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
+from service.ssrf import development_server_allowed, fhir_server_allowed
 
 log = logging.getLogger("her2cds")
 hooks = Blueprint("hooks", __name__)
@@ -42,6 +46,7 @@ class Runtime:
         self.order_checker = OrderChecker(knowledge, self.engine.normaliser, self.renderer)
         self.gateway = FhirGateway(settings.fhir_connect_timeout_seconds, settings.max_fhir_pages, settings.max_fhir_bundle_bytes)
         self.feedback = FeedbackStore(settings.database_url)
+        self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))
         self.services = knowledge.services["services"]
         self.templates = prefetch_templates(knowledge)
         self.discovery = discovery_document(knowledge, self.templates)
@@ -50,11 +55,11 @@ class Runtime:
         return {service["hook"] for service in self.services if service["id"] == service_id}
 
     def may_call(self, fhir_server: str) -> bool:
-        """SSRF guard: only configured FHIR servers, or loopback ones in development mode."""
-        base = fhir_server.rstrip("/")
-        if any(base == allowed.rstrip("/") for allowed in self.settings.fhir_servers):
-            return True
-        return self.settings.development_mode and self.settings.allow_loopback_fhir and is_loopback(fhir_server)
+        """SSRF guard (``service.ssrf``): the calling client's FHIR servers; in development mode, listed or loopback."""
+        if self.settings.development_mode:
+            return development_server_allowed(fhir_server, self.settings.fhir_servers, self.settings.allow_loopback_fhir)
+        client: Client | None = g.get("cds_client")
+        return client is not None and fhir_server_allowed(fhir_server, client.fhir_servers, client.private_networks)
 
     def public_base_url(self) -> str | None:
         """Where EHRs reach the service (card icons): the configured URL; the request's host in development only."""
@@ -114,6 +119,20 @@ def read_json_body() -> Any:
     if depth_exceeds(body):
         raise ApiError(400, "JSON nests too deeply")
     return body
+
+
+@hooks.before_request
+def authenticate() -> Response | None:
+    """Every hooks route but /healthz needs a valid CDS client JWT once clients are configured."""
+    authenticator = runtime().authenticator
+    if authenticator is None or request.endpoint == "hooks.healthz" or request.method == "OPTIONS":
+        return None
+    try:
+        g.cds_client = authenticator.verify(request.headers.get("Authorization"), authenticator.audience())
+    except Unauthenticated as reason:
+        log.info("request refused: %s", reason, extra={"path": request.path})
+        return unauthorized()
+    return None
 
 
 @hooks.get("/cds-services")
@@ -204,7 +223,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     overrides = dict(config or {})
     evaluation_date = overrides.pop("evaluation_date", None)
     settings = load_settings(overrides)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     knowledge = load_knowledge(settings.mappings_dir or None)
     app = Flask("her2cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

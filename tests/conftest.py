@@ -10,6 +10,7 @@ import pytest
 from service import create_app
 from service.engine import Engine
 from service.knowledge import Knowledge, load_knowledge
+from tests.logcheck import no_secrets_in_logs  # noqa: F401 - autouse: no test's request leaks a secret to the logs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,139 @@
+"""Structured logs: one JSON object per line, with secrets and patient identifiers redacted.
+
+``configure_logging`` sends every log record, ours and other libraries' (werkzeug, urllib3, gunicorn's
+error and access logs), through one ``structlog`` ``ProcessorFormatter``. Its ``redact`` step runs
+last before rendering, on every line:
+
+- values of keys that carry secrets or identifiers (``authorization``, ``access_token``, ``token``,
+  ``jwt``, ``patientId``, ``patient``, ``fhirAuthorization``, ``prefetch``, ...) are replaced;
+- in every string (the message, extras, a formatted traceback): JWT-shaped strings, ``Bearer xxx``,
+  patient search parameters in URLs (``patient=``, ``subject=``, ``_id=``, ``identifier=``) and
+  ``Patient/<id>`` references are replaced.
+
+urllib3 logs each FHIR request line at DEBUG (``GET /fhir/Condition?patient=<id>...``): it is kept
+(useful when debugging a FHIR server) and redacted by the URL rules, not silenced.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+HANDLER_NAME = "her2cds-json"
+
+# Keys compared lower-cased without "_" and "-": accessToken, access_token and access-token alike.
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "token",
+        "jwt",
+        "bearer",
+        "patientid",
+        "patient",
+        "fhirauthorization",
+        "prefetch",
+        "password",
+        "secret",
+        "cookie",
+        "setcookie",
+    }
+)
+_STRING_RULES = (
+    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), REDACTED),  # JWT: header is base64url '{"'
+    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), r"\1 " + REDACTED),
+    (re.compile(r"(?i)([?&;](?:patient|subject|_id|identifier|patient\.identifier)(?::[a-z]+)?=)[^&\s\"'#]+"), r"\1" + REDACTED),
+    (re.compile(r"\b(Patient/)[A-Za-z0-9\-.]{1,64}"), r"\1" + REDACTED),
+)
+
+
+def _sensitive(key: str) -> bool:
+    return key.lower().replace("_", "").replace("-", "") in SENSITIVE_KEYS
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _STRING_RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: REDACTED if isinstance(key, str) and _sensitive(key) else _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return redact_text(bytes(value).decode("utf-8", "replace"))
+    return value
+
+
+def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: replace sensitive keys' values and secrets inside strings."""
+    for key in list(event_dict):
+        event_dict[key] = REDACTED if _sensitive(key) else _redact_value(event_dict[key])
+    return event_dict
+
+
+def json_formatter() -> structlog.stdlib.ProcessorFormatter:
+    """The formatter of every handler: structlog and stdlib records alike end as redacted JSON lines."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+    )
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment (test runners and gunicorn may swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(level: str) -> None:
+    """Install the JSON handler on the root logger once; set the level; reformat gunicorn's handlers."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    root = logging.getLogger()
+    if not any(handler.get_name() == HANDLER_NAME for handler in root.handlers):
+        stderr = _StderrHandler()
+        stderr.set_name(HANDLER_NAME)
+        stderr.setFormatter(json_formatter())
+        root.addHandler(stderr)
+    root.setLevel(level.upper())
+    for name in ("gunicorn.error", "gunicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            handler.setFormatter(json_formatter())
