@@ -47,8 +47,10 @@ EXCLUDED_MEDICATION_STATUS = {
 }
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
-_PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
-_NUMBER = re.compile(r"^\s*[<>]?\s*(-?\d+(?:\.\d+)?)\s*$")
+# Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
+# around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
+_PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+)?)\s*$")
 
 
 def to_date(value: Any) -> date | None:

@@ -1,0 +1,105 @@
+"""Schemathesis against openapi.yaml on the running app: generated requests never give a 5xx, answers keep the spec.
+
+A real werkzeug server (threaded, as ``her2-cds serve`` runs it) serves the app on a free loopback port:
+once in development mode with the evaluation date fixed, once with a trusted CDS client configured. For
+every operation in openapi.yaml schemathesis generates valid and invalid requests (the hypothesis
+profile decides how many: ``HYPOTHESIS_PROFILE``, see tests/fhir_strategies.py) and checks each answer:
+
+- no 5xx;
+- the status code is one the operation documents;
+- the Content-Type is one documented for that status;
+- the body validates against the documented schema;
+- the headers the document declares are there (``WWW-Authenticate`` on a 401).
+
+Requests are counted per server, and the test of the counts runs last, so the "hundreds of requests"
+claim is checked, not assumed. Generated bodies are far smaller than the body limit; the 413 path is
+covered by tests/test_openapi.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from werkzeug.serving import make_server
+
+from service import create_app
+from tests.fhir_strategies import PATIENT_ID  # noqa: F401 - loads the hypothesis profile
+from tests.tokens import ISSUER, jwks, signing_key
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+STATUSES: dict[str, Counter[int]] = {"development": Counter(), "authenticated": Counter()}
+
+
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` on a real threaded werkzeug server on a free loopback port; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def development_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("schemathesis-dev") / "feedback.sqlite3"
+    yield from serve(create_app({"database_url": f"sqlite:///{database}", "evaluation_date": "2026-06-01"}))
+
+
+@pytest.fixture(scope="module")
+def authenticated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with a trusted client configured: generated requests carry no valid JWT, so every hooks call is a 401."""
+    database = tmp_path_factory.mktemp("schemathesis-auth") / "feedback.sqlite3"
+    settings = {
+        "database_url": f"sqlite:///{database}",
+        "evaluation_date": "2026-06-01",
+        "clients": [{"issuer": ISSUER, "jwks": jwks(signing_key("ES384"))}],
+    }
+    yield from serve(create_app(settings))
+
+
+@SCHEMA.parametrize()
+def test_the_running_app_keeps_openapi_yaml(case: Any, development_server: str) -> None:
+    response = case.call_and_validate(base_url=development_server, checks=CHECKS)
+    STATUSES["development"][response.status_code] += 1
+
+
+@SCHEMA.parametrize()
+def test_the_authenticated_app_keeps_openapi_yaml(case: Any, authenticated_server: str) -> None:
+    response = case.call_and_validate(base_url=authenticated_server, checks=CHECKS)
+    STATUSES["authenticated"][response.status_code] += 1
+    if case.path.startswith("/cds-services") and case.method.upper() == case.operation.method.upper():
+        assert response.status_code == 401, response.text[:500]  # (other methods get 405 before authentication)
+
+
+def test_hundreds_of_requests_were_made_and_answered_without_a_5xx() -> None:
+    """Runs after the generated tests (same module, defined last): the counts they kept are real."""
+    development, authenticated = STATUSES["development"], STATUSES["authenticated"]
+    if not development.total() or not authenticated.total():
+        pytest.skip("run together with the generated tests (this file as a whole)")
+    assert development.total() >= 300, development
+    assert not any(status >= 500 for status in development | authenticated)
+    assert 200 in development and 400 in development and 401 in authenticated
