@@ -5,6 +5,9 @@ Shared by the normaliser property tests and the API fuzz tests. Codes come from 
 generated resources get past the cheap code filter and reach the R4B models and the rules; every field
 may be missing, wrong-typed, partial or huge.
 
+Every strategy is built once (``@cache``): building the tree of nested strategies again for each
+example costs more than drawing from it.
+
 Importing this module loads the hypothesis settings profile named by ``HYPOTHESIS_PROFILE``:
 
 - ``ci`` (the default): 200 examples per test, derandomized (the same examples on every run, so a CI
@@ -66,6 +69,7 @@ def knowledge() -> Knowledge:
     return load_knowledge()
 
 
+@cache
 def json_scalars() -> st.SearchStrategy[Any]:
     """Every JSON scalar, including values that break naive code: huge numbers, odd floats, long text."""
     return st.one_of(
@@ -77,6 +81,7 @@ def json_scalars() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
     """Arbitrary JSON: scalars, lists and objects nested a few levels."""
     return st.recursive(
@@ -86,6 +91,7 @@ def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def huge_strings() -> st.SearchStrategy[str]:
     """Long strings built cheaply (hypothesis would take ages to draw them character by character).
 
@@ -114,6 +120,7 @@ def _drug_names(k: Knowledge) -> list[str]:
     return sorted({name for agent in k.raw["drugs"]["agents"].values() for name in agent.get("names", [])})
 
 
+@cache
 def dates() -> st.SearchStrategy[Any]:
     """FHIR date/dateTime values: full, partial, with time zones, impossible, junk and wrong types."""
     return st.one_of(
@@ -126,6 +133,7 @@ def dates() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def codings() -> st.SearchStrategy[Any]:
     k = knowledge()
     real = st.sampled_from(_known_pairs(k))
@@ -138,6 +146,7 @@ def codings() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def concepts() -> st.SearchStrategy[Any]:
     """CodeableConcepts: codings from the knowledge files and junk, texts that the rules read."""
     k = knowledge()
@@ -152,6 +161,7 @@ def concepts() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def extensions() -> st.SearchStrategy[Any]:
     """FHIR extensions, nested (an extension may hold extensions)."""
     leaf = st.fixed_dictionaries(
@@ -167,6 +177,7 @@ def extensions() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def quantities() -> st.SearchStrategy[Any]:
     return maybe(
         st.fixed_dictionaries(
@@ -182,10 +193,12 @@ def quantities() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def periods() -> st.SearchStrategy[Any]:
     return maybe(st.fixed_dictionaries({}, optional={"start": dates(), "end": dates()}))
 
 
+@cache
 def references(target: str = "Patient") -> st.SearchStrategy[Any]:
     return maybe(
         st.fixed_dictionaries(
@@ -212,6 +225,7 @@ def _values() -> dict[str, st.SearchStrategy[Any]]:
     }
 
 
+@cache
 def _one_value() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(*(st.fixed_dictionaries({name: value}) for name, value in _values().items()), st.just({}))
 
@@ -248,6 +262,7 @@ def _resource(
     return st.fixed_dictionaries({"resourceType": st.just(resource_type), **required}, optional={**common, **optional})
 
 
+@cache
 def observations() -> st.SearchStrategy[Any]:
     component = st.builds(lambda code, value: {"code": code, **value}, concepts(), _one_value())
     base = _resource(
@@ -268,6 +283,7 @@ def observations() -> st.SearchStrategy[Any]:
     return st.builds(lambda observation, value: {**observation, **value}, base, _one_value())
 
 
+@cache
 def conditions() -> st.SearchStrategy[Any]:
     statuses = st.fixed_dictionaries(
         {
@@ -299,10 +315,12 @@ def conditions() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def medications() -> st.SearchStrategy[Any]:
     return _resource("Medication", {"code": concepts()}, {})
 
 
+@cache
 def medication_records(resource_type: str) -> st.SearchStrategy[Any]:
     statuses = [
         "active",
@@ -340,6 +358,7 @@ def medication_records(resource_type: str) -> st.SearchStrategy[Any]:
     return _resource(resource_type, {"status": maybe(st.sampled_from(statuses))}, optional)
 
 
+@cache
 def patients() -> st.SearchStrategy[Any]:
     return _resource(
         "Patient",
@@ -352,6 +371,7 @@ def patients() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def fhir_resources() -> st.SearchStrategy[Any]:
     """One resource of a type the service reads, or a resource with the wrong ``resourceType``, or any JSON."""
     typed = st.one_of(
@@ -386,6 +406,7 @@ REQUIRED_KEYS = ["conditions", "receptors"]
 OPERATION_OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
 
 
+@cache
 def bundles() -> st.SearchStrategy[Any]:
     """Search Bundles as an EHR prefetches them: entries of every kind, odd entries, a ``next`` link, a wrong type."""
     entry = st.one_of(
@@ -414,11 +435,13 @@ def bundles() -> st.SearchStrategy[Any]:
     )
 
 
+@cache
 def prefetch_values() -> st.SearchStrategy[Any]:
     """One prefetch key's value: mostly a Bundle, else one resource, ``null``, a failed prefetch or junk."""
     return st.one_of(bundles(), bundles(), bundles(), fhir_resources(), st.none(), st.just(OPERATION_OUTCOME), json_values(3))
 
 
+@cache
 def hook_requests(hook: str) -> st.SearchStrategy[dict[str, Any]]:
     """A CDS Hooks request of ``hook`` with a random prefetch (some keys absent) and, for order hooks, random draft orders."""
     context: dict[str, st.SearchStrategy[Any]] = {"patientId": st.just(PATIENT_ID), "userId": st.just("Practitioner/x")}

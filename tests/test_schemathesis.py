@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+import yaml
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -95,6 +97,21 @@ def test_the_authenticated_app_keeps_openapi_yaml(case: Any, authenticated_serve
         assert response.status_code == 401, response.text[:500]  # (other methods get 405 before authentication)
 
 
+def test_the_checks_catch_a_response_the_document_does_not_declare(development_server: str) -> None:
+    """With 400 taken out of the document, a hook call without ``hookInstance`` (a 400) fails the checks."""
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    del document["paths"]["/cds-services/{id}"]["post"]["responses"]["400"]
+    operation = schemathesis.openapi.from_dict(document)["/cds-services/{id}"]["POST"]
+    case = operation.Case(
+        path_parameters={"id": "her2-mbc-guidance"}, body={"hook": "patient-view"}, media_type="application/json"
+    )
+    with pytest.raises(FailureGroup, match="Undocumented status code"):
+        case.call_and_validate(base_url=development_server, checks=CHECKS)
+    SCHEMA["/cds-services/{id}"]["POST"].Case(
+        path_parameters={"id": "her2-mbc-guidance"}, body={"hook": "patient-view"}, media_type="application/json"
+    ).call_and_validate(base_url=development_server, checks=CHECKS)  # the real document declares it
+
+
 def test_hundreds_of_requests_were_made_and_answered_without_a_5xx() -> None:
     """Runs after the generated tests (same module, defined last): the counts they kept are real."""
     development, authenticated = STATUSES["development"], STATUSES["authenticated"]
@@ -103,3 +120,4 @@ def test_hundreds_of_requests_were_made_and_answered_without_a_5xx() -> None:
     assert development.total() >= 300, development
     assert not any(status >= 500 for status in development | authenticated)
     assert 200 in development and 400 in development and 401 in authenticated
+    print(f"schemathesis statuses: development {dict(development)}, authenticated {dict(authenticated)}")
