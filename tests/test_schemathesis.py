@@ -9,7 +9,15 @@ profile decides how many: ``HYPOTHESIS_PROFILE``, see tests/fhir_strategies.py) 
 - the status code is one the operation documents;
 - the Content-Type is one documented for that status;
 - the body validates against the documented schema;
-- the headers the document declares are there (``WWW-Authenticate`` on a 401).
+- the headers the document declares are there (``WWW-Authenticate`` on a 401);
+- a method the path does not offer is a 405 with an ``Allow`` header;
+- on the authenticated server, a request without valid credentials is refused (``ignored_auth``).
+
+Two of schemathesis' checks are left out on purpose: ``positive_data_acceptance`` (a service answers
+only its own hooks, a pairing of path and body the schema cannot state, so a schema-valid
+``patient-view`` call to the order check is rightly a 400) and ``negative_data_rejection`` (requests
+are read leniently, as openapi.yaml says: unknown fields and a ``null`` where a value may be absent are
+accepted).
 
 Requests are counted per server, and the test of the counts runs last, so the "hundreds of requests"
 claim is checked, not assumed. Generated bodies are far smaller than the body limit; the 413 path is
@@ -30,10 +38,14 @@ import yaml
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    ignored_auth,
+    missing_required_header,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from werkzeug.serving import make_server
 
@@ -49,6 +61,10 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
+    unsupported_method,
+    allow_header_conformance,
+    missing_required_header,
+    ignored_auth,
 ]
 STATUSES: dict[str, Counter[int]] = {"development": Counter(), "authenticated": Counter()}
 
