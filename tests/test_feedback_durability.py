@@ -129,7 +129,7 @@ def send(server: Gunicorn, stream: Stream, sender: int) -> None:
             card = f"durable-{sender}-{n}-{uuid.uuid4().hex[:8]}"
             try:
                 response = session.post(server.base_url + FEEDBACK, json=feedback_body(card), timeout=30)
-            except requests.ConnectionError:
+            except requests.RequestException:  # reset, or a response cut off mid-body: no acknowledgement
                 with stream.lock:
                     stream.cut_off.add(card)
                 session.close()  # a fresh connection to a live worker
