@@ -1,0 +1,17 @@
+"""The quick bench with figure 3 against the HAPI server the session fixture started."""
+
+from __future__ import annotations
+
+import re
+
+from tests.test_bench import FIGURE_ROWS, run_quick_bench
+
+
+def test_quick_bench_measures_fallback_against_hapi(hapi_base):
+    out = run_quick_bench("--fhir-server", hapi_base)
+    for number, pattern in FIGURE_ROWS.items():
+        assert re.search(pattern, out, re.MULTILINE), f"figure {number} missing:\n{out}"
+    assert re.search(r"^3 fallback p50 service / sequential HAPI +\d+\.\d\d +<= 1\.0  (met|NOT MET)$", out, re.MULTILINE), out
+    assert re.search(r"service \(no prefetch\) +p50 +\d+\.\d ms +p95", out), out
+    assert re.search(r"HAPI sequential +p50 +\d+\.\d ms +p95", out), out
+    assert "data problems" not in out
