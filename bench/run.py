@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import functools
+import gc
 import json
 import os
+import pstats
 import re
 import shlex
 import socket
@@ -30,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PATH = "/cds-services/her2-mbc-guidance"
 LARGEST_EXAMPLE = "ex3-"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FALLBACK_BUDGET_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,9 @@ def service_env(folder: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("HER2CDS_")}
     env["HER2CDS_DATABASE_URL"] = f"sqlite:///{folder}/feedback.sqlite3"
     env["PYTHONPATH"] = str(ROOT)
+    # Figure 3: long enough for the heavy patient's paged searches, so the service reads everything and
+    # is timed doing so (the default 2 s would cut them and answer early with partial data).
+    env["HER2CDS_TIME_BUDGET_SECONDS"] = str(FALLBACK_BUDGET_SECONDS)
     env.pop("GUNICORN_CMD_ARGS", None)
     # As the Dockerfile's start script does: build the app once, so that workers never race to create the table.
     subprocess.run(
@@ -192,7 +201,9 @@ def service_env(folder: Path) -> dict[str, str]:
 
 
 # -- request bodies -------------------------------------------------------------------------------
+@functools.cache
 def templates() -> dict[str, str]:
+    """The service's prefetch templates (read once: loading the knowledge files takes a while)."""
     from service.app import prefetch_templates
 
     return prefetch_templates(load_knowledge())
@@ -230,12 +241,22 @@ def p50_p95(values: list[float]) -> str:
 
 
 def best_time(function: Any, repeats: int, clock: Any = time.perf_counter) -> float:
-    """The lowest of ``repeats`` timings of ``function()`` (the least disturbed run), seconds."""
+    """The lowest of ``repeats`` timings of ``function()`` (the least disturbed run), seconds.
+
+    The garbage collector is off while timing, as ``timeit`` does: a collection triggered by one
+    call scans every object alive in the bench process, which made json.loads of the same body vary
+    threefold between runs.
+    """
     best = float("inf")
     for _ in range(repeats):
-        began = clock()
-        function()
-        best = min(best, clock() - began)
+        gc.collect()
+        gc.disable()
+        try:
+            began = clock()
+            function()
+            best = min(best, clock() - began)
+        finally:
+            gc.enable()
     return best
 
 
@@ -263,7 +284,59 @@ def post(session: requests.Session, url: str, body: bytes) -> dict[str, Any]:
     return answer
 
 
-def figure_throughput(floor: dict[str, Any], service: dict[str, Any], connections: int) -> Figure:
+def profile_stats(profile: cProfile.Profile) -> list[tuple[tuple[str, int, str], tuple[int, int, float, float, Any]]]:
+    """(file, line, function) -> (primitive calls, calls, own time, cumulative time, callers) of a profile."""
+    stats: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return list(stats.items())
+
+
+def stages(body: bytes, repeats: int) -> list[str]:
+    """Where one request's CPU goes, stage by stage in process (best of ``repeats``), for the figure 1 notes."""
+    from service.app import HOOK_SCHEMA
+    from service.fhir_gateway import FhirGateway
+    from service.gather import gather
+    from service.jsonio import depth_exceeds
+
+    knowledge = load_knowledge()
+    engine, renderer = Engine(knowledge), CardRenderer(knowledge)
+    request = orjson.loads(body)
+    patient_id = request["context"]["patientId"]
+    gateway = FhirGateway()  # never called: the prefetch holds every key
+
+    def gathered() -> list[dict[str, Any]]:
+        found = gather(templates(), [], request["context"], request["prefetch"], None, None, gateway, 2.0, lambda _url: False)
+        return found.resources
+
+    resources = gathered()
+    today = date.today()  # as the service evaluates
+    evaluation = engine.evaluate(patient_id, resources, today)
+    timed = {
+        "orjson.loads": lambda: orjson.loads(body),
+        "depth check": lambda: depth_exceeds(request),
+        "request schema": lambda: HOOK_SCHEMA.load(request),
+        "gather (prefetch)": gathered,
+        "normalise": lambda: engine.normaliser.patient_record(patient_id, resources, today),
+        "evaluate (all)": lambda: engine.evaluate(patient_id, resources, today),
+        "render + dumps": lambda: orjson.dumps({"cards": renderer.cards(evaluation, RenderContext("bench", patient_id))}),
+        "json.loads (floor)": lambda: json.loads(body),
+    }
+    cost = {name: best_time(function, repeats, time.process_time) * 1000 for name, function in timed.items()}
+    profile = cProfile.Profile()
+    profile.runcall(engine.normaliser.patient_record, patient_id, resources, today)
+    by_name = {
+        name: (calls, cumulative) for (_file, _line, name), (_cc, calls, _tt, cumulative, _callers) in profile_stats(profile)
+    }
+    validations, validating = by_name.get("validate_resource", (0, 0.0))
+    share = validating / by_name["patient_record"][1]
+    return [
+        "where one service request's CPU goes (in process, ms): "
+        + ", ".join(f"{name} {value:.1f}" for name, value in cost.items()),
+        f"normalise validates {validations} of {len(resources)} resources with fhir.resources: "
+        f"{share:.0%} of normalise (cProfile)",
+    ]
+
+
+def figure_throughput(floor: dict[str, Any], service: dict[str, Any], connections: int, where: list[str]) -> Figure:
     ratio = service["rps"] / floor["rps"] if floor["rps"] else 0.0
 
     def row(label: str, run: dict[str, Any]) -> str:
@@ -279,6 +352,7 @@ def figure_throughput(floor: dict[str, Any], service: dict[str, Any], connection
             row("service", service),
             f"{connections} keep-alive connections from bench/load.py (client CPU: floor {floor['client_cpu_seconds']:.1f} s, "
             f"service {service['client_cpu_seconds']:.1f} s over {floor['seconds']:.0f} s)",
+            *where,
         ],
     )
 
@@ -481,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
             with gunicorn("service:create_app()", env) as service_server:
                 print("bench: figure 1, service ...", flush=True)
                 service = run_load(service_server.url + SERVICE_PATH, body_file, plan)
-                figures.append(figure_throughput(floor, service, plan.connections))
+                figures.append(figure_throughput(floor, service, plan.connections, stages(body_file.read_bytes(), plan.repeats)))
                 print("bench: figure 2 ...", flush=True)
                 figures.append(figure_heavy(plan, service_server, folder))
                 if fhir_server:

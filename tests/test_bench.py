@@ -45,6 +45,8 @@ def test_quick_bench_prints_every_figure_with_its_goal():
     assert re.search(r"floor +\d+\.\d req/s  p50 +\d+\.\d ms  p99", out), out
     assert re.search(r"service +\d+\.\d req/s .* errors 0$", out, re.MULTILINE), out
     assert len(re.findall(r"^ +\d+ resources: .* us/resource", out, re.MULTILINE)) == 3, out
+    assert re.search(r"where one service request's CPU goes .*normalise \d+\.\d.*json\.loads \(floor\) \d+\.\d", out), out
+    assert re.search(r"normalise validates \d+ of 279 resources with fhir\.resources: \d+% of normalise", out), out
     assert "--workers 2 --threads 4" in out  # the Dockerfile's settings, not the README comment's example
 
 
