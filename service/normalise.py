@@ -59,6 +59,7 @@ EXCLUDED_MEDICATION_STATUS = {
 }
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
+NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
 _PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
 _NUMBER = re.compile(r"^\s*[<>]?\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -187,9 +188,10 @@ class Normaliser:
                 self._read_medication_record(raw, record, medications, now)
         return record
 
-    def _validated(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = None) -> Any | None:
-        """``model`` when the caller validated ``raw`` already, else a fresh validation; None (named) if invalid."""
-        model = model or validate_resource(raw)
+    def _validated(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> Any | None:
+        """``model`` when the caller validated ``raw`` already (None: invalid), else validate now; None (named) if invalid."""
+        if model is NOT_VALIDATED:
+            model = validate_resource(raw)
         if model is None:
             record.skipped.append(f"{raw.get('resourceType')}/{raw.get('id', '?')}")
         return model
@@ -221,7 +223,7 @@ class Normaliser:
                 if trial.labs or trial.disease_statuses:
                     break
         for index in sorted(chosen):
-            self._read_observation(raws[index], record, models.get(index))
+            self._read_observation(raws[index], record, models.get(index, NOT_VALIDATED))
 
     def _latest_only(self, raw: Mapping[str, Any]) -> tuple[str, date] | None:
         """(group, raw date) when only the latest reading of ``raw``'s kind matters; None to read it in any case."""
@@ -247,7 +249,7 @@ class Normaliser:
                 return kind
         return None
 
-    def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = None) -> None:
+    def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
         kind = self._kind_of(raw.get("code"))
         component_kinds = [self._kind_of(c.get("code")) for c in raw.get("component") or [] if isinstance(c, Mapping)]
         if kind is None and not any(component_kinds):
