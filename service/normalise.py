@@ -1,9 +1,9 @@
 """FHIR R4 resources -> domain objects.
 
 Resources are filtered by code first (cheap dictionary look-ups on the raw JSON) and only those the
-rules need are validated with the ``fhir.resources.R4B`` models. Of the readings the rules use only the
-latest of (each liver test, disease statuses other than progression), older ones are never validated:
-the newest by raw date is tried first, then the next while it yields nothing, so a patient with years of
+rules need are validated with the ``fhir.resources.R4B`` models. The rules use only the latest of each
+liver test and of the disease statuses other than progression, so older ones are never validated: the
+newest by raw date is tried first, then the next while it yields nothing, and a patient with years of
 monthly labs costs a handful of validations, not thousands (issue 6). A resource that fails validation is
 repaired once by dropping the elements the model does not know; if it still fails it is skipped and
 named in ``PatientRecord.skipped`` (the cards say so), never raised.
