@@ -6,6 +6,7 @@ redirect to another origin is not followed with it.
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import socket
 import time
@@ -21,6 +22,8 @@ import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+
+from service.jsonio import depth_exceeds
 
 RETRYABLE_STATUSES = (429, 503)
 MIN_REQUEST_SECONDS = 0.05  # less budget than this left: do not start another request
@@ -134,7 +137,9 @@ class FhirGateway:
     """Reads from a FHIR server for one request; thread-safe for concurrent searches.
 
     One session with a connection pool large enough for the parallel searches of several concurrent
-    requests (an undersized pool discards connections and logs a warning on every request).
+    requests (an undersized pool discards connections and logs a warning on every request). The
+    session keeps no cookies: it serves every EHR user, so a cookie set for one request's token
+    must never ride along with another's.
     """
 
     def __init__(
@@ -145,6 +150,7 @@ class FhirGateway:
         pool_size: int = 64,
     ) -> None:
         self.session = requests.Session()
+        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -230,6 +236,8 @@ class FhirGateway:
             raise FhirError(_status_text(status, outcome, headers), status, outcome)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
             raise FhirBadResponse("the FHIR server answered with JSON that is not a FHIR resource", status)
+        if depth_exceeds(parsed):  # no resource the service reads nests this deep; the normaliser need not cope
+            raise FhirBadResponse("the FHIR answer nests too deeply", status)
         return parsed
 
     def read(self, base_url: str, path: str, token: str | None, deadline: float) -> dict[str, Any]:

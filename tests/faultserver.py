@@ -46,6 +46,7 @@ MODES = (
     *(f"{status}+oo" for status in STATUS_MODES),  # the same statuses with an OperationOutcome body
     "429-once",  # 429 with Retry-After: 1 the first time, then the answer
     "hang",  # accept, read the request, never answer
+    "slow",  # the right answer, after ``slow_seconds``
     "drop",  # accept, read the request, close the connection without a word
     "html",  # a login page instead of JSON
     "malformed",  # JSON with a syntax error
@@ -57,11 +58,16 @@ MODES = (
     "endless-next",  # every page links to yet another page
     "next-other-origin",  # the next link points to another server
     "redirect",  # 302 to another server
-    "oversized",  # an answer larger than any sensible limit
+    "oversized",  # an answer larger than any sensible limit (and a Content-Length saying so)
+    "oversized-chunked",  # the same, sent chunked: its size shows only while reading
+    "deep",  # valid JSON nested deeper than any FHIR resource (an extension inside an extension...)
+    "cookie",  # the right answer with a Set-Cookie header (a session the next request must not carry)
     "slow-drip",  # the answer arrives a few bytes at a time, for longer than any budget
 )
 SEARCH_ONLY_MODES = {"endless-next", "next-other-origin"}  # a read has no next link
 DEFAULT_ROTATION = tuple(m for m in MODES if m not in ("hang", "slow-drip")) + ("hang", "slow-drip")
+DEEP_LEVELS = 500  # two JSON levels each: below orjson's own limit (1024), so the answer parses
+HARMLESS_MODES = ("429-once", "slow", "cookie")  # the service must still read the right answer
 
 
 def closed_port() -> int:
@@ -88,6 +94,7 @@ class Seen:
     key: str | None
     mode: str
     authorization: str | None
+    cookie: str | None = None
 
 
 class FaultServer:
@@ -102,6 +109,7 @@ class FaultServer:
         page_size: int = 100,
         oversize_bytes: int = 2 * 1024 * 1024,
         hang_seconds: float = 10.0,
+        slow_seconds: float = 0.6,
         fault_every: int = 0,
         rotation: tuple[str, ...] = DEFAULT_ROTATION,
         port: int = 0,
@@ -112,6 +120,7 @@ class FaultServer:
         self.page_size = page_size
         self.oversize_bytes = oversize_bytes
         self.hang_seconds = hang_seconds
+        self.slow_seconds = slow_seconds
         self.fault_every = fault_every
         self.rotation = rotation
         self.faults: dict[str, str] = {}
@@ -261,7 +270,7 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             mode = server.mode_for(key)
             if mode in SEARCH_ONLY_MODES and "?" not in self.path:
                 mode = "ok"
-            server.record(Seen(self.path, key, mode, self.headers.get("Authorization")))
+            server.record(Seen(self.path, key, mode, self.headers.get("Authorization"), self.headers.get("Cookie")))
             answer = server.answer(path, query, patient_id)
             if answer is None:
                 return self._json(404, _operation_outcome("not-found"))
@@ -273,7 +282,7 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             """A later page of a search (``_page?key=&patient=&offset=``); endless ones never end."""
             key, patient_id, offset = params.get("key", ""), params.get("patient", ""), int(params.get("offset", "0"))
             mode = server.faults.get(key, server.faults.get("*", "ok"))
-            server.record(Seen(self.path, key, mode, self.headers.get("Authorization")))
+            server.record(Seen(self.path, key, mode, self.headers.get("Authorization"), self.headers.get("Cookie")))
             if mode == "endless-next":
                 return self._json(200, self._bundle([], self._page_url(key, patient_id, offset + 1)))
             template = server.templates.get(key)
@@ -320,6 +329,11 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 server._stopping.wait(server.hang_seconds)
                 self.close_connection = True
                 return None
+            if mode == "slow":
+                server._stopping.wait(server.slow_seconds)
+                return self._json(200, answer)
+            if mode == "cookie":
+                return self._json(200, answer, {"Set-Cookie": "session=ehr-session-of-another-user; Path=/"})
             if mode == "drop":
                 self.close_connection = True
                 return None
@@ -357,6 +371,14 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             if mode == "oversized":
                 padding = "x" * server.oversize_bytes
                 return self._json(200, answer | {"identifier": {"system": "urn:padding", "value": padding}})
+            if mode == "oversized-chunked":
+                return self._chunked(json.dumps(answer | {"identifier": {"value": "x" * server.oversize_bytes}}).encode())
+            if mode == "deep":
+                nested = '{"url": "urn:deep"}'  # as text: json.dumps would hit Python's recursion limit
+                for _ in range(DEEP_LEVELS):
+                    nested = f'{{"url": "urn:deep", "extension": [{nested}]}}'
+                body = json.dumps(answer | {"extension": "DEEP"}).replace('"DEEP"', f"[{nested}]", 1)
+                return self._raw(200, body.encode(), None)
             if mode == "slow-drip":
                 return self._drip(json.dumps(answer).encode())
             raise ValueError(f"unknown fault mode {mode!r}")
@@ -371,6 +393,20 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                     break
                 self.wfile.write(body[start : start + 8])
                 self.wfile.flush()
+            self.close_connection = True
+
+        def _chunked(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for start in range(0, len(body), 65536):
+                    chunk = body[start : start + 65536]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading at its limit
             self.close_connection = True
 
         def _json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:

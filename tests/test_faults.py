@@ -10,6 +10,7 @@ time budget plus a second. The second server ("another origin") proves that redi
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,14 +24,14 @@ from service.fhir_gateway import FhirBadResponse, FhirGateway, FhirTimeout, Fhir
 from service.gather import render_query
 from service.sandbox import run_template
 from tests.cards import ASSESSMENT_KEY, response_problems
-from tests.faultserver import MODES, SEARCH_ONLY_MODES, FaultServer, closed_port, example_resources
+from tests.faultserver import HARMLESS_MODES, MODES, SEARCH_ONLY_MODES, FaultServer, closed_port, example_resources
 
 PATIENT = "ex3-patient"  # progressed on THP with liver metastases: every key has records
 ORDER_PATIENT = "ex4-patient"  # progressed on T-DXd (recorded as MedicationAdministrations): ordering it again warns
 TOKEN = "fhir-token-for-the-ehr-only"
 BYTE_LIMIT = 400_000  # the largest page of any example is far below; the oversized answer far above
 SLACK = 1.0
-FAULTS = [mode for mode in MODES if mode != "429-once"]
+FAULTS = [mode for mode in MODES if mode not in HARMLESS_MODES]
 READ_FAULTS = [mode for mode in FAULTS if mode not in SEARCH_ONLY_MODES]
 
 
@@ -275,7 +276,50 @@ def test_429_with_a_short_retry_after_is_retried_within_the_budget(client, fhir,
     assert fhir.requests_for("cardiac") == 2
 
 
+def test_searches_run_in_parallel(client, fhir, budget, templates):
+    fhir.faults["*"] = "slow"  # one after another, the keys would take several budgets
+    assert fhir.slow_seconds * len(templates) > 2 * budget
+    response, elapsed = timed_post(client, "/cds-services/her2-mbc-guidance", patient_view(fhir_server=fhir.base_url))
+    assert response.status_code == 200 and elapsed < budget + SLACK
+    assert data_card_detail(response.json["cards"]) == ""
+
+
+def test_the_configured_time_budget_is_kept(fhir, tmp_path):
+    budget = 0.7
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "time_budget_seconds": budget})
+    fhir.faults["cardiac"] = "hang"
+    response, elapsed = timed_post(app.test_client(), "/cds-services/her2-mbc-guidance", patient_view(fhir_server=fhir.base_url))
+    assert response.status_code == 200 and elapsed < budget + 0.5
+    assert "cardiac could not be read" in data_card_detail(response.json["cards"])
+
+
+def test_a_cookie_set_by_the_fhir_server_is_never_sent_back(client, fhir):
+    fhir.faults["patient"] = "cookie"  # the session serves every user: a cookie would join the next user's request
+    for _ in range(2):
+        response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(fhir_server=fhir.base_url))
+        assert response.status_code == 200 and data_card_detail(response.json["cards"]) == ""
+    assert len(fhir.seen) > 2 * 9 - 1
+    assert [seen.path for seen in fhir.seen if seen.cookie] == []
+
+
 # -- the gateway on its own: timing and connections ----------------------------------------------------
+
+
+def test_the_connect_timeout_ends_a_connection_that_is_never_accepted():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # a full accept queue: the next connection hangs in its handshake
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        for sock in queued:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        started = time.monotonic()
+        with pytest.raises(FhirTimeout):
+            FhirGateway(connect_timeout=0.3).search(f"http://127.0.0.1:{port}/fhir", "Condition?patient=p1", TOKEN, started + 3)
+        assert time.monotonic() - started < 1.5  # the connect timeout, not the 3 s deadline
+        for sock in queued:
+            sock.close()
 
 
 def cardiac_query(templates: dict[str, str]) -> str:
