@@ -18,7 +18,7 @@ from service.errors import ApiError, register_error_handlers
 from service.feedback import FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
-from service.jsonio import depth_exceeds, json_response
+from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import configure_logging
 from service.order_check import OrderChecker, draft_medication_requests
@@ -108,8 +108,12 @@ def read_json_body() -> Any:
     if not (mimetype == "application/json" or mimetype.endswith("+json")):
         raise ApiError(415, "Content-Type must be application/json")
     raw = request.get_data(cache=False)
+    if len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        request.stream.read(1)  # a chunked body is cut off at the limit without a word: reading on raises the 413
     if not raw:
         raise ApiError(400, "request body is empty; a JSON object is required")
+    if too_dense(raw):
+        raise ApiError(400, "the JSON holds far more values than its size suggests (a flood of tiny values); refused unparsed")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

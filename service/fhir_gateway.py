@@ -23,7 +23,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from service.jsonio import depth_exceeds
+from service.jsonio import depth_exceeds, too_dense
 
 RETRYABLE_STATUSES = (429, 503)
 MIN_REQUEST_SECONDS = 0.05  # less budget than this left: do not start another request
@@ -85,6 +85,8 @@ def _parse(body: bytes, status: int) -> Any:
     """JSON of a body; None for an empty or (on an error status) unreadable one."""
     if not body:
         return None
+    if too_dense(body):
+        raise FhirBadResponse("the FHIR answer holds far more values than its size suggests; refused unparsed", status)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -60,6 +60,7 @@ MODES = (
     "redirect",  # 302 to another server
     "oversized",  # an answer larger than any sensible limit (and a Content-Length saying so)
     "oversized-chunked",  # the same, sent chunked: its size shows only while reading
+    "flood",  # a valid answer padded with 60,000 empty arrays (cheap to send, dear to parse)
     "deep",  # valid JSON nested deeper than any FHIR resource (an extension inside an extension...)
     "cookie",  # the right answer with a Set-Cookie header (a session the next request must not carry)
     "slow-drip",  # the answer arrives a few bytes at a time, for longer than any budget
@@ -373,6 +374,8 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, answer | {"identifier": {"system": "urn:padding", "value": padding}})
             if mode == "oversized-chunked":
                 return self._chunked(json.dumps(answer | {"identifier": {"value": "x" * server.oversize_bytes}}).encode())
+            if mode == "flood":
+                return self._json(200, answer | {"extension": [[]] * 60_000})
             if mode == "deep":
                 nested = '{"url": "urn:deep"}'  # as text: json.dumps would hit Python's recursion limit
                 for _ in range(DEEP_LEVELS):
