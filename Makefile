@@ -34,3 +34,4 @@ clean:
 
 -include Makefile.hapi
 -include Makefile.synthea
+-include Makefile.soak

@@ -81,7 +81,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _parse(body: bytes, status: int) -> Any:
+def _parse(body: bytes | bytearray, status: int) -> Any:
     """JSON of a body; None for an empty or (on an error status) unreadable one."""
     if not body:
         return None
@@ -173,7 +173,7 @@ class FhirGateway:
                 status, headers, body = self._exchange(url, token, deadline)
         return self._resource_of(status, headers, body)
 
-    def _exchange(self, url: str, token: str | None, deadline: float) -> tuple[int, Mapping[str, str], bytes]:
+    def _exchange(self, url: str, token: str | None, deadline: float) -> tuple[int, Mapping[str, str], bytearray]:
         """One GET: status, headers and the whole body, read within the deadline and the byte limit."""
         remaining = deadline - time.monotonic()
         if remaining <= MIN_REQUEST_SECONDS:
@@ -199,7 +199,7 @@ class FhirGateway:
             response.close()
         return response.status_code, response.headers, body
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(self, response: requests.Response, deadline: float) -> bytearray:
         """The body, refused once over ``max_bytes`` or past the deadline.
 
         ``read1`` returns whatever has arrived, so a server that drips its answer a byte at a time is
@@ -208,8 +208,7 @@ class FhirGateway:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FhirBadResponse(f"the FHIR answer is over {self.max_bytes} bytes", response.status_code)
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()  # grown in place: a list of chunks joined at the end would hold the answer twice
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -217,18 +216,17 @@ class FhirGateway:
                 chunk = response.raw.read1(65536, decode_content=True)
                 if not chunk:
                     break
-                size += len(chunk)
-                if size > self.max_bytes:
+                if len(body) + len(chunk) > self.max_bytes:
                     raise FhirBadResponse(f"the FHIR answer is over {self.max_bytes} bytes", response.status_code)
-                chunks.append(chunk)
+                body += chunk
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise FhirTimeout("the FHIR server was too slow sending its answer") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise FhirUnavailable(f"the FHIR answer broke off ({type(exc).__name__})") from exc
-        return b"".join(chunks)
+        return body
 
     @staticmethod
-    def _resource_of(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    def _resource_of(status: int, headers: Mapping[str, str], body: bytes | bytearray) -> dict[str, Any]:
         """The JSON resource of a 2xx answer; a typed error for everything else."""
         if 300 <= status < 400:
             raise FhirBadResponse(f"the FHIR server redirected ({status}); redirects are not followed", status)
