@@ -6,11 +6,13 @@ redirect to another origin is not followed with it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import http.cookiejar
 import ipaddress
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -51,6 +53,29 @@ class FhirBadResponse(FhirError):
     """The answer was not the FHIR JSON asked for (HTML, truncated JSON, wrong Bundle type...)."""
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on other C libraries."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand heap memory freed by this process back to the operating system (glibc only).
+
+    An oversized answer is read up to ``max_bytes`` before it is refused. The freed chunks stay in the
+    malloc arena of the thread that read them, usable by that arena only; with a new thread pool per
+    request, arena after arena keeps its 20 MB, and `make soak` saw the workers' RSS grow by half in
+    five minutes. Trimming after such a refusal keeps it flat.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def origin(url: Any) -> tuple[str, str, int | None] | None:
     """(scheme, host, port) with default ports made explicit; None when ``url`` is not a usable URL."""
     if not isinstance(url, str):
@@ -81,7 +106,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _parse(body: bytes | bytearray, status: int) -> Any:
+def _parse(body: bytes, status: int) -> Any:
     """JSON of a body; None for an empty or (on an error status) unreadable one."""
     if not body:
         return None
@@ -141,7 +166,8 @@ class FhirGateway:
     One session with a connection pool large enough for the parallel searches of several concurrent
     requests (an undersized pool discards connections and logs a warning on every request). The
     session keeps no cookies: it serves every EHR user, so a cookie set for one request's token
-    must never ride along with another's.
+    must never ride along with another's. Without cookies the session holds no per-request state
+    (headers and timeouts are passed per call), and urllib3's pool is safe to share between threads.
     """
 
     def __init__(
@@ -173,7 +199,7 @@ class FhirGateway:
                 status, headers, body = self._exchange(url, token, deadline)
         return self._resource_of(status, headers, body)
 
-    def _exchange(self, url: str, token: str | None, deadline: float) -> tuple[int, Mapping[str, str], bytearray]:
+    def _exchange(self, url: str, token: str | None, deadline: float) -> tuple[int, Mapping[str, str], bytes]:
         """One GET: status, headers and the whole body, read within the deadline and the byte limit."""
         remaining = deadline - time.monotonic()
         if remaining <= MIN_REQUEST_SECONDS:
@@ -199,7 +225,7 @@ class FhirGateway:
             response.close()
         return response.status_code, response.headers, body
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytearray:
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
         """The body, refused once over ``max_bytes`` or past the deadline.
 
         ``read1`` returns whatever has arrived, so a server that drips its answer a byte at a time is
@@ -208,7 +234,10 @@ class FhirGateway:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FhirBadResponse(f"the FHIR answer is over {self.max_bytes} bytes", response.status_code)
-        body = bytearray()  # grown in place: a list of chunks joined at the end would hold the answer twice
+        # Fixed-size chunks joined once at the end: a bytearray grown chunk by chunk reallocates ever
+        # larger blocks, and the freed ones fragment the heap (`make soak` saw the workers' RSS double).
+        chunks: list[bytes] = []
+        size = 0
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -216,17 +245,20 @@ class FhirGateway:
                 chunk = response.raw.read1(65536, decode_content=True)
                 if not chunk:
                     break
-                if len(body) + len(chunk) > self.max_bytes:
+                size += len(chunk)
+                if size > self.max_bytes:
+                    chunks.clear()
+                    release_free_memory()
                     raise FhirBadResponse(f"the FHIR answer is over {self.max_bytes} bytes", response.status_code)
-                body += chunk
+                chunks.append(chunk)
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise FhirTimeout("the FHIR server was too slow sending its answer") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise FhirUnavailable(f"the FHIR answer broke off ({type(exc).__name__})") from exc
-        return body
+        return b"".join(chunks)
 
     @staticmethod
-    def _resource_of(status: int, headers: Mapping[str, str], body: bytes | bytearray) -> dict[str, Any]:
+    def _resource_of(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         """The JSON resource of a 2xx answer; a typed error for everything else."""
         if 300 <= status < 400:
             raise FhirBadResponse(f"the FHIR server redirected ({status}); redirects are not followed", status)

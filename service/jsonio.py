@@ -20,7 +20,7 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
-def too_dense(raw: bytes | bytearray) -> bool:
+def too_dense(raw: bytes) -> bool:
     """True when ``raw`` may hold more JSON values than ``MIN_BYTES_PER_VALUE`` allows, counted unparsed.
 
     Every value but the first of an array or object follows a comma, so commas plus opening brackets
