@@ -213,7 +213,13 @@ class FaultServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """No traceback on stderr when a client drops its connection (the service does so on purpose)."""
+    """No traceback on stderr when a client drops its connection (the service does so on purpose).
+
+    A listen backlog for the parallel searches of many requests: the default (5) would refuse
+    connections the soak did not mean to fault.
+    """
+
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -437,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-every", type=int, default=10, help="every Nth read or search misbehaves (0: never)")
     parser.add_argument("--other-origin", default="", help="base URL used by next-other-origin and redirect faults")
     parser.add_argument("--oversize-bytes", type=int, default=2 * 1024 * 1024)
+    parser.add_argument("--rotation", default=",".join(DEFAULT_ROTATION), help="the faults taken in turn (comma-separated)")
     options = parser.parse_args(argv)
     server = FaultServer(
         example_resources(),
@@ -444,6 +451,7 @@ def main(argv: list[str] | None = None) -> None:
         other_origin=options.other_origin,
         fault_every=options.fault_every,
         oversize_bytes=options.oversize_bytes,
+        rotation=tuple(options.rotation.split(",")),
         hang_seconds=5.0,
         port=options.port,
     )

@@ -11,8 +11,12 @@ time budget plus a second. The second server ("another origin") proves that redi
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +24,11 @@ import pytest
 from service import create_app
 from service.app import prefetch_templates
 from service.cli import bundle_resources, example_bundles
-from service.fhir_gateway import FhirBadResponse, FhirGateway, FhirTimeout, FhirUnavailable, retry_after_seconds
+from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway, FhirTimeout, FhirUnavailable, retry_after_seconds
 from service.gather import render_query
 from service.sandbox import run_template
 from tests.cards import ASSESSMENT_KEY, response_problems
+from tests.conftest import ROOT
 from tests.faultserver import HARMLESS_MODES, MODES, SEARCH_ONLY_MODES, FaultServer, closed_port, example_resources
 
 PATIENT = "ex3-patient"  # progressed on THP with liver metastases: every key has records
@@ -373,3 +378,48 @@ def test_odd_next_links_are_not_followed(fhir, next_url):
 def test_a_patient_id_cannot_change_the_query(patient_id):
     query = render_query("Condition?patient={{context.patientId}}&_count=200", {"patientId": patient_id})
     assert query is not None and query.count("&") == 1 and query.count("?") == 1 and "/" not in query
+
+
+# -- memory --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oversized_server() -> Iterator[str]:
+    """A fault server in its own process (its 20 MB answers are not this process's memory) that
+    answers every request with an oversized chunked answer."""
+    command = [sys.executable, "-m", "tests.faultserver", "--fault-every", "1", "--rotation", "oversized-chunked"]
+    server = subprocess.Popen([*command, "--oversize-bytes", str(24 * 1024 * 1024)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def rss_mib() -> float:
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_refused_oversized_answers_leave_no_memory_behind(oversized_server, templates):
+    """Eight threads (a request's searches) each read 16 MB before refusing it; the process keeps none of it."""
+    gateway = FhirGateway(connect_timeout=10, max_bytes=16 * 1024 * 1024)
+    query = cardiac_query(templates)
+    errors: list[Exception] = []
+
+    def search() -> None:
+        try:
+            gateway.search(oversized_server, query, TOKEN, time.monotonic() + 30)
+        except FhirError as exc:
+            errors.append(exc)
+
+    before = rss_mib()
+    for _round in range(3):
+        threads = [threading.Thread(target=search) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(errors) == 24 and all("over" in str(error) for error in errors)
+    assert rss_mib() - before < 32, f"{rss_mib() - before:.0f} MiB kept after refusing 24 answers of 16 MB"
