@@ -1,7 +1,9 @@
 """The one place outbound FHIR HTTP happens: one session, timeouts, paging, typed errors.
 
-The bearer token is sent only to the origin of the ``fhirServer`` it came with: a ``next`` link or a
-redirect to another origin is not followed with it.
+The bearer token is sent only to the origin of the ``fhirServer`` it came with: redirects are not
+followed at all, nor ``next`` links to another origin. Every call keeps to the request's deadline
+(connect timeout, read timeout, body read in pieces) and to a byte limit; every failure is a typed
+``FhirError`` that ``service.gather`` turns into an info card or a 412.
 """
 
 from __future__ import annotations
