@@ -35,3 +35,4 @@ clean:
 -include Makefile.hapi
 -include Makefile.synthea
 -include Makefile.bench
+-include Makefile.soak
