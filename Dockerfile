@@ -11,14 +11,15 @@
 #   curl -s localhost:8080/healthz                                  # {"status":"ok","database":"ok"}
 #   curl -s localhost:8080/cds-services
 #
-# Configure with HER2CDS_* variables (README "Configuration") or a YAML file named by HER2CDS_CONFIG:
-#   docker run --rm -p 8080:8080 \
-#     -e HER2CDS_FHIR_SERVERS=https://ehr.example.org/fhir/r4 \
+# Configure with a YAML file named by HER2CDS_CONFIG (README "Configuration"; config.example.yaml): the
+# trusted EHRs (`clients`: issuer, keys, FHIR servers) live there, and with none the service runs in
+# development mode (no authentication, a loud warning in the log). HER2CDS_* variables override single
+# settings:
+#   docker run --rm -p 8080:8080 -v "$PWD/her2cds.yaml:/etc/her2cds.yaml:ro" -e HER2CDS_CONFIG=/etc/her2cds.yaml \
 #     -e HER2CDS_PUBLIC_BASE_URL=https://cds.example.org \
 #     -e HER2CDS_DATABASE_URL=postgresql+psycopg://her2cds:secret@db/her2cds \
 #     -e GUNICORN_CMD_ARGS="--workers 4 --threads 4 --bind 0.0.0.0:8080 --timeout 30 --access-logfile -" \
 #     her2-cds:pg
-#   docker run --rm -p 8080:8080 -v "$PWD/her2cds.yaml:/etc/her2cds.yaml:ro" -e HER2CDS_CONFIG=/etc/her2cds.yaml her2-cds
 #
 # The knowledge files (mappings/) are baked in at /app/mappings; mount another folder there (read-only)
 # to change them without rebuilding. The feedback database (SQLite by default) lives in the /app/var

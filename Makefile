@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo serve test test-unit lint bench clean
+.PHONY: install demo serve test test-unit lint clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ test-unit: install       ## everything that needs no HAPI server
 	$(BIN)/pytest -m "not hapi"
 
 lint: install            ## ruff and mypy, warnings as errors
-	$(BIN)/ruff check service tests
+	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy
 
 clean:
@@ -34,3 +34,5 @@ clean:
 
 -include Makefile.hapi
 -include Makefile.synthea
+-include Makefile.bench
+-include Makefile.soak

@@ -18,7 +18,7 @@ from service.errors import ApiError, register_error_handlers
 from service.feedback import FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
-from service.jsonio import depth_exceeds, json_response
+from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import configure_logging
 from service.order_check import OrderChecker, draft_medication_requests
@@ -108,8 +108,12 @@ def read_json_body() -> Any:
     if not (mimetype == "application/json" or mimetype.endswith("+json")):
         raise ApiError(415, "Content-Type must be application/json")
     raw = request.get_data(cache=False)
+    if len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        request.stream.read(1)  # a chunked body is cut off at the limit without a word: reading on raises the 413
     if not raw:
         raise ApiError(400, "request body is empty; a JSON object is required")
+    if too_dense(raw):
+        raise ApiError(400, "the JSON holds far more values than its size suggests (a flood of tiny values); refused unparsed")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -178,7 +182,9 @@ def call_service(service_id: str) -> Response:
     else:
         orders = draft_medication_requests(context, hook_request["hook"])
         cards = rt.order_checker.cards(evaluation, orders, render_context) if orders else []
-        if cards and gathered.problems:
+        # Records that could not be read may hide a warning: say so whenever an order was checked.
+        checked = any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)
+        if gathered.problems and (cards or checked):
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
     log.info(
         "hook answered",

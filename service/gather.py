@@ -3,10 +3,15 @@
 Per CDS Hooks 2.0: an absent prefetch key is fetched from ``fhirServer``; a ``null`` key means no
 data; an OperationOutcome in a key is a failed prefetch, fetched again when possible. FHIR searches
 run in parallel within the request's time budget.
+
+A key that cannot be read is named in ``Gathered.problems`` (the info card). A *required* key that
+cannot be read is a 412: advice without the conditions or the receptor results would be wrong, not
+merely partial ("no breast cancer recorded", "no HER2 result").
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -14,8 +19,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, quote
 
-from service.fhir_gateway import FhirError, FhirGateway
+from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway
+
+log = logging.getLogger(__name__)
+MAX_PARALLEL_SEARCHES = 8
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 
@@ -43,7 +52,7 @@ def render_query(template: str, context: Mapping[str, Any]) -> str | None:
         if not isinstance(value, str) or not value:
             missing = True
             return ""
-        return value
+        return quote(value, safe="")  # a patientId cannot add parameters or path segments
 
     query = _TOKEN.sub(substitute, template)
     return None if missing else query
@@ -93,8 +102,8 @@ def gather(
     gathered = Gathered()
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
     to_fetch: dict[str, str] = {}
-    to_page: dict[str, tuple[str, dict[str, Any]]] = {}
-    unavailable: set[str] = set()
+    to_page: dict[str, tuple[str, str | None]] = {}  # key -> (next link, the key's query)
+    unavailable: dict[str, str] = {}  # key -> why it could not be read
     for key, template in templates.items():
         if key in prefetch:
             value = prefetch[key]
@@ -105,12 +114,12 @@ def gather(
                 gathered.resources.extend(resources)
                 link = _next_link(value)
                 if link:
-                    to_page[key] = (link, value)
+                    to_page[key] = (link, render_query(template, context))
                 continue
-            gathered.problems.append(f"prefetch '{key}' failed in the EHR")
+            gathered.problems.append(f"prefetch {key} failed in the EHR")
         query = render_query(template, context)
         if query is None:
-            unavailable.add(key)
+            unavailable[key] = "the request's context lacks what its query needs"
             continue
         to_fetch[key] = query
     server_allowed = bool(fhir_server) and may_call(str(fhir_server))
@@ -118,65 +127,98 @@ def gather(
         gathered.problems.append("the FHIR server named in the request is not one this service may call")
     if to_fetch or to_page:
         if not server_allowed:
-            unavailable.update(to_fetch)
+            unavailable.update(dict.fromkeys(to_fetch, "not prefetched and no FHIR server to call"))
             if to_page:
                 gathered.problems.append("a paged prefetch could not be followed (no FHIR server to call)")
         else:
-            unavailable.update(_fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered))
-    missing_required = [key for key in required if key in unavailable]
-    if missing_required and (not fhir_server or not gathered.resources):
-        raise PrefetchUnavailable("required data not prefetched and not fetchable: " + ", ".join(sorted(missing_required)))
-    for key in sorted(unavailable - set(missing_required)):
-        if key in to_fetch and server_allowed:
-            continue  # already named by _fetch_all
-        gathered.problems.append(f"'{key}' could not be read")
+            failed = _fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered)
+            unavailable.update(failed)
+    missing_required = sorted(key for key in required if key in unavailable)
+    if missing_required:
+        raise PrefetchUnavailable(
+            "required data not prefetched and not fetchable: "
+            + "; ".join(f"{key} ({unavailable[key]})" for key in missing_required)
+        )
+    for key in sorted(unavailable):
+        gathered.problems.append(f"{key} could not be read: {unavailable[key]}")
     return gathered
+
+
+def _reference_id(resource: Mapping[str, Any], resource_type: str) -> str | None:
+    """The id a resource's ``subject`` (or ``patient``) points to when it is a ``resource_type``, else None."""
+    for name in ("subject", "patient"):
+        reference = resource.get(name)
+        if isinstance(reference, Mapping) and isinstance(reference.get("reference"), str):
+            parts = reference["reference"].split("/_history/")[0].rstrip("/").split("/")
+            return parts[-1] if len(parts) >= 2 and parts[-2] == resource_type else None
+    return None
+
+
+def _check_search_answer(query: str, resources: list[dict[str, Any]]) -> None:
+    """Every resource of a search must be of the searched type and, for ``patient=``, of that patient.
+
+    A server that answers with another patient's records (or records of another kind) is not
+    answering the question asked: none of its answer is used.
+    """
+    resource_type, _, params = query.partition("?")
+    patient_ids = parse_qs(params).get("patient")
+    for resource in resources:
+        if resource.get("resourceType") != resource_type:
+            raise FhirBadResponse(f"the FHIR server answered the {resource_type} search with other kinds of records")
+        if patient_ids and _reference_id(resource, "Patient") != patient_ids[0]:
+            raise FhirBadResponse(f"the FHIR server answered the {resource_type} search with records of another patient")
 
 
 def _fetch_all(
     to_fetch: Mapping[str, str],
-    to_page: Mapping[str, tuple[str, dict[str, Any]]],
+    to_page: Mapping[str, tuple[str, str | None]],
     fhir_server: str,
     token: str | None,
     gateway: FhirGateway,
     deadline: float,
     gathered: Gathered,
-) -> set[str]:
-    """Run the searches in parallel; return the keys that failed (each named in ``gathered.problems``)."""
-    failed: set[str] = set()
-    jobs: dict[str, Callable[[], Any]] = {}
-    def search(query: str) -> list[dict[str, Any]]:
-        return gateway.search(fhir_server, query, token, deadline).resources
+) -> dict[str, str]:
+    """Run the reads and searches in parallel; return the keys that failed with why."""
 
-    def read(path: str) -> list[dict[str, Any]]:
-        return [gateway.read(fhir_server, path, token, deadline)]
+    def fetch(query: str) -> list[dict[str, Any]]:
+        if "?" not in query:
+            return [gateway.read(fhir_server, query, token, deadline)]
+        resources = gateway.search(fhir_server, query, token, deadline).resources
+        _check_search_answer(query, resources)
+        return resources
 
-    def follow(url: str) -> list[dict[str, Any]]:
-        return gateway.follow(url, fhir_server, token, deadline).resources
+    def follow(link: str, query: str | None) -> list[dict[str, Any]]:
+        resources = gateway.follow(link, fhir_server, token, deadline).resources
+        if query:
+            _check_search_answer(query, resources)
+        return resources
 
+    failed: dict[str, str] = {}
+    jobs: dict[str, tuple[str, Callable[[], list[dict[str, Any]]]]] = {}  # label -> (key, job)
     for key, query in to_fetch.items():
-        jobs[key] = partial(search if "?" in query else read, query)
-    for key, (link, _first) in to_page.items():
-        jobs[f"{key} (next pages)"] = partial(follow, link)
-    pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs))), thread_name_prefix="fhir")
+        jobs[key] = (key, partial(fetch, query))
+    for key, (link, page_query) in to_page.items():
+        jobs[f"{key} (next pages)"] = (key, partial(follow, link, page_query))
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SEARCHES, max(1, len(jobs))), thread_name_prefix="fhir")
     try:
-        futures = {pool.submit(job): key for key, job in jobs.items()}
+        futures = {pool.submit(job): label for label, (_key, job) in jobs.items()}
         done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.2)
         for future in pending:
-            key = futures[future]
-            failed.add(key.split(" ")[0])
-            gathered.problems.append(f"'{key}': the FHIR server did not answer within the time budget")
             future.cancel()
+            failed[jobs[futures[future]][0]] = "the FHIR server did not answer within the time budget"
         for future in done:
-            key = futures[future]
+            label = futures[future]
             try:
                 resources = future.result()
             except FhirError as exc:
-                failed.add(key.split(" ")[0])
-                gathered.problems.append(f"'{key}': {exc}")
+                failed[jobs[label][0]] = str(exc)
+                continue
+            except Exception:  # noqa: BLE001 - a bug reading one odd answer must cost that key, not the response
+                log.exception("reading a FHIR answer failed unexpectedly")
+                failed[jobs[label][0]] = "the FHIR answer could not be interpreted"
                 continue
             gathered.resources.extend(r for r in resources if r.get("resourceType") != "OperationOutcome")
-            gathered.fetched_keys.append(key)
+            gathered.fetched_keys.append(label)
     finally:
         # Never wait past the budget for a straggler: its own timeouts end it.
         pool.shutdown(wait=False, cancel_futures=True)

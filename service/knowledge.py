@@ -64,6 +64,7 @@ class Knowledge:
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
     name_patterns: tuple[NamePattern, ...] = ()
+    patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
     substitution_group: dict[str, int] = field(default_factory=dict)
@@ -249,15 +250,21 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     knowledge.name_patterns = tuple(
         NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
     )
+    by_word: dict[str, list[int]] = {}
+    for index, pattern in enumerate(knowledge.name_patterns):
+        by_word.setdefault(pattern.words[0], []).append(index)
+    knowledge.patterns_by_first_word = {word: tuple(indices) for word, indices in by_word.items()}
 
 
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
-    """Agents named in free text; each word is used by one name at most (longest name first)."""
+    """Agents named in free text; each word is used by one name at most (longest name first).
+
+    Only the names whose first word is in the text can match: they are tried, in the global order.
+    """
     words = list(normalise_name(text))
     found: set[str] = set()
-    if not words:
-        return found
-    for pattern in knowledge.name_patterns:
+    candidates = sorted({index for word in set(words) for index in knowledge.patterns_by_first_word.get(word, ())})
+    for pattern in (knowledge.name_patterns[index] for index in candidates):
         size = len(pattern.words)
         index = 0
         while index + size <= len(words):

@@ -1,7 +1,10 @@
 """FHIR R4 resources -> domain objects.
 
 Resources are filtered by code first (cheap dictionary look-ups on the raw JSON) and only those the
-rules need are validated with the ``fhir.resources.R4B`` models. A resource that fails validation is
+rules need are validated with the ``fhir.resources.R4B`` models. The rules use only the latest of each
+liver test and of the disease statuses other than progression, so older ones are never validated: the
+newest by raw date is tried first, then the next while it yields nothing, and a patient with years of
+monthly labs costs a handful of validations, not thousands (issue 6). A resource that fails validation is
 repaired once by dropping the elements the model does not know; if it still fails it is skipped and
 named in ``PatientRecord.skipped`` (the cards say so), never raised.
 """
@@ -23,6 +26,7 @@ from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from service.domain import CancerCondition, DiseaseStatus, Exposure, LabResult, PatientRecord, ReceptorResult
+from service.infer.safety import LIVER_TESTS
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,14 @@ RECEPTOR_KINDS = frozenset(
     {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
 )
 LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
+# Observation kinds of which only the latest reading of a group is read (group names the kinds that
+# compete for "latest"). Albumin is read by no rule: its latest is kept for completeness of the record.
+# Disease statuses are here too, except "worsened" ones: every progression date counts (infer/lines.py),
+# while of the others only the latest matters (infer/safety.py, liver local therapy review).
+LATEST_ONLY: dict[str, str] = {kind: group[0] for group in LIVER_TESTS for kind in group} | {
+    "albumin": "albumin",
+    "disease-status": "disease-status",
+}
 MODELS: dict[str, Any] = {
     "Observation": Observation,
     "Condition": Condition,
@@ -47,6 +59,7 @@ EXCLUDED_MEDICATION_STATUS = {
 }
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
+NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
 _PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
@@ -70,6 +83,16 @@ def to_date(value: Any) -> date | None:
         return date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+def _raw_observation_date(raw: Mapping[str, Any]) -> date | None:
+    """The date ``_read_observation`` reads from the model, read from the raw JSON instead."""
+    period = raw.get("effectivePeriod")
+    return (
+        to_date(raw.get("effectiveDateTime"))
+        or (to_date(period.get("start")) if isinstance(period, Mapping) else None)
+        or to_date(raw.get("issued"))
+    )
 
 
 def validate_resource(resource: Mapping[str, Any]) -> Any | None:
@@ -169,8 +192,7 @@ class Normaliser:
             if isinstance(resource, Mapping):
                 by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
         medications = self._medications_by_reference(by_type.get("Medication", []))
-        for raw in by_type.get("Observation", []):
-            self._read_observation(raw, record)
+        self._read_observations(by_type.get("Observation", []), record)
         for raw in by_type.get("Condition", []):
             self._read_condition(raw, record)
         for resource_type in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
@@ -178,13 +200,60 @@ class Normaliser:
                 self._read_medication_record(raw, record, medications, now)
         return record
 
-    def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
-        model = validate_resource(raw)
+    def _validated(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> Any | None:
+        """``model`` when the caller validated ``raw`` already (None: invalid), else validate now; None (named) if invalid."""
+        if model is NOT_VALIDATED:
+            model = validate_resource(raw)
         if model is None:
             record.skipped.append(f"{raw.get('resourceType')}/{raw.get('id', '?')}")
         return model
 
     # -- observations ------------------------------------------------------------------------
+    def _read_observations(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
+        """Read every Observation the rules need, in their original order (ties of "latest" keep that order).
+
+        The candidates of a LATEST_ONLY group are tried newest first (by raw date, then original order)
+        until one yields a reading; only the tried ones are validated and read, so the chosen one is the
+        one the rules would have picked from all of them, and a newer unreadable one is still named.
+        """
+        chosen: list[int] = []
+        groups: dict[str, list[tuple[date, int]]] = {}
+        for index, raw in enumerate(raws):
+            latest_only = self._latest_only(raw)
+            if latest_only is None:
+                chosen.append(index)
+            else:
+                groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
+        models: dict[int, Any] = {}
+        for candidates in groups.values():
+            for _on, negative_index in sorted(candidates, reverse=True):
+                index = -negative_index
+                chosen.append(index)
+                models[index] = validate_resource(raws[index])
+                trial = PatientRecord(patient_id=record.patient_id)
+                self._read_observation(raws[index], trial, models[index])
+                if trial.labs or trial.disease_statuses:
+                    break
+        for index in sorted(chosen):
+            self._read_observation(raws[index], record, models.get(index, NOT_VALIDATED))
+
+    def _latest_only(self, raw: Mapping[str, Any]) -> tuple[str, date] | None:
+        """(group, raw date) when only the latest reading of ``raw``'s kind matters; None to read it in any case."""
+        group = LATEST_ONLY.get(self._kind_of(raw.get("code")) or "")
+        if group is None or raw.get("component") or raw.get("status") not in self._observation_statuses:
+            return None
+        if group == "disease-status" and self._raw_disease_status(raw) == "worsened":
+            return None
+        on = _raw_observation_date(raw)
+        return None if on is None else (group, on)
+
+    def _raw_disease_status(self, raw: Mapping[str, Any]) -> str | None:
+        """``_disease_status`` on the raw JSON (system and code are kept as they are by validation)."""
+        for system, code in _raw_codings(raw.get("valueCodeableConcept")):
+            if system == self._snomed and code in self.knowledge.disease_status_by_code:
+                return self.knowledge.disease_status_by_code[code]
+        return None
+
     def _kind_of(self, concept: Any) -> str | None:
         for system, code in _raw_codings(concept):
             kind = self.knowledge.observation_kind.get((system, code))
@@ -192,14 +261,14 @@ class Normaliser:
                 return kind
         return None
 
-    def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+    def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
         kind = self._kind_of(raw.get("code"))
         component_kinds = [self._kind_of(c.get("code")) for c in _raw_list(raw.get("component")) if isinstance(c, Mapping)]
         if kind is None and not any(component_kinds):
             return
         if _raw_text(raw.get("status")) not in self._observation_statuses:
             return
-        observation = self._validated(raw, record)
+        observation = self._validated(raw, record, model)
         if observation is None:
             return
         on = (

@@ -104,10 +104,10 @@ def test_loopback_detection():
     assert not is_loopback("http://10.0.0.5/fhir") and not is_loopback("https://fhir.example.org/r4")
 
 
-def run_gather(prefetch, fhir_server=BASE, allowed=True):
+def run_gather(prefetch, fhir_server=BASE, allowed=True, required=("conditions", "receptors")):
     return gather(
         TEMPLATES,
-        ["conditions", "receptors"],
+        list(required),
         {"patientId": "p1"},
         prefetch,
         fhir_server,
@@ -144,6 +144,9 @@ def test_server_not_allowed_means_no_request_and_412():
 @responses.activate
 def test_a_failing_server_with_partial_prefetch_gives_problems_not_errors():
     responses.get(f"{BASE}/Observation", status=503, body="down")
-    gathered = run_gather({"conditions": searchset([condition("c1", "snomed", "254837009", "2022-01-01")])})
+    prefetch = {"conditions": searchset([condition("c1", "snomed", "254837009", "2022-01-01")])}
+    gathered = run_gather(prefetch, required=["conditions"])
     assert [r["id"] for r in gathered.resources] == ["c1"]
     assert any("503" in problem for problem in gathered.problems)
+    with pytest.raises(PrefetchUnavailable, match="receptors.*503"):  # required data unreadable: no advice at all
+        run_gather(prefetch)

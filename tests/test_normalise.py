@@ -148,3 +148,50 @@ def test_an_invalid_resource_is_skipped_and_named_not_raised(knowledge):
     result = record(knowledge, broken, repairable)
     assert result.skipped == ["Observation/bad"]
     assert [r.record_id for r in result.receptors] == ["extra"]
+
+
+def test_only_the_latest_liver_test_of_each_kind_is_validated(knowledge, monkeypatch):
+    """Issue 6: older liver tests are never validated; a newer unreadable one is named and passed over."""
+    import service.normalise as normalise
+
+    validated = []
+    real = normalise.validate_resource
+    monkeypatch.setattr(normalise, "validate_resource", lambda raw: validated.append(raw["id"]) or real(raw))
+    ast = {"valueQuantity": {"value": 30, "unit": "U/L"}}
+    old_broken = observation("ast-old-broken", "1920-8", "2024-01-01", **ast)
+    old_broken["subject"] = "Patient/p1"  # a string where a Reference belongs
+    newest_broken = observation("ast-newest-broken", "1920-8", "2025-03-01", **ast)
+    newest_broken["subject"] = "Patient/p1"
+    result = record(
+        knowledge,
+        old_broken,
+        observation("ast-old", "1920-8", "2024-06-01", **ast),
+        observation("ast-tie-first", "1920-8", "2025-02-01", valueQuantity={"value": 41, "unit": "U/L"}),
+        observation("ast-tie-second", "1920-8", "2025-02-01", valueQuantity={"value": 99, "unit": "U/L"}),
+        newest_broken,
+        observation("alt-no-value", "1742-6", "2025-05-01"),
+        observation("alt", "1742-6", "2025-04-01", valueQuantity={"value": 20, "unit": "U/L"}),
+    )
+    assert sorted(validated) == ["alt", "alt-no-value", "ast-newest-broken", "ast-tie-first"]
+    assert [(lab.record_id, lab.value) for lab in result.labs] == [("ast-tie-first", 41.0), ("alt", 20.0)]
+    assert result.skipped == ["Observation/ast-newest-broken"]
+
+
+def test_every_progression_and_only_the_latest_other_disease_status_is_read(knowledge):
+    def status(rid, when, code):
+        return observation(rid, "97509-4", when, valueCodeableConcept={"coding": [coding("snomed", code)]})
+
+    result = record(
+        knowledge,
+        status("worse-1", "2024-01-01", "271299001"),
+        status("stable-old", "2024-03-01", "359746009"),
+        status("worse-2", "2024-09-01", "271299001"),
+        status("improved-latest", "2025-01-01", "268910001"),
+        status("worse-old", "2023-01-01", "271299001"),
+    )
+    assert [(s.record_id, s.status) for s in result.disease_statuses] == [
+        ("worse-1", "worsened"),
+        ("worse-2", "worsened"),
+        ("improved-latest", "improved"),
+        ("worse-old", "worsened"),
+    ]

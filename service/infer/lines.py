@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import itertools
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -104,13 +105,16 @@ class LineOfTherapyRules:
         self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
         self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
 
-    def _starts_new_line(self, exposure: Exposure, line: TherapyLine, now: date) -> bool:
-        """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window)."""
-        return (exposure.start - line.last_activity(now)).days > self.gap or not self._joins_line(exposure, line)
+    def _starts_new_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], last_activity: date) -> bool:
+        """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window).
 
-    def _joins_line(self, exposure: Exposure, line: TherapyLine) -> bool:
+        ``agents`` and ``last_activity`` are the line's, kept up to date by the caller (computing them
+        from the exposures at every step made the grouping quadratic in the number of records).
+        """
+        return (exposure.start - last_activity).days > self.gap or not self._joins_line(exposure, line, agents)
+
+    def _joins_line(self, exposure: Exposure, line: TherapyLine, agents: set[str]) -> bool:
         """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line?"""
-        agents = set(line.agents)
         if exposure.agent in agents:
             return True
         if (exposure.start - line.start).days <= self.window:
@@ -137,14 +141,19 @@ class LineOfTherapyRules:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
         metastatic = sorted((e for e in exposures if e.start >= metastatic_date), key=lambda e: (e.start, e.agent))
         lines: list[TherapyLine] = []
+        agents: set[str] = set()
+        last_activity = date.min
         # Drugs started the same day go together: if one of them starts a new line, all of them belong to it
         # (neratinib + capecitabine on one day is NALA, even when capecitabine was in the line before).
-        for start in sorted({e.start for e in metastatic}):
-            same_day = [e for e in metastatic if e.start == start]
+        for start, group in itertools.groupby(metastatic, key=lambda e: e.start):
+            same_day = list(group)
             line = lines[-1] if lines else None
-            if line is None or any(self._starts_new_line(e, line, now) for e in same_day):
+            if line is None or any(self._starts_new_line(e, line, agents, last_activity) for e in same_day):
                 lines.append(TherapyLine(number=len(lines) + 1, start=start))
+                agents, last_activity = set(), date.min
             lines[-1].exposures.extend(same_day)
+            agents.update(e.agent for e in same_day)
+            last_activity = max(last_activity, *(now if e.ongoing else e.last_day for e in same_day))
         for index, line in enumerate(lines):
             following = lines[index + 1] if index + 1 < len(lines) else None
             self._close(line, following, progression, now)

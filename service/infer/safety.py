@@ -61,6 +61,11 @@ class SafetyFacts:
     liver_local_therapy_review: bool = False
 
 
+# The liver tests the rules read. Only the latest result of each group counts (``SafetyRules._liver``),
+# so the normaliser validates no older one (service/normalise.py, LATEST_ONLY).
+LIVER_TESTS: tuple[tuple[str, ...], ...] = (("bilirubin-total", "bilirubin-total-molar"), ("ast",), ("alt",), ("alp",))
+
+
 def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
     chosen = [lab for lab in labs if lab.kind in kinds]
     return max(chosen, key=lambda lab: lab.on) if chosen else None
@@ -169,7 +174,7 @@ class SafetyRules:
         defaults = liver_rules["uln_defaults"]
         per_mg = float(liver_rules["bilirubin_umol_per_mg_dl"])
         values = facts.liver
-        bilirubin = _latest(labs, "bilirubin-total", "bilirubin-total-molar")
+        bilirubin = _latest(labs, *LIVER_TESTS[0])
         if bilirubin is not None:
             molar = bilirubin.kind == "bilirubin-total-molar" or "mol" in bilirubin.unit.lower()
             values.bilirubin = bilirubin.value / per_mg if molar else bilirubin.value
@@ -178,7 +183,7 @@ class SafetyRules:
             else:
                 uln = float(defaults["bilirubin-total"]["value"])
             values.bilirubin_x = values.bilirubin / uln
-        for kind in ("ast", "alt", "alp"):
+        for (kind,) in LIVER_TESTS[1:]:
             lab = _latest(labs, kind)
             if lab is None:
                 continue
@@ -186,7 +191,7 @@ class SafetyRules:
             if kind != "alp":
                 setattr(values, kind, lab.value)
             setattr(values, f"{kind}_x", lab.value / uln)
-        dated = [lab.on for lab in labs if lab.kind in ("bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp")]
+        dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
         values.latest = max(dated, default=None)
         for agent, rule in liver_rules["rules"].items():
             if any(liver_condition_met(condition, values) for condition in rule["conditions"]):

@@ -1,0 +1,587 @@
+"""``make bench``: the four performance figures of issue 6, side by side, in one run on one machine.
+
+1. Throughput and p50/p99 latency of patient-view with the largest example's prefetch under gunicorn
+   with the Dockerfile's settings, next to a trivial Flask app (bench/floor.py) under the same settings
+   that parses the same body and returns a fixed card. Goal: service/floor throughput >= 0.5.
+2. A generated heavy patient (bench/heavy.py) through ``Engine.evaluate`` in process and through HTTP:
+   CPU per request next to ``json.loads`` of the same body. Goal: <= 10x. Also 100, 1,000, 10,000
+   resources in process, with the cost per resource (it should stay flat: linear growth).
+3. Fallback mode against HAPI: p50/p95 of patient-view without prefetch (fhirServer = HAPI) next to
+   the same searches run one after another by a plain client, interleaved in the same run. Goal <= 1.0x.
+4. Peak RSS (VmHWM) of each gunicorn worker after the runs.
+
+Load comes from bench/load.py in its own process. BENCH_QUICK=1 (or --quick) runs a short version
+(tiny sizes) that proves the bench works; its numbers are not figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import functools
+import gc
+import json
+import os
+import pstats
+import re
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+from bench.heavy import NOW as HEAVY_NOW
+from bench.heavy import PATIENT_ID as HEAVY_PATIENT
+from bench.heavy import heavy_patient
+from service.cli import bundle_resources, example_bundles, patient_id_of, transaction_of
+from service.engine import Engine
+from service.gather import render_query
+from service.knowledge import load_knowledge
+from service.render import CardRenderer, RenderContext
+from service.sandbox import run_template
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PATH = "/cds-services/her2-mbc-guidance"
+LARGEST_EXAMPLE = "ex3-"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FALLBACK_BUDGET_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how big: the full bench, or the quick one CI runs."""
+
+    load_seconds: float
+    warmup_seconds: float
+    connections: int
+    heavy_size: int
+    sizes: tuple[int, ...]
+    repeats: int
+    http_requests: int
+    fallback_rounds: int
+
+
+FULL = Plan(20, 5, 8, 2600, (100, 1000, 10000), 5, 20, 60)
+QUICK = Plan(2, 1, 8, 300, (100, 200, 400), 2, 3, 5)
+
+
+@dataclass
+class Figure:
+    """One row of the final table."""
+
+    name: str
+    value: str
+    goal: str
+    met: bool | None  # None: not measured
+    notes: list[str] = field(default_factory=list)
+
+
+# -- gunicorn -------------------------------------------------------------------------------------
+def dockerfile_gunicorn_args() -> list[str]:
+    """GUNICORN_CMD_ARGS of the Dockerfile, so the bench serves exactly as production does."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    match = re.search(r'^\s+GUNICORN_CMD_ARGS="([^"]+)"', text, re.MULTILINE)  # the ENV line, not the comment's example
+    if match is None:
+        raise SystemExit("bench: no GUNICORN_CMD_ARGS in the Dockerfile")
+    return shlex.split(match.group(1))
+
+
+def gunicorn_args(port: int) -> list[str]:
+    """The Dockerfile's arguments with the bind address moved to a free loopback port."""
+    args = dockerfile_gunicorn_args()
+    index = args.index("--bind")
+    args[index + 1] = f"127.0.0.1:{port}"
+    return args
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its URL and master pid."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def workers(self) -> list[int]:
+        """Pids of the master's worker processes."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if int(_stat_fields(int(entry.name))[1]) == self.process.pid:
+                        found.append(int(entry.name))
+        return sorted(found)
+
+    def workers_cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(pid) for pid in self.workers())
+
+    def peak_rss_mb(self) -> list[float]:
+        """VmHWM of each worker, in MB."""
+        found = []
+        for pid in self.workers():
+            status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if match:
+                found.append(int(match.group(1)) / 1024)
+        return found
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, ...]."""
+    text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
+    """Serve ``app`` with the Dockerfile's gunicorn settings until the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", *gunicorn_args(port), app]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"bench: gunicorn {app} exited with {process.returncode}")
+            with contextlib.suppress(requests.RequestException):
+                requests.get(server.url + "/", timeout=1)
+                if len(server.workers()) >= 2:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: gunicorn {app} did not answer within 60 s")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def service_env(folder: Path) -> dict[str, str]:
+    """The environment the service runs with: defaults, a private feedback database, quiet logs."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HER2CDS_")}
+    env["HER2CDS_DATABASE_URL"] = f"sqlite:///{folder}/feedback.sqlite3"
+    env["PYTHONPATH"] = str(ROOT)
+    # Figure 3: long enough for the heavy patient's paged searches, so the service reads everything and
+    # is timed doing so (the default 2 s would cut them and answer early with partial data).
+    env["HER2CDS_TIME_BUDGET_SECONDS"] = str(FALLBACK_BUDGET_SECONDS)
+    env.pop("GUNICORN_CMD_ARGS", None)
+    # As the Dockerfile's start script does: build the app once, so that workers never race to create the table.
+    subprocess.run(
+        [sys.executable, "-c", "from service import create_app; create_app()"], cwd=ROOT, env=env, check=True, capture_output=True
+    )  # noqa: S603
+    return env
+
+
+# -- request bodies -------------------------------------------------------------------------------
+@functools.cache
+def templates() -> dict[str, str]:
+    """The service's prefetch templates (read once: loading the knowledge files takes a while)."""
+    from service.app import prefetch_templates
+
+    return prefetch_templates(load_knowledge())
+
+
+def hook_request(patient_id: str, resources: list[dict[str, Any]] | None, fhir_server: str | None = None) -> dict[str, Any]:
+    """A patient-view request; the prefetch is the service's own templates run over ``resources``."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": "bench-0001",
+        "context": {"patientId": patient_id, "userId": "Practitioner/bench"},
+    }
+    if resources is not None:
+        body["prefetch"] = {key: run_template(t, patient_id, resources) for key, t in templates().items()}
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+    return body
+
+
+def largest_example() -> tuple[str, dict[str, Any]]:
+    return next((name, bundle) for name, bundle in example_bundles() if name.startswith(LARGEST_EXAMPLE))
+
+
+# -- measuring ------------------------------------------------------------------------------------
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, round(share * len(values) + 0.5) - 1))
+    return sorted(values)[index]
+
+
+def p50_p95(values: list[float]) -> str:
+    return f"p50 {percentile(values, 0.5):7.1f} ms  p95 {percentile(values, 0.95):7.1f} ms"
+
+
+def best_time(function: Any, repeats: int, clock: Any = time.perf_counter) -> float:
+    """The lowest of ``repeats`` timings of ``function()`` (the least disturbed run), seconds.
+
+    The garbage collector is off while timing, as ``timeit`` does: a collection triggered by one
+    call scans every object alive in the bench process, which made json.loads of the same body vary
+    threefold between runs.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        try:
+            began = clock()
+            function()
+            best = min(best, clock() - began)
+        finally:
+            gc.enable()
+    return best
+
+
+def run_load(url: str, body_file: Path, plan: Plan) -> dict[str, Any]:
+    """bench/load.py in its own process against ``url``."""
+    command = [
+        sys.executable, "-m", "bench.load", url, str(body_file),
+        "--connections", str(plan.connections), "--seconds", str(plan.load_seconds), "--warmup", str(plan.warmup_seconds),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, text=True, env=env)  # noqa: S603
+    result: dict[str, Any] = json.loads(done.stdout)
+    latencies = result.pop("latencies_ms")
+    result["rps"] = result["requests"] / result["seconds"]
+    result["p50"] = percentile(latencies, 0.50)
+    result["p99"] = percentile(latencies, 0.99)
+    return result
+
+
+def post(session: requests.Session, url: str, body: bytes) -> dict[str, Any]:
+    response = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+    if response.status_code != 200:
+        raise SystemExit(f"bench: {url} answered {response.status_code}: {response.text[:300]}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def profile_stats(profile: cProfile.Profile) -> list[tuple[tuple[str, int, str], tuple[int, int, float, float, Any]]]:
+    """(file, line, function) -> (primitive calls, calls, own time, cumulative time, callers) of a profile."""
+    stats: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return list(stats.items())
+
+
+def stages(body: bytes, repeats: int) -> list[str]:
+    """Where one request's CPU goes, stage by stage in process (best of ``repeats``), for the figure 1 notes."""
+    from service.app import HOOK_SCHEMA
+    from service.fhir_gateway import FhirGateway
+    from service.gather import gather
+    from service.jsonio import depth_exceeds
+
+    knowledge = load_knowledge()
+    engine, renderer = Engine(knowledge), CardRenderer(knowledge)
+    request = orjson.loads(body)
+    patient_id = request["context"]["patientId"]
+    gateway = FhirGateway()  # never called: the prefetch holds every key
+
+    def gathered() -> list[dict[str, Any]]:
+        found = gather(templates(), [], request["context"], request["prefetch"], None, None, gateway, 2.0, lambda _url: False)
+        return found.resources
+
+    resources = gathered()
+    today = date.today()  # as the service evaluates
+    evaluation = engine.evaluate(patient_id, resources, today)
+    timed = {
+        "orjson.loads": lambda: orjson.loads(body),
+        "depth check": lambda: depth_exceeds(request),
+        "request schema": lambda: HOOK_SCHEMA.load(request),
+        "gather (prefetch)": gathered,
+        "normalise": lambda: engine.normaliser.patient_record(patient_id, resources, today),
+        "evaluate (all)": lambda: engine.evaluate(patient_id, resources, today),
+        "render + dumps": lambda: orjson.dumps({"cards": renderer.cards(evaluation, RenderContext("bench", patient_id))}),
+        "json.loads (floor)": lambda: json.loads(body),
+    }
+    cost = {name: best_time(function, repeats, time.process_time) * 1000 for name, function in timed.items()}
+    profile = cProfile.Profile()
+    profile.runcall(engine.normaliser.patient_record, patient_id, resources, today)
+    by_name = {
+        name: (calls, cumulative) for (_file, _line, name), (_cc, calls, _tt, cumulative, _callers) in profile_stats(profile)
+    }
+    validations, validating = by_name.get("validate_resource", (0, 0.0))
+    share = validating / by_name["patient_record"][1]
+    return [
+        "where one service request's CPU goes (in process, ms): "
+        + ", ".join(f"{name} {value:.1f}" for name, value in cost.items()),
+        f"normalise validates {validations} of {len(resources)} resources with fhir.resources: "
+        f"{share:.0%} of normalise (cProfile)",
+    ]
+
+
+def figure_throughput(floor: dict[str, Any], service: dict[str, Any], connections: int, where: list[str]) -> Figure:
+    ratio = service["rps"] / floor["rps"] if floor["rps"] else 0.0
+
+    def row(label: str, run: dict[str, Any]) -> str:
+        return f"{label:7} {run['rps']:8.1f} req/s  p50 {run['p50']:7.1f} ms  p99 {run['p99']:7.1f} ms  errors {run['errors']}"
+
+    return Figure(
+        "1 throughput service/floor (ex3 prefetch)",
+        f"{ratio:.2f}",
+        ">= 0.5",
+        ratio >= 0.5,
+        [
+            row("floor", floor),
+            row("service", service),
+            f"{connections} keep-alive connections from bench/load.py (client CPU: floor {floor['client_cpu_seconds']:.1f} s, "
+            f"service {service['client_cpu_seconds']:.1f} s over {floor['seconds']:.0f} s)",
+            *where,
+        ],
+    )
+
+
+def in_process(resources: list[dict[str, Any]], body: bytes, repeats: int) -> dict[str, float]:
+    """CPU seconds of evaluate + render for one patient, and of json.loads / orjson.loads of its request body."""
+    knowledge = load_knowledge()
+    engine = Engine(knowledge)
+    renderer = CardRenderer(knowledge)
+    patient_id = patient_id_of(resources)
+
+    def evaluate() -> None:
+        evaluation = engine.evaluate(patient_id, resources, HEAVY_NOW)
+        renderer.cards(evaluation, RenderContext("bench", patient_id))
+
+    evaluate()  # first call: imports and lazy set-up are not per-request work
+    return {
+        "evaluate": best_time(evaluate, repeats, time.process_time),
+        "json": best_time(lambda: json.loads(body), max(repeats, 5)),
+        "orjson": best_time(lambda: orjson.loads(body), max(repeats, 5)),
+    }
+
+
+def figure_heavy(plan: Plan, service: Server | None, folder: Path) -> Figure:
+    bundle = heavy_patient(plan.heavy_size)
+    resources = bundle_resources(bundle)
+    body = orjson.dumps(hook_request(HEAVY_PATIENT, resources))
+    kinds: dict[str, int] = {}
+    for resource in resources:
+        kinds[resource["resourceType"]] = kinds.get(resource["resourceType"], 0) + 1
+    medications = sum(kinds.get(t, 0) for t in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"))
+    measured = in_process(resources, body, plan.repeats)
+    ratio = measured["evaluate"] / measured["json"]
+    notes = [
+        f"heavy patient: {len(resources)} resources ({kinds.get('Observation', 0)} Observations, "
+        f"{medications} medication records, {kinds.get('Condition', 0)} Conditions), request body {len(body) / 1e6:.2f} MB",
+        f"in process: evaluate+render {measured['evaluate'] * 1000:.1f} ms CPU; json.loads {measured['json'] * 1000:.1f} ms "
+        f"(orjson.loads {measured['orjson'] * 1000:.1f} ms): {ratio:.1f}x",
+    ]
+    http_ratio = None
+    if service is not None:
+        session = requests.Session()
+        post(session, service.url + SERVICE_PATH, body)  # warm both workers' caches
+        post(session, service.url + SERVICE_PATH, body)
+        cpu = service.workers_cpu_seconds()
+        began = time.perf_counter()
+        for _ in range(plan.http_requests):
+            post(session, service.url + SERVICE_PATH, body)
+        wall = (time.perf_counter() - began) / plan.http_requests
+        per_request = (service.workers_cpu_seconds() - cpu) / plan.http_requests
+        http_ratio = per_request / measured["json"]
+        notes.append(
+            f"HTTP (gunicorn, one connection, {plan.http_requests} requests): worker CPU {per_request * 1000:.1f} ms/request "
+            f"(from /proc), wall {wall * 1000:.1f} ms: {http_ratio:.1f}x json.loads"
+        )
+    notes.append("linear growth, in process (evaluate+render CPU per resource):")
+    for size in plan.sizes:
+        scaled = bundle_resources(heavy_patient(size))
+        scaled_body = orjson.dumps(hook_request(HEAVY_PATIENT, scaled))
+        point = in_process(scaled, scaled_body, plan.repeats)
+        notes.append(
+            f"  {len(scaled):6d} resources: {point['evaluate'] * 1000:8.1f} ms = "
+            f"{point['evaluate'] / len(scaled) * 1e6:6.1f} us/resource; json.loads {point['json'] * 1000:6.1f} ms; "
+            f"ratio {point['evaluate'] / point['json']:5.1f}x"
+        )
+    worst = max(ratio, http_ratio or 0.0)
+    value = f"{ratio:.1f}x in process" + (f", {http_ratio:.1f}x HTTP" if http_ratio is not None else "")
+    return Figure("2 heavy patient CPU / json.loads", value, "<= 10x", worst <= 10, notes)
+
+
+# -- fallback against HAPI ------------------------------------------------------------------------
+def hapi_script(action: str, port: str) -> subprocess.CompletedProcess[str]:
+    script = ["bash", str(ROOT / "scripts" / "hapi.sh"), action]  # noqa: S607 - bash from PATH, as the Makefile runs it
+    return subprocess.run(  # noqa: S603
+        script,
+        env={**os.environ, "HAPI_PORT": port},
+        capture_output=True,
+        text=True,
+        timeout=1800,  # noqa: S607
+    )
+
+
+def sequential_searches(session: requests.Session, base: str, queries: list[str]) -> float:
+    """Seconds for a plain client to run ``queries`` one after another (following next links)."""
+    began = time.perf_counter()
+    for query in queries:
+        url: str | None = f"{base}/{query}"
+        while url:
+            response = session.get(url, headers={"Accept": "application/fhir+json"}, timeout=60)
+            response.raise_for_status()
+            answer = orjson.loads(response.content)
+            url = next((link["url"] for link in answer.get("link", []) if link.get("relation") == "next"), None)
+    return time.perf_counter() - began
+
+
+def load_into(fhir_server: str, name: str, bundle: dict[str, Any]) -> None:
+    """PUT every resource of ``bundle`` by id in one transaction (running it again leaves one copy)."""
+    data = orjson.dumps(transaction_of(bundle))
+    response = requests.post(fhir_server, data=data, headers={"Content-Type": "application/fhir+json"}, timeout=600)
+    if response.status_code >= 300:
+        raise SystemExit(f"bench: loading {name} into {fhir_server}: HTTP {response.status_code}")
+
+
+def fallback_rounds(
+    service: Server, fhir_server: str, patient_id: str, rounds: int
+) -> tuple[list[float], list[float], list[str]]:
+    """Interleaved rounds (after 3 warm-up rounds): the service without prefetch, then the same searches in sequence (ms)."""
+    queries = [q for q in (render_query(t, {"patientId": patient_id}) for t in templates().values()) if q]
+    body = orjson.dumps(hook_request(patient_id, None, fhir_server))
+    service_session, fhir_session = requests.Session(), requests.Session()
+    service_times, fhir_times = [], []
+    for round_number in range(rounds + 3):
+        began = time.perf_counter()
+        answer = post(service_session, service.url + SERVICE_PATH, body)
+        took = time.perf_counter() - began
+        sequential = sequential_searches(fhir_session, fhir_server, queries)
+        if round_number >= 3:
+            service_times.append(took * 1000)
+            fhir_times.append(sequential * 1000)
+    problems = [card["summary"] for card in answer["cards"] if card["summary"].startswith(("Some", "Could not"))]
+    return service_times, fhir_times, problems
+
+
+def figure_fallback(plan: Plan, service: Server, fhir_server: str) -> Figure:
+    """The largest example and the heavy patient, each loaded into HAPI and read back by the service."""
+    name, example = largest_example()
+    patients = [
+        (name.split("-")[0], name, example, plan.fallback_rounds),
+        ("heavy", f"heavy patient ({plan.heavy_size})", heavy_patient(plan.heavy_size), max(3, plan.fallback_rounds // 3)),
+    ]
+    ratios, notes = [], []
+    for label, title, bundle, rounds in patients:
+        load_into(fhir_server, title, bundle)
+        resources = bundle_resources(bundle)
+        service_times, fhir_times, problems = fallback_rounds(service, fhir_server, patient_id_of(resources), rounds)
+        ratio = statistics.median(service_times) / statistics.median(fhir_times)
+        ratios.append(f"{label} {ratio:.2f}")
+        notes += [
+            f"{title}: {len(resources)} resources in HAPI ({fhir_server}); {rounds} interleaved rounds after 3 warm-up",
+            f"  service (no prefetch)  {p50_p95(service_times)}",
+            f"  HAPI sequential        {p50_p95(fhir_times)}  ratio of p50s {ratio:.2f}",
+            *([f"  data problems in the cards: {problems}"] if problems else []),
+        ]
+    worst = max(float(r.split()[1]) for r in ratios)
+    return Figure("3 fallback p50 service / sequential HAPI", ", ".join(ratios), "<= 1.0", worst <= 1.0, notes)
+
+
+# -- the run --------------------------------------------------------------------------------------
+def print_table(figures: list[Figure], plan: Plan, quick: bool) -> None:
+    print()
+    print(f"her2-cds bench{' (QUICK: proves the bench runs; not figures)' if quick else ''} — {os.cpu_count()} cores, "
+          f"gunicorn {' '.join(dockerfile_gunicorn_args())}")  # fmt: skip
+    print("=" * 110)
+    print(f"{'figure':48} {'value':>26} {'goal':>10}  result")
+    print("-" * 110)
+    for figure in figures:
+        result = "not run" if figure.met is None else ("met" if figure.met else "NOT MET")
+        print(f"{figure.name:48} {figure.value:>26} {figure.goal:>10}  {result}")
+        for note in figure.notes:
+            print(f"    {note}")
+    print("=" * 110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1", help="short run (CI)")
+    parser.add_argument("--fhir-server", help="figure 3 against this FHIR server (the HAPI of the integration tests)")
+    parser.add_argument(
+        "--hapi",
+        action="store_true",
+        help="figure 3: start HAPI with scripts/hapi.sh on $HAPI_PORT (stopped after if it was not running)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    figures: list[Figure] = []
+    hapi_port = os.environ.get("HAPI_PORT", "8090")
+    fhir_server = args.fhir_server
+    started_hapi = False
+    if args.hapi and not fhir_server:
+        already = hapi_script("status", hapi_port).returncode == 0
+        started = hapi_script("start", hapi_port)
+        if started.returncode != 0:
+            raise SystemExit(f"bench: HAPI did not start:\n{started.stdout[-2000:]}{started.stderr[-2000:]}")
+        started_hapi = not already
+        fhir_server = f"http://127.0.0.1:{hapi_port}/fhir"
+    try:
+        with tempfile.TemporaryDirectory(prefix="her2cds-bench-") as tmp:
+            folder = Path(tmp)
+            env = service_env(folder)
+            name, bundle = largest_example()
+            resources = bundle_resources(bundle)
+            body_file = folder / "ex3-request.json"
+            body_file.write_bytes(orjson.dumps(hook_request(patient_id_of(resources), resources)))
+            print(f"bench: {name}: {len(resources)} resources, request body {body_file.stat().st_size / 1e3:.0f} kB", flush=True)
+            with gunicorn("bench.floor:create_app()", env) as floor_server:
+                print("bench: figure 1, floor ...", flush=True)
+                floor = run_load(floor_server.url + SERVICE_PATH, body_file, plan)
+                floor_rss = floor_server.peak_rss_mb()
+            with gunicorn("service:create_app()", env) as service_server:
+                print("bench: figure 1, service ...", flush=True)
+                service = run_load(service_server.url + SERVICE_PATH, body_file, plan)
+                figures.append(figure_throughput(floor, service, plan.connections, stages(body_file.read_bytes(), plan.repeats)))
+                print("bench: figure 2 ...", flush=True)
+                figures.append(figure_heavy(plan, service_server, folder))
+                if fhir_server:
+                    print("bench: figure 3 ...", flush=True)
+                    figures.append(figure_fallback(plan, service_server, fhir_server.rstrip("/")))
+                else:
+                    figures.append(Figure("3 fallback p50 service / sequential HAPI", "-", "<= 1.0", None,
+                                          ["not run: no --fhir-server / --hapi (make bench starts HAPI)"]))  # fmt: skip
+                rss = service_server.peak_rss_mb()
+            figures.append(
+                Figure(
+                    "4 peak RSS per worker (VmHWM)",
+                    " / ".join(f"{mb:.0f} MB" for mb in rss),
+                    "report",
+                    True,
+                    [f"floor workers: {' / '.join(f'{mb:.0f} MB' for mb in floor_rss)}"],
+                )
+            )
+    finally:
+        if started_hapi:
+            hapi_script("stop", hapi_port)
+    print_table(figures, plan, args.quick)
+    if args.json:
+        args.json.write_text(json.dumps([figure.__dict__ for figure in figures], indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
