@@ -68,7 +68,7 @@ def _resources_of(value: Any) -> list[dict[str, Any]] | None:
     if resource_type == "Bundle":
         return [
             entry["resource"]
-            for entry in value.get("entry") or []
+            for entry in (value["entry"] if isinstance(value.get("entry"), list) else [])
             if isinstance(entry, dict)
             and isinstance(entry.get("resource"), dict)
             and entry["resource"].get("resourceType") != "OperationOutcome"
@@ -80,7 +80,7 @@ def _resources_of(value: Any) -> list[dict[str, Any]] | None:
 
 def _next_link(value: Any) -> str | None:
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        for link in value.get("link") or []:
+        for link in value["link"] if isinstance(value.get("link"), list) else []:
             if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
                 return str(link["url"])
     return None

@@ -60,8 +60,10 @@ EXCLUDED_MEDICATION_STATUS = {
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
-_PERCENT = re.compile(r"(-?\d+(?:\.\d+)?)\s*%")
-_NUMBER = re.compile(r"^\s*[<>]?\s*(-?\d+(?:\.\d+)?)\s*$")
+# Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
+# around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
+_PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+)?)\s*$")
 
 
 def to_date(value: Any) -> date | None:
@@ -139,10 +141,20 @@ def _deep_copy(node: Any) -> Any:
     return node
 
 
+def _raw_list(value: Any) -> list[Any]:
+    """A raw JSON array as it is, anything else (absent, null, a number, an object) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def _raw_text(value: Any) -> str | None:
+    """A raw JSON string as it is, anything else as None (so it can be looked up in a set)."""
+    return value if isinstance(value, str) else None
+
+
 def _raw_codings(node: Any) -> Iterable[tuple[str, str]]:
     """(system, code) pairs of a raw CodeableConcept."""
     if isinstance(node, Mapping):
-        for coding in node.get("coding") or []:
+        for coding in _raw_list(node.get("coding")):
             if isinstance(coding, Mapping):
                 yield str(coding.get("system") or ""), str(coding.get("code") or "")
 
@@ -251,10 +263,10 @@ class Normaliser:
 
     def _read_observation(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
         kind = self._kind_of(raw.get("code"))
-        component_kinds = [self._kind_of(c.get("code")) for c in raw.get("component") or [] if isinstance(c, Mapping)]
+        component_kinds = [self._kind_of(c.get("code")) for c in _raw_list(raw.get("component")) if isinstance(c, Mapping)]
         if kind is None and not any(component_kinds):
             return
-        if raw.get("status") not in self._observation_statuses:
+        if _raw_text(raw.get("status")) not in self._observation_statuses:
             return
         observation = self._validated(raw, record, model)
         if observation is None:
@@ -384,7 +396,8 @@ class Normaliser:
     # -- conditions --------------------------------------------------------------------------
     def _read_condition(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         codings = list(_raw_codings(raw.get("code")))
-        profiles = set((raw.get("meta") or {}).get("profile") or []) if isinstance(raw.get("meta"), Mapping) else set()
+        meta = raw.get("meta")
+        profiles = {p for p in _raw_list(meta.get("profile")) if isinstance(p, str)} if isinstance(meta, Mapping) else set()
         primary = any(self._is_breast_cancer(system, code) for system, code in codings)
         site = self._metastasis_site(codings)
         secondary_profile = bool(profiles & self._secondary_profiles)
@@ -457,10 +470,10 @@ class Normaliser:
     def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
         """Agents named by an RxNorm code or by any text/display of a raw CodeableConcept."""
         agents: set[str] = set()
-        for coding in concept.get("coding") or []:
+        for coding in _raw_list(concept.get("coding")):
             if not isinstance(coding, Mapping):
                 continue
-            if coding.get("system") == self._rxnorm and coding.get("code") in self.knowledge.agent_by_rxnorm:
+            if coding.get("system") == self._rxnorm and _raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm:
                 agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
             if isinstance(coding.get("display"), str):
                 agents |= agents_from_name(self.knowledge, coding["display"])
@@ -478,7 +491,7 @@ class Normaliser:
         target = str(reference.get("reference") or "")
         agents: set[str] = set()
         if target.startswith("#"):
-            for contained in raw.get("contained") or []:
+            for contained in _raw_list(raw.get("contained")):
                 if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
                     agents = self._agents_of_medication_json(contained)
         else:
@@ -495,9 +508,9 @@ class Normaliser:
         agents = self.agents_of_record(raw, medications)
         if not agents:
             return
-        if raw.get("status") in EXCLUDED_MEDICATION_STATUS[resource_type]:
+        if _raw_text(raw.get("status")) in EXCLUDED_MEDICATION_STATUS[resource_type]:
             return
-        if resource_type == "MedicationRequest" and raw.get("intent") in EXCLUDED_REQUEST_INTENTS:
+        if resource_type == "MedicationRequest" and _raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS:
             return
         model = self._validated(raw, record)
         if model is None:
