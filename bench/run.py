@@ -25,8 +25,6 @@ import json
 import os
 import pstats
 import re
-import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +48,7 @@ from service.gather import render_query
 from service.knowledge import load_knowledge
 from service.render import CardRenderer, RenderContext
 from service.sandbox import run_template
+from tests.processes import dockerfile_gunicorn_args, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PATH = "/cds-services/her2-mbc-guidance"
@@ -88,30 +87,6 @@ class Figure:
 
 
 # -- gunicorn -------------------------------------------------------------------------------------
-def dockerfile_gunicorn_args() -> list[str]:
-    """GUNICORN_CMD_ARGS of the Dockerfile, so the bench serves exactly as production does."""
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    match = re.search(r'^\s+GUNICORN_CMD_ARGS="([^"]+)"', text, re.MULTILINE)  # the ENV line, not the comment's example
-    if match is None:
-        raise SystemExit("bench: no GUNICORN_CMD_ARGS in the Dockerfile")
-    return shlex.split(match.group(1))
-
-
-def gunicorn_args(port: int) -> list[str]:
-    """The Dockerfile's arguments with the bind address moved to a free loopback port."""
-    args = dockerfile_gunicorn_args()
-    index = args.index("--bind")
-    args[index + 1] = f"127.0.0.1:{port}"
-    return args
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     """A running gunicorn: its URL and master pid."""
@@ -159,7 +134,7 @@ def _cpu_seconds(pid: int) -> float:
 def gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
     """Serve ``app`` with the Dockerfile's gunicorn settings until the block ends."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", *gunicorn_args(port), app]
+    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), app]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
@@ -176,12 +151,7 @@ def gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def service_env(folder: Path) -> dict[str, str]:

@@ -25,8 +25,6 @@ import itertools
 import json
 import os
 import random
-import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -48,6 +46,7 @@ from service.app import prefetch_templates  # noqa: E402
 from service.cli import bundle_resources, example_bundles  # noqa: E402
 from service.knowledge import load_knowledge  # noqa: E402
 from service.sandbox import run_template  # noqa: E402
+from tests.processes import dockerfile_gunicorn_args, free_port, stop  # noqa: E402
 
 GOAL_RSS_GROWTH_PERCENT = 10.0
 QUIET_SECONDS = 3.0  # after the clients stop: requests in flight end (their FHIR budget is 2 s)
@@ -68,24 +67,6 @@ ORDERABLE = ["Enhertu", "trastuzumab deruxtecan", "Kadcyla", "Phesgo", "tucatini
 
 
 # -- processes -----------------------------------------------------------------------------------------
-
-
-def dockerfile_gunicorn_args(port: int) -> list[str]:
-    """The Dockerfile's GUNICORN_CMD_ARGS, bound to 127.0.0.1:``port`` instead of 0.0.0.0:8080."""
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    found = re.search(r'^\s*GUNICORN_CMD_ARGS="([^"]+)"', text, re.MULTILINE)  # the ENV line, not the comment
-    if not found:
-        raise SystemExit("Dockerfile: no GUNICORN_CMD_ARGS found")
-    args = shlex.split(found.group(1))
-    return [f"127.0.0.1:{port}" if previous == "--bind" else arg for previous, arg in zip(["", *args[:-1]], args, strict=True)]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, seconds: float, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -110,12 +91,7 @@ def process(command: list[str], log: Path, env: dict[str, str] | None = None) ->
         try:
             yield child
         finally:
-            child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            stop(child)
 
 
 def fault_server(port: int, fault_every: int, other_origin: str, log: Path) -> Any:

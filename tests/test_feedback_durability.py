@@ -31,7 +31,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.integration.test_serve import free_port
+from tests.processes import dockerfile_gunicorn_args, free_port
 from tests.test_feedback_postgres import postgres_url  # noqa: F401 - the throwaway PostgreSQL cluster fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,12 +66,7 @@ def start_gunicorn(workdir: Path, app: str, database_url: str | None) -> Gunicor
     )
     port = free_port()
     log = workdir / "gunicorn.log"
-    command = [
-        *(sys.executable, "-m", "gunicorn"),
-        *("--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--timeout", "30"),
-        *("--graceful-timeout", "20", "--worker-tmp-dir", "/dev/shm", "--pythonpath", str(ROOT)),
-        app,
-    ]
+    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), "--pythonpath", str(ROOT), app]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Gunicorn(process, f"http://127.0.0.1:{port}", log)

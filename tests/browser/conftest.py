@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -32,12 +33,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 EVALUATION_DATE = "2026-06-01"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -61,7 +56,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("sandbox-server")
     database = folder / "feedback.sqlite3"
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, HER2CDS_DATABASE_URL=f"sqlite:///{database}", HER2CDS_SANDBOX="true")
     command = shutil.which("her2-cds", path=str(Path(sys.executable).parent)) or "her2-cds"
     log = (folder / "server.log").open("w")
@@ -85,11 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             time.sleep(0.2)
         yield Server(base_url, database)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, grace_seconds=10)
         log.close()
 
 

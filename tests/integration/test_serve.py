@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ import requests
 from service.cli import example_bundles
 from tests.cards import response_problems
 from tests.integration.conftest import post_transaction
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.processes import free_port, stop
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +43,7 @@ def served(tmp_path_factory) -> Iterator[str]:
             pytest.fail("her2-cds serve did not answer /healthz: " + (workdir / "serve.log").read_text()[-2000:])
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, grace_seconds=10)
         log.close()
     text = (workdir / "serve.log").read_text()
     assert "DEVELOPMENT MODE" in text  # said loudly
