@@ -183,8 +183,7 @@ def call_service(service_id: str) -> Response:
         orders = draft_medication_requests(context, hook_request["hook"])
         cards = rt.order_checker.cards(evaluation, orders, render_context) if orders else []
         # Records that could not be read may hide a warning: say so whenever an order was checked.
-        checked = any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)
-        if gathered.problems and (cards or checked):
+        if gathered.problems and (cards or any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)):
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
     log.info(
         "hook answered",

@@ -78,12 +78,13 @@ class Engine:
         self.line_rules = LineOfTherapyRules(knowledge)
         self.safety_rules = SafetyRules(knowledge)
         self.recommender = Recommender(knowledge)
+        self.her2_test_episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
 
     def evaluate(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> Evaluation:
         """Run normalise -> infer -> recommend for one patient."""
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions)
-        receptors = receptor_status(record.receptors, self.knowledge.raw["codes"]["her2_test_episode"]["days"])
+        receptors = receptor_status(record.receptors, self.her2_test_episode_days)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)

@@ -106,6 +106,7 @@ class SafetyRules:
     def __init__(self, knowledge: Knowledge) -> None:
         self.safety = knowledge.safety
         self.monitored = frozenset(self.safety["lvef"]["monitored_agents"])
+        self.brain_sites = frozenset(self.safety["brain_metastases"]["sites"])
 
     def facts(
         self,
@@ -126,7 +127,7 @@ class SafetyRules:
             (liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"])
             or any(v is not None and v > crisis["transaminase_u_l_above"] for v in (liver.ast, liver.alt))
         )
-        facts.brain_metastases = bool(set(self.safety["brain_metastases"]["sites"]) & set(extent.sites))
+        facts.brain_metastases = not self.brain_sites.isdisjoint(extent.sites)
         facts.receptor_retest = bool(
             extent.metastatic
             and extent.metastatic_date is not None
