@@ -52,6 +52,7 @@ class Evaluation:
             line_of_therapy["history"] = history
         assessment: dict[str, Any] = {
             "version": "1",
+            "breastCancer": self.extent.breast_cancer,
             "metastatic": self.extent.metastatic,
             "her2": self.receptors.her2,
             "hormoneReceptor": self.receptors.hormone_receptor,

@@ -19,12 +19,21 @@ def test_all_files_load_and_cross_references_hold(knowledge):
         assert set(regimen["agents"]) <= set(knowledge.drugs["agents"]), regimen_id
 
 
-def test_every_regimen_and_agent_of_the_contract_is_known(knowledge):
+def test_every_regimen_and_agent_id_keeps_the_contract(knowledge):
+    """Ids are open in the contract (kebab case); the canonical agents it names must all be known."""
     import json
+    import re
 
     schema = json.loads((ROOT / "service" / "contract" / "assessment.schema.json").read_text())
-    assert set(schema["$defs"]["regimen"]["enum"]) == set(knowledge.regimens)
-    assert set(schema["$defs"]["agent"]["enum"]) == set(knowledge.drugs["agents"])
+    regimen_id = re.compile(schema["$defs"]["regimen"]["pattern"])
+    agent_id = re.compile(schema["$defs"]["agent"]["pattern"])
+    assert all(regimen_id.fullmatch(r) for r in knowledge.regimens), sorted(knowledge.regimens)
+    assert all(agent_id.fullmatch(a) for a in knowledge.drugs["agents"]), sorted(knowledge.drugs["agents"])
+    contract_text = (ROOT / "service" / "contract" / "assessment.md").read_text()
+    canonical = contract_text.split("### Canonical agent names", 1)[1].split("(Biosimilars", 1)[0]
+    names = {name.strip().rstrip(".") for name in canonical.replace("\n", " ").split(",")}
+    assert len(names) == 24
+    assert names <= set(knowledge.drugs["agents"])
 
 
 @pytest.fixture()

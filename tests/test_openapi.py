@@ -226,6 +226,7 @@ def test_the_assessment_component_is_the_contract(spec):
 ASSESSMENTS = [
     {
         "version": "1",
+        "breastCancer": True,
         "metastatic": False,
         "her2": "unknown",
         "hormoneReceptor": "unknown",
@@ -233,6 +234,7 @@ ASSESSMENTS = [
     },
     {
         "version": "1",
+        "breastCancer": True,
         "metastatic": True,
         "metastaticSites": ["brain", "liver"],
         "her2": "positive",
