@@ -42,6 +42,85 @@ class NamePattern:
     agents: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Regimen:
+    """A regimen of mappings/regimens.yaml: what it orders and what removes it."""
+
+    id: str
+    title: str
+    short: str
+    agents: tuple[str, ...]
+    key_agents: frozenset[str]
+    continues: tuple[str, ...]
+    partner_choices: tuple[str, ...]
+    chemotherapy: bool
+    evidence: str
+    evidence_url: str | None
+    label_status: str
+    choice_note: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The predicates of one option rule (mappings/options.yaml); None or empty means 'any'."""
+
+    setting: str = "treatment"
+    line_min: int | None = None
+    line_max: int | None = None
+    sites_any: frozenset[str] = frozenset()
+    hormone_receptor: str | None = None
+    never_received: frozenset[str] = frozenset()
+    current_line_lacks: frozenset[str] = frozenset()
+    min_prior_her2_metastatic_lines: int = 0
+    min_prior_her2_regimens: int = 0
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    """Offer ``regimen`` (with this flag, category and source) when ``eligible`` holds."""
+
+    regimen: str
+    preferred: bool
+    category: str
+    source: str
+    eligible: Eligibility
+
+
+def _regimen_model(regimen_id: str, entry: dict[str, Any]) -> Regimen:
+    return Regimen(
+        id=regimen_id,
+        title=str(entry["title"]),
+        short=str(entry["short"]),
+        agents=tuple(entry["agents"]),
+        key_agents=frozenset(entry.get("key_agents", [])),
+        continues=tuple(entry.get("continues", [])),
+        partner_choices=tuple(entry.get("partner_choices", [])),
+        chemotherapy=bool(entry.get("chemotherapy", False)),
+        evidence=str(entry.get("evidence", "")),
+        evidence_url=entry.get("evidence_url"),
+        label_status=str(entry.get("label_status", "")),
+        choice_note=str(entry.get("choice_note", "")),
+        source=str(entry["source"]),
+    )
+
+
+def _rule_model(entry: dict[str, Any]) -> OptionRule:
+    when = dict(entry.get("eligible", {}))
+    eligibility = Eligibility(
+        setting=str(when.get("setting", "treatment")),
+        line_min=when.get("line_min"),
+        line_max=when.get("line_max"),
+        sites_any=frozenset(when.get("sites_any", [])),
+        hormone_receptor=when.get("hormone_receptor"),
+        never_received=frozenset(when.get("never_received", [])),
+        current_line_lacks=frozenset(when.get("current_line_lacks", [])),
+        min_prior_her2_metastatic_lines=int(when.get("min_prior_her2_metastatic_lines", 0)),
+        min_prior_her2_regimens=int(when.get("min_prior_her2_regimens", 0)),
+    )
+    return OptionRule(str(entry["regimen"]), bool(entry["preferred"]), str(entry["category"]), str(entry["source"]), eligibility)
+
+
 @dataclass
 class Knowledge:
     """The compiled knowledge: raw documents plus the lookup tables the pipeline uses."""
@@ -70,6 +149,8 @@ class Knowledge:
     substitution_group: dict[str, int] = field(default_factory=dict)
     progression_stop_codes: frozenset[tuple[str, str]] = frozenset()
     toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
+    regimen_models: dict[str, Regimen] = field(default_factory=dict)
+    option_rules: tuple[OptionRule, ...] = ()
 
     # Short-hands for the raw documents the engine reads directly.
     @property
@@ -147,7 +228,13 @@ def _source_ids_used(node: Any) -> list[str]:
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("source", "monitoring_source", "early_relapse_source", "label_source") and isinstance(value, str):
+            if key in (
+                "source",
+                "monitoring_source",
+                "early_relapse_source",
+                "label_source",
+                "maintenance_source",
+            ) and isinstance(value, str):
                 found.append(value)
             else:
                 found.extend(_source_ids_used(value))
@@ -168,16 +255,42 @@ def _check_references(knowledge: Knowledge) -> None:
     for agent, entry in knowledge.drugs["agents"].items():
         if entry["class"] not in classes:
             raise KnowledgeError(f"mappings/drugs.yaml: agents/{agent}/class '{entry['class']}' is not a class")
-    for line_key, options in knowledge.options["lines"].items():
-        for option in options:
-            if option["regimen"] not in knowledge.regimens:
-                raise KnowledgeError(f"mappings/options.yaml: lines/{line_key}: unknown regimen {option['regimen']}")
+    _check_regimen_references(knowledge)
     observation_kinds = set(knowledge.raw["codes"]["observations"])
     for key, template in knowledge.services["prefetch"].items():
         for group in re.findall(r"\{\{codes:([^}]*)\}\}", template):
             for kind in group.split(","):
                 if kind not in observation_kinds:
                     raise KnowledgeError(f"mappings/services.yaml: prefetch/{key}: unknown observation kind '{kind}'")
+
+
+def _check_regimen_references(knowledge: Knowledge) -> None:
+    """Every agent of a regimen is a drugs.yaml agent; every option names a known regimen."""
+    agents = set(knowledge.drugs["agents"])
+    for regimen_id, entry in knowledge.regimens.items():
+        for key in ("agents", "key_agents", "continues", "partner_choices"):
+            for agent in entry.get(key, []):
+                if agent not in agents:
+                    raise KnowledgeError(f"mappings/regimens.yaml: regimens/{regimen_id}/{key}: '{agent}' is not in drugs.yaml")
+    options = knowledge.options
+    for index, rule in enumerate(options["rules"]):
+        if rule["regimen"] not in knowledge.regimens:
+            raise KnowledgeError(f"mappings/options.yaml: rules/{index}/regimen: unknown regimen {rule['regimen']}")
+        for key in ("never_received", "current_line_lacks"):
+            for agent in rule.get("eligible", {}).get(key, []):
+                if agent not in agents:
+                    raise KnowledgeError(f"mappings/options.yaml: rules/{index}/eligible/{key}: '{agent}' is not in drugs.yaml")
+    extra = options["visceral_crisis"].get("add_if_absent")
+    if extra and extra["regimen"] not in knowledge.regimens:
+        raise KnowledgeError(f"mappings/options.yaml: visceral_crisis/add_if_absent: unknown regimen {extra['regimen']}")
+    for table in ("lvef", "liver"):
+        for agent in knowledge.safety[table]["rules"]:
+            if agent not in agents:
+                raise KnowledgeError(f"mappings/safety.yaml: {table}/rules/{agent}: not an agent of drugs.yaml")
+    classes = set(knowledge.drugs["classes"])
+    for cls in options["her2_classes"]:
+        if cls not in classes:
+            raise KnowledgeError(f"mappings/options.yaml: her2_classes: '{cls}' is not a drugs.yaml class")
 
 
 def _compile(knowledge: Knowledge) -> None:
@@ -222,6 +335,8 @@ def _compile(knowledge: Knowledge) -> None:
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
 
     _compile_drugs(knowledge)
+    knowledge.regimen_models = {rid: _regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
+    knowledge.option_rules = tuple(_rule_model(entry) for entry in knowledge.options["rules"])
 
     lines = knowledge.lines
     for index, group in enumerate(lines["substitutions"]):

@@ -60,10 +60,9 @@ class OrderChecker:
                 hit = evaluation.safety.cardiac_hits.get(agent)
                 if hit is not None:
                     issues.append(("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source))
-                hit = evaluation.safety.hepatic_hits.get(agent)
+                hit = evaluation.safety.hepatic_hit(agent, agent in evaluation.history.ongoing_agents())
                 if hit is not None and hit.changes_drug:
-                    effect = self.knowledge.safety["liver"]["rules"][agent]["summary_effect"]
-                    summary = templates["hepatic"].format(drug=display, effect=effect)
+                    summary = templates["hepatic"].format(drug=display, effect=hit.effect)
                     issues.append(("hepatic", "critical", summary, hit.action, hit.source))
                 if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
                     summary = templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2)

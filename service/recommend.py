@@ -1,20 +1,19 @@
-"""Recommendation stage: guideline options for the next line, from mappings/options.yaml."""
+"""Recommendation stage: guideline options as eligibility rules (mappings/options.yaml) applied to the facts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory
 from service.infer.receptors import ReceptorStatus
 from service.infer.safety import RuleHit, SafetyFacts
-from service.knowledge import Knowledge
+from service.knowledge import Eligibility, Knowledge, OptionRule
 
 
 @dataclass
 class RegimenOption:
-    """One regimen the cards offer, why, and the label rules that demoted it."""
+    """One regimen the cards offer, why (category, source), and the label rules that demoted it."""
 
     regimen: str
     preferred: bool
@@ -22,6 +21,14 @@ class RegimenOption:
     source: str
     warnings: list[RuleHit] = field(default_factory=list)
     partner_warnings: list[RuleHit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WithheldRegimen:
+    """A regimen the rules made eligible but a label rule forbids now (never suggested; named in the detail)."""
+
+    regimen: str
+    hits: tuple[RuleHit, ...]
 
 
 @dataclass
@@ -33,10 +40,11 @@ class Recommendation:
     line: int | None = None
     kind: str = "none"  # first-line | next-line | early-relapse | maintenance | none
     options: list[RegimenOption] = field(default_factory=list)
+    withheld: list[WithheldRegimen] = field(default_factory=list)
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
-        return {agent for option in self.options for agent in knowledge.regimens[option.regimen]["agents"]}
+        return {agent for option in self.options for agent in knowledge.regimen_models[option.regimen].agents}
 
 
 def scope_of(extent: DiseaseExtent, receptors: ReceptorStatus) -> str:
@@ -50,15 +58,48 @@ def scope_of(extent: DiseaseExtent, receptors: ReceptorStatus) -> str:
     return "in-scope"
 
 
+@dataclass(frozen=True)
+class Situation:
+    """The facts the eligibility predicates read, worked out once per request."""
+
+    setting: str  # treatment | maintenance
+    line: int  # the line the predicates compare (early relapse counts as a later line)
+    sites: frozenset[str]
+    hormone_receptor: str
+    received: frozenset[str]
+    current_line: frozenset[str]
+    her2_metastatic_lines: int
+    her2_regimens: int
+    stopped: frozenset[str]  # progression or toxicity: regimens with such a key agent are out
+
+
+def eligible(rule: Eligibility, situation: Situation) -> bool:
+    """Every predicate of the rule holds for the situation (docs/clinical-rules.md §6)."""
+    checks = (
+        rule.setting == situation.setting,
+        rule.line_min is None or situation.line >= rule.line_min,
+        rule.line_max is None or situation.line <= rule.line_max,
+        not rule.sites_any or bool(rule.sites_any & situation.sites),
+        rule.hormone_receptor is None or rule.hormone_receptor == situation.hormone_receptor,
+        not rule.never_received & situation.received,
+        not rule.current_line_lacks & situation.current_line,
+        situation.her2_metastatic_lines >= rule.min_prior_her2_metastatic_lines,
+        situation.her2_regimens >= rule.min_prior_her2_regimens,
+    )
+    return all(checks)
+
+
 class Recommender:
     """Applies mappings/options.yaml to the inferred facts."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.options = knowledge.options
-        self.her2_agents = knowledge.agents_of_class("her2-antibody", "her2-adc", "her2-tki")
+        self.regimens = knowledge.regimen_models
+        self.rules: tuple[OptionRule, ...] = knowledge.option_rules
+        self.her2_agents = knowledge.agents_of_class(*self.options["her2_classes"])
         self.chemotherapy = knowledge.agents_of_class("chemotherapy")
-        self.endocrine = knowledge.agents_of_class("endocrine", "cdk46")
+        self.maintenance_agents = frozenset(self.options["maintenance_when_line_has"])
 
     def recommend(
         self, extent: DiseaseExtent, receptors: ReceptorStatus, history: TherapyHistory, safety: SafetyFacts
@@ -69,98 +110,106 @@ class Recommender:
             return Recommendation(in_scope=False, scope_reason=scope)
         recommendation = Recommendation(in_scope=True, scope_reason=scope)
         if history.status == "on-treatment":
-            self._maintenance(recommendation, receptors, history)
+            if not self._in_maintenance(history):
+                return recommendation
+            recommendation.line, recommendation.kind = history.current_number, "maintenance"
+            situation = self._situation("maintenance", history.current_number, extent, receptors, history)
         elif history.status == "naive":
             recommendation.line = 1
-            if history.early_relapse:
-                recommendation.kind = "early-relapse"
-                line_key = str(self.options["early_relapse_uses_line"])
-            else:
-                recommendation.kind = "first-line"
-                line_key = "1"
-            self._line_options(recommendation, line_key, extent, history, safety)
+            recommendation.kind = "early-relapse" if history.early_relapse else "first-line"
+            line = int(self.options["early_relapse_counts_as_line"]) if history.early_relapse else 1
+            situation = self._situation("treatment", line, extent, receptors, history)
         else:
-            recommendation.line = history.current_number + 1
-            recommendation.kind = "next-line"
-            line_key = str(recommendation.line) if str(recommendation.line) in self.options["lines"] else "4+"
-            self._line_options(recommendation, line_key, extent, history, safety)
-        self._apply_safety(recommendation, safety)
+            recommendation.line, recommendation.kind = history.current_number + 1, "next-line"
+            situation = self._situation("treatment", recommendation.line, extent, receptors, history)
+        recommendation.options = self._eligible_options(situation)
+        if recommendation.kind != "maintenance" and safety.visceral_crisis:
+            self._visceral_crisis(recommendation)
+        self._apply_safety(recommendation, safety, history)
+        if recommendation.kind == "maintenance" and not recommendation.options:
+            recommendation.line, recommendation.kind = None, "none"
         return recommendation
 
-    def _maintenance(self, recommendation: Recommendation, receptors: ReceptorStatus, history: TherapyHistory) -> None:
-        rule = self.options["maintenance"]
+    def _in_maintenance(self, history: TherapyHistory) -> bool:
+        """On HER2 antibodies with no chemotherapy ongoing (the chemotherapy phase is over)."""
         line = history.current
-        if line is None or receptors.hormone_receptor != "positive":
-            return
-        agents = set(line.agents)
-        in_maintenance = not (history.ongoing_agents() & self.chemotherapy)
-        if agents & set(rule["when_line_has"]) and in_maintenance and not agents & self.endocrine:
-            recommendation.line = history.current_number
-            recommendation.kind = "maintenance"
-            recommendation.options = [RegimenOption(rule["regimen"], bool(rule["preferred"]), rule["category"], rule["source"])]
-
-    def _applies(self, option: dict[str, Any], extent: DiseaseExtent, history: TherapyHistory) -> bool:
-        when = option.get("when", {})
-        if "sites_any" in when and not set(when["sites_any"]) & set(extent.sites):
+        if line is None:
             return False
-        if "min_prior_her2_lines" in when:
-            prior = sum(1 for line in history.lines if set(line.agents) & self.her2_agents)
-            if prior < when["min_prior_her2_lines"]:
-                return False
-        return True
+        return bool(set(line.agents) & self.maintenance_agents) and not history.ongoing_agents() & self.chemotherapy
 
-    def _line_options(
-        self,
-        recommendation: Recommendation,
-        line_key: str,
-        extent: DiseaseExtent,
-        history: TherapyHistory,
-        safety: SafetyFacts,
-    ) -> None:
-        chosen = [option for option in self.options["lines"][line_key] if self._applies(option, extent, history)]
-        naive_rule = self.options.get("pertuzumab_naive_later_lines")
-        received = history.received_agents()
-        if naive_rule and (recommendation.line or 0) >= naive_rule["from_line"] and "pertuzumab" not in received:
-            chosen.extend(naive_rule["add"])
-        stopped = history.agents_stopped_for("progression") | history.agents_stopped_for("toxicity")
-        options: list[RegimenOption] = []
-        for option in chosen:
-            regimen = self.knowledge.regimens[option["regimen"]]
-            if set(regimen.get("key_agents", [])) & stopped:
-                continue
-            if any(existing.regimen == option["regimen"] for existing in options):
-                continue
-            options.append(RegimenOption(option["regimen"], bool(option["preferred"]), option["category"], option["source"]))
-        if safety.visceral_crisis:
-            crisis = self.options["visceral_crisis"]
-            for entry in options:
-                if crisis["keep_preferred_only_if_chemotherapy"] and not self.knowledge.regimens[entry.regimen].get(
-                    "chemotherapy"
-                ):
-                    entry.preferred = False
-            extra = crisis.get("add_if_absent")
-            if extra and not any(entry.regimen == extra["regimen"] for entry in options):
-                options.append(RegimenOption(extra["regimen"], bool(extra["preferred"]), extra["category"], crisis["source"]))
-        # clinical-trial always last
-        options.sort(key=lambda entry: entry.regimen == "clinical-trial")
-        recommendation.options = options
+    def _situation(
+        self, setting: str, line: int, extent: DiseaseExtent, receptors: ReceptorStatus, history: TherapyHistory
+    ) -> Situation:
+        her2_lines = sum(1 for therapy_line in history.lines if set(therapy_line.agents) & self.her2_agents)
+        adjuvant = 1 if set(history.adjuvant_agents) & self.her2_agents else 0
+        current = history.current
+        return Situation(
+            setting=setting,
+            line=line,
+            sites=frozenset(extent.sites),
+            hormone_receptor=receptors.hormone_receptor,
+            received=frozenset(history.received_agents() | set(history.adjuvant_agents)),
+            current_line=frozenset(current.agents if current else ()),
+            her2_metastatic_lines=her2_lines,
+            her2_regimens=her2_lines + adjuvant,
+            stopped=frozenset(history.agents_stopped_for("progression") | history.agents_stopped_for("toxicity")),
+        )
 
-    def _apply_safety(self, recommendation: Recommendation, safety: SafetyFacts) -> None:
-        """A regimen with a drug whose hepatic or cardiac rule is met is not preferred and carries the label's words."""
+    def _eligible_options(self, situation: Situation) -> list[RegimenOption]:
+        """The first eligible rule of each regimen, in rule order, clinical trial last."""
+        chosen: dict[str, RegimenOption] = {}
+        for rule in self.rules:
+            if rule.regimen in chosen or not eligible(rule.eligible, situation):
+                continue
+            if self.regimens[rule.regimen].key_agents & situation.stopped:
+                continue
+            chosen[rule.regimen] = RegimenOption(rule.regimen, rule.preferred, rule.category, rule.source)
+        options = list(chosen.values())
+        options.sort(key=lambda option: option.regimen == "clinical-trial")
+        return options
+
+    def _visceral_crisis(self, recommendation: Recommendation) -> None:
+        """Visceral crisis: only chemotherapy-containing regimens stay preferred; one is added if none is offered."""
+        crisis = self.options["visceral_crisis"]
+        if crisis["keep_preferred_only_if_chemotherapy"]:
+            for option in recommendation.options:
+                if not self.regimens[option.regimen].chemotherapy:
+                    option.preferred = False
+        extra = crisis.get("add_if_absent")
+        if extra and not any(option.regimen == extra["regimen"] for option in recommendation.options):
+            added = RegimenOption(extra["regimen"], bool(extra["preferred"]), extra["category"], crisis["source"])
+            recommendation.options.insert(len([o for o in recommendation.options if o.regimen != "clinical-trial"]), added)
+
+    def _apply_safety(self, recommendation: Recommendation, safety: SafetyFacts, history: TherapyHistory) -> None:
+        """Label rules met for a drug of a regimen: withhold it (label forbids) or demote it with the label's words."""
+        ongoing = history.ongoing_agents()
+        kept: list[RegimenOption] = []
         for option in recommendation.options:
-            regimen = self.knowledge.regimens[option.regimen]
-            for agent in regimen["agents"]:
-                for hits in (safety.cardiac_hits, safety.hepatic_hits):
-                    hit = hits.get(agent)
+            regimen = self.regimens[option.regimen]
+            for agent in regimen.agents:
+                for hit in (safety.cardiac_hits.get(agent), safety.hepatic_hit(agent, agent in ongoing)):
                     if hit is not None and hit.changes_drug:
                         option.warnings.append(hit)
+            # Adding to a drug the label says to hold now would contradict the hold: withhold the addition.
+            held = [
+                safety.cardiac_hits.get(agent) or safety.hepatic_hit(agent, True)
+                for agent in regimen.continues
+                if agent in ongoing
+            ]
+            withholding = tuple(hit for hit in option.warnings if hit.withhold)
+            withholding += tuple(hit for hit in held if hit is not None and hit.changes_drug)
+            if withholding:
+                recommendation.withheld.append(WithheldRegimen(option.regimen, withholding))
+                continue
             if option.warnings:
                 option.preferred = False
             # A partner of the clinician's choice whose label rule is met is named, so the choice avoids it.
-            for agent in regimen.get("partner_choices", []):
-                hit = safety.hepatic_hits.get(agent)
+            for agent in regimen.partner_choices:
+                hit = safety.hepatic_hit(agent, agent in ongoing)
                 if hit is not None and hit.changes_drug:
                     option.partner_warnings.append(hit)
+            kept.append(option)
+        recommendation.options = kept
 
 
 def alerts_of(
@@ -175,7 +224,6 @@ def alerts_of(
     if not extent.breast_cancer:
         return []
     alerts: set[str] = set()
-    ongoing = history.ongoing_agents()
     if any(agent in safety.cardiac_hits for agent in history.active_agents()):
         alerts.add("lvef-decline")
     her2_context = receptors.her2 == "positive" or bool(history.active_agents())
@@ -183,8 +231,7 @@ def alerts_of(
         alerts.add("lvef-low-baseline")
     if safety.monitoring_overdue:
         alerts.add("lvef-monitoring-overdue")
-    relevant = ongoing | recommendation.offered_agents(knowledge)
-    if any(hit.changes_drug and agent in relevant for agent, hit in safety.hepatic_hits.items()):
+    if hepatic_alert_hits(knowledge, history, safety, recommendation):
         alerts.add("hepatic-impairment")
     flags = {
         "visceral-crisis": safety.visceral_crisis,
@@ -196,3 +243,14 @@ def alerts_of(
     }
     alerts.update(code for code, raised in flags.items() if raised)
     return sorted(alerts)
+
+
+def hepatic_alert_hits(
+    knowledge: Knowledge, history: TherapyHistory, safety: SafetyFacts, recommendation: Recommendation
+) -> list[RuleHit]:
+    """Label liver rules that change a current drug or a drug the cards offer or withhold, one per agent."""
+    ongoing = history.ongoing_agents()
+    relevant = ongoing | recommendation.offered_agents(knowledge)
+    relevant |= {agent for withheld in recommendation.withheld for agent in knowledge.regimen_models[withheld.regimen].agents}
+    hits = [safety.hepatic_hit(agent, agent in ongoing) for agent in sorted(relevant)]
+    return [hit for hit in hits if hit is not None and hit.changes_drug]

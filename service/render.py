@@ -11,12 +11,19 @@ from urllib.parse import quote
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
+from service.recommend import hepatic_alert_hits
 
 ASSESSMENT_KEY = "her2-cds-assessment"
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
 SUMMARY_LIMIT = 139
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|>~-])")
+
+
+def points(value: float) -> str:
+    """'1 point', '12 points' (an LVEF fall)."""
+    return f"{value:g} point" + ("" if value == 1 else "s")
 
 
 def ordinal(number: int) -> str:
@@ -127,14 +134,29 @@ class CardRenderer:
 
     # -- public -------------------------------------------------------------------------------
     def cards(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
-        """Summary card first (with the assessment), then one card per alert, then data problems."""
+        """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
         cards = [self.summary_card(evaluation, context)]
-        for alert in evaluation.alerts:
-            cards.append(self.alert_card(alert, evaluation, context))
+        alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
+        cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in evaluation.record.skipped]
         if problems:
             cards.append(self.data_card(problems, context))
         return [prune(card) for card in cards]
+
+    def _separate_alerts(self, evaluation: Evaluation) -> list[str]:
+        """Alerts that get a card of their own (the others' advice is on the summary card already)."""
+        kind = evaluation.recommendation.kind
+        return [a for a in evaluation.alerts if kind not in self.wording["alerts"][a].get("on_summary_when", [])]
+
+    def _alerts_on_summary(self, evaluation: Evaluation) -> list[str]:
+        """The detail of each alert folded into the summary card."""
+        shown = set(self._separate_alerts(evaluation))
+        texts = []
+        for alert in evaluation.alerts:
+            spec = self.wording["alerts"][alert]
+            if alert not in shown and spec.get("detail"):
+                texts.append(str(spec["detail"]).format(**self._alert_values(alert, evaluation)))
+        return texts
 
     def summary_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
         recommendation = evaluation.recommendation
@@ -155,6 +177,11 @@ class CardRenderer:
         links = [self.source_link(guideline)]
         if preferred is not None:
             links += self.label_links(self.knowledge.regimens[preferred.regimen]["agents"])
+        for option in recommendation.options:
+            regimen = self.knowledge.regimen_models[option.regimen]
+            links.append(self.source_link(option.source))
+            if regimen.evidence_url:
+                links.append({"label": regimen.evidence.split(":")[0][:80], "url": regimen.evidence_url, "type": "absolute"})
         if any(option.regimen == "clinical-trial" for option in recommendation.options):
             links.append(self.trial_search_link(evaluation))
         card["links"] = self._unique_links(links)
@@ -170,12 +197,15 @@ class CardRenderer:
         preferred_title = str(self.knowledge.regimens[preferred.regimen]["short"]) if preferred else ""
         current = history.current
         regimen_now = self._agents_text(current.agents) if current else ""
+        alternative = next((o for o in recommendation.options if not o.preferred and o.regimen != "clinical-trial"), None)
         if recommendation.kind == "first-line":
             key = "first-line" if preferred else "next-line-no-preferred"
+            if preferred and alternative and self.knowledge.regimen_models[alternative.regimen].choice_note:
+                key = "first-line-choice"
         elif recommendation.kind == "early-relapse":
             key = "early-relapse"
         elif recommendation.kind == "maintenance":
-            key = "maintenance"
+            key = "maintenance" if preferred else "maintenance-evidence"
             regimen_now = self._agents_text(set(current.agents) & {"trastuzumab", "pertuzumab"}) if current else ""
         elif recommendation.kind == "next-line":
             if not preferred:
@@ -187,6 +217,7 @@ class CardRenderer:
         months = self._relapse_months(evaluation)
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
         return str(templates[key]).format(
+            alternative=self.knowledge.regimen_models[alternative.regimen].short if alternative else "",
             preferred=preferred_title or "see options",
             regimen=regimen_now,
             ordinal=ordinal(recommendation.line or max(history.current_number, 1)),
@@ -242,7 +273,7 @@ class CardRenderer:
         latest = safety.lvef_latest
         if latest is None:
             return ["- No ejection fraction (LVEF) recorded"]
-        fall = f", {safety.lvef_fall:g} points below baseline" if safety.lvef_fall else ""
+        fall = f", {points(safety.lvef_fall)} below baseline" if safety.lvef_fall else ""
         readings = (lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on)
         earlier = sorted(readings, key=lambda lab: lab.on)
         trend = ", ".join(f"{lab.value:g}% {lab.on.isoformat()}" for lab in earlier[-3:])
@@ -278,7 +309,7 @@ class CardRenderer:
     def _hit_words(self, hit: Any) -> str:
         """A label rule met, in a few words (the alert card below gives the label's full text)."""
         if hit.kind == "hepatic":
-            return f"liver tests, {self.knowledge.safety['liver']['rules'][hit.agent]['summary_effect']} (label)"
+            return f"liver tests ({hit.grade}), {hit.effect} (label {hit.section})"
         display = self.knowledge.drugs["agents"][hit.agent]["display"]
         return f"ejection fraction meets the {display} hold rule (label)"
 
@@ -292,49 +323,73 @@ class CardRenderer:
         if not recommendation.in_scope:
             parts += ["", str(self.wording["scope_detail"][recommendation.scope_reason])]
         elif recommendation.options:
+            parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
             parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
             for index, option in enumerate(self._ranked_options(evaluation), 1):
-                regimen = self.knowledge.regimens[option.regimen]
-                source = self.knowledge.source(option.source)
-                mark = " (preferred)" if option.preferred else ""
-                evidence = str(regimen.get("evidence", ""))
-                if evidence and regimen.get("evidence_url"):
-                    evidence = f"[{evidence}]({regimen['evidence_url']})"
-                cite = f"[{source.get('short') or source['label']}]({source['url']})" if source.get("url") else source["label"]
-                parts.append(
-                    f"{index}. **{regimen['title']}**{mark}. Guideline: {option.category}."
-                    + (f" Evidence: {evidence}." if evidence else "")
-                    + f" Source: {cite}."
-                )
-                for warning in option.warnings:
-                    parts.append(f"   - Not preferred: {self._hit_words(warning)}")
-                for warning in option.partner_warnings:
-                    parts.append(f"   - Partner choice: {self._hit_words(warning)}")
+                parts += self._option_lines(index, option)
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
-        parts += ["", f"Evaluated {evaluation.now.isoformat()}. Rules: docs/clinical-rules.md; every rule cites its source."]
+        for withheld in recommendation.withheld:
+            regimen = self.knowledge.regimen_models[withheld.regimen]
+            reasons = "; ".join(self._hit_words(hit) for hit in withheld.hits)
+            parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
+        parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
 
+    def _option_lines(self, index: int, option: Any) -> list[str]:
+        """One numbered option: title, guideline category, status, evidence and source (names only; links are in ``links``)."""
+        regimen = self.knowledge.regimen_models[option.regimen]
+        source = self.knowledge.source(option.source)
+        mark = " (preferred)" if option.preferred else ""
+        status = f" Status: {regimen.label_status}." if regimen.label_status else ""
+        evidence = f" Evidence: {regimen.evidence}." if regimen.evidence else ""
+        lines = [
+            f"{index}. **{regimen.title}**{mark}. Guideline: {option.category}.{status}{evidence}"
+            + f" Source: {source.get('short') or source['label']}."
+        ]
+        if regimen.choice_note:
+            lines.append(f"   - Choosing: {regimen.choice_note}")
+        if regimen.partner_choices:
+            partners = ", ".join(self._display(agent) for agent in regimen.partner_choices)
+            lines.append(f"   - Partner drug: clinician's choice of {partners}")
+        lines += [f"   - Not preferred: {self._hit_words(warning)}" for warning in option.warnings]
+        lines += [f"   - Partner choice: {self._hit_words(warning)}" for warning in option.partner_warnings]
+        return lines
+
+    def _display(self, agent: str) -> str:
+        return str(self.knowledge.drugs["agents"][agent]["display"])
+
     def _regimen_suggestions(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
+        """One suggestion per orderable regimen: every fixed drug is created; a partner of choice is named, not guessed.
+
+        The card is ``at-most-one``, so only the first preferred regimen is ``isRecommended`` (CDS Hooks 2.0).
+        """
         suggestions = []
+        recommended_given = False
         for option in self._ranked_options(evaluation):
-            regimen = self.knowledge.regimens[option.regimen]
-            if not regimen["agents"]:
+            regimen = self.knowledge.regimen_models[option.regimen]
+            if not regimen.agents:
                 continue
             group = self.card_uuid(context, f"regimen:{option.regimen}")
             actions = [
                 {
                     "type": "create",
-                    "description": f"Draft order: {self.knowledge.drugs['agents'][agent]['display']}",
+                    "description": f"Draft order: {self._display(agent)}",
                     "resource": self.draft_medication_request(agent, option.regimen, group, context.patient_id),
                 }
-                for agent in regimen["agents"]
+                for agent in regimen.agents
             ]
+            label = f"Order {regimen.short}"
+            if regimen.partner_choices:
+                fixed = " + ".join(self._display(agent) for agent in regimen.agents)
+                label = f"Order {fixed}; partner drug: clinician's choice (not ordered here)"
+            recommended = option.preferred and not recommended_given
+            recommended_given = recommended_given or recommended
             suggestions.append(
                 {
-                    "label": f"Order {regimen['short']}",
+                    "label": label,
                     "uuid": self.card_uuid(context, f"suggestion:{option.regimen}"),
-                    "isRecommended": option.preferred,
+                    "isRecommended": recommended,
                     "actions": actions,
                 }
             )
@@ -354,7 +409,7 @@ class CardRenderer:
             "subject": {"reference": f"Patient/{patient_id}"},
             "medicationCodeableConcept": {"coding": codings, "text": entry["display"]} if codings else {"text": entry["display"]},
             "groupIdentifier": {"system": "urn:her2-cds:regimen", "value": f"{regimen_id}:{group}"},
-            "note": [{"text": f"Part of regimen: {self.knowledge.regimens[regimen_id]['title']}"}],
+            "note": [{"text": f"Part of regimen: {self.knowledge.regimen_models[regimen_id].title}"}],
         }
 
     def service_request(self, action: str, patient_id: str, reason: str) -> dict[str, Any]:
@@ -374,8 +429,16 @@ class CardRenderer:
             "reasonCode": [{"text": reason}],
         }
 
+    def _variant(self, spec: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
+        """The wording that fits the patient's history: the first variant whose drugs all progressed (cards.yaml)."""
+        progressed = evaluation.history.agents_stopped_for("progression")
+        for variant in spec.get("variants", []):
+            if set(variant["progressed_on_all"]) <= progressed:
+                return {**spec, **{key: value for key, value in variant.items() if key != "progressed_on_all"}}
+        return spec
+
     def alert_card(self, alert: str, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
-        spec = self.wording["alerts"][alert]
+        spec = self._variant(self.wording["alerts"][alert], evaluation)
         values = self._alert_values(alert, evaluation)
         indicator = spec["indicator"]
         if spec.get("critical_when_current") and values.pop("_current", False):
@@ -425,9 +488,14 @@ class CardRenderer:
         if alert.startswith("lvef"):
             hits = [safety.cardiac_hits[a] for a in sorted(history.active_agents()) if a in safety.cardiac_hits]
             monitored = sorted(history.active_agents() & set(self.knowledge.safety["lvef"]["monitored_agents"]))
+            rules = self.knowledge.safety["lvef"]["rules"]
+            shown = [h.agent for h in hits] or monitored
             values.update(
                 lvef=f"{latest.value:g}" if latest else "?",
-                fall=f"{safety.lvef_fall:g}" if safety.lvef_fall is not None else "?",
+                fall=points(safety.lvef_fall) if safety.lvef_fall is not None else "fall unknown",
+                monitoring="\n".join(
+                    f"- **{self._display(a)}**: {rules[a]['monitoring']}" for a in shown if rules.get(a, {}).get("monitoring")
+                ),
                 lln=f"{safety.lvef_lower_limit:g}",
                 agents=self._agents_text([h.agent for h in hits] or monitored) or "HER2 therapy",
                 last=latest.on.isoformat() if latest else "none recorded",
@@ -436,15 +504,15 @@ class CardRenderer:
             )
             if alert == "lvef-decline" and hits:
                 values["_source"] = hits[0].source
-                values["_rules"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
+                values["_rules"] = "\n".join(f"- **{self._display(h.agent)}**: {h.action}" for h in hits)
         elif alert == "hepatic-impairment":
-            relevant = history.ongoing_agents() | evaluation.recommendation.offered_agents(self.knowledge)
-            hits = [hit for agent, hit in sorted(safety.hepatic_hits.items()) if hit.changes_drug and agent in relevant]
-            rules = self.knowledge.safety["liver"]["rules"]
-            values["effects"] = "; ".join(str(rules[h.agent]["summary_effect"]) for h in hits) or "see the drug labels"
-            values["_current"] = any(h.agent in history.ongoing_agents() for h in hits)
+            hits = hepatic_alert_hits(self.knowledge, history, safety, evaluation.recommendation)
+            values["effects"] = "; ".join(h.effect for h in hits) or "see the drug labels"
+            values["_current"] = any(h.setting == "on-treatment" for h in hits)
             values["_source"] = hits[0].source if hits else "label-docetaxel"
-            values["_rules"] = "\n".join(f"- **{h.agent}**: {h.action}" for h in hits)
+            values["_rules"] = "\n".join(
+                f"- **{self._display(h.agent)}** ({h.grade}, label {h.section}): {h.action}" for h in hits
+            )
             values["_label_agents"] = [h.agent for h in hits]
         elif alert == "visceral-crisis":
             liver = safety.liver

@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
+
 
 class FhirAuthorizationSchema(Schema):
     class Meta:
@@ -34,6 +36,22 @@ class HookRequestSchema(Schema):
         patient_id = data.get("context", {}).get("patientId")
         if not isinstance(patient_id, str) or not patient_id.strip():
             raise ValidationError("context.patientId is required (a non-empty string)", "context")
+
+    @validates_schema
+    def _draft_orders_of_order_hooks(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        """order-select / order-sign: ``context.draftOrders`` is a FHIR Bundle (CDS Hooks 2.0 hook definitions).
+
+        Without it the service would check nothing and answer an empty 200: a silent all-clear for a broken integration.
+        """
+        if data.get("hook") not in ORDER_HOOKS:
+            return
+        bundle = data.get("context", {}).get("draftOrders")
+        if not isinstance(bundle, dict):
+            raise ValidationError(f"context.draftOrders is required for {data['hook']} (a FHIR Bundle)", "context")
+        if bundle.get("resourceType") != "Bundle":
+            raise ValidationError("context.draftOrders must be a FHIR Bundle (resourceType 'Bundle')", "context")
+        if not isinstance(bundle.get("entry", []), list):
+            raise ValidationError("context.draftOrders.entry must be an array", "context")
 
 
 class SuggestionRefSchema(Schema):

@@ -125,6 +125,44 @@ def rule_problems(card: dict[str, Any], knowledge, fact_card: bool = True) -> li
     return problems
 
 
+def _ranked(options: list[dict]) -> list[dict]:
+    """The summary card's order: preferred first, then guideline order."""
+    return sorted(options, key=lambda option: not option["preferred"])
+
+
+def response_rule_problems(cards: list[dict], knowledge) -> list[str]:
+    """Rules across the cards of one response: order by severity, no suggestion against a warning, one card per advice."""
+    problems = []
+    ranks = {"critical": 0, "warning": 1, "info": 2}
+    data_code = knowledge.cards["topics"]["data-quality"]["code"]
+    alerts = [card for card in cards[1:] if card["source"]["topic"]["code"] != data_code]
+    if [ranks[c["indicator"]] for c in alerts] != sorted(ranks[c["indicator"]] for c in alerts):
+        problems.append("alert cards are not ordered critical, warning, info")
+    forbidden = set()
+    for agent, rule in knowledge.safety["liver"]["rules"].items():
+        for row in rule["rows"]:
+            if row.get("withhold") and any(row["summary_effect"] in card["summary"] for card in cards):
+                forbidden.add(knowledge.drugs["agents"][agent]["display"])
+    for card in cards:
+        for suggestion in card.get("suggestions", []):
+            for action in suggestion["actions"]:
+                drug = action.get("resource", {}).get("medicationCodeableConcept", {}).get("text")
+                if drug in forbidden:
+                    problems.append(f"suggestion {suggestion['label']!r} orders {drug}, which another card says not to give")
+    summaries = [card["summary"] for card in cards]
+    if len(summaries) != len(set(summaries)):
+        problems.append("two cards give the same advice")
+    for card in cards:
+        text = card["summary"] + card.get("detail", "")
+        if re.search(r"\]\(https?://", text):
+            problems.append(f"{card['summary']!r}: a link inside detail (links belong in card.links)")
+        if re.search(r"\b(docs|mappings|service|tests)/[\w.-]+", text):
+            problems.append(f"{card['summary']!r}: a repository path shown to clinicians")
+        if re.search(r"(?<![\d.])1 points", text):
+            problems.append(f"{card['summary']!r}: '1 points'")
+    return problems
+
+
 @pytest.mark.parametrize(("name", "bundle"), EXAMPLES, ids=[name for name, _ in EXAMPLES])
 def test_every_patient_view_card_keeps_the_card_rules(name, bundle, public_app, knowledge):
     body = patient_view(public_app, name, bundle, knowledge)
@@ -133,6 +171,7 @@ def test_every_patient_view_card_keeps_the_card_rules(name, bundle, public_app, 
     for card in cards:
         data_card = card["source"]["topic"]["code"] == knowledge.cards["topics"]["data-quality"]["code"]
         assert rule_problems(card, knowledge, fact_card=not data_card) == [], card["summary"]
+    assert response_rule_problems(cards, knowledge) == []
 
     summary_card = cards[0]
     assessment = summary_card["extension"]["her2-cds-assessment"]
@@ -141,9 +180,18 @@ def test_every_patient_view_card_keeps_the_card_rules(name, bundle, public_app, 
     regimen_suggestions = summary_card.get("suggestions", [])
     recommended = [s for s in regimen_suggestions if s.get("isRecommended")]
     orderable_preferred = [r for r in preferred if knowledge.regimens[r]["agents"]]
-    assert len(recommended) == len(orderable_preferred), "isRecommended exactly on the preferred regimens"
+    # CDS Hooks 2.0: several recommended suggestions only with selectionBehavior "any"; this card is at-most-one.
+    assert len(recommended) == (1 if orderable_preferred else 0), "one isRecommended: the first preferred regimen"
     if orderable_preferred:
         assert regimen_suggestions[0]["isRecommended"], "the preferred regimen is offered first"
+    orderable = [o for o in _ranked(options) if knowledge.regimens[o["id"]]["agents"]]
+    for suggestion, option in zip(regimen_suggestions, orderable, strict=True):
+        regimen = knowledge.regimens[option["id"]]
+        created = {a["resource"]["note"][0]["text"] for a in suggestion["actions"]}
+        assert len(suggestion["actions"]) == len(regimen["agents"]), f"{option['id']}: every drug of the regimen is created"
+        assert created == {f"Part of regimen: {regimen['title']}"}
+        if regimen.get("partner_choices"):
+            assert "clinician's choice" in suggestion["label"], "a partner left to the clinician is said so"
     for suggestion in regimen_suggestions:
         resources = [a["resource"] for a in suggestion["actions"]]
         assert {r["resourceType"] for r in resources} == {"MedicationRequest"}
@@ -190,7 +238,8 @@ def test_the_examples_reach_every_alert_and_order_check(public_app, knowledge):
                     if action.get("resource", {}).get("resourceType") == "ServiceRequest":
                         service_requests.add(action["resource"]["code"]["coding"][0]["code"])
     expected_topics = {"her2-mbc-next-line", "hepatic-safety", "visceral-crisis", "brain-metastases", "her2-testing"}
-    expected_topics |= {"liver-directed-therapy", "early-relapse", "order-safety"}
+    # early relapse: its advice is on the summary card (one advice, one card), not a card of its own
+    expected_topics |= {"liver-directed-therapy", "order-safety"}
     assert expected_topics <= topics
     wanted = {knowledge.cards["service_requests"][kind]["code"] for kind in ("her2-ish", "referral")}
     assert wanted <= service_requests

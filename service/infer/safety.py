@@ -14,13 +14,18 @@ from service.knowledge import Knowledge
 
 @dataclass(frozen=True)
 class RuleHit:
-    """A label rule of mappings/safety.yaml that the patient's values meet, for one agent."""
+    """A label rule of mappings/safety.yaml that the patient's values meet, for one agent: the row, its words and source."""
 
     agent: str
     kind: str  # cardiac | hepatic
     action: str
     source: str
     changes_drug: bool = True
+    effect: str = ""  # the label's action in a few words (card summaries)
+    grade: str = ""  # the label row met (grade 2, Hy's-law pattern, ...)
+    section: str = ""  # the label section the row comes from
+    withhold: bool = False  # the label forbids the drug now
+    setting: str = "any"  # any | starting | on-treatment
 
 
 @dataclass
@@ -52,13 +57,18 @@ class SafetyFacts:
     lvef_lower_limit: float = 50.0
     liver: LiverValues = field(default_factory=LiverValues)
     cardiac_hits: dict[str, RuleHit] = field(default_factory=dict)
-    hepatic_hits: dict[str, RuleHit] = field(default_factory=dict)
+    hepatic_hits: dict[str, RuleHit] = field(default_factory=dict)  # rows for a drug the patient receives
+    hepatic_start_hits: dict[str, RuleHit] = field(default_factory=dict)  # rows for a drug not yet given
     visceral_crisis: bool = False
     monitoring_overdue: bool = False
     low_baseline: bool = False
     brain_metastases: bool = False
     receptor_retest: bool = False
     liver_local_therapy_review: bool = False
+
+    def hepatic_hit(self, agent: str, ongoing: bool) -> RuleHit | None:
+        """The label liver row that applies to ``agent``: the on-treatment table if it is given now, else the starting one."""
+        return self.hepatic_hits.get(agent) if ongoing else self.hepatic_start_hits.get(agent)
 
 
 # The liver tests the rules read. Only the latest result of each group counts (``SafetyRules._liver``),
@@ -161,7 +171,9 @@ class SafetyRules:
         if latest is not None:
             for agent, rule in rules["rules"].items():
                 if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule["conditions"]):
-                    facts.cardiac_hits[agent] = RuleHit(agent, "cardiac", rule["action"], rule["source"])
+                    facts.cardiac_hits[agent] = RuleHit(
+                        agent, "cardiac", rule["action"], rule["source"], effect="hold per label", section=rule.get("section", "")
+                    )
         on_her2 = bool(active & self.monitored)
         if on_her2 and facts.lvef_baseline is not None:
             facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
@@ -195,7 +207,26 @@ class SafetyRules:
         dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
         values.latest = max(dated, default=None)
         for agent, rule in liver_rules["rules"].items():
-            if any(liver_condition_met(condition, values) for condition in rule["conditions"]):
-                facts.hepatic_hits[agent] = RuleHit(
-                    agent, "hepatic", rule["action"], rule["source"], changes_drug=bool(rule["changes_drug"])
+            for setting, hits in (("on-treatment", facts.hepatic_hits), ("starting", facts.hepatic_start_hits)):
+                row = next(
+                    (
+                        row
+                        for row in rule["rows"]
+                        if row.get("setting", "any") in ("any", setting)
+                        and any(liver_condition_met(condition, values) for condition in row["conditions"])
+                    ),
+                    None,
                 )
+                if row is not None:
+                    hits[agent] = RuleHit(
+                        agent,
+                        "hepatic",
+                        row["action"],
+                        rule["source"],
+                        changes_drug=bool(row["changes_drug"]),
+                        effect=row["summary_effect"],
+                        grade=row["grade"],
+                        section=row["section"],
+                        withhold=bool(row.get("withhold", False)),
+                        setting=setting,
+                    )
