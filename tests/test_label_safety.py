@@ -1,0 +1,110 @@
+"""Label safety tables row by row (mappings/safety.yaml), and cards that never contradict them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from service.engine import Engine, Evaluation
+from service.render import CardRenderer, RenderContext
+from tests.patients import Line, Patient
+
+NOW = date(2026, 11, 20)
+THP = Line(["Perjeta", "Herceptin", "Taxotere"], "2020-02-01", "2021-06-30", progressed="2021-06-20")
+TDXD = Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+
+
+def evaluate(engine: Engine, patient: Patient) -> Evaluation:
+    return engine.evaluate(patient.pid, patient.resources(), NOW)
+
+
+def cards(knowledge, evaluation: Evaluation) -> list[dict]:
+    return CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+
+
+def test_t_dm1_given_now_with_ast_three_times_uln_is_grade_2_same_dose(engine):
+    """Kadcyla Table 2: AST/ALT > 2.5-5 x ULN is grade 2, treat at the same dose: no hepatic alert."""
+    on_tdm1 = Line(["Kadcyla"], "2026-06-01")
+    patient = Patient(lines=[THP, on_tdm1], labs=[("ast", "2026-11-10", 120, 40), ("alt", "2026-11-10", 30, 40)])
+    evaluation = evaluate(engine, patient)
+    assert evaluation.history.status == "on-treatment"
+    assert "hepatic-impairment" not in evaluation.alerts
+    assert evaluation.safety.hepatic_hit("trastuzumab-emtansine", True).grade == "grade 2 transaminases"
+
+
+def test_t_dm1_not_yet_given_with_ast_three_times_uln_is_not_studied(engine):
+    """The same AST before starting T-DM1: not studied at these levels (label 5.1): the option is demoted with the words."""
+    tdm1_line2 = Line(["Kadcyla"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    patient = Patient(lines=[THP, tdm1_line2], labs=[("ast", "2026-11-10", 120, 40)])
+    naive_of_tdm1 = evaluate(engine, Patient(lines=[THP], labs=[("ast", "2026-11-10", 120, 40)]))
+    option = next(o for o in naive_of_tdm1.recommendation.options if o.regimen == "trastuzumab-emtansine")
+    assert option.preferred is False and option.warnings[0].effect == "trastuzumab emtansine not studied at these levels"
+    assert "hepatic-impairment" in naive_of_tdm1.alerts
+    assert "trastuzumab-emtansine" not in {o.regimen for o in evaluate(engine, patient).recommendation.options}
+
+
+def test_tucatinib_holds_for_grade_2_bilirubin_alone(engine, knowledge):
+    """Tukysa 2.3: bilirubin > 1.5-3 x ULN holds tucatinib; the patient on it gets a critical liver card."""
+    on_tucatinib = Line(["Tukysa", "Herceptin", "Xeloda"], "2026-03-01")
+    patient = Patient(lines=[THP, TDXD, on_tucatinib], labs=[("bilirubin", "2026-11-10", 2.4, 1.2)])
+    evaluation = evaluate(engine, patient)
+    hit = evaluation.safety.hepatic_hit("tucatinib", True)
+    assert hit is not None and hit.grade == "grade 2 bilirubin" and hit.effect == "hold tucatinib"
+    liver = next(c for c in cards(knowledge, evaluation) if c["source"]["topic"]["code"] == "hepatic-safety")
+    assert liver["indicator"] == "critical" and "hold tucatinib" in liver["summary"]
+    assert "2.3" in liver["detail"], "the label section is named"
+
+
+def test_tucatinib_grade_3_transaminases_hold_then_reduce(engine):
+    on_tucatinib = Line(["Tukysa", "Herceptin", "Xeloda"], "2026-03-01")
+    patient = Patient(lines=[THP, TDXD, on_tucatinib], labs=[("alt", "2026-11-10", 240, 40)])
+    hit = evaluate(engine, patient).safety.hepatic_hit("tucatinib", True)
+    assert hit is not None and hit.grade == "grade 3" and "next lower dose" in hit.action
+
+
+def test_docetaxel_is_never_suggested_beside_do_not_give_docetaxel(engine, knowledge):
+    """Bilirubin above ULN: the docetaxel regimen is withheld (named in the detail), the paclitaxel one stays."""
+    patient = Patient(metastatic_on="2026-10-01", sites=["liver"], labs=[("bilirubin", "2026-11-10", 1.4, 1.2)])
+    evaluation = evaluate(engine, patient)
+    regimens = {o.regimen for o in evaluation.recommendation.options}
+    assert "pertuzumab-trastuzumab-docetaxel" not in regimens and "pertuzumab-trastuzumab-paclitaxel" in regimens
+    response = cards(knowledge, evaluation)
+    assert any("do not give docetaxel" in card["summary"] for card in response)
+    ordered = {
+        action["resource"]["medicationCodeableConcept"]["text"]
+        for card in response
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        if action["resource"]["resourceType"] == "MedicationRequest"
+    }
+    assert "docetaxel" not in ordered
+    assert "Not offered now: **Pertuzumab + trastuzumab + docetaxel**" in response[0]["detail"]
+
+
+def test_critical_cards_come_before_warnings(engine, knowledge):
+    """Visceral crisis (critical) right after the summary card, the liver label warning after it."""
+    patient = Patient(
+        metastatic_on="2026-10-01",
+        sites=["liver"],
+        labs=[("bilirubin", "2026-11-10", 3.4, 1.2), ("ast", "2026-11-10", 310, 40)],
+    )
+    response = cards(knowledge, evaluate(engine, patient))
+    indicators = [card["indicator"] for card in response[1:]]
+    assert indicators[0] == "critical" and indicators == sorted(indicators, key=["critical", "warning", "info"].index)
+
+
+def test_brain_metastasis_wording_fits_progression_on_tdxd(engine, knowledge):
+    """After progression on T-DXd the card does not say T-DXd acts in the brain; it points to the tucatinib regimen."""
+    after_tdxd = evaluate(engine, Patient(sites=["brain", "bone"], lines=[THP, TDXD]))
+    brain = next(c for c in cards(knowledge, after_tdxd) if c["source"]["topic"]["code"] == "brain-metastases")
+    assert "trastuzumab deruxtecan act" not in brain["summary"] and "tucatinib" in brain["summary"]
+    assert "progressed on trastuzumab deruxtecan" in brain["detail"]
+    before = evaluate(engine, Patient(sites=["brain", "bone"], lines=[THP]))
+    brain = next(c for c in cards(knowledge, before) if c["source"]["topic"]["code"] == "brain-metastases")
+    assert "trastuzumab deruxtecan act" in brain["summary"]
+
+
+def test_lvef_fall_of_one_point_reads_one_point(engine, knowledge):
+    on_hp = Line(["Herceptin", "Perjeta"], "2026-02-01")
+    patient = Patient(lines=[on_hp], labs=[("lvef", "2026-01-20", 61, None), ("lvef", "2026-11-01", 60, None)])
+    summary = cards(knowledge, evaluate(engine, patient))[0]
+    assert "1 point below baseline" in summary["detail"] and "1 points" not in summary["detail"]

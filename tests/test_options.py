@@ -1,0 +1,184 @@
+"""Options as eligibility rules (mappings/options.yaml): carried forward, label-gated, and data-only to extend."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from service.engine import Engine, Evaluation
+from service.knowledge import Knowledge, load_knowledge
+from service.render import CardRenderer, RenderContext
+from tests.patients import Line, Patient
+
+NOW = date(2026, 11, 20)
+THP = Line(["Perjeta", "Herceptin", "Taxotere"], "2020-02-01", "2021-06-30", progressed="2021-06-20")
+TDXD = Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+TUC = Line(["Tukysa", "Herceptin", "Xeloda"], "2023-02-15", "2026-06-30", progressed="2026-06-20")
+TDM1 = Line(["Kadcyla"], "2023-02-15", "2026-06-30", progressed="2026-06-20")
+
+
+def evaluate(engine: Engine, patient: Patient) -> Evaluation:
+    return engine.evaluate(patient.pid, patient.resources(), NOW)
+
+
+def offered(evaluation: Evaluation) -> dict[str, bool]:
+    return {option.regimen: option.preferred for option in evaluation.recommendation.options}
+
+
+def test_t_dm1_never_received_is_carried_forward_to_lines_4_and_5(engine):
+    """NCCN lists T-DM1 for the third line and beyond: after THP, T-DXd and the tucatinib regimen it is still an option."""
+    line4 = evaluate(engine, Patient(lines=[THP, TDXD, TUC]))
+    assert line4.recommendation.line == 4
+    assert "trastuzumab-emtansine" in offered(line4)
+    assert "trastuzumab-deruxtecan" not in offered(line4) and "tucatinib-trastuzumab-capecitabine" not in offered(line4)
+    lapatinib = Line(["Tykerb", "Xeloda"], "2026-07-10", "2026-10-31", progressed="2026-10-20")
+    line5 = evaluate(engine, Patient(lines=[THP, TDXD, TUC, lapatinib]))
+    assert line5.recommendation.line == 5 and "trastuzumab-emtansine" in offered(line5)
+    assert "lapatinib-capecitabine" not in offered(line5), "progressed on lapatinib"
+
+
+def test_tdxd_and_the_tucatinib_regimen_never_received_are_carried_forward(engine):
+    """After THP and T-DM1 (no T-DXd): T-DXd at line 3; the tucatinib regimen stays at line 4 if never given."""
+    line3 = evaluate(engine, Patient(lines=[THP, TDM1]))
+    assert offered(line3)["trastuzumab-deruxtecan"] is False
+    assert offered(line3)["tucatinib-trastuzumab-capecitabine"] is True
+    tdxd_late = Line(["Enhertu"], "2026-07-10", "2026-10-31", progressed="2026-10-20")
+    line4 = evaluate(engine, Patient(lines=[THP, TDM1, tdxd_late]))
+    assert "tucatinib-trastuzumab-capecitabine" in offered(line4)
+
+
+def test_neratinib_follows_its_label_two_metastatic_anti_her2_regimens(engine):
+    """Nerlynx: >= 2 prior anti-HER2 regimens in the metastatic setting; no longer only from line 4."""
+    after_two = evaluate(engine, Patient(lines=[THP, TDXD]))
+    assert after_two.recommendation.line == 3 and "neratinib-capecitabine" in offered(after_two)
+    endocrine = Line(["Letrozole"], "2020-02-01", "2021-06-30", progressed="2021-06-20")
+    after_one = evaluate(engine, Patient(er_percent=80, lines=[endocrine, TDXD]))
+    assert after_one.recommendation.line == 3 and "neratinib-capecitabine" not in offered(after_one)
+
+
+def test_margetuximab_counts_adjuvant_anti_her2_therapy_as_its_label_does(engine):
+    """Margenza: >= 2 prior anti-HER2 regimens, >= 1 of them for metastatic disease (adjuvant counts)."""
+    chemo = Line(["Eribulin"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    adjuvant = Line(["Herceptin", "Taxol"], "2018-01-10", "2018-12-20")
+    with_adjuvant = evaluate(engine, Patient(adjuvant=adjuvant, lines=[THP, chemo]))
+    assert with_adjuvant.recommendation.line == 3 and "margetuximab-chemotherapy" in offered(with_adjuvant)
+    without = evaluate(engine, Patient(lines=[THP, chemo]))
+    assert "margetuximab-chemotherapy" not in offered(without)
+
+
+def test_pertuzumab_is_re_offered_from_the_third_line_as_asco_says(engine):
+    no_pertuzumab = Line(["Herceptin", "Taxol"], "2020-02-01", "2021-06-30", progressed="2021-06-20")
+    line2 = evaluate(engine, Patient(lines=[no_pertuzumab]))
+    assert line2.recommendation.line == 2 and "pertuzumab-trastuzumab-paclitaxel" not in offered(line2)
+    line3 = evaluate(engine, Patient(lines=[no_pertuzumab, TDXD]))
+    assert offered(line3).get("pertuzumab-trastuzumab-paclitaxel") is False
+
+
+def test_first_line_hp_maintenance_lists_the_2025_additions_with_their_status(engine, knowledge):
+    """HER2CLIMB-05 (any HR status) and PATINA (HR-positive) are listed, never preferred, with 'not FDA-approved'."""
+    maintenance = Line(["Perjeta", "Herceptin"], "2026-02-01")
+    # the taxane record ends after induction: maintenance on the antibodies alone
+    patient = Patient(metastatic_on="2026-01-10", lines=[maintenance])
+    resources = patient.resources() + [
+        {
+            "resourceType": "MedicationStatement",
+            "id": "taxane",
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "Taxotere"},
+            "subject": {"reference": "Patient/p1"},
+            "effectivePeriod": {"start": "2026-02-01", "end": "2026-06-01"},
+        }
+    ]
+    hr_negative = engine.evaluate("p1", resources, NOW)
+    assert hr_negative.recommendation.kind == "maintenance"
+    assert offered(hr_negative) == {"tucatinib-with-her2-maintenance": False}
+    status = knowledge.regimen_models["tucatinib-with-her2-maintenance"].label_status
+    assert "not FDA-approved" in status
+    card = CardRenderer(knowledge).summary_card(hr_negative, RenderContext("h", "p1"))
+    assert status in card["detail"]
+
+
+def test_first_line_card_states_the_choice_with_tdxd_pertuzumab(engine, knowledge):
+    """DESTINY-Breast09: FDA-approved first line; the card names what decides between it and THP."""
+    naive = evaluate(engine, Patient(metastatic_on="2026-10-01"))
+    assert offered(naive)["trastuzumab-deruxtecan-pertuzumab"] is False
+    card = CardRenderer(knowledge).summary_card(naive, RenderContext("h", "p1"))
+    assert "trastuzumab deruxtecan + pertuzumab" in card["summary"]
+    assert "interstitial lung disease" in card["detail"] and "preference" in card["detail"]
+    assert "2025-12-15" in card["detail"]
+
+
+def _copy_mappings(tmp_path: Path) -> Path:
+    folder = tmp_path / "mappings"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "mappings", folder)
+    return folder
+
+
+def _edit(folder: Path, name: str, change) -> None:
+    path = folder / f"{name}.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def _allow_agent(folder: Path, agent: str) -> None:
+    """drugs.schema.json may list the canonical agents by name: a new agent is then added there too (still mappings/)."""
+    path = folder / "schemas" / "drugs.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    names = schema["properties"]["agents"].get("propertyNames", {})
+    if "enum" in names:
+        names["enum"].append(agent)
+    path.write_text(json.dumps(schema), encoding="utf-8")
+
+
+def test_a_new_adc_is_a_change_to_mappings_alone(tmp_path, knowledge: Knowledge):
+    """Add an ADC (agent, regimen, one eligibility rule) in a copy of mappings/: it is offered and ordered, no code change."""
+    folder = _copy_mappings(tmp_path)
+    _allow_agent(folder, "novel-adc")
+    _edit(
+        folder,
+        "drugs",
+        lambda d: d["agents"].update(
+            {"novel-adc": {"class": "her2-adc", "display": "novelumab vedotin", "names": ["novelumab vedotin", "Novelza"]}}
+        ),
+    )
+    _edit(
+        folder,
+        "regimens",
+        lambda d: d["regimens"].update(
+            {
+                "novel-adc": {
+                    "title": "Novelumab vedotin",
+                    "short": "novelumab vedotin",
+                    "agents": ["novel-adc"],
+                    "key_agents": ["novel-adc"],
+                    "label_status": "FDA-approved after trastuzumab deruxtecan (test)",
+                    "source": "nccn-breast",
+                }
+            }
+        ),
+    )
+    rule = {
+        "regimen": "novel-adc",
+        "eligible": {"line_min": 3, "never_received": ["novel-adc"]},
+        "preferred": False,
+        "category": "after trastuzumab deruxtecan",
+        "source": "nccn-breast",
+    }
+    _edit(folder, "options", lambda d: d["rules"].insert(len(d["rules"]) - 4, rule))
+    extended = load_knowledge(folder)
+    patient = Patient(lines=[THP, TDXD])
+    evaluation = Engine(extended).evaluate(patient.pid, patient.resources(), NOW)
+    assert offered(evaluation).get("novel-adc") is False
+    assert "novel-adc" not in offered(evaluate(Engine(knowledge), patient)), "the real mappings do not know it"
+    card = CardRenderer(extended).summary_card(evaluation, RenderContext("h", patient.pid))
+    suggestion = next(s for s in card["suggestions"] if s["label"] == "Order novelumab vedotin")
+    assert [a["resource"]["medicationCodeableConcept"]["text"] for a in suggestion["actions"]] == ["novelumab vedotin"]
+    # progression on the new ADC removes it, as for any regimen
+    novel = Line(["Novelza"], "2023-02-15", "2026-06-30", progressed="2026-06-20")
+    after = Engine(extended).evaluate("p1", Patient(lines=[THP, TDXD, novel]).resources(), NOW)
+    assert after.recommendation.line == 4 and "novel-adc" not in offered(after)
