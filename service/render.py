@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
-from service.recommend import hepatic_alert_hits
+from service.recommend import Alert, describe_alert
 
 ASSESSMENT_KEY = "her2-cds-assessment"
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
@@ -96,7 +97,7 @@ class CardRenderer:
         label = source.get("short") or source["label"]
         return {"label": str(label)[:80], "url": source["url"], "type": "absolute"}
 
-    def label_links(self, agents: list[str] | set[str]) -> list[dict[str, str]]:
+    def label_links(self, agents: Iterable[str]) -> list[dict[str, str]]:
         """Links to the US prescribing information of each agent that has one in drugs.yaml."""
         links = []
         for agent in sorted(agents):
@@ -119,7 +120,7 @@ class CardRenderer:
         system = self.wording["override_reason_system"]
         return [{"system": system, "code": r["code"], "display": r["display"]} for r in self.wording["override_reasons"]]
 
-    def _agents_text(self, agents: list[str] | set[str]) -> str:
+    def _agents_text(self, agents: Iterable[str]) -> str:
         return " + ".join(self.knowledge.drugs["agents"][agent]["display"] for agent in sorted(agents))
 
     @staticmethod
@@ -155,7 +156,7 @@ class CardRenderer:
         for alert in evaluation.alerts:
             spec = self.wording["alerts"][alert]
             if alert not in shown and spec.get("detail"):
-                texts.append(str(spec["detail"]).format(**self._alert_values(alert, evaluation)))
+                texts.append(str(spec["detail"]).format(**self._alert_values(self._alert(alert, evaluation))))
         return texts
 
     def summary_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
@@ -214,7 +215,7 @@ class CardRenderer:
                 key = "next-line-progressed" if history.status == "progressed" else "next-line-stopped"
         else:
             key = "on-treatment"
-        months = self._relapse_months(evaluation)
+        months = recommendation.relapse_months or 0
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
         return str(templates[key]).format(
             alternative=self.knowledge.regimen_models[alternative.regimen].short if alternative else "",
@@ -437,20 +438,19 @@ class CardRenderer:
                 return {**spec, **{key: value for key, value in variant.items() if key != "progressed_on_all"}}
         return spec
 
+    def _alert(self, code: str, evaluation: Evaluation) -> Alert:
+        return describe_alert(self.knowledge, code, evaluation.history, evaluation.safety, evaluation.recommendation)
+
     def alert_card(self, alert: str, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
         spec = self._variant(self.wording["alerts"][alert], evaluation)
-        values = self._alert_values(alert, evaluation)
-        indicator = spec["indicator"]
-        if spec.get("critical_when_current") and values.pop("_current", False):
-            indicator = "critical"
-        values.pop("_current", None)
-        source_id = values.pop("_source", spec["source"])
-        label_agents: list[str] = values.pop("_label_agents", [])
-        rules = values.pop("_rules", "")
+        described = self._alert(alert, evaluation)
+        values = self._alert_values(described)
+        indicator = "critical" if spec.get("critical_when_current") and described.critical else spec["indicator"]
+        source_id = described.source or spec["source"]
         summary = clip(str(spec["summary"]).format(**values))
         detail = ["**Patient facts**", "", *self._facts(evaluation, spec["facts"])]
-        if rules:
-            detail += ["", "**What the label says**", "", rules]
+        if described.hits:
+            detail += ["", "**What the label says**", "", self._label_rows(described)]
         if spec.get("detail"):
             detail += ["", str(spec["detail"]).format(**values)]
         card: dict[str, Any] = {
@@ -473,70 +473,52 @@ class CardRenderer:
                 }
             ]
             card["selectionBehavior"] = "at-most-one"
-        links = [self.source_link(source_id), *self.label_links(label_agents)]
+        links = [self.source_link(source_id), *self.label_links(described.agents)]
         if alert == "brain-metastases":
             links.append(self.trial_search_link(evaluation))
         card["links"] = self._unique_links(links)
         return card
 
-    def _alert_values(self, alert: str, evaluation: Evaluation) -> dict[str, Any]:
-        """The placeholders of an alert's summary and detail, plus ``_``-keys steering the card."""
-        safety = evaluation.safety
-        history = evaluation.history
-        latest = safety.lvef_latest
+    def _alert_values(self, alert: Alert) -> dict[str, Any]:
+        """The placeholders of an alert's wording, formatted from the alert's values."""
         values: dict[str, Any] = {}
-        if alert.startswith("lvef"):
-            hits = [safety.cardiac_hits[a] for a in sorted(history.active_agents()) if a in safety.cardiac_hits]
-            monitored = sorted(history.active_agents() & set(self.knowledge.safety["lvef"]["monitored_agents"]))
+        if alert.code.startswith("lvef"):
             rules = self.knowledge.safety["lvef"]["rules"]
-            shown = [h.agent for h in hits] or monitored
             values.update(
-                lvef=f"{latest.value:g}" if latest else "?",
-                fall=points(safety.lvef_fall) if safety.lvef_fall is not None else "fall unknown",
+                lvef=f"{alert.lvef:g}" if alert.lvef is not None else "?",
+                fall=points(alert.lvef_fall) if alert.lvef_fall is not None else "fall unknown",
+                lln=f"{alert.lvef_lower_limit:g}" if alert.lvef_lower_limit is not None else "?",
+                agents=self._agents_text(alert.agents) or "HER2 therapy",
+                last=alert.lvef_last.isoformat() if alert.lvef_last else "none recorded",
+                months=alert.monitoring_months,
                 monitoring="\n".join(
-                    f"- **{self._display(a)}**: {rules[a]['monitoring']}" for a in shown if rules.get(a, {}).get("monitoring")
+                    f"- **{self._display(a)}**: {rules[a]['monitoring']}"
+                    for a in alert.agents
+                    if rules.get(a, {}).get("monitoring")
                 ),
-                lln=f"{safety.lvef_lower_limit:g}",
-                agents=self._agents_text([h.agent for h in hits] or monitored) or "HER2 therapy",
-                last=latest.on.isoformat() if latest else "none recorded",
-                months=self.knowledge.safety["lvef"]["monitoring_months"],
-                _label_agents=[h.agent for h in hits] or monitored,
             )
-            if alert == "lvef-decline" and hits:
-                values["_source"] = hits[0].source
-                values["_rules"] = "\n".join(f"- **{self._display(h.agent)}**: {h.action}" for h in hits)
-        elif alert == "hepatic-impairment":
-            hits = hepatic_alert_hits(self.knowledge, history, safety, evaluation.recommendation)
-            values["effects"] = "; ".join(h.effect for h in hits) or "see the drug labels"
-            values["_current"] = any(h.setting == "on-treatment" for h in hits)
-            values["_source"] = hits[0].source if hits else "label-docetaxel"
-            values["_rules"] = "\n".join(
-                f"- **{self._display(h.agent)}** ({h.grade}, label {h.section}): {h.action}" for h in hits
-            )
-            values["_label_agents"] = [h.agent for h in hits]
-        elif alert == "visceral-crisis":
-            liver = safety.liver
-            crisis = self.knowledge.safety["visceral_crisis"]
-            criteria = []
-            if liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"]:
-                criteria.append(f"bilirubin {liver.bilirubin:.2g} mg/dL")
-            for name, value in (("AST", liver.ast), ("ALT", liver.alt)):
-                if value is not None and value > crisis["transaminase_u_l_above"]:
-                    criteria.append(f"{name} {value:g} U/L")
+        elif alert.code == "hepatic-impairment":
+            values["effects"] = "; ".join(hit.effect for hit in alert.hits) or "see the drug labels"
+        elif alert.code == "visceral-crisis":
             values.update(
-                criterion=", ".join(criteria),
-                bilirubin=f"{crisis['bilirubin_mg_dl_above']:g}",
-                transaminase=f"{crisis['transaminase_u_l_above']:g}",
+                criterion=", ".join(
+                    f"{m.name} {m.value:.2g} {m.unit}" if m.unit == "mg/dL" else f"{m.name} {m.value:g} {m.unit}"
+                    for m in alert.criteria
+                ),
+                bilirubin=f"{alert.thresholds['bilirubin']:g}",
+                transaminase=f"{alert.thresholds['transaminase']:g}",
             )
-        elif alert == "early-relapse":
-            values["months"] = self._relapse_months(evaluation)
+        elif alert.code == "early-relapse":
+            values["months"] = alert.months
         return values
 
-    def _relapse_months(self, evaluation: Evaluation) -> int:
-        """The early-relapse window that applied (longer after some adjuvant agents, mappings/lines.yaml)."""
-        relapse = self.knowledge.lines["early_relapse"]
-        adjuvant = evaluation.history.adjuvant_agents
-        return int(max([relapse["months"]] + [m for a, m in relapse.get("months_if_agent", {}).items() if a in adjuvant]))
+    def _label_rows(self, alert: Alert) -> str:
+        """The label rows met, one bullet per drug, with the row and section when known."""
+        rows = []
+        for hit in alert.hits:
+            where = f" ({hit.grade}, label {hit.section})" if hit.grade else ""
+            rows.append(f"- **{self._display(hit.agent)}**{where}: {hit.action}")
+        return "\n".join(rows)
 
     def data_card(self, problems: list[str], context: RenderContext) -> dict[str, Any]:
         wording = self.wording["data_problems"]

@@ -108,3 +108,21 @@ def test_lvef_fall_of_one_point_reads_one_point(engine, knowledge):
     patient = Patient(lines=[on_hp], labs=[("lvef", "2026-01-20", 61, None), ("lvef", "2026-11-01", 60, None)])
     summary = cards(knowledge, evaluate(engine, patient))[0]
     assert "1 point below baseline" in summary["detail"] and "1 points" not in summary["detail"]
+
+
+def test_an_alert_carries_its_values_rows_and_source(engine, knowledge):
+    """The recommend stage decides: criteria met, rows met, whether a drug is given now; render only words them."""
+    from service.recommend import describe_alert
+
+    patient = Patient(
+        metastatic_on="2026-10-01",
+        sites=["liver"],
+        labs=[("bilirubin", "2026-11-10", 3.4, 1.2), ("ast", "2026-11-10", 310, 40), ("alt", "2026-11-10", 90, 40)],
+    )
+    evaluation = evaluate(engine, patient)
+    crisis = describe_alert(knowledge, "visceral-crisis", evaluation.history, evaluation.safety, evaluation.recommendation)
+    assert [(m.name, m.value) for m in crisis.criteria] == [("bilirubin", 3.4), ("AST", 310)]
+    liver = describe_alert(knowledge, "hepatic-impairment", evaluation.history, evaluation.safety, evaluation.recommendation)
+    assert liver.critical is False, "no drug is given now"
+    assert {hit.agent for hit in liver.hits} >= {"docetaxel", "paclitaxel"}
+    assert liver.source == "label-docetaxel" and all(hit.section for hit in liver.hits)

@@ -1,4 +1,4 @@
-"""Recommendation stage: guideline options as eligibility rules (mappings/options.yaml) applied to the facts."""
+"""Options: guideline regimens as eligibility rules (mappings/options.yaml) applied to the inferred facts."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class Recommendation:
     kind: str = "none"  # first-line | next-line | early-relapse | maintenance | none
     options: list[RegimenOption] = field(default_factory=list)
     withheld: list[WithheldRegimen] = field(default_factory=list)
+    relapse_months: int | None = None  # the early-relapse window that applied (early relapse only)
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
@@ -89,6 +90,13 @@ def eligible(rule: Eligibility, situation: Situation) -> bool:
     return all(checks)
 
 
+def relapse_months(knowledge: Knowledge, history: TherapyHistory) -> int:
+    """The early-relapse window that applied (longer after some adjuvant agents, mappings/lines.yaml)."""
+    relapse = knowledge.lines["early_relapse"]
+    longer = [months for agent, months in relapse.get("months_if_agent", {}).items() if agent in history.adjuvant_agents]
+    return int(max([relapse["months"], *longer]))
+
+
 class Recommender:
     """Applies mappings/options.yaml to the inferred facts."""
 
@@ -117,6 +125,8 @@ class Recommender:
         elif history.status == "naive":
             recommendation.line = 1
             recommendation.kind = "early-relapse" if history.early_relapse else "first-line"
+            if history.early_relapse:
+                recommendation.relapse_months = relapse_months(self.knowledge, history)
             line = int(self.options["early_relapse_counts_as_line"]) if history.early_relapse else 1
             situation = self._situation("treatment", line, extent, receptors, history)
         else:
@@ -210,47 +220,3 @@ class Recommender:
                     option.partner_warnings.append(hit)
             kept.append(option)
         recommendation.options = kept
-
-
-def alerts_of(
-    knowledge: Knowledge,
-    receptors: ReceptorStatus,
-    extent: DiseaseExtent,
-    history: TherapyHistory,
-    safety: SafetyFacts,
-    recommendation: Recommendation,
-) -> list[str]:
-    """The alert codes of the assessment (contract list), sorted."""
-    if not extent.breast_cancer:
-        return []
-    alerts: set[str] = set()
-    if any(agent in safety.cardiac_hits for agent in history.active_agents()):
-        alerts.add("lvef-decline")
-    her2_context = receptors.her2 == "positive" or bool(history.active_agents())
-    if safety.low_baseline and her2_context:
-        alerts.add("lvef-low-baseline")
-    if safety.monitoring_overdue:
-        alerts.add("lvef-monitoring-overdue")
-    if hepatic_alert_hits(knowledge, history, safety, recommendation):
-        alerts.add("hepatic-impairment")
-    flags = {
-        "visceral-crisis": safety.visceral_crisis,
-        "brain-metastases": safety.brain_metastases,
-        "her2-equivocal": receptors.her2 == "equivocal",
-        "receptor-retest": safety.receptor_retest,
-        "liver-local-therapy-review": safety.liver_local_therapy_review,
-        "early-relapse": bool(history.early_relapse),
-    }
-    alerts.update(code for code, raised in flags.items() if raised)
-    return sorted(alerts)
-
-
-def hepatic_alert_hits(
-    knowledge: Knowledge, history: TherapyHistory, safety: SafetyFacts, recommendation: Recommendation
-) -> list[RuleHit]:
-    """Label liver rules that change a current drug or a drug the cards offer or withhold, one per agent."""
-    ongoing = history.ongoing_agents()
-    relevant = ongoing | recommendation.offered_agents(knowledge)
-    relevant |= {agent for withheld in recommendation.withheld for agent in knowledge.regimen_models[withheld.regimen].agents}
-    hits = [safety.hepatic_hit(agent, agent in ongoing) for agent in sorted(relevant)]
-    return [hit for hit in hits if hit is not None and hit.changes_drug]

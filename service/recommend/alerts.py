@@ -1,0 +1,144 @@
+"""Alerts: which safety and data alerts are raised, each with its values, label rows met and source.
+
+The render stage only words and formats an ``Alert``; it does not decide again which rows were met,
+whether a drug is given now, or which criteria of a visceral crisis hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from service.infer.disease import DiseaseExtent
+from service.infer.lines import TherapyHistory
+from service.infer.receptors import ReceptorStatus
+from service.infer.safety import RuleHit, SafetyFacts
+from service.knowledge import Knowledge
+from service.recommend.options import Recommendation, relapse_months
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measured value an alert rests on (a visceral-crisis criterion met, for example)."""
+
+    name: str
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One raised alert: its code, how urgent, the source it rests on, the label rows met and the values to show."""
+
+    code: str
+    source: str | None = None  # a label that replaces the card's default source (cards.yaml)
+    critical: bool = False  # a label row met for a drug given now
+    hits: tuple[RuleHit, ...] = ()
+    agents: tuple[str, ...] = ()  # the drugs the alert is about (their labels are linked)
+    lvef: float | None = None
+    lvef_fall: float | None = None
+    lvef_lower_limit: float | None = None
+    lvef_last: date | None = None
+    monitoring_months: int | None = None
+    criteria: tuple[Measure, ...] = ()
+    thresholds: dict[str, float] = field(default_factory=dict)
+    months: int | None = None
+
+
+def alerts_of(  # noqa: PLR0913  (engine.py, owned by the read/infer rewrite, calls it with these six stage outputs)
+    knowledge: Knowledge,
+    receptors: ReceptorStatus,
+    extent: DiseaseExtent,
+    history: TherapyHistory,
+    safety: SafetyFacts,
+    recommendation: Recommendation,
+) -> list[str]:
+    """The alert codes of the assessment (contract list), sorted."""
+    if not extent.breast_cancer:
+        return []
+    alerts: set[str] = set()
+    if any(agent in safety.cardiac_hits for agent in history.active_agents()):
+        alerts.add("lvef-decline")
+    her2_context = receptors.her2 == "positive" or bool(history.active_agents())
+    if safety.low_baseline and her2_context:
+        alerts.add("lvef-low-baseline")
+    if safety.monitoring_overdue:
+        alerts.add("lvef-monitoring-overdue")
+    if hepatic_alert_hits(knowledge, history, safety, recommendation):
+        alerts.add("hepatic-impairment")
+    flags = {
+        "visceral-crisis": safety.visceral_crisis,
+        "brain-metastases": safety.brain_metastases,
+        "her2-equivocal": receptors.her2 == "equivocal",
+        "receptor-retest": safety.receptor_retest,
+        "liver-local-therapy-review": safety.liver_local_therapy_review,
+        "early-relapse": bool(history.early_relapse),
+    }
+    alerts.update(code for code, raised in flags.items() if raised)
+    return sorted(alerts)
+
+
+def hepatic_alert_hits(
+    knowledge: Knowledge, history: TherapyHistory, safety: SafetyFacts, recommendation: Recommendation
+) -> list[RuleHit]:
+    """Label liver rows that change a current drug or a drug the cards offer or withhold, one per agent."""
+    ongoing = history.ongoing_agents()
+    relevant = ongoing | recommendation.offered_agents(knowledge)
+    relevant |= {agent for withheld in recommendation.withheld for agent in knowledge.regimen_models[withheld.regimen].agents}
+    hits = [safety.hepatic_hit(agent, agent in ongoing) for agent in sorted(relevant)]
+    return [hit for hit in hits if hit is not None and hit.changes_drug]
+
+
+def describe_alert(
+    knowledge: Knowledge, code: str, history: TherapyHistory, safety: SafetyFacts, recommendation: Recommendation
+) -> Alert:
+    """The complete alert ``code``: values, rows met, source; what a card needs, decided here once."""
+    if code.startswith("lvef"):
+        return _lvef_alert(knowledge, code, history, safety)
+    if code == "hepatic-impairment":
+        hits = tuple(hepatic_alert_hits(knowledge, history, safety, recommendation))
+        return Alert(
+            code,
+            source=hits[0].source if hits else None,
+            critical=any(hit.setting == "on-treatment" for hit in hits),
+            hits=hits,
+            agents=tuple(hit.agent for hit in hits),
+        )
+    if code == "visceral-crisis":
+        return _visceral_crisis_alert(knowledge, code, safety)
+    if code == "early-relapse":
+        return Alert(code, months=recommendation.relapse_months or relapse_months(knowledge, history))
+    return Alert(code)
+
+
+def _lvef_alert(knowledge: Knowledge, code: str, history: TherapyHistory, safety: SafetyFacts) -> Alert:
+    rules: dict[str, Any] = knowledge.safety["lvef"]
+    active = history.active_agents()
+    hits = tuple(safety.cardiac_hits[agent] for agent in sorted(active) if agent in safety.cardiac_hits)
+    monitored = tuple(sorted(active & set(rules["monitored_agents"])))
+    latest = safety.lvef_latest
+    return Alert(
+        code,
+        source=hits[0].source if code == "lvef-decline" and hits else None,
+        hits=hits if code == "lvef-decline" else (),
+        agents=tuple(hit.agent for hit in hits) or monitored,
+        lvef=latest.value if latest else None,
+        lvef_fall=safety.lvef_fall,
+        lvef_lower_limit=safety.lvef_lower_limit,
+        lvef_last=latest.on if latest else None,
+        monitoring_months=int(rules["monitoring_months"]),
+    )
+
+
+def _visceral_crisis_alert(knowledge: Knowledge, code: str, safety: SafetyFacts) -> Alert:
+    crisis = knowledge.safety["visceral_crisis"]
+    bilirubin_limit, transaminase_limit = float(crisis["bilirubin_mg_dl_above"]), float(crisis["transaminase_u_l_above"])
+    liver = safety.liver
+    criteria = []
+    if liver.bilirubin is not None and liver.bilirubin > bilirubin_limit:
+        criteria.append(Measure("bilirubin", liver.bilirubin, "mg/dL"))
+    for name, value in (("AST", liver.ast), ("ALT", liver.alt)):
+        if value is not None and value > transaminase_limit:
+            criteria.append(Measure(name, value, "U/L"))
+    return Alert(code, criteria=tuple(criteria), thresholds={"bilirubin": bilirubin_limit, "transaminase": transaminase_limit})
