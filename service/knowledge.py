@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,28 +266,36 @@ def _check_references(knowledge: Knowledge) -> None:
 
 
 def _check_regimen_references(knowledge: Knowledge) -> None:
-    """Every agent of a regimen is a drugs.yaml agent; every option names a known regimen."""
+    """Every agent of a regimen, option rule and safety table is a drugs.yaml agent; every option names a regimen."""
     agents = set(knowledge.drugs["agents"])
+
+    def known(agent: str, where: str) -> None:
+        if agent not in agents:
+            raise KnowledgeError(f"{where}: '{agent}' is not an agent of drugs.yaml")
+
     for regimen_id, entry in knowledge.regimens.items():
         for key in ("agents", "key_agents", "continues", "partner_choices"):
             for agent in entry.get(key, []):
-                if agent not in agents:
-                    raise KnowledgeError(f"mappings/regimens.yaml: regimens/{regimen_id}/{key}: '{agent}' is not in drugs.yaml")
-    options = knowledge.options
-    for index, rule in enumerate(options["rules"]):
-        if rule["regimen"] not in knowledge.regimens:
-            raise KnowledgeError(f"mappings/options.yaml: rules/{index}/regimen: unknown regimen {rule['regimen']}")
-        for key in ("never_received", "current_line_lacks"):
-            for agent in rule.get("eligible", {}).get(key, []):
-                if agent not in agents:
-                    raise KnowledgeError(f"mappings/options.yaml: rules/{index}/eligible/{key}: '{agent}' is not in drugs.yaml")
-    extra = options["visceral_crisis"].get("add_if_absent")
-    if extra and extra["regimen"] not in knowledge.regimens:
-        raise KnowledgeError(f"mappings/options.yaml: visceral_crisis/add_if_absent: unknown regimen {extra['regimen']}")
+                known(agent, f"mappings/regimens.yaml: regimens/{regimen_id}/{key}")
+    _check_option_references(knowledge, known)
     for table in ("lvef", "liver"):
         for agent in knowledge.safety[table]["rules"]:
-            if agent not in agents:
-                raise KnowledgeError(f"mappings/safety.yaml: {table}/rules/{agent}: not an agent of drugs.yaml")
+            known(agent, f"mappings/safety.yaml: {table}/rules")
+
+
+def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
+    """options.yaml: known regimens, agents and drug classes."""
+    options = knowledge.options
+    regimens = [(f"rules/{index}/regimen", rule["regimen"]) for index, rule in enumerate(options["rules"])]
+    extra = options["visceral_crisis"].get("add_if_absent")
+    regimens += [("visceral_crisis/add_if_absent", extra["regimen"])] if extra else []
+    for where, regimen_id in regimens:
+        if regimen_id not in knowledge.regimens:
+            raise KnowledgeError(f"mappings/options.yaml: {where}: unknown regimen {regimen_id}")
+    for index, rule in enumerate(options["rules"]):
+        for key in ("never_received", "current_line_lacks"):
+            for agent in rule.get("eligible", {}).get(key, []):
+                known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
     classes = set(knowledge.drugs["classes"])
     for cls in options["her2_classes"]:
         if cls not in classes:

@@ -182,3 +182,18 @@ def test_a_new_adc_is_a_change_to_mappings_alone(tmp_path, knowledge: Knowledge)
     novel = Line(["Novelza"], "2023-02-15", "2026-06-30", progressed="2026-06-20")
     after = Engine(extended).evaluate("p1", Patient(lines=[THP, TDXD, novel]).resources(), NOW)
     assert after.recommendation.line == 4 and "novel-adc" not in offered(after)
+
+
+def test_a_regimen_with_an_unknown_drug_stops_start_up_naming_the_file_and_field(tmp_path):
+    import pytest
+
+    from service.knowledge import KnowledgeError
+
+    folder = _copy_mappings(tmp_path)
+    _edit(folder, "regimens", lambda d: d["regimens"]["trastuzumab-emtansine"].update({"agents": ["kadcylaa"]}))
+    with pytest.raises(KnowledgeError, match=r"regimens\.yaml: regimens/trastuzumab-emtansine/agents: 'kadcylaa'"):
+        load_knowledge(folder)
+    folder = _copy_mappings(tmp_path / "b")
+    _edit(folder, "options", lambda d: d["rules"][0].update({"regimen": "no-such-regimen"}))
+    with pytest.raises(KnowledgeError, match=r"options\.yaml: rules/0/regimen: unknown regimen no-such-regimen"):
+        load_knowledge(folder)

@@ -57,7 +57,7 @@ def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
     return max(chosen, key=lambda result: result.on) if chosen else None
 
 
-def her2_status(
+def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision, in the guideline's order)
     results: list[ReceptorResult], episode_days: int = DEFAULT_EPISODE_DAYS
 ) -> tuple[str, int | None, int | None, date | None]:
     """(status, IHC score, ISH group, date) from the most recent HER2 test episode (``episode_days`` long)."""

@@ -118,7 +118,7 @@ class SafetyRules:
         self.monitored = frozenset(self.safety["lvef"]["monitored_agents"])
         self.brain_sites = frozenset(self.safety["brain_metastases"]["sites"])
 
-    def facts(
+    def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
         self,
         labs: list[LabResult],
         receptors: list[ReceptorResult],
