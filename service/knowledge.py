@@ -248,8 +248,10 @@ def _source_ids_used(node: Any) -> list[str]:
 def _check_references(knowledge: Knowledge) -> None:
     """Cross-file checks the per-file schemas cannot express."""
     known_sources = set(knowledge.sources)
+    cards = knowledge.cards
+    card_sources = [*cards["summary_source"].values(), *cards["order_check_sources"].values()]
     for name, document in knowledge.raw.items():
-        for source_id in _source_ids_used(document):
+        for source_id in _source_ids_used(document) + (card_sources if name == "cards" else []):
             if source_id not in known_sources:
                 raise KnowledgeError(f"mappings/{name}.yaml: source '{source_id}' is not in sources.yaml")
     classes = set(knowledge.drugs["classes"])

@@ -37,7 +37,8 @@ class OrderChecker:
         self.normaliser = normaliser
         self.renderer = renderer
         self.key_agents = {a for regimen in knowledge.regimens.values() for a in regimen.get("key_agents", [])}
-        self.her2_agents = knowledge.agents_of_class("her2-antibody", "her2-adc", "her2-tki")
+        self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
+        self.sources = knowledge.cards["order_check_sources"]
 
     def cards(self, evaluation: Evaluation, orders: list[dict[str, Any]], context: RenderContext) -> list[dict[str, Any]]:
         cards: list[dict[str, Any]] = []
@@ -53,10 +54,10 @@ class OrderChecker:
                 if agent in self.key_agents and agent in progressed:
                     line = next((ln.number for ln in evaluation.history.lines if ln.progressed and agent in ln.agents), None)
                     summary = templates["progressed"].format(drug=display, line=line)
-                    issues.append(("progressed", "warning", summary, summary, "nccn-breast"))
+                    issues.append(("progressed", "warning", summary, summary, self.sources["progressed"]))
                 if agent in toxic:
                     summary = templates["toxicity"].format(drug=display)
-                    issues.append(("toxicity", "warning", summary, summary, "nccn-breast"))
+                    issues.append(("toxicity", "warning", summary, summary, self.sources["toxicity"]))
                 hit = evaluation.safety.cardiac_hits.get(agent)
                 if hit is not None:
                     issues.append(("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source))
@@ -66,7 +67,7 @@ class OrderChecker:
                     issues.append(("hepatic", "critical", summary, hit.action, hit.source))
                 if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
                     summary = templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2)
-                    issues.append(("her2-status", "warning", summary, summary, "asco-cap-her2"))
+                    issues.append(("her2-status", "warning", summary, summary, self.sources["her2-status"]))
                 for key, indicator, summary, why, source_id in issues:
                     facts = self.renderer.order_facts(evaluation, key)
                     card: dict[str, Any] = {

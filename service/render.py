@@ -161,7 +161,7 @@ class CardRenderer:
 
     def summary_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
         recommendation = evaluation.recommendation
-        guideline = "nccn-breast" if recommendation.in_scope else "asco-cap-her2"
+        guideline = self.wording["summary_source"]["in-scope" if recommendation.in_scope else "out-of-scope"]
         card: dict[str, Any] = {
             "uuid": self.card_uuid(context, "summary"),
             "summary": clip(self._summary_text(evaluation)),
@@ -207,7 +207,8 @@ class CardRenderer:
             key = "early-relapse"
         elif recommendation.kind == "maintenance":
             key = "maintenance" if preferred else "maintenance-evidence"
-            regimen_now = self._agents_text(set(current.agents) & {"trastuzumab", "pertuzumab"}) if current else ""
+            antibodies = set(self.knowledge.options["maintenance_when_line_has"])
+            regimen_now = self._agents_text(set(current.agents) & antibodies) if current else ""
         elif recommendation.kind == "next-line":
             if not preferred:
                 key = "next-line-no-preferred"
@@ -474,7 +475,7 @@ class CardRenderer:
             ]
             card["selectionBehavior"] = "at-most-one"
         links = [self.source_link(source_id), *self.label_links(described.agents)]
-        if alert == "brain-metastases":
+        if alert in self.wording.get("trial_search_on_alerts", []):
             links.append(self.trial_search_link(evaluation))
         card["links"] = self._unique_links(links)
         return card
