@@ -8,7 +8,7 @@ from typing import Any
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.normalise import Normaliser
-from service.render import CardRenderer, RenderContext, clip, prune
+from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
 
 def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
@@ -91,4 +91,5 @@ class OrderChecker:
                         ]
                         card["selectionBehavior"] = "at-most-one"
                     cards.append(prune(card))
-        return cards
+        # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
+        return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

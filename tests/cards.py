@@ -223,6 +223,9 @@ def card_problems(card: dict[str, Any], hook: str) -> list[str]:
                 problems += _suggestion_problems(suggestion, f"card.suggestions[{index}]")
             if "selectionBehavior" not in card:
                 problems.append("card.selectionBehavior: required when the card has suggestions")
+            recommended = [s for s in suggestions if isinstance(s, dict) and s.get("isRecommended") is True]
+            if card.get("selectionBehavior") == "at-most-one" and len(recommended) > 1:
+                problems.append("card.suggestions: several isRecommended on an at-most-one card (only 'any' allows that)")
     if "selectionBehavior" in card and card["selectionBehavior"] not in SELECTION_BEHAVIORS:
         problems.append(f"card.selectionBehavior: {card['selectionBehavior']!r} is not one of at-most-one|any")
 

@@ -41,3 +41,47 @@ def test_an_empty_bundle_is_still_answered(client):
     body = request("order-sign", {"draftOrders": {"resourceType": "Bundle", "type": "collection"}})
     response = client.post(PATH, json=body)
     assert response.status_code == 200 and response.json == {"cards": []}
+
+
+def test_order_check_cards_come_critical_first(engine, knowledge):
+    """A draft the liver label forbids (critical) is shown before one the disease progressed on (warning)."""
+    from datetime import date
+
+    from service.order_check import OrderChecker
+    from service.render import CardRenderer, RenderContext
+    from tests.patients import Line
+
+    progressed = Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    patient = Patient(lines=[progressed], labs=[("bilirubin", "2026-11-10", 1.6, 1.2)])
+    evaluation = engine.evaluate(patient.pid, patient.resources(), date(2026, 11, 20))
+    drafts = [
+        {
+            "resourceType": "MedicationRequest",
+            "id": name,
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": name},
+        }
+        for name in ("Enhertu", "Taxotere")
+    ]
+    renderer = CardRenderer(knowledge)
+    cards = OrderChecker(knowledge, engine.normaliser, renderer).cards(evaluation, drafts, RenderContext("h", patient.pid))
+    assert [card["indicator"] for card in cards] == ["critical", "warning"]
+    assert "docetaxel" in cards[0]["summary"].lower()
+
+
+def test_the_conformance_checker_rejects_two_recommended_suggestions_on_an_at_most_one_card():
+    from tests.cards import response_problems
+
+    suggestion = {"label": "Order", "uuid": "u1", "isRecommended": True, "actions": []}
+    card = {
+        "summary": "s",
+        "indicator": "info",
+        "source": {"label": "x"},
+        "suggestions": [suggestion, suggestion | {"uuid": "u2"}],
+        "selectionBehavior": "at-most-one",
+    }
+    assert any("at-most-one" in problem for problem in response_problems({"cards": [card]}, "patient-view"))
+    assert not any(
+        "at-most-one" in p for p in response_problems({"cards": [card | {"selectionBehavior": "any"}]}, "patient-view")
+    )
