@@ -315,3 +315,14 @@ def test_names_that_fill_summaries_are_plain_words(knowledge):
         for abbreviation, expansion in knowledge.cards["glossary"].items():
             if re.search(rf"(?<![\w-]){re.escape(abbreviation)}(?![\w-])", name):
                 assert expansion.lower() in name.lower(), name
+
+
+@pytest.mark.parametrize(
+    ("prefix", "advice"),
+    [("ex7-", "trastuzumab-refractory"), ("ex8-", "order reflex ISH")],
+)
+def test_one_piece_of_advice_one_card(prefix, advice, public_app, knowledge):
+    """ex7 (early relapse) and ex8 (HER2 equivocal) used to give the same advice on two cards."""
+    name, bundle = next((n, b) for n, b in EXAMPLES if n.startswith(prefix))
+    cards = patient_view(public_app, name, bundle, knowledge)["cards"]
+    assert sum(advice.lower() in card["summary"].lower() for card in cards) == 1, [c["summary"] for c in cards]
