@@ -16,6 +16,18 @@ from typing import Any
 import jsonschema
 import yaml
 
+from service.knowledge_models import (
+    Eligibility,
+    OptionRule,
+    Regimen,
+    SafetyTables,
+    regimen_model,
+    rule_model,
+    safety_tables,
+)
+
+__all__ = ["Eligibility", "OptionRule", "Regimen", "SafetyTables"]  # the typed models, re-exported
+
 KNOWLEDGE_FILES = ("sources", "codes", "drugs", "regimens", "lines", "options", "safety", "services", "cards")
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -41,85 +53,6 @@ class NamePattern:
 
     words: tuple[str, ...]
     agents: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Regimen:
-    """A regimen of mappings/regimens.yaml: what it orders and what removes it."""
-
-    id: str
-    title: str
-    short: str
-    agents: tuple[str, ...]
-    key_agents: frozenset[str]
-    continues: tuple[str, ...]
-    partner_choices: tuple[str, ...]
-    chemotherapy: bool
-    evidence: str
-    evidence_url: str | None
-    label_status: str
-    choice_note: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Eligibility:
-    """The predicates of one option rule (mappings/options.yaml); None or empty means 'any'."""
-
-    setting: str = "treatment"
-    line_min: int | None = None
-    line_max: int | None = None
-    sites_any: frozenset[str] = frozenset()
-    hormone_receptor: str | None = None
-    never_received: frozenset[str] = frozenset()
-    current_line_lacks: frozenset[str] = frozenset()
-    min_prior_her2_metastatic_lines: int = 0
-    min_prior_her2_regimens: int = 0
-
-
-@dataclass(frozen=True)
-class OptionRule:
-    """Offer ``regimen`` (with this flag, category and source) when ``eligible`` holds."""
-
-    regimen: str
-    preferred: bool
-    category: str
-    source: str
-    eligible: Eligibility
-
-
-def _regimen_model(regimen_id: str, entry: dict[str, Any]) -> Regimen:
-    return Regimen(
-        id=regimen_id,
-        title=str(entry["title"]),
-        short=str(entry["short"]),
-        agents=tuple(entry["agents"]),
-        key_agents=frozenset(entry.get("key_agents", [])),
-        continues=tuple(entry.get("continues", [])),
-        partner_choices=tuple(entry.get("partner_choices", [])),
-        chemotherapy=bool(entry.get("chemotherapy", False)),
-        evidence=str(entry.get("evidence", "")),
-        evidence_url=entry.get("evidence_url"),
-        label_status=str(entry.get("label_status", "")),
-        choice_note=str(entry.get("choice_note", "")),
-        source=str(entry["source"]),
-    )
-
-
-def _rule_model(entry: dict[str, Any]) -> OptionRule:
-    when = dict(entry.get("eligible", {}))
-    eligibility = Eligibility(
-        setting=str(when.get("setting", "treatment")),
-        line_min=when.get("line_min"),
-        line_max=when.get("line_max"),
-        sites_any=frozenset(when.get("sites_any", [])),
-        hormone_receptor=when.get("hormone_receptor"),
-        never_received=frozenset(when.get("never_received", [])),
-        current_line_lacks=frozenset(when.get("current_line_lacks", [])),
-        min_prior_her2_metastatic_lines=int(when.get("min_prior_her2_metastatic_lines", 0)),
-        min_prior_her2_regimens=int(when.get("min_prior_her2_regimens", 0)),
-    )
-    return OptionRule(str(entry["regimen"]), bool(entry["preferred"]), str(entry["category"]), str(entry["source"]), eligibility)
 
 
 @dataclass
@@ -152,6 +85,13 @@ class Knowledge:
     toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
     regimen_models: dict[str, Regimen] = field(default_factory=dict)
     option_rules: tuple[OptionRule, ...] = ()
+    safety_tables: SafetyTables | None = None
+
+    @property
+    def label_tables(self) -> SafetyTables:
+        """The typed label safety tables (built at load time)."""
+        assert self.safety_tables is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.safety_tables
 
     # Short-hands for the raw documents the engine reads directly.
     @property
@@ -346,8 +286,9 @@ def _compile(knowledge: Knowledge) -> None:
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
 
     _compile_drugs(knowledge)
-    knowledge.regimen_models = {rid: _regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
-    knowledge.option_rules = tuple(_rule_model(entry) for entry in knowledge.options["rules"])
+    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
+    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
+    knowledge.safety_tables = safety_tables(knowledge.safety)
 
     lines = knowledge.lines
     for index, group in enumerate(lines["substitutions"]):

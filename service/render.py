@@ -484,7 +484,7 @@ class CardRenderer:
         """The placeholders of an alert's wording, formatted from the alert's values."""
         values: dict[str, Any] = {}
         if alert.code.startswith("lvef"):
-            rules = self.knowledge.safety["lvef"]["rules"]
+            rules = self.knowledge.label_tables.lvef_rules
             values.update(
                 lvef=f"{alert.lvef:g}" if alert.lvef is not None else "?",
                 fall=points(alert.lvef_fall) if alert.lvef_fall is not None else "fall unknown",
@@ -493,9 +493,7 @@ class CardRenderer:
                 last=alert.lvef_last.isoformat() if alert.lvef_last else "none recorded",
                 months=alert.monitoring_months,
                 monitoring="\n".join(
-                    f"- **{self._display(a)}**: {rules[a]['monitoring']}"
-                    for a in alert.agents
-                    if rules.get(a, {}).get("monitoring")
+                    f"- **{self._display(a)}**: {rules[a].monitoring}" for a in alert.agents if a in rules and rules[a].monitoring
                 ),
             )
         elif alert.code == "hepatic-impairment":

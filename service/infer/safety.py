@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from service.domain import DiseaseStatus, LabResult, ReceptorResult
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory, add_months
 from service.knowledge import Knowledge
+from service.knowledge_models import Condition
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
     return max(chosen, key=lambda lab: lab.on) if chosen else None
 
 
-def lvef_condition_met(condition: dict[str, Any], latest: float, fall: float | None, lower_limit: float) -> bool:
+def lvef_condition_met(condition: Condition, latest: float, fall: float | None, lower_limit: float) -> bool:
     """All predicates of one LVEF condition hold (a fall predicate needs a known fall)."""
     checks = {
         "lvef_below": lambda v: latest < v,
@@ -92,10 +92,10 @@ def lvef_condition_met(condition: dict[str, Any], latest: float, fall: float | N
         "fall_at_most": lambda v: fall is not None and fall <= v,
         "below_lln": lambda v: (latest < lower_limit) == bool(v),
     }
-    return all(checks[name](value) for name, value in condition.items())
+    return all(checks[name](value) for name, value in condition)
 
 
-def liver_condition_met(condition: dict[str, Any], liver: LiverValues) -> bool:
+def liver_condition_met(condition: Condition, liver: LiverValues) -> bool:
     """All predicates of one hepatic condition hold (a missing value never meets a predicate)."""
     values = {
         "bilirubin_x_uln_above": (liver.bilirubin_x, lambda x, v: x > v),
@@ -103,7 +103,7 @@ def liver_condition_met(condition: dict[str, Any], liver: LiverValues) -> bool:
         "transaminase_x_uln_at_least": (liver.transaminase_x, lambda x, v: x >= v),
         "alp_x_uln_above": (liver.alp_x, lambda x, v: x > v),
     }
-    for name, threshold in condition.items():
+    for name, threshold in condition:
         measured, compare = values[name]
         if measured is None or not compare(measured, threshold):
             return False
@@ -114,9 +114,9 @@ class SafetyRules:
     """The label thresholds of mappings/safety.yaml applied to one patient."""
 
     def __init__(self, knowledge: Knowledge) -> None:
-        self.safety = knowledge.safety
-        self.monitored = frozenset(self.safety["lvef"]["monitored_agents"])
-        self.brain_sites = frozenset(self.safety["brain_metastases"]["sites"])
+        self.tables = knowledge.label_tables
+        self.monitored = self.tables.monitored_agents
+        self.brain_sites = self.tables.brain_sites
 
     def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
         self,
@@ -131,11 +131,11 @@ class SafetyRules:
         facts = SafetyFacts()
         self._lvef(facts, labs, history, now)
         self._liver(facts, labs)
-        crisis = self.safety["visceral_crisis"]
+        crisis = self.tables.visceral_crisis
         liver = facts.liver
-        facts.visceral_crisis = crisis["requires_site"] in extent.sites and (
-            (liver.bilirubin is not None and liver.bilirubin > crisis["bilirubin_mg_dl_above"])
-            or any(v is not None and v > crisis["transaminase_u_l_above"] for v in (liver.ast, liver.alt))
+        facts.visceral_crisis = crisis.site in extent.sites and (
+            (liver.bilirubin is not None and liver.bilirubin > crisis.bilirubin_mg_dl_above)
+            or any(v is not None and v > crisis.transaminase_u_l_above for v in (liver.ast, liver.alt))
         )
         facts.brain_metastases = not self.brain_sites.isdisjoint(extent.sites)
         facts.receptor_retest = bool(
@@ -151,12 +151,12 @@ class SafetyRules:
         return facts
 
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
-        rules = self.safety["lvef"]
+        tables = self.tables
         readings = sorted((lab for lab in labs if lab.kind == "lvef"), key=lambda lab: lab.on)
         latest = readings[-1] if readings else None
         facts.lvef_latest = latest
         facts.lvef_lower_limit = (
-            latest.reference_low if latest and latest.reference_low is not None else float(rules["lower_limit_default"])
+            latest.reference_low if latest and latest.reference_low is not None else tables.lvef_lower_limit_default
         )
         line = history.current
         her2_start = (
@@ -169,23 +169,23 @@ class SafetyRules:
                 facts.lvef_fall = facts.lvef_baseline.value - latest.value
         active = history.active_agents()
         if latest is not None:
-            for agent, rule in rules["rules"].items():
-                if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule["conditions"]):
+            for agent, rule in tables.lvef_rules.items():
+                if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule.conditions):
                     facts.cardiac_hits[agent] = RuleHit(
-                        agent, "cardiac", rule["action"], rule["source"], effect="hold per label", section=rule.get("section", "")
+                        agent, "cardiac", rule.action, rule.source, effect="hold per label", section=rule.section
                     )
         on_her2 = bool(active & self.monitored)
         if on_her2 and facts.lvef_baseline is not None:
             facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
         elif not on_her2 and latest is not None:
             facts.low_baseline = latest.value < facts.lvef_lower_limit
-        cutoff = add_months(now, -int(rules["monitoring_months"]))
+        cutoff = add_months(now, -tables.monitoring_months)
         facts.monitoring_overdue = on_her2 and (latest is None or latest.on < cutoff)
 
     def _liver(self, facts: SafetyFacts, labs: list[LabResult]) -> None:
-        liver_rules = self.safety["liver"]
-        defaults = liver_rules["uln_defaults"]
-        per_mg = float(liver_rules["bilirubin_umol_per_mg_dl"])
+        tables = self.tables
+        defaults = tables.uln_defaults
+        per_mg = tables.bilirubin_umol_per_mg_dl
         values = facts.liver
         bilirubin = _latest(labs, *LIVER_TESTS[0])
         if bilirubin is not None:
@@ -194,26 +194,25 @@ class SafetyRules:
             if bilirubin.reference_high:
                 uln = bilirubin.reference_high / per_mg if molar else bilirubin.reference_high
             else:
-                uln = float(defaults["bilirubin-total"]["value"])
+                uln = defaults["bilirubin-total"]
             values.bilirubin_x = values.bilirubin / uln
         for (kind,) in LIVER_TESTS[1:]:
             lab = _latest(labs, kind)
             if lab is None:
                 continue
-            uln = lab.reference_high or float(defaults[kind]["value"])
+            uln = lab.reference_high or defaults[kind]
             if kind != "alp":
                 setattr(values, kind, lab.value)
             setattr(values, f"{kind}_x", lab.value / uln)
         dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
         values.latest = max(dated, default=None)
-        for agent, rule in liver_rules["rules"].items():
+        for agent, rule in tables.liver_rules.items():
             for setting, hits in (("on-treatment", facts.hepatic_hits), ("starting", facts.hepatic_start_hits)):
                 row = next(
                     (
                         row
-                        for row in rule["rows"]
-                        if row.get("setting", "any") in ("any", setting)
-                        and any(liver_condition_met(condition, values) for condition in row["conditions"])
+                        for row in rule.rows
+                        if row.setting in ("any", setting) and any(liver_condition_met(c, values) for c in row.conditions)
                     ),
                     None,
                 )
@@ -221,12 +220,12 @@ class SafetyRules:
                     hits[agent] = RuleHit(
                         agent,
                         "hepatic",
-                        row["action"],
-                        rule["source"],
-                        changes_drug=bool(row["changes_drug"]),
-                        effect=row["summary_effect"],
-                        grade=row["grade"],
-                        section=row["section"],
-                        withhold=bool(row.get("withhold", False)),
+                        row.action,
+                        rule.source,
+                        changes_drug=row.changes_drug,
+                        effect=row.effect,
+                        grade=row.grade,
+                        section=row.section,
+                        withhold=row.withhold,
                         setting=setting,
                     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory
@@ -113,10 +112,10 @@ def describe_alert(
 
 
 def _lvef_alert(knowledge: Knowledge, code: str, history: TherapyHistory, safety: SafetyFacts) -> Alert:
-    rules: dict[str, Any] = knowledge.safety["lvef"]
+    tables = knowledge.label_tables
     active = history.active_agents()
     hits = tuple(safety.cardiac_hits[agent] for agent in sorted(active) if agent in safety.cardiac_hits)
-    monitored = tuple(sorted(active & set(rules["monitored_agents"])))
+    monitored = tuple(sorted(active & tables.monitored_agents))
     latest = safety.lvef_latest
     return Alert(
         code,
@@ -127,13 +126,13 @@ def _lvef_alert(knowledge: Knowledge, code: str, history: TherapyHistory, safety
         lvef_fall=safety.lvef_fall,
         lvef_lower_limit=safety.lvef_lower_limit,
         lvef_last=latest.on if latest else None,
-        monitoring_months=int(rules["monitoring_months"]),
+        monitoring_months=tables.monitoring_months,
     )
 
 
 def _visceral_crisis_alert(knowledge: Knowledge, code: str, safety: SafetyFacts) -> Alert:
-    crisis = knowledge.safety["visceral_crisis"]
-    bilirubin_limit, transaminase_limit = float(crisis["bilirubin_mg_dl_above"]), float(crisis["transaminase_u_l_above"])
+    crisis = knowledge.label_tables.visceral_crisis
+    bilirubin_limit, transaminase_limit = crisis.bilirubin_mg_dl_above, crisis.transaminase_u_l_above
     liver = safety.liver
     criteria = []
     if liver.bilirubin is not None and liver.bilirubin > bilirubin_limit:

@@ -1,0 +1,202 @@
+"""Typed, frozen models of the knowledge files the recommend and safety stages read (built once at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Condition = tuple[tuple[str, float], ...]  # the predicates of one label condition: (name, threshold)
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """A regimen of mappings/regimens.yaml: what it orders and what removes it."""
+
+    id: str
+    title: str
+    short: str
+    agents: tuple[str, ...]
+    key_agents: frozenset[str]
+    continues: tuple[str, ...]
+    partner_choices: tuple[str, ...]
+    chemotherapy: bool
+    evidence: str
+    evidence_url: str | None
+    label_status: str
+    choice_note: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The predicates of one option rule (mappings/options.yaml); None or empty means 'any'."""
+
+    setting: str = "treatment"
+    line_min: int | None = None
+    line_max: int | None = None
+    sites_any: frozenset[str] = frozenset()
+    hormone_receptor: str | None = None
+    never_received: frozenset[str] = frozenset()
+    current_line_lacks: frozenset[str] = frozenset()
+    min_prior_her2_metastatic_lines: int = 0
+    min_prior_her2_regimens: int = 0
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    """Offer ``regimen`` (with this flag, category and source) when ``eligible`` holds."""
+
+    regimen: str
+    preferred: bool
+    category: str
+    source: str
+    eligible: Eligibility
+
+
+def regimen_model(regimen_id: str, entry: dict[str, Any]) -> Regimen:
+    return Regimen(
+        id=regimen_id,
+        title=str(entry["title"]),
+        short=str(entry["short"]),
+        agents=tuple(entry["agents"]),
+        key_agents=frozenset(entry.get("key_agents", [])),
+        continues=tuple(entry.get("continues", [])),
+        partner_choices=tuple(entry.get("partner_choices", [])),
+        chemotherapy=bool(entry.get("chemotherapy", False)),
+        evidence=str(entry.get("evidence", "")),
+        evidence_url=entry.get("evidence_url"),
+        label_status=str(entry.get("label_status", "")),
+        choice_note=str(entry.get("choice_note", "")),
+        source=str(entry["source"]),
+    )
+
+
+def rule_model(entry: dict[str, Any]) -> OptionRule:
+    when = dict(entry.get("eligible", {}))
+    eligibility = Eligibility(
+        setting=str(when.get("setting", "treatment")),
+        line_min=when.get("line_min"),
+        line_max=when.get("line_max"),
+        sites_any=frozenset(when.get("sites_any", [])),
+        hormone_receptor=when.get("hormone_receptor"),
+        never_received=frozenset(when.get("never_received", [])),
+        current_line_lacks=frozenset(when.get("current_line_lacks", [])),
+        min_prior_her2_metastatic_lines=int(when.get("min_prior_her2_metastatic_lines", 0)),
+        min_prior_her2_regimens=int(when.get("min_prior_her2_regimens", 0)),
+    )
+    return OptionRule(str(entry["regimen"]), bool(entry["preferred"]), str(entry["category"]), str(entry["source"]), eligibility)
+
+
+@dataclass(frozen=True)
+class LiverRow:
+    """One row of a drug label's liver table (mappings/safety.yaml), most severe rows first."""
+
+    grade: str
+    section: str
+    conditions: tuple[Condition, ...]
+    action: str
+    effect: str
+    changes_drug: bool
+    withhold: bool
+    setting: str  # any | starting | on-treatment
+    check: bool
+
+
+@dataclass(frozen=True)
+class LiverRule:
+    """A drug label's liver table."""
+
+    agent: str
+    source: str
+    rows: tuple[LiverRow, ...]
+
+
+@dataclass(frozen=True)
+class LvefRule:
+    """A HER2 drug label's LVEF hold rule and its monitoring."""
+
+    agent: str
+    source: str
+    conditions: tuple[Condition, ...]
+    action: str
+    monitoring: str
+    section: str
+    check: bool
+
+
+@dataclass(frozen=True)
+class VisceralCrisis:
+    """The operational liver criterion of a visceral crisis."""
+
+    site: str
+    bilirubin_mg_dl_above: float
+    transaminase_u_l_above: float
+    source: str
+
+
+@dataclass(frozen=True)
+class SafetyTables:
+    """mappings/safety.yaml, typed."""
+
+    lvef_rules: dict[str, LvefRule]
+    lvef_lower_limit_default: float
+    monitoring_months: int
+    monitored_agents: frozenset[str]
+    liver_rules: dict[str, LiverRule]
+    uln_defaults: dict[str, float]
+    bilirubin_umol_per_mg_dl: float
+    visceral_crisis: VisceralCrisis
+    brain_sites: frozenset[str]
+
+
+def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
+    return tuple(tuple((str(name), float(value)) for name, value in entry.items()) for entry in entries)
+
+
+def _liver_row(row: dict[str, Any]) -> LiverRow:
+    return LiverRow(
+        grade=str(row["grade"]),
+        section=str(row["section"]),
+        conditions=_conditions(row["conditions"]),
+        action=str(row["action"]),
+        effect=str(row["summary_effect"]),
+        changes_drug=bool(row["changes_drug"]),
+        withhold=bool(row.get("withhold", False)),
+        setting=str(row.get("setting", "any")),
+        check=bool(row.get("check", False)),
+    )
+
+
+def safety_tables(document: dict[str, Any]) -> SafetyTables:
+    """Build the typed tables from the checked safety.yaml document."""
+    lvef, liver, crisis = document["lvef"], document["liver"], document["visceral_crisis"]
+    return SafetyTables(
+        lvef_rules={
+            agent: LvefRule(
+                agent=agent,
+                source=str(rule["source"]),
+                conditions=_conditions(rule["conditions"]),
+                action=str(rule["action"]),
+                monitoring=str(rule.get("monitoring", "")),
+                section=str(rule.get("section", "")),
+                check=bool(rule.get("check", False)),
+            )
+            for agent, rule in lvef["rules"].items()
+        },
+        lvef_lower_limit_default=float(lvef["lower_limit_default"]),
+        monitoring_months=int(lvef["monitoring_months"]),
+        monitored_agents=frozenset(lvef["monitored_agents"]),
+        liver_rules={
+            agent: LiverRule(agent, str(rule["source"]), tuple(_liver_row(row) for row in rule["rows"]))
+            for agent, rule in liver["rules"].items()
+        },
+        uln_defaults={kind: float(entry["value"]) for kind, entry in liver["uln_defaults"].items()},
+        bilirubin_umol_per_mg_dl=float(liver["bilirubin_umol_per_mg_dl"]),
+        visceral_crisis=VisceralCrisis(
+            site=str(crisis["requires_site"]),
+            bilirubin_mg_dl_above=float(crisis["bilirubin_mg_dl_above"]),
+            transaminase_u_l_above=float(crisis["transaminase_u_l_above"]),
+            source=str(crisis["source"]),
+        ),
+        brain_sites=frozenset(document["brain_metastases"]["sites"]),
+    )
