@@ -36,7 +36,7 @@ class OrderChecker:
         self.knowledge = knowledge
         self.normaliser = normaliser
         self.renderer = renderer
-        self.key_agents = {a for regimen in knowledge.regimens.values() for a in regimen.get("key_agents", [])}
+        self.key_agents = {a for regimen in knowledge.regimen_models.values() for a in regimen.key_agents}
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
         self.sources = knowledge.cards["order_check_sources"]
 

@@ -177,7 +177,7 @@ class CardRenderer:
         preferred = next((o for o in recommendation.options if o.preferred), None)
         links = [self.source_link(guideline)]
         if preferred is not None:
-            links += self.label_links(self.knowledge.regimens[preferred.regimen]["agents"])
+            links += self.label_links(self.knowledge.regimen_models[preferred.regimen].agents)
         for option in recommendation.options:
             regimen = self.knowledge.regimen_models[option.regimen]
             links.append(self.source_link(option.source))
@@ -195,7 +195,7 @@ class CardRenderer:
         if not recommendation.in_scope:
             return str(templates[recommendation.scope_reason])
         preferred = next((o for o in recommendation.options if o.preferred), None)
-        preferred_title = str(self.knowledge.regimens[preferred.regimen]["short"]) if preferred else ""
+        preferred_title = self.knowledge.regimen_models[preferred.regimen].short if preferred else ""
         current = history.current
         regimen_now = self._agents_text(current.agents) if current else ""
         alternative = next((o for o in recommendation.options if not o.preferred and o.regimen != "clinical-trial"), None)
