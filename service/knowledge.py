@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,18 @@ class KnowledgeError(Exception):
 
 
 def default_mappings_dir() -> Path:
-    """The ``mappings/`` folder beside the ``service`` package (the repository or the image)."""
+    """The knowledge shipped with the package: ``service.mappings`` through importlib.resources.
+
+    The wheel carries the repository's ``mappings/`` as the package data ``service.mappings``
+    (pyproject.toml maps it); an editable install maps it back to the checkout's folder. Code run from a
+    checkout that was never installed falls back to ``mappings/`` beside the ``service`` package.
+    """
+    try:
+        shipped = resources.files("service.mappings")
+    except ModuleNotFoundError:
+        shipped = None
+    if shipped is not None and shipped.joinpath("sources.yaml").is_file():
+        return Path(str(shipped))
     return Path(__file__).resolve().parent.parent / "mappings"
 
 
