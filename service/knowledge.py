@@ -29,15 +29,17 @@ def default_mappings_dir() -> Path:
     """The knowledge shipped with the package: ``service.mappings`` through importlib.resources.
 
     The wheel carries the repository's ``mappings/`` as the package data ``service.mappings``
-    (pyproject.toml maps it); an editable install maps it back to the checkout's folder. Code run from a
-    checkout that was never installed falls back to ``mappings/`` beside the ``service`` package.
+    (pyproject.toml maps it). A checkout (an editable install included, whose finder does not map the
+    folder) reads ``mappings/`` beside the ``service`` package: the source of truth itself.
     """
     try:
-        shipped = resources.files("service.mappings")
+        # A folder without __init__.py is a namespace package: files() may give a MultiplexedPath, whose
+        # files are real paths; the folder is the parent of one of them.
+        marker = resources.files("service.mappings").joinpath("sources.yaml")
     except ModuleNotFoundError:
-        shipped = None
-    if shipped is not None and shipped.joinpath("sources.yaml").is_file():
-        return Path(str(shipped))
+        marker = None
+    if isinstance(marker, Path) and marker.is_file():
+        return marker.parent
     return Path(__file__).resolve().parent.parent / "mappings"
 
 
