@@ -86,7 +86,7 @@ def test_the_installed_wheel_runs_the_demo_outside_the_checkout(release: Release
 
 def test_the_installed_wheel_reads_its_own_knowledge_not_the_checkout(release: Release) -> None:
     where = subprocess.run(
-        [str(release.python), "-c", "import service, service.knowledge as k; print(service.__file__); print(k.default_mappings_dir())"],
+        [str(release.python), "-c", "import service, service.knowledge as k; print(service.__file__, k.default_mappings_dir())"],
         capture_output=True,
         text=True,
         timeout=60,
