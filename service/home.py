@@ -61,10 +61,7 @@ def index() -> Response:
     if settings.development_mode:
         about["version"] = package_version()
         about["mode"] = "development: requests are not authenticated"
-    if (
-        request.accept_mimetypes.accept_html
-        and request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
-    ):
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":  # a browser; curl gets JSON
         items = "".join(
             f'<li>{escape(name)}: <a href="{escape(url)}">{escape(url)}</a></li>' for name, url in about["links"].items()
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from service.config import ENV_PREFIX, Settings
 
@@ -24,11 +24,24 @@ def _default(value: Any) -> str:
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
+def _kind(annotation: Any) -> str:
+    """A reader's name for a setting's type: text, number, whole number, yes/no, list, or its choices."""
+    if get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{choice}`" for choice in get_args(annotation))
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is tuple:
+        return "list"
+    return {str: "text", float: "number", int: "whole number", bool: "yes/no"}.get(annotation, str(annotation))
+
+
 def settings_table() -> str:
-    """Markdown: setting, environment variable, default, meaning."""
-    rows = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    """Markdown: setting, environment variable, type, default, meaning."""
+    rows = ["| setting | environment variable | type | default | meaning |", "|---|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        rows.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | {_default(field.default)} | {field.description or ''} |")
+        variable = f"`{ENV_PREFIX}{name.upper()}`"
+        cells = [f"`{name}`", variable, _kind(field.annotation), _default(field.default), field.description]
+        rows.append("| " + " | ".join(cell or "" for cell in cells) + " |")
     return "\n".join(rows)
 
 
