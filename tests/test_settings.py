@@ -186,3 +186,24 @@ def test_every_command_and_option_has_help_text() -> None:
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"her2-cds {name} {action.option_strings or action.dest}: no help text"
+
+
+def test_mappings_dir_points_the_service_at_another_knowledge_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The knowledge shipped in the package is the default; HER2CDS_MAPPINGS_DIR still replaces it."""
+    import shutil
+
+    from service import create_app
+
+    local = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "mappings", local)
+    services = local / "services.yaml"
+    shipped_title = "HER2-positive metastatic breast cancer: next-line options and safety"
+    assert shipped_title in services.read_text(encoding="utf-8")
+    services.write_text(services.read_text(encoding="utf-8").replace(shipped_title, "Local HER2 guidance"), encoding="utf-8")
+    monkeypatch.setenv("HER2CDS_MAPPINGS_DIR", str(local))
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3"})
+    titles = [service["title"] for service in app.test_client().get("/cds-services").json["services"]]
+    assert titles[0] == "Local HER2 guidance"
+    monkeypatch.delenv("HER2CDS_MAPPINGS_DIR")
+    default = create_app({"database_url": f"sqlite:///{tmp_path}/g.sqlite3"})
+    assert default.test_client().get("/cds-services").json["services"][0]["title"] == shipped_title
