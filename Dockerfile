@@ -12,18 +12,20 @@
 #   curl -s localhost:8080/cds-services
 #
 # Configure with a YAML file named by HER2CDS_CONFIG (README "Configuration"; config.example.yaml): the
-# trusted EHRs (`clients`: issuer, keys, FHIR servers) live there, and with none the service runs in
-# development mode (no authentication, a loud warning in the log). HER2CDS_* variables override single
-# settings:
+# trusted EHRs (`clients`: issuer, keys, FHIR servers) and `public_base_url` live there. With no clients
+# the service would run in development mode (no authentication), which listens on loopback only: the
+# image, bound to 0.0.0.0, then refuses to start with a message naming HER2CDS_CONFIG (for a throwaway
+# trial without patient data: -e HER2CDS_INSECURE_DEVELOPMENT=true). HER2CDS_* variables override single
+# settings (a misspelt one stops start-up):
 #   docker run --rm -p 8080:8080 -v "$PWD/her2cds.yaml:/etc/her2cds.yaml:ro" -e HER2CDS_CONFIG=/etc/her2cds.yaml \
 #     -e HER2CDS_PUBLIC_BASE_URL=https://cds.example.org \
 #     -e HER2CDS_DATABASE_URL=postgresql+psycopg://her2cds:secret@db/her2cds \
 #     -e GUNICORN_CMD_ARGS="--workers 4 --threads 4 --bind 0.0.0.0:8080 --timeout 30 --access-logfile -" \
 #     her2-cds:pg
 #
-# The knowledge files (mappings/) are baked in at /app/mappings; mount another folder there (read-only)
-# to change them without rebuilding. The feedback database (SQLite by default) lives in the /app/var
-# volume (a named volume inherits the right owner; a bind-mounted host folder must be writable by
+# The knowledge files (mappings/) travel inside the wheel (service.mappings); to change them without
+# rebuilding, mount another folder read-only and name it in HER2CDS_MAPPINGS_DIR. The feedback database
+# (SQLite by default) lives in the /app/var volume (a named volume inherits the right owner; a bind-mounted host folder must be writable by
 # uid 10001). The container runs as the unprivileged user her2cds (uid 10001) and needs no writable path
 # other than /app/var, so it can run with a read-only root filesystem (--read-only --tmpfs /tmp).
 # The CLI is there too: docker run --rm --entrypoint her2-cds her2-cds --help
@@ -40,9 +42,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-# Only what the build needs: metadata (pyproject.toml names README.md as the readme) and the package.
-COPY pyproject.toml README.md ./
+# Only what the build needs: metadata (pyproject.toml names README.md and LICENSE), the package and the
+# knowledge it carries (mappings/ becomes service.mappings in the wheel).
+COPY pyproject.toml README.md LICENSE ./
 COPY service ./service
+COPY mappings ./mappings
 RUN target="."; if [ -n "$EXTRAS" ]; then target=".[$EXTRAS]"; fi \
  && pip wheel --wheel-dir /wheels "$target" \
  && ls -l /wheels
@@ -86,10 +90,6 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
  && pip install --no-index --find-links=/wheels "$requirement" \
  && pip check
 
-# mappings/ sits outside the package, so the wheel does not hold it: copy it (owned by root, read-only
-# for the service user).
-COPY mappings /app/mappings
-
 # A small start script: build the app once in a single process (fails fast with one clear message when
 # the configuration or the knowledge files are wrong, and creates the feedback table before the workers
 # start, so that several workers never race to create it), then hand over to gunicorn as PID 1.
@@ -100,8 +100,7 @@ python -c 'from service import create_app; create_app()'
 exec gunicorn "$@" 'service:create_app()'
 EOF
 
-ENV HER2CDS_MAPPINGS_DIR=/app/mappings \
-    HER2CDS_DATABASE_URL=sqlite:////app/var/her2cds-feedback.sqlite3 \
+ENV HER2CDS_DATABASE_URL=sqlite:////app/var/her2cds-feedback.sqlite3 \
     GUNICORN_CMD_ARGS="--workers 2 --threads 4 --bind 0.0.0.0:8080 --timeout 30 --graceful-timeout 20 --worker-tmp-dir /dev/shm --access-logfile -" \
     HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo serve test test-unit lint clean
+.PHONY: install demo serve test test-unit lint dist settings-table clean
 
 install: $(VENV)/.installed
 
@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml
 demo: install            ## evaluate the bundled example patients and print their cards
 	$(BIN)/her2-cds demo
 
-serve: install           ## run the service on http://127.0.0.1:8080 (development mode)
-	$(BIN)/her2-cds serve
+serve: install           ## run the service on http://127.0.0.1:8080 (development mode) with the example patients at /fhir
+	$(BIN)/her2-cds serve --examples
 
 test: install            ## the whole suite: unit, scenarios, HAPI FHIR integration
 	$(BIN)/pytest
@@ -29,8 +29,14 @@ lint: install            ## ruff and mypy, warnings as errors
 	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy
 
+dist: install            ## the sdist and the wheel built from it, in dist/ (tests/test_packaging.py installs and runs them)
+	$(BIN)/python -m build --outdir dist
+
+settings-table: install  ## regenerate the README's settings table from service/config.py
+	$(BIN)/python -m service.settings_reference README.md
+
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 -include Makefile.hapi
 -include Makefile.synthea

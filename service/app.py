@@ -18,6 +18,7 @@ from service.errors import ApiError, register_error_handlers
 from service.feedback import FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
+from service.home import home
 from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import configure_logging
@@ -26,6 +27,7 @@ from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
 from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
 from service.ssrf import development_server_allowed, fhir_server_allowed
+from service.startup import check_listen_addresses, listen_hosts
 
 log = logging.getLogger("her2cds")
 hooks = Blueprint("hooks", __name__)
@@ -49,10 +51,11 @@ class Runtime:
         self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))
         self.services = knowledge.services["services"]
         self.templates = prefetch_templates(knowledge)
-        self.discovery = discovery_document(knowledge, self.templates)
+        self.discovery = discovery_document(knowledge, self.templates, settings.discovery_ids)
 
     def service_hooks(self, service_id: str) -> set[str]:
-        return {service["hook"] for service in self.services if service["id"] == service_id}
+        """The hooks ``service_id`` answers: its shared id, or (``discovery_ids: per-hook``) one id per hook."""
+        return {service["hook"] for service in self.services if service_id in (service["id"], per_hook_id(service))}
 
     def may_call(self, fhir_server: str) -> bool:
         """SSRF guard (``service.ssrf``): the calling client's FHIR servers; in development mode, listed or loopback."""
@@ -66,6 +69,10 @@ class Runtime:
         if self.settings.public_base_url:
             return self.settings.public_base_url
         return request.host_url if self.settings.development_mode else None
+
+    def fallback_fhir_server(self) -> str | None:
+        """Development mode: where to read what a request neither prefetched nor named a ``fhirServer`` for."""
+        return (self.settings.fallback_fhir_server or None) if self.settings.development_mode else None
 
     def evaluation_date(self) -> date:
         fixed = current_app.config.get("HER2CDS_EVALUATION_DATE")
@@ -87,11 +94,25 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
     return templates
 
 
-def discovery_document(knowledge: Knowledge, templates: dict[str, str]) -> dict[str, Any]:
-    """``GET /cds-services`` body, from mappings/services.yaml."""
+def per_hook_id(service: dict[str, Any]) -> str:
+    """The id a service offered under several hooks gets per hook for clients that key services by id."""
+    return f"{service['id']}-{service['hook']}"
+
+
+def discovery_document(knowledge: Knowledge, templates: dict[str, str], discovery_ids: str = "shared") -> dict[str, Any]:
+    """``GET /cds-services`` body, from mappings/services.yaml.
+
+    ``discovery_ids="shared"`` lists a service offered under several hooks with one id (CDS Hooks 2.0
+    allows it, and an EHR then replaces the order-select cards with the order-sign ones); ``"per-hook"``
+    gives such a service one id per hook (``her2-mbc-order-check-order-sign``) for clients that key
+    services by id, such as the official CDS Hooks sandbox.
+    """
+    shared = [service["id"] for service in knowledge.services["services"]]
     services = []
     for service in knowledge.services["services"]:
         entry = {key: service[key] for key in ("hook", "id", "title", "description", "usageRequirements") if service.get(key)}
+        if discovery_ids == "per-hook" and shared.count(service["id"]) > 1:
+            entry["id"] = per_hook_id(service)
         entry["prefetch"] = dict(templates)
         services.append(entry)
     return {"services": services}
@@ -166,7 +187,7 @@ def call_service(service_id: str) -> Response:
             rt.knowledge.services["required_prefetch"],
             context,
             hook_request.get("prefetch"),
-            hook_request.get("fhirServer"),
+            hook_request.get("fhirServer") or rt.fallback_fhir_server(),
             authorization.get("access_token"),
             rt.gateway,
             rt.settings.time_budget_seconds,
@@ -227,8 +248,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides settings (tests); the environment gives the rest."""
     overrides = dict(config or {})
     evaluation_date = overrides.pop("evaluation_date", None)
+    listening_on = overrides.pop("listen_hosts", None)  # her2-cds serve says where it binds
     settings = load_settings(overrides)
     configure_logging(settings.log_level)
+    check_listen_addresses(settings, listen_hosts(listening_on))
     knowledge = load_knowledge(settings.mappings_dir or None)
     app = Flask("her2cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -237,15 +260,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["her2cds"] = Runtime(settings, knowledge)
     app.register_blueprint(hooks)
     app.register_blueprint(assets)
+    app.register_blueprint(home)
     if settings.sandbox and settings.development_mode:
         from service.sandbox import sandbox
 
         app.register_blueprint(sandbox)
+    if settings.examples_fhir and settings.development_mode:
+        from service.examples_fhir import examples_fhir
+
+        app.register_blueprint(examples_fhir)
     register_error_handlers(app)
-    if settings.cors_origins:
+    if settings.browser_origins:
         from flask_cors import CORS
 
-        CORS(app, origins=list(settings.cors_origins), supports_credentials=False)
+        # Private Network Access: a page on a public origin (the CDS Hooks sandbox) calling a loopback service.
+        origins = list(settings.browser_origins)
+        CORS(app, origins=origins, supports_credentials=False, allow_private_network=settings.development_mode)
     if settings.development_mode:
         log.warning(
             "DEVELOPMENT MODE: no trusted CDS clients configured, requests are NOT authenticated; "

@@ -1,4 +1,4 @@
-"""``her2-cds`` command line: serve, evaluate, demo, load-examples."""
+"""her2-cds: a CDS Hooks 2.0 service for HER2-positive metastatic breast cancer (run, try and check it)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import argparse
 import sys
 import textwrap
 from datetime import date
-from importlib import resources as package_files
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from service.examples import bundle_resources, example_bundles, patient_id_of
+
 EXAMPLES_PACKAGE = "service.examples"
+__all__ = ["bundle_resources", "example_bundles", "main", "patient_id_of"]  # re-exported: tests and scripts import them here
 EVALUATE_HOOK_INSTANCE = "her2-cds-evaluate"
 
 
@@ -34,15 +36,6 @@ def read_bundle(path: Path) -> dict[str, Any]:
     return bundle
 
 
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-
-
-def patient_id_of(resources: list[dict[str, Any]]) -> str:
-    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
-    return str(patient.get("id")) if patient and patient.get("id") else "unknown"
-
-
 def evaluate_bundle(bundle: dict[str, Any], hook: str, now: date, mappings_dir: str | None = None) -> dict[str, Any]:
     """The CDS Hooks response the service gives for the patient in ``bundle`` (no server, no FHIR calls)."""
     from service.engine import Engine
@@ -61,16 +54,6 @@ def evaluate_bundle(bundle: dict[str, Any], hook: str, now: date, mappings_dir: 
         return {"cards": renderer.cards(evaluation, context)}
     drafts = [r for r in resources if r.get("resourceType") == "MedicationRequest" and r.get("status") == "draft"]
     return {"cards": OrderChecker(knowledge, engine.normaliser, renderer).cards(evaluation, drafts, context)}
-
-
-def example_bundles() -> list[tuple[str, dict[str, Any]]]:
-    """The bundled example patients, by file name."""
-    folder = package_files.files(EXAMPLES_PACKAGE)
-    found = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".json"):
-            found.append((entry.name, orjson.loads(entry.read_bytes())))
-    return found
 
 
 def _print_demo(name: str, bundle: dict[str, Any], response: dict[str, Any]) -> None:
@@ -126,11 +109,50 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``her2-cds serve`` options change (everything else comes from HER2CDS_CONFIG / HER2CDS_*)."""
+    overrides: dict[str, Any] = {"listen_hosts": [args.host]}
+    if args.now:
+        overrides["evaluation_date"] = args.now.isoformat()
+    if args.insecure_development:
+        overrides["insecure_development"] = True
+    if args.examples:
+        # The examples endpoint is this server's /fhir; the service reads it over HTTP as it would an EHR's.
+        overrides["examples_fhir"] = True
+        overrides["fallback_fhir_server"] = f"{base_url_of(args.host, args.port)}/fhir"
+    return overrides
+
+
+def base_url_of(host: str, port: int) -> str:
+    """The loopback URL a local client uses to reach ``host:port`` (a wildcard bind is reached on 127.0.0.1)."""
+    reach = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - maps a wildcard away
+    return f"http://[{reach}]:{port}" if ":" in reach else f"http://{reach}:{port}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service import create_app
+    from service.home import official_sandbox_url
 
-    app = create_app({"evaluation_date": args.now.isoformat()} if args.now else None)
+    app = create_app(serve_overrides(args))
+    settings = app.extensions["her2cds"].settings
+    base = base_url_of(args.host, args.port)
+    print(f"her2-cds on {base}  (discovery {base}/cds-services)", flush=True)
+    if settings.development_mode:
+        if settings.sandbox:
+            print(f"  sandbox EHR page:     {base}/sandbox", flush=True)
+        if settings.examples_fhir:
+            print(f"  example patients:     {base}/fhir  (read-only FHIR; the fallback when a request names no fhirServer)")
+        print(f"  CDS Hooks sandbox:    {official_sandbox_url(base, settings.examples_fhir)}", flush=True)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a configuration file (and the environment's HER2CDS_* variables) without starting the service."""
+    from service.config_check import check_configuration
+
+    for line in check_configuration(args.file, fetch_keys=not args.offline):
+        print(line)
     return 0
 
 
@@ -164,29 +186,65 @@ def cmd_load_examples(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="her2-cds", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the CDS Hooks service (development server)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--now", type=_date, help="fix the evaluation date (demos and tests)")
+MAPPINGS_HELP = "knowledge folder to use instead of the one shipped with the package"
+NOW_HELP = "evaluate as on this date, YYYY-MM-DD (default: today)"
+
+
+def add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the CDS Hooks service (development server; production runs gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    serve.add_argument("--now", type=_date, help="fix the evaluation date, YYYY-MM-DD (demos and tests)")
+    serve.add_argument(
+        "--examples",
+        action="store_true",
+        help="also serve the bundled example patients as read-only FHIR at /fhir, read when a request names no fhirServer",
+    )
+    serve.add_argument(
+        "--insecure-development",
+        action="store_true",
+        help="allow development mode (no authentication) on a non-loopback --host; never with patient data",
+    )
     serve.set_defaults(func=cmd_serve)
+
+
+def add_check_config_parser(sub: Any) -> None:
+    check = sub.add_parser(
+        "check-config", help="validate a configuration file and its clients' keys without starting the service"
+    )
+    check.add_argument("file", help="the YAML file HER2CDS_CONFIG would name")
+    check.add_argument("--offline", action="store_true", help="do not fetch the clients' jwks_url key sets")
+    check.set_defaults(func=cmd_check_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from service.home import package_version
+
+    parser = argparse.ArgumentParser(prog="her2-cds", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_serve_parser(sub)
     evaluate = sub.add_parser("evaluate", help="print the CDS Hooks response for a FHIR Bundle file")
-    evaluate.add_argument("bundle")
-    evaluate.add_argument("--hook", default="patient-view", choices=["patient-view", "order-select", "order-sign"])
-    evaluate.add_argument("--now", type=_date)
-    evaluate.add_argument("--mappings", help="knowledge folder (default: mappings/)")
+    evaluate.add_argument("bundle", help="a JSON file holding a FHIR Bundle of one patient's records")
+    evaluate.add_argument(
+        "--hook",
+        default="patient-view",
+        choices=["patient-view", "order-select", "order-sign"],
+        help="the hook to answer (order hooks check the bundle's draft MedicationRequests; default patient-view)",
+    )
+    evaluate.add_argument("--now", type=_date, help=NOW_HELP)
+    evaluate.add_argument("--mappings", help=MAPPINGS_HELP)
     evaluate.set_defaults(func=cmd_evaluate)
     demo = sub.add_parser("demo", help="evaluate the bundled example patients and print the cards")
-    demo.add_argument("--now", type=_date)
+    demo.add_argument("--now", type=_date, help=NOW_HELP)
     demo.add_argument("--json", action="store_true", help="print the full responses as JSON")
-    demo.add_argument("--mappings", help="knowledge folder (default: mappings/)")
+    demo.add_argument("--mappings", help=MAPPINGS_HELP)
     demo.set_defaults(func=cmd_demo)
     load = sub.add_parser("load-examples", help="upload the example patients to a FHIR server as transactions")
-    load.add_argument("--fhir-server", required=True)
+    load.add_argument("--fhir-server", required=True, help="FHIR base URL, e.g. http://127.0.0.1:8090/fhir")
     load.add_argument("bundle", nargs="*", help="bundle files instead of the bundled examples")
     load.set_defaults(func=cmd_load_examples)
+    add_check_config_parser(sub)
     return parser
 
 

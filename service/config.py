@@ -1,6 +1,11 @@
-"""Settings: a YAML file named by ``HER2CDS_CONFIG`` and/or ``HER2CDS_*`` environment variables.
+"""Settings: typed (pydantic-settings), from a YAML file named by ``HER2CDS_CONFIG``, ``HER2CDS_*``
+environment variables and start-up overrides, in that order of precedence (overrides win).
 
-Validated once by ``load_settings``; a bad value stops start-up with a message naming the setting.
+Validated once by ``load_settings``; a bad value stops start-up with a message naming the setting, and
+so does a ``HER2CDS_*`` variable or a file key that names no setting (a misspelt one would otherwise be
+ignored silently). Adding a setting is one line in ``Settings`` (type, default, ``help``); the README's
+reference table is generated from it (``python -m service.settings_reference README.md``) and a test
+checks that it is current.
 """
 
 from __future__ import annotations
@@ -8,14 +13,24 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
 import yaml
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "HER2CDS_"
+CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
+# HER2CDS_* variables that belong to the project's tools, not to the service's settings.
+TOOL_VARIABLES = ("HER2CDS_CHROMIUM",)
+TOOL_PREFIXES = ("HER2CDS_HAPI_",)
+# The official CDS Hooks sandbox (cds-hooks/sandbox), the client most engineers try first.
+CDS_HOOKS_SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 
 
 class ConfigError(Exception):
@@ -38,95 +53,162 @@ class Client:
     private_networks: tuple[IpNetwork, ...] = ()  # non-public networks its FHIR servers may resolve to
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting of the service, with its default."""
+def _comma_list(value: Any) -> Any:
+    """A list setting: a YAML list, or a comma-separated string (the environment)."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
-    database_url: str = "sqlite:///var/her2cds-feedback.sqlite3"
-    time_budget_seconds: float = 2.0
-    fhir_connect_timeout_seconds: float = 0.5
-    max_body_bytes: int = 5 * 1024 * 1024
-    max_fhir_pages: int = 20
-    max_fhir_bundle_bytes: int = 20 * 1024 * 1024
-    public_base_url: str = ""
-    mappings_dir: str = ""
-    cors_origins: tuple[str, ...] = ()
-    fhir_servers: tuple[str, ...] = ()  # base URLs the service may call in development mode too
-    allow_loopback_fhir: bool = True  # development mode: FHIR servers on 127.0.0.0/8 and ::1
-    sandbox: bool = True
-    log_level: str = "INFO"
-    jwt_leeway_seconds: int = 60  # clock skew allowed on exp, nbf and iat
-    jwks_timeout_seconds: float = 2.0
-    jwks_refresh_cooldown_seconds: float = 30.0  # an unknown kid refetches a JWKS at most this often
-    clients: tuple[Client, ...] = field(default=())
+
+def _clients(value: Any) -> tuple[Client, ...]:
+    """``clients``: a YAML list (or JSON in the environment), checked entry by entry (errors name the field)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"setting clients: not a JSON list of client entries: {exc}") from exc
+    if isinstance(value, tuple) and all(isinstance(item, Client) for item in value):
+        return value
+    return parse_clients(value)
+
+
+Urls = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+Clients = Annotated[tuple[Client, ...], NoDecode, BeforeValidator(_clients)]
+
+
+def setting(default: Any, help: str, **constraints: Any) -> Any:
+    """One setting: its default, the sentence the README table shows, and pydantic constraints."""
+    return Field(default, description=help, **constraints)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service: type, default and meaning. One line per setting."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, case_sensitive=False)
+
+    database_url: str = setting("sqlite:///var/her2cds-feedback.sqlite3", "feedback store; `postgresql+psycopg://user:pw@host/db` for PostgreSQL (`pip install 'her2-cds[postgres]'`)")
+    time_budget_seconds: float = setting(2.0, "per-request budget for FHIR calls (they run in parallel)", gt=0)
+    fhir_connect_timeout_seconds: float = setting(0.5, "connect timeout of each FHIR call", gt=0)
+    max_body_bytes: int = setting(5 * 1024 * 1024, "larger request bodies get 413", gt=0)
+    max_fhir_pages: int = setting(20, "most `next` pages read for one FHIR search", ge=1)
+    max_fhir_bundle_bytes: int = setting(20 * 1024 * 1024, "largest FHIR answer read", gt=0)
+    public_base_url: str = setting("", "absolute URL EHRs call the service at: JWT `aud` and card icons; required in production")
+    mappings_dir: str = setting("", "knowledge folder to use instead of the one shipped in the package (`service.mappings`)")
+    cors_origins: Urls = setting((), "browser origins that may call the service (CORS; preflight needs no token, the call does)")
+    fhir_servers: Urls = setting((), "development mode: FHIR base URLs the service may call; with clients, each client lists its own")
+    allow_loopback_fhir: bool = setting(True, "development mode: FHIR servers on 127.0.0.0/8 and ::1 may be called")
+    sandbox: bool = setting(True, "development mode: the EHR-like page at `/sandbox`")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting("INFO", "log level of the service and the libraries under it")
+    jwt_leeway_seconds: int = setting(60, "clock skew allowed on a JWT's `exp`, `nbf` and `iat`", ge=0)
+    jwks_timeout_seconds: float = setting(2.0, "timeout fetching a client's JWKS", gt=0)
+    jwks_refresh_cooldown_seconds: float = setting(30.0, "an unknown `kid` refetches a JWKS at most this often", ge=0)
+    clients: Clients = setting((), "trusted EHRs (see below); none = development mode. In the environment: a JSON list")
+    insecure_development: bool = setting(False, "allow development mode (no authentication) on a non-loopback address; never with patient data")
+    development_cors_origins: Urls = setting((CDS_HOOKS_SANDBOX_ORIGIN,), "development mode: browser origins allowed besides `cors_origins`")
+    discovery_ids: Literal["shared", "per-hook"] = setting("shared", "`per-hook`: one service id per hook in discovery, for clients that key services by id")
+    examples_fhir: bool = setting(False, "development mode: serve the example patients as read-only FHIR at `/fhir` (`serve --examples`)")
+    fallback_fhir_server: str = setting("", "development mode: FHIR base URL read when a hook request names no `fhirServer`")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides, then ``HER2CDS_*`` variables, then the ``HER2CDS_CONFIG`` file; no dotenv, no secrets dir."""
+        return init_settings, env_settings, ConfigFile(settings_cls)
+
+    @field_validator("public_base_url", "fallback_fhir_server")
+    @classmethod
+    def _absolute_url(cls, value: str, info: Any) -> str:
+        return _http_url(f"setting {info.field_name}", value) if value else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _production_needs_its_url(self) -> Settings:
+        if self.clients and not self.public_base_url:
+            # Without it the JWT ``aud`` would be checked against the request's Host header, which the caller
+            # chooses: a token minted for another CDS service would pass when sent with that Host.
+            raise ConfigError(
+                "setting public_base_url: required when clients are configured (production mode): "
+                "the absolute URL EHRs call the service at, e.g. https://cds.example.org; JWT audiences are checked against it"
+            )
+        return self
 
     @property
     def development_mode(self) -> bool:
         """No trusted clients configured: no client authentication (said loudly at start-up)."""
         return not self.clients
 
+    @property
+    def browser_origins(self) -> tuple[str, ...]:
+        """Origins granted CORS: ``cors_origins``, plus ``development_cors_origins`` in development mode."""
+        extra = self.development_cors_origins if self.development_mode else ()
+        return tuple(dict.fromkeys((*self.cors_origins, *extra)))
 
-def _coerce(name: str, kind: Any, value: Any) -> Any:
+
+class ConfigFile(PydanticBaseSettingsSource):
+    """The YAML file named by ``HER2CDS_CONFIG``: the lowest-precedence source."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        return read_config_file(os.environ.get(CONFIG_VARIABLE, ""))
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A configuration file's settings (empty without a path); unreadable or not a mapping: ``ConfigError``."""
+    if not path:
+        return {}
     try:
-        if kind in (float, "float"):
-            return float(value)
-        if kind in (int, "int"):
-            return int(value)
-        if kind in (bool, "bool"):
-            if isinstance(value, bool):
-                return value
-            lowered = str(value).strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if kind in (str, "str"):
-            if not isinstance(value, str | int | float):
-                raise ValueError(value)
-            return str(value)
-        if "tuple" in str(kind):
-            if isinstance(value, str):
-                return tuple(item.strip() for item in value.split(",") if item.strip())
-            if isinstance(value, list | tuple):
-                return tuple(value)
-            raise ValueError(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind}") from exc
-    return value
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings")
+    return document
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """File (``HER2CDS_CONFIG``) < environment (``HER2CDS_<NAME>``) < ``overrides`` (tests, CLI)."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    config_path = env.get(f"{ENV_PREFIX}CONFIG")
-    if config_path:
-        try:
-            document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config_path}: cannot be read: {exc}") from exc
-        if not isinstance(document, dict):
-            raise ConfigError(f"{config_path}: must be a mapping of settings")
-        values.update(document)
-    known = {f.name: f for f in fields(Settings)}
-    for name in known:
-        env_value = env.get(f"{ENV_PREFIX}{name.upper()}")
-        if env_value is not None:
-            values[name] = env_value
-    values.update(overrides or {})
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    coerced = {name: _coerce(name, known[name].type, value) for name, value in values.items() if name != "clients"}
-    if "clients" in values:
-        coerced["clients"] = parse_clients(values["clients"])
-    settings = Settings(**coerced)
-    if settings.time_budget_seconds <= 0 or settings.max_body_bytes <= 0:
-        raise ConfigError("time_budget_seconds and max_body_bytes must be positive")
-    if settings.jwt_leeway_seconds < 0 or settings.jwks_timeout_seconds <= 0 or settings.jwks_refresh_cooldown_seconds < 0:
-        raise ConfigError("jwt_leeway_seconds, jwks_timeout_seconds and jwks_refresh_cooldown_seconds must not be negative")
-    return settings
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``HER2CDS_*`` variables that name no setting (nor ``HER2CDS_CONFIG``, nor a tool's variable)."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_VARIABLE, *TOOL_VARIABLES}
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known and not name.upper().startswith(TOOL_PREFIXES)
+    )
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """File (``HER2CDS_CONFIG``) < environment (``HER2CDS_<NAME>``) < ``overrides`` (tests, CLI), validated."""
+    misspelt = unknown_variables(os.environ)
+    if misspelt:
+        raise ConfigError(
+            f"unknown environment variable(s) {', '.join(misspelt)}: no such setting (the settings are listed in the README)"
+        )
+    try:
+        return Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_messages(exc)) from None
+
+
+def _messages(error: ValidationError) -> str:
+    """pydantic's errors as ``setting NAME: message`` (unknown keys as one ``unknown setting(s)`` line)."""
+    unknown = sorted(str(item["loc"][0]) for item in error.errors() if item["type"] == "extra_forbidden")
+    lines = [f"unknown setting(s): {', '.join(unknown)}"] if unknown else []
+    for item in error.errors():
+        if item["type"] != "extra_forbidden":
+            where = ".".join(str(part) for part in item["loc"])
+            lines.append(f"setting {where}: {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
 
 
 CLIENT_FIELDS = {f.name for f in fields(Client)}

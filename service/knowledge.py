@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,20 @@ class KnowledgeError(Exception):
 
 
 def default_mappings_dir() -> Path:
-    """The ``mappings/`` folder beside the ``service`` package (the repository or the image)."""
+    """The knowledge shipped with the package: ``service.mappings`` through importlib.resources.
+
+    The wheel carries the repository's ``mappings/`` as the package data ``service.mappings``
+    (pyproject.toml maps it). A checkout (an editable install included, whose finder does not map the
+    folder) reads ``mappings/`` beside the ``service`` package: the source of truth itself.
+    """
+    try:
+        # A folder without __init__.py is a namespace package: files() may give a MultiplexedPath, whose
+        # files are real paths; the folder is the parent of one of them.
+        marker = resources.files("service.mappings").joinpath("sources.yaml")
+    except ModuleNotFoundError:
+        marker = None
+    if isinstance(marker, Path) and marker.is_file():
+        return marker.parent
     return Path(__file__).resolve().parent.parent / "mappings"
 
 

@@ -53,7 +53,7 @@ def _display_name(patient: dict[str, Any]) -> str:
 
 
 def examples_payload(templates: dict[str, str]) -> list[dict[str, Any]]:
-    from service.cli import bundle_resources, example_bundles
+    from service.examples import bundle_resources, example_bundles
 
     found = []
     for name, bundle in example_bundles():

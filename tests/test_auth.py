@@ -48,6 +48,7 @@ def build(tmp_path, clients: list[dict[str, Any]] | None = None, database: str =
             "database_url": f"sqlite:///{tmp_path}/{database}",
             "evaluation_date": "2026-06-01",
             "clients": clients if clients is not None else [client_entry()],
+            "public_base_url": "http://localhost",  # the Flask test client's host: tokens name http://localhost/...
             **settings,
         }
     )

@@ -87,7 +87,7 @@ def test_werkzeug_access_lines_are_redacted(tmp_path, logs):
 
 def test_refused_requests_log_the_reason_but_not_the_token(tmp_path, logs):
     client = {"issuer": "https://ehr.example.org", "jwks": {"keys": [signing_key().public_jwk()]}}
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client]})
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client], "public_base_url": "http://localhost"})
     token = mint(signing_key(), claims(aud="https://elsewhere.example.org/"))
     assert app.test_client().get("/cds-services", headers=bearer(token)).status_code == 401
     logs.secrets.add(token)

@@ -95,6 +95,7 @@ def authenticated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         "database_url": f"sqlite:///{database}",
         "evaluation_date": "2026-06-01",
         "clients": [{"issuer": ISSUER, "jwks": jwks(signing_key("ES384"))}],
+        "public_base_url": "http://localhost",  # production mode requires it; no token is valid here anyway
     }
     yield from serve(create_app(settings))
 

@@ -125,7 +125,8 @@ def test_development_mode_keeps_loopback_and_the_listed_servers(dns):
 
 
 def secured_app(tmp_path, clients: list[dict[str, Any]]):
-    return create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "evaluation_date": "2026-06-01", "clients": clients})
+    settings = {"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "evaluation_date": "2026-06-01", "clients": clients}
+    return create_app({**settings, "public_base_url": "http://localhost"})
 
 
 def hook_call(app, fhir_server: str, issuer: str = ISSUER, key_serial: int = 0):

@@ -1,0 +1,40 @@
+"""The bundled example patients: FHIR R4 Bundles (``ex*.json``), one patient each.
+
+``her2-cds demo`` evaluates them, ``/sandbox`` shows them, ``her2-cds serve --examples`` serves them as a
+read-only FHIR endpoint (``service.examples_fhir``), and the tests use them as fixtures. They travel in
+the wheel as package data and are read through importlib.resources.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+
+
+@cache
+def _loaded() -> tuple[tuple[str, bytes], ...]:
+    folder = resources.files(__name__)
+    return tuple(
+        (entry.name, entry.read_bytes())
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    )
+
+
+def example_bundles() -> list[tuple[str, dict[str, Any]]]:
+    """The bundled example patients, by file name (fresh dictionaries each call: callers may change them)."""
+    return [(name, orjson.loads(raw)) for name, raw in _loaded()]
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries (entries without a resource are skipped)."""
+    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def patient_id_of(resources: list[dict[str, Any]]) -> str:
+    """The id of the first Patient among ``resources`` (``"unknown"`` when there is none)."""
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    return str(patient.get("id")) if patient and patient.get("id") else "unknown"
