@@ -131,7 +131,10 @@ class CardRenderer:
         cards = [self.summary_card(evaluation, context)]
         for alert in evaluation.alerts:
             cards.append(self.alert_card(alert, evaluation, context))
-        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in evaluation.record.skipped]
+        record = evaluation.record
+        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
+        problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
+        problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
         if problems:
             cards.append(self.data_card(problems, context))
         return [prune(card) for card in cards]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from service.domain import DiseaseStatus, Exposure
 from service.knowledge import Knowledge
@@ -104,6 +104,7 @@ class LineOfTherapyRules:
         self.relapse_months = int(relapse["months"])
         self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
         self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
+        self.stale_order_days = int(rules.get("stale_active_order", {}).get("days", 0)) or None
 
     def _starts_new_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], last_activity: date) -> bool:
         """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window).
@@ -139,7 +140,9 @@ class LineOfTherapyRules:
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
-        metastatic = sorted((e for e in exposures if e.start >= metastatic_date), key=lambda e: (e.start, e.agent))
+        metastatic = sorted(
+            (e for e in exposures if e.start >= metastatic_date and not e.curative), key=lambda e: (e.start, e.agent)
+        )
         lines: list[TherapyLine] = []
         agents: set[str] = set()
         last_activity = date.min
@@ -199,14 +202,22 @@ class LineOfTherapyRules:
         else:
             line.end_reason = "unknown"
 
+    def _adjuvant_last_day(self, exposure: Exposure, now: date) -> date:
+        """The last day of a (neo)adjuvant exposure; an order left active is bounded (mappings/lines.yaml)."""
+        if not exposure.ongoing:
+            return exposure.last_day
+        if self.stale_order_days is None:
+            return now
+        return min(now, exposure.start + timedelta(days=self.stale_order_days))
+
     def _early_relapse(
         self, exposures: list[Exposure], metastatic_date: date, now: date
     ) -> tuple[bool, tuple[str, ...], date | None]:
         """(neo)adjuvant HER2 therapy ended < 6 months (12 with pertuzumab) before metastatic disease."""
-        adjuvant = [e for e in exposures if e.start < metastatic_date and e.agent in self.her2_agents]
+        adjuvant = [e for e in exposures if (e.start < metastatic_date or e.curative) and e.agent in self.her2_agents]
         if not adjuvant:
             return False, (), None
         agents = tuple(sorted({e.agent for e in adjuvant}))
-        end = max(now if e.ongoing else e.last_day for e in adjuvant)
+        end = max(self._adjuvant_last_day(e, now) for e in adjuvant)
         months = max([self.relapse_months] + [self.relapse_months_if[a] for a in agents if a in self.relapse_months_if])
         return metastatic_date <= add_months(end, months), agents, end
