@@ -159,11 +159,12 @@ class ConditionReader:
         return None
 
     def _site_from_texts(self, texts: list[str]) -> str | None:
-        for text in texts:
-            for word in _WORDS.findall(text.lower()):
-                if word in self.knowledge.site_words:
-                    return self.knowledge.site_words[word]
-        return None
+        """The site the words name; leptomeninges before brain ("cerebral meninges" names the meninges)."""
+        words = [word for text in texts for word in _WORDS.findall(text.lower())]
+        found = [self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words]
+        if "leptomeninges" in found:
+            return "leptomeninges"
+        return found[0] if found else None
 
     def _says_stage_iv(self, stage: Any) -> bool:
         if any(coding.code in self.terminology.m1_snomed for coding in codings(stage.summary)):

@@ -22,6 +22,7 @@ from service.read.common import (
     NOT_VALIDATED,
     codings,
     raw_codings,
+    raw_concept_texts,
     raw_list,
     raw_mapping,
     raw_text,
@@ -63,16 +64,26 @@ class ObservationReader:
         self.values = ValueReader(knowledge)
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
+        self._standard = frozenset({knowledge.systems["loinc"], self._snomed})
 
     def kind_of(self, concept: Any) -> str | None:
-        """The observation kind a raw CodeableConcept names (LOINC, or SNOMED CT for staging)."""
+        """The observation kind a raw CodeableConcept names (LOINC, SNOMED CT for staging, else its text)."""
+        return self._kind_and_source(concept)[0]
+
+    def _kind_and_source(self, concept: Any) -> tuple[str | None, bool]:
+        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there."""
+        standard = False
         for system, code in raw_codings(concept):
             kind = self.knowledge.observation_kind.get((system, code))
             if kind:
-                return kind
+                return kind, False
             if system == self._snomed and code in self.terminology.observation_kind_snomed:
-                return str(self.terminology.observation_kind_snomed[code])
-        return None
+                return str(self.terminology.observation_kind_snomed[code]), False
+            standard = standard or system in self._standard
+        if standard:
+            return None, False
+        kind = self.terminology.observation_kind_from_text(raw_concept_texts(concept))
+        return (None, False) if kind in (None, "ignore") else (kind, True)
 
     def read_all(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
         """Read every Observation the rules need, in their original order (ties of "latest" keep that order)."""
@@ -111,11 +122,11 @@ class ObservationReader:
         for system, code in raw_codings(raw.get("valueCodeableConcept")):
             if system == self._snomed and code in self.knowledge.disease_status_by_code:
                 return self.knowledge.disease_status_by_code[code]
-        return None
+        return self.values.disease_status_from_text(raw_concept_texts(raw.get("valueCodeableConcept")))
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
         """Read one Observation (and its components) if its code is one the rules use."""
-        kind = self.kind_of(raw.get("code"))
+        kind, from_text = self._kind_and_source(raw.get("code"))
         component_kinds = [self.kind_of(c.get("code")) for c in raw_list(raw.get("component")) if isinstance(c, Mapping)]
         if kind is None and not any(component_kinds):
             return
@@ -130,6 +141,8 @@ class ObservationReader:
             return
         on = raw_observation_date(raw)
         record_id = observation.id or ""
+        if from_text:
+            record.read_from_text.append(f"Observation/{record_id or '?'}")
         if on is None:
             record.undated.append(f"Observation/{record_id or '?'}")
         if kind:

@@ -50,6 +50,16 @@ class Terminology:
     text_secondary: re.Pattern[str]
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
+    observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
+    disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
+
+    def observation_kind_from_text(self, texts: list[str]) -> str | None:
+        """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
+        for text in texts:
+            for pattern, kind in self.observation_text_kinds:
+                if pattern.search(text):
+                    return kind
+        return None
 
     def is_regional_node(self, system: str, code: str, snomed: str, icd10cm: str) -> bool:
         """True when a secondary-neoplasm coding names lymph nodes that may be regional (not distant)."""
@@ -75,6 +85,7 @@ def load_terminology(folder: Path, source_ids: set[str], observation_kinds: set[
         if source_id not in source_ids:
             raise TerminologyError(f"{path}: source '{source_id}' is not in sources.yaml")
     kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
+    kinds += [item["kind"] for item in document["observation_text"]["kinds"] if item["kind"] != "ignore"]
     for kind in kinds:
         if kind not in observation_kinds:
             raise TerminologyError(f"{path}: '{kind}' is not an observation kind of codes.yaml")
@@ -124,4 +135,11 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
+        observation_text_kinds=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), item["kind"]) for item in document["observation_text"]["kinds"]
+        ),
+        disease_status_text=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), item["status"])
+            for item in document["observation_text"]["disease_status"]
+        ),
     )

@@ -124,4 +124,12 @@ class ValueReader:
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):
             if coding.system == snomed and coding.code in self.knowledge.disease_status_by_code:
                 return self.knowledge.disease_status_by_code[coding.code]
+        return self.disease_status_from_text(self.value_texts(holder))
+
+    def disease_status_from_text(self, texts: list[str]) -> str | None:
+        """A disease status written as text ("Patient's condition worsened", "stable disease")."""
+        for text in texts:
+            for pattern, status in self.knowledge.terminology.disease_status_text:
+                if pattern.search(text):
+                    return str(status)
         return None
