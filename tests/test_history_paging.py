@@ -7,19 +7,14 @@ administrations must be read in full (15 pages), and a paging cap below that mus
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from service import create_app
 from tests.conftest import condition, observation, patient
+from tests.paging_fhir import paging_fhir_server
 
 PATIENT = "p-paged"
 PAGE = 10
@@ -44,66 +39,13 @@ def infusions(count: int = 150) -> list[dict[str, Any]]:
     return list(reversed(records))
 
 
-RECORDS: dict[str, list[dict[str, Any]]] = {
-    "Condition": [
-        condition("bc", "snomed", "254837009", "2016-03-01", patient=PATIENT),
-        condition("liver", "icd10cm", "C78.7", "2017-05-10", patient=PATIENT),
-    ],
-    "Observation": [observation("ihc", "85319-2", "2017-05-12", patient=PATIENT, valueCodeableConcept={"text": "3+"})],
-    "MedicationAdministration": infusions(),
-    "MedicationStatement": [],
-    "MedicationRequest": [],
-}
-
-
-@contextmanager
-def paging_fhir_server() -> Iterator[str]:
-    """A FHIR server on 127.0.0.1 answering type searches in pages of 10 with ``next`` links."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            parts = urlsplit(self.path)
-            resource_type = parts.path.rstrip("/").split("/")[-1]
-            if parts.path.endswith(f"/Patient/{PATIENT}"):
-                body: dict[str, Any] = patient(PATIENT)
-            elif resource_type in RECORDS:
-                query = parse_qs(parts.query)
-                page = int(query.get("_page", ["0"])[0])
-                matches = RECORDS[resource_type]
-                chunk = matches[page * PAGE : (page + 1) * PAGE]
-                body = {
-                    "resourceType": "Bundle",
-                    "type": "searchset",
-                    "total": len(matches),
-                    "entry": [{"resource": resource} for resource in chunk],
-                }
-                if (page + 1) * PAGE < len(matches):
-                    next_query = f"patient={PATIENT}&_page={page + 1}"
-                    body["link"] = [{"relation": "next", "url": f"{base}/fhir/{resource_type}?{next_query}"}]
-            else:
-                self.send_response(404)
-                self.end_headers()
-                return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{base}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+RECORDS: list[dict[str, Any]] = [
+    patient(PATIENT),
+    condition("bc", "snomed", "254837009", "2016-03-01", patient=PATIENT),
+    condition("liver", "icd10cm", "C78.7", "2017-05-10", patient=PATIENT),
+    observation("ihc", "85319-2", "2017-05-12", patient=PATIENT, valueCodeableConcept={"text": "3+"}),
+    *infusions(),
+]
 
 
 def patient_view(app: Any, fhir_server: str) -> dict[str, Any]:
@@ -127,7 +69,7 @@ def test_150_infusions_paged_by_10_are_read_in_full_or_the_history_is_untrusted(
             "max_fhir_pages": max_pages,
         }
     )
-    with paging_fhir_server() as fhir_server:
+    with paging_fhir_server(RECORDS, PAGE) as fhir_server:
         cards = patient_view(app, fhir_server)["cards"]
     assessment = cards[0]["extension"]["her2-cds-assessment"]
     line = assessment["lineOfTherapy"]
