@@ -310,3 +310,20 @@ def test_a_record_whose_status_has_the_wrong_json_type_is_skipped_and_named(clie
     cards = response.json["cards"]
     assert "recommendedRegimens" in cards[0]["extension"]["her2-cds-assessment"]  # the rest of the record still counts
     assert any("Observation/badlvef" in card.get("detail", "") for card in cards)
+
+
+def test_a_course_stopped_for_toxicity_ends_although_an_infusion_was_recent(engine):
+    infusion = {
+        "resourceType": "MedicationAdministration",
+        "id": "adm",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Kadcyla"},
+        "effectiveDateTime": "2026-05-10",
+    }
+    stopped = statement("st", "Kadcyla", "2026-02-01", "2026-05-20", status="stopped", statusReason=[{"text": "Toxicity"}])
+    diagnoses = [condition("bc", "snomed", "254837009", "2024-01-01"), condition("m", "icd10cm", "C78.7", "2026-01-15")]
+    running = evaluate(engine, [patient(), *diagnoses, infusion]).assessment()["lineOfTherapy"]
+    assert running["status"] == "on-treatment"
+    line = evaluate(engine, [patient(), *diagnoses, infusion, stopped]).assessment()["lineOfTherapy"]
+    assert line["status"] == "off-treatment" and line["history"][-1]["endReason"] == "toxicity"

@@ -186,8 +186,14 @@ class LineOfTherapyRules:
             # An infusion-only line runs while its last infusion is within the gap, unless the disease
             # progressed and nothing was given since: then the line is over.
             given_since_progression = not line.progressed or any(day > max(progression) for day in infusions)
+            # A course recorded as stopped (a statement or an order) on or after the last infusion has ended,
+            # however recent that infusion (a T-DM1 course stopped for toxicity two weeks after a dose).
+            stopped_since = bool(infusions) and any(
+                e.status == "stopped" and e.source_type != "MedicationAdministration" and e.last_day >= max(infusions)
+                for e in line.exposures
+            )
             line.ongoing = any(e.ongoing for e in line.exposures) or bool(
-                infusions and (now - max(infusions)).days <= self.gap and given_since_progression
+                infusions and (now - max(infusions)).days <= self.gap and given_since_progression and not stopped_since
             )
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
