@@ -5,7 +5,8 @@ its assessment must equal the coded original's:
 
 - half of the CodeableConcepts (diagnoses, test codes, answers, drugs, stop reasons) as text only;
 - diagnoses re-coded across SNOMED CT and ICD-10-CM, qualitative answers across LOINC and SNOMED CT;
-- the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements;
+- the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements,
+  and as those orders plus one MedicationAdministration per 3-weekly dose given under them;
 - every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
 
 The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -129,10 +130,47 @@ def as_requests(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return changed
 
 
-TRANSFORMS: dict[str, Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {
-    "half-text": half_as_text,
-    "recoded": recoded,
-    "as-requests": as_requests,
+def _infusion_days(period: dict[str, Any], now: date) -> list[str]:
+    """Every 21st day of a course, from its start to its end (to now while open)."""
+    start = date.fromisoformat(str(period["start"])[:10])
+    end = date.fromisoformat(str(period["end"])[:10]) if period.get("end") else now
+    days, day = [], start
+    while day <= min(end, now):
+        days.append(day.isoformat())
+        day += timedelta(days=21)
+    return days or [start.isoformat()]
+
+
+def with_infusions(resources: list[dict[str, Any]], now: date) -> list[dict[str, Any]]:
+    """Orders instead of statements, and one MedicationAdministration per 3-weekly dose of each closed course."""
+    changed = as_requests(resources)
+    statements = {r["id"] for r in resources if r["resourceType"] == "MedicationStatement"}
+    for order in [r for r in changed if r["resourceType"] == "MedicationRequest" and r["id"] in statements]:
+        period = order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+        # Doses are recorded for closed courses only: inventing doses after an open (e.g. adjuvant) order's
+        # last evidence would be new data, not the same history in another shape.
+        if not period.get("start") or not period.get("end") or order["status"] in ("cancelled", "draft", "entered-in-error"):
+            continue
+        for number, day in enumerate(_infusion_days(period, now)):
+            administration = {
+                "resourceType": "MedicationAdministration",
+                "id": f"{order['id']}-dose-{number}",
+                "status": "completed",
+                "subject": order["subject"],
+                "effectiveDateTime": f"{day}T10:00:00+01:00",
+            }
+            for key in ("medicationCodeableConcept", "medicationReference", "contained"):
+                if key in order:
+                    administration[key] = order[key]
+            changed.append(administration)
+    return changed
+
+
+TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
+    "half-text": lambda resources, _now: half_as_text(resources),
+    "recoded": lambda resources, _now: recoded(resources),
+    "as-requests": lambda resources, _now: as_requests(resources),
+    "orders-and-infusions": with_infusions,
 }
 
 
@@ -143,7 +181,7 @@ def test_the_same_patient_in_another_dialect_gets_the_same_assessment(engine: En
     resources = scenario.resources()
     original = engine.evaluate(scenario.patient_id(), resources, now).assessment()
     assert original == scenario.expected
-    transformed = TRANSFORMS[dialect](resources)
+    transformed = TRANSFORMS[dialect](resources, now)
     assert engine.evaluate(scenario.patient_id(), transformed, now).assessment() == original
 
 

@@ -89,6 +89,16 @@ class TherapyHistory:
         return found
 
 
+def _within_course(exposure: Exposure, courses: list[Exposure], now: date) -> bool:
+    """An administration given under a (neo)adjuvant order or statement of the same agent (its dates cover it)."""
+    if exposure.source_type != "MedicationAdministration":
+        return False
+    return any(
+        course.agent == exposure.agent and course.start <= exposure.start <= (now if course.ongoing else course.last_day)
+        for course in courses
+    )
+
+
 class LineOfTherapyRules:
     """The line-of-therapy rules of mappings/lines.yaml, applied to one patient's exposures."""
 
@@ -140,8 +150,10 @@ class LineOfTherapyRules:
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
+        courses = [e for e in exposures if e.start < metastatic_date and e.source_type != "MedicationAdministration"]
         metastatic = sorted(
-            (e for e in exposures if e.start >= metastatic_date and not e.curative), key=lambda e: (e.start, e.agent)
+            (e for e in exposures if e.start >= metastatic_date and not e.curative and not _within_course(e, courses, now)),
+            key=lambda e: (e.start, e.agent),
         )
         lines: list[TherapyLine] = []
         agents: set[str] = set()
@@ -186,10 +198,13 @@ class LineOfTherapyRules:
             # An infusion-only line runs while its last infusion is within the gap, unless the disease
             # progressed and nothing was given since: then the line is over.
             given_since_progression = not line.progressed or any(day > max(progression) for day in infusions)
-            # A course recorded as stopped (a statement or an order) on or after the last infusion has ended,
-            # however recent that infusion (a T-DM1 course stopped for toxicity two weeks after a dose).
+            # A course recorded as stopped or completed (a statement or an order with an end) on or after the
+            # last infusion has ended, however recent that infusion (T-DM1 stopped for toxicity after a dose).
             stopped_since = bool(infusions) and any(
-                e.status == "stopped" and e.source_type != "MedicationAdministration" and e.last_day >= max(infusions)
+                e.status in ("stopped", "completed")
+                and e.source_type != "MedicationAdministration"
+                and e.end is not None
+                and e.last_day >= max(infusions)
                 for e in line.exposures
             )
             line.ongoing = any(e.ongoing for e in line.exposures) or bool(
