@@ -330,5 +330,6 @@ def test_a_course_stopped_for_toxicity_ends_although_an_infusion_was_recent(engi
 
 
 def test_mcode_not_detected_is_a_disease_status_and_not_progression(engine):
-    status = observation("ds", "97509-4", "2026-05-01", valueCodeableConcept={"coding": [coding("snomed", "260415000", "Not detected")]})
+    answer = {"coding": [coding("snomed", "260415000", "Not detected")]}
+    status = observation("ds", "97509-4", "2026-05-01", valueCodeableConcept=answer)
     assert [s.status for s in evaluate(engine, [patient(), status]).record.disease_statuses] == ["improved"]
