@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from service.domain import UNDATED
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 
@@ -214,7 +215,7 @@ class CardRenderer:
         if receptors.ish_group is not None:
             her2_bits.append(f"ISH group {receptors.ish_group}")
         if receptors.her2_date:
-            her2_bits.append(f"({receptors.her2_date.isoformat()})")
+            her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
         er = f"ER {receptors.er or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
         return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]
