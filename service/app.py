@@ -196,7 +196,7 @@ def call_service(service_id: str) -> Response:
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
     patient_id = str(context["patientId"])
-    evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date())
+    evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date(), gathered.incomplete)
     render_context = RenderContext(hook_request["hookInstance"], patient_id, gathered.problems, rt.public_base_url())
     if hook_request["hook"] == "patient-view":
         cards = rt.renderer.cards(evaluation, render_context)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+# The date given to a result whose record has none: older than any dated result, so a dated result
+# of the same kind is always "later" and wins; far enough from date.min for date arithmetic.
+UNDATED = date(1900, 1, 1)
+
 
 @dataclass(frozen=True)
 class ReceptorResult:
@@ -16,6 +20,7 @@ class ReceptorResult:
     qualitative: str | None = None  # positive | negative | equivocal
     number: float | None = None  # percent, ratio or copies per nucleus
     record_id: str = ""
+    dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class LabResult:
     reference_low: float | None = None
     reference_high: float | None = None
     record_id: str = ""
+    dated: bool = True  # as ReceptorResult.dated
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,9 @@ class DiseaseStatus:
 
 @dataclass(frozen=True)
 class CancerCondition:
-    """A breast primary, a distant metastasis (with its site), or a stage IV statement."""
+    """A breast primary, a distant metastasis (with its site), a stage IV / M1 statement, or an M0 statement."""
 
-    role: str  # primary | metastasis | stage-iv
+    role: str  # primary | metastasis | stage-iv | no-distant (a recorded cM0/pM0)
     on: date | None
     site: str | None = None
     record_id: str = ""
@@ -62,6 +68,7 @@ class Exposure:
     stop_reason: str | None = None  # progression | toxicity | other
     source_type: str = ""  # MedicationStatement | MedicationRequest | MedicationAdministration
     record_id: str = ""
+    curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
 
     @property
     def last_day(self) -> date:
@@ -80,3 +87,7 @@ class PatientRecord:
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # records that could not be read, by reference
+    deceased: bool = False  # the Patient records a death (deceasedBoolean true or deceasedDateTime)
+    deceased_on: date | None = None
+    read_from_text: list[str] = field(default_factory=list)  # records understood from their text only
+    undated: list[str] = field(default_factory=list)  # results used although their date is unknown

@@ -6,7 +6,7 @@ No Flask and no HTTP here; ``her2-cds evaluate`` and the hook endpoints both cal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -16,7 +16,7 @@ from service.infer.lines import LineOfTherapyRules, TherapyHistory
 from service.infer.receptors import ReceptorStatus, receptor_status
 from service.infer.safety import SafetyFacts, SafetyRules
 from service.knowledge import Knowledge
-from service.normalise import Normaliser
+from service.read import Normaliser
 from service.recommend import Recommendation, Recommender, alerts_of
 
 
@@ -32,6 +32,13 @@ class Evaluation:
     recommendation: Recommendation
     alerts: list[str]
     now: date
+    # Medication prefetch keys that could not be read in full (fault, paging cap, OperationOutcome).
+    incomplete_history: tuple[str, ...] = field(default=())
+
+    @property
+    def deceased(self) -> bool:
+        """The Patient records a death: no treatment is offered."""
+        return self.record.deceased
 
     def assessment(self) -> dict[str, Any]:
         """The contract's assessment object (../shared/contract/assessment.md); absent knowledge omitted."""
@@ -58,6 +65,8 @@ class Evaluation:
             "hormoneReceptor": self.receptors.hormone_receptor,
             "lineOfTherapy": line_of_therapy,
         }
+        if self.deceased:
+            assessment["deceased"] = True
         if self.extent.sites:
             assessment["metastaticSites"] = list(self.extent.sites)
         if self.recommendation.line is not None and self.recommendation.options:
@@ -80,18 +89,42 @@ class Engine:
         self.safety_rules = SafetyRules(knowledge)
         self.recommender = Recommender(knowledge)
         self.her2_test_episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+        # Prefetch keys whose records make up the medication history (their query searches Medication*).
+        self.medication_keys = frozenset(
+            key for key, template in knowledge.services["prefetch"].items() if template.startswith("Medication")
+        )
 
-    def evaluate(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> Evaluation:
-        """Run normalise -> infer -> recommend for one patient."""
+    def evaluate(
+        self,
+        patient_id: str,
+        resources: Iterable[Mapping[str, Any]],
+        now: date,
+        incomplete_keys: Iterable[str] = (),
+    ) -> Evaluation:
+        """Run read -> infer -> recommend for one patient.
+
+        ``incomplete_keys``: prefetch keys the gather stage could not read in full. When one of them
+        holds medication records, the line of therapy is not trusted: ``history-incomplete`` is raised
+        and no regimen is offered (contract). A deceased patient is offered no treatment.
+        """
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions)
         receptors = receptor_status(record.receptors, self.her2_test_episode_days)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)
-        if not extent.metastatic:
+        if not (extent.metastatic and extent.breast_cancer):
             history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
         safety = self.safety_rules.facts(record.labs, record.receptors, record.disease_statuses, extent, history, now)
         recommendation = self.recommender.recommend(extent, receptors, history, safety)
-        alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
-        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now)
+        incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
+        if record.deceased:
+            recommendation = Recommendation(in_scope=False, scope_reason="deceased")
+            alerts: list[str] = []
+        else:
+            if incomplete and recommendation.in_scope:
+                recommendation = Recommendation(in_scope=False, scope_reason="history-incomplete")
+            alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
+            if incomplete and extent.breast_cancer:
+                alerts = sorted({*alerts, "history-incomplete"})
+        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now, incomplete)

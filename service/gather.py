@@ -40,6 +40,9 @@ class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     fetched_keys: list[str] = field(default_factory=list)
+    # Keys whose records could not be read in full (a fault, a paging limit, an error OperationOutcome,
+    # a next page nobody could fetch). The engine raises history-incomplete for medication keys.
+    incomplete: list[str] = field(default_factory=list)
 
 
 def render_query(template: str, context: Mapping[str, Any]) -> str | None:
@@ -78,6 +81,19 @@ def _resources_of(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def _error_outcome(value: Any) -> bool:
+    """True when a prefetched Bundle holds an OperationOutcome with an error or fatal issue (a partial answer)."""
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle" or not isinstance(value.get("entry"), list):
+        return False
+    for entry in value["entry"]:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+            issues: list[Any] = resource["issue"] if isinstance(resource.get("issue"), list) else []
+            if any(isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in issues):
+                return True
+    return False
+
+
 def _next_link(value: Any) -> str | None:
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":
         for link in value["link"] if isinstance(value.get("link"), list) else []:
@@ -112,6 +128,9 @@ def gather(
             resources = _resources_of(value)
             if resources is not None:
                 gathered.resources.extend(resources)
+                if _error_outcome(value):
+                    gathered.incomplete.append(key)
+                    gathered.problems.append(f"prefetch {key} holds an error OperationOutcome: it may be incomplete")
                 link = _next_link(value)
                 if link:
                     to_page[key] = (link, render_query(template, context))
@@ -130,6 +149,7 @@ def gather(
             unavailable.update(dict.fromkeys(to_fetch, "not prefetched and no FHIR server to call"))
             if to_page:
                 gathered.problems.append("a paged prefetch could not be followed (no FHIR server to call)")
+                gathered.incomplete.extend(to_page)
         else:
             failed = _fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered)
             unavailable.update(failed)
@@ -141,6 +161,7 @@ def gather(
         )
     for key in sorted(unavailable):
         gathered.problems.append(f"{key} could not be read: {unavailable[key]}")
+    gathered.incomplete = sorted(set(gathered.incomplete) | set(unavailable))
     return gathered
 
 

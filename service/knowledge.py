@@ -100,6 +100,7 @@ class Knowledge:
     regimen_models: dict[str, Regimen] = field(default_factory=dict)
     option_rules: tuple[OptionRule, ...] = ()
     safety_tables: SafetyTables | None = None
+    terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
 
     @property
     def label_tables(self) -> SafetyTables:
@@ -158,7 +159,18 @@ def load_knowledge(mappings_dir: Path | str | None = None) -> Knowledge:
     knowledge = Knowledge(raw=raw)
     _check_references(knowledge)
     _compile(knowledge)
+    knowledge.terminology = _load_terminology(folder, knowledge)
     return knowledge
+
+
+def _load_terminology(folder: Path, knowledge: Knowledge) -> Any:
+    """The read layer's value sets (service/read/terminology.py), with their own schema check."""
+    from service.read.terminology import TerminologyError, load_terminology  # the read layer imports this module
+
+    try:
+        return load_terminology(folder, set(knowledge.sources), set(knowledge.raw["codes"]["observations"]))
+    except TerminologyError as exc:
+        raise KnowledgeError(str(exc)) from exc
 
 
 def _load_checked(folder: Path, name: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from service.domain import UNDATED
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.recommend import Alert, describe_alert
@@ -139,7 +140,10 @@ class CardRenderer:
         cards = [self.summary_card(evaluation, context)]
         alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
-        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in evaluation.record.skipped]
+        record = evaluation.record
+        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
+        problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
+        problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
         if problems:
             cards.append(self.data_card(problems, context))
         return [prune(card) for card in cards]
@@ -244,7 +248,7 @@ class CardRenderer:
         if receptors.ish_group is not None:
             her2_bits.append(f"ISH group {receptors.ish_group}")
         if receptors.her2_date:
-            her2_bits.append(f"({receptors.her2_date.isoformat()})")
+            her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
         er = f"ER {receptors.er or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
         return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]

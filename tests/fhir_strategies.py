@@ -113,6 +113,19 @@ def _known_pairs(k: Knowledge) -> list[tuple[str, str]]:
     pairs |= {(rxnorm, code) for code in k.agent_by_rxnorm}
     pairs |= {(system, prefix + suffix) for system, prefix in k.breast_cancer_prefixes for suffix in ("", ".9", "1.911")}
     pairs |= {(system, prefix + "9") for system, prefix, _site in k.metastasis_prefixes}
+    terminology = k.terminology  # mappings/terminology.yaml: the read layer's value sets
+    snomed_codes = (
+        terminology.breast_snomed
+        | terminology.generic_malignancy_snomed
+        | terminology.breast_body_sites_snomed
+        | terminology.m0_snomed
+        | terminology.m1_snomed
+        | terminology.regional_node_snomed
+        | set(terminology.observation_kind_snomed)
+    )
+    pairs |= {(snomed, code) for code in snomed_codes}
+    pairs |= {(k.systems["icd10cm"], prefix) for prefix in terminology.regional_node_icd10_prefixes}
+    pairs |= {(terminology.icdo3, code) for code in ("C50.9", "C50.4", "8500/3", "8500/2", "8520/6", "C34.1")}
     return sorted(pairs)
 
 
@@ -276,11 +289,42 @@ def observations() -> st.SearchStrategy[Any]:
             "effectiveDateTime": dates(),
             "effectivePeriod": periods(),
             "issued": dates(),
+            "effectiveInstant": dates(),
+            "specimen": maybe(st.fixed_dictionaries({"reference": maybe(st.sampled_from(["#spec", "Specimen/s1", ""]))})),
+            "contained": maybe(st.lists(specimens(), max_size=2)),
             "component": maybe(st.lists(component, max_size=3)),
             "interpretation": maybe(st.lists(concepts(), max_size=2)),
         },
     )
     return st.builds(lambda observation, value: {**observation, **value}, base, _one_value())
+
+
+@cache
+def specimens() -> st.SearchStrategy[Any]:
+    """A contained Specimen whose collection date stands in for an Observation's missing date."""
+    collection = maybe(st.fixed_dictionaries({}, optional={"collectedDateTime": dates(), "collectedPeriod": periods()}))
+    return st.fixed_dictionaries(
+        {"resourceType": maybe(st.just("Specimen")), "id": maybe(st.just("spec"))}, optional={"collection": collection}
+    )
+
+
+def _coded_extensions(*urls: str) -> st.SearchStrategy[Any]:
+    """Extensions the read layer looks into (mCODE morphology, treatment intent), right and wrong typed."""
+    return maybe(
+        st.lists(
+            st.fixed_dictionaries(
+                {"url": st.sampled_from([*urls, "urn:junk"])}, optional={"valueCodeableConcept": concepts()}
+            ),
+            max_size=2,
+        )
+    )
+
+
+MORPHOLOGY_URL = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
+INTENT_URLS = (
+    "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-procedure-intent",
+    "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-intent",
+)
 
 
 @cache
@@ -311,6 +355,7 @@ def conditions() -> st.SearchStrategy[Any]:
             "recordedDate": dates(),
             "stage": maybe(st.lists(st.fixed_dictionaries({}, optional={"summary": concepts(), "type": concepts()}), max_size=2)),
             "bodySite": maybe(st.lists(concepts(), max_size=2)),
+            "extension": _coded_extensions(MORPHOLOGY_URL),
         },
     )
 
@@ -345,6 +390,9 @@ def medication_records(resource_type: str) -> st.SearchStrategy[Any]:
         "subject": references(),
         "effectiveDateTime": dates(),
         "effectivePeriod": periods(),
+        "extension": _coded_extensions(*INTENT_URLS),
+        "reasonCode": maybe(st.lists(concepts(), max_size=2)),
+        "reasonReference": maybe(st.lists(references("Condition"), max_size=2)),
     }
     if resource_type == "MedicationRequest":
         bounds = st.fixed_dictionaries(
@@ -354,6 +402,7 @@ def medication_records(resource_type: str) -> st.SearchStrategy[Any]:
             "intent": maybe(st.sampled_from(["order", "plan", "proposal", "original-order", "junk"])),
             "authoredOn": dates(),
             "dosageInstruction": maybe(st.lists(maybe(bounds), max_size=2)),
+            "dispenseRequest": maybe(st.fixed_dictionaries({}, optional={"validityPeriod": periods()})),
         }
     return _resource(resource_type, {"status": maybe(st.sampled_from(statuses))}, optional)
 
@@ -367,6 +416,7 @@ def patients() -> st.SearchStrategy[Any]:
             "birthDate": dates(),
             "gender": maybe(st.sampled_from(["female", "male", "other", "unknown"])),
             "deceasedBoolean": maybe(st.booleans()),
+            "deceasedDateTime": dates(),
         },
     )
 
@@ -398,6 +448,7 @@ PREFETCH_KEYS = [
     "cardiac",
     "liverLabs",
     "diseaseStatus",
+    "stagingSnomed",
     "medicationStatements",
     "medicationRequests",
     "medicationAdministrations",

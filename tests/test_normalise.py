@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from service.normalise import Normaliser
+from service.read import Normaliser
 from tests.conftest import coding, condition, observation
 
 NOW = date(2026, 6, 1)
@@ -116,8 +116,8 @@ def test_medication_shapes(knowledge):
         "intent": "order",
         "subject": {"reference": "Patient/p1"},
         "medicationCodeableConcept": {"coding": [coding("rxnorm", "1298944", "pertuzumab")]},
-        "authoredOn": "2024-12-20",
-        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2025-01-01"}}}}],
+        "authoredOn": "2025-12-20",
+        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2026-01-01"}}}}],
     }
     cancelled = dict(request, id="cancel", status="cancelled")
     proposal = dict(request, id="prop", intent="proposal")
@@ -137,7 +137,7 @@ def test_medication_shapes(knowledge):
         date(2025, 1, 1),
         date(2025, 1, 1),
     )
-    assert (exposures["req"].agent, exposures["req"].start, exposures["req"].ongoing) == ("pertuzumab", date(2025, 1, 1), True)
+    assert (exposures["req"].agent, exposures["req"].start, exposures["req"].ongoing) == ("pertuzumab", date(2026, 1, 1), True)
     assert (exposures["st"].agent, exposures["st"].stop_reason) == ("trastuzumab-deruxtecan", "progression")
 
 
@@ -152,11 +152,14 @@ def test_an_invalid_resource_is_skipped_and_named_not_raised(knowledge):
 
 def test_only_the_latest_liver_test_of_each_kind_is_validated(knowledge, monkeypatch):
     """Issue 6: older liver tests are never validated; a newer unreadable one is named and passed over."""
-    import service.normalise as normalise
+    import service.read.common as common
+    import service.read.observations as observations
 
     validated = []
-    real = normalise.validate_resource
-    monkeypatch.setattr(normalise, "validate_resource", lambda raw: validated.append(raw["id"]) or real(raw))
+    real = common.validate_resource
+    counting = lambda raw: validated.append(raw["id"]) or real(raw)  # noqa: E731 - one line, two modules
+    monkeypatch.setattr(common, "validate_resource", counting)
+    monkeypatch.setattr(observations, "validate_resource", counting)
     ast = {"valueQuantity": {"value": 30, "unit": "U/L"}}
     old_broken = observation("ast-old-broken", "1920-8", "2024-01-01", **ast)
     old_broken["subject"] = "Patient/p1"  # a string where a Reference belongs

@@ -213,3 +213,64 @@ def test_the_property_can_fail(engine: Engine, renderer: CardRenderer) -> None:
     assessment, errors = assessment_errors(engine, renderer, EXAMPLES[0])
     assert errors == [] and assessment["metastatic"] is True
     assert list(ASSESSMENT.iter_errors({**assessment, "her2": "very-positive"}))
+
+
+WRONG_TYPES: list[Any] = [{}, [], [{}], 7, 1.5, True, "x", None, {"value": {"x": 1}}]
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to an element of a JSON resource (object keys and array indices), the root excluded."""
+    found: list[tuple[Any, ...]] = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, value in items:
+        if prefix == () and key == "resourceType":
+            continue
+        found.append((*prefix, key))
+        found.extend(_paths(value, (*prefix, key)))
+    return found
+
+
+def _replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copy = json.loads(json.dumps(node))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return copy
+
+
+def _one_of_each_type() -> list[dict[str, Any]]:
+    """One read record of every resource type the read layer touches, taken from the example patients."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for resources in EXAMPLES:
+        for resource in resources:
+            resource_type = resource.get("resourceType")
+            fuller = len(json.dumps(resource)) > len(json.dumps(chosen.get(resource_type, {})))
+            if resource_type in ("Patient", "Condition", "Observation", "MedicationStatement", "MedicationRequest") and fuller:
+                chosen[resource_type] = resource
+    return list(chosen.values())
+
+
+def test_a_wrong_json_type_at_any_element_the_read_layer_touches_never_raises(engine: Engine, renderer: CardRenderer) -> None:
+    """Issue 13 item 7, systematically: every element of one full record of each type, replaced by every wrong JSON type.
+
+    The pipeline answers within the contract, and a record whose ``status`` is not a string is named as unreadable.
+    """
+    records = _one_of_each_type()
+    assert {r["resourceType"] for r in records} >= {"Patient", "Condition", "Observation", "MedicationStatement"}
+    tried = 0
+    for index, resource in enumerate(records):
+        others = records[:index] + records[index + 1 :]
+        for path in _paths(resource):
+            for wrong in WRONG_TYPES:
+                mutated = _replaced(resource, path, wrong)
+                _assessment, errors = assessment_errors(engine, renderer, [*others, mutated])
+                assert errors == [], (resource["resourceType"], path, wrong)
+                tried += 1
+        if resource["resourceType"] != "Patient" and "status" in resource:
+            for wrong in WRONG_TYPES:
+                if wrong is None or isinstance(wrong, str):  # absent, or an unknown code: not a wrong JSON type
+                    continue
+                record = engine.normaliser.patient_record(PATIENT_ID, [*others, _replaced(resource, ("status",), wrong)], NOW)
+                assert any(ref.startswith(f"{resource['resourceType']}/{resource.get('id', '?')}") for ref in record.skipped)
+    assert tried > 500

@@ -1,4 +1,10 @@
-"""Breast cancer diagnosis, distant metastatic sites and the metastatic date."""
+"""Breast cancer diagnosis, distant metastatic sites and the metastatic date (contract: ``metastatic``).
+
+Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
+Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
+supraclavicular) are not distant: they count as a site only when distant disease is recorded. A
+recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from service.domain import CancerCondition
+
+DISTANT_ROLES = ("metastasis", "stage-iv")
 
 
 @dataclass(frozen=True)
@@ -18,15 +26,29 @@ class DiseaseExtent:
     metastatic_date: date | None = None
 
 
+def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool) -> bool:
+    """Whether a distant record overrides the latest M0 statement (it must be dated after it)."""
+    if not m0_recorded:
+        return True
+    if m0_on is None:  # an undated M0 gives way to any distant record
+        return True
+    return condition.on is not None and condition.on > m0_on
+
+
 def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
-    """Distant disease = a metastasis condition or a stage IV statement; sites sorted and unique."""
+    """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique."""
     breast_cancer = any(c.role == "primary" for c in conditions)
-    distant = [c for c in conditions if c.role in ("metastasis", "stage-iv")]
-    sites = tuple(sorted({c.site for c in distant if c.role == "metastasis" and c.site}))
+    m0 = [c for c in conditions if c.role == "no-distant"]
+    m0_dates = [c.on for c in m0 if c.on is not None]
+    m0_on = max(m0_dates) if m0_dates else None
+    distant = [c for c in conditions if c.role in DISTANT_ROLES and _after_m0(c, m0_on, bool(m0))]
+    metastatic = bool(distant)
+    site_records = distant + ([c for c in conditions if c.role == "regional-node"] if metastatic else [])
+    sites = tuple(sorted({c.site for c in site_records if c.role != "stage-iv" and c.site}))
     dates = [c.on for c in distant if c.on is not None]
     return DiseaseExtent(
         breast_cancer=breast_cancer,
-        metastatic=bool(distant),
+        metastatic=metastatic,
         sites=sites,
         metastatic_date=min(dates) if dates else None,
     )

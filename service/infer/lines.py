@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from service.domain import DiseaseStatus, Exposure
 from service.knowledge import Knowledge
@@ -89,6 +89,16 @@ class TherapyHistory:
         return found
 
 
+def _within_course(exposure: Exposure, courses: list[Exposure], now: date) -> bool:
+    """An administration given under a (neo)adjuvant order or statement of the same agent (its dates cover it)."""
+    if exposure.source_type != "MedicationAdministration":
+        return False
+    return any(
+        course.agent == exposure.agent and course.start <= exposure.start <= (now if course.ongoing else course.last_day)
+        for course in courses
+    )
+
+
 class LineOfTherapyRules:
     """The line-of-therapy rules of mappings/lines.yaml, applied to one patient's exposures."""
 
@@ -104,6 +114,7 @@ class LineOfTherapyRules:
         self.relapse_months = int(relapse["months"])
         self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
         self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
+        self.stale_order_days = int(rules.get("stale_active_order", {}).get("days", 0)) or None
 
     def _starts_new_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], last_activity: date) -> bool:
         """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window).
@@ -139,7 +150,11 @@ class LineOfTherapyRules:
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
-        metastatic = sorted((e for e in exposures if e.start >= metastatic_date), key=lambda e: (e.start, e.agent))
+        courses = [e for e in exposures if e.start < metastatic_date and e.source_type != "MedicationAdministration"]
+        metastatic = sorted(
+            (e for e in exposures if e.start >= metastatic_date and not e.curative and not _within_course(e, courses, now)),
+            key=lambda e: (e.start, e.agent),
+        )
         lines: list[TherapyLine] = []
         agents: set[str] = set()
         last_activity = date.min
@@ -183,8 +198,17 @@ class LineOfTherapyRules:
             # An infusion-only line runs while its last infusion is within the gap, unless the disease
             # progressed and nothing was given since: then the line is over.
             given_since_progression = not line.progressed or any(day > max(progression) for day in infusions)
+            # A course recorded as stopped or completed (a statement or an order with an end) on or after the
+            # last infusion has ended, however recent that infusion (T-DM1 stopped for toxicity after a dose).
+            stopped_since = bool(infusions) and any(
+                e.status in ("stopped", "completed")
+                and e.source_type != "MedicationAdministration"
+                and e.end is not None
+                and e.last_day >= max(infusions)
+                for e in line.exposures
+            )
             line.ongoing = any(e.ongoing for e in line.exposures) or bool(
-                infusions and (now - max(infusions)).days <= self.gap and given_since_progression
+                infusions and (now - max(infusions)).days <= self.gap and given_since_progression and not stopped_since
             )
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
@@ -199,14 +223,22 @@ class LineOfTherapyRules:
         else:
             line.end_reason = "unknown"
 
+    def _adjuvant_last_day(self, exposure: Exposure, now: date) -> date:
+        """The last day of a (neo)adjuvant exposure; an order left active is bounded (mappings/lines.yaml)."""
+        if not exposure.ongoing:
+            return exposure.last_day
+        if self.stale_order_days is None:
+            return now
+        return min(now, exposure.start + timedelta(days=self.stale_order_days))
+
     def _early_relapse(
         self, exposures: list[Exposure], metastatic_date: date, now: date
     ) -> tuple[bool, tuple[str, ...], date | None]:
         """(neo)adjuvant HER2 therapy ended < 6 months (12 with pertuzumab) before metastatic disease."""
-        adjuvant = [e for e in exposures if e.start < metastatic_date and e.agent in self.her2_agents]
+        adjuvant = [e for e in exposures if (e.start < metastatic_date or e.curative) and e.agent in self.her2_agents]
         if not adjuvant:
             return False, (), None
         agents = tuple(sorted({e.agent for e in adjuvant}))
-        end = max(now if e.ongoing else e.last_day for e in adjuvant)
+        end = max(self._adjuvant_last_day(e, now) for e in adjuvant)
         months = max([self.relapse_months] + [self.relapse_months_if[a] for a in agents if a in self.relapse_months_if])
         return metastatic_date <= add_months(end, months), agents, end

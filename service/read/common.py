@@ -1,0 +1,166 @@
+"""Helpers every reader shares: raw-JSON access that never raises, dates, and model validation.
+
+A FHIR record arrives as untrusted JSON. Filters run on the raw JSON with these helpers (a wrong JSON
+type reads as absent), and only a record the rules need is validated with its ``fhir.resources.R4B``
+model. A record that fails validation, once repaired by dropping the elements the model does not
+know, is unreadable: the reader names it in ``PatientRecord.skipped`` (the data card), never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from service.domain import PatientRecord
+
+MODELS: dict[str, Any] = {
+    "Observation": Observation,
+    "Condition": Condition,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+    "Medication": Medication,
+}
+NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
+
+
+def to_date(value: Any) -> date | None:
+    """A FHIR date/dateTime (model value or string) as a calendar date; None when absent or unreadable.
+
+    The calendar date is the one written in the record (its own time zone): a dateTime
+    ``2025-03-01T23:30:00-05:00`` is 1 March, as the clinician who wrote it saw it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        if len(value) == 4:
+            return date(int(value), 1, 1)
+        if len(value) == 7:
+            return date(int(value[:4]), int(value[5:7]), 1)
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def raw_list(value: Any) -> list[Any]:
+    """A raw JSON array as it is, anything else (absent, null, a number, an object) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def raw_text(value: Any) -> str | None:
+    """A raw JSON string as it is, anything else as None (so it can be looked up in a set)."""
+    return value if isinstance(value, str) else None
+
+
+def raw_mapping(value: Any) -> Mapping[str, Any]:
+    """A raw JSON object as it is, anything else as an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def raw_codings(node: Any) -> Iterable[tuple[str, str]]:
+    """(system, code) pairs of a raw CodeableConcept; codings of the wrong JSON type are passed over."""
+    for coding in raw_list(raw_mapping(node).get("coding")):
+        if isinstance(coding, Mapping):
+            yield raw_text(coding.get("system")) or "", raw_text(coding.get("code")) or ""
+
+
+def raw_concept_texts(node: Any) -> list[str]:
+    """The text and every coding display of a raw CodeableConcept."""
+    concept = raw_mapping(node)
+    texts = [concept["text"]] if isinstance(concept.get("text"), str) else []
+    for coding in raw_list(concept.get("coding")):
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            texts.append(coding["display"])
+    return texts
+
+
+def codings(concept: Any) -> list[Any]:
+    """The codings of a CodeableConcept model (none for None)."""
+    return list(getattr(concept, "coding", None) or []) if concept is not None else []
+
+
+def concept_texts(concept: Any) -> list[str]:
+    """The text and every coding display of a CodeableConcept model."""
+    if concept is None:
+        return []
+    texts = [concept.text] if getattr(concept, "text", None) else []
+    texts.extend(coding.display for coding in codings(concept) if coding.display)
+    return texts
+
+
+def reference_of(raw: Mapping[str, Any]) -> str:
+    """``Type/id`` of a raw record for the data card (never its content: no patient data in logs)."""
+    resource_type = raw_text(raw.get("resourceType")) or "?"
+    return f"{resource_type}/{raw_text(raw.get('id')) or '?'}"
+
+
+def validate_resource(resource: Mapping[str, Any]) -> Any | None:
+    """Validate with the R4B model; drop unknown elements once and retry; None when still invalid."""
+    model = MODELS.get(str(resource.get("resourceType")))
+    if model is None:
+        return None
+    try:
+        return model.model_validate(resource)
+    except ValidationError as exc:
+        repaired = _drop_unknown_elements(resource, exc)
+    except (TypeError, ValueError):
+        return None
+    if repaired is None:
+        return None
+    try:
+        return model.model_validate(repaired)
+    except (ValidationError, TypeError, ValueError):
+        return None
+
+
+def validated(raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> Any | None:
+    """``model`` when the caller validated ``raw`` already (None: invalid), else validate now; None (named) if invalid."""
+    if model is NOT_VALIDATED:
+        model = validate_resource(raw)
+    if model is None:
+        record.skipped.append(reference_of(raw))
+    return model
+
+
+def _drop_unknown_elements(resource: Mapping[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+    """A copy without the elements the model reported as not permitted; None if other errors remain."""
+    paths = []
+    for error in exc.errors():
+        if error.get("type") != "extra_forbidden":
+            return None
+        paths.append(error["loc"])
+    copy: Any = _deep_copy(resource)
+    for path in paths:
+        node = copy
+        for step in path[:-1]:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return dict(copy)
+
+
+def _deep_copy(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {key: _deep_copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_deep_copy(item) for item in node]
+    return node

@@ -1,0 +1,192 @@
+"""Conditions -> breast primary, distant metastases (with their site), regional nodes, stage IV.
+
+A breast primary is recognised in every shape mappings/terminology.yaml lists: SNOMED CT, ICD-10-CM
+C50, ICD-O-3 topography C50 with a malignant behaviour, and mCODE's generic malignant-neoplasm code
+with a breast ``bodySite``. A secondary neoplasm of lymph nodes that names no distant station is a
+``regional-node`` (AJCC N, not M). When no coding is known, the text is read as a clinician would,
+with negation, "history of" and "rule out" handled; such records are named in ``read_from_text``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from service.domain import CancerCondition, PatientRecord
+from service.knowledge import Knowledge
+from service.read.common import (
+    codings,
+    concept_texts,
+    raw_codings,
+    raw_concept_texts,
+    raw_list,
+    raw_mapping,
+    to_date,
+    validated,
+)
+
+MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
+_WORDS = re.compile(r"[a-z]+")
+
+
+class ConditionReader:
+    """Reads the Conditions of one patient into a ``PatientRecord``."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.terminology = knowledge.terminology
+        self._excluded_verification = frozenset(knowledge.raw["codes"]["condition_excluded_verification"])
+        self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
+        self._snomed = knowledge.systems["snomed"]
+        self._icd10 = knowledge.systems["icd10cm"]
+
+    def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+        """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV."""
+        code_codings = list(raw_codings(raw.get("code")))
+        profiles = {p for p in raw_list(raw_mapping(raw.get("meta")).get("profile")) if isinstance(p, str)}
+        primary = self._is_breast_primary(raw, code_codings)
+        site = self._metastasis_site(code_codings)
+        regional = site == "lymph-node" and self._names_regional_node(code_codings)
+        secondary_profile = bool(profiles & self._secondary_profiles)
+        from_text = False
+        if not primary and site is None and not secondary_profile:
+            primary, site, regional = self._read_text(raw)
+            from_text = primary or site is not None
+            if not from_text:
+                return
+        condition = validated(raw, record)
+        if condition is None:
+            return
+        for coding in codings(condition.verificationStatus):
+            if coding.code in self._excluded_verification:
+                return
+        on = (
+            to_date(condition.onsetDateTime)
+            or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+            or to_date(condition.recordedDate)
+        )
+        record_id = condition.id or ""
+        if from_text:
+            record.read_from_text.append(f"Condition/{record_id or '?'}")
+        self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id)
+
+    def _append(
+        self, condition: Any, record: PatientRecord, found: tuple[bool, str | None, bool, bool], on: date | None, record_id: str
+    ) -> None:
+        primary, site, regional, secondary_profile = found
+        if primary:
+            record.conditions.append(CancerCondition("primary", on, record_id=record_id))
+            if any(self._says_stage_iv(stage) for stage in condition.stage or []):
+                record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
+        if site is None and not secondary_profile:
+            return
+        if site in (None, "other"):
+            site = self._site_from_body(condition) or "other"
+        if regional and self._names_distant_node(condition):
+            regional = False
+        role = "regional-node" if regional and site == "lymph-node" else "metastasis"
+        record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id))
+
+    # -- the breast primary ----------------------------------------------------------------------
+    def _is_breast_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]]) -> bool:
+        terminology = self.terminology
+        for system, code in code_codings:
+            if system == self._snomed and code in terminology.breast_snomed:
+                return True
+            if system == self._icd10 and code.startswith(terminology.breast_icd10_prefixes):
+                return True
+            if (self._snomed, code) in self.knowledge.breast_cancer_codes:
+                return True
+        body_codings = [pair for site in raw_list(raw.get("bodySite")) for pair in raw_codings(site)]
+        if self._icdo3_breast_primary(raw, code_codings + body_codings):
+            return True
+        generic = any(system == self._snomed and code in terminology.generic_malignancy_snomed for system, code in code_codings)
+        return generic and self._breast_body_site(raw, body_codings)
+
+    def _icdo3_breast_primary(self, raw: Mapping[str, Any], all_codings: list[tuple[str, str]]) -> bool:
+        """ICD-O-3 topography C50 with a morphology of malignant primary behaviour (code or mCODE extension)."""
+        terminology = self.terminology
+        icdo3 = [code for system, code in all_codings if system == terminology.icdo3]
+        for extension in raw_list(raw.get("extension")):
+            if isinstance(extension, Mapping) and extension.get("url") == MORPHOLOGY_EXTENSION:
+                morphology = raw_codings(extension.get("valueCodeableConcept"))
+                icdo3.extend(code for system, code in morphology if system == terminology.icdo3)
+        topography = any(code.startswith(terminology.icdo3_topography_prefixes) for code in icdo3)
+        behaviour = any("/" in code and code.rsplit("/", 1)[1] in terminology.icdo3_primary_behaviours for code in icdo3)
+        return topography and behaviour
+
+    def _breast_body_site(self, raw: Mapping[str, Any], body_codings: list[tuple[str, str]]) -> bool:
+        if any(system == self._snomed and code in self.terminology.breast_body_sites_snomed for system, code in body_codings):
+            return True
+        texts = [text.lower() for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
+        return any(word in text for text in texts for word in self.terminology.breast_body_site_words)
+
+    # -- metastases ------------------------------------------------------------------------------
+    def _metastasis_site(self, code_codings: list[tuple[str, str]]) -> str | None:
+        """The most specific site any coding names; None if no coding is a metastasis."""
+        ranked: list[tuple[bool, int, str]] = []  # (names a real site, specificity, site)
+        for system, code in code_codings:
+            site = self.knowledge.metastasis_codes.get((system, code))
+            if site is not None:
+                ranked.append((site != "other", 100, site))
+                continue
+            for sys, prefix, prefix_site in self.knowledge.metastasis_prefixes:
+                if sys == system and code.startswith(prefix):
+                    ranked.append((prefix_site != "other", len(prefix), prefix_site))
+                    break
+        return max(ranked)[2] if ranked else None
+
+    def _names_regional_node(self, code_codings: list[tuple[str, str]]) -> bool:
+        """True when every lymph-node coding may be regional (none names a distant station)."""
+        node_codings = [
+            (system, code) for system, code in code_codings if self._metastasis_site([(system, code)]) == "lymph-node"
+        ]
+        return bool(node_codings) and all(
+            self.terminology.is_regional_node(system, code, self._snomed, self._icd10) for system, code in node_codings
+        )
+
+    def _names_distant_node(self, condition: Any) -> bool:
+        texts = concept_texts(condition.code) + [text for site in condition.bodySite or [] for text in concept_texts(site)]
+        return any(word in text.lower() for text in texts for word in self.terminology.distant_node_words)
+
+    def _site_from_body(self, condition: Any) -> str | None:
+        for body_site in condition.bodySite or []:
+            site = self._site_from_texts(concept_texts(body_site))
+            if site:
+                return site
+        return None
+
+    def _site_from_texts(self, texts: list[str]) -> str | None:
+        """The site the words name; leptomeninges before brain ("cerebral meninges" names the meninges)."""
+        words = [word for text in texts for word in _WORDS.findall(text.lower())]
+        found = [self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words]
+        if "leptomeninges" in found:
+            return "leptomeninges"
+        return found[0] if found else None
+
+    def _says_stage_iv(self, stage: Any) -> bool:
+        if any(coding.code in self.terminology.m1_snomed for coding in codings(stage.summary)):
+            return True
+        return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
+
+    # -- text, the last resort -------------------------------------------------------------------
+    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, str | None, bool]:
+        """(breast primary, metastasis site, regional node) read from code.text and displays."""
+        terminology = self.terminology
+        texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+        if not texts or any(terminology.text_negation.search(text) for text in texts):
+            return False, None, False
+        joined = " ; ".join(texts)
+        secondary = bool(terminology.text_secondary.search(joined))
+        primary = bool(terminology.text_primary.search(joined))
+        if not secondary:
+            return primary, None, False
+        body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
+        # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
+        site_text = re.sub(r"\bbreast\b", " ", joined, flags=re.IGNORECASE)
+        site = self._site_from_texts([site_text, *body_texts]) or "other"
+        lowered = joined.lower()
+        regional = site == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
+        return primary, site, regional

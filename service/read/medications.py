@@ -1,0 +1,179 @@
+"""Medication records -> exposures: which agent, from when to when, still given, why stopped, in what context.
+
+Agents come from RxNorm codes, brand and generic names (mappings/drugs.yaml), contained or referenced
+Medications. A course's dates come from every place EHRs put them: ``dosageInstruction.timing.repeat
+.boundsPeriod``, ``dispenseRequest.validityPeriod`` (Epic), ``authoredOn``, ``effective[x]``. A course
+stopped ends when it stopped (an order left ``active`` for years is bounded in infer/lines.py, where
+its context is known). Therapy marked
+adjuvant or neoadjuvant (mCODE treatment intent, or a ``reasonReference``/``reasonCode`` text saying so)
+is never a metastatic line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from service.domain import Exposure, PatientRecord
+from service.knowledge import Knowledge, agents_from_name, refine_agents
+from service.read.common import codings, concept_texts, raw_list, raw_mapping, raw_text, reference_of, to_date, validated
+
+# Record statuses that take a medication record out of the history (docs/clinical-rules.md §0).
+EXCLUDED_MEDICATION_STATUS = {
+    "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
+    "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
+    "MedicationAdministration": {"entered-in-error", "not-done"},
+}
+EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
+ONGOING_STATUS = {"active", "on-hold", "in-progress"}
+
+
+class MedicationReader:
+    """Reads MedicationStatement, MedicationRequest and MedicationAdministration records."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self._rxnorm = knowledge.systems["rxnorm"]
+        context = knowledge.lines.get("treatment_context", {})
+        self._curative_codes = frozenset(context.get("curative_intent_codes", []))
+        self._curative_words = tuple(context.get("curative_words", []))
+        self._intent_extensions = frozenset(context.get("intent_extensions", []))
+
+    # -- agents ----------------------------------------------------------------------------------
+    def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+        """``Medication/id`` -> agents, for the records that reference a Medication."""
+        found: dict[str, set[str]] = {}
+        for raw in raws:
+            agents = self._agents_of_medication_json(raw)
+            if agents and isinstance(raw.get("id"), str):
+                found[f"Medication/{raw['id']}"] = agents
+        return found
+
+    def _agents_of_medication_json(self, medication: Mapping[str, Any]) -> set[str]:
+        concept = medication.get("code")
+        return self._agents_of_concept_json(concept) if isinstance(concept, Mapping) else set()
+
+    def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
+        """Agents named by an RxNorm code or by any text/display of a raw CodeableConcept."""
+        agents: set[str] = set()
+        for coding in raw_list(concept.get("coding")):
+            if not isinstance(coding, Mapping):
+                continue
+            if coding.get("system") == self._rxnorm and raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm:
+                agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
+            if isinstance(coding.get("display"), str):
+                agents |= agents_from_name(self.knowledge, coding["display"])
+        if isinstance(concept.get("text"), str):
+            agents |= agents_from_name(self.knowledge, concept["text"])
+        return refine_agents(self.knowledge, agents)
+
+    def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
+        """The canonical agents a medication record (or a draft order) names."""
+        concept = raw.get("medicationCodeableConcept")
+        if isinstance(concept, Mapping):
+            return self._agents_of_concept_json(concept)
+        reference = raw.get("medicationReference")
+        if not isinstance(reference, Mapping):
+            return set()
+        target = raw_text(reference.get("reference")) or ""
+        agents: set[str] = set()
+        if target.startswith("#"):
+            for contained in raw_list(raw.get("contained")):
+                if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
+                    agents = self._agents_of_medication_json(contained)
+        else:
+            key = "/".join(target.rstrip("/").split("/")[-2:])
+            agents = set(medications.get(key, set()))
+        if isinstance(reference.get("display"), str):
+            agents |= agents_from_name(self.knowledge, reference["display"])
+        return refine_agents(self.knowledge, agents)
+
+    # -- records ---------------------------------------------------------------------------------
+    def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: dict[str, set[str]], now: date) -> None:
+        """Add one exposure per agent of a medication record the rules use."""
+        resource_type = str(raw.get("resourceType"))
+        agents = self.agents_of_record(raw, medications)
+        if not agents:
+            return
+        status = raw.get("status")
+        if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
+            record.skipped.append(reference_of(raw))
+            return
+        if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
+            return
+        if resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS:
+            return
+        model = validated(raw, record)
+        if model is None:
+            return
+        start, end = self._period_of(resource_type, model)
+        if start is None:
+            record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
+            return
+        ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
+        if not ongoing and end is None and status not in ONGOING_STATUS:
+            end = start
+        if resource_type == "MedicationAdministration":
+            end = end or start
+        stop_reason = self._stop_reason(model)
+        curative = self._curative(raw, model)
+        for agent in sorted(agents):
+            record.exposures.append(
+                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative=curative)
+            )
+
+    def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
+        """(start, end) from every place EHRs keep a course's dates."""
+        if resource_type == "MedicationRequest":
+            for dosage in model.dosageInstruction or []:
+                bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
+                if bounds is not None and bounds.start is not None:
+                    return to_date(bounds.start), to_date(bounds.end)
+            validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
+            if validity is not None and (validity.start is not None or validity.end is not None):
+                return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
+            return to_date(model.authoredOn), None
+        period = model.effectivePeriod
+        if period is not None:
+            return to_date(period.start) or to_date(period.end), to_date(period.end)
+        when = to_date(model.effectiveDateTime)
+        return when, (when if resource_type == "MedicationAdministration" else None)
+
+    def _curative(self, raw: Mapping[str, Any], model: Any) -> bool:
+        """Marked curative, adjuvant or neoadjuvant (mCODE treatment intent, reason text)."""
+        for extension in raw_list(raw.get("extension")):
+            if isinstance(extension, Mapping) and extension.get("url") in self._intent_extensions:
+                concept = raw_mapping(extension.get("valueCodeableConcept"))
+                for coding in raw_list(concept.get("coding")):
+                    if isinstance(coding, Mapping) and raw_text(coding.get("code")) in self._curative_codes:
+                        return True
+                if self._says_curative([raw_text(concept.get("text")) or ""]):
+                    return True
+        texts = [text for concept in getattr(model, "reasonCode", None) or [] for text in concept_texts(concept)]
+        texts += [ref.display for ref in getattr(model, "reasonReference", None) or [] if ref.display]
+        return self._says_curative(texts)
+
+    def _says_curative(self, texts: list[str]) -> bool:
+        return any(word in text.lower() for text in texts for word in self._curative_words)
+
+    def _stop_reason(self, model: Any) -> str | None:
+        reasons = model.statusReason
+        if reasons is None:
+            return None
+        concepts = reasons if isinstance(reasons, list) else [reasons]
+        lines = self.knowledge.lines["stop_reasons"]
+        for concept in concepts:
+            for coding in codings(concept):
+                pair = (coding.system or "", coding.code or "")
+                if pair in self.knowledge.progression_stop_codes:
+                    return "progression"
+                if pair in self.knowledge.toxicity_stop_codes:
+                    return "toxicity"
+            for text in concept_texts(concept):
+                lowered = text.lower()
+                if any(word in lowered for word in lines.get("progression_words", [])):
+                    return "progression"
+                if any(word in lowered for word in lines.get("toxicity_words", [])):
+                    return "toxicity"
+        return "other"

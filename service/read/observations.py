@@ -1,0 +1,187 @@
+"""Observations -> receptor results, labs (LVEF, liver), disease statuses and staging statements.
+
+Observations are filtered by code on the raw JSON first; only those the rules need are validated. The
+rules use only the latest of each liver test and of the disease statuses other than progression
+(mappings/terminology.yaml, latest_only_groups), so older ones are never validated: the newest by raw
+date is tried first, then the next while it yields nothing (issue 6).
+
+Dates: ``effective[x]``, else ``issued``, else the collection date of a contained Specimen. A result
+with none is still read, dated ``UNDATED`` (1900-01-01) (so any dated result of its kind is "later" and wins), and
+named in ``PatientRecord.undated`` for the data card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecord
+from service.knowledge import Knowledge
+from service.read.common import (
+    NOT_VALIDATED,
+    codings,
+    raw_codings,
+    raw_concept_texts,
+    raw_list,
+    raw_mapping,
+    raw_text,
+    reference_of,
+    to_date,
+    validate_resource,
+    validated,
+)
+from service.read.values import LAB_KINDS, RECEPTOR_KINDS, ValueReader
+
+
+def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
+    """effective[x], then issued, then the collection date of a contained Specimen; None when none."""
+    period = raw_mapping(raw.get("effectivePeriod"))
+    found = (
+        to_date(raw.get("effectiveDateTime"))
+        or to_date(raw.get("effectiveInstant"))
+        or to_date(period.get("start"))
+        or to_date(period.get("end"))
+        or to_date(raw.get("issued"))
+    )
+    if found is not None:
+        return found
+    target = raw_text(raw_mapping(raw.get("specimen")).get("reference")) or ""
+    for contained in raw_list(raw.get("contained")):
+        if isinstance(contained, Mapping) and contained.get("resourceType") == "Specimen" and f"#{contained.get('id')}" == target:
+            collection = raw_mapping(contained.get("collection"))
+            period = raw_mapping(collection.get("collectedPeriod"))
+            return to_date(collection.get("collectedDateTime")) or to_date(period.get("start"))
+    return None
+
+
+class ObservationReader:
+    """Reads the Observations of one patient into a ``PatientRecord``."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.terminology = knowledge.terminology
+        self.values = ValueReader(knowledge)
+        self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
+        self._snomed = knowledge.systems["snomed"]
+        self._standard = frozenset({knowledge.systems["loinc"], self._snomed})
+
+    def kind_of(self, concept: Any) -> str | None:
+        """The observation kind a raw CodeableConcept names (LOINC, SNOMED CT for staging, else its text)."""
+        return self._kind_and_source(concept)[0]
+
+    def _kind_and_source(self, concept: Any) -> tuple[str | None, bool]:
+        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there."""
+        standard = False
+        for system, code in raw_codings(concept):
+            kind = self.knowledge.observation_kind.get((system, code))
+            if kind:
+                return kind, False
+            if system == self._snomed and code in self.terminology.observation_kind_snomed:
+                return str(self.terminology.observation_kind_snomed[code]), False
+            standard = standard or system in self._standard
+        if standard:
+            return None, False
+        kind = self.terminology.observation_kind_from_text(raw_concept_texts(concept))
+        return (None, False) if kind in (None, "ignore") else (kind, True)
+
+    def read_all(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
+        """Read every Observation the rules need, in their original order (ties of "latest" keep that order)."""
+        chosen: list[int] = []
+        groups: dict[str, list[tuple[date, int]]] = {}
+        for index, raw in enumerate(raws):
+            latest_only = self._latest_only(raw)
+            if latest_only is None:
+                chosen.append(index)
+            else:
+                groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
+        models: dict[int, Any] = {}
+        for candidates in groups.values():
+            for _on, negative_index in sorted(candidates, reverse=True):
+                index = -negative_index
+                chosen.append(index)
+                models[index] = validate_resource(raws[index])
+                trial = PatientRecord(patient_id=record.patient_id)
+                self.read(raws[index], trial, models[index])
+                if trial.labs or trial.disease_statuses:
+                    break
+        for index in sorted(chosen):
+            self.read(raws[index], record, models.get(index, NOT_VALIDATED))
+
+    def _latest_only(self, raw: Mapping[str, Any]) -> tuple[str, date] | None:
+        """(group, raw date) when only the latest reading of ``raw``'s kind matters; None to read it in any case."""
+        group = self.terminology.latest_only_group.get(self.kind_of(raw.get("code")) or "")
+        if group is None or raw.get("component") or raw_text(raw.get("status")) not in self._statuses:
+            return None
+        if group == "disease-status" and self._raw_disease_status(raw) == "worsened":
+            return None
+        on = raw_observation_date(raw)
+        return None if on is None else (group, on)
+
+    def _raw_disease_status(self, raw: Mapping[str, Any]) -> str | None:
+        for system, code in raw_codings(raw.get("valueCodeableConcept")):
+            if system == self._snomed and code in self.knowledge.disease_status_by_code:
+                return self.knowledge.disease_status_by_code[code]
+        return self.values.disease_status_from_text(raw_concept_texts(raw.get("valueCodeableConcept")))
+
+    def read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
+        """Read one Observation (and its components) if its code is one the rules use."""
+        kind, from_text = self._kind_and_source(raw.get("code"))
+        component_kinds = [self.kind_of(c.get("code")) for c in raw_list(raw.get("component")) if isinstance(c, Mapping)]
+        if kind is None and not any(component_kinds):
+            return
+        status = raw.get("status")
+        if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
+            record.skipped.append(reference_of(raw))
+            return
+        if status not in self._statuses:
+            return
+        observation = validated(raw, record, model)
+        if observation is None:
+            return
+        on = raw_observation_date(raw)
+        record_id = observation.id or ""
+        if from_text:
+            record.read_from_text.append(f"Observation/{record_id or '?'}")
+        if on is None:
+            record.undated.append(f"Observation/{record_id or '?'}")
+        if kind:
+            self._read_value(kind, observation, on, record_id, record)
+        for component in observation.component or []:
+            component_kind = self.kind_of(component.code.model_dump() if component.code else None)
+            if component_kind:
+                self._read_value(component_kind, component, on, record_id, record)
+
+    def _read_value(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
+        """Decode the value[x] of an Observation or component for one kind."""
+        dated = on is not None
+        when = on or UNDATED
+        if kind in RECEPTOR_KINDS:
+            result = self.values.receptor_result(kind, holder, when, record_id, dated)
+            if result is not None:
+                record.receptors.append(result)
+        elif kind in LAB_KINDS:
+            lab = self.values.lab_result(kind, holder, when, record_id, dated)
+            if lab is not None:
+                record.labs.append(lab)
+        elif kind in ("stage-group", "m-category"):
+            role = self._staging_role(holder)
+            if role is not None:
+                record.conditions.append(CancerCondition(role, on, record_id=record_id))
+        elif kind == "disease-status":
+            status = self.values.disease_status(holder)
+            if status:
+                record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
+
+    def _staging_role(self, holder: Any) -> str | None:
+        """stage-iv for stage IV / M1, no-distant for M0, None for anything else."""
+        terminology = self.terminology
+        codes = {coding.code for coding in codings(getattr(holder, "valueCodeableConcept", None))}
+        texts = self.values.value_texts(holder)
+        if codes & (self.knowledge.stage_iv_values | terminology.m1_snomed) or any(
+            self.knowledge.stage_iv.match(text) or terminology.m1_text.match(text) for text in texts
+        ):
+            return "stage-iv"
+        if codes & terminology.m0_snomed or any(terminology.m0_text.match(text) for text in texts):
+            return "no-distant"
+        return None

@@ -1,0 +1,52 @@
+"""One patient's gathered FHIR resources -> a ``PatientRecord`` (the read stage of the pipeline).
+
+Each resource type has its reader module (patient, conditions, observations, medications); this one
+sorts the resources by type and hands them over. Nothing here imports from a later stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from service.domain import PatientRecord
+from service.knowledge import Knowledge
+from service.read.conditions import ConditionReader
+from service.read.medications import MedicationReader
+from service.read.observations import ObservationReader
+from service.read.patient import read_patient
+
+MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+class Normaliser:
+    """Turns the gathered FHIR resources of one patient into a ``PatientRecord``."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.conditions = ConditionReader(knowledge)
+        self.observations = ObservationReader(knowledge)
+        self.medications = MedicationReader(knowledge)
+
+    def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
+        """Read every resource the rules need; skip the rest; name the unreadable ones."""
+        record = PatientRecord(patient_id=patient_id)
+        by_type: dict[str, list[Mapping[str, Any]]] = {}
+        for resource in resources:
+            if isinstance(resource, Mapping):
+                by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+        for raw in by_type.get("Patient", []):
+            read_patient(raw, patient_id, record)
+        medications = self.medications.medications_by_reference(by_type.get("Medication", []))
+        self.observations.read_all(by_type.get("Observation", []), record)
+        for raw in by_type.get("Condition", []):
+            self.conditions.read(raw, record)
+        for resource_type in MEDICATION_TYPES:
+            for raw in by_type.get(resource_type, []):
+                self.medications.read(raw, record, medications, now)
+        return record
+
+    def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
+        """The canonical agents a medication record or a draft order names."""
+        return self.medications.agents_of_record(raw, medications)

@@ -1,0 +1,145 @@
+"""Value sets of ``mappings/terminology.yaml``, checked against their schema and compiled once.
+
+The read layer asks these questions of a coding: is it a breast primary (SNOMED CT concept or listed
+descendant, ICD-10-CM C50, ICD-O-3 topography C50 with a malignant behaviour, mCODE's generic code with
+a breast bodySite)? Is a lymph-node secondary regional rather than distant? Does an M category or stage
+value mean distant disease, or none? Which staging Observations are coded in SNOMED CT?
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+FILE = "terminology"
+
+
+class TerminologyError(Exception):
+    """mappings/terminology.yaml is unreadable or breaks its schema or a cross-reference."""
+
+
+@dataclass(frozen=True)
+class Terminology:
+    """The compiled value sets (systems are FHIR URIs)."""
+
+    version: str
+    icdo3: str
+    breast_snomed: frozenset[str]
+    breast_icd10_prefixes: tuple[str, ...]
+    icdo3_topography_prefixes: tuple[str, ...]
+    icdo3_primary_behaviours: frozenset[str]
+    generic_malignancy_snomed: frozenset[str]
+    breast_body_sites_snomed: frozenset[str]
+    breast_body_site_words: tuple[str, ...]
+    regional_node_snomed: frozenset[str]
+    regional_node_icd10_prefixes: tuple[str, ...]
+    m0_snomed: frozenset[str]
+    m1_snomed: frozenset[str]
+    m0_text: re.Pattern[str]
+    m1_text: re.Pattern[str]
+    observation_kind_snomed: dict[str, str]
+    latest_only_group: dict[str, str]  # observation kind -> its group's first kind
+    text_negation: re.Pattern[str]
+    text_primary: re.Pattern[str]
+    text_secondary: re.Pattern[str]
+    regional_node_words: tuple[str, ...]
+    distant_node_words: tuple[str, ...]
+    observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
+    disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
+
+    def observation_kind_from_text(self, texts: list[str]) -> str | None:
+        """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
+        for text in texts:
+            for pattern, kind in self.observation_text_kinds:
+                if pattern.search(text):
+                    return kind
+        return None
+
+    def is_regional_node(self, system: str, code: str, snomed: str, icd10cm: str) -> bool:
+        """True when a secondary-neoplasm coding names lymph nodes that may be regional (not distant)."""
+        if system == snomed:
+            return code in self.regional_node_snomed
+        return system == icd10cm and code.startswith(self.regional_node_icd10_prefixes)
+
+
+def load_terminology(folder: Path, source_ids: set[str], observation_kinds: set[str]) -> Terminology:
+    """Read and check ``terminology.yaml`` in ``folder``; raise ``TerminologyError`` naming the field."""
+    path = folder / f"{FILE}.yaml"
+    schema_path = folder / "schemas" / f"{FILE}.schema.json"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise TerminologyError(f"{path}: cannot be read: {exc}") from exc
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+        raise TerminologyError(f"{path}: field {where}: {errors[0].message}")
+    for source_id in _sources(document):
+        if source_id not in source_ids:
+            raise TerminologyError(f"{path}: source '{source_id}' is not in sources.yaml")
+    kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
+    kinds += [item["kind"] for item in document["observation_text"]["kinds"] if item["kind"] != "ignore"]
+    for kind in kinds:
+        if kind not in observation_kinds:
+            raise TerminologyError(f"{path}: '{kind}' is not an observation kind of codes.yaml")
+    return _compile(document)
+
+
+def _sources(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["source"]] if isinstance(node.get("source"), str) else []
+        return found + [s for key, value in node.items() if key != "source" for s in _sources(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _sources(item)]
+    return []
+
+
+def _codes(concepts: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(concept["code"] for concept in concepts)
+
+
+def _compile(document: dict[str, Any]) -> Terminology:
+    primary = document["breast_primary"]
+    nodes = document["regional_nodes"]
+    m_category = document["m_category"]
+    text = document["text"]
+    return Terminology(
+        version=document["version"],
+        icdo3=document["systems"]["icdo3"],
+        breast_snomed=_codes(primary["snomed"]),
+        breast_icd10_prefixes=tuple(primary["icd10cm_prefixes"]),
+        icdo3_topography_prefixes=tuple(primary["icdo3_topography_prefixes"]),
+        icdo3_primary_behaviours=frozenset(primary["icdo3_primary_behaviours"]),
+        generic_malignancy_snomed=frozenset(primary["generic_malignancy_snomed"]),
+        breast_body_sites_snomed=_codes(primary["breast_body_sites_snomed"]),
+        breast_body_site_words=tuple(primary["breast_body_site_words"]),
+        regional_node_snomed=frozenset(nodes["snomed"]),
+        regional_node_icd10_prefixes=tuple(nodes["icd10cm_prefixes"]),
+        m0_snomed=_codes(m_category["no_distant"]),
+        m1_snomed=_codes(m_category["distant"]),
+        m0_text=re.compile(m_category["no_distant_pattern"], re.IGNORECASE),
+        m1_text=re.compile(m_category["distant_pattern"], re.IGNORECASE),
+        observation_kind_snomed={
+            code: kind for kind, entry in document["observation_kinds_snomed"].items() for code in entry["codes"]
+        },
+        latest_only_group={kind: group[0] for group in document["latest_only_groups"] for kind in group},
+        text_negation=re.compile(text["negation"], re.IGNORECASE),
+        text_primary=re.compile(text["primary"], re.IGNORECASE),
+        text_secondary=re.compile(text["secondary"], re.IGNORECASE),
+        regional_node_words=tuple(text["regional_node_words"]),
+        distant_node_words=tuple(text["distant_node_words"]),
+        observation_text_kinds=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), item["kind"]) for item in document["observation_text"]["kinds"]
+        ),
+        disease_status_text=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), item["status"])
+            for item in document["observation_text"]["disease_status"]
+        ),
+    )

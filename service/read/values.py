@@ -1,0 +1,135 @@
+"""Decode the value[x] of an Observation (or a component) into receptor results and lab values.
+
+Every shape real laboratories send is read: coded answers (LOINC or SNOMED CT), text, quantities,
+ratios, integers and booleans. Free text is read last, with the patterns of mappings/codes.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from service.domain import LabResult, ReceptorResult
+from service.knowledge import Knowledge
+from service.read.common import codings, concept_texts
+
+RECEPTOR_KINDS = frozenset(
+    {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
+)
+LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
+# Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
+# around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
+_PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+)?)\s*$")
+
+
+class ValueReader:
+    """Reads values with the answer lists and text patterns of the knowledge files."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+
+    def value_texts(self, holder: Any) -> list[str]:
+        """The text of a coded value and a valueString."""
+        texts = concept_texts(getattr(holder, "valueCodeableConcept", None))
+        if getattr(holder, "valueString", None):
+            texts.append(holder.valueString)
+        return texts
+
+    def qualitative(self, holder: Any) -> str | None:
+        """positive | negative | equivocal from a coded answer, text or a boolean."""
+        for coding in codings(getattr(holder, "valueCodeableConcept", None)):
+            value = self.knowledge.answer_by_coding.get((coding.system or "", coding.code or ""))
+            if value:
+                return value
+        for text in self.value_texts(holder):
+            for pattern, value in self.knowledge.answer_text:
+                if pattern.search(text.lower()):
+                    return value
+        if getattr(holder, "valueBoolean", None) is not None:
+            return "positive" if holder.valueBoolean else "negative"
+        return None
+
+    def number(self, holder: Any) -> float | None:
+        """A quantity, ratio, integer or a number written as text ("40 %", "< 1")."""
+        quantity = getattr(holder, "valueQuantity", None)
+        if quantity is not None and quantity.value is not None:
+            return float(quantity.value)
+        ratio = getattr(holder, "valueRatio", None)
+        if ratio is not None and ratio.numerator and ratio.numerator.value is not None:
+            denominator = ratio.denominator.value if ratio.denominator and ratio.denominator.value else 1
+            return float(ratio.numerator.value) / float(denominator)
+        if getattr(holder, "valueInteger", None) is not None:
+            return float(holder.valueInteger)
+        for text in self.value_texts(holder):
+            match = _PERCENT.search(text) or _NUMBER.match(text)
+            if match:
+                return float(match.group(1))
+        return None
+
+    def ihc_score(self, holder: Any) -> int | None:
+        """HER2 IHC score 0..3 from text ("2+", "Score 1+", "0 (ultralow ...)") or a number."""
+        for text in self.value_texts(holder):
+            match = self.knowledge.ihc_score.search(text.strip())
+            if match:
+                return int(next(group for group in match.groups() if group is not None))
+        number = self.number(holder)
+        if number is not None and number in (0, 1, 2, 3):
+            return int(number)
+        return None
+
+    def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
+        """One receptor result of ``kind``; None when the value says nothing readable."""
+        if kind == "her2-ihc":
+            score = self.ihc_score(holder)
+            qualitative = None if score is not None else self.qualitative(holder)
+            if score is None and qualitative is None:
+                return None
+            return ReceptorResult(kind, on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
+        if kind in ("her2-ratio", "her2-copies", "er-percent", "pr-percent"):
+            number = self.number(holder)
+            return None if number is None else ReceptorResult(kind, on, number=number, record_id=record_id, dated=dated)
+        if kind in ("er", "pr"):
+            quantity = getattr(holder, "valueQuantity", None)
+            if quantity is not None and quantity.value is not None:
+                return ReceptorResult(f"{kind}-percent", on, number=float(quantity.value), record_id=record_id, dated=dated)
+        qualitative = self.qualitative(holder)
+        if qualitative is None:
+            return None
+        return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def lab_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> LabResult | None:
+        """A numeric lab (LVEF as a percent even when recorded as a fraction) with its reference range."""
+        value = self.number(holder)
+        if value is None:
+            return None
+        quantity = getattr(holder, "valueQuantity", None)
+        unit = (quantity.unit or quantity.code or "") if quantity is not None else ""
+        low = high = None
+        for reference in getattr(holder, "referenceRange", None) or []:
+            if reference.low is not None and reference.low.value is not None:
+                low = float(reference.low.value)
+            if reference.high is not None and reference.high.value is not None:
+                high = float(reference.high.value)
+            break
+        if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
+            value = round(value * 100, 1)
+            low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
+        return LabResult(kind, on, value, unit, low, high, record_id, dated=dated)
+
+    def disease_status(self, holder: Any) -> str | None:
+        """improved | stable | worsened | undetermined from a SNOMED CT answer."""
+        snomed = self.knowledge.systems["snomed"]
+        for coding in codings(getattr(holder, "valueCodeableConcept", None)):
+            if coding.system == snomed and coding.code in self.knowledge.disease_status_by_code:
+                return self.knowledge.disease_status_by_code[coding.code]
+        return self.disease_status_from_text(self.value_texts(holder))
+
+    def disease_status_from_text(self, texts: list[str]) -> str | None:
+        """A disease status written as text ("Patient's condition worsened", "stable disease")."""
+        for text in texts:
+            for pattern, status in self.knowledge.terminology.disease_status_text:
+                if pattern.search(text):
+                    return str(status)
+        return None

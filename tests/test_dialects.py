@@ -1,0 +1,222 @@
+"""The same patients in other EHRs' dialects get the same assessment (issue 12, "Done when").
+
+Every scenario bundle of tests/scenarios.yaml is transformed as another system would send it, and
+its assessment must equal the coded original's:
+
+- half of the CodeableConcepts (diagnoses, test codes, answers, drugs, stop reasons) as text only;
+- diagnoses re-coded across SNOMED CT and ICD-10-CM, qualitative answers across LOINC and SNOMED CT;
+- the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements,
+  and as those orders plus one MedicationAdministration per 3-weekly dose given under them;
+- every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
+
+The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from service import create_app
+from service.engine import Engine
+from tests.paging_fhir import paging_fhir_server
+from tests.scenario_table import load_scenarios
+
+SCENARIOS = load_scenarios()
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+SNOMED_TO_ICD10 = {
+    "254837009": "C50.919",
+    "372064008": "C50.919",
+    "94381002": "C78.7",
+    "94222008": "C79.51",
+    "94217008": "C79.52",
+    "94225005": "C79.31",
+    "94246001": "C79.32",
+    "94391008": "C78.00",
+    "94493005": "C78.2",
+}
+ICD10_TO_SNOMED = {"C78.7": "94381002", "C79.51": "94222008", "C79.52": "94217008", "C79.31": "94225005"}
+ICD10_TO_SNOMED |= {"C79.32": "94246001", "C78.2": "94493005"}
+ANSWERS = {(LOINC, "LA6576-8"): (SNOMED, "10828004"), (LOINC, "LA6577-6"): (SNOMED, "260385009")}
+ANSWERS |= {value: key for key, value in ANSWERS.items()}
+STATEMENT_TO_REQUEST_STATUS = {"not-taken": "cancelled", "intended": "draft"}
+
+
+def _concept_slots(resource: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """(holder, key) of every CodeableConcept the read layer reads, in document order."""
+    slots: list[tuple[Any, Any]] = []
+    for key in ("code", "valueCodeableConcept", "medicationCodeableConcept"):
+        if isinstance(resource.get(key), dict):
+            slots.append((resource, key))
+    for component in resource.get("component") or []:
+        slots += [(component, key) for key in ("code", "valueCodeableConcept") if isinstance(component.get(key), dict)]
+    reasons = resource.get("statusReason")
+    if isinstance(reasons, dict):
+        slots.append((resource, "statusReason"))
+    elif isinstance(reasons, list):
+        slots += [(reasons, index) for index in range(len(reasons))]
+    for contained in resource.get("contained") or []:
+        slots += _concept_slots(contained)
+    return slots
+
+
+def half_as_text(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every second coded concept keeps only its text (its display when it had no text)."""
+    changed = copy.deepcopy(resources)
+    count = 0
+    for resource in changed:
+        for holder, key in _concept_slots(resource):
+            concept = holder[key]
+            codings = concept.get("coding") or []
+            text = concept.get("text") or next((c["display"] for c in codings if c.get("display")), None)
+            if codings and text:
+                if count % 2 == 0:
+                    holder[key] = {"text": text}
+                count += 1
+    return changed
+
+
+def recoded(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Diagnoses in the other code system (SNOMED CT <-> ICD-10-CM), answers in the other answer list."""
+    changed = copy.deepcopy(resources)
+    for resource in changed:
+        if resource["resourceType"] == "Condition":
+            for coding in resource["code"].get("coding", []):
+                system, code = coding.get("system"), coding.get("code", "")
+                if system == SNOMED and code in SNOMED_TO_ICD10:
+                    coding.update(system=ICD10, code=SNOMED_TO_ICD10[code])
+                elif system == ICD10 and code.startswith("C50"):
+                    coding.update(system=SNOMED, code="254837009")
+                elif system == ICD10 and (code in ICD10_TO_SNOMED or code.startswith("C78.0")):
+                    coding.update(system=SNOMED, code=ICD10_TO_SNOMED.get(code, "94391008"))
+        for holder, key in _concept_slots(resource):
+            for coding in holder[key].get("coding", []):
+                pair = ANSWERS.get((coding.get("system"), coding.get("code")))
+                if pair:
+                    coding.update(system=pair[0], code=pair[1])
+    return changed
+
+
+def as_requests(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """MedicationStatements sent as MedicationRequests, as EHRs that keep only orders do."""
+    changed = []
+    for resource in copy.deepcopy(resources):
+        if resource["resourceType"] != "MedicationStatement":
+            changed.append(resource)
+            continue
+        period = resource.get("effectivePeriod") or {"start": resource.get("effectiveDateTime")}
+        request = {
+            "resourceType": "MedicationRequest",
+            "id": resource["id"],
+            "status": STATEMENT_TO_REQUEST_STATUS.get(resource["status"], resource["status"]),
+            "intent": "order",
+            "subject": resource["subject"],
+            "authoredOn": period.get("start"),
+            "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": period}}}],
+        }
+        for key in ("medicationCodeableConcept", "medicationReference", "contained"):
+            if key in resource:
+                request[key] = resource[key]
+        reasons = resource.get("statusReason")
+        if reasons:
+            request["statusReason"] = reasons[0] if isinstance(reasons, list) else reasons
+        changed.append(request)
+    return changed
+
+
+def _infusion_days(period: dict[str, Any], now: date) -> list[str]:
+    """Every 21st day of a course, from its start to its end (to now while open)."""
+    start = date.fromisoformat(str(period["start"])[:10])
+    end = date.fromisoformat(str(period["end"])[:10]) if period.get("end") else now
+    days, day = [], start
+    while day <= min(end, now):
+        days.append(day.isoformat())
+        day += timedelta(days=21)
+    return days or [start.isoformat()]
+
+
+def with_infusions(resources: list[dict[str, Any]], now: date) -> list[dict[str, Any]]:
+    """Orders instead of statements, and one MedicationAdministration per 3-weekly dose of each closed course."""
+    changed = as_requests(resources)
+    statements = {r["id"] for r in resources if r["resourceType"] == "MedicationStatement"}
+    for order in [r for r in changed if r["resourceType"] == "MedicationRequest" and r["id"] in statements]:
+        period = order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+        # Doses are recorded for closed courses only: inventing doses after an open (e.g. adjuvant) order's
+        # last evidence would be new data, not the same history in another shape.
+        if not period.get("start") or not period.get("end") or order["status"] in ("cancelled", "draft", "entered-in-error"):
+            continue
+        for number, day in enumerate(_infusion_days(period, now)):
+            administration = {
+                "resourceType": "MedicationAdministration",
+                "id": f"{order['id']}-dose-{number}",
+                "status": "completed",
+                "subject": order["subject"],
+                "effectiveDateTime": f"{day}T10:00:00+01:00",
+            }
+            for key in ("medicationCodeableConcept", "medicationReference", "contained"):
+                if key in order:
+                    administration[key] = order[key]
+            changed.append(administration)
+    return changed
+
+
+TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
+    "half-text": lambda resources, _now: half_as_text(resources),
+    "recoded": lambda resources, _now: recoded(resources),
+    "as-requests": lambda resources, _now: as_requests(resources),
+    "orders-and-infusions": with_infusions,
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(TRANSFORMS))
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_the_same_patient_in_another_dialect_gets_the_same_assessment(engine: Engine, scenario, dialect):
+    now = date.fromisoformat(scenario.now)
+    resources = scenario.resources()
+    original = engine.evaluate(scenario.patient_id(), resources, now).assessment()
+    assert original == scenario.expected
+    transformed = TRANSFORMS[dialect](resources, now)
+    assert engine.evaluate(scenario.patient_id(), transformed, now).assessment() == original
+
+
+def test_the_transforms_change_what_they_claim(engine: Engine):
+    """Guard against a vacuous comparison: the text transform removes codings, the others change codes and types."""
+    resources = [r for s in SCENARIOS for r in s.resources()]
+    coded = sum(bool(holder[key].get("coding")) for r in resources for holder, key in _concept_slots(r))
+    text_only = sum(bool(holder[key].get("coding")) for r in half_as_text(resources) for holder, key in _concept_slots(r))
+    assert text_only <= coded * 0.55
+    assert sum(r["resourceType"] == "MedicationStatement" for r in as_requests(resources)) == 0
+    before = {c.get("code") for r in resources if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
+    after = {c.get("code") for r in recoded(resources) if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
+    assert before != after
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_every_search_paged_by_two_gives_the_prefetch_assessment(tmp_path, scenario):
+    """No prefetch: the service searches a loopback FHIR server that pages by 2 and must read every page."""
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{tmp_path}/feedback.sqlite3",
+            "evaluation_date": scenario.now,
+            "max_fhir_pages": 500,
+            # Paging by 2 costs many round trips; on a busy machine the default budget would (rightly)
+            # mark keys incomplete. The budget is not what this test is about.
+            "time_budget_seconds": 30,
+        }
+    )
+    with paging_fhir_server(scenario.resources(), 2) as fhir_server:
+        body = {
+            "hook": "patient-view",
+            "hookInstance": "0b9c8f9e-5d0a-4a39-9f7e-6a1d1c2b3e4f",
+            "fhirServer": fhir_server,
+            "context": {"patientId": scenario.patient_id()},
+        }
+        response = app.test_client().post("/cds-services/her2-mbc-guidance", json=body)
+    assert response.status_code == 200
+    assert response.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected

@@ -1,0 +1,335 @@
+"""Records as other EHRs, mCODE and CodeX write them (issue 12): the read layer and the contract fields.
+
+The mCODE STU4 examples and the CodeX trial-matching patients are read where the project keeps public
+data (``../shared/data/mcode-examples``), never copied here; each must get the conclusions its
+SOURCES.md describes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.engine import Engine
+from tests.conftest import coding, condition, her2_positive_liver_patient, observation, patient, prefetch_for, statement
+
+ROOT = Path(__file__).resolve().parent.parent
+MCODE = ROOT.parent / "shared" / "data" / "mcode-examples"
+NOW = date(2026, 6, 1)
+SERVICE = "/cds-services/her2-mbc-guidance"
+
+
+def evaluate(engine: Engine, resources: list[dict[str, Any]], incomplete: tuple[str, ...] = (), pid: str = "p1"):
+    return engine.evaluate(pid, resources, NOW, incomplete)
+
+
+def mcode_patient(name: str) -> tuple[str, list[dict[str, Any]]]:
+    bundle = json.loads((MCODE / f"{name}.json").read_text(encoding="utf-8"))
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    return next(r["id"] for r in resources if r["resourceType"] == "Patient"), resources
+
+
+# -- the public examples: SOURCES.md's conclusions ---------------------------------------------------
+MCODE_EXPECTED = {
+    # Jenny M: 353431000119107, cM0, HER2 LA6577-6 negative, ER positive, PR negative; adjuvant. Not metastatic.
+    "mcode-jenny-m": {"breastCancer": True, "metastatic": False, "her2": "negative", "hormoneReceptor": "positive"},
+    "mcode-jenny-m-ig-bundle": {"breastCancer": True, "metastatic": False, "her2": "negative", "hormoneReceptor": "positive"},
+    # Eve: 363346000 + bodySite left breast (mCODE's pattern); no receptor test, no metastasis.
+    "mcode-eve-anyperson": {"breastCancer": True, "metastatic": False, "her2": "unknown", "hormoneReceptor": "unknown"},
+    # John: NSCLC with a brain metastasis: not breast cancer.
+    "mcode-john-anyperson": {"breastCancer": False},
+    # TrialMatching 01: 408643008, stage IV, axillary nodes + liver + bone; ER/PR positive, HER2 IHC negative (undated).
+    "ctm-trialmatching-patient01": {
+        "breastCancer": True,
+        "metastatic": True,
+        "metastaticSites": ["bone", "liver", "lymph-node"],
+        "her2": "negative",
+        "hormoneReceptor": "positive",
+    },
+    # TrialMatching 02: stage IV, bone; ER/PR positive, HER2 IHC negative (undated); alpelisib active.
+    "ctm-trialmatching-patient02": {
+        "breastCancer": True,
+        "metastatic": True,
+        "metastaticSites": ["bone"],
+        "her2": "negative",
+        "hormoneReceptor": "positive",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(MCODE_EXPECTED))
+def test_public_example_patients_get_the_conclusions_their_sources_describe(engine, name):
+    pid, resources = mcode_patient(name)
+    assessment = evaluate(engine, resources, pid=pid).assessment()
+    assert {key: assessment.get(key) for key in MCODE_EXPECTED[name]} == MCODE_EXPECTED[name]
+
+
+def test_jennys_adjuvant_chemotherapy_is_not_a_metastatic_line(engine):
+    pid, resources = mcode_patient("mcode-jenny-m")
+    line_of_therapy = evaluate(engine, resources, pid=pid).assessment()["lineOfTherapy"]
+    assert line_of_therapy == {"current": 0, "status": "naive"}
+
+
+def test_alpelisib_and_the_other_agents_of_the_codex_history_take_part_in_lines(engine):
+    pid, resources = mcode_patient("ctm-trialmatching-patient02")
+    evaluation = evaluate(engine, resources, pid=pid)
+    agents = {agent for line in evaluation.assessment()["lineOfTherapy"]["history"] for agent in line["agents"]}
+    assert {"alpelisib", "capecitabine", "gemcitabine", "palbociclib", "fulvestrant"} <= agents
+    assert "zoledronic-acid" not in agents  # a bone-modifying agent is supportive, not an agent of a line
+    assert evaluation.record.undated  # the receptor results had no date: named for the data card
+
+
+# -- deceased ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("death", [{"deceasedDateTime": "2026-03-02T10:00:00+01:00"}, {"deceasedBoolean": True}])
+def test_a_deceased_patient_is_offered_no_treatment(engine, death):
+    resources = [dict(patient(), **death), *her2_positive_liver_patient()[1:]]
+    alive = evaluate(engine, her2_positive_liver_patient()).assessment()
+    assert "recommendedRegimens" in alive and "deceased" not in alive
+    assessment = evaluate(engine, resources).assessment()
+    assert assessment["deceased"] is True
+    assert "recommendedLine" not in assessment and "recommendedRegimens" not in assessment
+    assert "alerts" not in assessment
+
+
+def test_deceased_false_and_another_patients_death_change_nothing(engine):
+    other = dict(patient("someone-else"), deceasedBoolean=True)
+    resources = [dict(patient(), deceasedBoolean=False), other, *her2_positive_liver_patient()[1:]]
+    assert "deceased" not in evaluate(engine, resources).assessment()
+
+
+def test_the_summary_card_says_the_patient_died(client, app, knowledge):
+    resources = [dict(patient(), deceasedDateTime="2026-03-02"), *her2_positive_liver_patient()[1:]]
+    prefetch = prefetch_for(resources, app.extensions["her2cds"].templates, knowledge)
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": {"patientId": "p1"}}
+    cards = client.post(SERVICE, json=dict(body, prefetch=prefetch)).json["cards"]
+    assert "died" in cards[0]["summary"] and "suggestions" not in cards[0]
+    assert cards[0]["extension"]["her2-cds-assessment"]["deceased"] is True
+
+
+# -- history-incomplete --------------------------------------------------------------------------------
+def test_an_incomplete_medication_key_raises_history_incomplete_and_offers_nothing(engine):
+    complete = evaluate(engine, her2_positive_liver_patient()).assessment()
+    assert complete["recommendedLine"] == 2
+    assessment = evaluate(engine, her2_positive_liver_patient(), ("medicationAdministrations",)).assessment()
+    assert "history-incomplete" in assessment["alerts"]
+    assert "recommendedLine" not in assessment and "recommendedRegimens" not in assessment
+    # Another key's gap (a lab search) does not make the history untrusted.
+    assert evaluate(engine, her2_positive_liver_patient(), ("liverLabs",)).assessment()["recommendedLine"] == 2
+
+
+def test_an_untreated_patient_whose_history_could_not_be_read_never_gets_first_line_options(client, app, knowledge):
+    resources = [r for r in her2_positive_liver_patient() if r["resourceType"] != "MedicationStatement"]
+    prefetch = prefetch_for(resources, app.extensions["her2cds"].templates, knowledge)
+    prefetch["medicationRequests"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly"}]}
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": {"patientId": "p1"}}
+    cards = client.post(SERVICE, json=dict(body, prefetch=prefetch)).json["cards"]
+    assessment = cards[0]["extension"]["her2-cds-assessment"]
+    assert "history-incomplete" in assessment["alerts"] and "recommendedRegimens" not in assessment
+    assert "1st line" not in cards[0]["summary"] and "suggestions" not in cards[0]
+    assert any("medicationRequests" in card.get("detail", "") for card in cards[1:])
+
+
+def test_an_error_outcome_inside_a_prefetched_bundle_marks_the_key_incomplete(client, app, knowledge):
+    prefetch = prefetch_for(her2_positive_liver_patient(), app.extensions["her2cds"].templates, knowledge)
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "incomplete"}]}
+    prefetch["medicationStatements"]["entry"].append({"resource": outcome, "search": {"mode": "outcome"}})
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": {"patientId": "p1"}}
+    assessment = client.post(SERVICE, json=dict(body, prefetch=prefetch)).json["cards"][0]["extension"]["her2-cds-assessment"]
+    assert "history-incomplete" in assessment["alerts"] and "recommendedLine" not in assessment
+
+
+# -- distant vs regional -------------------------------------------------------------------------------
+def neoadjuvant_tchp_patient() -> list[dict[str, Any]]:
+    """Early HER2+ disease: axillary nodes (C77.3), cM0, neoadjuvant TCHP."""
+    m0 = observation("cm0", "21907-1", "2025-09-01", valueCodeableConcept={"coding": [coding("snomed", "1229901006")]})
+    return [
+        patient(),
+        condition("bc", "icd10cm", "C50.412", "2025-09-01"),
+        condition("ax", "icd10cm", "C77.3", "2025-09-01"),
+        m0,
+        observation("ihc", "85319-2", "2025-09-01", valueCodeableConcept={"text": "3+"}),
+        statement("t", "Docetaxel", "2025-10-01", "2026-01-15"),
+        statement("c", "Carboplatin", "2025-10-01", "2026-01-15"),
+        statement("hp", "Phesgo", "2025-10-01", status="active"),
+    ]
+
+
+def test_axillary_nodes_with_cm0_are_regional_and_neoadjuvant_therapy_is_no_line(engine):
+    assessment = evaluate(engine, neoadjuvant_tchp_patient()).assessment()
+    assert assessment["metastatic"] is False
+    assert assessment["lineOfTherapy"] == {"current": 0, "status": "naive"}
+
+
+def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic_with_the_nodes_as_a_site(engine):
+    later = condition("liver", "snomed", "94381002", "2026-04-01")
+    assessment = evaluate(engine, [*neoadjuvant_tchp_patient(), later]).assessment()
+    assert assessment["metastatic"] is True
+    assert assessment["metastaticSites"] == ["liver", "lymph-node"]
+
+
+def test_a_distant_record_dated_before_the_cm0_does_not_override_it(engine):
+    earlier = condition("old-liver", "snomed", "94381002", "2025-08-01")
+    assert evaluate(engine, [*neoadjuvant_tchp_patient(), earlier]).assessment()["metastatic"] is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"valueCodeableConcept": {"coding": [coding("snomed", "1229903009", "AJCC cM1")]}},
+        {"valueCodeableConcept": {"coding": [coding("snomed", "1229916009")]}},
+        {"valueCodeableConcept": {"text": "pM1"}},
+    ],
+)
+def test_m1_in_snomed_or_text_is_metastatic(engine, value):
+    m1 = observation("m1", "21901-4", "2026-01-01", **value)
+    assessment = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2025-01-01"), m1]).assessment()
+    assert assessment["metastatic"] is True
+
+
+def test_snomed_coded_staging_observations_are_read(engine):
+    group = observation("sg", "x", "2026-01-01", valueCodeableConcept={"text": "IV"})
+    group["code"] = {"coding": [coding("snomed", "399537006", "Clinical TNM stage grouping")]}
+    assessment = evaluate(engine, [patient(), condition("bc", "snomed", "408643008", "2025-01-01"), group]).assessment()
+    assert assessment["metastatic"] is True
+
+
+# -- code systems and shapes ------------------------------------------------------------------------------
+def test_icdo3_topography_with_malignant_behaviour_is_a_breast_primary(engine):
+    icdo3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+    record = {
+        "resourceType": "Condition",
+        "id": "bc",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": icdo3, "code": "8500/3"}]},
+        "bodySite": [{"coding": [{"system": icdo3, "code": "C50.4"}]}],
+    }
+    benign = dict(record, id="benign", code={"coding": [{"system": icdo3, "code": "8500/2"}]})
+    assert evaluate(engine, [patient(), record]).assessment()["breastCancer"] is True
+    assert evaluate(engine, [patient(), benign]).assessment()["breastCancer"] is False
+
+
+@pytest.mark.parametrize(
+    ("text", "primary", "metastatic"),
+    [
+        ("Malignant neoplasm of breast", True, False),
+        ("Carcinoma of left breast", True, False),
+        ("History of breast cancer", False, False),
+        ("Rule out breast carcinoma", False, False),
+        ("No evidence of breast cancer", False, False),
+        ("Family history of breast cancer", False, False),
+        ("Secondary malignant neoplasm of liver", False, True),
+        ("Metastatic breast cancer to bone", True, True),
+        ("Metastasis to axillary lymph nodes", False, False),
+    ],
+)
+def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, primary, metastatic):
+    record = {"resourceType": "Condition", "id": "t", "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
+    others = [] if primary else [condition("bc", "snomed", "254837009", "2024-01-01")]
+    evaluation = evaluate(engine, [patient(), record, *others])
+    assert evaluation.extent.breast_cancer is (primary or bool(others))
+    assert evaluation.extent.metastatic is metastatic
+    read = primary or metastatic or "lymph" in text  # a regional node is read (a site once distant disease is known)
+    assert ("Condition/t" in evaluation.record.read_from_text) is read
+
+
+def test_a_receptor_result_without_a_date_is_used_unless_a_dated_one_contradicts_it(engine):
+    undated = observation("u", "85319-2", "x", valueCodeableConcept={"text": "3+"})
+    del undated["effectiveDateTime"]
+    evaluation = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), undated])
+    assert evaluation.assessment()["her2"] == "positive"
+    assert evaluation.record.undated == ["Observation/u"]
+    dated = observation("d", "85319-2", "2025-01-01", valueCodeableConcept={"text": "1+"})
+    assert evaluate(engine, [patient(), undated, dated]).assessment()["her2"] == "low"
+
+
+def test_issued_then_the_specimen_collection_date_stand_in_for_a_missing_effective_date(engine):
+    issued = observation("i", "85319-2", "x", valueCodeableConcept={"text": "3+"}, issued="2025-03-04T10:00:00Z")
+    del issued["effectiveDateTime"]
+    specimen = {"resourceType": "Specimen", "id": "s", "collection": {"collectedDateTime": "2025-02-01"}}
+    collected = observation(
+        "c", "85319-2", "x", valueCodeableConcept={"text": "3+"}, contained=[specimen], specimen={"reference": "#s"}
+    )
+    del collected["effectiveDateTime"]
+    record = evaluate(engine, [patient(), issued, collected]).record
+    assert sorted((r.record_id, r.on) for r in record.receptors) == [("c", date(2025, 2, 1)), ("i", date(2025, 3, 4))]
+    assert record.undated == []
+
+
+def test_her2_ultralow_text_reads_ihc_0(engine):
+    ultralow = observation("u", "85319-2", "2025-01-01", valueString="0 (ultralow: faint staining in <10%)")
+    assert evaluate(engine, [patient(), ultralow]).assessment()["her2"] == "zero"
+
+
+def test_lvef_by_cardiac_mr_is_read(engine):
+    mr = observation("mr", "8811-2", "2026-05-01", valueQuantity={"value": 61, "unit": "%"})
+    assert [lab.kind for lab in evaluate(engine, [patient(), mr]).record.labs] == ["lvef"]
+
+
+def test_an_epic_order_keeps_its_course_dates_in_the_validity_period(engine):
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "epic",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Kanjinti 420 mg"},
+        "authoredOn": "2024-01-05",
+        "dispenseRequest": {"validityPeriod": {"start": "2024-01-10", "end": "2025-01-10"}},
+    }
+    exposure = evaluate(engine, [patient(), order]).record.exposures[0]
+    assert (exposure.agent, exposure.start, exposure.end) == ("trastuzumab", date(2024, 1, 10), date(2025, 1, 10))
+
+
+@pytest.mark.parametrize(("brand", "agents"), [("Poherdy", {"pertuzumab"}), ("PHESGO", {"pertuzumab", "trastuzumab"})])
+def test_brands_and_biosimilars_name_their_molecules(engine, brand, agents):
+    record = evaluate(engine, [patient(), statement("s", brand, "2026-01-01")]).record
+    assert {e.agent for e in record.exposures} == agents
+
+
+def test_therapy_marked_adjuvant_is_no_metastatic_line(engine):
+    marked = statement("adj", "Herceptin", "2026-02-01", status="active", reasonCode=[{"text": "Adjuvant therapy"}])
+    diagnoses = [condition("bc", "snomed", "254837009", "2025-01-01"), condition("m", "icd10cm", "C78.7", "2026-01-15")]
+    resources = [patient(), *diagnoses, marked]
+    assert evaluate(engine, resources).assessment()["lineOfTherapy"]["current"] == 0
+
+
+# -- one malformed record (issue 13 item 7) --------------------------------------------------------------
+@pytest.mark.parametrize("status", [{"coding": "final"}, ["final"], 7, True])
+def test_a_record_whose_status_has_the_wrong_json_type_is_skipped_and_named(client, app, knowledge, status):
+    resources = her2_positive_liver_patient()
+    bad = observation("badlvef", "10230-1", "2026-05-01", valueQuantity={"value": 30, "unit": "%"}, status=status)
+    prefetch = prefetch_for(resources, app.extensions["her2cds"].templates, knowledge)
+    prefetch["cardiac"]["entry"].append({"resource": bad})
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": {"patientId": "p1"}}
+    response = client.post(SERVICE, json=dict(body, prefetch=prefetch))
+    assert response.status_code == 200
+    cards = response.json["cards"]
+    assert "recommendedRegimens" in cards[0]["extension"]["her2-cds-assessment"]  # the rest of the record still counts
+    assert any("Observation/badlvef" in card.get("detail", "") for card in cards)
+
+
+def test_a_course_stopped_for_toxicity_ends_although_an_infusion_was_recent(engine):
+    infusion = {
+        "resourceType": "MedicationAdministration",
+        "id": "adm",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Kadcyla"},
+        "effectiveDateTime": "2026-05-10",
+    }
+    stopped = statement("st", "Kadcyla", "2026-02-01", "2026-05-20", status="stopped", statusReason=[{"text": "Toxicity"}])
+    diagnoses = [condition("bc", "snomed", "254837009", "2024-01-01"), condition("m", "icd10cm", "C78.7", "2026-01-15")]
+    running = evaluate(engine, [patient(), *diagnoses, infusion]).assessment()["lineOfTherapy"]
+    assert running["status"] == "on-treatment"
+    line = evaluate(engine, [patient(), *diagnoses, infusion, stopped]).assessment()["lineOfTherapy"]
+    assert line["status"] == "off-treatment" and line["history"][-1]["endReason"] == "toxicity"
+
+
+def test_mcode_not_detected_is_a_disease_status_and_not_progression(engine):
+    answer = {"coding": [coding("snomed", "260415000", "Not detected")]}
+    status = observation("ds", "97509-4", "2026-05-01", valueCodeableConcept=answer)
+    assert [s.status for s in evaluate(engine, [patient(), status]).record.disease_statuses] == ["improved"]
