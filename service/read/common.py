@@ -39,20 +39,16 @@ def to_date(value: Any) -> date | None:
     The calendar date is the one written in the record (its own time zone): a dateTime
     ``2025-03-01T23:30:00-05:00`` is 1 March, as the clinician who wrote it saw it.
     """
-    if value is None:
-        return None
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
         return None
+    # A year or a year-month reads as its first day; anything else by its first ten characters.
+    padded = {4: "-01-01", 7: "-01"}.get(len(value), "")
     try:
-        if len(value) == 4:
-            return date(int(value), 1, 1)
-        if len(value) == 7:
-            return date(int(value[:4]), int(value[5:7]), 1)
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat((value + padded)[:10])
     except ValueError:
         return None
 
