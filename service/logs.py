@@ -12,6 +12,12 @@ last before rendering, on every line:
 
 urllib3 logs each FHIR request line at DEBUG (``GET /fhir/Condition?patient=<id>...``): it is kept
 (useful when debugging a FHIR server) and redacted by the URL rules, not silenced.
+
+Every line logged while a request is handled carries its ``request_id`` (the caller's ``X-Request-ID``
+when it is a plain token, else a new one) and, for hook calls, its ``hook_instance``: ``bind_request``
+and ``bind_hook`` put them in ``structlog.contextvars``, and the formatter merges them into each line
+(the FHIR searches' threads run in a copy of the request's context). ANSI colour escapes are
+stripped from every string, so a line is plain JSON whatever library wrote it.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars, merge_contextvars
 
 REDACTED = "[redacted]"
 HANDLER_NAME = "her2cds-json"
@@ -53,6 +61,14 @@ _STRING_RULES = (
     (re.compile(r"(?i)([?&;](?:patient|subject|_id|identifier|patient\.identifier)(?::[a-z]+)?=)[^&\s\"'#]+"), r"\1" + REDACTED),
     (re.compile(r"\b(Patient/)[A-Za-z0-9\-.]{1,64}"), r"\1" + REDACTED),
 )
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+HOOK_INSTANCE_MAX = 100
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True for keys whose values are secrets or identifiers (compared without case, "_" and "-")."""
+    return _sensitive(key)
 
 
 def _sensitive(key: str) -> bool:
@@ -60,6 +76,7 @@ def _sensitive(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
+    text = _ANSI_ESCAPE.sub("", text)
     for pattern, replacement in _STRING_RULES:
         text = pattern.sub(replacement, text)
     return text
@@ -88,6 +105,7 @@ def json_formatter() -> structlog.stdlib.ProcessorFormatter:
     """The formatter of every handler: structlog and stdlib records alike end as redacted JSON lines."""
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
+            merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
@@ -118,6 +136,7 @@ def configure_logging(level: str) -> None:
     """Install the JSON handler on the root logger once; set the level; reformat gunicorn's handlers."""
     structlog.configure(
         processors=[
+            merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -137,3 +156,22 @@ def configure_logging(level: str) -> None:
     for name in ("gunicorn.error", "gunicorn.access"):
         for handler in logging.getLogger(name).handlers:
             handler.setFormatter(json_formatter())
+
+
+def bind_request(request_id: str | None) -> str:
+    """Start a request's log context: its id (the caller's when it is a plain token of 1-64 chars, else new)."""
+    clear_contextvars()
+    if not (isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id)):
+        request_id = uuid.uuid4().hex
+    bind_contextvars(request_id=request_id)
+    return request_id
+
+
+def bind_hook(hook_instance: str, hook: str, service: str) -> None:
+    """Add a hook call's ``hookInstance``, hook and service to every later line of the request."""
+    bind_contextvars(hook_instance=str(hook_instance)[:HOOK_INSTANCE_MAX], hook=hook, service=service)
+
+
+def request_context() -> dict[str, Any]:
+    """What ``bind_request`` and ``bind_hook`` bound for the request being handled."""
+    return get_contextvars()
