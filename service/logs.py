@@ -172,6 +172,11 @@ def bind_hook(hook_instance: str, hook: str, service: str) -> None:
     bind_contextvars(hook_instance=str(hook_instance)[:HOOK_INSTANCE_MAX], hook=hook, service=service)
 
 
+def end_request() -> None:
+    """Forget the request's context: later lines of this thread belong to no request."""
+    clear_contextvars()
+
+
 def request_context() -> dict[str, Any]:
     """What ``bind_request`` and ``bind_hook`` bound for the request being handled."""
     return get_contextvars()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from service.logs import bind_request, request_context
+from service.logs import bind_request, end_request, request_context
 from service.ops import metrics
 
 log = logging.getLogger("her2cds.ops")
@@ -89,3 +89,4 @@ def install(app: Flask, service_ids: Collection[str], readiness_checks: Mapping[
     app.register_blueprint(ops)
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    app.teardown_request(lambda _error: end_request())  # the thread's next lines belong to no request
