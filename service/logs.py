@@ -14,7 +14,8 @@ urllib3 logs each FHIR request line at DEBUG (``GET /fhir/Condition?patient=<id>
 (useful when debugging a FHIR server) and redacted by the URL rules, not silenced.
 
 Every line logged while a request is handled carries its ``request_id`` (the caller's ``X-Request-ID``
-when it is a plain token, else a new one) and, for hook calls, its ``hook_instance``: ``bind_request``
+when it is a plain token, else a new one) and, for hook calls, its ``hook_instance`` (as sent when it
+is a UUID, else hashed: ``loggable_hook_instance``): ``bind_request``
 and ``bind_hook`` put them in ``structlog.contextvars``, and the formatter merges them into each line
 (the FHIR searches' threads run in a copy of the request's context). ANSI colour escapes are
 stripped from every string, so a line is plain JSON whatever library wrote it.
@@ -22,6 +23,7 @@ stripped from every string, so a line is plain JSON whatever library wrote it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -63,7 +65,7 @@ _STRING_RULES = (
 )
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-HOOK_INSTANCE_MAX = 100
+_UUID = re.compile(r"(?:urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -167,9 +169,21 @@ def bind_request(request_id: str | None) -> str:
     return request_id
 
 
+def loggable_hook_instance(hook_instance: str) -> str:
+    """The ``hookInstance`` as logged: as sent when it is a UUID (as CDS Hooks says it is), else a hash.
+
+    An EHR that puts something else there (an encounter number, a patient id) must not get it into the
+    log; the hash still lets an operator find the call: sha256 of the EHR's value, first 16 hex digits.
+    """
+    text = str(hook_instance)
+    if _UUID.fullmatch(text):
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def bind_hook(hook_instance: str, hook: str, service: str) -> None:
     """Add a hook call's ``hookInstance``, hook and service to every later line of the request."""
-    bind_contextvars(hook_instance=str(hook_instance)[:HOOK_INSTANCE_MAX], hook=hook, service=service)
+    bind_contextvars(hook_instance=loggable_hook_instance(hook_instance), hook=hook, service=service)
 
 
 def end_request() -> None:
