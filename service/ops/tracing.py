@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from service.config import ConfigError
 from service.logs import REDACTED, is_sensitive_key, redact_text
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ EXTENSION = "her2cds.tracing"
 MODES = ("off", "otlp", "console")
 
 
-class TracingSettingError(ValueError):
+class TracingSettingError(ConfigError):
     """A tracing variable holds a value the service cannot use (start-up stops with this message)."""
 
 
