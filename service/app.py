@@ -21,7 +21,7 @@ from service.gather import PrefetchUnavailable, gather
 from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import bind_hook, configure_logging
-from service.ops import http as ops_http
+from service.ops import endpoints as ops_endpoints
 from service.ops import metrics
 from service.ops.tracing import configure_tracing
 from service.order_check import OrderChecker, draft_medication_requests
@@ -254,7 +254,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(sandbox)
     register_error_handlers(app)
-    ops_http.install(app, {s["id"] for s in knowledge.services["services"]}, readiness_checks(app.extensions["her2cds"]))
+    ops_endpoints.install(app, {s["id"] for s in knowledge.services["services"]}, readiness_checks(app.extensions["her2cds"]))
     configure_tracing(app)
     if settings.cors_origins:
         from flask_cors import CORS

@@ -88,7 +88,7 @@ def _label(value: Any) -> str:
 
 
 def observe_request(route: str, service: str, hook: str | None, status: int, seconds: float) -> None:
-    """One answered HTTP request (called by the after-request hook of ``service.ops.http``)."""
+    """One answered HTTP request (called by the after-request hook of ``service.ops.endpoints``)."""
     labels = (route, service, _bounded(hook, KNOWN_HOOKS, "none" if hook is None else "other"), str(status))
     REQUESTS.labels(*labels).inc()
     REQUEST_SECONDS.labels(*labels).observe(seconds)
