@@ -232,7 +232,7 @@ def healthz() -> Response:
 
 def readiness_checks(rt: Runtime) -> dict[str, Any]:
     """What ``/readyz`` checks: the database answers, the knowledge is loaded."""
-    return {"database": rt.feedback.ping, "knowledge": lambda: bool(rt.knowledge.services.get("services"))}
+    return {"database": rt.feedback.ping, "knowledge": lambda: bool(rt.discovery["services"])}
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -254,7 +254,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(sandbox)
     register_error_handlers(app)
-    ops_endpoints.install(app, {s["id"] for s in knowledge.services["services"]}, readiness_checks(app.extensions["her2cds"]))
+    rt = app.extensions["her2cds"]
+    ops_endpoints.install(app, {service["id"] for service in rt.discovery["services"]}, readiness_checks(rt))
     configure_tracing(app)
     if settings.cors_origins:
         from flask_cors import CORS
