@@ -42,6 +42,11 @@ def _metrics_dir() -> tuple[str, bool]:
 METRICS_DIR, _CREATED = _metrics_dir()
 os.environ[MULTIPROC_ENV] = METRICS_DIR
 
+# Imported now, in the master, not inside child_exit: child_exit runs in gunicorn's SIGCHLD handling,
+# and two workers dying together made a second handler start while the first was half-way through
+# importing prometheus_client (a circular-import error that killed the master).
+from prometheus_client import multiprocess as prometheus_multiprocess  # noqa: E402 - needs the variable set first
+
 
 def on_starting(server: Any) -> None:
     """Values of an earlier run in a reused directory would be added to this run's: remove them."""
@@ -51,9 +56,7 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """A worker ended (restart, kill, timeout): drop its live gauge values; counters keep counting."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+    prometheus_multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
 
 
 def on_exit(server: Any) -> None:
