@@ -172,7 +172,7 @@ def test_every_line_of_a_hook_call_carries_its_request_id_and_hook_instance(tmp_
     """The service's lines and urllib3's lines from the FHIR search threads alike."""
     with stub_server() as ehr:
         base = empty_fhir(ehr, patient={"resourceType": "Patient", "id": PATIENT_ID})
-        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "log_level": "DEBUG"})
+        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "log_level": "DEBUG", "time_budget_seconds": 20})
         body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "fhirServer": base, "context": {"patientId": PATIENT_ID}}
         response = app.test_client().post("/cds-services/her2-mbc-guidance", json=body, headers={"X-Request-ID": "ehr-req-7781"})
     assert response.status_code == 200 and response.headers["X-Request-ID"] == "ehr-req-7781"

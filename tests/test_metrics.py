@@ -104,7 +104,14 @@ def test_a_412_counts_each_required_key_that_was_missing(client, knowledge):
     assert value("her2cds_http_requests_total", **labels) >= 1
 
 
-def test_fhir_fallback_calls_latency_and_faults_by_kind(client):
+@pytest.fixture()
+def patient_client(tmp_path):
+    """An app with a long time budget: a busy machine must not turn the fallback into a 412."""
+    return create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "time_budget_seconds": 20}).test_client()
+
+
+def test_fhir_fallback_calls_latency_and_faults_by_kind(patient_client):
+    client = patient_client
     with stub_server() as ehr:
         base = empty_fhir(ehr)  # no Patient: the read is a 404
         calls = {
@@ -175,11 +182,11 @@ def test_feedback_is_counted_by_outcome(client):
 
 
 def test_labels_stay_bounded_whatever_the_caller_sends(client):
-    client.post("/cds-services/made-up-service-4711", json=hook_body())
-    client.post(SERVICE, json={"hook": "made-up-hook-4711", "hookInstance": "x", "context": {"patientId": "p"}})
-    client.get("/no/such/path-4711")
+    client.post("/cds-services/made-up-service-qzxv", json=hook_body())
+    client.post(SERVICE, json={"hook": "made-up-hook-qzxv", "hookInstance": "x", "context": {"patientId": "p"}})
+    client.get("/no/such/path-qzxv")
     text = client.get("/metrics").get_data(as_text=True)
-    assert "4711" not in text
+    assert "qzxv" not in text
     assert 'service="unknown"' in text and 'route="unmatched"' in text and 'hook="other"' in text
 
 
@@ -249,7 +256,7 @@ def per_worker_counts(metrics_dir: Path, tmp_path: Path, name: str, **labels: st
 
 @pytest.fixture()
 def gunicorn(tmp_path) -> Iterator:
-    server = start_gunicorn(tmp_path)
+    server = start_gunicorn(tmp_path, {"HER2CDS_TIME_BUDGET_SECONDS": "20"})
     try:
         yield server
     finally:

@@ -21,6 +21,7 @@ FHIR_TOKEN = "opaque-fhir-token-2718281828"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 SERVICE = "/cds-services/her2-mbc-guidance"
+BUDGET = 20  # seconds: a busy machine must not turn the fallback into a 412
 
 
 class OtlpReceiver:
@@ -81,7 +82,7 @@ def test_tracing_is_off_unless_configured(tmp_path, monkeypatch):
     monkeypatch.delenv("HER2CDS_TRACING", raising=False)
     with stub_server() as ehr:
         base = empty_fhir(ehr, patient={"resourceType": "Patient", "id": PATIENT_ID})
-        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3"})
+        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "time_budget_seconds": BUDGET})
         assert app.test_client().post(SERVICE, json=hook_body(base)).status_code == 200
     assert EXTENSION not in app.extensions
     assert ehr.requests and not any("traceparent" in {k.lower() for k in headers} for _path, headers in ehr.requests)
@@ -91,7 +92,7 @@ def test_traceparent_reaches_the_fhir_server_and_spans_reach_the_collector_redac
     monkeypatch.setenv("HER2CDS_OTLP_ENDPOINT", receiver.url)
     with stub_server() as ehr:
         base = empty_fhir(ehr, patient={"resourceType": "Patient", "id": PATIENT_ID})
-        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3"})
+        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "time_budget_seconds": BUDGET})
         try:
             assert EXTENSION in app.extensions
             response = app.test_client().post(
