@@ -21,7 +21,10 @@ from service.gather import PrefetchUnavailable, gather
 from service.home import home
 from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
-from service.logs import configure_logging
+from service.logs import bind_hook, configure_logging
+from service.ops import endpoints as ops_endpoints
+from service.ops import metrics
+from service.ops.tracing import configure_tracing
 from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
@@ -156,6 +159,7 @@ def authenticate() -> Response | None:
         g.cds_client = authenticator.verify(request.headers.get("Authorization"), authenticator.audience())
     except Unauthenticated as reason:
         log.info("request refused: %s", reason, extra={"path": request.path})
+        metrics.count_auth_refusal(reason)
         return unauthorized()
     return None
 
@@ -176,6 +180,7 @@ def call_service(service_id: str) -> Response:
         hook_request = HOOK_SCHEMA.load(body)
     except ValidationError as exc:
         raise ApiError(400, "invalid CDS Hooks request", messages_of(exc)) from exc
+    bind_hook(hook_request["hookInstance"], hook_request["hook"], service_id)
     if hook_request["hook"] not in offered:
         raise ApiError(400, f"service '{service_id}' does not answer hook '{hook_request['hook']}'")
     context = hook_request["context"]
@@ -206,6 +211,7 @@ def call_service(service_id: str) -> Response:
         # Records that could not be read may hide a warning: say so whenever an order was checked.
         if gathered.problems and (cards or any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)):
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
+    metrics.count_cards(service_id, hook_request["hook"], cards)
     log.info(
         "hook answered",
         extra={
@@ -230,6 +236,7 @@ def feedback(service_id: str) -> Response:
     except ValidationError as exc:
         raise ApiError(400, "invalid feedback", messages_of(exc)) from exc
     stored = rt.feedback.store(service_id, items)
+    metrics.count_feedback(service_id, items)
     log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
     return json_response({})
 
@@ -242,6 +249,11 @@ def healthz() -> Response:
         log.exception("health check: database unavailable")
         return json_response({"status": "unavailable", "database": "down"}, 503)
     return json_response({"status": "ok", "database": "ok"})
+
+
+def readiness_checks(rt: Runtime) -> dict[str, Any]:
+    """What ``/readyz`` checks: the database answers, the knowledge is loaded."""
+    return {"database": rt.feedback.ping, "knowledge": lambda: bool(rt.discovery["services"])}
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -270,6 +282,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(examples_fhir)
     register_error_handlers(app)
+    rt = app.extensions["her2cds"]
+    ops_endpoints.install(app, {service["id"] for service in rt.discovery["services"]}, readiness_checks(rt))
+    configure_tracing(app, endpoint=settings.otlp_endpoint, mode=settings.tracing, ratio=settings.trace_sample_ratio)
     if settings.browser_origins:
         from flask_cors import CORS
 

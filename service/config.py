@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     development_cors_origins: Urls = setting((CDS_HOOKS_SANDBOX_ORIGIN,), "development mode: browser origins allowed besides `cors_origins`")
     discovery_ids: Literal["shared", "per-hook"] = setting("shared", "`per-hook`: one service id per hook in discovery, for clients that key services by id")
     examples_fhir: bool = setting(False, "development mode: serve the example patients as read-only FHIR at `/fhir` (`serve --examples`)")
+    otlp_endpoint: str = setting("", "OpenTelemetry: OTLP/HTTP traces URL (e.g. `http://otel-collector:4318/v1/traces`); set, tracing is on")
+    tracing: Literal["", "off", "otlp", "console"] = setting("", "OpenTelemetry exporter: `otlp` (the default with an endpoint), `console`, or `off` (the default without)")
+    trace_sample_ratio: float = setting(1.0, "OpenTelemetry: share of new traces kept; a caller's `traceparent` decides for its own traces", ge=0, le=1)
     fallback_fhir_server: str = setting("", "development mode: FHIR base URL read when a hook request names no `fhirServer`")
 
     @classmethod

@@ -28,6 +28,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from service.jsonio import depth_exceeds, too_dense
+from service.ops import metrics
 
 RETRYABLE_STATUSES = (429, 503)
 MIN_REQUEST_SECONDS = 0.05  # less budget than this left: do not start another request
@@ -184,6 +185,7 @@ class FhirGateway:
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.session.hooks["response"].append(metrics.observe_fhir_response)
         self.connect_timeout = connect_timeout
         self.max_pages = max_pages
         self.max_bytes = max_bytes

@@ -16,12 +16,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote
 
 from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway
+from service.ops import metrics
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_SEARCHES = 8
@@ -155,6 +157,7 @@ def gather(
             unavailable.update(failed)
     missing_required = sorted(key for key in required if key in unavailable)
     if missing_required:
+        metrics.count_prefetch_unavailable(missing_required)
         raise PrefetchUnavailable(
             "required data not prefetched and not fetchable: "
             + "; ".join(f"{key} ({unavailable[key]})" for key in missing_required)
@@ -222,20 +225,23 @@ def _fetch_all(
         jobs[f"{key} (next pages)"] = (key, partial(follow, link, page_query))
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SEARCHES, max(1, len(jobs))), thread_name_prefix="fhir")
     try:
-        futures = {pool.submit(job): label for label, (_key, job) in jobs.items()}
+        futures = {pool.submit(copy_context().run, job): label for label, (_key, job) in jobs.items()}
         done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.2)
         for future in pending:
             future.cancel()
+            metrics.count_fhir_fault(None)
             failed[jobs[futures[future]][0]] = "the FHIR server did not answer within the time budget"
         for future in done:
             label = futures[future]
             try:
                 resources = future.result()
             except FhirError as exc:
+                metrics.count_fhir_fault(exc)
                 failed[jobs[label][0]] = str(exc)
                 continue
             except Exception:  # noqa: BLE001 - a bug reading one odd answer must cost that key, not the response
                 log.exception("reading a FHIR answer failed unexpectedly")
+                metrics.count_fhir_fault(RuntimeError())
                 failed[jobs[label][0]] = "the FHIR answer could not be interpreted"
                 continue
             gathered.resources.extend(r for r in resources if r.get("resourceType") != "OperationOutcome")

@@ -12,17 +12,27 @@ last before rendering, on every line:
 
 urllib3 logs each FHIR request line at DEBUG (``GET /fhir/Condition?patient=<id>...``): it is kept
 (useful when debugging a FHIR server) and redacted by the URL rules, not silenced.
+
+Every line logged while a request is handled carries its ``request_id`` (the caller's ``X-Request-ID``
+when it is a plain token, else a new one) and, for hook calls, its ``hook_instance`` (as sent when it
+is a UUID, else hashed: ``loggable_hook_instance``): ``bind_request``
+and ``bind_hook`` put them in ``structlog.contextvars``, and the formatter merges them into each line
+(the FHIR searches' threads run in a copy of the request's context). ANSI colour escapes are
+stripped from every string, so a line is plain JSON whatever library wrote it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
+import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars, merge_contextvars
 
 REDACTED = "[redacted]"
 HANDLER_NAME = "her2cds-json"
@@ -53,6 +63,14 @@ _STRING_RULES = (
     (re.compile(r"(?i)([?&;](?:patient|subject|_id|identifier|patient\.identifier)(?::[a-z]+)?=)[^&\s\"'#]+"), r"\1" + REDACTED),
     (re.compile(r"\b(Patient/)[A-Za-z0-9\-.]{1,64}"), r"\1" + REDACTED),
 )
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_UUID = re.compile(r"(?:urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True for keys whose values are secrets or identifiers (compared without case, "_" and "-")."""
+    return _sensitive(key)
 
 
 def _sensitive(key: str) -> bool:
@@ -60,6 +78,7 @@ def _sensitive(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
+    text = _ANSI_ESCAPE.sub("", text)
     for pattern, replacement in _STRING_RULES:
         text = pattern.sub(replacement, text)
     return text
@@ -88,6 +107,7 @@ def json_formatter() -> structlog.stdlib.ProcessorFormatter:
     """The formatter of every handler: structlog and stdlib records alike end as redacted JSON lines."""
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
+            merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
@@ -118,6 +138,7 @@ def configure_logging(level: str) -> None:
     """Install the JSON handler on the root logger once; set the level; reformat gunicorn's handlers."""
     structlog.configure(
         processors=[
+            merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -137,3 +158,39 @@ def configure_logging(level: str) -> None:
     for name in ("gunicorn.error", "gunicorn.access"):
         for handler in logging.getLogger(name).handlers:
             handler.setFormatter(json_formatter())
+
+
+def bind_request(request_id: str | None) -> str:
+    """Start a request's log context: its id (the caller's when it is a plain token of 1-64 chars, else new)."""
+    clear_contextvars()
+    if not (isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id)):
+        request_id = uuid.uuid4().hex
+    bind_contextvars(request_id=request_id)
+    return request_id
+
+
+def loggable_hook_instance(hook_instance: str) -> str:
+    """The ``hookInstance`` as logged: as sent when it is a UUID (as CDS Hooks says it is), else a hash.
+
+    An EHR that puts something else there (an encounter number, a patient id) must not get it into the
+    log; the hash still lets an operator find the call: sha256 of the EHR's value, first 16 hex digits.
+    """
+    text = str(hook_instance)
+    if _UUID.fullmatch(text):
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def bind_hook(hook_instance: str, hook: str, service: str) -> None:
+    """Add a hook call's ``hookInstance``, hook and service to every later line of the request."""
+    bind_contextvars(hook_instance=loggable_hook_instance(hook_instance), hook=hook, service=service)
+
+
+def end_request() -> None:
+    """Forget the request's context: later lines of this thread belong to no request."""
+    clear_contextvars()
+
+
+def request_context() -> dict[str, Any]:
+    """What ``bind_request`` and ``bind_hook`` bound for the request being handled."""
+    return get_contextvars()

@@ -22,6 +22,7 @@ from tests.stub_server import empty_fhir, stub_server
 from tests.tokens import bearer, claims, mint, signing_key
 
 PATIENT_ID = "patient-7f3a9c"
+HOOK_INSTANCE = "2f1c8e4a-7b3d-4e59-9a6c-0d1e2f3a4b5c"
 
 
 @pytest.fixture()
@@ -165,3 +166,71 @@ def test_json_formatter_renders_one_object_per_line():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "two\nlines", (), None)
     rendered = json_formatter().format(record)
     assert "\n" not in rendered and json.loads(rendered)["event"] == "two\nlines"
+
+
+def test_every_line_of_a_hook_call_carries_its_request_id_and_hook_instance(tmp_path, logs):
+    """The service's lines and urllib3's lines from the FHIR search threads alike."""
+    with stub_server() as ehr:
+        base = empty_fhir(ehr, patient={"resourceType": "Patient", "id": PATIENT_ID})
+        app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "log_level": "DEBUG", "time_budget_seconds": 20})
+        body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "fhirServer": base, "context": {"patientId": PATIENT_ID}}
+        response = app.test_client().post("/cds-services/her2-mbc-guidance", json=body, headers={"X-Request-ID": "ehr-req-7781"})
+    assert response.status_code == 200 and response.headers["X-Request-ID"] == "ehr-req-7781"
+    mine = [r for r in lines(logs) if r.get("request_id") == "ehr-req-7781"]
+    fhir_lines = [r for r in mine if r.get("logger") == "urllib3.connectionpool"]
+    assert len(fhir_lines) >= 6  # a request line per search, from the search threads
+    assert any(r["event"] == "hook answered" for r in mine)
+    assert all(r.get("hook_instance") == HOOK_INSTANCE for r in mine)
+    later = app.test_client().get("/livez")
+    assert later.headers["X-Request-ID"] != "ehr-req-7781"
+    logging.getLogger("her2cds").info("between requests")
+    assert "request_id" not in lines(logs)[-1] and "hook_instance" not in lines(logs)[-1]
+
+
+def test_ansi_escapes_are_stripped_from_every_line(logs):
+    logging.getLogger("werkzeug").info("\x1b[31m\x1b[1mGET /x HTTP/1.1\x1b[0m %s", "\x1b[33m404\x1b[0m")
+    text = logs.text()
+    assert "\x1b" not in text and "\\u001b" not in text
+    assert lines(logs)[-1]["event"] == "GET /x HTTP/1.1 404"
+
+
+def test_gunicorn_error_and_access_lines_are_json_redacted_and_carry_the_request_id(tmp_path, knowledge):
+    """Real gunicorn with the ops config: master and worker lines on stderr, access lines on stdout."""
+    from tests.gunicorn_run import start_gunicorn
+    from tests.processes import stop
+
+    server = start_gunicorn(tmp_path, {"HER2CDS_LOG_LEVEL": "INFO"})
+    try:
+        no_data = dict.fromkeys(knowledge.services["prefetch"])  # every key null: no records, a 200
+        body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "context": {"patientId": PATIENT_ID}, "prefetch": no_data}
+        hook = requests.post(f"{server.base_url}/cds-services/her2-mbc-guidance", json=body, timeout=30)
+        query = requests.get(f"{server.base_url}/cds-services?patient={PATIENT_ID}", timeout=30)
+    finally:
+        stop(server.process)
+    assert hook.status_code == 200 and query.status_code == 200
+    raw = server.stdout.read_text() + server.stderr.read_text()
+    assert "\x1b" not in raw and "\\u001b" not in raw
+    assert PATIENT_ID not in raw
+    records = [json.loads(line) for line in raw.splitlines() if line.strip()]  # every line is one JSON object
+    events = [r["event"] for r in records if r.get("logger") == "gunicorn.error"]
+    assert any(e.startswith("Booting worker") for e in events) and any(e.startswith("Listening at") for e in events)
+    access = {r["request_id"]: r for r in records if r.get("logger") == "gunicorn.access"}
+    hook_line = access[hook.headers["X-Request-ID"]]
+    assert hook_line["method"] == "POST" and hook_line["status"] == 200 and hook_line["path"] == "/cds-services/her2-mbc-guidance"
+    assert isinstance(hook_line["ms"], float) and hook_line["bytes"] > 0
+    assert access[query.headers["X-Request-ID"]]["path"] == f"/cds-services?patient={REDACTED}"
+    request_id = hook.headers["X-Request-ID"]
+    service_lines = [r for r in records if r.get("request_id") == request_id and r.get("logger") != "gunicorn.access"]
+    assert service_lines and all(r["hook_instance"] == HOOK_INSTANCE for r in service_lines)
+
+
+def test_a_hook_instance_that_is_no_uuid_is_logged_hashed(tmp_path, logs, knowledge):
+    """CDS Hooks says a UUID; an EHR sending an identifier there must not get it into the log."""
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3"})
+    no_data = dict.fromkeys(knowledge.services["prefetch"])
+    body = {"hook": "patient-view", "hookInstance": f"enc-{PATIENT_ID}", "context": {"patientId": PATIENT_ID}}
+    body["prefetch"] = no_data
+    assert app.test_client().post("/cds-services/her2-mbc-guidance", json=body).status_code == 200
+    answered = next(r for r in lines(logs) if r["event"] == "hook answered")
+    assert answered["hook_instance"].startswith("sha256:") and len(answered["hook_instance"]) == 23
+    assert PATIENT_ID not in logs.text()

@@ -1,0 +1,99 @@
+"""gunicorn configuration: Prometheus multiprocess mode and JSON logs for gunicorn's own lines.
+
+Load it with ``--config python:service.ops.gunicorn_conf`` (on the command line or in
+``GUNICORN_CMD_ARGS``); command-line settings still win over it.
+
+- **Metrics.** ``PROMETHEUS_MULTIPROC_DIR`` is set here, in the master, before any worker imports
+  ``prometheus_client``: each worker writes its values to files there and ``/metrics`` adds all
+  workers up. Without it each worker would answer with its own numbers only. Default: a fresh
+  directory in ``/dev/shm`` (memory, writable with a read-only root filesystem), else in the temp
+  directory; a directory named by the environment is used as it is. Stale files of an earlier run are
+  removed at start, a dead worker's live values at its exit, our own directory at the end.
+- **Logs.** ``JsonLogger`` gives gunicorn's error log (master and workers: start, worker boot,
+  timeouts, tracebacks) and its access log the service's redacting JSON formatter
+  (``service.logs``). An access line is one JSON object: method, path (redacted), status, bytes,
+  duration, request id; it is written when ``--access-logfile`` is set (the Dockerfile sets ``-``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """The multiprocess directory and whether this module created it (and so removes it at exit)."""
+    named = os.environ.get(MULTIPROC_ENV)
+    if named:
+        Path(named).mkdir(parents=True, exist_ok=True)
+        return named, False
+    shm = Path("/dev/shm")  # noqa: S108 - memory-backed and private to the container; chosen on purpose
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return tempfile.mkdtemp(prefix="her2cds-metrics-", dir=base), True
+
+
+METRICS_DIR, _CREATED = _metrics_dir()
+os.environ[MULTIPROC_ENV] = METRICS_DIR
+
+# Imported now, in the master, not inside child_exit: child_exit runs in gunicorn's SIGCHLD handling,
+# and two workers dying together made a second handler start while the first was half-way through
+# importing prometheus_client (a circular-import error that killed the master).
+from prometheus_client import multiprocess as prometheus_multiprocess  # noqa: E402 - needs the variable set first
+
+
+def on_starting(server: Any) -> None:
+    """Values of an earlier run in a reused directory would be added to this run's: remove them."""
+    for stale in Path(METRICS_DIR).glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended (restart, kill, timeout): drop its live gauge values; counters keep counting."""
+    prometheus_multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+
+
+def on_exit(server: Any) -> None:
+    if _CREATED:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+class JsonLogger(Logger):
+    """gunicorn's logger with the service's JSON formatter on every handler and structured access lines."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from service.logs import json_formatter
+
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(json_formatter())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """One JSON access line (the ``access_log_format`` string is not used)."""
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict):
+            return
+        headers = {str(name).lower(): value for name, value in (resp.headers or [])}
+        status = str(resp.status or "").split(" ", 1)[0]
+        path = req.path + (f"?{req.query}" if req.query else "")
+        self.access_log.info(
+            "request",
+            extra={
+                "method": req.method,
+                "path": path,
+                "status": int(status) if status.isdigit() else status,
+                "bytes": getattr(resp, "sent", None),
+                "ms": round(request_time.total_seconds() * 1000, 1),
+                "request_id": headers.get("x-request-id"),
+                "remote": environ.get("REMOTE_ADDR"),
+            },
+        )
+
+
+logger_class = JsonLogger
