@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,7 +27,7 @@ from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
 from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
-from service.ssrf import development_server_allowed, fhir_server_allowed
+from service.ssrf import development_host_allowed, development_server_allowed, fhir_server_allowed, host_allowed
 
 log = logging.getLogger("her2cds")
 hooks = Blueprint("hooks", __name__)
@@ -60,6 +62,20 @@ class Runtime:
             return development_server_allowed(fhir_server, self.settings.fhir_servers, self.settings.allow_loopback_fhir)
         client: Client | None = g.get("cds_client")
         return client is not None and fhir_server_allowed(fhir_server, client.fhir_servers, client.private_networks)
+
+    def address_guard(self) -> Callable[[str], bool]:
+        """The SSRF address check the gateway applies to every URL of this request, pages included.
+
+        Bound to the calling client now: the FHIR fetches run in other threads, outside the request context.
+        """
+        if self.settings.development_mode:
+            return partial(
+                development_host_allowed, listed=self.settings.fhir_servers, allow_loopback=self.settings.allow_loopback_fhir
+            )
+        client: Client | None = g.get("cds_client")
+        if client is None:
+            return lambda _url: False
+        return partial(host_allowed, private_networks=client.private_networks)
 
     def public_base_url(self) -> str | None:
         """Where EHRs reach the service (card icons): the configured URL; the request's host in development only."""
@@ -171,6 +187,7 @@ def call_service(service_id: str) -> Response:
             rt.gateway,
             rt.settings.time_budget_seconds,
             rt.may_call,
+            rt.address_guard(),
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
