@@ -13,6 +13,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 
+from service import hardening
 from service.auth import Authenticator, Unauthenticated, unauthorized
 from service.config import Client, Settings, load_settings
 from service.engine import Engine
@@ -259,10 +260,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(sandbox)
     register_error_handlers(app)
+    hardening.install(app, settings)  # dev-mode Host check, nosniff / no-store / CSP headers (service.hardening)
     if settings.cors_origins:
         from flask_cors import CORS
 
-        CORS(app, origins=list(settings.cors_origins), supports_credentials=False)
+        CORS(app, origins=hardening.cors_origin_patterns(settings.cors_origins), supports_credentials=False)
     if settings.development_mode:
         log.warning(
             "DEVELOPMENT MODE: no trusted CDS clients configured, requests are NOT authenticated; "

@@ -196,11 +196,14 @@ def test_clock_skew_within_the_leeway_is_accepted(tmp_path, hook_request):
     assert_bare_401(call(strict, mint(signing_key(), claims(now=now - 330)), hook_request))
 
 
-def test_tenant_must_match_when_both_are_set(tmp_path, hook_request):
+def test_a_client_with_a_tenant_needs_the_tenant_claim(tmp_path, hook_request):
+    """README: the claim must equal the client's tenant; a token without it is not the tenant's (issue 13.5)."""
     app = build(tmp_path, [client_entry(tenant="hospital-a")])
     assert call(app, mint(signing_key(), claims(tenant="hospital-a")), hook_request).status_code == 200
-    assert call(app, mint(signing_key(), claims()), hook_request).status_code == 200
+    assert_bare_401(call(app, mint(signing_key(), claims()), hook_request))
     assert_bare_401(call(app, mint(signing_key(), claims(tenant="hospital-b")), hook_request))
+    untenanted = build(tmp_path / "other", [client_entry()])
+    assert call(untenanted, mint(signing_key(), claims()), hook_request).status_code == 200
 
 
 def test_a_replayed_jti_is_401(secured, hook_request):
