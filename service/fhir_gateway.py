@@ -3,7 +3,8 @@
 The bearer token is sent only to the origin of the ``fhirServer`` it came with: redirects are not
 followed at all, nor ``next`` links to another origin. Origins are read with ``service.ssrf.url_origin``,
 which refuses any URL the HTTP client could read differently (``http://OTHER\\@FHIRHOST/``), and
-every URL, each page included, passes the caller's address guard (``reachable``) before it is fetched. Every call keeps to the request's deadline
+every URL, each page included, passes the caller's address guard (``reachable``) before it is fetched.
+Every call keeps to the request's deadline
 (connect timeout, read timeout, body read in pieces) and to a byte limit; every failure is a typed
 ``FhirError`` that ``service.gather`` turns into an info card or a 412.
 """

@@ -74,7 +74,8 @@ def install(app: Flask, settings: Settings) -> None:
         @app.before_request
         def _loopback_hosts_only() -> Response | None:
             host_header = request.headers.get("Host", "")
-            if request.path in HEALTH_PATHS or loopback_host(host_header) or urlsplit(f"//{host_header}").hostname in allowed_hosts:
+            named = urlsplit(f"//{host_header}").hostname
+            if request.path in HEALTH_PATHS or loopback_host(host_header) or named in allowed_hosts:
                 return None
             return error_response(
                 400, "development mode answers requests to loopback hosts only (localhost, 127.0.0.1, [::1])"

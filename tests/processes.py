@@ -85,7 +85,8 @@ def served(
         raise RuntimeError("create_app() failed: " + check.stderr.decode(errors="replace")[-3000:])
     port = port or free_port()
     log = workdir / f"gunicorn-{port}.log"
-    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), "--pythonpath", str(ROOT), "service:create_app()"]
+    app = "service:create_app()"
+    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), "--pythonpath", str(ROOT), app]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     service = Service(process, f"http://127.0.0.1:{port}", log)
