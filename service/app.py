@@ -18,9 +18,10 @@ from service.auth import Authenticator, Unauthenticated, unauthorized
 from service.config import Client, Settings, load_settings
 from service.engine import Engine
 from service.errors import ApiError, register_error_handlers
-from service.feedback import FeedbackStore
+from service.feedback import DEFAULT_PER_CARD, DEFAULT_PER_CLIENT_PER_HOUR, FeedbackRefused, FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
+from service.issued_cards import DEFAULT_RETENTION_DAYS, DEVELOPMENT_CLIENT, IssuedCards
 from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import configure_logging
@@ -49,6 +50,11 @@ class Runtime:
         self.order_checker = OrderChecker(knowledge, self.engine.normaliser, self.renderer)
         self.gateway = FhirGateway(settings.fhir_connect_timeout_seconds, settings.max_fhir_pages, settings.max_fhir_bundle_bytes)
         self.feedback = FeedbackStore(settings.database_url)
+        # Settings read with a default until service.config declares them (typed settings, issue 15).
+        retention_days = float(getattr(settings, "issued_card_retention_days", DEFAULT_RETENTION_DAYS))
+        self.issued = IssuedCards(self.feedback.engine, retention_days)
+        self.feedback_per_card = int(getattr(settings, "feedback_per_card", DEFAULT_PER_CARD))
+        self.feedback_per_client_per_hour = int(getattr(settings, "feedback_per_client_per_hour", DEFAULT_PER_CLIENT_PER_HOUR))
         self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))
         self.services = knowledge.services["services"]
         self.templates = prefetch_templates(knowledge)
@@ -63,6 +69,11 @@ class Runtime:
             return development_server_allowed(fhir_server, self.settings.fhir_servers, self.settings.allow_loopback_fhir)
         client: Client | None = g.get("cds_client")
         return client is not None and fhir_server_allowed(fhir_server, client.fhir_servers, client.private_networks)
+
+    def client_name(self) -> str:
+        """Who is calling: the client's JWT issuer, or ``development`` without trusted clients."""
+        client: Client | None = g.get("cds_client")
+        return client.issuer if client is not None else DEVELOPMENT_CLIENT
 
     def address_guard(self) -> Callable[[str], bool]:
         """The SSRF address check the gateway applies to every URL of this request, pages included.
@@ -203,6 +214,7 @@ def call_service(service_id: str) -> Response:
         # Records that could not be read may hide a warning: say so whenever an order was checked.
         if gathered.problems and (cards or any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)):
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
+    remember_issued_cards(rt, cards, render_context, service_id, hook_request["hook"])
     log.info(
         "hook answered",
         extra={
@@ -216,8 +228,20 @@ def call_service(service_id: str) -> Response:
     return json_response({"cards": cards})
 
 
+def remember_issued_cards(rt: Runtime, cards: list[dict[str, Any]], context: RenderContext, service_id: str, hook: str) -> None:
+    """Record the response's cards (kind, indicator, rule, client; no patient data) for their feedback.
+
+    A database failure here costs the feedback on these cards, never the cards themselves.
+    """
+    try:
+        rt.issued.record(cards, context.issued_keys, rt.client_name(), service_id, hook)
+    except Exception:  # noqa: BLE001 - the safety warnings must reach the clinician even when the database is down
+        log.exception("issued cards could not be recorded; feedback on them will be refused")
+
+
 @hooks.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
+    """Feedback on cards this service issued to this client; bounded per card and per client."""
     rt = runtime()
     if not rt.service_hooks(service_id):
         raise ApiError(404, f"no CDS service with id '{service_id}'")
@@ -226,7 +250,18 @@ def feedback(service_id: str) -> Response:
         items = FEEDBACK_SCHEMA.load(body)["feedback"]
     except ValidationError as exc:
         raise ApiError(400, "invalid feedback", messages_of(exc)) from exc
-    stored = rt.feedback.store(service_id, items)
+    client = rt.client_name()
+    issued = rt.issued.find(item["card"] for item in items)
+    mine = {uuid for uuid, card in issued.items() if card.client == client and card.service_id == service_id}
+    unknown = sorted({item["card"] for item in items} - mine)
+    if unknown:
+        # The same answer whether the card was never issued, expired, or issued to another client.
+        raise ApiError(404, f"no card issued by service '{service_id}' to this client with uuid {', '.join(unknown[:5])}")
+    try:
+        rt.feedback.check_limits(client, items, rt.feedback_per_card, rt.feedback_per_client_per_hour)
+    except FeedbackRefused as exc:
+        raise ApiError(exc.status, str(exc)) from exc
+    stored = rt.feedback.store(service_id, items, client, issued)
     log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
     return json_response({})
 

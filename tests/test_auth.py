@@ -223,17 +223,19 @@ def test_a_jti_replayed_to_another_worker_is_401(tmp_path, hook_request):
     assert call(second, mint(signing_key()), hook_request).status_code == 200
 
 
-def test_discovery_and_feedback_need_a_token_and_healthz_does_not(secured):
+def test_discovery_and_feedback_need_a_token_and_healthz_does_not(secured, hook_request):
     client = secured.test_client()
     discovery_url = "http://localhost/cds-services"
     assert_bare_401(client.get("/cds-services"))
     assert client.get("/cds-services", headers=bearer(mint(signing_key(), claims(aud=discovery_url)))).status_code == 200
-    feedback = {"feedback": [{"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
+    card = call(secured, mint(signing_key()), hook_request).get_json()["cards"][0]["uuid"]
+    feedback = {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
     assert_bare_401(client.post(f"{SERVICE}/feedback", json=feedback))
     assert_bare_401(client.post(f"{SERVICE}/feedback", json=feedback, headers=bearer(mint(signing_key()))))  # aud of the hook
     ok = client.post(f"{SERVICE}/feedback", json=feedback, headers=bearer(mint(signing_key(), claims(aud=FEEDBACK_URL))))
     assert ok.status_code == 200
-    assert secured.extensions["her2cds"].feedback.count("c-1") == 1
+    assert secured.extensions["her2cds"].feedback.count(card) == 1
+    assert secured.extensions["her2cds"].feedback.rows(card)[0]["client"] == ISSUER
     assert client.get("/healthz").status_code == 200
 
 
