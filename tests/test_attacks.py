@@ -32,6 +32,7 @@ from tests.tokens import ISSUER, bearer, claims, jwks, mint, signing_key
 
 GUIDANCE = "/cds-services/her2-mbc-guidance"
 TENANT = "hospital-a"
+OTHER_ISSUER = "https://other-ehr.example.org"
 FHIR_TOKEN = "ehr-fhir-token-for-the-fhir-server-only"  # noqa: S105 - made up; what must not leak
 
 
@@ -90,7 +91,13 @@ def production(tmp_path_factory: pytest.TempPathFactory, fhir: StubServer) -> It
                 "fhir_servers": [fhir.base + "/fhir"],
                 "private_networks": ["127.0.0.0/8"],
                 "tenant": TENANT,
-            }
+            },
+            {
+                "issuer": OTHER_ISSUER,
+                "jwks": jwks(signing_key("ES256")),
+                "fhir_servers": [fhir.base + "/fhir"],
+                "private_networks": ["127.0.0.0/8"],
+            },
         ],
     }
     (workdir / "her2cds.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -252,3 +259,69 @@ def test_a_glob_like_cors_origin_allows_one_subdomain_label_only(tmp_path):
         assert not allowed("https://ehr.hospital.example.evil.example")  # ...and no end anchor
         assert not allowed("https://a.b.hospital.example")
         assert not allowed("http://ehr.hospital.example")
+
+
+# -- 8 and 11: feedback floods, feedback on cards never issued or issued to another client ---------------
+
+
+def feedback_item(card: str, **extra: Any) -> dict[str, Any]:
+    return {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-06-01T10:00:00Z", **extra}
+
+
+def post_feedback(service: Service, items: list[dict[str, Any]], headers: dict[str, str]) -> requests.Response:
+    url = service.base_url + GUIDANCE + "/feedback"
+    return requests.post(url, json={"feedback": items}, headers=headers, timeout=10)
+
+
+def issued_card(service: Service, fhir: StubServer) -> str:
+    response = requests.post(service.base_url + GUIDANCE, json=fallback_body(fhir), headers=token_for(service), timeout=10)
+    assert response.status_code == 200, response.text
+    return str(response.json()["cards"][0]["uuid"])
+
+
+def feedback_token(service: Service, issuer: str = ISSUER) -> dict[str, str]:
+    if issuer == ISSUER:
+        return token_for(service, GUIDANCE + "/feedback")
+    return bearer(mint(signing_key("ES256"), claims(aud=service.base_url + GUIDANCE + "/feedback", iss=issuer)))
+
+
+def test_feedback_on_a_card_never_issued_is_refused(production, fhir):
+    card = issued_card(production, fhir)
+    assert post_feedback(production, [feedback_item(card)], feedback_token(production)).status_code == 200
+    refused = post_feedback(production, [feedback_item("9f1d1b0a-5b0e-5d4e-8c0b-0e7d1c3f2a10")], feedback_token(production))
+    assert refused.status_code == 404 and refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_feedback_on_a_card_issued_to_another_client_is_refused(production, fhir):
+    card = issued_card(production, fhir)
+    assert post_feedback(production, [feedback_item(card)], feedback_token(production, OTHER_ISSUER)).status_code == 404
+    assert post_feedback(production, [feedback_item(card)], feedback_token(production)).status_code == 200
+
+
+def test_a_feedback_flood_is_bounded(production, fhir):
+    """Issue 13.8: five requests of oversized override reasons grew the database by 28 MiB."""
+    card = issued_card(production, fhir)
+    database = Path(production.log).parent / "her2cds-feedback.sqlite3"
+    before = sum(os.path.getsize(f"{database}{suffix}") for suffix in ("", "-wal") if os.path.exists(f"{database}{suffix}"))
+    padding = "x" * 1_000_000
+    flood = [
+        feedback_item(
+            card, overrideReason={"reason": {"code": "c", "system": "s", "extra": padding}, "userComment": "ok", "more": padding}
+        ),
+        feedback_item(card, overrideReason={"reason": {"code": padding}}),
+        feedback_item(card, overrideReason={"userComment": padding}),
+    ]
+    for item in flood:
+        response = post_feedback(production, [item], feedback_token(production))
+        assert response.status_code in (200, 400), response.text
+    # Unknown keys are dropped and every kept field has a size: the database grows by kilobytes, not megabytes.
+    after = sum(os.path.getsize(f"{database}{suffix}") for suffix in ("", "-wal") if os.path.exists(f"{database}{suffix}"))
+    assert after - before < 1024 * 1024
+    # And no card takes feedback without end.
+    statuses = [
+        post_feedback(
+            production, [feedback_item(card, outcomeTimestamp=f"2026-06-01T10:{n:02d}:00Z")], feedback_token(production)
+        ).status_code
+        for n in range(12)
+    ]
+    assert 429 in statuses and statuses.count(200) <= 10
