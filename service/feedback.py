@@ -61,7 +61,7 @@ feedback_table = Table(
 # Columns added after the first release: an existing table gets them at start-up (ALTER TABLE ADD COLUMN).
 ADDED_COLUMNS = ("client", "hook", "card_kind", "card_indicator", "card_rule")
 DEFAULT_PER_CARD = 10
-DEFAULT_PER_CLIENT_PER_HOUR = 2000
+DEFAULT_PER_CLIENT_PER_HOUR = 10000
 
 
 class FeedbackRefused(Exception):
