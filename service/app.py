@@ -52,7 +52,7 @@ class Runtime:
         self.feedback = FeedbackStore(settings.database_url)
         # Settings read with a default until service.config declares them (typed settings, issue 15).
         retention_days = float(getattr(settings, "issued_card_retention_days", DEFAULT_RETENTION_DAYS))
-        self.issued = IssuedCards(self.feedback.engine, retention_days)
+        self.issued = IssuedCards(self.feedback.relaxed_engine(), retention_days)
         self.feedback_per_card = int(getattr(settings, "feedback_per_card", DEFAULT_PER_CARD))
         self.feedback_per_client_per_hour = int(getattr(settings, "feedback_per_client_per_hour", DEFAULT_PER_CLIENT_PER_HOUR))
         self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))

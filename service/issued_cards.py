@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -106,6 +106,8 @@ class IssuedCards:
             return 0
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":  # losing the last records in a crash costs only their feedback
+                    connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 connection.execute(issued_cards_table.insert(), rows)
         except IntegrityError:
             # The same hookInstance answered again (an EHR retry): the cards are already remembered.
