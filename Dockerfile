@@ -20,7 +20,7 @@
 #   docker run --rm -p 8080:8080 -v "$PWD/her2cds.yaml:/etc/her2cds.yaml:ro" -e HER2CDS_CONFIG=/etc/her2cds.yaml \
 #     -e HER2CDS_PUBLIC_BASE_URL=https://cds.example.org \
 #     -e HER2CDS_DATABASE_URL=postgresql+psycopg://her2cds:secret@db/her2cds \
-#     -e GUNICORN_CMD_ARGS="--workers 4 --threads 4 --bind 0.0.0.0:8080 --timeout 30 --access-logfile -" \
+#     -e GUNICORN_CMD_ARGS="--workers 4 --worker-class gevent --worker-connections 1000 --bind 0.0.0.0:8080 --timeout 30 --access-logfile -" \
 #     her2-cds:pg
 #
 # The knowledge files (mappings/) travel inside the wheel (service.mappings); to change them without
@@ -101,7 +101,7 @@ exec gunicorn "$@" 'service:create_app()'
 EOF
 
 ENV HER2CDS_DATABASE_URL=sqlite:////app/var/her2cds-feedback.sqlite3 \
-    GUNICORN_CMD_ARGS="--workers 2 --threads 4 --bind 0.0.0.0:8080 --timeout 30 --graceful-timeout 20 --worker-tmp-dir /dev/shm --access-logfile -" \
+    GUNICORN_CMD_ARGS="--workers 2 --worker-class gevent --worker-connections 1000 --bind 0.0.0.0:8080 --timeout 30 --graceful-timeout 20 --worker-tmp-dir /dev/shm --access-logfile - --config python:service.ops.gunicorn_conf" \
     HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 
 WORKDIR /app
@@ -113,6 +113,14 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4).status == 200 else 1)"]
 
+# Why the gevent worker (issue 13.2): gunicorn's sync and gthread workers give each connection a thread
+# while it sends its request, so a few dozen clients that drip their headers (slowloris, no token
+# needed) hold every thread and /healthz times out. The gevent worker reads each connection in its own
+# greenlet: 256 dripping connections cost a few MB, and /healthz and hook calls still answer within 1 s
+# (tests/test_slow_clients.py). --worker-connections caps the connections per worker (2 x 1000 here);
+# beyond that, put a buffering proxy or a per-address connection limit in front. gevent patches the
+# standard library in each worker before the app is imported, so the FHIR gateway's thread pool and
+# requests session run as greenlets (tests/test_attacks.py exercises the FHIR fallback under it).
 # Extra gunicorn options may follow the image name (docker run her2-cds --log-level debug); to change
 # workers, threads or the port set GUNICORN_CMD_ARGS (and HEALTHCHECK_URL when the port changes).
 ENTRYPOINT ["her2cds-start"]

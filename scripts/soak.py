@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -181,6 +181,13 @@ class Client:
         self.random = random.Random(seed)  # noqa: S311 - a traffic mix, not a secret
         self.session = requests.Session()
         self.numbers = itertools.count(seed * 1_000_000)
+        self.cards: deque[str] = deque(maxlen=200)  # uuids of cards this client was issued: feedback goes on them
+
+    def remember_cards(self, response: requests.Response) -> requests.Response:
+        """Keep the card uuids of a hook answer (the service takes feedback only on cards it issued)."""
+        if response.status_code == 200:
+            self.cards.extend(card["uuid"] for card in response.json().get("cards", []) if "uuid" in card)
+        return response
 
     def pick(self) -> tuple[str, Callable[[], requests.Response]]:
         kind = self.random.choices(list(MIX), weights=list(MIX.values()))[0]
@@ -189,10 +196,10 @@ class Client:
         post = self.session.post
         if kind == "patient-view prefetch":
             body = hook_body("patient-view", patient_id, None, prefetch, number)
-            return kind, lambda: post(self.base + GUIDANCE, json=body, timeout=30)
+            return kind, lambda: self.remember_cards(post(self.base + GUIDANCE, json=body, timeout=30))
         if kind == "patient-view fallback":
             body = hook_body("patient-view", patient_id, self.fhir_base, None, number)
-            return kind, lambda: post(self.base + GUIDANCE, json=body, timeout=30)
+            return kind, lambda: self.remember_cards(post(self.base + GUIDANCE, json=body, timeout=30))
         if kind in ("order-select", "order-sign"):
             body = hook_body(kind, patient_id, self.fhir_base, None, number)
             body["context"] |= order_context(patient_id, self.random.choice(ORDERABLE))
@@ -201,7 +208,10 @@ class Client:
             return kind, lambda: post(self.base + ORDER_CHECK, json=body, timeout=30)
         if kind == "feedback":
             outcome = self.random.choice(["accepted", "overridden"])
-            item = {"card": f"soak-card-{number}", "outcome": outcome, "outcomeTimestamp": "2026-06-01T10:00:00Z"}
+            card = self.random.choice(self.cards) if self.cards else f"never-issued-{number}"  # the latter: a 404
+            item = {"card": card, "outcome": outcome, "outcomeTimestamp": f"2026-06-01T10:00:{number % 60:02d}Z"}
+            if outcome == "overridden":
+                item["overrideReason"] = {"reason": {"system": "urn:her2-cds:override-reason", "code": "patient-declined"}}
             return kind, lambda: post(self.base + GUIDANCE + "/feedback", json={"feedback": [item]}, timeout=30)
         if kind == "discovery":
             return kind, lambda: self.session.get(self.base + "/cds-services", timeout=30)

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 
+from service import hardening
 from service.auth import Authenticator, Unauthenticated, unauthorized
 from service.config import Client, Settings, load_settings
 from service.engine import Engine
 from service.errors import ApiError, register_error_handlers
-from service.feedback import FeedbackStore
+from service.feedback import FeedbackRefused, FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
 from service.home import home
+from service.issued_cards import DEVELOPMENT_CLIENT, IssuedCards
 from service.jsonio import depth_exceeds, json_response, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import bind_hook, configure_logging
@@ -29,7 +33,7 @@ from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
 from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
-from service.ssrf import development_server_allowed, fhir_server_allowed
+from service.ssrf import development_host_allowed, development_server_allowed, fhir_server_allowed, host_allowed
 from service.startup import check_listen_addresses, listen_hosts
 
 log = logging.getLogger("her2cds")
@@ -51,6 +55,11 @@ class Runtime:
         self.order_checker = OrderChecker(knowledge, self.engine.normaliser, self.renderer)
         self.gateway = FhirGateway(settings.fhir_connect_timeout_seconds, settings.max_fhir_pages, settings.max_fhir_bundle_bytes)
         self.feedback = FeedbackStore(settings.database_url)
+        # Settings read with a default until service.config declares them (typed settings, issue 15).
+        retention_days = settings.issued_card_retention_days
+        self.issued = IssuedCards(self.feedback.relaxed_engine(), retention_days)
+        self.feedback_per_card = settings.feedback_per_card
+        self.feedback_per_client_per_hour = settings.feedback_per_client_per_hour
         self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))
         self.services = knowledge.services["services"]
         self.templates = prefetch_templates(knowledge)
@@ -66,6 +75,25 @@ class Runtime:
             return development_server_allowed(fhir_server, self.settings.fhir_servers, self.settings.allow_loopback_fhir)
         client: Client | None = g.get("cds_client")
         return client is not None and fhir_server_allowed(fhir_server, client.fhir_servers, client.private_networks)
+
+    def client_name(self) -> str:
+        """Who is calling: the client's JWT issuer, or ``development`` without trusted clients."""
+        client: Client | None = g.get("cds_client")
+        return client.issuer if client is not None else DEVELOPMENT_CLIENT
+
+    def address_guard(self) -> Callable[[str], bool]:
+        """The SSRF address check the gateway applies to every URL of this request, pages included.
+
+        Bound to the calling client now: the FHIR fetches run in other threads, outside the request context.
+        """
+        if self.settings.development_mode:
+            return partial(
+                development_host_allowed, listed=self.settings.fhir_servers, allow_loopback=self.settings.allow_loopback_fhir
+            )
+        client: Client | None = g.get("cds_client")
+        if client is None:
+            return lambda _url: False
+        return partial(host_allowed, private_networks=client.private_networks)
 
     def public_base_url(self) -> str | None:
         """Where EHRs reach the service (card icons): the configured URL; the request's host in development only."""
@@ -197,6 +225,7 @@ def call_service(service_id: str) -> Response:
             rt.gateway,
             rt.settings.time_budget_seconds,
             rt.may_call,
+            rt.address_guard(),
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
@@ -212,6 +241,7 @@ def call_service(service_id: str) -> Response:
         if gathered.problems and (cards or any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)):
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
     metrics.count_cards(service_id, hook_request["hook"], cards)
+    remember_issued_cards(rt, cards, render_context, service_id, hook_request["hook"])
     log.info(
         "hook answered",
         extra={
@@ -225,8 +255,20 @@ def call_service(service_id: str) -> Response:
     return json_response({"cards": cards})
 
 
+def remember_issued_cards(rt: Runtime, cards: list[dict[str, Any]], context: RenderContext, service_id: str, hook: str) -> None:
+    """Record the response's cards (kind, indicator, rule, client; no patient data) for their feedback.
+
+    A database failure here costs the feedback on these cards, never the cards themselves.
+    """
+    try:
+        rt.issued.record(cards, context.issued_keys, rt.client_name(), service_id, hook)
+    except Exception:  # noqa: BLE001 - the safety warnings must reach the clinician even when the database is down
+        log.exception("issued cards could not be recorded; feedback on them will be refused")
+
+
 @hooks.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
+    """Feedback on cards this service issued to this client; bounded per card and per client."""
     rt = runtime()
     if not rt.service_hooks(service_id):
         raise ApiError(404, f"no CDS service with id '{service_id}'")
@@ -235,7 +277,18 @@ def feedback(service_id: str) -> Response:
         items = FEEDBACK_SCHEMA.load(body)["feedback"]
     except ValidationError as exc:
         raise ApiError(400, "invalid feedback", messages_of(exc)) from exc
-    stored = rt.feedback.store(service_id, items)
+    client = rt.client_name()
+    issued = rt.issued.find(item["card"] for item in items)
+    mine = {uuid for uuid, card in issued.items() if card.client == client and card.service_id == service_id}
+    unknown = sorted({item["card"] for item in items} - mine)
+    if unknown:
+        # The same answer whether the card was never issued, expired, or issued to another client.
+        raise ApiError(404, f"no card issued by service '{service_id}' to this client with uuid {', '.join(unknown[:5])}")
+    try:
+        rt.feedback.check_limits(client, items, rt.feedback_per_card, rt.feedback_per_client_per_hour)
+    except FeedbackRefused as exc:
+        raise ApiError(exc.status, str(exc)) from exc
+    stored = rt.feedback.store(service_id, items, client, issued)
     metrics.count_feedback(service_id, items)
     log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
     return json_response({})
@@ -285,11 +338,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     rt = app.extensions["her2cds"]
     ops_endpoints.install(app, {service["id"] for service in rt.discovery["services"]}, readiness_checks(rt))
     configure_tracing(app, endpoint=settings.otlp_endpoint, mode=settings.tracing, ratio=settings.trace_sample_ratio)
+    hardening.install(app, settings)  # dev-mode Host check, nosniff / no-store / CSP headers (service.hardening)
     if settings.browser_origins:
         from flask_cors import CORS
 
         # Private Network Access: a page on a public origin (the CDS Hooks sandbox) calling a loopback service.
-        origins = list(settings.browser_origins)
+        origins = hardening.cors_origin_patterns(settings.browser_origins)
         CORS(app, origins=origins, supports_credentials=False, allow_private_network=settings.development_mode)
     if settings.development_mode:
         log.warning(

@@ -10,7 +10,8 @@ The EHR sends ``Authorization: Bearer <jwt>``. The token is accepted only when:
 - ``aud`` is the URL called (``public_base_url`` + path when set, else the request's URL without
   its query); ``exp``, ``iat`` and ``jti`` are present; ``exp``, ``nbf`` and ``iat`` hold within
   ``jwt_leeway_seconds``; the token lives at most ``MAX_TOKEN_LIFETIME_SECONDS``;
-- a ``tenant`` claim, when both it and the client's ``tenant`` are set, matches;
+- when the client has a ``tenant``, the token carries a ``tenant`` claim equal to it (a token
+  without the claim is refused);
 - its ``jti`` has not been seen before from this issuer (``service.replay``, shared by all workers).
 
 Any failure is the same bare 401 for the caller; the reason goes to the log, never the token.
@@ -143,6 +144,10 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:  # PyJWT also refuses an iat in the future (beyond the leeway)
             raise Unauthenticated(f"JWT rejected ({type(exc).__name__}: {exc})") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            # A key whose type does not fit the header's algorithm (RS256 on an EC key) makes PyJWT's key
+            # preparation fail with errors outside its own hierarchy: a refusal, not a server error.
+            raise Unauthenticated(f"the key does not fit the algorithm {algorithm} ({type(exc).__name__})") from exc
         self._check_lifetime_and_tenant(claims, client)
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
@@ -154,6 +159,5 @@ class Authenticator:
     def _check_lifetime_and_tenant(self, claims: dict[str, Any], client: Client) -> None:
         if float(claims["exp"]) - float(claims["iat"]) > MAX_TOKEN_LIFETIME_SECONDS:
             raise Unauthenticated(f"token lives longer than {MAX_TOKEN_LIFETIME_SECONDS} s")
-        tenant = claims.get("tenant")
-        if client.tenant and tenant is not None and tenant != client.tenant:
-            raise Unauthenticated("tenant does not match the client's")
+        if client.tenant and claims.get("tenant") != client.tenant:
+            raise Unauthenticated("tenant missing or not the client's")

@@ -1,4 +1,4 @@
-"""her2-cds: a CDS Hooks 2.0 service for HER2-positive metastatic breast cancer (run, try and check it)."""
+"""her2-cds: a CDS Hooks 2.0 service for HER2-positive metastatic breast cancer (serve, try, check and report on it)."""
 
 from __future__ import annotations
 
@@ -186,6 +186,43 @@ def cmd_load_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Override and acceptance rates per card kind and rule, with the override reasons (service.feedback_report)."""
+    from service.config import load_settings
+    from service.feedback import FeedbackStore
+    from service.feedback_report import as_csv, as_text, rule_figures
+    from service.issued_cards import IssuedCards
+
+    if args.since and args.until and args.since > args.until:
+        print("her2-cds report: --since is after --until", file=sys.stderr)
+        return 2
+    store = FeedbackStore(args.database_url or load_settings().database_url)  # creates the tables if need be
+    try:
+        IssuedCards(store.engine)
+        rows = rule_figures(store.engine, args.since, args.until)
+    finally:
+        store.engine.dispose()
+    output = as_csv(rows) if args.format == "csv" else as_text(rows, args.since, args.until)
+    if args.output:
+        Path(args.output).write_text(output, encoding="utf-8")
+    else:
+        sys.stdout.write(output)
+    return 0
+
+
+def add_report_parser(sub: Any) -> None:
+    """``her2-cds report`` (issue 15: feedback analytics)."""
+    report = sub.add_parser(
+        "report", help="override and acceptance rates per card kind and rule, with override reasons, from the feedback database"
+    )
+    report.add_argument("--since", type=_date, help="first day (UTC, YYYY-MM-DD) of feedback and issued cards counted")
+    report.add_argument("--until", type=_date, help="last day (UTC, YYYY-MM-DD), included")
+    report.add_argument("--format", choices=["text", "csv"], default="text", help="a table for people, or CSV (default: text)")
+    report.add_argument("--output", help="write to this file instead of standard output")
+    report.add_argument("--database-url", help="the feedback database (default: the service's database_url setting)")
+    report.set_defaults(func=cmd_report)
+
+
 MAPPINGS_HELP = "knowledge folder to use instead of the one shipped with the package"
 NOW_HELP = "evaluate as on this date, YYYY-MM-DD (default: today)"
 
@@ -245,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("bundle", nargs="*", help="bundle files instead of the bundled examples")
     load.set_defaults(func=cmd_load_examples)
     add_check_config_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

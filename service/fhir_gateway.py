@@ -1,7 +1,10 @@
 """The one place outbound FHIR HTTP happens: one session, timeouts, paging, typed errors.
 
 The bearer token is sent only to the origin of the ``fhirServer`` it came with: redirects are not
-followed at all, nor ``next`` links to another origin. Every call keeps to the request's deadline
+followed at all, nor ``next`` links to another origin. Origins are read with ``service.ssrf.url_origin``,
+which refuses any URL the HTTP client could read differently (``http://OTHER\\@FHIRHOST/``), and
+every URL, each page included, passes the caller's address guard (``reachable``) before it is fetched.
+Every call keeps to the request's deadline
 (connect timeout, read timeout, body read in pieces) and to a byte limit; every failure is a typed
 ``FhirError`` that ``service.gather`` turns into an info card or a 412.
 """
@@ -29,6 +32,10 @@ from requests.adapters import HTTPAdapter
 
 from service.jsonio import depth_exceeds, too_dense
 from service.ops import metrics
+from service.ssrf import url_origin
+
+# Decides, just before a GET, whether the URL's host may be called (the SSRF address check).
+AddressGuard = Callable[[str], bool]
 
 RETRYABLE_STATUSES = (429, 503)
 MIN_REQUEST_SECONDS = 0.05  # less budget than this left: do not start another request
@@ -79,18 +86,10 @@ def release_free_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-def origin(url: Any) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) with default ports made explicit; None when ``url`` is not a usable URL."""
-    if not isinstance(url, str):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:  # a port out of range or not a number
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname.lower(), port
+def origin(url: Any) -> tuple[str, str, int] | None:
+    """(scheme, host, port) with default ports made explicit; None when ``url`` is not a usable,
+    unambiguous URL (``service.ssrf.url_origin``)."""
+    return url_origin(url)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -193,8 +192,16 @@ class FhirGateway:
     def close(self) -> None:
         self.session.close()
 
-    def _get(self, url: str, token: str | None, deadline: float) -> dict[str, Any]:
-        """GET one FHIR resource; a 429/503 whose Retry-After fits in the budget is tried once more."""
+    def _get(self, url: str, token: str | None, deadline: float, reachable: AddressGuard | None = None) -> dict[str, Any]:
+        """GET one FHIR resource; a 429/503 whose Retry-After fits in the budget is tried once more.
+
+        The URL must be unambiguous and, when ``reachable`` is given, pass it (the full SSRF address
+        check) right before the request: a page is judged as strictly as the first request.
+        """
+        if origin(url) is None:
+            raise FhirBadResponse("a FHIR URL that HTTP clients could read differently; not fetched with the token")
+        if reachable is not None and not reachable(url):
+            raise FhirBadResponse("a FHIR URL on an address this service may not call; not fetched")
         status, headers, body = self._exchange(url, token, deadline)
         if status in RETRYABLE_STATUSES:
             wait = retry_after_seconds(headers.get("Retry-After"))
@@ -276,25 +283,36 @@ class FhirGateway:
             raise FhirBadResponse("the FHIR answer nests too deeply", status)
         return parsed
 
-    def read(self, base_url: str, path: str, token: str | None, deadline: float) -> dict[str, Any]:
+    def read(
+        self, base_url: str, path: str, token: str | None, deadline: float, reachable: AddressGuard | None = None
+    ) -> dict[str, Any]:
         """GET one resource (``Patient/123``); anything but that resource is a bad response."""
-        resource = self._get(urljoin(base_url.rstrip("/") + "/", path), token, deadline)
+        resource = self._get(urljoin(base_url.rstrip("/") + "/", path), token, deadline, reachable)
         resource_type, _, resource_id = path.partition("/")
         if resource.get("resourceType") != resource_type or resource.get("id") != resource_id:
             raise FhirBadResponse(f"the FHIR server answered a read of {resource_type} with another resource")
         return resource
 
-    def search(self, base_url: str, query: str, token: str | None, deadline: float) -> FetchResult:
+    def search(
+        self, base_url: str, query: str, token: str | None, deadline: float, reachable: AddressGuard | None = None
+    ) -> FetchResult:
         """GET a search and follow ``next`` links on the same origin; searchset Bundles only."""
         url = urljoin(base_url.rstrip("/") + "/", query)
-        return self.follow(url, base_url, token, deadline)
+        return self.follow(url, base_url, token, deadline, reachable=reachable)
 
-    def follow(
-        self, url: str, base_url: str, token: str | None, deadline: float, first_page: dict[str, Any] | None = None
+    def follow(  # noqa: PLR0913  (one search's identity: url, origin, token, deadline, first page, guard)
+        self,
+        url: str,
+        base_url: str,
+        token: str | None,
+        deadline: float,
+        first_page: dict[str, Any] | None = None,
+        reachable: AddressGuard | None = None,
     ) -> FetchResult:
         """Collect the resources of a paged Bundle, starting at ``url`` or at ``first_page``.
 
-        Pages are read only from the origin of ``base_url`` (the token belongs there), at most
+        Pages are read only from the origin of ``base_url`` (the token belongs there), judged by the
+        parser the HTTP client uses, each through the address guard ``reachable``, at most
         ``max_pages`` of them, and never the same page twice.
         """
         resources: list[dict[str, Any]] = []
@@ -315,7 +333,7 @@ class FhirGateway:
                 pages += 1
                 if pages > self.max_pages:
                     raise FhirBadResponse(f"the FHIR search has more than {self.max_pages} pages")
-                bundle = self._get(next_url, token, deadline)
+                bundle = self._get(next_url, token, deadline, reachable)
             resources.extend(_searchset_resources(bundle))
             next_url = _next_url(bundle)
             bundle = None

@@ -114,8 +114,12 @@ def gather(
     gateway: FhirGateway,
     budget_seconds: float,
     may_call: Callable[[str], bool],
+    may_reach: Callable[[str], bool] | None = None,
 ) -> Gathered:
-    """Collect every prefetch key's resources; raise ``PrefetchUnavailable`` when required data is missing."""
+    """Collect every prefetch key's resources; raise ``PrefetchUnavailable`` when required data is missing.
+
+    ``may_reach`` is the SSRF address check the gateway applies to every URL it fetches, pages included.
+    """
     deadline = time.monotonic() + budget_seconds
     gathered = Gathered()
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
@@ -153,7 +157,7 @@ def gather(
                 gathered.problems.append("a paged prefetch could not be followed (no FHIR server to call)")
                 gathered.incomplete.extend(to_page)
         else:
-            failed = _fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered)
+            failed = _fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered, may_reach)
             unavailable.update(failed)
     missing_required = sorted(key for key in required if key in unavailable)
     if missing_required:
@@ -201,18 +205,19 @@ def _fetch_all(
     gateway: FhirGateway,
     deadline: float,
     gathered: Gathered,
+    may_reach: Callable[[str], bool] | None = None,
 ) -> dict[str, str]:
     """Run the reads and searches in parallel; return the keys that failed with why."""
 
     def fetch(query: str) -> list[dict[str, Any]]:
         if "?" not in query:
-            return [gateway.read(fhir_server, query, token, deadline)]
-        resources = gateway.search(fhir_server, query, token, deadline).resources
+            return [gateway.read(fhir_server, query, token, deadline, may_reach)]
+        resources = gateway.search(fhir_server, query, token, deadline, may_reach).resources
         _check_search_answer(query, resources)
         return resources
 
     def follow(link: str, query: str | None) -> list[dict[str, Any]]:
-        resources = gateway.follow(link, fhir_server, token, deadline).resources
+        resources = gateway.follow(link, fhir_server, token, deadline, reachable=may_reach).resources
         if query:
             _check_search_answer(query, resources)
         return resources

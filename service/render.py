@@ -60,6 +60,7 @@ class RenderContext:
     patient_id: str
     notes: list[str] = field(default_factory=list)  # data problems found while gathering
     base_url: str | None = None  # the service's public base URL: card icons are served from it
+    issued_keys: dict[str, str] = field(default_factory=dict)  # every uuid made -> its key (issued-card records)
 
 
 class CardRenderer:
@@ -71,7 +72,9 @@ class CardRenderer:
 
     # -- helpers ------------------------------------------------------------------------------
     def card_uuid(self, context: RenderContext, key: str) -> str:
-        return str(uuid.uuid5(CARD_NAMESPACE, f"{context.hook_instance}|{context.patient_id}|{key}"))
+        made = str(uuid.uuid5(CARD_NAMESPACE, f"{context.hook_instance}|{context.patient_id}|{key}"))
+        context.issued_keys[made] = key  # the route records each card's kind and rule from it, outside the JSON
+        return made
 
     def icon_url(self, context: RenderContext | None) -> str | None:
         """The absolute URL of the card icon, when the service knows its public base URL."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -54,6 +55,19 @@ class HookRequestSchema(Schema):
             raise ValidationError("context.draftOrders.entry must be an array", "context")
 
 
+# -- feedback (CDS Hooks 2.0 "Feedback"): every field to its type and a size, nothing else kept ----------
+
+
+def _iso_instant(value: str) -> None:
+    """outcomeTimestamp is an ISO 8601 instant (``2026-06-01T10:00:00Z``)."""
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError("must be an ISO 8601 date-time, e.g. 2026-06-01T10:00:00Z") from exc
+    if "T" not in value.upper():
+        raise ValidationError("must be an ISO 8601 date-time with a time, e.g. 2026-06-01T10:00:00Z")
+
+
 class SuggestionRefSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -61,11 +75,22 @@ class SuggestionRefSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+class CodingSchema(Schema):
+    """A FHIR Coding as CDS Hooks uses it for ``overrideReason.reason``: system, code, display."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    system = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    display = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
 class OverrideReasonSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    reason = fields.Dict(load_default=None, allow_none=True)
+    reason = fields.Nested(CodingSchema, load_default=None, allow_none=True)
     userComment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -75,9 +100,9 @@ class FeedbackItemSchema(Schema):
 
     card = fields.String(required=True, validate=validate.Length(min=1, max=100))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
-    acceptedSuggestions = fields.List(fields.Nested(SuggestionRefSchema), load_default=list)
+    acceptedSuggestions = fields.List(fields.Nested(SuggestionRefSchema), load_default=list, validate=validate.Length(max=20))
     overrideReason = fields.Nested(OverrideReasonSchema, load_default=None, allow_none=True)
-    outcomeTimestamp = fields.String(required=True, validate=validate.Length(min=10, max=40))
+    outcomeTimestamp = fields.String(required=True, validate=[validate.Length(min=10, max=40), _iso_instant])
 
 
 class FeedbackSchema(Schema):

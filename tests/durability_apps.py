@@ -22,8 +22,8 @@ def write_behind_app() -> Flask:
     feedback = app.extensions["her2cds"].feedback
     store = feedback.store
 
-    def acknowledge_then_store(service_id: str, items: list[dict[str, Any]]) -> int:
-        threading.Timer(WRITE_DELAY_SECONDS, store, (service_id, items)).start()
+    def acknowledge_then_store(service_id: str, items: list[dict[str, Any]], *args: Any) -> int:
+        threading.Timer(WRITE_DELAY_SECONDS, store, (service_id, items, *args)).start()
         return len(items)
 
     feedback.store = acknowledge_then_store

@@ -117,11 +117,12 @@ def test_body_over_the_limit_is_413(tmp_path):
     assert response.status_code == 413 and response.json["resourceType"] == "OperationOutcome"
 
 
-def test_feedback_is_stored_once(client, app):
+def test_feedback_is_stored_once(client, app, full_prefetch):
+    card = client.post(SERVICE, json=hook_body(full_prefetch)).get_json()["cards"][0]["uuid"]
     feedback = {
         "feedback": [
             {
-                "card": "9f1d1b0a-card",
+                "card": card,
                 "outcome": "overridden",
                 "overrideReason": {
                     "reason": {"code": "patient-declined", "system": "urn:her2-cds:override-reason"},
@@ -134,8 +135,9 @@ def test_feedback_is_stored_once(client, app):
     for _ in range(2):
         response = client.post(f"{SERVICE}/feedback", json=feedback)
         assert response.status_code == 200
-    rows = app.extensions["her2cds"].feedback.rows("9f1d1b0a-card")
+    rows = app.extensions["her2cds"].feedback.rows(card)
     assert len(rows) == 1 and rows[0]["outcome"] == "overridden"
+    assert (rows[0]["client"], rows[0]["card_kind"], rows[0]["card_indicator"]) == ("development", "summary", "info")
     assert client.post(f"{SERVICE}/feedback", json={"feedback": [{"card": "x"}]}).status_code == 400
 
 

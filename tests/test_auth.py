@@ -197,11 +197,14 @@ def test_clock_skew_within_the_leeway_is_accepted(tmp_path, hook_request):
     assert_bare_401(call(strict, mint(signing_key(), claims(now=now - 330)), hook_request))
 
 
-def test_tenant_must_match_when_both_are_set(tmp_path, hook_request):
+def test_a_client_with_a_tenant_needs_the_tenant_claim(tmp_path, hook_request):
+    """README: the claim must equal the client's tenant; a token without it is not the tenant's (issue 13.5)."""
     app = build(tmp_path, [client_entry(tenant="hospital-a")])
     assert call(app, mint(signing_key(), claims(tenant="hospital-a")), hook_request).status_code == 200
-    assert call(app, mint(signing_key(), claims()), hook_request).status_code == 200
+    assert_bare_401(call(app, mint(signing_key(), claims()), hook_request))
     assert_bare_401(call(app, mint(signing_key(), claims(tenant="hospital-b")), hook_request))
+    untenanted = build(tmp_path / "other", [client_entry()])
+    assert call(untenanted, mint(signing_key(), claims()), hook_request).status_code == 200
 
 
 def test_a_replayed_jti_is_401(secured, hook_request):
@@ -221,17 +224,19 @@ def test_a_jti_replayed_to_another_worker_is_401(tmp_path, hook_request):
     assert call(second, mint(signing_key()), hook_request).status_code == 200
 
 
-def test_discovery_and_feedback_need_a_token_and_healthz_does_not(secured):
+def test_discovery_and_feedback_need_a_token_and_healthz_does_not(secured, hook_request):
     client = secured.test_client()
     discovery_url = "http://localhost/cds-services"
     assert_bare_401(client.get("/cds-services"))
     assert client.get("/cds-services", headers=bearer(mint(signing_key(), claims(aud=discovery_url)))).status_code == 200
-    feedback = {"feedback": [{"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
+    card = call(secured, mint(signing_key()), hook_request).get_json()["cards"][0]["uuid"]
+    feedback = {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
     assert_bare_401(client.post(f"{SERVICE}/feedback", json=feedback))
     assert_bare_401(client.post(f"{SERVICE}/feedback", json=feedback, headers=bearer(mint(signing_key()))))  # aud of the hook
     ok = client.post(f"{SERVICE}/feedback", json=feedback, headers=bearer(mint(signing_key(), claims(aud=FEEDBACK_URL))))
     assert ok.status_code == 200
-    assert secured.extensions["her2cds"].feedback.count("c-1") == 1
+    assert secured.extensions["her2cds"].feedback.count(card) == 1
+    assert secured.extensions["her2cds"].feedback.rows(card)[0]["client"] == ISSUER
     assert client.get("/healthz").status_code == 200
 
 

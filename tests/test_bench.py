@@ -47,7 +47,7 @@ def test_quick_bench_prints_every_figure_with_its_goal():
     assert len(re.findall(r"^ +\d+ resources: .* us/resource", out, re.MULTILINE)) == 3, out
     assert re.search(r"where one service request's CPU goes .*normalise \d+\.\d.*json\.loads \(floor\) \d+\.\d", out), out
     assert re.search(r"normalise validates \d+ of 279 resources with fhir\.resources: \d+% of normalise", out), out
-    assert "--workers 2 --threads 4" in out  # the Dockerfile's settings, not the README comment's example
+    assert "--workers 2 --worker-class gevent" in out  # the Dockerfile's settings, not the README comment's example
 
 
 def test_the_heavy_patient_is_big_deterministic_and_coherent(engine):

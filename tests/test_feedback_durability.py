@@ -31,13 +31,15 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from service.issued_cards import IssuedCards
 from tests.processes import dockerfile_gunicorn_args, free_port
 from tests.test_feedback_postgres import postgres_url  # noqa: F401 - the throwaway PostgreSQL cluster fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 SENDERS = 8
 PER_SENDER = 60
-FEEDBACK = "/cds-services/her2-mbc-guidance/feedback"
+SERVICE_ID = "her2-mbc-guidance"
+FEEDBACK = f"/cds-services/{SERVICE_ID}/feedback"
 DEFAULT_DATABASE = Path("var") / "her2cds-feedback.sqlite3"  # service/config.py's default, relative to the cwd
 
 
@@ -103,6 +105,7 @@ class Stream:
     acknowledged_after_kills: int = 0
     kills: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cards: dict[tuple[int, int], str] = field(default_factory=dict)  # (sender, n) -> the card it sends feedback on
 
 
 def feedback_body(card: str) -> dict[str, object]:
@@ -118,10 +121,27 @@ def feedback_body(card: str) -> dict[str, object]:
     }
 
 
+def stream_cards() -> dict[tuple[int, int], str]:
+    """The card uuid each sender sends its n-th feedback on (unique per run: PostgreSQL may be shared)."""
+    run = uuid.uuid4().hex[:8]
+    return {(sender, n): f"durable-{sender}-{n}-{run}" for sender in range(SENDERS) for n in range(PER_SENDER)}
+
+
+def issue(database_url: str, cards: dict[tuple[int, int], str]) -> None:
+    """Record the cards as issued to the development client, as the hook answers that carried them would:
+    the service takes feedback only on cards it issued."""
+    engine = create_engine(database_url)
+    try:
+        records = [{"uuid": card, "indicator": "info"} for card in cards.values()]
+        IssuedCards(engine).record(records, dict.fromkeys(cards.values(), "summary"), "development", SERVICE_ID, "patient-view")
+    finally:
+        engine.dispose()
+
+
 def send(server: Gunicorn, stream: Stream, sender: int) -> None:
     with requests.Session() as session:
         for n in range(PER_SENDER):
-            card = f"durable-{sender}-{n}-{uuid.uuid4().hex[:8]}"
+            card = stream.cards[(sender, n)]
             try:
                 response = session.post(server.base_url + FEEDBACK, json=feedback_body(card), timeout=30)
             except requests.RequestException:  # reset, or a response cut off mid-body: no acknowledgement
@@ -151,8 +171,9 @@ def kill_workers_mid_stream(server: Gunicorn, stream: Stream) -> None:
         stream.kills.append(victim)
 
 
-def run_stream(server: Gunicorn) -> Stream:
-    stream = Stream()
+def run_stream(server: Gunicorn, database_url: str) -> Stream:
+    stream = Stream(cards=stream_cards())
+    issue(database_url, stream.cards)
     killer = threading.Thread(target=kill_workers_mid_stream, args=(server, stream))
     killer.start()
     with ThreadPoolExecutor(max_workers=SENDERS) as pool:
@@ -187,7 +208,7 @@ def check_durable(stream: Stream, stored: set[str]) -> None:
 def test_sqlite_default_loses_no_acknowledged_feedback(tmp_path: Path) -> None:
     server = start_gunicorn(tmp_path, "service:create_app()", None)
     try:
-        stream = run_stream(server)
+        stream = run_stream(server, f"sqlite:///{tmp_path / DEFAULT_DATABASE}")
     finally:
         stop(server)
     stored = stored_cards_sqlite(tmp_path / DEFAULT_DATABASE)
@@ -198,7 +219,7 @@ def test_sqlite_default_loses_no_acknowledged_feedback(tmp_path: Path) -> None:
 def test_postgresql_loses_no_acknowledged_feedback(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811 - the fixture
     server = start_gunicorn(tmp_path, "service:create_app()", postgres_url)
     try:
-        stream = run_stream(server)
+        stream = run_stream(server, postgres_url)
     finally:
         stop(server)
     check_durable(stream, stored_cards_sql(postgres_url))
@@ -207,7 +228,7 @@ def test_postgresql_loses_no_acknowledged_feedback(tmp_path: Path, postgres_url:
 def test_the_check_catches_an_app_that_answers_before_it_writes(tmp_path: Path) -> None:
     server = start_gunicorn(tmp_path, "tests.durability_apps:write_behind_app()", None)
     try:
-        stream = run_stream(server)
+        stream = run_stream(server, f"sqlite:///{tmp_path / DEFAULT_DATABASE}")
     finally:
         stop(server)
     stored = stored_cards_sqlite(tmp_path / DEFAULT_DATABASE)

@@ -87,7 +87,12 @@ def test_feedback_is_idempotent_and_safe_under_concurrency(backend, request, tmp
 def test_the_app_stores_feedback_in_postgresql(postgres_url):
     from service import create_app
 
-    client = create_app({"database_url": postgres_url}).test_client()
+    app = create_app({"database_url": postgres_url})
+    client = app.test_client()
+    # A card issued to the development client, as a hook answer records it.
+    app.extensions["her2cds"].issued.record(
+        [{"uuid": "card-http", "indicator": "info"}], {"card-http": "summary"}, "development", "her2-mbc-guidance", "patient-view"
+    )
     body = {"feedback": [feedback_item("card-http")]}
     assert client.post("/cds-services/her2-mbc-guidance/feedback", json=body).status_code == 200
     assert client.post("/cds-services/her2-mbc-guidance/feedback", json=body).status_code == 200

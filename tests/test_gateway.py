@@ -150,3 +150,31 @@ def test_a_failing_server_with_partial_prefetch_gives_problems_not_errors():
     assert any("503" in problem for problem in gathered.problems)
     with pytest.raises(PrefetchUnavailable, match="receptors.*503"):  # required data unreadable: no advice at all
         run_gather(prefetch)
+
+
+@responses.activate
+def test_every_page_passes_the_address_guard_before_it_is_fetched():
+    """Issue 13.4: the SSRF address check runs on each page, not only on the fhirServer the request named."""
+    page2 = f"{BASE}/Condition?page=2"
+    first = searchset([condition("c1", "snomed", "254837009", "2022-01-01")]) | {"link": [{"relation": "next", "url": page2}]}
+    responses.get(f"{BASE}/Condition", json=first)
+    judged: list[str] = []
+
+    def first_page_only(url: str) -> bool:
+        judged.append(url)
+        return "page=2" not in url
+
+    with pytest.raises(FhirBadResponse, match="may not call"):
+        FhirGateway().search(BASE, "Condition?patient=p1", "secret-token", deadline(), first_page_only)
+    assert judged == [f"{BASE}/Condition?patient=p1", page2]
+    assert len(responses.calls) == 1  # the refused page was never requested
+
+
+@responses.activate
+@pytest.mark.parametrize("page2", ["http://127.0.0.2:9\\@127.0.0.1:9999/fhir/Condition", "http://127.0.0.1:9999\t/fhir"])
+def test_a_next_link_read_differently_by_requests_is_not_followed(page2):
+    first = searchset([]) | {"link": [{"relation": "next", "url": page2}]}
+    responses.get(f"{BASE}/Condition", json=first)
+    with pytest.raises(FhirBadResponse, match="another server"):
+        FhirGateway().search(BASE, "Condition?patient=p1", "secret-token", deadline())
+    assert len(responses.calls) == 1

@@ -224,7 +224,9 @@ def test_unknown_fields_are_ignored_everywhere_in_a_hook_request(client, full_pr
     assert response.status_code == 200 and response_problems(response.json, "patient-view") == []
 
 
-def test_unknown_fields_are_ignored_in_feedback(client):
+def test_unknown_fields_are_ignored_in_feedback(client, full_prefetch):
+    card = client.post(SERVICE, json=hook_body(full_prefetch)).json["cards"][0]["uuid"]
     body = feedback_body() | {"batch": "b1"}
+    body["feedback"][0]["card"] = card
     body["feedback"][0] |= {"extension": {"com.example": 1}, "overrideReason": {"userComment": "x", "novel": 2}}
     assert client.post(FEEDBACK, json=body).status_code == 200

@@ -516,8 +516,14 @@ def test_order_hook_warning_card_conforms(client, templates, spec, registry, hoo
     )
 
 
-def test_feedback_conforms_and_the_documented_examples_are_accepted(client, conforms, spec):
+def test_feedback_conforms_and_the_documented_examples_are_accepted(client, app, conforms, spec):
     examples = spec["paths"]["/cds-services/{id}/feedback"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    cards = {item["card"] for example in examples.values() for item in example["value"]["feedback"]}
+    conforms(client.post(f"{GUIDANCE}/feedback", json=examples["accepted"]["value"]), "/cds-services/{id}/feedback", "post", 404)
+    # The examples' cards, issued to the development client as a hook answer records them.
+    issued = {card: "summary" for card in cards}
+    records = [{"uuid": card, "indicator": "info"} for card in cards]
+    app.extensions["her2cds"].issued.record(records, issued, "development", "her2-mbc-guidance", "patient-view")
     for example in examples.values():
         body = conforms(client.post(f"{GUIDANCE}/feedback", json=example["value"]), "/cds-services/{id}/feedback", "post", 200)
         assert body == {}

@@ -45,6 +45,7 @@ def test_a_short_soak_gives_no_5xx_and_reports_its_figures(tmp_path):
         "malformed JSON",
     }
     assert result["by_kind"]["malformed JSON"] == {"400": result["by_kind"]["malformed JSON"]["400"]}
+    assert result["by_kind"]["feedback"].get("200", 0) > 0  # feedback on cards the service issued is taken
     assert result["fhir_server"]["faults"] > 0 and result["other_origin_requests"] == 0
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     rss = result["worker_rss_kib"]

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from service import create_app
-from service.ssrf import development_server_allowed, fhir_server_allowed, host_allowed, resolved_addresses
+from service.ssrf import (
+    development_host_allowed,
+    development_server_allowed,
+    fhir_server_allowed,
+    host_allowed,
+    resolved_addresses,
+    url_origin,
+)
 from tests.stub_server import empty_fhir, stub_server
 from tests.tokens import ISSUER, bearer, claims, jwks, mint, signing_key
 
@@ -108,8 +115,61 @@ def test_odd_address_spellings_are_judged_as_the_address_they_reach(dns, host, a
 def test_user_info_is_refused_even_when_listed(dns):
     url = "https://fhir.example.org@evil.test/r4"
     dns["evil.test"] = ["93.184.215.99"]
-    assert host_allowed(url)  # evil.test is public...
-    assert not fhir_server_allowed(url, [url])  # ...but a URL with user info is never called
+    assert host_allowed("https://evil.test/r4")  # evil.test is public...
+    assert not host_allowed(url)  # ...but a URL with user info is never called, whatever the list says
+    assert not fhir_server_allowed(url, [url])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.2:9\\@fhir.example.org/r4",  # urllib3 connects to 127.0.0.2, urlsplit reads fhir.example.org
+        "http://evil.test\\@fhir.example.org/r4",
+        "http://fhir.example.org /r4",
+        "http://fhir.example.org\t/r4",
+        "http://fhir.example.org\n.evil.test/r4",
+        "http://fhir.example.org\x00.evil.test/r4",
+        "http://user:pw@fhir.example.org/r4",
+        "http://fhir.example.org:99999/r4",
+    ],
+)
+def test_urls_parsers_read_differently_are_refused(dns, url):
+    """Judged by the parser requests connects with: no backslash, @, whitespace or control characters."""
+    assert url_origin(url) is None
+    assert not host_allowed(url)
+    assert not fhir_server_allowed(url, [url])
+    assert not development_host_allowed(url, [url], allow_loopback=True)
+
+
+def test_the_origin_is_what_urllib3_connects_to(dns):
+    assert url_origin("https://FHIR.example.org/r4?x=1") == ("https", "fhir.example.org", 443)
+    assert url_origin("http://[::1]:8090/fhir") == ("http", "::1", 8090)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "64:ff9b:1::a00:1",  # local-use NAT64
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::ffff:0:a00:1",  # SIIT 10.0.0.1
+        "::ffff:a9fe:a9fe",  # IPv4-mapped 169.254.169.254
+    ],
+)
+def test_ipv6_forms_carrying_a_private_ipv4_are_judged_as_it(dns, address):
+    dns["fhir.example.org"] = [address]
+    assert not host_allowed("https://fhir.example.org/r4")
+    assert not fhir_server_allowed("https://fhir.example.org/r4", ALLOWED)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "::ffff:0:808:808"])
+def test_ipv6_forms_carrying_a_public_ipv4_pass(dns, address):
+    dns["fhir.example.org"] = [address]
+    assert host_allowed("https://fhir.example.org/r4")
 
 
 def test_development_mode_keeps_loopback_and_the_listed_servers(dns):

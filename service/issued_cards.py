@@ -1,0 +1,153 @@
+"""Cards the service issued, remembered long enough for their feedback: kind, indicator, rule, client.
+
+A row holds no patient data: the card's uuid (a uuid5 of hookInstance, patient id and key, which
+cannot be turned back), the client it was issued to (the JWT ``iss``, or ``development``), the
+service and hook, the card's indicator, and its key split into a kind and a rule (``alert:lvef-low``
+-> kind ``alert``, rule ``lvef-low``; an order card's draft-order id is left out). Feedback is accepted
+only for a card issued to the same client by the same service, and takes the kind, indicator and rule
+along, so that ``her2-cds report`` can say which advice clinicians override after the rows expire.
+
+Rows older than the retention (``issued_card_retention_days``, 30 by default) are purged now and
+then; it lives in the service's database, so every gunicorn worker sees the same cards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+DEFAULT_RETENTION_DAYS = 30.0
+PURGE_INTERVAL_SECONDS = 300.0
+DEVELOPMENT_CLIENT = "development"
+
+metadata = MetaData()
+issued_cards_table = Table(
+    "issued_card",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(100), nullable=False, unique=True),
+    Column("client", String(1000), nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("hook", String(100), nullable=False),
+    Column("indicator", String(20), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """What feedback may be joined to: the card's kind, indicator and rule, and whom it was issued to."""
+
+    card_uuid: str
+    client: str
+    service_id: str
+    hook: str
+    indicator: str
+    kind: str
+    rule: str
+
+
+def kind_and_rule(key: str) -> tuple[str, str]:
+    """``alert:lvef-low`` -> (alert, lvef-low); ``order:<draft id>:<agent>:<issue>`` -> (order, <agent>:<issue>)."""
+    kind, _, rule = key.partition(":")
+    if kind in ("order", "order-remove"):
+        rule = rule.partition(":")[2]  # the EHR's draft-order id says nothing about the rule
+    return kind, rule
+
+
+class IssuedCards:
+    """Records issued cards and answers which card a feedback item is about."""
+
+    def __init__(self, engine: Engine, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+        self.engine = engine
+        self.retention = timedelta(days=retention_days)
+        try:
+            metadata.create_all(engine, checkfirst=True)
+        except (OperationalError, ProgrammingError):
+            metadata.create_all(engine, checkfirst=True)  # another worker created it between check and CREATE
+        self._next_purge = 0.0
+        self._purge_lock = threading.Lock()
+
+    def record(
+        self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
+    ) -> int:
+        """Remember the cards of one response (``keys``: card uuid -> render key); returns how many."""
+        self._purge_now_and_then()
+        now = datetime.now(UTC)
+        rows = []
+        for card in cards:
+            key = keys.get(str(card.get("uuid")))
+            if key is None:
+                continue
+            kind, rule = kind_and_rule(key)
+            rows.append(
+                {
+                    "card_uuid": str(card["uuid"]),
+                    "client": client[:1000],
+                    "service_id": service_id[:100],
+                    "hook": hook[:100],
+                    "indicator": str(card.get("indicator", ""))[:20],
+                    "kind": kind[:50],
+                    "rule": rule[:200],
+                    "issued_at": now,
+                }
+            )
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":  # losing the last records in a crash costs only their feedback
+                    connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                connection.execute(issued_cards_table.insert(), rows)
+        except IntegrityError:
+            # The same hookInstance answered again (an EHR retry): the cards are already remembered.
+            with self.engine.begin() as connection:
+                column = issued_cards_table.c.card_uuid
+                known = set(connection.execute(select(column).where(column.in_([r["card_uuid"] for r in rows]))).scalars())
+                fresh = [row for row in rows if row["card_uuid"] not in known]
+                if fresh:
+                    connection.execute(issued_cards_table.insert(), fresh)
+        return len(rows)
+
+    def find(self, card_uuids: Iterable[str]) -> dict[str, IssuedCard]:
+        """The issued cards among ``card_uuids`` still within the retention."""
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return {}
+        since = datetime.now(UTC) - self.retention
+        query = select(issued_cards_table).where(
+            issued_cards_table.c.card_uuid.in_(wanted), issued_cards_table.c.issued_at >= since
+        )
+        with self.engine.connect() as connection:
+            return {
+                row.card_uuid: IssuedCard(row.card_uuid, row.client, row.service_id, row.hook, row.indicator, row.kind, row.rule)
+                for row in connection.execute(query)
+            }
+
+    def purge(self) -> int:
+        """Delete cards issued before the retention; returns how many."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(issued_cards_table).where(issued_cards_table.c.issued_at < datetime.now(UTC) - self.retention)
+            )
+        return int(result.rowcount or 0)
+
+    def _purge_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_purge = now + PURGE_INTERVAL_SECONDS
+            self.purge()
+        finally:
+            self._purge_lock.release()
