@@ -118,5 +118,10 @@ def test_shared_ids_by_default_and_per_hook_ids_on_request(tmp_path: Path) -> No
     assert ids == ["her2-mbc-guidance", "her2-mbc-order-check-order-select", "her2-mbc-order-check-order-sign"]
     assert [s["prefetch"] for s in per_hook] == [s["prefetch"] for s in shared]
     feedback = {"feedback": [{"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-06-01T10:00:00Z"}]}
-    assert app.test_client().post("/cds-services/her2-mbc-order-check-order-sign/feedback", json=feedback).status_code == 200
-    assert app.test_client().post("/cds-services/her2-mbc-order-check-order-view/feedback", json=feedback).status_code == 404
+    # The per-hook id is a service (its feedback route judges the card: never issued here), an unknown id is not.
+    per_hook_feedback = app.test_client().post("/cds-services/her2-mbc-order-check-order-sign/feedback", json=feedback)
+    assert per_hook_feedback.status_code == 404
+    assert "no card issued by service 'her2-mbc-order-check-order-sign'" in per_hook_feedback.get_data(as_text=True)
+    unknown = app.test_client().post("/cds-services/her2-mbc-order-check-order-view/feedback", json=feedback)
+    assert unknown.status_code == 404
+    assert "no CDS service with id" in unknown.get_data(as_text=True)

@@ -45,10 +45,11 @@ def hook_body(patient_id: str = "p1", **extra):
     return {"hook": "patient-view", "hookInstance": "hi-metrics-1", "context": {"patientId": patient_id}, **extra}
 
 
-def feedback_body(*outcomes: str):
+def feedback_body(*outcomes: str, cards: list[str]):
+    """Feedback on cards the service issued (it refuses any other uuid), one item per outcome."""
     return {
         "feedback": [
-            {"card": f"card-{index}", "outcome": outcome, "outcomeTimestamp": "2026-06-01T10:00:00Z"}
+            {"card": cards[index % len(cards)], "outcome": outcome, "outcomeTimestamp": f"2026-06-01T10:00:{index:02d}Z"}
             for index, outcome in enumerate(outcomes)
         ]
     }
@@ -154,7 +155,7 @@ def test_an_unreachable_fhir_server_is_a_fault_of_kind_unavailable(client):
 )
 def test_auth_refusals_are_counted_by_reason(tmp_path, reason, token):
     client_entry = {"issuer": "https://ehr.example.org", "jwks": {"keys": [signing_key().public_jwk()]}}
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry]})
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry], "public_base_url": "http://localhost"})
     before = value("her2cds_auth_refusals_total", reason=reason)
     headers = bearer(token() if callable(token) else token) if token else {}
     assert app.test_client().get("/cds-services", headers=headers).status_code == 401
@@ -163,7 +164,7 @@ def test_auth_refusals_are_counted_by_reason(tmp_path, reason, token):
 
 def test_a_replayed_token_is_counted_as_replay(tmp_path):
     client_entry = {"issuer": "https://ehr.example.org", "jwks": {"keys": [signing_key().public_jwk()]}}
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry]})
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry], "public_base_url": "http://localhost"})
     token = mint(signing_key(), claims(aud="http://localhost/cds-services"))
     before = value("her2cds_auth_refusals_total", reason="replay")
     assert app.test_client().get("/cds-services", headers=bearer(token)).status_code == 200
@@ -171,12 +172,16 @@ def test_a_replayed_token_is_counted_as_replay(tmp_path):
     assert value("her2cds_auth_refusals_total", reason="replay") == before + 1
 
 
-def test_feedback_is_counted_by_outcome(client):
+def test_feedback_is_counted_by_outcome(client, app, knowledge):
+    prefetch = prefetch_for(her2_positive_liver_patient(), app.extensions["her2cds"].templates, knowledge)
+    answered = client.post(SERVICE, json=hook_body(prefetch=prefetch))
+    cards = [card["uuid"] for card in answered.json["cards"]]
     before = {
         outcome: value("her2cds_feedback_total", service="her2-mbc-guidance", outcome=outcome)
         for outcome in ("accepted", "overridden")
     }
-    assert client.post(f"{SERVICE}/feedback", json=feedback_body("accepted", "overridden", "overridden")).status_code == 200
+    body = feedback_body("accepted", "overridden", "overridden", cards=cards)
+    assert client.post(f"{SERVICE}/feedback", json=body).status_code == 200
     assert value("her2cds_feedback_total", service="her2-mbc-guidance", outcome="accepted") == before["accepted"] + 1
     assert value("her2cds_feedback_total", service="her2-mbc-guidance", outcome="overridden") == before["overridden"] + 2
 
@@ -192,7 +197,7 @@ def test_labels_stay_bounded_whatever_the_caller_sends(client):
 
 def test_metrics_livez_readyz_need_no_token_in_production(tmp_path):
     client_entry = {"issuer": "https://ehr.example.org", "jwks": {"keys": [signing_key().public_jwk()]}}
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry]})
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "clients": [client_entry], "public_base_url": "http://localhost"})
     client = app.test_client()
     assert client.get("/cds-services").status_code == 401
     metrics_response = client.get("/metrics")
@@ -297,11 +302,11 @@ def test_under_gunicorn_every_listed_counter_moves_and_no_label_holds_a_patient_
         for _ in range(4):
             response = requests.post(f"{gunicorn.base_url}{SERVICE}", json=hook_body(PATIENT_ID, fhirServer=base), timeout=30)
             assert response.status_code == 200
+            cards = [card["uuid"] for card in response.json()["cards"]]
         stub_hits = ehr.total()
     assert requests.post(f"{gunicorn.base_url}{SERVICE}", json=hook_body(PATIENT_ID), timeout=30).status_code == 412
-    assert (
-        requests.post(f"{gunicorn.base_url}{SERVICE}/feedback", json=feedback_body("accepted"), timeout=30).status_code == 200
-    )
+    feedback = requests.post(f"{gunicorn.base_url}{SERVICE}/feedback", json=feedback_body("accepted", cards=cards), timeout=30)
+    assert feedback.status_code == 200
     text = requests.get(f"{gunicorn.base_url}/metrics", timeout=10).text
     samples = scrape(gunicorn.base_url)
     hook = {"route": "/cds-services/<service_id>", "service": "her2-mbc-guidance", "hook": "patient-view"}
