@@ -20,16 +20,29 @@ import yaml
 from service.knowledge_models import (
     Eligibility,
     OptionRule,
+    ReceptorRules,
     Regimen,
     SafetyTables,
+    receptor_rules,
     regimen_model,
     rule_model,
     safety_tables,
 )
 
-__all__ = ["Eligibility", "OptionRule", "Regimen", "SafetyTables"]  # the typed models, re-exported
+__all__ = ["Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]  # the typed models, re-exported
 
-KNOWLEDGE_FILES = ("sources", "codes", "drugs", "regimens", "lines", "options", "safety", "services", "cards")
+KNOWLEDGE_FILES = (
+    "sources",
+    "codes",
+    "receptors",
+    "drugs",
+    "regimens",
+    "lines",
+    "options",
+    "safety",
+    "services",
+    "cards",
+)
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -100,7 +113,14 @@ class Knowledge:
     regimen_models: dict[str, Regimen] = field(default_factory=dict)
     option_rules: tuple[OptionRule, ...] = ()
     safety_tables: SafetyTables | None = None
+    receptor_rules: ReceptorRules | None = None
     terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
+
+    @property
+    def receptors(self) -> ReceptorRules:
+        """The typed ASCO/CAP receptor rules (built at load time)."""
+        assert self.receptor_rules is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.receptor_rules
 
     @property
     def label_tables(self) -> SafetyTables:
@@ -315,6 +335,7 @@ def _compile(knowledge: Knowledge) -> None:
     knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
     knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
     knowledge.safety_tables = safety_tables(knowledge.safety)
+    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], int(codes["her2_test_episode"]["days"]))
 
     lines = knowledge.lines
     for index, group in enumerate(lines["substitutions"]):
