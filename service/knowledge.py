@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from service.knowledge_cards import CardWording, CardWordingError, card_wording
 from service.knowledge_models import (
     Eligibility,
     OptionRule,
@@ -29,7 +30,8 @@ from service.knowledge_models import (
     safety_tables,
 )
 
-__all__ = ["Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]  # the typed models, re-exported
+# The typed models, re-exported.
+__all__ = ["CardWording", "Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]
 
 KNOWLEDGE_FILES = (
     "sources",
@@ -114,6 +116,7 @@ class Knowledge:
     option_rules: tuple[OptionRule, ...] = ()
     safety_tables: SafetyTables | None = None
     receptor_rules: ReceptorRules | None = None
+    card_wording: CardWording | None = None
     terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
 
     @property
@@ -121,6 +124,12 @@ class Knowledge:
         """The typed ASCO/CAP receptor rules (built at load time)."""
         assert self.receptor_rules is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
         return self.receptor_rules
+
+    @property
+    def wording(self) -> CardWording:
+        """The typed card wording of cards.yaml (built at load time)."""
+        assert self.card_wording is not None, "load_knowledge builds it"  # noqa: S101  (an invariant, not input checking)
+        return self.card_wording
 
     @property
     def label_tables(self) -> SafetyTables:
@@ -332,10 +341,7 @@ def _compile(knowledge: Knowledge) -> None:
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
 
     _compile_drugs(knowledge)
-    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
-    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
-    knowledge.safety_tables = safety_tables(knowledge.safety)
-    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], int(codes["her2_test_episode"]["days"]))
+    _compile_models(knowledge)
 
     lines = knowledge.lines
     for index, group in enumerate(lines["substitutions"]):
@@ -344,6 +350,19 @@ def _compile(knowledge: Knowledge) -> None:
     stops = lines["stop_reasons"]
     knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
     knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])
+
+
+def _compile_models(knowledge: Knowledge) -> None:
+    """The typed, frozen models the stages read (regimens, options, label tables, receptor rules, card wording)."""
+    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
+    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
+    knowledge.safety_tables = safety_tables(knowledge.safety)
+    episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days)
+    try:
+        knowledge.card_wording = card_wording(knowledge.cards)
+    except CardWordingError as exc:
+        raise KnowledgeError(f"mappings/cards.yaml: {exc}") from exc
 
 
 def _compile_drugs(knowledge: Knowledge) -> None:
