@@ -19,11 +19,13 @@ import yaml
 
 from service.knowledge_cards import CardWording, CardWordingError, card_wording
 from service.knowledge_models import (
+    AlertRules,
     Eligibility,
     OptionRule,
     ReceptorRules,
     Regimen,
     SafetyTables,
+    alert_rules,
     receptor_rules,
     regimen_model,
     rule_model,
@@ -31,7 +33,7 @@ from service.knowledge_models import (
 )
 
 # The typed models, re-exported.
-__all__ = ["CardWording", "Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]
+__all__ = ["AlertRules", "CardWording", "Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]
 
 KNOWLEDGE_FILES = (
     "sources",
@@ -42,6 +44,7 @@ KNOWLEDGE_FILES = (
     "lines",
     "options",
     "safety",
+    "alerts",
     "services",
     "cards",
 )
@@ -117,6 +120,7 @@ class Knowledge:
     safety_tables: SafetyTables | None = None
     receptor_rules: ReceptorRules | None = None
     card_wording: CardWording | None = None
+    alert_rule_model: AlertRules | None = None
     terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
 
     @property
@@ -124,6 +128,12 @@ class Knowledge:
         """The typed ASCO/CAP receptor rules (built at load time)."""
         assert self.receptor_rules is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
         return self.receptor_rules
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """Which facts raise which alert (alerts.yaml, built at load time)."""
+        assert self.alert_rule_model is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.alert_rule_model
 
     @property
     def wording(self) -> CardWording:
@@ -363,6 +373,10 @@ def _compile_models(knowledge: Knowledge) -> None:
         knowledge.card_wording = card_wording(knowledge.cards)
     except CardWordingError as exc:
         raise KnowledgeError(f"mappings/cards.yaml: {exc}") from exc
+    knowledge.alert_rule_model = alert_rules(knowledge.raw["alerts"])
+    for code in knowledge.alert_rules.when:
+        if code not in knowledge.wording.alerts:
+            raise KnowledgeError(f"mappings/alerts.yaml: field alerts/{code}: no wording for it in cards.yaml alerts")
 
 
 def _compile_drugs(knowledge: Knowledge) -> None:

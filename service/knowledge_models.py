@@ -266,3 +266,28 @@ def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules
         hormone_source=str(hormone["source"]),
         episode_days=episode_days,
     )
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """mappings/alerts.yaml, typed: the facts every alert needs, and each alert's own facts and source."""
+
+    every_alert_when: frozenset[str]
+    when: dict[str, frozenset[str]]  # alert code -> facts that must all hold
+    sources: dict[str, str]  # alert code -> sources.yaml id
+
+    def raised(self, facts: frozenset[str]) -> list[str]:
+        """The alert codes these facts raise, sorted."""
+        if not self.every_alert_when <= facts:
+            return []
+        return sorted(code for code, needed in self.when.items() if needed <= facts)
+
+
+def alert_rules(document: dict[str, Any]) -> AlertRules:
+    """Build the typed alert rules from the checked alerts.yaml document."""
+    alerts = document["alerts"]
+    return AlertRules(
+        every_alert_when=frozenset(document["every_alert_when"]),
+        when={code: frozenset(entry["when"]) for code, entry in alerts.items()},
+        sources={code: str(entry["source"]) for code, entry in alerts.items()},
+    )
