@@ -212,8 +212,7 @@ class CardRenderer:
             key = "early-relapse"
         elif recommendation.kind == "maintenance":
             key = "maintenance" if preferred else "maintenance-evidence"
-            antibodies = set(self.knowledge.options["maintenance_when_line_has"])
-            regimen_now = self._agents_text(set(current.agents) & antibodies) if current else ""
+            regimen_now = self._agents_text(recommendation.maintained_agents)
         elif recommendation.kind == "next-line":
             if not preferred:
                 key = "next-line-no-preferred"
