@@ -88,7 +88,7 @@ class Engine:
         self.line_rules = LineOfTherapyRules(knowledge)
         self.safety_rules = SafetyRules(knowledge)
         self.recommender = Recommender(knowledge)
-        self.her2_test_episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+        self.receptor_rules = knowledge.receptors  # ASCO/CAP tables of mappings/receptors.yaml, typed
         # Prefetch keys whose records make up the medication history (their query searches Medication*).
         self.medication_keys = frozenset(
             key for key, template in knowledge.services["prefetch"].items() if template.startswith("Medication")
@@ -109,7 +109,7 @@ class Engine:
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions)
-        receptors = receptor_status(record.receptors, self.her2_test_episode_days)
+        receptors = receptor_status(record.receptors, self.receptor_rules)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)

@@ -17,19 +17,37 @@ from typing import Any
 import jsonschema
 import yaml
 
+from service.knowledge_cards import CardWording, CardWordingError, card_wording
 from service.knowledge_models import (
+    AlertRules,
     Eligibility,
     OptionRule,
+    ReceptorRules,
     Regimen,
     SafetyTables,
+    alert_rules,
+    receptor_rules,
     regimen_model,
     rule_model,
     safety_tables,
 )
 
-__all__ = ["Eligibility", "OptionRule", "Regimen", "SafetyTables"]  # the typed models, re-exported
+# The typed models, re-exported.
+__all__ = ["AlertRules", "CardWording", "Eligibility", "OptionRule", "ReceptorRules", "Regimen", "SafetyTables"]
 
-KNOWLEDGE_FILES = ("sources", "codes", "drugs", "regimens", "lines", "options", "safety", "services", "cards")
+KNOWLEDGE_FILES = (
+    "sources",
+    "codes",
+    "receptors",
+    "drugs",
+    "regimens",
+    "lines",
+    "options",
+    "safety",
+    "alerts",
+    "services",
+    "cards",
+)
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -100,7 +118,28 @@ class Knowledge:
     regimen_models: dict[str, Regimen] = field(default_factory=dict)
     option_rules: tuple[OptionRule, ...] = ()
     safety_tables: SafetyTables | None = None
+    receptor_rules: ReceptorRules | None = None
+    card_wording: CardWording | None = None
+    alert_rule_model: AlertRules | None = None
     terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
+
+    @property
+    def receptors(self) -> ReceptorRules:
+        """The typed ASCO/CAP receptor rules (built at load time)."""
+        assert self.receptor_rules is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.receptor_rules
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """Which facts raise which alert (alerts.yaml, built at load time)."""
+        assert self.alert_rule_model is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.alert_rule_model
+
+    @property
+    def wording(self) -> CardWording:
+        """The typed card wording of cards.yaml (built at load time)."""
+        assert self.card_wording is not None, "load_knowledge builds it"  # noqa: S101  (an invariant, not input checking)
+        return self.card_wording
 
     @property
     def label_tables(self) -> SafetyTables:
@@ -312,9 +351,7 @@ def _compile(knowledge: Knowledge) -> None:
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
 
     _compile_drugs(knowledge)
-    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
-    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
-    knowledge.safety_tables = safety_tables(knowledge.safety)
+    _compile_models(knowledge)
 
     lines = knowledge.lines
     for index, group in enumerate(lines["substitutions"]):
@@ -323,6 +360,23 @@ def _compile(knowledge: Knowledge) -> None:
     stops = lines["stop_reasons"]
     knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
     knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])
+
+
+def _compile_models(knowledge: Knowledge) -> None:
+    """The typed, frozen models the stages read (regimens, options, label tables, receptor rules, card wording)."""
+    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
+    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
+    knowledge.safety_tables = safety_tables(knowledge.safety)
+    episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days)
+    try:
+        knowledge.card_wording = card_wording(knowledge.cards)
+    except CardWordingError as exc:
+        raise KnowledgeError(f"mappings/cards.yaml: {exc}") from exc
+    knowledge.alert_rule_model = alert_rules(knowledge.raw["alerts"])
+    for code in knowledge.alert_rules.when:
+        if code not in knowledge.wording.alerts:
+            raise KnowledgeError(f"mappings/alerts.yaml: field alerts/{code}: no wording for it in cards.yaml alerts")
 
 
 def _compile_drugs(knowledge: Knowledge) -> None:

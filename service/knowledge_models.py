@@ -200,3 +200,94 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
     )
+
+
+@dataclass(frozen=True)
+class IshGroup:
+    """One row of the ASCO/CAP dual-probe ISH table (mappings/receptors.yaml): bounds and when it is positive."""
+
+    group: int
+    ratio_at_least: float | None
+    ratio_below: float | None
+    copies_at_least: float | None
+    copies_below: float | None
+    positive: str  # always | never | with-ihc
+    ihc_scores: frozenset[int]
+
+    def holds(self, ratio: float, copies: float) -> bool:
+        """Do the ratio and the copy number fall inside this row's bounds (at_least: >=, below: <)?"""
+        bounds = (
+            (self.ratio_at_least, ratio, True),
+            (self.ratio_below, ratio, False),
+            (self.copies_at_least, copies, True),
+            (self.copies_below, copies, False),
+        )
+        return all(limit is None or (value >= limit if at_least else value < limit) for limit, value, at_least in bounds)
+
+    def is_positive(self, ihc: int | None) -> bool:
+        """ISH positive for this group, given the concurrent IHC score (None when there is none)."""
+        return self.positive == "always" or (self.positive == "with-ihc" and ihc in self.ihc_scores)
+
+
+@dataclass(frozen=True)
+class ReceptorRules:
+    """mappings/receptors.yaml (and the HER2 test episode of codes.yaml), typed."""
+
+    ish_groups: tuple[IshGroup, ...]
+    ish_source: str
+    hormone_positive_percent: float
+    hormone_source: str
+    episode_days: int
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules:
+    """Build the typed receptor rules from the checked receptors.yaml document."""
+    ish, hormone = document["her2_ish"], document["hormone_receptor"]
+    groups = tuple(
+        IshGroup(
+            group=int(row["group"]),
+            ratio_at_least=_optional_float(row.get("ratio_at_least")),
+            ratio_below=_optional_float(row.get("ratio_below")),
+            copies_at_least=_optional_float(row.get("copies_at_least")),
+            copies_below=_optional_float(row.get("copies_below")),
+            positive=str(row["positive"]),
+            ihc_scores=frozenset(int(score) for score in row.get("ihc_scores", [])),
+        )
+        for row in ish["groups"]
+    )
+    return ReceptorRules(
+        ish_groups=groups,
+        ish_source=str(ish["source"]),
+        hormone_positive_percent=float(hormone["positive_percent_at_least"]),
+        hormone_source=str(hormone["source"]),
+        episode_days=episode_days,
+    )
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """mappings/alerts.yaml, typed: the facts every alert needs, and each alert's own facts and source."""
+
+    every_alert_when: frozenset[str]
+    when: dict[str, frozenset[str]]  # alert code -> facts that must all hold
+    sources: dict[str, str]  # alert code -> sources.yaml id
+
+    def raised(self, facts: frozenset[str]) -> list[str]:
+        """The alert codes these facts raise, sorted."""
+        if not self.every_alert_when <= facts:
+            return []
+        return sorted(code for code, needed in self.when.items() if needed <= facts)
+
+
+def alert_rules(document: dict[str, Any]) -> AlertRules:
+    """Build the typed alert rules from the checked alerts.yaml document."""
+    alerts = document["alerts"]
+    return AlertRules(
+        every_alert_when=frozenset(document["every_alert_when"]),
+        when={code: frozenset(entry["when"]) for code, entry in alerts.items()},
+        sources={code: str(entry["source"]) for code, entry in alerts.items()},
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
+from service.knowledge_cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
@@ -38,7 +39,8 @@ class OrderChecker:
         self.renderer = renderer
         self.key_agents = {a for regimen in knowledge.regimen_models.values() for a in regimen.key_agents}
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
-        self.sources = knowledge.cards["order_check_sources"]
+        self.sources = knowledge.wording.order_check_sources
+        self.templates = knowledge.wording.order_check
 
     def cards(self, evaluation: Evaluation, orders: list[dict[str, Any]], context: RenderContext) -> list[dict[str, Any]]:
         cards: list[dict[str, Any]] = []
@@ -49,7 +51,7 @@ class OrderChecker:
             order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
             for agent in agents:
                 display = self.knowledge.drugs["agents"][agent]["display"]
-                templates = self.renderer.wording["order_check"]
+                templates = self.templates
                 issues: list[tuple[str, str, str, str, str]] = []  # (key, indicator, summary, detail, source)
                 if agent in self.key_agents and agent in progressed:
                     line = next((ln.number for ln in evaluation.history.lines if ln.progressed and agent in ln.agents), None)
@@ -75,7 +77,7 @@ class OrderChecker:
                         "summary": clip(summary),
                         "indicator": indicator,
                         "detail": "\n".join([f"**{display}**: {why}", "", "**Patient facts**", "", *facts]),
-                        "source": self.renderer.source_of(source_id, "order-check", context),
+                        "source": self.renderer.source_of(source_id, ORDER_CHECK_TOPIC, context),
                         "overrideReasons": self.renderer.override_reasons(),
                         "links": self.renderer.label_links([agent]) or None,
                     }

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from service.domain import UNDATED
 from service.engine import Evaluation
 from service.knowledge import Knowledge
+from service.knowledge_cards import SUMMARY_TOPIC, AlertWording
 from service.recommend import Alert, describe_alert
 
 ASSESSMENT_KEY = "her2-cds-assessment"
@@ -68,7 +69,7 @@ class CardRenderer:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
-        self.wording = knowledge.cards
+        self.wording = knowledge.wording
 
     # -- helpers ------------------------------------------------------------------------------
     def card_uuid(self, context: RenderContext, key: str) -> str:
@@ -80,17 +81,17 @@ class CardRenderer:
         """The absolute URL of the card icon, when the service knows its public base URL."""
         if context is None or not context.base_url:
             return None
-        return context.base_url.rstrip("/") + str(self.wording["icon"]["path"])
+        return context.base_url.rstrip("/") + self.wording.icon_path
 
     def source_of(self, source_id: str, topic: str, context: RenderContext | None = None) -> dict[str, Any]:
         """``card.source``: the guideline or label the card rests on, the service icon and the card's topic."""
         source = self.knowledge.source(source_id)
-        coded = self.wording["topics"][topic]
+        coded = self.wording.topics[topic]
         return {
             "label": source["label"],
             "url": source.get("url"),
             "icon": self.icon_url(context),
-            "topic": {"system": self.wording["topic_system"], "code": coded["code"], "display": coded["display"]},
+            "topic": {"system": self.wording.topic_system, "code": coded.code, "display": coded.display},
         }
 
     def source_link(self, source_id: str) -> dict[str, str] | None:
@@ -113,16 +114,16 @@ class CardRenderer:
 
     def trial_search_link(self, evaluation: Evaluation) -> dict[str, str]:
         """ClinicalTrials.gov prefilled for HER2-positive MBC, recruiting, narrowed by sites that change eligibility."""
-        search = self.wording["trial_search"]
-        url = str(self.knowledge.source(search["source"])["url"])
-        terms = [term for site, term in search.get("terms_by_site", {}).items() if site in evaluation.extent.sites]
+        search = self.wording.trial_search
+        url = str(self.knowledge.source(search.source)["url"])
+        terms = [term for site, term in search.terms_by_site if site in evaluation.extent.sites]
         if terms:
             url += "&term=" + quote(" OR ".join(terms))
-        return {"label": str(search["label"]), "url": url, "type": "absolute"}
+        return {"label": search.label, "url": url, "type": "absolute"}
 
     def override_reasons(self) -> list[dict[str, str]]:
-        system = self.wording["override_reason_system"]
-        return [{"system": system, "code": r["code"], "display": r["display"]} for r in self.wording["override_reasons"]]
+        system = self.wording.override_reason_system
+        return [{"system": system, "code": r.code, "display": r.display} for r in self.wording.override_reasons]
 
     def _agents_text(self, agents: Iterable[str]) -> str:
         return " + ".join(self.knowledge.drugs["agents"][agent]["display"] for agent in sorted(agents))
@@ -154,27 +155,27 @@ class CardRenderer:
     def _separate_alerts(self, evaluation: Evaluation) -> list[str]:
         """Alerts that get a card of their own (the others' advice is on the summary card already)."""
         kind = evaluation.recommendation.kind
-        return [a for a in evaluation.alerts if kind not in self.wording["alerts"][a].get("on_summary_when", [])]
+        return [a for a in evaluation.alerts if kind not in self.wording.alerts[a].on_summary_when]
 
     def _alerts_on_summary(self, evaluation: Evaluation) -> list[str]:
         """The detail of each alert folded into the summary card."""
         shown = set(self._separate_alerts(evaluation))
         texts = []
         for alert in evaluation.alerts:
-            spec = self.wording["alerts"][alert]
-            if alert not in shown and spec.get("detail"):
-                texts.append(str(spec["detail"]).format(**self._alert_values(self._alert(alert, evaluation))))
+            spec = self.wording.alerts[alert]
+            if alert not in shown and spec.detail:
+                texts.append(spec.detail.format(**self._alert_values(self._alert(alert, evaluation))))
         return texts
 
     def summary_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
         recommendation = evaluation.recommendation
-        guideline = self.wording["summary_source"]["in-scope" if recommendation.in_scope else "out-of-scope"]
+        guideline = self.wording.summary_source(recommendation.in_scope)
         card: dict[str, Any] = {
             "uuid": self.card_uuid(context, "summary"),
             "summary": clip(self._summary_text(evaluation)),
             "indicator": "info",
             "detail": self._summary_detail(evaluation),
-            "source": self.source_of(guideline, "guidance", context),
+            "source": self.source_of(guideline, SUMMARY_TOPIC, context),
             "extension": {ASSESSMENT_KEY: evaluation.assessment()},
         }
         suggestions = self._regimen_suggestions(evaluation, context)
@@ -196,11 +197,11 @@ class CardRenderer:
         return card
 
     def _summary_text(self, evaluation: Evaluation) -> str:
-        templates = self.wording["summary"]
+        templates = self.wording.summary
         recommendation = evaluation.recommendation
         history = evaluation.history
         if not recommendation.in_scope:
-            return str(templates[recommendation.scope_reason])
+            return templates[recommendation.scope_reason]
         preferred = next((o for o in recommendation.options if o.preferred), None)
         preferred_title = self.knowledge.regimen_models[preferred.regimen].short if preferred else ""
         current = history.current
@@ -214,8 +215,7 @@ class CardRenderer:
             key = "early-relapse"
         elif recommendation.kind == "maintenance":
             key = "maintenance" if preferred else "maintenance-evidence"
-            antibodies = set(self.knowledge.options["maintenance_when_line_has"])
-            regimen_now = self._agents_text(set(current.agents) & antibodies) if current else ""
+            regimen_now = self._agents_text(recommendation.maintained_agents)
         elif recommendation.kind == "next-line":
             if not preferred:
                 key = "next-line-no-preferred"
@@ -225,7 +225,7 @@ class CardRenderer:
             key = "on-treatment"
         months = recommendation.relapse_months or 0
         lead = f"Progressed on line {history.current_number}" if history.status == "progressed" else "No preferred option"
-        return str(templates[key]).format(
+        return templates[key].format(
             alternative=self.knowledge.regimen_models[alternative.regimen].short if alternative else "",
             preferred=preferred_title or "see options",
             regimen=regimen_now,
@@ -236,7 +236,7 @@ class CardRenderer:
             lead=lead,
         )
 
-    def _facts(self, evaluation: Evaluation, names: list[str]) -> list[str]:
+    def _facts(self, evaluation: Evaluation, names: Iterable[str]) -> list[str]:
         """Markdown bullets of the patient facts named (receptors, sites, lines, lvef, liver), dated."""
         bullets: list[str] = []
         for name in names:
@@ -327,10 +327,10 @@ class CardRenderer:
         return sorted(evaluation.recommendation.options, key=lambda option: not option.preferred)
 
     def _summary_detail(self, evaluation: Evaluation) -> str:
-        parts = ["**Patient facts**", "", *self._facts(evaluation, self.wording["facts"])]
+        parts = ["**Patient facts**", "", *self._facts(evaluation, self.wording.facts)]
         recommendation = evaluation.recommendation
         if not recommendation.in_scope:
-            parts += ["", str(self.wording["scope_detail"][recommendation.scope_reason])]
+            parts += ["", self.wording.scope_detail[recommendation.scope_reason]]
         elif recommendation.options:
             parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
             parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
@@ -423,55 +423,50 @@ class CardRenderer:
 
     def service_request(self, action: str, patient_id: str, reason: str) -> dict[str, Any]:
         """A draft ServiceRequest (echo, reflex ISH, biopsy, referral) coded per mappings/cards.yaml."""
-        coded = self.wording["service_requests"][action]
+        coded = self.wording.service_requests[action]
         return {
             "resourceType": "ServiceRequest",
             "status": "draft",
             "intent": "proposal",
             "subject": {"reference": f"Patient/{patient_id}"},
             "code": {
-                "coding": [
-                    {"system": self.knowledge.systems[coded["system"]], "code": coded["code"], "display": coded["display"]}
-                ],
-                "text": coded["display"],
+                "coding": [{"system": self.knowledge.systems[coded.system], "code": coded.code, "display": coded.display}],
+                "text": coded.display,
             },
             "reasonCode": [{"text": reason}],
         }
 
-    def _variant(self, spec: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
+    @staticmethod
+    def _variant(spec: AlertWording, evaluation: Evaluation) -> AlertWording:
         """The wording that fits the patient's history: the first variant whose drugs all progressed (cards.yaml)."""
-        progressed = evaluation.history.agents_stopped_for("progression")
-        for variant in spec.get("variants", []):
-            if set(variant["progressed_on_all"]) <= progressed:
-                return {**spec, **{key: value for key, value in variant.items() if key != "progressed_on_all"}}
-        return spec
+        return spec.for_history(evaluation.history.agents_stopped_for("progression"))
 
     def _alert(self, code: str, evaluation: Evaluation) -> Alert:
         return describe_alert(self.knowledge, code, evaluation.history, evaluation.safety, evaluation.recommendation)
 
     def alert_card(self, alert: str, evaluation: Evaluation, context: RenderContext) -> dict[str, Any]:
-        spec = self._variant(self.wording["alerts"][alert], evaluation)
+        spec = self._variant(self.wording.alerts[alert], evaluation)
         described = self._alert(alert, evaluation)
         values = self._alert_values(described)
-        indicator = "critical" if spec.get("critical_when_current") and described.critical else spec["indicator"]
-        source_id = described.source or spec["source"]
-        summary = clip(str(spec["summary"]).format(**values))
-        detail = ["**Patient facts**", "", *self._facts(evaluation, spec["facts"])]
+        indicator = "critical" if spec.critical_when_current and described.critical else spec.indicator
+        source_id = described.source or spec.source
+        summary = clip(spec.summary.format(**values))
+        detail = ["**Patient facts**", "", *self._facts(evaluation, spec.facts)]
         if described.hits:
             detail += ["", "**What the label says**", "", self._label_rows(described)]
-        if spec.get("detail"):
-            detail += ["", str(spec["detail"]).format(**values)]
+        if spec.detail:
+            detail += ["", spec.detail.format(**values)]
         card: dict[str, Any] = {
             "uuid": self.card_uuid(context, f"alert:{alert}"),
             "summary": summary,
             "indicator": indicator,
             "detail": "\n".join(detail),
-            "source": self.source_of(source_id, spec["topic"], context),
+            "source": self.source_of(source_id, spec.topic, context),
         }
         if indicator in ("warning", "critical"):
             card["overrideReasons"] = self.override_reasons()
-        if "action" in spec:
-            resource = self.service_request(spec["action"], context.patient_id, summary)
+        if spec.action is not None:
+            resource = self.service_request(spec.action, context.patient_id, summary)
             card["suggestions"] = [
                 {
                     "label": f"Order: {resource['code']['text']}",
@@ -482,7 +477,7 @@ class CardRenderer:
             ]
             card["selectionBehavior"] = "at-most-one"
         links = [self.source_link(source_id), *self.label_links(described.agents)]
-        if alert in self.wording.get("trial_search_on_alerts", []):
+        if alert in self.wording.trial_search_on_alerts:
             links.append(self.trial_search_link(evaluation))
         card["links"] = self._unique_links(links)
         return card
@@ -527,14 +522,13 @@ class CardRenderer:
         return "\n".join(rows)
 
     def data_card(self, problems: list[str], context: RenderContext) -> dict[str, Any]:
-        wording = self.wording["data_problems"]
         detail = "\n".join(f"- {safe_text(problem)}" for problem in problems[:50])
         if len(problems) > 50:
             detail += f"\n- … and {len(problems) - 50} more"
         return {
             "uuid": self.card_uuid(context, "data-problems"),
-            "summary": clip(str(wording["summary"])),
+            "summary": clip(self.wording.data_problems_summary),
             "indicator": "info",
             "detail": detail,
-            "source": self.source_of("cds-hooks-2", wording.get("topic", "data-quality"), context),
+            "source": self.source_of(self.wording.source, self.wording.data_problems_topic, context),
         }

@@ -126,3 +126,25 @@ def test_adjuvant_therapy_is_not_a_line_but_sets_early_relapse(rules):
 def test_add_months_clamps():
     assert add_months(date(2024, 8, 31), 6) == date(2025, 2, 28)
     assert add_months(date(2024, 3, 1), -3) == date(2023, 12, 1)
+
+
+def test_the_still_given_window_is_read_from_the_data(tmp_path):
+    """Docetaxel last infused 42 days before the latest trastuzumab: dropped at 28 days (lines.yaml), given at 60."""
+    import shutil
+
+    import yaml
+
+    from service.knowledge import load_knowledge
+    from tests.conftest import ROOT
+
+    exposures = infusions("trastuzumab", "2026-02-01", 6) + infusions("docetaxel", "2026-02-01", 4)
+    folder = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", folder)
+    history, _ = lines_of(LineOfTherapyRules(load_knowledge(folder)), exposures)
+    assert history.ongoing_agents() == {"trastuzumab"}
+    path = folder / "lines.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["still_given_window"]["days"] = 60
+    path.write_text(yaml.safe_dump(document))
+    history, _ = lines_of(LineOfTherapyRules(load_knowledge(folder)), exposures)
+    assert history.ongoing_agents() == {"docetaxel", "trastuzumab"}

@@ -1,13 +1,18 @@
-"""ASCO/CAP HER2 and ER/PR rules as a table."""
+"""ASCO/CAP HER2 and ER/PR rules as a table (the rules themselves are data: mappings/receptors.yaml)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
+import yaml
 
 from service.domain import ReceptorResult
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
+from service.knowledge import KnowledgeError, load_knowledge
+from tests.conftest import ROOT
 
 D = date(2025, 1, 10)
 
@@ -33,8 +38,8 @@ def ish(ratio, copies, on=D):
         (1.2, 2.0, 5),
     ],
 )
-def test_ish_groups(ratio, copies, group):
-    assert ish_group(ratio, copies) == group
+def test_ish_groups(knowledge, ratio, copies, group):
+    assert ish_group(knowledge.receptors, ratio, copies) == group
 
 
 @pytest.mark.parametrize(
@@ -53,8 +58,8 @@ def test_ish_groups(ratio, copies, group):
         (5, None, False),
     ],
 )
-def test_ish_positive_needs_concurrent_ihc(group, ihc_score, positive):
-    assert ish_positive(group, ihc_score) is positive
+def test_ish_positive_needs_concurrent_ihc(knowledge, group, ihc_score, positive):
+    assert ish_positive(knowledge.receptors, group, ihc_score) is positive
 
 
 @pytest.mark.parametrize(
@@ -80,8 +85,8 @@ def test_ish_positive_needs_concurrent_ihc(group, ihc_score, positive):
         ([ihc(2, date(2024, 1, 1))] + ish(2.6, 6.0, date(2024, 1, 15)), "positive"),
     ],
 )
-def test_her2_status(results, expected):
-    assert her2_status(results)[0] == expected
+def test_her2_status(knowledge, results, expected):
+    assert her2_status(results, knowledge.receptors)[0] == expected
 
 
 @pytest.mark.parametrize(
@@ -94,10 +99,57 @@ def test_her2_status(results, expected):
         (None, None, "unknown"),
     ],
 )
-def test_hormone_receptor_by_percent(er, pr, expected):
+def test_hormone_receptor_by_percent(knowledge, er, pr, expected):
     results = []
     if er is not None:
         results.append(ReceptorResult("er-percent", D, number=er))
     if pr is not None:
         results.append(ReceptorResult("pr-percent", D, number=pr))
-    assert receptor_status(results).hormone_receptor == expected
+    assert receptor_status(results, knowledge.receptors).hormone_receptor == expected
+
+
+@pytest.fixture()
+def mappings_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", target)
+    return target
+
+
+def _edit_receptors(folder: Path, edit) -> None:
+    path = folder / "receptors.yaml"
+    document = yaml.safe_load(path.read_text())
+    edit(document)
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_the_er_pr_cut_off_is_read_from_the_data(mappings_copy: Path):
+    """ER 5 %, PR 0 %: positive at the ASCO/CAP 1 % cut-off; negative once the data says 10 % (no code change)."""
+    results = [ReceptorResult("er-percent", D, number=5.0), ReceptorResult("pr-percent", D, number=0.0)]
+    assert receptor_status(results, load_knowledge(mappings_copy).receptors).hormone_receptor == "positive"
+    _edit_receptors(mappings_copy, lambda doc: doc["hormone_receptor"].update(positive_percent_at_least=10.0))
+    assert receptor_status(results, load_knowledge(mappings_copy).receptors).hormone_receptor == "negative"
+
+
+def test_the_ish_table_is_read_from_the_data(mappings_copy: Path):
+    """IHC 2+ with group 4 is HER2-low; a table that made group 4 positive with IHC 2+ would change it (no code change)."""
+    results = [ihc(2), *ish(1.5, 4.5)]
+    assert her2_status(results, load_knowledge(mappings_copy).receptors)[:3] == ("low", 2, 4)
+
+    def group_4_with_ihc_2(document):
+        document["her2_ish"]["groups"][3]["ihc_scores"] = [2, 3]
+
+    _edit_receptors(mappings_copy, group_4_with_ihc_2)
+    assert her2_status(results, load_knowledge(mappings_copy).receptors)[:3] == ("positive", 2, 4)
+
+
+def test_a_broken_ish_row_stops_start_up_naming_the_field(mappings_copy: Path):
+    _edit_receptors(mappings_copy, lambda doc: doc["her2_ish"]["groups"][1].update(positive="sometimes"))
+    with pytest.raises(KnowledgeError, match=r"receptors\.yaml: field her2_ish/groups/1/positive"):
+        load_knowledge(mappings_copy)
+
+
+def test_every_receptor_rule_cites_the_asco_cap_guideline(knowledge):
+    rules = knowledge.receptors
+    assert rules.ish_source == "asco-cap-her2"
+    assert rules.hormone_source == "asco-cap-er-pr"
+    assert [row.group for row in rules.ish_groups] == [1, 2, 3, 4, 5]

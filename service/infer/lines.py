@@ -50,6 +50,7 @@ class TherapyHistory:
     adjuvant_agents: tuple[str, ...] = ()
     adjuvant_end: date | None = None
     progression_dates: tuple[date, ...] = ()
+    still_given: frozenset[str] = frozenset()  # agents of the ongoing current line given now (LineOfTherapyRules)
 
     @property
     def current(self) -> TherapyLine | None:
@@ -70,14 +71,7 @@ class TherapyHistory:
 
     def ongoing_agents(self) -> set[str]:
         """Agents of the current line still being given now (a dropped taxane is not)."""
-        line = self.current
-        if line is None or not line.ongoing:
-            return set()
-        if any(exposure.ongoing for exposure in line.exposures):
-            return {exposure.agent for exposure in line.exposures if exposure.ongoing}
-        latest = max(exposure.last_day for exposure in line.exposures)
-        # Infusion records: the agents given in the last cycle window are the ones still given.
-        return {exposure.agent for exposure in line.exposures if (latest - exposure.last_day).days <= 28}
+        return set(self.still_given)
 
     def agents_stopped_for(self, reason: str) -> set[str]:
         """Key agents the disease progressed on (reason "progression") or stopped for toxicity."""
@@ -115,6 +109,16 @@ class LineOfTherapyRules:
         self.relapse_months_if = dict(relapse.get("months_if_agent", {}))
         self.her2_agents = knowledge.agents_of_class(*relapse["her2_classes"])
         self.stale_order_days = int(rules.get("stale_active_order", {}).get("days", 0)) or None
+        self.still_given_days = int(rules["still_given_window"]["days"])
+
+    def _still_given(self, line: TherapyLine | None) -> frozenset[str]:
+        """Agents of an ongoing line given now: its ongoing records, else those infused within the window (lines.yaml)."""
+        if line is None or not line.ongoing:
+            return frozenset()
+        if any(exposure.ongoing for exposure in line.exposures):
+            return frozenset(exposure.agent for exposure in line.exposures if exposure.ongoing)
+        latest = max(exposure.last_day for exposure in line.exposures)
+        return frozenset(e.agent for e in line.exposures if (latest - e.last_day).days <= self.still_given_days)
 
     def _starts_new_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], last_activity: date) -> bool:
         """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window).
@@ -184,6 +188,7 @@ class LineOfTherapyRules:
             adjuvant_agents=adjuvant_agents,
             adjuvant_end=adjuvant_end,
             progression_dates=tuple(progression),
+            still_given=self._still_given(lines[-1] if lines else None),
         )
 
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:

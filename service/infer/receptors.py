@@ -1,6 +1,8 @@
 """Receptor status per ASCO/CAP: HER2 (2018, affirmed 2023) and ER/PR (2020).
 
-See docs/clinical-rules.md §2 for the order of the rules and the test-episode convention.
+The ISH group table and the ER/PR cut-off are data (mappings/receptors.yaml, typed as
+``ReceptorRules``); this module applies them. See docs/clinical-rules.md §2 for the order of the
+rules and the test-episode convention.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.domain import ReceptorResult
+from service.knowledge_models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
-DEFAULT_EPISODE_DAYS = 42  # mappings/codes.yaml her2_test_episode.days; the default serves direct callers (tests)
 
 
 @dataclass(frozen=True)
@@ -30,26 +32,14 @@ class ReceptorStatus:
     latest_result: date | None = None  # most recent receptor result of any kind
 
 
-def ish_group(ratio: float, copies: float) -> int:
-    """Dual-probe ISH group 1-5 from the HER2/CEP17 ratio and the HER2 copies per nucleus."""
-    if ratio >= 2.0:
-        return 1 if copies >= 4.0 else 2
-    if copies >= 6.0:
-        return 3
-    if copies >= 4.0:
-        return 4
-    return 5
+def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
+    """Dual-probe ISH group from the HER2/CEP17 ratio and the HER2 copies per nucleus: the first row that holds."""
+    return next((row.group for row in rules.ish_groups if row.holds(ratio, copies)), None)
 
 
-def ish_positive(group: int, ihc: int | None) -> bool:
-    """ASCO/CAP 2018: group 1 positive; 2 and 4 only with IHC 3+; 3 with IHC 2+/3+; 5 negative."""
-    if group == 1:
-        return True
-    if group in (2, 4):
-        return ihc == 3
-    if group == 3:
-        return ihc in (2, 3)
-    return False
+def ish_positive(rules: ReceptorRules, group: int, ihc: int | None) -> bool:
+    """Is ISH group ``group`` positive with this concurrent IHC score (receptors.yaml ``positive``)?"""
+    return any(row.is_positive(ihc) for row in rules.ish_groups if row.group == group)
 
 
 def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
@@ -58,26 +48,26 @@ def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
 
 
 def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision, in the guideline's order)
-    results: list[ReceptorResult], episode_days: int = DEFAULT_EPISODE_DAYS
+    results: list[ReceptorResult], rules: ReceptorRules
 ) -> tuple[str, int | None, int | None, date | None]:
-    """(status, IHC score, ISH group, date) from the most recent HER2 test episode (``episode_days`` long)."""
+    """(status, IHC score, ISH group, date) from the most recent HER2 test episode (``rules.episode_days`` long)."""
     her2 = [result for result in results if result.kind in HER2_KINDS]
     if not her2:
         return "unknown", None, None, None
     latest_day = max(result.on for result in her2)
-    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=episode_days)]
+    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=rules.episode_days)]
     ihc_result = _latest([r for r in episode if r.ihc_score is not None], "her2-ihc")
     ihc = ihc_result.ihc_score if ihc_result else None
     ratio = _latest(episode, "her2-ratio")
     copies = _latest(episode, "her2-copies")
     group = (
-        ish_group(ratio.number, copies.number)
+        ish_group(rules, ratio.number, copies.number)
         if ratio and copies and ratio.number is not None and copies.number is not None
         else None
     )
     ish: bool | None = None
     if group is not None:
-        ish = ish_positive(group, ihc)
+        ish = ish_positive(rules, group, ihc)
     else:
         qualitative_ish = _latest(episode, "her2-ish")
         if qualitative_ish and qualitative_ish.qualitative in ("positive", "negative"):
@@ -97,8 +87,10 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
     return "unknown", None, group, latest_day
 
 
-def _hormone_receptor_value(results: list[ReceptorResult], receptor: str) -> tuple[str | None, float | None]:
-    """Latest ER or PR: (positive|negative|None, percent)."""
+def _hormone_receptor_value(
+    results: list[ReceptorResult], receptor: str, rules: ReceptorRules
+) -> tuple[str | None, float | None]:
+    """Latest ER or PR: (positive|negative|None, percent); positive from ``rules.hormone_positive_percent``."""
     candidates = [r for r in results if r.kind in (receptor, f"{receptor}-percent")]
     if not candidates:
         return None, None
@@ -106,16 +98,16 @@ def _hormone_receptor_value(results: list[ReceptorResult], receptor: str) -> tup
     same_day = [r for r in candidates if r.on == latest_day]
     percent = next((r.number for r in same_day if r.number is not None), None)
     if percent is not None:
-        return ("positive" if percent >= 1.0 else "negative"), percent
+        return ("positive" if percent >= rules.hormone_positive_percent else "negative"), percent
     qualitative = next((r.qualitative for r in same_day if r.qualitative in ("positive", "negative")), None)
     return qualitative, None
 
 
-def receptor_status(results: list[ReceptorResult], episode_days: int = DEFAULT_EPISODE_DAYS) -> ReceptorStatus:
-    """HER2 and hormone-receptor status from all tissue receptor results."""
-    her2, ihc, group, her2_day = her2_status(results, episode_days)
-    er, er_percent = _hormone_receptor_value(results, "er")
-    pr, pr_percent = _hormone_receptor_value(results, "pr")
+def receptor_status(results: list[ReceptorResult], rules: ReceptorRules) -> ReceptorStatus:
+    """HER2 and hormone-receptor status from all tissue receptor results, by the rules of receptors.yaml."""
+    her2, ihc, group, her2_day = her2_status(results, rules)
+    er, er_percent = _hormone_receptor_value(results, "er", rules)
+    pr, pr_percent = _hormone_receptor_value(results, "pr", rules)
     if "positive" in (er, pr):
         hormone = "positive"
     elif er == "negative" and pr == "negative":

@@ -45,6 +45,49 @@ class Alert:
     months: int | None = None
 
 
+ALERT_FACTS = (
+    "breast-cancer",
+    "lvef-hold-rule-met-on-current-drug",
+    "lvef-below-lower-limit",
+    "her2-positive-or-line-ongoing",
+    "lvef-monitoring-overdue",
+    "liver-label-row-changes-a-drug",
+    "visceral-crisis-liver-criterion",
+    "brain-metastases",
+    "her2-equivocal",
+    "no-receptor-result-since-metastasis",
+    "liver-only-disease-controlled",
+    "early-relapse",
+)  # the facts mappings/alerts.yaml may name (its schema lists the same words)
+
+
+def alert_facts(  # noqa: PLR0913  (the six stage outputs the facts are read from)
+    knowledge: Knowledge,
+    receptors: ReceptorStatus,
+    extent: DiseaseExtent,
+    history: TherapyHistory,
+    safety: SafetyFacts,
+    recommendation: Recommendation,
+) -> frozenset[str]:
+    """The named facts (``ALERT_FACTS``) that hold for this patient; alerts.yaml says which alert each raises."""
+    active = history.active_agents()
+    holds = {
+        "breast-cancer": extent.breast_cancer,
+        "lvef-hold-rule-met-on-current-drug": any(agent in safety.cardiac_hits for agent in active),
+        "lvef-below-lower-limit": safety.low_baseline,
+        "her2-positive-or-line-ongoing": receptors.her2 == "positive" or bool(active),
+        "lvef-monitoring-overdue": safety.monitoring_overdue,
+        "liver-label-row-changes-a-drug": bool(hepatic_alert_hits(knowledge, history, safety, recommendation)),
+        "visceral-crisis-liver-criterion": safety.visceral_crisis,
+        "brain-metastases": safety.brain_metastases,
+        "her2-equivocal": receptors.her2 == "equivocal",
+        "no-receptor-result-since-metastasis": safety.receptor_retest,
+        "liver-only-disease-controlled": safety.liver_local_therapy_review,
+        "early-relapse": bool(history.early_relapse),
+    }
+    return frozenset(fact for fact, held in holds.items() if held)
+
+
 def alerts_of(  # noqa: PLR0913  (engine.py, owned by the read/infer rewrite, calls it with these six stage outputs)
     knowledge: Knowledge,
     receptors: ReceptorStatus,
@@ -53,29 +96,8 @@ def alerts_of(  # noqa: PLR0913  (engine.py, owned by the read/infer rewrite, ca
     safety: SafetyFacts,
     recommendation: Recommendation,
 ) -> list[str]:
-    """The alert codes of the assessment (contract list), sorted."""
-    if not extent.breast_cancer:
-        return []
-    alerts: set[str] = set()
-    if any(agent in safety.cardiac_hits for agent in history.active_agents()):
-        alerts.add("lvef-decline")
-    her2_context = receptors.her2 == "positive" or bool(history.active_agents())
-    if safety.low_baseline and her2_context:
-        alerts.add("lvef-low-baseline")
-    if safety.monitoring_overdue:
-        alerts.add("lvef-monitoring-overdue")
-    if hepatic_alert_hits(knowledge, history, safety, recommendation):
-        alerts.add("hepatic-impairment")
-    flags = {
-        "visceral-crisis": safety.visceral_crisis,
-        "brain-metastases": safety.brain_metastases,
-        "her2-equivocal": receptors.her2 == "equivocal",
-        "receptor-retest": safety.receptor_retest,
-        "liver-local-therapy-review": safety.liver_local_therapy_review,
-        "early-relapse": bool(history.early_relapse),
-    }
-    alerts.update(code for code, raised in flags.items() if raised)
-    return sorted(alerts)
+    """The alert codes of the assessment (contract list), sorted: the rules of alerts.yaml applied to the facts."""
+    return knowledge.alert_rules.raised(alert_facts(knowledge, receptors, extent, history, safety, recommendation))
 
 
 def hepatic_alert_hits(

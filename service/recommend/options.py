@@ -42,6 +42,7 @@ class Recommendation:
     options: list[RegimenOption] = field(default_factory=list)
     withheld: list[WithheldRegimen] = field(default_factory=list)
     relapse_months: int | None = None  # the early-relapse window that applied (early relapse only)
+    maintained_agents: tuple[str, ...] = ()  # the HER2 antibodies continued (maintenance only), sorted
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
@@ -121,6 +122,8 @@ class Recommender:
             if not self._in_maintenance(history):
                 return recommendation
             recommendation.line, recommendation.kind = history.current_number, "maintenance"
+            current = set(history.current.agents) if history.current else set()
+            recommendation.maintained_agents = tuple(sorted(current & self.maintenance_agents))
             situation = self._situation("maintenance", history.current_number, extent, receptors, history)
         elif history.status == "naive":
             recommendation.line = 1
