@@ -431,10 +431,10 @@ def figure_heavy(plan: Plan, service: Server | None, folder: Path) -> list[Figur
         scaled = bundle_resources(heavy_patient(size))
         scaled_body = orjson.dumps(hook_request(HEAVY_PATIENT, scaled))
         point = in_process(scaled, scaled_body, plan.repeats)
-        per_resource[len(scaled)] = point["evaluate"] / len(scaled) * 1e6
+        per_resource[size] = point["evaluate"] / len(scaled) * 1e6  # by the size asked for (the generator gives ~size)
         notes.append(
             f"  {len(scaled):6d} resources: {point['evaluate'] * 1000:8.1f} ms = "
-            f"{per_resource[len(scaled)]:6.1f} us/resource; json.loads {point['json'] * 1000:6.1f} ms; "
+            f"{per_resource[size]:6.1f} us/resource; json.loads {point['json'] * 1000:6.1f} ms; "
             f"ratio {point['evaluate'] / point['json']:5.1f}x"
         )
     value = f"{ratio:.1f}x in process" + (f", {http_ratio:.1f}x HTTP" if http_ratio is not None else "")
@@ -446,6 +446,7 @@ def figure_heavy(plan: Plan, service: Server | None, folder: Path) -> list[Figur
 def figure_linear(per_resource: dict[int, float], plan: Plan) -> Figure:
     """evaluate+render per resource from LINEAR_FROM resources up: under the goal, and flat (the largest within 1.5x)."""
     counted = {size: cost for size, cost in per_resource.items() if size >= min(LINEAR_FROM, max(plan.sizes) // 2)}
+    # (the quick plan's sizes are all under LINEAR_FROM: it checks the figure is printed, from half its largest size)
     worst = max(counted.values())
     flat = max(counted.values()) <= 1.5 * min(counted.values())
     sizes = ", ".join(f"{size}: {cost:.1f}" for size, cost in sorted(counted.items()))
@@ -458,16 +459,16 @@ def figure_linear(per_resource: dict[int, float], plan: Plan) -> Figure:
     )
 
 
-def figure_tail(runs: dict[str, dict[str, Any]], connections: int) -> Figure:
-    """p99 / p50 of the service's runs of figure 1 (the worst of them)."""
+def figure_tail(runs: dict[str, dict[str, Any]], floors: dict[str, dict[str, Any]], connections: int) -> Figure:
+    """p99 / p50 of the service's runs of figure 1 (the worst of them); the floor's beside them."""
     ratios = {label: run["p99"] / run["p50"] for label, run in runs.items()}
-    worst = max(ratios.values())
+    floor_ratios = ", ".join(f"{label} {run['p99'] / run['p50']:.2f}" for label, run in floors.items())
     return Figure(
         f"3b p99 / p50 at {connections} connections",
         ", ".join(f"{label} {value:.2f}" for label, value in ratios.items()),
         "<= 2.0",
-        worst <= 2.0,
-        [],
+        max(ratios.values()) <= 2.0,
+        [f"the floor's p99 / p50 under the same server and load: {floor_ratios}"],
     )
 
 
@@ -615,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                     first = body_file.read_bytes().split(b"\n", 1)[0]
                     where = stages(first, plan.repeats)
                     figures.append(figure_throughput(label, floors[label], runs[label], plan.connections, where))
-                figures.append(figure_tail(runs, plan.connections))
+                figures.append(figure_tail(runs, floors, plan.connections))
                 print("bench: figure 2 ...", flush=True)
                 figures.extend(figure_heavy(plan, service_server, folder))
                 if fhir_server:
