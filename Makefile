@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo serve test test-unit lint dist settings-table clean
+.PHONY: install demo serve test test-unit lint dist settings-table golden clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ dist: install            ## the sdist and the wheel built from it, in dist/ (tes
 
 settings-table: install  ## regenerate the README's settings table from service/config.py
 	$(BIN)/python -m service.settings_reference README.md
+
+golden: install          ## rewrite tests/golden/ (whole responses) ONLY after a reviewed change of the expected output
+	$(BIN)/python -m tests.golden_cases 2>/dev/null
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,8 @@
-"""Load generator, run as its own process: N keep-alive connections POST one body for a fixed time.
+"""Load generator, run as its own process: N keep-alive connections POST request bodies for a fixed time.
+
+BODY_FILE holds one JSON request per line (distinct patients, bench/run.py ``patient_variants``); the
+connections take them in turn, so no request repeats a patient until every line has been sent once
+(issue 16: every measured request is a patient the server has not seen).
 
 Each connection is a thread with its own ``http.client`` connection (no ``requests`` overhead on the
 client side: sending a prepared body and reading the answer costs the client far less CPU than the
@@ -12,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 
-def _worker(url: str, body: bytes, start_at: float, stop_at: float, latencies: list[float], errors: list[int]) -> None:
+def _worker(
+    url: str, bodies: Iterator[bytes], start_at: float, stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
     headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
@@ -28,7 +36,7 @@ def _worker(url: str, body: bytes, start_at: float, stop_at: float, latencies: l
         if began >= stop_at:
             break
         try:
-            connection.request("POST", parts.path, body=body, headers=headers)
+            connection.request("POST", parts.path, body=next(bodies), headers=headers)
             response = connection.getresponse()
             response.read()
             status = response.status
@@ -45,13 +53,14 @@ def _worker(url: str, body: bytes, start_at: float, stop_at: float, latencies: l
     connection.close()
 
 
-def run(url: str, body: bytes, connections: int, seconds: float, warmup: float) -> dict[str, object]:
+def run(url: str, bodies: list[bytes], connections: int, seconds: float, warmup: float) -> dict[str, object]:
     start_at = time.perf_counter() + warmup
     stop_at = start_at + seconds
     latencies: list[float] = []
     errors: list[int] = []
+    rotation = itertools.cycle(bodies)  # next() on it is atomic under the GIL: each body is sent by one thread
     threads = [
-        threading.Thread(target=_worker, args=(url, body, start_at, stop_at, latencies, errors), daemon=True)
+        threading.Thread(target=_worker, args=(url, rotation, start_at, stop_at, latencies, errors), daemon=True)
         for _ in range(connections)
     ]
     cpu = time.process_time()
@@ -60,6 +69,7 @@ def run(url: str, body: bytes, connections: int, seconds: float, warmup: float) 
     for thread in threads:
         thread.join()
     return {
+        "bodies": len(bodies),
         "requests": len(latencies),
         "errors": len(errors),
         "seconds": seconds,
@@ -76,7 +86,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     args = parser.parse_args()
-    print(json.dumps(run(args.url, args.body.read_bytes(), args.connections, args.seconds, args.warmup)))
+    print(json.dumps(run(args.url, args.body.read_bytes().splitlines(), args.connections, args.seconds, args.warmup)))
 
 
 if __name__ == "__main__":

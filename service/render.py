@@ -44,13 +44,32 @@ def clip(summary: str) -> str:
 
 
 def prune(node: Any) -> Any:
-    """Drop None, empty strings, empty lists and empty objects (CDS Hooks forbids them)."""
+    """Drop None, empty strings, empty lists and empty objects (CDS Hooks forbids them).
+
+    One pass that keeps a value unless it is None or "" or a container left empty (issue 16: the
+    cards of every request go through here; comparing each value with four empties cost more).
+    """
     if isinstance(node, dict):
-        cleaned = {key: prune(value) for key, value in node.items()}
-        return {key: value for key, value in cleaned.items() if value not in (None, "", [], {})}
+        kept = {}
+        for key, value in node.items():
+            value = _pruned(value)
+            if value is not _DROP:
+                kept[key] = value
+        return kept
     if isinstance(node, list):
-        return [item for item in (prune(value) for value in node) if item not in (None, "", [], {})]
+        return [value for value in map(_pruned, node) if value is not _DROP]
     return node
+
+
+_DROP: Any = object()
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` pruned, or ``_DROP`` when it is None, "" or a container that ends up empty."""
+    if isinstance(value, (dict, list)):
+        value = prune(value)
+        return value if value else _DROP
+    return _DROP if value is None or (isinstance(value, str) and not value) else value
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Helpers every reader shares: raw-JSON access that never raises, dates, and model validation.
 
 A FHIR record arrives as untrusted JSON. Filters run on the raw JSON with these helpers (a wrong JSON
-type reads as absent), and only a record the rules need is validated with its ``fhir.resources.R4B``
-model. A record that fails validation, once repaired by dropping the elements the model does not
-know, is unreadable: the reader names it in ``PatientRecord.skipped`` (the data card), never raises.
+type reads as absent), and only a record the rules need is decoded into its narrow typed shape
+(service/read/shapes.py: exactly the elements the readers use). A record with an invalid element is
+unreadable: the reader names it in ``PatientRecord.skipped`` (the data card), never raises.
 """
 
 from __future__ import annotations
@@ -12,24 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationadministration import MedicationAdministration
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
-from pydantic import ValidationError
-
 from service.domain import PatientRecord
+from service.read.shapes import decode
 
-MODELS: dict[str, Any] = {
-    "Observation": Observation,
-    "Condition": Condition,
-    "MedicationStatement": MedicationStatement,
-    "MedicationRequest": MedicationRequest,
-    "MedicationAdministration": MedicationAdministration,
-    "Medication": Medication,
-}
 NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
 
 
@@ -106,22 +91,8 @@ def reference_of(raw: Mapping[str, Any]) -> str:
 
 
 def validate_resource(resource: Mapping[str, Any]) -> Any | None:
-    """Validate with the R4B model; drop unknown elements once and retry; None when still invalid."""
-    model = MODELS.get(str(resource.get("resourceType")))
-    if model is None:
-        return None
-    try:
-        return model.model_validate(resource)
-    except ValidationError as exc:
-        repaired = _drop_unknown_elements(resource, exc)
-    except (TypeError, ValueError):
-        return None
-    if repaired is None:
-        return None
-    try:
-        return model.model_validate(repaired)
-    except (ValidationError, TypeError, ValueError):
-        return None
+    """The narrow typed shape (service/read/shapes.py) of a record; None when an element it reads is invalid."""
+    return decode(resource)
 
 
 def validated(raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> Any | None:
@@ -131,32 +102,3 @@ def validated(raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VA
     if model is None:
         record.skipped.append(reference_of(raw))
     return model
-
-
-def _drop_unknown_elements(resource: Mapping[str, Any], exc: ValidationError) -> dict[str, Any] | None:
-    """A copy without the elements the model reported as not permitted; None if other errors remain."""
-    paths = []
-    for error in exc.errors():
-        if error.get("type") != "extra_forbidden":
-            return None
-        paths.append(error["loc"])
-    copy: Any = _deep_copy(resource)
-    for path in paths:
-        node = copy
-        for step in path[:-1]:
-            try:
-                node = node[step]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-    return dict(copy)
-
-
-def _deep_copy(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {key: _deep_copy(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_deep_copy(item) for item in node]
-    return node

@@ -147,8 +147,9 @@ class ObservationReader:
             record.undated.append(f"Observation/{record_id or '?'}")
         if kind:
             self._read_value(kind, observation, on, record_id, record)
-        for component in observation.component or []:
-            component_kind = self.kind_of(component.code.model_dump() if component.code else None)
+        raw_components = [c for c in raw_list(raw.get("component")) if isinstance(c, Mapping)]
+        for raw_component, component in zip(raw_components, observation.component or [], strict=False):
+            component_kind = self.kind_of(raw_component.get("code"))
             if component_kind:
                 self._read_value(component_kind, component, on, record_id, record)
 

@@ -1,0 +1,195 @@
+"""Narrow typed shapes of exactly the FHIR elements the readers use (issue 16), decoded with msgspec.
+
+A whole-resource validation with ``fhir.resources`` cost about 150 µs a record, most of a request, for
+elements no rule reads. These Structs hold only what ``conditions``, ``observations``, ``medications``
+and ``values`` read (and ``subject``: a record must be about someone), each with its FHIR type: a
+wrong JSON type, a malformed date or two choices of one ``[x]`` element make that one record unreadable
+(``decode`` returns None; the reader names it on the data card). Unknown elements are ignored, as the
+fhir.resources path did after dropping them. ``fhir.resources`` stays the model library for the
+draft resources the service writes, the profiles and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+
+# FHIR R4 dateTime (a date, year-month or year are dateTimes too); instants and times are not read.
+_DATE_TIME = (
+    r"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?$"
+)
+DateTime = Annotated[str, msgspec.Meta(pattern=_DATE_TIME)]
+_VALUE_CHOICES = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRatio")
+
+
+class Shape(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Base: immutable, every element optional (a missing element reads as absent)."""
+
+
+class Coding(Shape, frozen=True):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class CodeableConcept(Shape, frozen=True):
+    coding: list[Coding] | None = None
+    text: str | None = None
+
+
+class Reference(Shape, frozen=True):
+    reference: str | None = None
+    display: str | None = None
+
+
+class Period(Shape, frozen=True):
+    start: DateTime | None = None
+    end: DateTime | None = None
+
+
+class Quantity(Shape, frozen=True):
+    value: float | None = None
+    unit: str | None = None
+    code: str | None = None
+    system: str | None = None
+
+
+class Ratio(Shape, frozen=True):
+    numerator: Quantity | None = None
+    denominator: Quantity | None = None
+
+
+class ReferenceRange(Shape, frozen=True):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class _Valued(Shape, frozen=True):
+    """The value[x] choices the value reader decodes, and the reference range of a lab value."""
+
+    valueQuantity: Quantity | None = None  # noqa: N815 - FHIR element names
+    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    valueString: str | None = None  # noqa: N815
+    valueBoolean: bool | None = None  # noqa: N815
+    valueInteger: int | None = None  # noqa: N815
+    valueRatio: Ratio | None = None  # noqa: N815
+    referenceRange: list[ReferenceRange] | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        _one_of(self, _VALUE_CHOICES, "value[x]")
+
+
+class ObservationComponent(_Valued, frozen=True):
+    code: CodeableConcept | None = None
+
+
+class Observation(_Valued, frozen=True):
+    id: str | None = None
+    status: str | None = None
+    code: CodeableConcept | None = None
+    subject: Reference | None = None
+    component: list[ObservationComponent] | None = None
+
+
+class Stage(Shape, frozen=True):
+    summary: CodeableConcept | None = None
+
+
+class Condition(Shape, frozen=True):
+    id: str | None = None
+    code: CodeableConcept | None = None
+    subject: Reference | None = None
+    verificationStatus: CodeableConcept | None = None  # noqa: N815
+    bodySite: list[CodeableConcept] | None = None  # noqa: N815
+    onsetDateTime: DateTime | None = None  # noqa: N815
+    onsetPeriod: Period | None = None  # noqa: N815
+    recordedDate: DateTime | None = None  # noqa: N815
+    stage: list[Stage] | None = None
+
+    def __post_init__(self) -> None:
+        _one_of(self, ("onsetDateTime", "onsetPeriod"), "onset[x]")
+
+
+class _Medication(Shape, frozen=True):
+    """Elements every medication record shares."""
+
+    id: str | None = None
+    status: str | None = None
+    subject: Reference | None = None
+    medicationCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    medicationReference: Reference | None = None  # noqa: N815
+    reasonCode: list[CodeableConcept] | None = None  # noqa: N815
+    reasonReference: list[Reference] | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        _one_of(self, ("medicationCodeableConcept", "medicationReference"), "medication[x]")
+
+
+class _Effective(_Medication, frozen=True):
+    effectiveDateTime: DateTime | None = None  # noqa: N815
+    effectivePeriod: Period | None = None  # noqa: N815
+    statusReason: list[CodeableConcept] | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_of(self, ("effectiveDateTime", "effectivePeriod"), "effective[x]")
+
+
+class MedicationStatement(_Effective, frozen=True):
+    pass
+
+
+class MedicationAdministration(_Effective, frozen=True):
+    pass
+
+
+class Repeat(Shape, frozen=True):
+    boundsPeriod: Period | None = None  # noqa: N815
+
+
+class Timing(Shape, frozen=True):
+    repeat: Repeat | None = None
+
+
+class Dosage(Shape, frozen=True):
+    timing: Timing | None = None
+
+
+class DispenseRequest(Shape, frozen=True):
+    validityPeriod: Period | None = None  # noqa: N815
+
+
+class MedicationRequest(_Medication, frozen=True):
+    authoredOn: DateTime | None = None  # noqa: N815
+    statusReason: CodeableConcept | None = None  # noqa: N815
+    dosageInstruction: list[Dosage] | None = None  # noqa: N815
+    dispenseRequest: DispenseRequest | None = None  # noqa: N815
+
+
+SHAPES: dict[str, type[Shape]] = {
+    "Observation": Observation,
+    "Condition": Condition,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+}
+
+
+def _one_of(shape: Shape, names: tuple[str, ...], element: str) -> None:
+    """FHIR allows one choice of an ``[x]`` element: two make the record unreadable."""
+    if sum(getattr(shape, name) is not None for name in names) > 1:
+        raise ValueError(f"more than one {element}")
+
+
+def decode(resource: Mapping[str, Any]) -> Shape | None:
+    """The narrow shape of a raw record; None for a type no reader uses or an invalid element."""
+    shape = SHAPES.get(str(resource.get("resourceType")))
+    if shape is None:
+        return None
+    try:
+        return msgspec.convert(resource, shape, strict=False)
+    except (msgspec.ValidationError, TypeError, ValueError):
+        return None
