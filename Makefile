@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo serve test test-unit lint dist settings-table golden clean
+.PHONY: install demo serve test test-unit lint dist settings-table golden mcode-examples clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: install            ## the whole suite: unit, scenarios, HAPI FHIR integrat
 
 test-unit: install       ## everything that needs no HAPI server
 	$(BIN)/pytest -m "not hapi"
+
+mcode-examples: install  ## the mCODE STU4 package's 179 examples (npm pack, cached in var/npm/) through the service
+	$(BIN)/python -m tests.mcode_package
+	$(BIN)/pytest tests/test_mcode_package.py
 
 lint: install            ## ruff and mypy, warnings as errors
 	$(BIN)/ruff check service tests bench

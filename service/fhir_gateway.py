@@ -18,7 +18,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -156,10 +156,17 @@ def is_loopback(url: str) -> bool:
 
 @dataclass
 class FetchResult:
-    """Resources of one search, across its pages."""
+    """Resources of one search, across its pages.
+
+    ``error_outcomes`` keeps every OperationOutcome the server put among the entries (``search.mode =
+    outcome``) with an ``error`` or ``fatal`` issue: the server says its answer is partial (a search
+    parameter it dropped, a timeout on its side), so the records it did send are not the whole story.
+    Informational and warning outcomes are not kept: they do not say records are missing.
+    """
 
     resources: list[dict[str, Any]]
     pages: int
+    error_outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FhirGateway:
@@ -316,6 +323,7 @@ class FhirGateway:
         ``max_pages`` of them, and never the same page twice.
         """
         resources: list[dict[str, Any]] = []
+        error_outcomes: list[dict[str, Any]] = []
         seen: set[str] = set()
         home = origin(base_url)
         pages = 0
@@ -334,27 +342,46 @@ class FhirGateway:
                 if pages > self.max_pages:
                     raise FhirBadResponse(f"the FHIR search has more than {self.max_pages} pages")
                 bundle = self._get(next_url, token, deadline, reachable)
-            resources.extend(_searchset_resources(bundle))
+            matches, outcomes = _searchset_entries(bundle)
+            resources.extend(matches)
+            error_outcomes.extend(outcome for outcome in outcomes if is_error_outcome(outcome))
             next_url = _next_url(bundle)
             bundle = None
-        return FetchResult(resources, pages)
+        return FetchResult(resources, pages, error_outcomes)
 
 
-def _searchset_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The match entries of one searchset page; a bad response for anything not shaped like one."""
+def is_error_outcome(resource: Any) -> bool:
+    """True for an OperationOutcome with at least one ``error`` or ``fatal`` issue."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "OperationOutcome":
+        return False
+    issues = resource.get("issue")
+    return isinstance(issues, list) and any(
+        isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in issues
+    )
+
+
+def _searchset_entries(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The match entries and the OperationOutcomes of one searchset page; a bad response for anything
+    not shaped like one. An OperationOutcome entry counts as an outcome whatever its ``search.mode``
+    says (servers do not all set it), never as a record."""
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in SEARCHSET_TYPES:
         raise FhirBadResponse("the FHIR server answered a search with something other than a searchset Bundle")
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise FhirBadResponse("the FHIR server answered a search with a malformed Bundle")
-    resources = []
+    resources: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         search = entry.get("search") if isinstance(entry, dict) else None
         mode = search.get("mode", "match") if isinstance(search, dict) else "match"
-        if isinstance(resource, dict) and mode != "outcome":
+        if not isinstance(resource, dict):
+            continue
+        if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+            outcomes.append(resource)
+        else:
             resources.append(resource)
-    return resources
+    return resources, outcomes
 
 
 def _next_url(bundle: dict[str, Any]) -> Any:

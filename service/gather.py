@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway
+from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,7 @@ def _error_outcome(value: Any) -> bool:
     """True when a prefetched Bundle holds an OperationOutcome with an error or fatal issue (a partial answer)."""
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle" or not isinstance(value.get("entry"), list):
         return False
-    for entry in value["entry"]:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
-            issues: list[Any] = resource["issue"] if isinstance(resource.get("issue"), list) else []
-            if any(isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") for issue in issues):
-                return True
-    return False
+    return any(is_error_outcome(entry.get("resource")) for entry in value["entry"] if isinstance(entry, dict))
 
 
 def _next_link(value: Any) -> str | None:
@@ -197,6 +191,28 @@ def _check_search_answer(query: str, resources: list[dict[str, Any]]) -> None:
             raise FhirBadResponse(f"the FHIR server answered the {resource_type} search with records of another patient")
 
 
+def _note_partial_answer(key: str, outcomes: list[dict[str, Any]], gathered: Gathered) -> None:
+    """A search answered with records and an error OperationOutcome: the key is incomplete.
+
+    The records sent are kept (they are true); the key is named so that the engine distrusts what it
+    needs in full (a medication history: ``history-incomplete``, no line, no regimen). Only the
+    issue codes are named, never the server's prose.
+    """
+    codes = sorted(
+        {
+            str(issue["code"])[:40]
+            for outcome in outcomes
+            for issue in outcome.get("issue", [])
+            if isinstance(issue, dict) and issue.get("severity") in ("error", "fatal") and isinstance(issue.get("code"), str)
+        }
+    )
+    gathered.incomplete.append(key)
+    gathered.problems.append(
+        f"{key} could not be read in full: the FHIR server answered with an error OperationOutcome among the records"
+        + (f", issue {' '.join(codes)}" if codes else "")
+    )
+
+
 def _fetch_all(
     to_fetch: Mapping[str, str],
     to_page: Mapping[str, tuple[str, str | None]],
@@ -209,21 +225,21 @@ def _fetch_all(
 ) -> dict[str, str]:
     """Run the reads and searches in parallel; return the keys that failed with why."""
 
-    def fetch(query: str) -> list[dict[str, Any]]:
+    def fetch(query: str) -> FetchResult:
         if "?" not in query:
-            return [gateway.read(fhir_server, query, token, deadline, may_reach)]
-        resources = gateway.search(fhir_server, query, token, deadline, may_reach).resources
-        _check_search_answer(query, resources)
-        return resources
+            return FetchResult([gateway.read(fhir_server, query, token, deadline, may_reach)], 1)
+        answer = gateway.search(fhir_server, query, token, deadline, may_reach)
+        _check_search_answer(query, answer.resources)
+        return answer
 
-    def follow(link: str, query: str | None) -> list[dict[str, Any]]:
-        resources = gateway.follow(link, fhir_server, token, deadline, reachable=may_reach).resources
+    def follow(link: str, query: str | None) -> FetchResult:
+        answer = gateway.follow(link, fhir_server, token, deadline, reachable=may_reach)
         if query:
-            _check_search_answer(query, resources)
-        return resources
+            _check_search_answer(query, answer.resources)
+        return answer
 
     failed: dict[str, str] = {}
-    jobs: dict[str, tuple[str, Callable[[], list[dict[str, Any]]]]] = {}  # label -> (key, job)
+    jobs: dict[str, tuple[str, Callable[[], FetchResult]]] = {}  # label -> (key, job)
     for key, query in to_fetch.items():
         jobs[key] = (key, partial(fetch, query))
     for key, (link, page_query) in to_page.items():
@@ -239,7 +255,7 @@ def _fetch_all(
         for future in done:
             label = futures[future]
             try:
-                resources = future.result()
+                answer = future.result()
             except FhirError as exc:
                 metrics.count_fhir_fault(exc)
                 failed[jobs[label][0]] = str(exc)
@@ -249,8 +265,10 @@ def _fetch_all(
                 metrics.count_fhir_fault(RuntimeError())
                 failed[jobs[label][0]] = "the FHIR answer could not be interpreted"
                 continue
-            gathered.resources.extend(r for r in resources if r.get("resourceType") != "OperationOutcome")
+            gathered.resources.extend(r for r in answer.resources if r.get("resourceType") != "OperationOutcome")
             gathered.fetched_keys.append(label)
+            if answer.error_outcomes:
+                _note_partial_answer(jobs[label][0], answer.error_outcomes, gathered)
     finally:
         # Never wait past the budget for a straggler: its own timeouts end it.
         pool.shutdown(wait=False, cancel_futures=True)

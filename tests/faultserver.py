@@ -65,7 +65,11 @@ MODES = (
     "cookie",  # the right answer with a Set-Cookie header (a session the next request must not carry)
     "slow-drip",  # the answer arrives a few bytes at a time, for longer than any budget
 )
-SEARCH_ONLY_MODES = {"endless-next", "next-other-origin"}  # a read has no next link
+# A search answer that carries an OperationOutcome entry (``search.mode = outcome``) beside its records,
+# as HAPI FHIR does when it dropped a parameter or stopped early; the value is the issue's severity.
+# Kept out of MODES (and the soak's rotation): an informational outcome is no fault at all.
+OUTCOME_MODES = {"outcome-error": "error", "outcome-fatal": "fatal", "outcome-information": "information"}
+SEARCH_ONLY_MODES = {"endless-next", "next-other-origin", *OUTCOME_MODES}  # a read has no next link nor entries
 DEFAULT_ROTATION = tuple(m for m in MODES if m not in ("hang", "slow-drip")) + ("hang", "slow-drip")
 DEEP_LEVELS = 500  # two JSON levels each: below orjson's own limit (1024), so the answer parses
 HARMLESS_MODES = ("429-once", "slow", "cookie")  # the service must still read the right answer
@@ -324,6 +328,10 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             status_mode = STATUS_MODES.get(mode.removesuffix("+oo"))
             if mode == "ok":
                 return self._json(200, answer)
+            if mode in OUTCOME_MODES:
+                outcome = _operation_outcome("incomplete") | {"issue": [{"severity": OUTCOME_MODES[mode], "code": "incomplete"}]}
+                entries = [*answer.get("entry", []), {"resource": outcome, "search": {"mode": "outcome"}}]
+                return self._json(200, answer | {"entry": entries})
             if status_mode:
                 status, code = status_mode
                 headers = {"Retry-After": "30"} if status == 429 else {}

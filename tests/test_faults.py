@@ -226,6 +226,47 @@ def test_order_sign_names_unreadable_history_even_without_a_warning(client, fhir
     assert "medicationAdministrations could not be read" in data_card_detail(response.json["cards"])
 
 
+MEDICATION_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
+
+
+@pytest.mark.parametrize("key", MEDICATION_KEYS)
+@pytest.mark.parametrize("mode", ["outcome-error", "outcome-fatal", "503+oo", "500"])
+def test_a_medication_search_the_server_answers_in_part_gives_history_incomplete(client, fhir, assessment_without, key, mode):
+    """An error OperationOutcome among a search's entries (``search.mode = outcome``) or an HTTP error:
+    the medication history was not read in full, so no line and no regimen (issue 12), whatever the
+    records that did arrive say."""
+    complete = assessment_without()
+    assert complete["recommendedLine"] >= 2 and complete["recommendedRegimens"]  # something to lose
+    fhir.faults[key] = mode
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(fhir_server=fhir.base_url))
+    assert response.status_code == 200, response.json
+    assert response_problems(response.json, "patient-view") == []
+    assessment = assessment_of(response)
+    assert "history-incomplete" in assessment["alerts"]
+    assert "recommendedLine" not in assessment and "recommendedRegimens" not in assessment
+    assert "suggestions" not in response.json["cards"][0]
+    assert f"{key} could not be read" in data_card_detail(response.json["cards"])
+    if mode.startswith("outcome-"):  # the records that did arrive are still read
+        assert assessment["lineOfTherapy"] == complete["lineOfTherapy"]
+        assert "OperationOutcome among the records, issue incomplete" in data_card_detail(response.json["cards"])
+
+
+@pytest.mark.parametrize("key", [*MEDICATION_KEYS, "cardiac"])
+def test_an_informational_outcome_in_a_search_answer_changes_nothing(client, fhir, assessment_without, key):
+    fhir.faults[key] = "outcome-information"
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(fhir_server=fhir.base_url))
+    assert response.status_code == 200, response.json
+    assert assessment_of(response) == assessment_without()
+    assert data_card_detail(response.json["cards"]) == ""
+
+
+def test_an_error_outcome_in_another_search_names_the_key_but_keeps_the_options(client, fhir, assessment_without):
+    fhir.faults["cardiac"] = "outcome-error"
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(fhir_server=fhir.base_url))
+    assert "cardiac could not be read in full" in data_card_detail(response.json["cards"])
+    assert assessment_of(response) == assessment_without()  # an LVEF search is not the medication history
+
+
 def test_order_sign_keeps_its_warning_when_other_data_fails(client, fhir):
     clean = client.post("/cds-services/her2-mbc-order-check", json=order_sign(fhir.base_url)).json["cards"]
     assert [c["indicator"] for c in clean] == ["warning"] and "progressed" in clean[0]["summary"]

@@ -333,3 +333,16 @@ def test_mcode_not_detected_is_a_disease_status_and_not_progression(engine):
     answer = {"coding": [coding("snomed", "260415000", "Not detected")]}
     status = observation("ds", "97509-4", "2026-05-01", valueCodeableConcept=answer)
     assert [s.status for s in evaluate(engine, [patient(), status]).record.disease_statuses] == ["improved"]
+
+
+# The breast primaries of mCODE 2.0.0's published PrimaryCancerDisorderVS expansion (mappings/terminology.yaml);
+# skin of breast (a skin primary) and carcinoma in situ are not breast cancer here.
+@pytest.mark.parametrize(
+    ("code", "breast_cancer"),
+    [("94117003", True), ("93681000", True), ("93776002", True), ("94012007", False), ("92593006", False)],
+)
+def test_the_published_expansion_s_breast_primaries_are_read(engine, code, breast_cancer):
+    record = condition("bc", "snomed", code, "2025-01-01")
+    record["code"]["coding"][0].pop("display", None)
+    record["code"].pop("text", None)  # the code alone decides, not words a reader would find
+    assert evaluate(engine, [patient(), record]).assessment()["breastCancer"] is breast_cancer

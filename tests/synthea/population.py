@@ -64,11 +64,12 @@ def evaluate(patients: list[str], fhir_base: str, now: date, database_url: str) 
     statuses: Counter[int] = Counter()
     her2: Counter[str] = Counter()
     lines: Counter[int] = Counter()
+    lines_found: Counter[int] = Counter()  # patients by how many lines of therapy their history holds
     indicators: Counter[str] = Counter()
     regimens: Counter[str] = Counter()
     alerts: Counter[str] = Counter()
     errors: list[str] = []
-    breast_cancer = metastatic = recommended = with_problems = 0
+    breast_cancer = metastatic = recommended = with_problems = deceased = 0
     violations: list[str] = []
     for patient_id in patients:
         body = {
@@ -95,6 +96,7 @@ def evaluate(patients: list[str], fhir_base: str, now: date, database_url: str) 
         metastatic += assessment["metastatic"]
         her2[assessment["her2"]] += 1
         lines[assessment["lineOfTherapy"]["current"]] += 1
+        lines_found[len(assessment["lineOfTherapy"].get("history", []))] += 1
         for card in cards:
             indicators[card["indicator"]] += 1
             with_problems += card["summary"].startswith("Some records could not be read")
@@ -102,6 +104,10 @@ def evaluate(patients: list[str], fhir_base: str, now: date, database_url: str) 
             regimens[regimen["id"]] += 1
         for alert in assessment.get("alerts", []):
             alerts[alert] += 1
+        if assessment.get("deceased"):
+            deceased += 1
+            if "recommendedRegimens" in assessment or "recommendedLine" in assessment:
+                violations.append(f"{patient_id}: options offered to a deceased patient")
         if "recommendedRegimens" in assessment:
             recommended += 1
             if not has_breast_cancer:
@@ -111,8 +117,10 @@ def evaluate(patients: list[str], fhir_base: str, now: date, database_url: str) 
         "http_status": {str(k): v for k, v in sorted(statuses.items())},
         "breast_cancer": breast_cancer,
         "metastatic": metastatic,
+        "deceased": deceased,
         "her2": dict(her2),
         "current_line": {str(k): v for k, v in sorted(lines.items())},
+        "lines_found": {str(k): v for k, v in sorted(lines_found.items())},
         "with_recommendation": recommended,
         "regimens_offered": dict(regimens),
         "alerts": dict(alerts),
