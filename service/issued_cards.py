@@ -13,8 +13,6 @@ then; it lives in the service's database, so every gunicorn worker sees the same
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from service.throttle import AtMostEvery
 
 DEFAULT_RETENTION_DAYS = 30.0
 PURGE_INTERVAL_SECONDS = 300.0
@@ -75,14 +75,13 @@ class IssuedCards:
             metadata.create_all(engine, checkfirst=True)
         except (OperationalError, ProgrammingError):
             metadata.create_all(engine, checkfirst=True)  # another worker created it between check and CREATE
-        self._next_purge = 0.0
-        self._purge_lock = threading.Lock()
+        self._purges = AtMostEvery(PURGE_INTERVAL_SECONDS)
 
     def record(
         self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
     ) -> int:
         """Remember the cards of one response (``keys``: card uuid -> render key); returns how many."""
-        self._purge_now_and_then()
+        self._purges.run(self.purge)
         now = datetime.now(UTC)
         rows = []
         for card in cards:
@@ -141,13 +140,3 @@ class IssuedCards:
                 delete(issued_cards_table).where(issued_cards_table.c.issued_at < datetime.now(UTC) - self.retention)
             )
         return int(result.rowcount or 0)
-
-    def _purge_now_and_then(self) -> None:
-        now = time.monotonic()
-        if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
-            return
-        try:
-            self._next_purge = now + PURGE_INTERVAL_SECONDS
-            self.purge()
-        finally:
-            self._purge_lock.release()

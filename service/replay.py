@@ -7,13 +7,13 @@ store: a token replayed to another worker is refused too. The unique constraint 
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, UniqueConstraint, delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from service.throttle import AtMostEvery
 
 MAX_JTI_LENGTH = 255
 PURGE_INTERVAL_SECONDS = 300.0
@@ -40,12 +40,11 @@ class ReplayStore:
         except (OperationalError, ProgrammingError):
             # Another worker created the table between our check and our CREATE: re-check once.
             metadata.create_all(engine, checkfirst=True)
-        self._next_purge = 0.0
-        self._purge_lock = threading.Lock()
+        self._purges = AtMostEvery(PURGE_INTERVAL_SECONDS)
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         """Record the token; False when this issuer's ``jti`` was already recorded (a replay)."""
-        self._purge_now_and_then()
+        self._purges.run(self.purge)
         row = {"issuer": issuer, "jti": jti, "expires_at": datetime.fromtimestamp(expires_at, UTC)}
         try:
             with self.engine.begin() as connection:
@@ -54,14 +53,7 @@ class ReplayStore:
             return False
         return True
 
-    def _purge_now_and_then(self) -> None:
-        """Delete rows of expired tokens, at most once per ``PURGE_INTERVAL_SECONDS`` per process."""
-        now = time.monotonic()
-        if now < self._next_purge or not self._purge_lock.acquire(blocking=False):
-            return
-        try:
-            self._next_purge = now + PURGE_INTERVAL_SECONDS
-            with self.engine.begin() as connection:
-                connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < datetime.now(UTC)))
-        finally:
-            self._purge_lock.release()
+    def purge(self) -> None:
+        """Delete the rows of expired tokens (run at most once per ``PURGE_INTERVAL_SECONDS`` per process)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < datetime.now(UTC)))

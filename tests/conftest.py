@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ def engine(knowledge: Knowledge) -> Engine:
 @pytest.fixture()
 def app(tmp_path: Path):
     return create_app({"database_url": f"sqlite:///{tmp_path}/feedback.sqlite3", "evaluation_date": "2026-06-01"})
+
+
+@pytest.fixture()
+def mappings_copy(tmp_path: Path) -> Path:
+    """A copy of mappings/ a test may edit: knowledge changes that need no code change."""
+    target = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", target)
+    return target
 
 
 @pytest.fixture()

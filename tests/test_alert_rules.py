@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from tests.conftest import ROOT
 
 EXAMPLES = dict(example_bundles())
 NOW = date(2026, 12, 1)
-
-
-@pytest.fixture()
-def mappings_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", target)
-    return target
 
 
 def _edit_alerts(folder: Path, edit) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,17 +11,9 @@ import yaml
 
 from service.cli import evaluate_bundle, example_bundles
 from service.knowledge import KnowledgeError, load_knowledge
-from tests.conftest import ROOT
 
 EXAMPLES = dict(example_bundles())
 NOW = date(2026, 12, 1)
-
-
-@pytest.fixture()
-def mappings_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", target)
-    return target
 
 
 def _edit_cards(folder: Path, edit) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,6 @@ def test_every_regimen_and_agent_id_keeps_the_contract(knowledge):
     names = {name.strip().rstrip(".") for name in canonical.replace("\n", " ").split(",")}
     assert len(names) == 24
     assert names <= set(knowledge.drugs["agents"])
-
-
-@pytest.fixture()
-def mappings_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", target)
-    return target
 
 
 def test_bad_field_names_file_and_field(mappings_copy: Path):

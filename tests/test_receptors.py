@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import yaml
 from service.domain import ReceptorResult
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
 from service.knowledge import KnowledgeError, load_knowledge
-from tests.conftest import ROOT
 
 D = date(2025, 1, 10)
 
@@ -106,13 +104,6 @@ def test_hormone_receptor_by_percent(knowledge, er, pr, expected):
     if pr is not None:
         results.append(ReceptorResult("pr-percent", D, number=pr))
     assert receptor_status(results, knowledge.receptors).hormone_receptor == expected
-
-
-@pytest.fixture()
-def mappings_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", target)
-    return target
 
 
 def _edit_receptors(folder: Path, edit) -> None:
