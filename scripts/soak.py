@@ -325,6 +325,8 @@ def soak(seconds: float, threads: int, fault_every: int, warmup: float) -> dict[
         elapsed = time.monotonic() - started
         fhir_stats = requests.get(f"http://127.0.0.1:{fhir_port}/_stats", timeout=5).json()
         other_stats = requests.get(f"http://127.0.0.1:{other_port}/_stats", timeout=5).json()
+        metrics = metric_totals(requests.get(f"{base}/metrics", timeout=10).text)
+        feedback_report = report_of(workdir / "her2cds-feedback.sqlite3")
 
     total = sum(tally.statuses.values())
     five_xx = sum(count for status, count in tally.statuses.items() if status.startswith("5"))
@@ -355,7 +357,34 @@ def soak(seconds: float, threads: int, fault_every: int, warmup: float) -> dict[
         "other_origin_requests": other_stats["requests"],
         "goals": goals,
         "goals_met": all(goals.values()),
+        "metrics": metrics,
+        "feedback_report": feedback_report,
     }
+
+
+def metric_totals(exposition: str) -> dict[str, float]:
+    """Each her2cds_* family of /metrics (all workers) summed over its labels: counters and histogram counts."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name.startswith("her2cds_"):
+            counted = [s.value for s in family.samples if s.name.endswith(("_total", "_count"))]
+            totals[family.name] = sum(counted)
+    return totals
+
+
+def report_of(database: Path) -> str:
+    """``her2-cds report`` over the soak's feedback: rates per card kind and rule, with override reasons."""
+    from sqlalchemy import create_engine
+
+    from service.feedback_report import as_text, rule_figures
+
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        return as_text(rule_figures(engine), None, None)
+    finally:
+        engine.dispose()
 
 
 def report(result: dict[str, Any]) -> str:
@@ -374,6 +403,10 @@ def report(result: dict[str, Any]) -> str:
         f"  FHIR server: {result['fhir_server']['requests']} requests, {result['fhir_server']['faults']} faulted;"
         f" other origin: {result['other_origin_requests']} requests (goal: 0)",
         "  goals: " + ", ".join(f"{goal} {'MET' if met else 'MISSED'}" for goal, met in result["goals"].items()),
+        "  /metrics after the soak (all workers, summed over labels): "
+        + ", ".join(f"{name} {value:.0f}" for name, value in sorted(result["metrics"].items())),
+        "  her2-cds report over the soak's feedback:",
+        *("    " + line for line in result["feedback_report"].splitlines()),
     ]
     return "\n".join(lines)
 
