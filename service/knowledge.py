@@ -203,13 +203,18 @@ def load_knowledge(mappings_dir: Path | str | None = None) -> Knowledge:
 
 
 def _load_terminology(folder: Path, knowledge: Knowledge) -> Any:
-    """The read layer's value sets (service/read/terminology.py), with their own schema check."""
-    from service.read.terminology import TerminologyError, load_terminology  # the read layer imports this module
+    """The read layer's value sets: terminology.yaml checked here like every file, compiled by service/read/terminology.py."""
+    from service.read.terminology import TerminologyError, compile_terminology  # the read layer imports this module
 
+    document = _load_checked(folder, "terminology")
+    known_sources = set(knowledge.sources)
+    for source_id in _source_ids_used(document):
+        if source_id not in known_sources:
+            raise KnowledgeError(f"{folder / 'terminology.yaml'}: source '{source_id}' is not in sources.yaml")
     try:
-        return load_terminology(folder, set(knowledge.sources), set(knowledge.raw["codes"]["observations"]))
+        return compile_terminology(document, set(knowledge.raw["codes"]["observations"]))
     except TerminologyError as exc:
-        raise KnowledgeError(str(exc)) from exc
+        raise KnowledgeError(f"{folder / 'terminology.yaml'}: {exc}") from exc
 
 
 def _load_checked(folder: Path, name: str) -> dict[str, Any]:

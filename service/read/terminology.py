@@ -1,4 +1,4 @@
-"""Value sets of ``mappings/terminology.yaml``, checked against their schema and compiled once.
+"""Value sets of ``mappings/terminology.yaml`` (read and schema-checked by service/knowledge.py), compiled once.
 
 The read layer asks these questions of a coding: is it a breast primary (SNOMED CT concept or listed
 descendant, ICD-10-CM C50, ICD-O-3 topography C50 with a malignant behaviour, mCODE's generic code with
@@ -8,16 +8,9 @@ value mean distant disease, or none? Which staging Observations are coded in SNO
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import jsonschema
-import yaml
-
-FILE = "terminology"
 
 
 class TerminologyError(Exception):
@@ -68,37 +61,14 @@ class Terminology:
         return system == icd10cm and code.startswith(self.regional_node_icd10_prefixes)
 
 
-def load_terminology(folder: Path, source_ids: set[str], observation_kinds: set[str]) -> Terminology:
-    """Read and check ``terminology.yaml`` in ``folder``; raise ``TerminologyError`` naming the field."""
-    path = folder / f"{FILE}.yaml"
-    schema_path = folder / "schemas" / f"{FILE}.schema.json"
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise TerminologyError(f"{path}: cannot be read: {exc}") from exc
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(part) for part in errors[0].absolute_path) or "(top level)"
-        raise TerminologyError(f"{path}: field {where}: {errors[0].message}")
-    for source_id in _sources(document):
-        if source_id not in source_ids:
-            raise TerminologyError(f"{path}: source '{source_id}' is not in sources.yaml")
+def compile_terminology(document: dict[str, Any], observation_kinds: set[str]) -> Terminology:
+    """The value sets of a schema-checked ``terminology.yaml`` (service/knowledge.py reads and checks it)."""
     kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
     kinds += [item["kind"] for item in document["observation_text"]["kinds"] if item["kind"] != "ignore"]
     for kind in kinds:
         if kind not in observation_kinds:
-            raise TerminologyError(f"{path}: '{kind}' is not an observation kind of codes.yaml")
+            raise TerminologyError(f"'{kind}' is not an observation kind of codes.yaml")
     return _compile(document)
-
-
-def _sources(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        found = [node["source"]] if isinstance(node.get("source"), str) else []
-        return found + [s for key, value in node.items() if key != "source" for s in _sources(value)]
-    if isinstance(node, list):
-        return [s for item in node for s in _sources(item)]
-    return []
 
 
 def _codes(concepts: list[dict[str, Any]]) -> frozenset[str]:
