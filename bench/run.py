@@ -10,7 +10,8 @@
    the same searches run one after another by a plain client, interleaved in the same run. Goal <= 1.0x.
 4. Peak RSS (VmHWM) of each gunicorn worker after the runs.
 
-Load comes from bench/load.py in its own process. BENCH_QUICK=1 (or --quick) runs a short version
+Load comes from wrk (bench/load.lua) in its own process; every request is a patient not sent before.
+BENCH_QUICK=1 (or --quick) runs a short version
 (tiny sizes) that proves the bench works; its numbers are not figures.
 """
 
@@ -25,6 +26,8 @@ import json
 import os
 import pstats
 import re
+import resource as rusage
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,15 +72,15 @@ class Plan:
     repeats: int
     http_requests: int
     fallback_rounds: int
-    patients: int  # distinct patients the load rotates through (issue 16: none seen before)
 
 
-FULL = Plan(10, 3, 8, 2600, (100, 1000, 10000), 5, 20, 60, 400)
-QUICK = Plan(2, 1, 8, 300, (100, 200, 400), 2, 3, 5, 20)
+FULL = Plan(10, 3, 8, 2600, (100, 1000, 10000), 5, 20, 60)
+QUICK = Plan(2, 1, 8, 300, (100, 200, 400), 2, 3, 5)
 SMALL_EXAMPLE = "ex1-"
 LINEAR_FROM = 1000  # resources: evaluate+render per resource is measured against its goal from this size up
 MAX_US_PER_RESOURCE = 10.0
 MAX_HEAVY_HTTP_RATIO = 4.0
+MARKER = "@@N@@"  # where bench/load.lua puts each request's own suffix
 RSS_BEFORE_MB = 130  # peak RSS of the larger worker before issue 16, same bench (bench/results/2026-12-01-before.txt)
 
 
@@ -224,19 +227,22 @@ def _renamed(node: Any, suffix: str) -> Any:
     return node
 
 
-def patient_variants(label: str, resources: list[dict[str, Any]], count: int) -> list[bytes]:
-    """``count`` request bodies, each a patient no other has named: every id, reference and hookInstance differs.
+def patient_template(label: str, resources: list[dict[str, Any]]) -> bytes:
+    """One request body whose patient id, hookInstance, resource ids and references each end in ``MARKER``.
 
-    Issue 16: every measured request is a patient the server has not seen, so no cache of earlier
-    results (by patient, record id or body) can help; the clinical content, hence the work, is the same.
+    bench/load.lua replaces every marker with a suffix no other request uses, so that every measured
+    request is a patient the server has never seen (issue 16) while the clinical content, hence the
+    work, stays the same.
     """
     patient_id = patient_id_of(resources)
-    bodies = []
-    for number in range(count):
-        suffix = f"-{label}{number:04d}"
-        renamed = _renamed(resources, suffix)
-        bodies.append(orjson.dumps(hook_request(patient_id + suffix, renamed, instance=f"bench-{label}-{number:04d}")))
-    return bodies
+    renamed = _renamed(resources, MARKER)
+    return orjson.dumps(hook_request(patient_id + MARKER, renamed, instance=f"bench-{label}{MARKER}"))
+
+
+def patient_variants(label: str, resources: list[dict[str, Any]], count: int) -> list[bytes]:
+    """``count`` request bodies made from ``patient_template``, each a patient no other has named."""
+    template = patient_template(label, resources)
+    return [template.replace(MARKER.encode(), f"-{label}{number:04d}".encode()) for number in range(count)]
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -272,19 +278,35 @@ def best_time(function: Any, repeats: int, clock: Any = time.perf_counter) -> fl
     return best
 
 
-def run_load(url: str, body_file: Path, plan: Plan) -> dict[str, Any]:
-    """bench/load.py in its own process against ``url``, rotating the bodies (one a line) of ``body_file``."""
-    command = [
-        sys.executable, "-m", "bench.load", url, str(body_file),
-        "--connections", str(plan.connections), "--seconds", str(plan.load_seconds), "--warmup", str(plan.warmup_seconds),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, text=True, env=env)  # noqa: S603
-    result: dict[str, Any] = json.loads(done.stdout)
-    latencies = result.pop("latencies_ms")
+def run_load(server: Server, template: Path, plan: Plan) -> dict[str, Any]:
+    """wrk (bench/load.lua) against ``server``: a warm-up run, then the measured one, each request a new patient.
+
+    wrk is C and event-driven: its two threads cost the 2-core machine little CPU and add no latency
+    of their own (the Python load generator it replaced held the GIL across 8 threads, which showed
+    as tail latency of its own). Also measured: the workers' CPU per request, from /proc.
+    """
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is needed for the load (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)")
+    url = server.url + SERVICE_PATH
+
+    def wrk(seconds: float, run: str) -> dict[str, Any]:
+        command = [
+            "wrk", "-t2", f"-c{plan.connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+            "-s", str(ROOT / "bench" / "load.lua"), url, "--", str(template), run,
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, check=True, text=True)  # noqa: S603
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    wrk(plan.warmup_seconds, "warm")
+    client = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    cpu = server.workers_cpu_seconds()
+    result = wrk(plan.load_seconds, "measured")
+    worker_cpu = server.workers_cpu_seconds() - cpu
+    after = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    result["client_cpu_seconds"] = after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime
     result["rps"] = result["requests"] / result["seconds"]
-    result["p50"] = percentile(latencies, 0.50)
-    result["p99"] = percentile(latencies, 0.99)
+    result["cpu_ms"] = worker_cpu / max(1, result["requests"]) * 1000
     return result
 
 
@@ -307,7 +329,7 @@ def stages(body: bytes, repeats: int) -> list[str]:
     from service.app import HOOK_SCHEMA
     from service.fhir_gateway import FhirGateway
     from service.gather import gather
-    from service.jsonio import depth_exceeds
+    from service.jsonio import parse_json
 
     knowledge = load_knowledge()
     engine, renderer = Engine(knowledge), CardRenderer(knowledge)
@@ -323,8 +345,7 @@ def stages(body: bytes, repeats: int) -> list[str]:
     today = date.today()  # as the service evaluates
     evaluation = engine.evaluate(patient_id, resources, today)
     timed = {
-        "orjson.loads": lambda: orjson.loads(body),
-        "depth check": lambda: depth_exceeds(request),
+        "parse (depth-limited)": lambda: parse_json(body),
         "request schema": lambda: HOOK_SCHEMA.load(request),
         "gather (prefetch)": gathered,
         "normalise": lambda: engine.normaliser.patient_record(patient_id, resources, today),
@@ -348,13 +369,11 @@ def stages(body: bytes, repeats: int) -> list[str]:
     ]
 
 
-def figure_throughput(
-    label: str, floor: dict[str, Any], service: dict[str, Any], connections: int, where: list[str]
-) -> Figure:
+def figure_throughput(label: str, floor: dict[str, Any], service: dict[str, Any], connections: int, where: list[str]) -> Figure:
     ratio = service["rps"] / floor["rps"] if floor["rps"] else 0.0
 
     def row(label: str, run: dict[str, Any]) -> str:
-        return f"{label:7} {run['rps']:8.1f} req/s  p50 {run['p50']:7.1f} ms  p99 {run['p99']:7.1f} ms  errors {run['errors']}"
+        return f"{label:7} {run['rps']:8.1f} req/s  p50 {run['p50']:7.2f} ms  p99 {run['p99']:7.2f} ms  errors {run['errors']}"
 
     return Figure(
         f"1 throughput service/floor ({label})",
@@ -364,10 +383,11 @@ def figure_throughput(
         [
             row("floor", floor),
             row("service", service),
-            f"{connections} keep-alive connections from bench/load.py (client CPU: floor {floor['client_cpu_seconds']:.1f} s, "
+            f"{connections} keep-alive connections from wrk (bench/load.lua; its CPU: floor {floor['client_cpu_seconds']:.1f} s, "
             f"service {service['client_cpu_seconds']:.1f} s over {floor['seconds']:.0f} s); "
-            f"{service['bodies']} distinct patients in rotation, each sent at most "
-            f"{-(-(service['requests'] + service['errors']) // service['bodies'])} time(s) per run",
+            f"every request a patient not sent before ({service['requests'] + service['errors']} "
+            "distinct patients for the service)",
+            f"worker CPU per request (from /proc): floor {floor['cpu_ms']:.2f} ms, service {service['cpu_ms']:.2f} ms",
             *where,
         ],
     )
@@ -596,25 +616,23 @@ def main(argv: list[str] | None = None) -> int:
             for label, prefix in (("ex3", LARGEST_EXAMPLE), ("ex1", SMALL_EXAMPLE)):
                 name, bundle = example_named(prefix)
                 resources = bundle_resources(bundle)
-                body_file = folder / f"{label}-requests.jsonl"
-                body_file.write_bytes(b"\n".join(patient_variants(label, resources, plan.patients)))
-                one = len(body_file.read_bytes().split(b"\n", 1)[0])
-                print(f"bench: {name}: {len(resources)} resources, request body {one / 1e3:.0f} kB, "
-                      f"{plan.patients} distinct patients", flush=True)  # fmt: skip
+                body_file = folder / f"{label}-template.json"
+                body_file.write_bytes(patient_template(label, resources))
+                print(f"bench: {name}: {len(resources)} resources, request body {body_file.stat().st_size / 1e3:.0f} kB, "
+                      "a new patient for every request", flush=True)  # fmt: skip
                 patients.append((f"{label} {len(resources)} resources", body_file))
             floors = {}
             with gunicorn("bench.floor:create_app()", env) as floor_server:
                 for label, body_file in patients:
                     print(f"bench: figure 1, floor, {label} ...", flush=True)
-                    floors[label] = run_load(floor_server.url + SERVICE_PATH, body_file, plan)
+                    floors[label] = run_load(floor_server, body_file, plan)
                 floor_rss = floor_server.peak_rss_mb()
             with gunicorn("service:create_app()", env) as service_server:
                 runs = {}
                 for label, body_file in patients:
                     print(f"bench: figure 1, service, {label} ...", flush=True)
-                    runs[label] = run_load(service_server.url + SERVICE_PATH, body_file, plan)
-                    first = body_file.read_bytes().split(b"\n", 1)[0]
-                    where = stages(first, plan.repeats)
+                    runs[label] = run_load(service_server, body_file, plan)
+                    where = stages(body_file.read_bytes().replace(MARKER.encode(), b"-stages"), plan.repeats)
                     figures.append(figure_throughput(label, floors[label], runs[label], plan.connections, where))
                 figures.append(figure_tail(runs, floors, plan.connections))
                 print("bench: figure 2 ...", flush=True)

@@ -9,7 +9,6 @@ from datetime import date
 from functools import partial
 from typing import Any
 
-import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 
@@ -23,7 +22,7 @@ from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
 from service.home import home
 from service.issued_cards import DEVELOPMENT_CLIENT, IssuedCards
-from service.jsonio import depth_exceeds, json_response, too_dense
+from service.jsonio import JsonRefused, json_response, parse_json, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import bind_hook, configure_logging
 from service.ops import endpoints as ops_endpoints
@@ -167,13 +166,11 @@ def read_json_body() -> Any:
     if too_dense(raw):
         raise ApiError(400, "the JSON holds far more values than its size suggests (a flood of tiny values); refused unparsed")
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc.args[0] if exc.args else 'cannot parse'}") from exc
+        body = parse_json(raw)
+    except JsonRefused as exc:
+        raise ApiError(400, str(exc)) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
-    if depth_exceeds(body):
-        raise ApiError(400, "JSON nests too deeply")
     return body
 
 

@@ -25,12 +25,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from service.jsonio import depth_exceeds, too_dense
+from service.jsonio import JsonRefused, JsonTooDeep, parse_json, too_dense
 from service.ops import metrics
 from service.ssrf import url_origin
 
@@ -115,10 +114,12 @@ def _parse(body: bytes, status: int) -> Any:
     if too_dense(body):
         raise FhirBadResponse("the FHIR answer holds far more values than its size suggests; refused unparsed", status)
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return parse_json(body)
+    except JsonRefused as exc:
         if status >= 400:
             return None
+        if isinstance(exc, JsonTooDeep):
+            raise FhirBadResponse("the FHIR answer nests too deeply", status) from exc
         raise FhirBadResponse("the FHIR server answered with something that is not JSON (HTML, or cut off)", status) from exc
 
 
@@ -286,8 +287,6 @@ class FhirGateway:
             raise FhirError(_status_text(status, outcome, headers), status, outcome)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
             raise FhirBadResponse("the FHIR server answered with JSON that is not a FHIR resource", status)
-        if depth_exceeds(parsed):  # no resource the service reads nests this deep; the normaliser need not cope
-            raise FhirBadResponse("the FHIR answer nests too deeply", status)
         return parsed
 
     def read(

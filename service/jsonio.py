@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pydantic_core
 from flask import Response
 
-MAX_DEPTH = 64
-_CONTAINERS = (dict, list)
+# The parser's own nesting limit (pydantic-core's jiter): a deeper document is refused while it is parsed.
+# tests/test_limits.py checks the parser still stops here. No resource the service reads nests beyond
+# about 10 levels, and no code of the service recurses into request data, so any limit far below
+# Python's recursion limit (1,000) is safe.
+MAX_DEPTH = 200
+_PARSER_DEPTH_ERROR = "recursion limit exceeded"
 # FHIR JSON carries about 20 bytes per value (the bundled examples: 20-23). A body of empty arrays or
 # one-digit numbers carries 2-3, and each of those values costs 30-60 bytes once parsed: a body under
 # the size limit could still cost twenty times its size in memory. Bodies denser than this are refused
@@ -33,22 +38,27 @@ def too_dense(raw: bytes) -> bool:
     return values * MIN_BYTES_PER_VALUE > len(raw)
 
 
-def depth_exceeds(node: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when the JSON nests deeper than ``limit`` (checked without recursion).
+class JsonRefused(ValueError):
+    """The bytes are not JSON the service accepts; ``str()`` says why, in words for an API error."""
 
-    One level at a time, holding only the containers: twice as fast as a stack of (node, depth) pairs,
-    which cost more than parsing the body (issue 6).
+
+class JsonTooDeep(JsonRefused):
+    """Well-formed as far as read, but nested deeper than ``MAX_DEPTH``."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse ``raw`` once, refusing it when it nests deeper than ``MAX_DEPTH`` (issue 16).
+
+    pydantic-core's parser (jiter) stops at its own nesting limit while it parses, so no second walk
+    over the parsed objects is needed; that walk had cost more than parsing the body. Object keys are
+    interned as they are read (``cache_strings="keys"``): a FHIR bundle repeats a few hundred keys
+    hundreds of times, and looking each up beats creating it again. NaN and Infinity are refused as
+    in JSON; a number too large for a float becomes infinity, which the read layer refuses per record.
     """
-    level = [node] if isinstance(node, _CONTAINERS) else []
-    depth = 1
-    while level:
-        if depth > limit:
-            return True
-        below = []
-        for current in level:
-            for value in current.values() if isinstance(current, dict) else current:
-                if isinstance(value, _CONTAINERS):
-                    below.append(value)
-        level = below
-        depth += 1
-    return False
+    try:
+        return pydantic_core.from_json(raw, allow_inf_nan=False, cache_strings="keys")
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith(_PARSER_DEPTH_ERROR):
+            raise JsonTooDeep(f"JSON nests too deeply (more than {MAX_DEPTH} levels)") from exc
+        raise JsonRefused(f"malformed JSON: {reason}") from exc

@@ -73,10 +73,15 @@ def service_env(workdir: Path, settings: dict[str, str] | None = None) -> dict[s
 
 @contextmanager
 def served(
-    workdir: Path, settings: dict[str, str] | None = None, port: int | None = None, start_seconds: float = 60
+    workdir: Path,
+    settings: dict[str, str] | None = None,
+    port: int | None = None,
+    start_seconds: float = 60,
+    gunicorn_args: tuple[str, ...] = (),
 ) -> Iterator[Service]:
     """The Dockerfile's her2cds-start (``create_app()`` once, then gunicorn with its GUNICORN_CMD_ARGS) on
-    127.0.0.1; ``settings`` are HER2CDS_* variables. Stopped (and reaped) on exit."""
+    127.0.0.1; ``settings`` are HER2CDS_* variables; ``gunicorn_args`` come after the Dockerfile's and so
+    win (``--workers 1``). Stopped (and reaped) on exit."""
     env = service_env(workdir, settings)
     check = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", "from service import create_app; create_app()"], cwd=workdir, env=env, capture_output=True
@@ -86,7 +91,7 @@ def served(
     port = port or free_port()
     log = workdir / f"gunicorn-{port}.log"
     app = "service:create_app()"
-    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), "--pythonpath", str(ROOT), app]
+    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), *gunicorn_args, "--pythonpath", str(ROOT), app]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     service = Service(process, f"http://127.0.0.1:{port}", log)

@@ -44,10 +44,11 @@ def test_quick_bench_prints_every_figure_with_its_goal():
     for number, pattern in FIGURE_ROWS.items():
         assert re.search(pattern, out, re.MULTILINE), f"figure {number} missing:\n{out}"
     assert re.search(r"^3 fallback .* <= 1\.0  not run$", out, re.MULTILINE), out
-    assert re.search(r"floor +\d+\.\d req/s  p50 +\d+\.\d ms  p99", out), out
+    assert re.search(r"floor +\d+\.\d req/s  p50 +\d+\.\d+ ms  p99", out), out
+    assert re.search(r"worker CPU per request \(from /proc\): floor \d+\.\d+ ms, service \d+\.\d+ ms", out), out
     assert len(re.findall(r"^1 throughput service/floor \((ex3 279|ex1 23) resources\)", out, re.MULTILINE)) == 2, out
     assert len(re.findall(r"^ +service +\d+\.\d req/s .* errors 0$", out, re.MULTILINE)) == 2, out
-    assert "20 distinct patients in rotation" in out  # issue 16: the load never repeats one patient back to back
+    assert re.search(r"every request a patient not sent before \(\d+ distinct patients for the service\)", out), out  # issue 16
     assert len(re.findall(r"^ +\d+ resources: .* us/resource", out, re.MULTILINE)) == 3, out
     assert re.search(r"where one service request's CPU goes .*normalise \d+\.\d.*json\.loads \(floor\) \d+\.\d", out), out
     assert re.search(r"normalise decodes \d+ of 279 resources into narrow shapes \(msgspec\): \d+% of normalise", out), out

@@ -22,7 +22,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from service import create_app
-from service.jsonio import DENSITY_CHECK_FROM_BYTES, MAX_DEPTH
+from service.jsonio import DENSITY_CHECK_FROM_BYTES, MAX_DEPTH, JsonTooDeep, parse_json
 from tests.cards import ASSESSMENT_KEY, response_problems
 from tests.conftest import coding, her2_positive_liver_patient, observation, prefetch_for
 
@@ -157,6 +157,14 @@ def test_deeply_nested_json_is_400_cheaply(client, path, data):
     response, peak = measured_post(client, path, data)
     assert_operation_outcome(response, 400, "invalid")
     assert peak < 10 * 1024 * 1024 + 20 * len(data)  # never a copy per level, never a RecursionError (a 500)
+
+
+@pytest.mark.parametrize(("opening", "closing", "inner"), [(b"[", b"]", b""), (b'{"a":', b"}", b"1")], ids=["arrays", "objects"])
+def test_the_parser_stops_at_max_depth(opening, closing, inner):
+    """MAX_DEPTH is the parser's own limit (pydantic-core): an upgrade that moves it fails here, not in production."""
+    assert parse_json(nested(MAX_DEPTH, opening, closing, inner)) is not None
+    with pytest.raises(JsonTooDeep, match="nests too deeply"):
+        parse_json(nested(MAX_DEPTH + 2, opening, closing, inner))
 
 
 def test_nesting_at_the_depth_the_service_reads_is_accepted(client, full_prefetch):

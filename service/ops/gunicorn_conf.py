@@ -17,6 +17,7 @@ Load it with ``--config python:service.ops.gunicorn_conf`` (on the command line 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_GEVENT_WORKER = "gunicorn.workers.ggevent"
 
 
 def _metrics_dir() -> tuple[str, bool]:
@@ -52,6 +54,32 @@ def on_starting(server: Any) -> None:
     """Values of an earlier run in a reused directory would be added to this run's: remove them."""
     for stale in Path(METRICS_DIR).glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """The application is loaded: move everything alive now out of the garbage collector's sight.
+
+    Knowledge, models and modules live as long as the worker. Left in the collector's oldest
+    generation, every full collection scans them again, and a large request body (hundreds of
+    thousands of new objects) triggers several while it is parsed: 30 ms of a 1.4 MB request went to
+    that (issue 16). Frozen, a collection scans the request's own objects only.
+    """
+    gc.freeze()
+
+
+def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
+    """Under the gevent worker, let the worker's other connections run before this one's next request.
+
+    A greenlet yields only when a read would block. On a keep-alive connection whose client sends the
+    next request as soon as it has the answer, that read never blocks, so one connection kept the
+    worker while its others waited: p50 0.8 ms but p99 over 200 ms for a trivial Flask app with 8
+    connections on 2 workers (issue 16). ``gevent.idle`` resumes this greenlet once the others that
+    are ready have run.
+    """
+    if _GEVENT_WORKER in type(worker).__module__:
+        import gevent
+
+        gevent.idle()
 
 
 def child_exit(server: Any, worker: Any) -> None:
