@@ -21,7 +21,7 @@ from service.feedback import FeedbackRefused, FeedbackStore
 from service.fhir_gateway import FhirGateway
 from service.gather import PrefetchUnavailable, gather
 from service.home import home
-from service.issued_cards import DEVELOPMENT_CLIENT, IssuedCards
+from service.issued_cards import DEVELOPMENT_CLIENT, IssuedCard, IssuedCards
 from service.jsonio import JsonRefused, json_response, parse_json, too_dense
 from service.knowledge import Knowledge, load_knowledge
 from service.logs import bind_hook, configure_logging
@@ -41,6 +41,7 @@ hooks = Blueprint("hooks", __name__)
 assets = Blueprint("assets", __name__, static_folder="assets", static_url_path="/assets")
 HOOK_SCHEMA = HookRequestSchema()
 FEEDBACK_SCHEMA = FeedbackSchema()
+BATCH_GRACE_SECONDS = 0.5  # beyond a batch's time: its timer running late on a busy worker, its transaction committing
 
 
 class Runtime:
@@ -56,7 +57,7 @@ class Runtime:
         self.feedback = FeedbackStore(settings.database_url)
         # Settings read with a default until service.config declares them (typed settings, issue 15).
         retention_days = settings.issued_card_retention_days
-        self.issued = IssuedCards(self.feedback.relaxed_engine(), retention_days)
+        self.issued = IssuedCards(self.feedback.relaxed_engine(), retention_days, settings.issued_card_batch_seconds)
         self.feedback_per_card = settings.feedback_per_card
         self.feedback_per_client_per_hour = settings.feedback_per_client_per_hour
         self.authenticator = None if settings.development_mode else Authenticator(settings, ReplayStore(self.feedback.engine))
@@ -275,7 +276,7 @@ def feedback(service_id: str) -> Response:
     except ValidationError as exc:
         raise ApiError(400, "invalid feedback", messages_of(exc)) from exc
     client = rt.client_name()
-    issued = rt.issued.find(item["card"] for item in items)
+    issued = issued_cards_of(rt, {item["card"] for item in items})
     mine = {uuid for uuid, card in issued.items() if card.client == client and card.service_id == service_id}
     unknown = sorted({item["card"] for item in items} - mine)
     if unknown:
@@ -289,6 +290,17 @@ def feedback(service_id: str) -> Response:
     metrics.count_feedback(service_id, items)
     log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
     return json_response({})
+
+
+def issued_cards_of(rt: Runtime, card_uuids: set[str]) -> dict[str, IssuedCard]:
+    """The issued cards among ``card_uuids``; asked twice when some are missing, since another worker
+    may hold them in its batch for up to ``issued_card_batch_seconds`` (``service.issued_cards``)."""
+    issued = rt.issued.find(card_uuids)
+    missing = card_uuids - issued.keys()
+    if missing and rt.issued.batch_seconds > 0:
+        time.sleep(rt.issued.batch_seconds + BATCH_GRACE_SECONDS)  # a greenlet's sleep under gevent
+        issued.update(rt.issued.find(missing))
+    return issued
 
 
 @hooks.get("/healthz")

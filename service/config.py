@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     tracing: Literal["", "off", "otlp", "console"] = setting("", "OpenTelemetry exporter: `otlp` (the default with an endpoint), `console`, or `off` (the default without)")
     trace_sample_ratio: float = setting(1.0, "OpenTelemetry: share of new traces kept; a caller's `traceparent` decides for its own traces", ge=0, le=1)
     issued_card_retention_days: float = setting(30.0, "how long issued cards are remembered (no patient data), and so how long feedback on them is accepted", gt=0)
+    issued_card_batch_seconds: float = setting(0.2, "issued cards are written to the database in one batch per this many seconds (0: one write per hook answer)", ge=0, le=5)
     feedback_per_card: int = setting(10, "most feedback items stored per card; more get 429", ge=1)
     feedback_per_client_per_hour: int = setting(10000, "most feedback items per client per hour; more get 429", ge=1)
     fallback_fhir_server: str = setting("", "development mode: FHIR base URL read when a hook request names no `fhirServer`")

@@ -9,10 +9,20 @@ along, so that ``her2-cds report`` can say which advice clinicians override afte
 
 Rows older than the retention (``issued_card_retention_days``, 30 by default) are purged now and
 then; it lives in the service's database, so every gunicorn worker sees the same cards.
+
+Rows are written in batches (``issued_card_batch_seconds``, 0.2 s by default): the first card of a
+batch starts a timer, and everything issued until it fires goes to the database in one transaction.
+One transaction per hook answer had been a sixth of a worker's time on a small patient (issue 16).
+``find`` writes this worker's batch first; the feedback endpoint asks once more after a batch's time
+for cards another worker may still hold. A worker killed with SIGKILL loses at most its last batch:
+feedback on those cards is then refused as for any card never issued; the cards themselves were sent.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +34,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from service.throttle import AtMostEvery
 
+log = logging.getLogger("her2cds")
 DEFAULT_RETENTION_DAYS = 30.0
+MAX_BATCH_ROWS = 1000  # written at once however young the batch: bounds the memory of a burst
 PURGE_INTERVAL_SECONDS = 300.0
 DEVELOPMENT_CLIENT = "development"
 
@@ -68,41 +80,65 @@ def kind_and_rule(key: str) -> tuple[str, str]:
 class IssuedCards:
     """Records issued cards and answers which card a feedback item is about."""
 
-    def __init__(self, engine: Engine, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+    def __init__(self, engine: Engine, retention_days: float = DEFAULT_RETENTION_DAYS, batch_seconds: float = 0.0) -> None:
         self.engine = engine
         self.retention = timedelta(days=retention_days)
+        self.batch_seconds = batch_seconds
         try:
             metadata.create_all(engine, checkfirst=True)
         except (OperationalError, ProgrammingError):
             metadata.create_all(engine, checkfirst=True)  # another worker created it between check and CREATE
         self._purges = AtMostEvery(PURGE_INTERVAL_SECONDS)
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if batch_seconds > 0:
+            atexit.register(self.flush)  # a worker stopped as gunicorn stops it writes its last batch
 
     def record(
         self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
     ) -> int:
-        """Remember the cards of one response (``keys``: card uuid -> render key); returns how many."""
-        self._purges.run(self.purge)
-        now = datetime.now(UTC)
-        rows = []
-        for card in cards:
-            key = keys.get(str(card.get("uuid")))
-            if key is None:
-                continue
-            kind, rule = kind_and_rule(key)
-            rows.append(
-                {
-                    "card_uuid": str(card["uuid"]),
-                    "client": client[:1000],
-                    "service_id": service_id[:100],
-                    "hook": hook[:100],
-                    "indicator": str(card.get("indicator", ""))[:20],
-                    "kind": kind[:50],
-                    "rule": rule[:200],
-                    "issued_at": now,
-                }
-            )
+        """Remember the cards of one response (``keys``: card uuid -> render key); returns how many.
+
+        Written now without batching; else within ``batch_seconds`` (``flush``).
+        """
+        rows = _rows(cards, keys, client, service_id, hook)
         if not rows:
             return 0
+        if self.batch_seconds <= 0:
+            self._write(rows)
+            return len(rows)
+        with self._lock:
+            self._pending.extend(rows)
+            full = len(self._pending) >= MAX_BATCH_ROWS
+            if not full and self._timer is None:
+                self._timer = threading.Timer(self.batch_seconds, self._flush_logged)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
+            self.flush()
+        return len(rows)
+
+    def flush(self) -> int:
+        """Write the cards recorded and not yet written; returns how many."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+            timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+        if rows:
+            self._write(rows)
+        return len(rows)
+
+    def _flush_logged(self) -> None:
+        """The timer's flush: nobody waits for it, so a failure is logged (feedback on those cards is then refused)."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - a database failure costs the feedback on these cards, never the service
+            log.exception("issued cards could not be recorded; feedback on them will be refused")
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        self._purges.run(self.purge)
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":  # losing the last records in a crash costs only their feedback
@@ -113,16 +149,16 @@ class IssuedCards:
             with self.engine.begin() as connection:
                 column = issued_cards_table.c.card_uuid
                 known = set(connection.execute(select(column).where(column.in_([r["card_uuid"] for r in rows]))).scalars())
-                fresh = [row for row in rows if row["card_uuid"] not in known]
+                fresh = {row["card_uuid"]: row for row in rows if row["card_uuid"] not in known}
                 if fresh:
-                    connection.execute(issued_cards_table.insert(), fresh)
-        return len(rows)
+                    connection.execute(issued_cards_table.insert(), list(fresh.values()))
 
     def find(self, card_uuids: Iterable[str]) -> dict[str, IssuedCard]:
         """The issued cards among ``card_uuids`` still within the retention."""
         wanted = sorted(set(card_uuids))
         if not wanted:
             return {}
+        self.flush()
         since = datetime.now(UTC) - self.retention
         query = select(issued_cards_table).where(
             issued_cards_table.c.card_uuid.in_(wanted), issued_cards_table.c.issued_at >= since
@@ -140,3 +176,29 @@ class IssuedCards:
                 delete(issued_cards_table).where(issued_cards_table.c.issued_at < datetime.now(UTC) - self.retention)
             )
         return int(result.rowcount or 0)
+
+
+def _rows(
+    cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
+) -> list[dict[str, Any]]:
+    """One row per card of a response that has a render key."""
+    now = datetime.now(UTC)
+    rows = []
+    for card in cards:
+        key = keys.get(str(card.get("uuid")))
+        if key is None:
+            continue
+        kind, rule = kind_and_rule(key)
+        rows.append(
+            {
+                "card_uuid": str(card["uuid"]),
+                "client": client[:1000],
+                "service_id": service_id[:100],
+                "hook": hook[:100],
+                "indicator": str(card.get("indicator", ""))[:20],
+                "kind": kind[:50],
+                "rule": rule[:200],
+                "issued_at": now,
+            }
+        )
+    return rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import update
 
 from service import create_app
 from service.cli import main
-from service.issued_cards import issued_cards_table, kind_and_rule
+from service.issued_cards import IssuedCards, issued_cards_table, kind_and_rule
 from tests.conftest import her2_positive_liver_patient, prefetch_for
 
 SERVICE = "/cds-services/her2-mbc-guidance"
@@ -129,6 +130,7 @@ def test_feedback_per_client_and_hour_is_limited(app, knowledge):
 def test_feedback_on_an_expired_card_is_refused_and_old_cards_are_purged(app, knowledge):
     runtime = app.extensions["her2cds"]
     old, fresh = answer(app, knowledge, "old")[0]["uuid"], answer(app, knowledge, "fresh")[0]["uuid"]
+    runtime.issued.flush()  # written now, not within the batch's 0.2 s, so that the row can be aged
     with runtime.feedback.engine.begin() as connection:
         connection.execute(
             update(issued_cards_table)
@@ -195,3 +197,38 @@ def test_the_report_gives_rates_per_card_kind_and_rule_with_the_override_reasons
 
 def test_the_report_refuses_a_range_that_ends_before_it_starts(database, capsys):
     assert main(["report", "--database-url", database, "--since", "2026-06-02", "--until", "2026-06-01"]) == 2
+
+
+def test_issued_cards_are_written_in_batches_and_seen_by_another_worker_in_time(app, knowledge, tmp_path):
+    """Issue 16: one transaction per batch, not per answer. A second store on the same database (another
+    gunicorn worker) does not see a batch before it is written; the feedback endpoint asks again after a
+    batch's time, by which the timer has written it."""
+    runtime = app.extensions["her2cds"]
+    assert runtime.issued.batch_seconds == 0.2  # the default
+    other_worker = IssuedCards(runtime.feedback.relaxed_engine())
+    cards = [answer(app, knowledge, f"batch-{number}")[0]["uuid"] for number in range(3)]
+    assert other_worker.find(cards) == {}  # still in this worker's batch
+    time.sleep(runtime.issued.batch_seconds + 0.3)
+    assert other_worker.find(cards).keys() == set(cards)  # the timer wrote them, in one batch
+
+
+def test_feedback_arriving_at_another_worker_before_the_batch_is_written_is_accepted(app, knowledge):
+    runtime = app.extensions["her2cds"]
+    issuing_worker = IssuedCards(runtime.feedback.relaxed_engine(), batch_seconds=0.2)
+    cards = [{"uuid": "0c8f3f0e-0000-4000-8000-000000000001", "indicator": "info"}]
+    issuing_worker.record(cards, {cards[0]["uuid"]: "summary:options"}, "development", "her2-mbc-guidance", "patient-view")
+    response = app.test_client().post(FEEDBACK, json={"feedback": [item(cards[0]["uuid"])]})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_batch_repeating_a_card_writes_it_once(app):
+    """An EHR retrying a hookInstance within one batch: the same card twice in the batch, and once more later."""
+    runtime = app.extensions["her2cds"]
+    store = IssuedCards(runtime.feedback.relaxed_engine(), batch_seconds=60)
+    card = {"uuid": "0c8f3f0e-0000-4000-8000-000000000002", "indicator": "warning"}
+    for _ in range(2):
+        store.record([card], {card["uuid"]: "alert:lvef-low"}, "development", "her2-mbc-guidance", "patient-view")
+    assert store.flush() == 2
+    store.record([card], {card["uuid"]: "alert:lvef-low"}, "development", "her2-mbc-guidance", "patient-view")
+    assert store.flush() == 1
+    assert list(store.find([card["uuid"]])) == [card["uuid"]]
