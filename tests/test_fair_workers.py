@@ -73,9 +73,10 @@ def test_the_worker_freezes_what_it_loaded_out_of_the_collectors_sight(tmp_path:
     """
     script = (
         "import gc; from service.ops import gunicorn_conf; before = gc.get_freeze_count(); "
-        "gunicorn_conf.post_worker_init(None); print(before, gc.get_freeze_count())"
+        "gunicorn_conf.post_worker_init(None); print(before, gc.get_freeze_count(), gc.get_threshold()[0])"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)  # noqa: S603
-    before, after = map(int, done.stdout.split())
+    before, after, young = map(int, done.stdout.split())
     assert before == 0 and after > 10_000
+    assert young == 10_000

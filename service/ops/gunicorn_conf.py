@@ -28,6 +28,7 @@ from gunicorn.glogging import Logger
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _GEVENT_WORKER = "gunicorn.workers.ggevent"
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _metrics_dir() -> tuple[str, bool]:
@@ -63,8 +64,13 @@ def post_worker_init(worker: Any) -> None:
     generation, every full collection scans them again, and a large request body (hundreds of
     thousands of new objects) triggers several while it is parsed: 30 ms of a 1.4 MB request went to
     that (issue 16). Frozen, a collection scans the request's own objects only.
+
+    A request's objects die with it, so the youngest generation's threshold is raised from 700 to
+    10,000 new containers: a 279-resource request then triggers no collection (five before: 0.23 ms
+    of its 8 ms), and the few reference cycles a request leaves are still collected every few requests.
     """
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
