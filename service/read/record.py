@@ -12,6 +12,7 @@ from typing import Any
 
 from service.domain import PatientRecord
 from service.knowledge import Knowledge
+from service.read.common import JSON_OBJECT
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
@@ -34,7 +35,7 @@ class Normaliser:
         record = PatientRecord(patient_id=patient_id)
         by_type: dict[str, list[Mapping[str, Any]]] = {}
         for resource in resources:
-            if isinstance(resource, Mapping):
+            if isinstance(resource, JSON_OBJECT):
                 by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
         for raw in by_type.get("Patient", []):
             read_patient(raw, patient_id, record)
