@@ -62,23 +62,20 @@ def raw_mapping(value: Any) -> Mapping[str, Any]:
 def raw_codings(node: Any) -> list[tuple[str, str]]:
     """(system, code) pairs of a raw CodeableConcept; codings of the wrong JSON type are passed over.
 
-    A wrong JSON type reads as "" (as ``raw_text(...) or ""``). A list, not a generator: every reader
-    loops over a handful of codings, and a generator's set-up costs more than the loop.
+    A system or code of the wrong JSON type reads as "" (as ``raw_text(...) or ""``). A plain loop, not
+    a generator of helper calls: it runs for every Observation and medication record of a request.
     """
     if not isinstance(node, JSON_OBJECT):
         return []
     found = node.get("coding")
     if not isinstance(found, list):
         return []
-    return [
-        (_text_or_empty(coding.get("system")), _text_or_empty(coding.get("code")))
-        for coding in found
-        if isinstance(coding, JSON_OBJECT)
-    ]
-
-
-def _text_or_empty(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    pairs = []
+    for coding in found:
+        if isinstance(coding, JSON_OBJECT):
+            system, code = coding.get("system"), coding.get("code")
+            pairs.append((system if isinstance(system, str) else "", code if isinstance(code, str) else ""))
+    return pairs
 
 
 def raw_concept_texts(node: Any) -> list[str]:

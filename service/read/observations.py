@@ -13,6 +13,7 @@ named in ``PatientRecord.undated`` for the data card.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
@@ -52,6 +53,16 @@ def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
             period = raw_mapping(collection.get("collectedPeriod"))
             return to_date(collection.get("collectedDateTime")) or to_date(period.get("start"))
     return None
+
+
+# The lists of a PatientRecord: what reading a record appends to (its other fields are the Patient's).
+_READ_LISTS = tuple(field.name for field in fields(PatientRecord) if field.default_factory is list)
+
+
+def _add_read(record: PatientRecord, part: PatientRecord) -> None:
+    """Append to ``record`` what one record's reading into ``part`` found, as reading it again would."""
+    for name in _READ_LISTS:
+        getattr(record, name).extend(getattr(part, name))
 
 
 class ObservationReader:
@@ -96,31 +107,37 @@ class ObservationReader:
         kinds: dict[int, tuple[str | None, bool]] = {}
         groups: dict[str, list[tuple[date, int]]] = {}
         for index, raw in enumerate(raws):
-            kind, from_text = kinds[index] = self._kind_and_source(raw.get("code"))
-            if kind is None and not raw.get("component"):
+            found = self._kind_and_source(raw.get("code"))
+            if found[0] is None and not raw.get("component"):
                 continue  # read() would pass it over: neither it nor a component names a kind
-            latest_only = self._latest_only(raw, kind)
+            kinds[index] = found
+            latest_only = self._latest_only(raw, found[0])
             if latest_only is None:
                 chosen.append(index)
             else:
                 groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
-        models: dict[int, Any] = {}
+        tried: dict[int, PatientRecord] = {}  # what each latest-only candidate read gave, kept for its turn
         for candidates in groups.values():
             for _on, negative_index in sorted(candidates, reverse=True):
                 index = -negative_index
                 chosen.append(index)
-                models[index] = validate_resource(raws[index])
-                trial = PatientRecord(patient_id=record.patient_id)
-                self._read(raws[index], trial, models[index], *kinds[index])
+                trial = tried[index] = PatientRecord(patient_id=record.patient_id)
+                self._read(raws[index], trial, validate_resource(raws[index]), *kinds[index])
                 if trial.labs or trial.disease_statuses:
                     break
         for index in sorted(chosen):
-            self._read(raws[index], record, models.get(index, NOT_VALIDATED), *kinds[index])
+            if index in tried:
+                _add_read(record, tried[index])
+            else:
+                self._read(raws[index], record, NOT_VALIDATED, *kinds[index])
 
     def _latest_only(self, raw: Mapping[str, Any], kind: str | None) -> tuple[str, date] | None:
         """(group, raw date) when only the latest reading of ``kind`` matters; None to read ``raw`` in any case."""
-        group = self.terminology.latest_only_group.get(kind or "")
-        if group is None or raw.get("component") or raw_text(raw.get("status")) not in self._statuses:
+        group = self.terminology.latest_only_group.get(kind) if kind else None
+        if group is None or raw.get("component"):
+            return None
+        status = raw.get("status")
+        if not isinstance(status, str) or status not in self._statuses:
             return None
         if group == "disease-status" and self._raw_disease_status(raw) == "worsened":
             return None
