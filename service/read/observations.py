@@ -85,13 +85,21 @@ class ObservationReader:
         return self._kind_and_source(concept)[0]
 
     def _kind_and_source(self, concept: Any) -> tuple[str | None, bool]:
-        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there."""
+        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there.
+
+        The codings are walked here rather than listed by ``raw_codings`` (same reading: a coding or
+        a system/code of the wrong JSON type counts as absent): this runs for every Observation.
+        """
         standard = False
-        for pair in raw_codings(concept):
-            kind = self._kind_by_coding.get(pair)
-            if kind:
-                return kind, False
-            standard = standard or pair[0] in self._standard
+        found = concept.get("coding") if isinstance(concept, JSON_OBJECT) else None
+        for coding in found if isinstance(found, list) else ():
+            if isinstance(coding, JSON_OBJECT):
+                system, code = coding.get("system"), coding.get("code")
+                system = system if isinstance(system, str) else ""
+                kind = self._kind_by_coding.get((system, code if isinstance(code, str) else ""))
+                if kind:
+                    return kind, False
+                standard = standard or system in self._standard
         if standard:
             return None, False
         kind = self.terminology.observation_kind_from_text(raw_concept_texts(concept))
