@@ -76,7 +76,7 @@ def default_mappings_dir() -> Path:
 
 def normalise_name(text: str) -> tuple[str, ...]:
     """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``."""
-    return tuple(word for word in _WORD_SPLIT.split(text.lower()) if word)
+    return tuple([word for word in _WORD_SPLIT.split(text.lower()) if word])
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class Knowledge:
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
     name_patterns: tuple[NamePattern, ...] = ()
+    agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
@@ -402,6 +403,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     knowledge.name_patterns = tuple(
         NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
     )
+    knowledge.agents_by_name = {pattern.words: pattern.agents for pattern in knowledge.name_patterns}
     by_word: dict[str, list[int]] = {}
     for index, pattern in enumerate(knowledge.name_patterns):
         by_word.setdefault(pattern.words[0], []).append(index)
@@ -412,11 +414,18 @@ def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
     """Agents named in free text; each word is used by one name at most (longest name first).
 
     Only the names whose first word is in the text can match: they are tried, in the global order.
+    A text naming no drug costs one split and a look-up a word. A text that is one name and nothing
+    else ("Herceptin", the usual case) is one look-up: no other name fits in it once that one is read.
     """
-    words = list(normalise_name(text))
+    name = normalise_name(text)
+    exact = knowledge.agents_by_name.get(name)
+    if exact is not None:
+        return set(exact)
+    words = list(name)
+    by_first_word = knowledge.patterns_by_first_word
+    candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
     found: set[str] = set()
-    candidates = sorted({index for word in set(words) for index in knowledge.patterns_by_first_word.get(word, ())})
-    for pattern in (knowledge.name_patterns[index] for index in candidates):
+    for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
         size = len(pattern.words)
         index = 0
         while index + size <= len(words):
@@ -431,4 +440,5 @@ def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
 
 def refine_agents(knowledge: Knowledge, agents: set[str]) -> set[str]:
     """Drop an agent that a more specific one in the same record refines (nab-paclitaxel over paclitaxel)."""
-    return {agent for agent in agents if not any(knowledge.refinements.get(other) == agent for other in agents)}
+    refined = {knowledge.refinements[agent] for agent in agents if agent in knowledge.refinements}
+    return agents - refined

@@ -17,6 +17,7 @@ from typing import Any
 from service.domain import CancerCondition, PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import (
+    JSON_OBJECT,
     codings,
     concept_texts,
     raw_codings,
@@ -110,7 +111,7 @@ class ConditionReader:
         terminology = self.terminology
         icdo3 = [code for system, code in all_codings if system == terminology.icdo3]
         for extension in raw_list(raw.get("extension")):
-            if isinstance(extension, Mapping) and extension.get("url") == MORPHOLOGY_EXTENSION:
+            if isinstance(extension, JSON_OBJECT) and extension.get("url") == MORPHOLOGY_EXTENSION:
                 morphology = raw_codings(extension.get("valueCodeableConcept"))
                 icdo3.extend(code for system, code in morphology if system == terminology.icdo3)
         topography = any(code.startswith(terminology.icdo3_topography_prefixes) for code in icdo3)

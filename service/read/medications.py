@@ -17,7 +17,17 @@ from typing import Any
 
 from service.domain import Exposure, PatientRecord
 from service.knowledge import Knowledge, agents_from_name, refine_agents
-from service.read.common import codings, concept_texts, raw_list, raw_mapping, raw_text, reference_of, to_date, validated
+from service.read.common import (
+    JSON_OBJECT,
+    codings,
+    concept_texts,
+    raw_list,
+    raw_mapping,
+    raw_text,
+    reference_of,
+    to_date,
+    validated,
+)
 
 # Record statuses that take a medication record out of the history (docs/clinical-rules.md §0).
 EXCLUDED_MEDICATION_STATUS = {
@@ -52,13 +62,13 @@ class MedicationReader:
 
     def _agents_of_medication_json(self, medication: Mapping[str, Any]) -> set[str]:
         concept = medication.get("code")
-        return self._agents_of_concept_json(concept) if isinstance(concept, Mapping) else set()
+        return self._agents_of_concept_json(concept) if isinstance(concept, JSON_OBJECT) else set()
 
     def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
         """Agents named by an RxNorm code or by any text/display of a raw CodeableConcept."""
         agents: set[str] = set()
         for coding in raw_list(concept.get("coding")):
-            if not isinstance(coding, Mapping):
+            if not isinstance(coding, JSON_OBJECT):
                 continue
             if coding.get("system") == self._rxnorm and raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm:
                 agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
@@ -71,16 +81,16 @@ class MedicationReader:
     def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
         """The canonical agents a medication record (or a draft order) names."""
         concept = raw.get("medicationCodeableConcept")
-        if isinstance(concept, Mapping):
+        if isinstance(concept, JSON_OBJECT):
             return self._agents_of_concept_json(concept)
         reference = raw.get("medicationReference")
-        if not isinstance(reference, Mapping):
+        if not isinstance(reference, JSON_OBJECT):
             return set()
         target = raw_text(reference.get("reference")) or ""
         agents: set[str] = set()
         if target.startswith("#"):
             for contained in raw_list(raw.get("contained")):
-                if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
+                if isinstance(contained, JSON_OBJECT) and contained.get("id") == target[1:]:
                     agents = self._agents_of_medication_json(contained)
         else:
             key = "/".join(target.rstrip("/").split("/")[-2:])
@@ -143,15 +153,17 @@ class MedicationReader:
     def _curative(self, raw: Mapping[str, Any], model: Any) -> bool:
         """Marked curative, adjuvant or neoadjuvant (mCODE treatment intent, reason text)."""
         for extension in raw_list(raw.get("extension")):
-            if isinstance(extension, Mapping) and extension.get("url") in self._intent_extensions:
+            if isinstance(extension, JSON_OBJECT) and extension.get("url") in self._intent_extensions:
                 concept = raw_mapping(extension.get("valueCodeableConcept"))
                 for coding in raw_list(concept.get("coding")):
-                    if isinstance(coding, Mapping) and raw_text(coding.get("code")) in self._curative_codes:
+                    if isinstance(coding, JSON_OBJECT) and raw_text(coding.get("code")) in self._curative_codes:
                         return True
                 if self._says_curative([raw_text(concept.get("text")) or ""]):
                     return True
-        texts = [text for concept in getattr(model, "reasonCode", None) or [] for text in concept_texts(concept)]
-        texts += [ref.display for ref in getattr(model, "reasonReference", None) or [] if ref.display]
+        if model.reasonCode is None and model.reasonReference is None:
+            return False  # the usual case: no reason given
+        texts = [text for concept in model.reasonCode or [] for text in concept_texts(concept)]
+        texts += [ref.display for ref in model.reasonReference or [] if ref.display]
         return self._says_curative(texts)
 
     def _says_curative(self, texts: list[str]) -> bool:

@@ -13,12 +13,14 @@ named in ``PatientRecord.undated`` for the data card.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
 from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import (
+    JSON_OBJECT,
     NOT_VALIDATED,
     codings,
     raw_codings,
@@ -36,23 +38,31 @@ from service.read.values import LAB_KINDS, RECEPTOR_KINDS, ValueReader
 
 def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
     """effective[x], then issued, then the collection date of a contained Specimen; None when none."""
+    found = to_date(raw.get("effectiveDateTime")) or to_date(raw.get("effectiveInstant"))
+    if found is not None:  # the usual case: the period is not looked at
+        return found
     period = raw_mapping(raw.get("effectivePeriod"))
-    found = (
-        to_date(raw.get("effectiveDateTime"))
-        or to_date(raw.get("effectiveInstant"))
-        or to_date(period.get("start"))
-        or to_date(period.get("end"))
-        or to_date(raw.get("issued"))
-    )
+    found = to_date(period.get("start")) or to_date(period.get("end")) or to_date(raw.get("issued"))
     if found is not None:
         return found
     target = raw_text(raw_mapping(raw.get("specimen")).get("reference")) or ""
     for contained in raw_list(raw.get("contained")):
-        if isinstance(contained, Mapping) and contained.get("resourceType") == "Specimen" and f"#{contained.get('id')}" == target:
+        is_specimen = isinstance(contained, JSON_OBJECT) and contained.get("resourceType") == "Specimen"
+        if is_specimen and f"#{contained.get('id')}" == target:
             collection = raw_mapping(contained.get("collection"))
             period = raw_mapping(collection.get("collectedPeriod"))
             return to_date(collection.get("collectedDateTime")) or to_date(period.get("start"))
     return None
+
+
+# The lists of a PatientRecord: what reading a record appends to (its other fields are the Patient's).
+_READ_LISTS = tuple(field.name for field in fields(PatientRecord) if field.default_factory is list)
+
+
+def _add_read(record: PatientRecord, part: PatientRecord) -> None:
+    """Append to ``record`` what one record's reading into ``part`` found, as reading it again would."""
+    for name in _READ_LISTS:
+        getattr(record, name).extend(getattr(part, name))
 
 
 class ObservationReader:
@@ -65,53 +75,77 @@ class ObservationReader:
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
         self._standard = frozenset({knowledge.systems["loinc"], self._snomed})
+        # One look-up a coding: the LOINC kinds of codes.yaml and the SNOMED CT staging kinds of
+        # terminology.yaml in one table (LOINC's win a clash, as they were asked first).
+        snomed_kinds = {(self._snomed, code): str(kind) for code, kind in self.terminology.observation_kind_snomed.items()}
+        self._kind_by_coding: dict[tuple[str, str], str] = snomed_kinds | knowledge.observation_kind
 
     def kind_of(self, concept: Any) -> str | None:
         """The observation kind a raw CodeableConcept names (LOINC, SNOMED CT for staging, else its text)."""
         return self._kind_and_source(concept)[0]
 
     def _kind_and_source(self, concept: Any) -> tuple[str | None, bool]:
-        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there."""
+        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there.
+
+        The codings are walked here rather than listed by ``raw_codings`` (same reading: a coding or
+        a system/code of the wrong JSON type counts as absent): this runs for every Observation.
+        """
         standard = False
-        for system, code in raw_codings(concept):
-            kind = self.knowledge.observation_kind.get((system, code))
-            if kind:
-                return kind, False
-            if system == self._snomed and code in self.terminology.observation_kind_snomed:
-                return str(self.terminology.observation_kind_snomed[code]), False
-            standard = standard or system in self._standard
+        found = concept.get("coding") if isinstance(concept, JSON_OBJECT) else None
+        for coding in found if isinstance(found, list) else ():
+            if isinstance(coding, JSON_OBJECT):
+                system, code = coding.get("system"), coding.get("code")
+                system = system if isinstance(system, str) else ""
+                kind = self._kind_by_coding.get((system, code if isinstance(code, str) else ""))
+                if kind:
+                    return kind, False
+                standard = standard or system in self._standard
         if standard:
             return None, False
         kind = self.terminology.observation_kind_from_text(raw_concept_texts(concept))
         return (None, False) if kind in (None, "ignore") else (kind, True)
 
     def read_all(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
-        """Read every Observation the rules need, in their original order (ties of "latest" keep that order)."""
+        """Read every Observation the rules need, in their original order (ties of "latest" keep that order).
+
+        Each code is looked up once; an Observation of no kind the rules read (most of a long history
+        can be) costs that look-up and nothing more.
+        """
         chosen: list[int] = []
+        kinds: dict[int, tuple[str | None, bool]] = {}
         groups: dict[str, list[tuple[date, int]]] = {}
         for index, raw in enumerate(raws):
-            latest_only = self._latest_only(raw)
+            found = self._kind_and_source(raw.get("code"))
+            if found[0] is None and not raw.get("component"):
+                continue  # read() would pass it over: neither it nor a component names a kind
+            kinds[index] = found
+            latest_only = self._latest_only(raw, found[0])
             if latest_only is None:
                 chosen.append(index)
             else:
                 groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
-        models: dict[int, Any] = {}
+        tried: dict[int, PatientRecord] = {}  # what each latest-only candidate read gave, kept for its turn
         for candidates in groups.values():
             for _on, negative_index in sorted(candidates, reverse=True):
                 index = -negative_index
                 chosen.append(index)
-                models[index] = validate_resource(raws[index])
-                trial = PatientRecord(patient_id=record.patient_id)
-                self.read(raws[index], trial, models[index])
+                trial = tried[index] = PatientRecord(patient_id=record.patient_id)
+                self._read(raws[index], trial, validate_resource(raws[index]), *kinds[index])
                 if trial.labs or trial.disease_statuses:
                     break
         for index in sorted(chosen):
-            self.read(raws[index], record, models.get(index, NOT_VALIDATED))
+            if index in tried:
+                _add_read(record, tried[index])
+            else:
+                self._read(raws[index], record, NOT_VALIDATED, *kinds[index])
 
-    def _latest_only(self, raw: Mapping[str, Any]) -> tuple[str, date] | None:
-        """(group, raw date) when only the latest reading of ``raw``'s kind matters; None to read it in any case."""
-        group = self.terminology.latest_only_group.get(self.kind_of(raw.get("code")) or "")
-        if group is None or raw.get("component") or raw_text(raw.get("status")) not in self._statuses:
+    def _latest_only(self, raw: Mapping[str, Any], kind: str | None) -> tuple[str, date] | None:
+        """(group, raw date) when only the latest reading of ``kind`` matters; None to read ``raw`` in any case."""
+        group = self.terminology.latest_only_group.get(kind) if kind else None
+        if group is None or raw.get("component"):
+            return None
+        status = raw.get("status")
+        if not isinstance(status, str) or status not in self._statuses:
             return None
         if group == "disease-status" and self._raw_disease_status(raw) == "worsened":
             return None
@@ -126,8 +160,12 @@ class ObservationReader:
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
         """Read one Observation (and its components) if its code is one the rules use."""
-        kind, from_text = self._kind_and_source(raw.get("code"))
-        component_kinds = [self.kind_of(c.get("code")) for c in raw_list(raw.get("component")) if isinstance(c, Mapping)]
+        self._read(raw, record, model, *self._kind_and_source(raw.get("code")))
+
+    def _read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any, kind: str | None, from_text: bool) -> None:
+        """``read`` with the kind of the code (and whether it was read from text) looked up already."""
+        raw_components = [c for c in raw_list(raw.get("component")) if isinstance(c, JSON_OBJECT)]
+        component_kinds = [self.kind_of(c.get("code")) for c in raw_components]
         if kind is None and not any(component_kinds):
             return
         status = raw.get("status")
@@ -147,9 +185,7 @@ class ObservationReader:
             record.undated.append(f"Observation/{record_id or '?'}")
         if kind:
             self._read_value(kind, observation, on, record_id, record)
-        raw_components = [c for c in raw_list(raw.get("component")) if isinstance(c, Mapping)]
-        for raw_component, component in zip(raw_components, observation.component or [], strict=False):
-            component_kind = self.kind_of(raw_component.get("code"))
+        for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
             if component_kind:
                 self._read_value(component_kind, component, on, record_id, record)
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from service.domain import PatientRecord
 from service.knowledge import Knowledge
+from service.read.common import JSON_OBJECT
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
 from service.read.patient import read_patient
 
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+READ_TYPES = ("Patient", "Medication", "Observation", "Condition", *MEDICATION_TYPES)
 
 
 class Normaliser:
@@ -32,18 +34,19 @@ class Normaliser:
     def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
         """Read every resource the rules need; skip the rest; name the unreadable ones."""
         record = PatientRecord(patient_id=patient_id)
-        by_type: dict[str, list[Mapping[str, Any]]] = {}
-        for resource in resources:
-            if isinstance(resource, Mapping):
-                by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
-        for raw in by_type.get("Patient", []):
+        by_type: dict[str, list[Mapping[str, Any]]] = {resource_type: [] for resource_type in READ_TYPES}
+        for resource in resources:  # a type no reader reads (Encounter, Procedure...) is dropped here
+            resource_type = resource.get("resourceType") if isinstance(resource, JSON_OBJECT) else None
+            if isinstance(resource_type, str) and resource_type in by_type:
+                by_type[resource_type].append(resource)
+        for raw in by_type["Patient"]:
             read_patient(raw, patient_id, record)
-        medications = self.medications.medications_by_reference(by_type.get("Medication", []))
-        self.observations.read_all(by_type.get("Observation", []), record)
-        for raw in by_type.get("Condition", []):
+        medications = self.medications.medications_by_reference(by_type["Medication"])
+        self.observations.read_all(by_type["Observation"], record)
+        for raw in by_type["Condition"]:
             self.conditions.read(raw, record)
         for resource_type in MEDICATION_TYPES:
-            for raw in by_type.get(resource_type, []):
+            for raw in by_type[resource_type]:
                 self.medications.read(raw, record, medications, now)
         return record
 

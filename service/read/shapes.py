@@ -22,7 +22,6 @@ _DATE_TIME = (
     r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?$"
 )
 DateTime = Annotated[str, msgspec.Meta(pattern=_DATE_TIME)]
-_VALUE_CHOICES = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRatio")
 
 
 class Shape(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -79,7 +78,15 @@ class _Valued(Shape, frozen=True):
     referenceRange: list[ReferenceRange] | None = None  # noqa: N815
 
     def __post_init__(self) -> None:
-        _one_of(self, _VALUE_CHOICES, "value[x]")
+        _one_of(
+            "value[x]",
+            self.valueQuantity,
+            self.valueCodeableConcept,
+            self.valueString,
+            self.valueBoolean,
+            self.valueInteger,
+            self.valueRatio,
+        )
 
 
 class ObservationComponent(_Valued, frozen=True):
@@ -110,7 +117,7 @@ class Condition(Shape, frozen=True):
     stage: list[Stage] | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, ("onsetDateTime", "onsetPeriod"), "onset[x]")
+        _one_of("onset[x]", self.onsetDateTime, self.onsetPeriod)
 
 
 class _Medication(Shape, frozen=True):
@@ -125,7 +132,7 @@ class _Medication(Shape, frozen=True):
     reasonReference: list[Reference] | None = None  # noqa: N815
 
     def __post_init__(self) -> None:
-        _one_of(self, ("medicationCodeableConcept", "medicationReference"), "medication[x]")
+        _one_of("medication[x]", self.medicationCodeableConcept, self.medicationReference)
 
 
 class _Effective(_Medication, frozen=True):
@@ -135,7 +142,7 @@ class _Effective(_Medication, frozen=True):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _one_of(self, ("effectiveDateTime", "effectivePeriod"), "effective[x]")
+        _one_of("effective[x]", self.effectiveDateTime, self.effectivePeriod)
 
 
 class MedicationStatement(_Effective, frozen=True):
@@ -178,9 +185,13 @@ SHAPES: dict[str, type[Shape]] = {
 }
 
 
-def _one_of(shape: Shape, names: tuple[str, ...], element: str) -> None:
-    """FHIR allows one choice of an ``[x]`` element: two make the record unreadable."""
-    if sum(getattr(shape, name) is not None for name in names) > 1:
+def _one_of(element: str, *choices: object) -> None:
+    """FHIR allows one choice of an ``[x]`` element: two make the record unreadable.
+
+    The values, not their names, are passed: it runs for every record decoded, and attribute reads
+    by name (``getattr``) in a generator cost as much as the decoding itself.
+    """
+    if len(choices) - choices.count(None) > 1:
         raise ValueError(f"more than one {element}")
 
 
