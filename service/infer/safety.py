@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -9,7 +11,7 @@ from service.domain import DiseaseStatus, LabResult, ReceptorResult
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory, add_months
 from service.knowledge import Knowledge
-from service.knowledge_models import Condition
+from service.knowledge_models import Condition, LiverRow, LiverRule, SafetyTables
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class LiverValues:
         values = [value for value in (self.ast_x, self.alt_x) if value is not None]
         return max(values) if values else None
 
+    def measures(self) -> dict[str, float | None]:
+        """The multiples of ULN the label liver rows compare (``LIVER_PREDICATES``), worked out once per patient."""
+        return {"bilirubin_x": self.bilirubin_x, "transaminase_x": self.transaminase_x, "alp_x": self.alp_x}
+
 
 @dataclass
 class SafetyFacts:
@@ -81,33 +87,134 @@ def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
     return max(chosen, key=lambda lab: lab.on) if chosen else None
 
 
-def lvef_condition_met(condition: Condition, latest: float, fall: float | None, lower_limit: float) -> bool:
-    """All predicates of one LVEF condition hold (a fall predicate needs a known fall)."""
-    checks = {
-        "lvef_below": lambda v: latest < v,
-        "lvef_at_least": lambda v: latest >= v,
-        "lvef_at_most": lambda v: latest <= v,
-        "fall_at_least": lambda v: fall is not None and fall >= v,
-        "fall_above": lambda v: fall is not None and fall > v,
-        "fall_at_most": lambda v: fall is not None and fall <= v,
-        "below_lln": lambda v: (latest < lower_limit) == bool(v),
-    }
-    return all(checks[name](value) for name, value in condition)
+# The LVEF predicates of mappings/safety.yaml: each reads the latest LVEF, the fall from baseline (None when
+# unknown) and the lower limit, and compares with the condition's threshold.
+LVEF_PREDICATES: dict[str, Callable[[float, float | None, float, float], bool]] = {
+    "lvef_below": lambda latest, _fall, _lln, v: latest < v,
+    "lvef_at_least": lambda latest, _fall, _lln, v: latest >= v,
+    "lvef_at_most": lambda latest, _fall, _lln, v: latest <= v,
+    "fall_at_least": lambda _latest, fall, _lln, v: fall is not None and fall >= v,
+    "fall_above": lambda _latest, fall, _lln, v: fall is not None and fall > v,
+    "fall_at_most": lambda _latest, fall, _lln, v: fall is not None and fall <= v,
+    "below_lln": lambda latest, _fall, lln, v: (latest < lln) == bool(v),
+}
+
+# The liver predicates of mappings/safety.yaml: the measure of ``LiverValues.measures`` each reads and its comparison.
+LIVER_PREDICATES: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "bilirubin_x_uln_above": ("bilirubin_x", operator.gt),
+    "transaminase_x_uln_above": ("transaminase_x", operator.gt),
+    "transaminase_x_uln_at_least": ("transaminase_x", operator.ge),
+    "alp_x_uln_above": ("alp_x", operator.gt),
+}
+
+LvefPredicate = tuple[Callable[[float, float | None, float, float], bool], float]  # (check, threshold)
+LiverPredicate = tuple[str, Callable[[float, float], bool], float]  # (measure, comparison, threshold)
 
 
-def liver_condition_met(condition: Condition, liver: LiverValues) -> bool:
-    """All predicates of one hepatic condition hold (a missing value never meets a predicate)."""
-    values = {
-        "bilirubin_x_uln_above": (liver.bilirubin_x, lambda x, v: x > v),
-        "transaminase_x_uln_above": (liver.transaminase_x, lambda x, v: x > v),
-        "transaminase_x_uln_at_least": (liver.transaminase_x, lambda x, v: x >= v),
-        "alp_x_uln_above": (liver.alp_x, lambda x, v: x > v),
-    }
-    for name, threshold in condition:
-        measured, compare = values[name]
+def compile_lvef_condition(condition: Condition) -> tuple[LvefPredicate, ...]:
+    """One LVEF condition of safety.yaml as checks to call (looked up once at start-up, not per request)."""
+    return tuple((LVEF_PREDICATES[name], threshold) for name, threshold in condition)
+
+
+def compile_liver_condition(condition: Condition) -> tuple[LiverPredicate, ...]:
+    """One hepatic condition of safety.yaml as (measure, comparison, threshold) triples (built once at start-up)."""
+    return tuple((*LIVER_PREDICATES[name], threshold) for name, threshold in condition)
+
+
+def lvef_predicates_hold(predicates: tuple[LvefPredicate, ...], latest: float, fall: float | None, lower_limit: float) -> bool:
+    """All predicates of one compiled LVEF condition hold (a fall predicate needs a known fall)."""
+    return all(check(latest, fall, lower_limit, threshold) for check, threshold in predicates)
+
+
+def liver_predicates_hold(predicates: tuple[LiverPredicate, ...], measures: dict[str, float | None]) -> bool:
+    """All predicates of one compiled hepatic condition hold (a missing value never meets a predicate)."""
+    for measure, compare, threshold in predicates:
+        measured = measures[measure]
         if measured is None or not compare(measured, threshold):
             return False
     return True
+
+
+@dataclass(frozen=True)
+class CardiacCheck:
+    """An LVEF rule compiled at start-up: its conditions as checks and the hit it makes when one holds."""
+
+    conditions: tuple[tuple[LvefPredicate, ...], ...]
+    hit: RuleHit
+
+    def met(self, latest: float, fall: float | None, lower_limit: float) -> bool:
+        return any(lvef_predicates_hold(c, latest, fall, lower_limit) for c in self.conditions)
+
+
+@dataclass(frozen=True)
+class LiverRowCheck:
+    """A label liver row's conditions compiled at start-up (a row may apply to both settings: it is checked once)."""
+
+    conditions: tuple[tuple[LiverPredicate, ...], ...]
+
+    def met(self, measures: dict[str, float | None]) -> bool:
+        return any(liver_predicates_hold(c, measures) for c in self.conditions)
+
+
+# The two liver tables kept per patient (``SafetyFacts.hepatic_hits`` and ``hepatic_start_hits``).
+LIVER_SETTINGS = ("on-treatment", "starting")
+
+
+def _cardiac_checks(tables: SafetyTables) -> tuple[tuple[str, CardiacCheck], ...]:
+    """Each agent's LVEF rule with its conditions compiled and its hit made (the hit depends on the rule only)."""
+    return tuple(
+        (
+            agent,
+            CardiacCheck(
+                tuple(compile_lvef_condition(c) for c in rule.conditions),
+                RuleHit(agent, "cardiac", rule.action, rule.source, effect="hold per label", section=rule.section),
+            ),
+        )
+        for agent, rule in tables.lvef_rules.items()
+    )
+
+
+LiverTable = tuple[tuple[str, tuple[tuple[int, RuleHit], ...]], ...]  # agent -> its rows' (check index, hit), in order
+
+
+def _liver_hit(agent: str, rule: LiverRule, row: LiverRow, setting: str) -> RuleHit:
+    return RuleHit(
+        agent,
+        "hepatic",
+        row.action,
+        rule.source,
+        changes_drug=row.changes_drug,
+        effect=row.effect,
+        grade=row.grade,
+        section=row.section,
+        withhold=row.withhold,
+        setting=setting,
+    )
+
+
+def _liver_checks(tables: SafetyTables) -> tuple[tuple[LiverRowCheck, ...], dict[str, LiverTable]]:
+    """Every liver row compiled once, and per setting each agent's rows that apply, most severe first, with their hits."""
+    checks: list[LiverRowCheck] = []
+    indices: dict[tuple[str, int], int] = {}
+    for agent, rule in tables.liver_rules.items():
+        for position, row in enumerate(rule.rows):
+            indices[agent, position] = len(checks)
+            checks.append(LiverRowCheck(tuple(compile_liver_condition(c) for c in row.conditions)))
+    by_setting = {
+        setting: tuple(
+            (
+                agent,
+                tuple(
+                    (indices[agent, position], _liver_hit(agent, rule, row, setting))
+                    for position, row in enumerate(rule.rows)
+                    if row.setting in ("any", setting)
+                ),
+            )
+            for agent, rule in tables.liver_rules.items()
+        )
+        for setting in LIVER_SETTINGS
+    }
+    return tuple(checks), by_setting
 
 
 class SafetyRules:
@@ -117,6 +224,11 @@ class SafetyRules:
         self.tables = knowledge.label_tables
         self.monitored = self.tables.monitored_agents
         self.brain_sites = self.tables.brain_sites
+        # The label tables compiled once: a request only calls the checks (issue 16).
+        self.cardiac_checks = _cardiac_checks(self.tables)
+        self.liver_checks, self.liver_tables = _liver_checks(self.tables)
+        # With no liver value known the rows met do not depend on the patient: found once here.
+        self.hits_without_liver = self._hepatic_hits(LiverValues().measures())
 
     def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
         self,
@@ -169,11 +281,9 @@ class SafetyRules:
                 facts.lvef_fall = facts.lvef_baseline.value - latest.value
         active = history.active_agents()
         if latest is not None:
-            for agent, rule in tables.lvef_rules.items():
-                if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule.conditions):
-                    facts.cardiac_hits[agent] = RuleHit(
-                        agent, "cardiac", rule.action, rule.source, effect="hold per label", section=rule.section
-                    )
+            for agent, check in self.cardiac_checks:
+                if check.met(latest.value, facts.lvef_fall, facts.lvef_lower_limit):
+                    facts.cardiac_hits[agent] = check.hit
         on_her2 = bool(active & self.monitored)
         if on_her2 and facts.lvef_baseline is not None:
             facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
@@ -206,26 +316,25 @@ class SafetyRules:
             setattr(values, f"{kind}_x", lab.value / uln)
         dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
         values.latest = max(dated, default=None)
-        for agent, rule in tables.liver_rules.items():
-            for setting, hits in (("on-treatment", facts.hepatic_hits), ("starting", facts.hepatic_start_hits)):
-                row = next(
-                    (
-                        row
-                        for row in rule.rows
-                        if row.setting in ("any", setting) and any(liver_condition_met(c, values) for c in row.conditions)
-                    ),
-                    None,
-                )
-                if row is not None:
-                    hits[agent] = RuleHit(
-                        agent,
-                        "hepatic",
-                        row.action,
-                        rule.source,
-                        changes_drug=row.changes_drug,
-                        effect=row.effect,
-                        grade=row.grade,
-                        section=row.section,
-                        withhold=row.withhold,
-                        setting=setting,
-                    )
+        measures = values.measures()
+        if all(value is None for value in measures.values()):
+            on_treatment, starting = self.hits_without_liver
+        else:
+            on_treatment, starting = self._hepatic_hits(measures)
+        facts.hepatic_hits, facts.hepatic_start_hits = dict(on_treatment), dict(starting)
+
+    def _hepatic_hits(self, measures: dict[str, float | None]) -> tuple[dict[str, RuleHit], dict[str, RuleHit]]:
+        """The first row met of each agent's liver table: for a drug given now, and for one not yet given."""
+        met = [check.met(measures) for check in self.liver_checks]
+        on_treatment, starting = (self._first_rows_met(self.liver_tables[setting], met) for setting in LIVER_SETTINGS)
+        return on_treatment, starting
+
+    @staticmethod
+    def _first_rows_met(table: LiverTable, met: list[bool]) -> dict[str, RuleHit]:
+        """Each agent's first row met (rows are most severe first), as its hit."""
+        hits = {}
+        for agent, rows in table:
+            hit = next((hit for index, hit in rows if met[index]), None)
+            if hit is not None:
+                hits[agent] = hit
+        return hits
