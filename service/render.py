@@ -23,6 +23,7 @@ _NAMESPACE_SHA1 = hashlib.sha1(CARD_NAMESPACE.bytes, usedforsecurity=False)  # u
 SUMMARY_LIMIT = 139
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|>~-])")
 
 
@@ -121,6 +122,18 @@ def _pruned_list(node: list[Any]) -> list[Any]:
     return kept
 
 
+def prune_except(card: dict[str, Any], built_clean: frozenset[str]) -> dict[str, Any]:
+    """``prune(card)``, the values of the ``built_clean`` keys kept as they are: they were built with no empty value."""
+    pruned = _pruned_dict({key: value for key, value in card.items() if key not in built_clean})
+    kept = {}
+    for key, value in card.items():  # the card's order
+        if key in built_clean:
+            kept[key] = value
+        elif key in pruned:
+            kept[key] = pruned[key]
+    return kept
+
+
 def _pruned_other(value: Any) -> Any:
     """A value other than None or a plain str, dict or list, pruned: ``_DROP`` when it is or ends up empty."""
     if isinstance(value, dict):
@@ -143,12 +156,22 @@ class RenderContext:
     issued_keys: dict[str, str] = field(default_factory=dict)  # every uuid made -> its key (issued-card records)
 
 
+def _built_clean(node: Any) -> bool:
+    """``node`` holds no value ``prune`` would drop (and is not empty itself)."""
+    return bool(node) and prune(node) == node
+
+
 class CardRenderer:
     """Builds the cards of one response."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.wording = knowledge.wording
+        # Agents whose drugs.yaml entry would leave an empty value in a draft order (an empty display, say):
+        # only their drafts are pruned where made; every other value of a draft is a non-empty string.
+        self.drafts_to_prune = frozenset(
+            agent for agent in knowledge.drugs["agents"] if not _built_clean(self._medication_concept(agent))
+        )
 
     # -- helpers ------------------------------------------------------------------------------
     def card_uuid(self, context: RenderContext, key: str) -> str:
@@ -229,7 +252,9 @@ class CardRenderer:
         problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
         if problems:
             cards.append(self.data_card(problems, context))
-        return [prune(card) for card in cards]
+        # The summary card's regimen suggestions are built with no empty value (``_regimen_suggestions``):
+        # most of the card's objects are in their draft orders, so the walk skips them (issue 16).
+        return [prune_except(cards[0], SUMMARY_BUILT_CLEAN), *(prune(card) for card in cards[1:])]
 
     def _separate_alerts(self, evaluation: Evaluation) -> list[str]:
         """Alerts that get a card of their own (the others' advice is on the summary card already)."""
@@ -451,6 +476,8 @@ class CardRenderer:
         """One suggestion per orderable regimen: every fixed drug is created; a partner of choice is named, not guessed.
 
         The card is ``at-most-one``, so only the first preferred regimen is ``isRecommended`` (CDS Hooks 2.0).
+        No value here is empty (labels and descriptions are worded around the names, a regimen with no
+        agent gets no suggestion, drafts are pruned where needed): ``cards`` does not prune them again.
         """
         suggestions = []
         recommended_given = False
@@ -484,21 +511,29 @@ class CardRenderer:
         return suggestions
 
     def draft_medication_request(self, agent: str, regimen_id: str, group: str, patient_id: str) -> dict[str, Any]:
-        """A draft MedicationRequest (intent proposal) for one agent of a regimen, RxNorm-coded where known."""
+        """A draft MedicationRequest (intent proposal) for one agent of a regimen, RxNorm-coded where known.
+
+        Built with no empty value: the summary card does not prune its suggestions again (``cards``).
+        """
+        draft = {
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "medicationCodeableConcept": self._medication_concept(agent),
+            "groupIdentifier": {"system": "urn:her2-cds:regimen", "value": f"{regimen_id}:{group}"},
+            "note": [{"text": f"Part of regimen: {self.knowledge.regimen_models[regimen_id].title}"}],
+        }
+        return prune(draft) if agent in self.drafts_to_prune else draft
+
+    def _medication_concept(self, agent: str) -> dict[str, Any]:
+        """The agent's first RxNorm code and its display (drugs.yaml)."""
         entry = self.knowledge.drugs["agents"][agent]
         codings = [
             {"system": self.knowledge.systems["rxnorm"], "code": code, "display": entry["display"]}
             for code in entry.get("rxnorm", [])[:1]
         ]
-        return {
-            "resourceType": "MedicationRequest",
-            "status": "draft",
-            "intent": "proposal",
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "medicationCodeableConcept": {"coding": codings, "text": entry["display"]} if codings else {"text": entry["display"]},
-            "groupIdentifier": {"system": "urn:her2-cds:regimen", "value": f"{regimen_id}:{group}"},
-            "note": [{"text": f"Part of regimen: {self.knowledge.regimen_models[regimen_id].title}"}],
-        }
+        return {"coding": codings, "text": entry["display"]} if codings else {"text": entry["display"]}
 
     def service_request(self, action: str, patient_id: str, reason: str) -> dict[str, Any]:
         """A draft ServiceRequest (echo, reflex ISH, biopsy, referral) coded per mappings/cards.yaml."""

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.render import CARD_NAMESPACE, card_uuid5, prune
+from service.knowledge import Knowledge, load_knowledge
+from service.render import CARD_NAMESPACE, CardRenderer, card_uuid5, prune, prune_except
 
 
 class Text(str):
@@ -39,15 +40,19 @@ leaves = st.one_of(
     st.sampled_from(["", "a", Text(""), Text("b")]),
     st.just(()),
 )
-trees = st.recursive(
-    leaves,
-    lambda children: st.one_of(
+
+
+def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists, dicts and a dict subclass of ``children``."""
+    keys = st.sampled_from(["a", "b", "c", "d"])
+    return st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), children, max_size=4),
-        st.dictionaries(st.sampled_from(["a", "b"]), children, max_size=2).map(OrderedDict),
-    ),
-    max_leaves=25,
-)
+        st.dictionaries(keys, children, max_size=4),
+        st.builds(OrderedDict, st.dictionaries(keys, children, max_size=2)),
+    )
+
+
+trees = st.recursive(leaves, containers, max_leaves=25)
 
 
 @given(trees)
@@ -72,3 +77,33 @@ def test_card_uuid5_is_uuid5_in_the_card_namespace(name: str) -> None:
             card_uuid5(name)
         return
     assert card_uuid5(name) == expected
+
+
+def test_every_draft_order_is_built_with_no_empty_value(knowledge: Knowledge) -> None:
+    renderer = CardRenderer(knowledge)
+    for regimen_id, regimen in knowledge.regimen_models.items():
+        for agent in regimen.agents:
+            draft = renderer.draft_medication_request(agent, regimen_id, "group-uuid", "")
+            assert prune(draft) == draft, (regimen_id, agent)
+
+
+def test_an_agent_whose_entry_leaves_an_empty_value_gets_its_draft_pruned() -> None:
+    knowledge = load_knowledge()
+    regimen_id, regimen = next((rid, r) for rid, r in knowledge.regimen_models.items() if r.agents)
+    agent = regimen.agents[0]
+    knowledge.drugs["agents"][agent]["display"] = ""
+    knowledge.drugs["agents"][agent]["rxnorm"] = []
+    renderer = CardRenderer(knowledge)
+    assert renderer.drafts_to_prune == {agent}
+    draft = renderer.draft_medication_request(agent, regimen_id, "group-uuid", "p")
+    assert "medicationCodeableConcept" not in draft
+    assert prune(draft) == draft
+
+
+def test_prune_except_keeps_the_order_and_the_clean_values_as_they_are() -> None:
+    clean = [{"label": "x", "actions": [{"type": "create"}]}]
+    card = {"uuid": "u", "empty": "", "suggestions": clean, "links": [], "detail": "d"}
+    pruned = prune_except(card, frozenset({"suggestions"}))
+    assert list(pruned) == ["uuid", "suggestions", "detail"]
+    assert pruned["suggestions"] is clean
+    assert pruned == prune(card)

@@ -217,6 +217,24 @@ def _liver_checks(tables: SafetyTables) -> tuple[tuple[LiverRowCheck, ...], dict
     return tuple(checks), by_setting
 
 
+def _weakest_predicates(checks: tuple[LiverRowCheck, ...]) -> tuple[LiverPredicate, ...] | None:
+    """Per measure and comparison, the predicate of the tables with the lowest threshold.
+
+    Every liver predicate is 'above' (> or >=): when the weakest of a kind fails, every other of that
+    kind fails too, so these few checks tell whether any row needs checking. None (check every row)
+    if a predicate of another kind is ever added to ``LIVER_PREDICATES``.
+    """
+    lowest: dict[tuple[str, Callable[[float, float], bool]], float] = {}
+    for check in checks:
+        for condition in check.conditions:
+            for measure, compare, threshold in condition:
+                if compare not in (operator.gt, operator.ge):
+                    return None
+                key = (measure, compare)
+                lowest[key] = min(threshold, lowest.get(key, threshold))
+    return tuple((measure, compare, threshold) for (measure, compare), threshold in lowest.items())
+
+
 class SafetyRules:
     """The label thresholds of mappings/safety.yaml applied to one patient."""
 
@@ -227,8 +245,10 @@ class SafetyRules:
         # The label tables compiled once: a request only calls the checks (issue 16).
         self.cardiac_checks = _cardiac_checks(self.tables)
         self.liver_checks, self.liver_tables = _liver_checks(self.tables)
-        # With no liver value known the rows met do not depend on the patient: found once here.
+        # When no predicate of the tables holds (no liver value known, or values under every threshold, the
+        # usual case) the rows met do not depend on the patient: they are found once here.
         self.hits_without_liver = self._hepatic_hits(LiverValues().measures())
+        self.weakest_predicates = _weakest_predicates(self.liver_checks)
 
     def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
         self,
@@ -317,11 +337,17 @@ class SafetyRules:
         dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
         values.latest = max(dated, default=None)
         measures = values.measures()
-        if all(value is None for value in measures.values()):
-            on_treatment, starting = self.hits_without_liver
-        else:
+        if self._some_predicate_may_hold(measures):
             on_treatment, starting = self._hepatic_hits(measures)
+        else:
+            on_treatment, starting = self.hits_without_liver
         facts.hepatic_hits, facts.hepatic_start_hits = dict(on_treatment), dict(starting)
+
+    def _some_predicate_may_hold(self, measures: dict[str, float | None]) -> bool:
+        """False when no predicate of the liver tables can hold for these values (then no row reads them)."""
+        if self.weakest_predicates is None:
+            return True
+        return any(liver_predicates_hold((predicate,), measures) for predicate in self.weakest_predicates)
 
     def _hepatic_hits(self, measures: dict[str, float | None]) -> tuple[dict[str, RuleHit], dict[str, RuleHit]]:
         """The first row met of each agent's liver table: for a drug given now, and for one not yet given."""
