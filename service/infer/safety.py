@@ -82,9 +82,19 @@ class SafetyFacts:
 LIVER_TESTS: tuple[tuple[str, ...], ...] = (("bilirubin-total", "bilirubin-total-molar"), ("ast",), ("alt",), ("alp",))
 
 
-def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
-    chosen = [lab for lab in labs if lab.kind in kinds]
-    return max(chosen, key=lambda lab: lab.on) if chosen else None
+LIVER_GROUP = {kind: index for index, group in enumerate(LIVER_TESTS) for kind in group}  # test kind -> its group
+
+
+def _latest_liver_labs(labs: list[LabResult]) -> list[LabResult | None]:
+    """The latest result of each group of ``LIVER_TESTS`` (the first listed of its day), in one pass over the labs."""
+    latest: list[LabResult | None] = [None] * len(LIVER_TESTS)
+    for lab in labs:
+        group = LIVER_GROUP.get(lab.kind)
+        if group is not None:
+            current = latest[group]
+            if current is None or lab.on > current.on:
+                latest[group] = lab
+    return latest
 
 
 # The LVEF predicates of mappings/safety.yaml: each reads the latest LVEF, the fall from baseline (None when
@@ -317,7 +327,8 @@ class SafetyRules:
         defaults = tables.uln_defaults
         per_mg = tables.bilirubin_umol_per_mg_dl
         values = facts.liver
-        bilirubin = _latest(labs, *LIVER_TESTS[0])
+        latest = _latest_liver_labs(labs)
+        bilirubin = latest[0]
         if bilirubin is not None:
             molar = bilirubin.kind == "bilirubin-total-molar" or "mol" in bilirubin.unit.lower()
             values.bilirubin = bilirubin.value / per_mg if molar else bilirubin.value
@@ -326,16 +337,14 @@ class SafetyRules:
             else:
                 uln = defaults["bilirubin-total"]
             values.bilirubin_x = values.bilirubin / uln
-        for (kind,) in LIVER_TESTS[1:]:
-            lab = _latest(labs, kind)
+        for (kind,), lab in zip(LIVER_TESTS[1:], latest[1:], strict=True):
             if lab is None:
                 continue
             uln = lab.reference_high or defaults[kind]
             if kind != "alp":
                 setattr(values, kind, lab.value)
             setattr(values, f"{kind}_x", lab.value / uln)
-        dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
-        values.latest = max(dated, default=None)
+        values.latest = max((lab.on for lab in latest if lab is not None), default=None)
         measures = values.measures()
         if self._some_predicate_may_hold(measures):
             on_treatment, starting = self._hepatic_hits(measures)
