@@ -172,6 +172,9 @@ class CardRenderer:
         self.drafts_to_prune = frozenset(
             agent for agent in knowledge.drugs["agents"] if not _built_clean(self._medication_concept(agent))
         )
+        # Looked up by every card of every request, and knowledge only: made once (issue 16).
+        self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
+        self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
 
     # -- helpers ------------------------------------------------------------------------------
     def card_uuid(self, context: RenderContext, key: str) -> str:
@@ -197,7 +200,11 @@ class CardRenderer:
         }
 
     def source_link(self, source_id: str) -> dict[str, str] | None:
-        """A card link to a source (guideline, label), labelled by its short name."""
+        """A card link to a source (guideline, label), labelled by its short name (a copy of the one made at start-up)."""
+        link = self.links[source_id]
+        return dict(link) if link is not None else None
+
+    def _link_to(self, source_id: str) -> dict[str, str] | None:
         source = self.knowledge.source(source_id)
         if not source.get("url"):
             return None
@@ -228,7 +235,7 @@ class CardRenderer:
         return [{"system": system, "code": r.code, "display": r.display} for r in self.wording.override_reasons]
 
     def _agents_text(self, agents: Iterable[str]) -> str:
-        return " + ".join(self.knowledge.drugs["agents"][agent]["display"] for agent in sorted(agents))
+        return " + ".join(self.displays[agent] for agent in sorted(agents))
 
     @staticmethod
     def _unique_links(links: list[dict[str, str] | None]) -> list[dict[str, str]]:
@@ -423,7 +430,7 @@ class CardRenderer:
         """A label rule met, in a few words (the alert card below gives the label's full text)."""
         if hit.kind == "hepatic":
             return f"liver tests ({hit.grade}), {hit.effect} (label {hit.section})"
-        display = self.knowledge.drugs["agents"][hit.agent]["display"]
+        display = self.displays[hit.agent]
         return f"ejection fraction meets the {display} hold rule (label)"
 
     def _ranked_options(self, evaluation: Evaluation) -> list[Any]:
@@ -470,7 +477,7 @@ class CardRenderer:
         return lines
 
     def _display(self, agent: str) -> str:
-        return str(self.knowledge.drugs["agents"][agent]["display"])
+        return self.displays[agent]
 
     def _regimen_suggestions(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
         """One suggestion per orderable regimen: every fixed drug is created; a partner of choice is named, not guessed.

@@ -30,11 +30,17 @@ class TherapyLine:
     ongoing: bool = False
     progressed: bool = False
     end_reason: str | None = None  # progression | toxicity | completed | unknown
+    # (number of exposures, their sorted agents): ``agents`` is read several times a request.
+    _sorted_agents: tuple[int, tuple[str, ...]] = field(default=(-1, ()), init=False, repr=False, compare=False)
 
     @property
     def agents(self) -> list[str]:
-        """Sorted canonical agents of the line."""
-        return sorted({exposure.agent for exposure in self.exposures})
+        """Sorted canonical agents of the line (sorted again only once an exposure has been added)."""
+        counted, agents = self._sorted_agents
+        if counted != len(self.exposures):
+            agents = tuple(sorted({exposure.agent for exposure in self.exposures}))
+            self._sorted_agents = (len(self.exposures), agents)
+        return list(agents)
 
     def last_activity(self, now: date) -> date:
         """The last day any agent of the line was given (now for an ongoing record)."""
