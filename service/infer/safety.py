@@ -153,6 +153,7 @@ class CardiacCheck:
     hit: RuleHit
 
     def met(self, latest: float, fall: float | None, lower_limit: float) -> bool:
+        """Any condition of the rule holds (safety.yaml: conditions are alternatives)."""
         return any(lvef_predicates_hold(c, latest, fall, lower_limit) for c in self.conditions)
 
 
@@ -163,6 +164,7 @@ class LiverRowCheck:
     conditions: tuple[tuple[LiverPredicate, ...], ...]
 
     def met(self, measures: dict[str, float | None]) -> bool:
+        """Any condition of the row holds (safety.yaml: conditions are alternatives)."""
         return any(liver_predicates_hold(c, measures) for c in self.conditions)
 
 
@@ -188,6 +190,7 @@ LiverTable = tuple[tuple[str, tuple[tuple[int, RuleHit], ...]], ...]  # agent ->
 
 
 def _liver_hit(agent: str, rule: LiverRule, row: LiverRow, setting: str) -> RuleHit:
+    """The hit a liver row makes for ``agent`` in ``setting``: it depends on the row only, so it is made at start-up."""
     return RuleHit(
         agent,
         "hepatic",
