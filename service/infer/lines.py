@@ -6,6 +6,7 @@ import calendar
 import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import attrgetter
 
 from service.domain import DiseaseStatus, Exposure
 from service.knowledge import Knowledge
@@ -29,11 +30,17 @@ class TherapyLine:
     ongoing: bool = False
     progressed: bool = False
     end_reason: str | None = None  # progression | toxicity | completed | unknown
+    # (number of exposures, their sorted agents): ``agents`` is read several times a request.
+    _sorted_agents: tuple[int, tuple[str, ...]] = field(default=(-1, ()), init=False, repr=False, compare=False)
 
     @property
     def agents(self) -> list[str]:
-        """Sorted canonical agents of the line."""
-        return sorted({exposure.agent for exposure in self.exposures})
+        """Sorted canonical agents of the line (sorted again only once an exposure has been added)."""
+        counted, agents = self._sorted_agents
+        if counted != len(self.exposures):
+            agents = tuple(sorted({exposure.agent for exposure in self.exposures}))
+            self._sorted_agents = (len(self.exposures), agents)
+        return list(agents)
 
     def last_activity(self, now: date) -> date:
         """The last day any agent of the line was given (now for an ongoing record)."""
@@ -83,14 +90,19 @@ class TherapyHistory:
         return found
 
 
-def _within_course(exposure: Exposure, courses: list[Exposure], now: date) -> bool:
+def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
+    """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""
+    spans: dict[str, list[tuple[date, date]]] = {}
+    for course in courses:
+        spans.setdefault(course.agent, []).append((course.start, now if course.ongoing else course.last_day))
+    return spans
+
+
+def _within_course(exposure: Exposure, spans: dict[str, list[tuple[date, date]]]) -> bool:
     """An administration given under a (neo)adjuvant order or statement of the same agent (its dates cover it)."""
     if exposure.source_type != "MedicationAdministration":
         return False
-    return any(
-        course.agent == exposure.agent and course.start <= exposure.start <= (now if course.ongoing else course.last_day)
-        for course in courses
-    )
+    return any(start <= exposure.start <= last for start, last in spans.get(exposure.agent, ()))
 
 
 class LineOfTherapyRules:
@@ -120,13 +132,17 @@ class LineOfTherapyRules:
         latest = max(exposure.last_day for exposure in line.exposures)
         return frozenset(e.agent for e in line.exposures if (latest - e.last_day).days <= self.still_given_days)
 
-    def _starts_new_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], last_activity: date) -> bool:
-        """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window).
+    def _starts_new_line(
+        self, start: date, same_day: list[Exposure], line: TherapyLine, agents: set[str], last_activity: date
+    ) -> bool:
+        """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window), for the drugs started on ``start``.
 
         ``agents`` and ``last_activity`` are the line's, kept up to date by the caller (computing them
         from the exposures at every step made the grouping quadratic in the number of records).
         """
-        return (exposure.start - last_activity).days > self.gap or not self._joins_line(exposure, line, agents)
+        if (start - last_activity).days > self.gap:
+            return True
+        return any(exposure.agent not in agents and not self._joins_line(exposure, line, agents) for exposure in same_day)
 
     def _joins_line(self, exposure: Exposure, line: TherapyLine, agents: set[str]) -> bool:
         """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line?"""
@@ -155,24 +171,27 @@ class LineOfTherapyRules:
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
         courses = [e for e in exposures if e.start < metastatic_date and e.source_type != "MedicationAdministration"]
-        metastatic = sorted(
-            (e for e in exposures if e.start >= metastatic_date and not e.curative and not _within_course(e, courses, now)),
-            key=lambda e: (e.start, e.agent),
-        )
+        metastatic = [e for e in exposures if e.start >= metastatic_date and not e.curative]
+        if courses:  # without a (neo)adjuvant course no administration is part of one
+            spans = _course_spans(courses, now)
+            metastatic = [e for e in metastatic if not _within_course(e, spans)]
+        metastatic.sort(key=attrgetter("start", "agent"))
         lines: list[TherapyLine] = []
         agents: set[str] = set()
         last_activity = date.min
         # Drugs started the same day go together: if one of them starts a new line, all of them belong to it
         # (neratinib + capecitabine on one day is NALA, even when capecitabine was in the line before).
-        for start, group in itertools.groupby(metastatic, key=lambda e: e.start):
+        for start, group in itertools.groupby(metastatic, key=attrgetter("start")):
             same_day = list(group)
-            line = lines[-1] if lines else None
-            if line is None or any(self._starts_new_line(e, line, agents, last_activity) for e in same_day):
+            if not lines or self._starts_new_line(start, same_day, lines[-1], agents, last_activity):
                 lines.append(TherapyLine(number=len(lines) + 1, start=start))
                 agents, last_activity = set(), date.min
             lines[-1].exposures.extend(same_day)
-            agents.update(e.agent for e in same_day)
-            last_activity = max(last_activity, *(now if e.ongoing else e.last_day for e in same_day))
+            for exposure in same_day:
+                agents.add(exposure.agent)
+                given = now if exposure.ongoing else exposure.last_day
+                if given > last_activity:
+                    last_activity = given
         for index, line in enumerate(lines):
             following = lines[index + 1] if index + 1 < len(lines) else None
             self._close(line, following, progression, now)
@@ -200,20 +219,24 @@ class LineOfTherapyRules:
             line.ongoing = False
         else:
             infusions = [e.last_day for e in line.exposures if e.source_type == "MedicationAdministration"]
+            last_infusion = max(infusions, default=None)
             # An infusion-only line runs while its last infusion is within the gap, unless the disease
             # progressed and nothing was given since: then the line is over.
-            given_since_progression = not line.progressed or any(day > max(progression) for day in infusions)
+            given_since_progression = not line.progressed or (last_infusion is not None and last_infusion > max(progression))
             # A course recorded as stopped or completed (a statement or an order with an end) on or after the
             # last infusion has ended, however recent that infusion (T-DM1 stopped for toxicity after a dose).
-            stopped_since = bool(infusions) and any(
+            stopped_since = last_infusion is not None and any(
                 e.status in ("stopped", "completed")
                 and e.source_type != "MedicationAdministration"
                 and e.end is not None
-                and e.last_day >= max(infusions)
+                and e.last_day >= last_infusion
                 for e in line.exposures
             )
             line.ongoing = any(e.ongoing for e in line.exposures) or bool(
-                infusions and (now - max(infusions)).days <= self.gap and given_since_progression and not stopped_since
+                last_infusion is not None
+                and (now - last_infusion).days <= self.gap
+                and given_since_progression
+                and not stopped_since
             )
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:

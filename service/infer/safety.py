@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -9,7 +11,7 @@ from service.domain import DiseaseStatus, LabResult, ReceptorResult
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory, add_months
 from service.knowledge import Knowledge
-from service.knowledge_models import Condition
+from service.knowledge_models import Condition, LiverRow, LiverRule, SafetyTables
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class LiverValues:
         values = [value for value in (self.ast_x, self.alt_x) if value is not None]
         return max(values) if values else None
 
+    def measures(self) -> dict[str, float | None]:
+        """The multiples of ULN the label liver rows compare (``LIVER_PREDICATES``), worked out once per patient."""
+        return {"bilirubin_x": self.bilirubin_x, "transaminase_x": self.transaminase_x, "alp_x": self.alp_x}
+
 
 @dataclass
 class SafetyFacts:
@@ -76,38 +82,170 @@ class SafetyFacts:
 LIVER_TESTS: tuple[tuple[str, ...], ...] = (("bilirubin-total", "bilirubin-total-molar"), ("ast",), ("alt",), ("alp",))
 
 
-def _latest(labs: list[LabResult], *kinds: str) -> LabResult | None:
-    chosen = [lab for lab in labs if lab.kind in kinds]
-    return max(chosen, key=lambda lab: lab.on) if chosen else None
+LIVER_GROUP = {kind: index for index, group in enumerate(LIVER_TESTS) for kind in group}  # test kind -> its group
 
 
-def lvef_condition_met(condition: Condition, latest: float, fall: float | None, lower_limit: float) -> bool:
-    """All predicates of one LVEF condition hold (a fall predicate needs a known fall)."""
-    checks = {
-        "lvef_below": lambda v: latest < v,
-        "lvef_at_least": lambda v: latest >= v,
-        "lvef_at_most": lambda v: latest <= v,
-        "fall_at_least": lambda v: fall is not None and fall >= v,
-        "fall_above": lambda v: fall is not None and fall > v,
-        "fall_at_most": lambda v: fall is not None and fall <= v,
-        "below_lln": lambda v: (latest < lower_limit) == bool(v),
-    }
-    return all(checks[name](value) for name, value in condition)
+def _latest_liver_labs(labs: list[LabResult]) -> list[LabResult | None]:
+    """The latest result of each group of ``LIVER_TESTS`` (the first listed of its day), in one pass over the labs."""
+    latest: list[LabResult | None] = [None] * len(LIVER_TESTS)
+    for lab in labs:
+        group = LIVER_GROUP.get(lab.kind)
+        if group is not None:
+            current = latest[group]
+            if current is None or lab.on > current.on:
+                latest[group] = lab
+    return latest
 
 
-def liver_condition_met(condition: Condition, liver: LiverValues) -> bool:
-    """All predicates of one hepatic condition hold (a missing value never meets a predicate)."""
-    values = {
-        "bilirubin_x_uln_above": (liver.bilirubin_x, lambda x, v: x > v),
-        "transaminase_x_uln_above": (liver.transaminase_x, lambda x, v: x > v),
-        "transaminase_x_uln_at_least": (liver.transaminase_x, lambda x, v: x >= v),
-        "alp_x_uln_above": (liver.alp_x, lambda x, v: x > v),
-    }
-    for name, threshold in condition:
-        measured, compare = values[name]
+# The LVEF predicates of mappings/safety.yaml: each reads the latest LVEF, the fall from baseline (None when
+# unknown) and the lower limit, and compares with the condition's threshold.
+LVEF_PREDICATES: dict[str, Callable[[float, float | None, float, float], bool]] = {
+    "lvef_below": lambda latest, _fall, _lln, v: latest < v,
+    "lvef_at_least": lambda latest, _fall, _lln, v: latest >= v,
+    "lvef_at_most": lambda latest, _fall, _lln, v: latest <= v,
+    "fall_at_least": lambda _latest, fall, _lln, v: fall is not None and fall >= v,
+    "fall_above": lambda _latest, fall, _lln, v: fall is not None and fall > v,
+    "fall_at_most": lambda _latest, fall, _lln, v: fall is not None and fall <= v,
+    "below_lln": lambda latest, _fall, lln, v: (latest < lln) == bool(v),
+}
+
+# The liver predicates of mappings/safety.yaml: the measure of ``LiverValues.measures`` each reads and its comparison.
+LIVER_PREDICATES: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "bilirubin_x_uln_above": ("bilirubin_x", operator.gt),
+    "transaminase_x_uln_above": ("transaminase_x", operator.gt),
+    "transaminase_x_uln_at_least": ("transaminase_x", operator.ge),
+    "alp_x_uln_above": ("alp_x", operator.gt),
+}
+
+LvefPredicate = tuple[Callable[[float, float | None, float, float], bool], float]  # (check, threshold)
+LiverPredicate = tuple[str, Callable[[float, float], bool], float]  # (measure, comparison, threshold)
+
+
+def compile_lvef_condition(condition: Condition) -> tuple[LvefPredicate, ...]:
+    """One LVEF condition of safety.yaml as checks to call (looked up once at start-up, not per request)."""
+    return tuple((LVEF_PREDICATES[name], threshold) for name, threshold in condition)
+
+
+def compile_liver_condition(condition: Condition) -> tuple[LiverPredicate, ...]:
+    """One hepatic condition of safety.yaml as (measure, comparison, threshold) triples (built once at start-up)."""
+    return tuple((*LIVER_PREDICATES[name], threshold) for name, threshold in condition)
+
+
+def lvef_predicates_hold(predicates: tuple[LvefPredicate, ...], latest: float, fall: float | None, lower_limit: float) -> bool:
+    """All predicates of one compiled LVEF condition hold (a fall predicate needs a known fall)."""
+    return all(check(latest, fall, lower_limit, threshold) for check, threshold in predicates)
+
+
+def liver_predicates_hold(predicates: tuple[LiverPredicate, ...], measures: dict[str, float | None]) -> bool:
+    """All predicates of one compiled hepatic condition hold (a missing value never meets a predicate)."""
+    for measure, compare, threshold in predicates:
+        measured = measures[measure]
         if measured is None or not compare(measured, threshold):
             return False
     return True
+
+
+@dataclass(frozen=True)
+class CardiacCheck:
+    """An LVEF rule compiled at start-up: its conditions as checks and the hit it makes when one holds."""
+
+    conditions: tuple[tuple[LvefPredicate, ...], ...]
+    hit: RuleHit
+
+    def met(self, latest: float, fall: float | None, lower_limit: float) -> bool:
+        """Any condition of the rule holds (safety.yaml: conditions are alternatives)."""
+        return any(lvef_predicates_hold(c, latest, fall, lower_limit) for c in self.conditions)
+
+
+@dataclass(frozen=True)
+class LiverRowCheck:
+    """A label liver row's conditions compiled at start-up (a row may apply to both settings: it is checked once)."""
+
+    conditions: tuple[tuple[LiverPredicate, ...], ...]
+
+    def met(self, measures: dict[str, float | None]) -> bool:
+        """Any condition of the row holds (safety.yaml: conditions are alternatives)."""
+        return any(liver_predicates_hold(c, measures) for c in self.conditions)
+
+
+# The two liver tables kept per patient (``SafetyFacts.hepatic_hits`` and ``hepatic_start_hits``).
+LIVER_SETTINGS = ("on-treatment", "starting")
+
+
+def _cardiac_checks(tables: SafetyTables) -> tuple[tuple[str, CardiacCheck], ...]:
+    """Each agent's LVEF rule with its conditions compiled and its hit made (the hit depends on the rule only)."""
+    return tuple(
+        (
+            agent,
+            CardiacCheck(
+                tuple(compile_lvef_condition(c) for c in rule.conditions),
+                RuleHit(agent, "cardiac", rule.action, rule.source, effect="hold per label", section=rule.section),
+            ),
+        )
+        for agent, rule in tables.lvef_rules.items()
+    )
+
+
+LiverTable = tuple[tuple[str, tuple[tuple[int, RuleHit], ...]], ...]  # agent -> its rows' (check index, hit), in order
+
+
+def _liver_hit(agent: str, rule: LiverRule, row: LiverRow, setting: str) -> RuleHit:
+    """The hit a liver row makes for ``agent`` in ``setting``: it depends on the row only, so it is made at start-up."""
+    return RuleHit(
+        agent,
+        "hepatic",
+        row.action,
+        rule.source,
+        changes_drug=row.changes_drug,
+        effect=row.effect,
+        grade=row.grade,
+        section=row.section,
+        withhold=row.withhold,
+        setting=setting,
+    )
+
+
+def _liver_checks(tables: SafetyTables) -> tuple[tuple[LiverRowCheck, ...], dict[str, LiverTable]]:
+    """Every liver row compiled once, and per setting each agent's rows that apply, most severe first, with their hits."""
+    checks: list[LiverRowCheck] = []
+    indices: dict[tuple[str, int], int] = {}
+    for agent, rule in tables.liver_rules.items():
+        for position, row in enumerate(rule.rows):
+            indices[agent, position] = len(checks)
+            checks.append(LiverRowCheck(tuple(compile_liver_condition(c) for c in row.conditions)))
+    by_setting = {
+        setting: tuple(
+            (
+                agent,
+                tuple(
+                    (indices[agent, position], _liver_hit(agent, rule, row, setting))
+                    for position, row in enumerate(rule.rows)
+                    if row.setting in ("any", setting)
+                ),
+            )
+            for agent, rule in tables.liver_rules.items()
+        )
+        for setting in LIVER_SETTINGS
+    }
+    return tuple(checks), by_setting
+
+
+def _weakest_predicates(checks: tuple[LiverRowCheck, ...]) -> tuple[LiverPredicate, ...] | None:
+    """Per measure and comparison, the predicate of the tables with the lowest threshold.
+
+    Every liver predicate is 'above' (> or >=): when the weakest of a kind fails, every other of that
+    kind fails too, so these few checks tell whether any row needs checking. None (check every row)
+    if a predicate of another kind is ever added to ``LIVER_PREDICATES``.
+    """
+    lowest: dict[tuple[str, Callable[[float, float], bool]], float] = {}
+    for check in checks:
+        for condition in check.conditions:
+            for measure, compare, threshold in condition:
+                if compare not in (operator.gt, operator.ge):
+                    return None
+                key = (measure, compare)
+                lowest[key] = min(threshold, lowest.get(key, threshold))
+    return tuple((measure, compare, threshold) for (measure, compare), threshold in lowest.items())
 
 
 class SafetyRules:
@@ -117,6 +255,13 @@ class SafetyRules:
         self.tables = knowledge.label_tables
         self.monitored = self.tables.monitored_agents
         self.brain_sites = self.tables.brain_sites
+        # The label tables compiled once: a request only calls the checks (issue 16).
+        self.cardiac_checks = _cardiac_checks(self.tables)
+        self.liver_checks, self.liver_tables = _liver_checks(self.tables)
+        # When no predicate of the tables holds (no liver value known, or values under every threshold, the
+        # usual case) the rows met do not depend on the patient: they are found once here.
+        self.hits_without_liver = self._hepatic_hits(LiverValues().measures())
+        self.weakest_predicates = _weakest_predicates(self.liver_checks)
 
     def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
         self,
@@ -169,11 +314,9 @@ class SafetyRules:
                 facts.lvef_fall = facts.lvef_baseline.value - latest.value
         active = history.active_agents()
         if latest is not None:
-            for agent, rule in tables.lvef_rules.items():
-                if any(lvef_condition_met(c, latest.value, facts.lvef_fall, facts.lvef_lower_limit) for c in rule.conditions):
-                    facts.cardiac_hits[agent] = RuleHit(
-                        agent, "cardiac", rule.action, rule.source, effect="hold per label", section=rule.section
-                    )
+            for agent, check in self.cardiac_checks:
+                if check.met(latest.value, facts.lvef_fall, facts.lvef_lower_limit):
+                    facts.cardiac_hits[agent] = check.hit
         on_her2 = bool(active & self.monitored)
         if on_her2 and facts.lvef_baseline is not None:
             facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
@@ -187,7 +330,8 @@ class SafetyRules:
         defaults = tables.uln_defaults
         per_mg = tables.bilirubin_umol_per_mg_dl
         values = facts.liver
-        bilirubin = _latest(labs, *LIVER_TESTS[0])
+        latest = _latest_liver_labs(labs)
+        bilirubin = latest[0]
         if bilirubin is not None:
             molar = bilirubin.kind == "bilirubin-total-molar" or "mol" in bilirubin.unit.lower()
             values.bilirubin = bilirubin.value / per_mg if molar else bilirubin.value
@@ -196,36 +340,39 @@ class SafetyRules:
             else:
                 uln = defaults["bilirubin-total"]
             values.bilirubin_x = values.bilirubin / uln
-        for (kind,) in LIVER_TESTS[1:]:
-            lab = _latest(labs, kind)
+        for (kind,), lab in zip(LIVER_TESTS[1:], latest[1:], strict=True):
             if lab is None:
                 continue
             uln = lab.reference_high or defaults[kind]
             if kind != "alp":
                 setattr(values, kind, lab.value)
             setattr(values, f"{kind}_x", lab.value / uln)
-        dated = [lab.on for lab in labs if any(lab.kind in group for group in LIVER_TESTS)]
-        values.latest = max(dated, default=None)
-        for agent, rule in tables.liver_rules.items():
-            for setting, hits in (("on-treatment", facts.hepatic_hits), ("starting", facts.hepatic_start_hits)):
-                row = next(
-                    (
-                        row
-                        for row in rule.rows
-                        if row.setting in ("any", setting) and any(liver_condition_met(c, values) for c in row.conditions)
-                    ),
-                    None,
-                )
-                if row is not None:
-                    hits[agent] = RuleHit(
-                        agent,
-                        "hepatic",
-                        row.action,
-                        rule.source,
-                        changes_drug=row.changes_drug,
-                        effect=row.effect,
-                        grade=row.grade,
-                        section=row.section,
-                        withhold=row.withhold,
-                        setting=setting,
-                    )
+        values.latest = max((lab.on for lab in latest if lab is not None), default=None)
+        measures = values.measures()
+        if self._some_predicate_may_hold(measures):
+            on_treatment, starting = self._hepatic_hits(measures)
+        else:
+            on_treatment, starting = self.hits_without_liver
+        facts.hepatic_hits, facts.hepatic_start_hits = dict(on_treatment), dict(starting)
+
+    def _some_predicate_may_hold(self, measures: dict[str, float | None]) -> bool:
+        """False when no predicate of the liver tables can hold for these values (then no row reads them)."""
+        if self.weakest_predicates is None:
+            return True
+        return any(liver_predicates_hold((predicate,), measures) for predicate in self.weakest_predicates)
+
+    def _hepatic_hits(self, measures: dict[str, float | None]) -> tuple[dict[str, RuleHit], dict[str, RuleHit]]:
+        """The first row met of each agent's liver table: for a drug given now, and for one not yet given."""
+        met = [check.met(measures) for check in self.liver_checks]
+        on_treatment, starting = (self._first_rows_met(self.liver_tables[setting], met) for setting in LIVER_SETTINGS)
+        return on_treatment, starting
+
+    @staticmethod
+    def _first_rows_met(table: LiverTable, met: list[bool]) -> dict[str, RuleHit]:
+        """Each agent's first row met (rows are most severe first), as its hit."""
+        hits = {}
+        for agent, rows in table:
+            hit = next((hit for index, hit in rows if met[index]), None)
+            if hit is not None:
+                hits[agent] = hit
+        return hits

@@ -76,19 +76,22 @@ class Situation:
 
 
 def eligible(rule: Eligibility, situation: Situation) -> bool:
-    """Every predicate of the rule holds for the situation (docs/clinical-rules.md §6)."""
-    checks = (
-        rule.setting == situation.setting,
-        rule.line_min is None or situation.line >= rule.line_min,
-        rule.line_max is None or situation.line <= rule.line_max,
-        not rule.sites_any or bool(rule.sites_any & situation.sites),
-        rule.hormone_receptor is None or rule.hormone_receptor == situation.hormone_receptor,
-        not rule.never_received & situation.received,
-        not rule.current_line_lacks & situation.current_line,
-        situation.her2_metastatic_lines >= rule.min_prior_her2_metastatic_lines,
-        situation.her2_regimens >= rule.min_prior_her2_regimens,
+    """Every predicate of the rule holds for the situation (docs/clinical-rules.md §6).
+
+    Checked in order and stopped at the first that fails (every request tries each rule of
+    options.yaml: most fail on the setting or the line).
+    """
+    return (
+        rule.setting == situation.setting
+        and (rule.line_min is None or situation.line >= rule.line_min)
+        and (rule.line_max is None or situation.line <= rule.line_max)
+        and (not rule.sites_any or not rule.sites_any.isdisjoint(situation.sites))
+        and (rule.hormone_receptor is None or rule.hormone_receptor == situation.hormone_receptor)
+        and rule.never_received.isdisjoint(situation.received)
+        and rule.current_line_lacks.isdisjoint(situation.current_line)
+        and situation.her2_metastatic_lines >= rule.min_prior_her2_metastatic_lines
+        and situation.her2_regimens >= rule.min_prior_her2_regimens
     )
-    return all(checks)
 
 
 def relapse_months(knowledge: Knowledge, history: TherapyHistory) -> int:
@@ -106,6 +109,11 @@ class Recommender:
         self.options = knowledge.options
         self.regimens = knowledge.regimen_models
         self.rules: tuple[OptionRule, ...] = knowledge.option_rules
+        # The rules of each setting (treatment, maintenance), in the file's order: a request tries only its own.
+        self.rules_by_setting: dict[str, tuple[OptionRule, ...]] = {}
+        for rule in self.rules:
+            setting = rule.eligible.setting
+            self.rules_by_setting[setting] = (*self.rules_by_setting.get(setting, ()), rule)
         self.her2_agents = knowledge.agents_of_class(*self.options["her2_classes"])
         self.chemotherapy = knowledge.agents_of_class("chemotherapy")
         self.maintenance_agents = frozenset(self.options["maintenance_when_line_has"])
@@ -171,7 +179,7 @@ class Recommender:
     def _eligible_options(self, situation: Situation) -> list[RegimenOption]:
         """The first eligible rule of each regimen, in rule order, clinical trial last."""
         chosen: dict[str, RegimenOption] = {}
-        for rule in self.rules:
+        for rule in self.rules_by_setting.get(situation.setting, ()):
             if rule.regimen in chosen or not eligible(rule.eligible, situation):
                 continue
             if self.regimens[rule.regimen].key_agents & situation.stopped:
