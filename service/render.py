@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 import uuid
@@ -19,7 +18,6 @@ from service.recommend import Alert, describe_alert
 
 ASSESSMENT_KEY = "her2-cds-assessment"
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
-_NAMESPACE_SHA1 = hashlib.sha1(CARD_NAMESPACE.bytes, usedforsecurity=False)  # uuid5 hashes the namespace first
 SUMMARY_LIMIT = 139
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -39,21 +37,6 @@ def ordinal(number: int) -> str:
 def safe_text(text: str) -> str:
     """Patient-supplied text for markdown: HTML escaped and markdown punctuation neutralised."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
-
-
-def card_uuid5(name: str) -> str:
-    """``str(uuid.uuid5(CARD_NAMESPACE, name))``, the same string, at a third of the cost (issue 16).
-
-    Seven ids or more per response: the namespace is hashed once here, and the version and variant
-    bits are set on the digest's bytes (RFC 4122 4.3) instead of through a ``uuid.UUID`` object.
-    """
-    digest = _NAMESPACE_SHA1.copy()
-    digest.update(name.encode("utf-8"))
-    octets = bytearray(digest.digest()[:16])
-    octets[6] = (octets[6] & 0x0F) | 0x50  # version 5
-    octets[8] = (octets[8] & 0x3F) | 0x80  # variant RFC 4122
-    text = octets.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def clip(summary: str) -> str:
@@ -178,7 +161,7 @@ class CardRenderer:
 
     # -- helpers ------------------------------------------------------------------------------
     def card_uuid(self, context: RenderContext, key: str) -> str:
-        made = card_uuid5(f"{context.hook_instance}|{context.patient_id}|{key}")
+        made = str(uuid.uuid5(CARD_NAMESPACE, f"{context.hook_instance}|{context.patient_id}|{key}"))
         context.issued_keys[made] = key  # the route records each card's kind and rule from it, outside the JSON
         return made
 

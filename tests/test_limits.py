@@ -173,6 +173,30 @@ def test_nesting_at_the_depth_the_service_reads_is_accepted(client, full_prefetc
     assert client.post(SERVICE, json=body).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("literal", "element"),
+    [(b"1e400", "valueQuantity"), (b"-1e999", "valueQuantity"), (b"1" + b"0" * 400, "valueInteger")],
+    ids=["infinite-decimal", "negative-infinite-decimal", "400-digit-integer"],
+)
+def test_a_number_beyond_fhirs_range_makes_its_record_unreadable_not_an_alert(client, app, knowledge, literal, element):
+    """The parser reads 1e400 as infinity and a 400-digit integer as itself; neither is a measurement.
+
+    An LVEF of "inf %" would have met no threshold and one of infinity bilirubin every threshold: the
+    record is named on the data card instead, and the advice says it rests on partial data.
+    """
+    resources = her2_positive_liver_patient()
+    lvef = next(r for r in resources if r["id"] == "o4")
+    lvef.pop("valueQuantity")
+    lvef[element] = {"value": "NUMBER", "unit": "%"} if element == "valueQuantity" else "NUMBER"
+    body = hook_body(prefetch_for(resources, app.extensions["her2cds"].templates, knowledge))
+    data = orjson.dumps(body).replace(b'"NUMBER"', literal)
+    response = client.post(SERVICE, data=data, content_type="application/json")
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    assert any("could not be read" in card["summary"] for card in cards), [card["summary"] for card in cards]
+    assert not any("inf" in card["detail"].lower().replace("info", "") for card in cards if card.get("detail"))
+
+
 # -- floods and huge bodies ------------------------------------------------------------------------
 
 

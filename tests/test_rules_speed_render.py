@@ -1,17 +1,15 @@
-"""Helpers made cheaper for issue 16 (service/render.py) give what the plain versions gave: ``prune``, ``card_uuid5``."""
+"""Helpers made cheaper for issue 16 (service/render.py) give what the plain versions gave: ``prune``."""
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.knowledge import Knowledge, load_knowledge
-from service.render import CARD_NAMESPACE, CardRenderer, card_uuid5, prune, prune_except
+from service.render import CardRenderer, prune, prune_except
 
 
 class Text(str):
@@ -66,17 +64,6 @@ def test_prune_matches_the_reference_walk(tree: Any) -> None:
 def test_prune_keeps_false_and_zero_and_drops_empties_at_every_depth() -> None:
     card = {"a": False, "b": 0, "c": "", "d": None, "e": [None, "", {}, [[]], {"f": ""}], "g": {"h": {"i": None}}, "j": 0.0}
     assert prune(card) == {"a": False, "b": 0, "j": 0.0}
-
-
-@given(st.text(max_size=60))
-def test_card_uuid5_is_uuid5_in_the_card_namespace(name: str) -> None:
-    try:
-        expected = str(uuid.uuid5(CARD_NAMESPACE, name))
-    except UnicodeEncodeError:  # a lone surrogate: neither can hash it
-        with pytest.raises(UnicodeEncodeError):
-            card_uuid5(name)
-        return
-    assert card_uuid5(name) == expected
 
 
 def test_every_draft_order_is_built_with_no_empty_value(knowledge: Knowledge) -> None:

@@ -11,6 +11,7 @@ draft resources the service writes, the profiles and the tests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -22,6 +23,10 @@ _DATE_TIME = (
     r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?$"
 )
 DateTime = Annotated[str, msgspec.Meta(pattern=_DATE_TIME)]
+# A JSON number too large for a float arrives as infinity from the parser (service.jsonio): no
+# measurement, so the record is unreadable, as for any malformed element. FHIR integers are 32-bit.
+Decimal = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+Integer = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 
 
 class Shape(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -50,7 +55,7 @@ class Period(Shape, frozen=True):
 
 
 class Quantity(Shape, frozen=True):
-    value: float | None = None
+    value: Decimal | None = None
     unit: str | None = None
     code: str | None = None
     system: str | None = None
@@ -73,7 +78,7 @@ class _Valued(Shape, frozen=True):
     valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
     valueString: str | None = None  # noqa: N815
     valueBoolean: bool | None = None  # noqa: N815
-    valueInteger: int | None = None  # noqa: N815
+    valueInteger: Integer | None = None  # noqa: N815
     valueRatio: Ratio | None = None  # noqa: N815
     referenceRange: list[ReferenceRange] | None = None  # noqa: N815
 
