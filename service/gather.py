@@ -63,31 +63,33 @@ def render_query(template: str, context: Mapping[str, Any]) -> str | None:
     return None if missing else query
 
 
-def _resources_of(value: Any) -> list[dict[str, Any]] | None:
-    """Resources in a prefetch value (a Bundle or one resource); None for an OperationOutcome or junk."""
+def _resources_of(value: Any) -> tuple[list[dict[str, Any]], bool] | None:
+    """Resources in a prefetch value (a Bundle or one resource), and whether the Bundle also holds an
+    OperationOutcome with an error or fatal issue (a partial answer); None for an OperationOutcome or junk.
+
+    One pass over the entries: a prefetched Bundle can hold thousands.
+    """
     if not isinstance(value, dict):
         return None
     resource_type = value.get("resourceType")
     if resource_type == "OperationOutcome":
         return None
     if resource_type == "Bundle":
-        return [
-            entry["resource"]
-            for entry in (value["entry"] if isinstance(value.get("entry"), list) else [])
-            if isinstance(entry, dict)
-            and isinstance(entry.get("resource"), dict)
-            and entry["resource"].get("resourceType") != "OperationOutcome"
-        ]
+        resources = []
+        error_outcome = False
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            if resource.get("resourceType") == "OperationOutcome":
+                error_outcome = error_outcome or is_error_outcome(resource)
+            else:
+                resources.append(resource)
+        return resources, error_outcome
     if isinstance(resource_type, str):
-        return [value]
+        return [value], False
     return None
-
-
-def _error_outcome(value: Any) -> bool:
-    """True when a prefetched Bundle holds an OperationOutcome with an error or fatal issue (a partial answer)."""
-    if not isinstance(value, dict) or value.get("resourceType") != "Bundle" or not isinstance(value.get("entry"), list):
-        return False
-    return any(is_error_outcome(entry.get("resource")) for entry in value["entry"] if isinstance(entry, dict))
 
 
 def _next_link(value: Any) -> str | None:
@@ -125,10 +127,11 @@ def gather(
             value = prefetch[key]
             if value is None:
                 continue
-            resources = _resources_of(value)
-            if resources is not None:
+            read = _resources_of(value)
+            if read is not None:
+                resources, error_outcome = read
                 gathered.resources.extend(resources)
-                if _error_outcome(value):
+                if error_outcome:
                     gathered.incomplete.append(key)
                     gathered.problems.append(f"prefetch {key} holds an error OperationOutcome: it may be incomplete")
                 link = _next_link(value)
