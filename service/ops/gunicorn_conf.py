@@ -28,7 +28,8 @@ from gunicorn.glogging import Logger
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _GEVENT_WORKER = "gunicorn.workers.ggevent"
-GC_YOUNG_THRESHOLD = 10_000
+GC_EVERY_REQUESTS = 100  # the young generations (what the last requests left)
+GC_FULL_EVERY_REQUESTS = 1_000  # everything not frozen
 
 
 def _metrics_dir() -> tuple[str, bool]:
@@ -58,23 +59,26 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """The application is loaded: move everything alive now out of the garbage collector's sight.
+    """The application is loaded: freeze it out of the garbage collector's sight, and collect between requests.
 
-    Knowledge, models and modules live as long as the worker. Left in the collector's oldest
-    generation, every full collection scans them again, and a large request body (hundreds of
-    thousands of new objects) triggers several while it is parsed: 30 ms of a 1.4 MB request went to
-    that (issue 16). Frozen, a collection scans the request's own objects only.
-
-    A request's objects die with it, so the youngest generation's threshold is raised from 700 to
-    10,000 new containers: a 279-resource request then triggers no collection (five before: 0.23 ms
-    of its 8 ms), and the few reference cycles a request leaves are still collected every few requests.
+    Knowledge, models and modules live as long as the worker; frozen, no collection scans them again.
+    The objects of a request are JSON (no reference cycles) and die with it, freed by their reference
+    counts; collections triggered while a 1.4 MB body was parsed scanned the growing tree again and
+    again (parsing it cost 23 ms in a worker against 8 ms alone; issue 16). So the collector does not
+    run by itself in a worker: ``post_request`` collects the young generations every
+    ``GC_EVERY_REQUESTS`` requests and everything every ``GC_FULL_EVERY_REQUESTS``, when the
+    requests' own objects are gone and only the few cycles they left (about a dozen objects) remain.
     """
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.disable()
+
+
+_requests_since_start = 0
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
-    """Under the gevent worker, let the worker's other connections run before this one's next request.
+    """Collect the garbage cycles of the last requests now and then; under gevent, let the worker's
+    other connections run before this one's next request.
 
     A greenlet yields only when a read would block. On a keep-alive connection whose client sends the
     next request as soon as it has the answer, that read never blocks, so one connection kept the
@@ -82,6 +86,12 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
     connections on 2 workers (issue 16). ``gevent.idle`` resumes this greenlet once the others that
     are ready have run.
     """
+    global _requests_since_start  # noqa: PLW0603 - one counter per worker process
+    _requests_since_start += 1
+    if _requests_since_start % GC_FULL_EVERY_REQUESTS == 0:
+        gc.collect()
+    elif _requests_since_start % GC_EVERY_REQUESTS == 0:
+        gc.collect(1)
     if _GEVENT_WORKER in type(worker).__module__:
         import gevent
 
