@@ -421,6 +421,11 @@ def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
     exact = knowledge.agents_by_name.get(name)
     if exact is not None:
         return set(exact)
+    return scan_agents(knowledge, name)
+
+
+def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
+    """The word scan of ``agents_from_name``: each candidate name over the words, in the global order."""
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}

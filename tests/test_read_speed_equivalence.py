@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from service.knowledge import Knowledge, agents_from_name, load_knowledge, normalise_name, refine_agents
+from service.knowledge import Knowledge, agents_from_name, load_knowledge, normalise_name, refine_agents, scan_agents
 from service.read.common import raw_codings, raw_concept_texts
 from service.read.observations import ObservationReader
 from service.read.record import Normaliser
@@ -24,30 +24,12 @@ def knowledge() -> Knowledge:
     return load_knowledge()
 
 
-def scanned_agents(knowledge: Knowledge, text: str) -> set[str]:
-    """agents_from_name as it was: every candidate name scanned over the words, longest first."""
-    words = list(normalise_name(text))
-    found: set[str] = set()
-    candidates = sorted({index for word in set(words) for index in knowledge.patterns_by_first_word.get(word, ())})
-    for pattern in (knowledge.name_patterns[index] for index in candidates):
-        size = len(pattern.words)
-        index = 0
-        while index + size <= len(words):
-            if tuple(words[index : index + size]) == pattern.words:
-                found.update(pattern.agents)
-                words[index : index + size] = ["\0"] * size
-                index += size
-            else:
-                index += 1
-    return found
-
-
 def test_a_text_that_is_one_drug_name_reads_as_the_word_scan_reads_it(knowledge):
     names = [" ".join(pattern.words) for pattern in knowledge.name_patterns]
     texts = names + [name.upper() for name in names] + [f"{name} 150 mg" for name in names]
     texts += [f"{first} + {second}" for first, second in zip(names, reversed(names), strict=True)]
     for text in texts:
-        assert agents_from_name(knowledge, text) == scanned_agents(knowledge, text), text
+        assert agents_from_name(knowledge, text) == scan_agents(knowledge, normalise_name(text)), text
 
 
 def test_refining_drops_what_another_agent_of_the_record_refines(knowledge):
