@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -92,8 +93,8 @@ class IssuedCards:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
-        if batch_seconds > 0:
-            atexit.register(self.flush)  # a worker stopped as gunicorn stops it writes its last batch
+        if batch_seconds > 0:  # a worker stopped as gunicorn stops it writes its last batch
+            atexit.register(_flush_at_exit, weakref.ref(self))  # weakly: a store dropped earlier is not kept alive
 
     def record(
         self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
@@ -176,6 +177,12 @@ class IssuedCards:
                 delete(issued_cards_table).where(issued_cards_table.c.issued_at < datetime.now(UTC) - self.retention)
             )
         return int(result.rowcount or 0)
+
+
+def _flush_at_exit(store: weakref.ref[IssuedCards]) -> None:
+    alive = store()
+    if alive is not None:
+        alive._flush_logged()  # noqa: SLF001 - the module's own exit hook
 
 
 def _rows(

@@ -232,3 +232,23 @@ def test_a_batch_repeating_a_card_writes_it_once(app):
     store.record([card], {card["uuid"]: "alert:lvef-low"}, "development", "her2-mbc-guidance", "patient-view")
     assert store.flush() == 1
     assert list(store.find([card["uuid"]])) == [card["uuid"]]
+
+
+def test_a_process_that_exits_writes_its_last_batch(tmp_path):
+    """A worker stopped as gunicorn stops it (a normal exit) writes the cards still in its batch."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = f"sqlite:///{tmp_path}/exit.sqlite3"
+    script = f"""
+from service.feedback import FeedbackStore
+from service.issued_cards import IssuedCards
+store = IssuedCards(FeedbackStore({url!r}).relaxed_engine(), batch_seconds=60)
+card = {{"uuid": "0c8f3f0e-0000-4000-8000-000000000003", "indicator": "info"}}
+store.record([card], {{card["uuid"]: "summary"}}, "development", "her2-mbc-guidance", "patient-view")
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True, timeout=60)  # noqa: S603
+    rows = sqlite3.connect(f"{tmp_path}/exit.sqlite3").execute("SELECT card_uuid FROM issued_card").fetchall()
+    assert rows == [("0c8f3f0e-0000-4000-8000-000000000003",)]
