@@ -1,4 +1,4 @@
-"""JSON in and out with orjson (parsed once per request)."""
+"""JSON in and out: parsed once per request by pydantic-core (its nesting limit is the depth check), written by orjson."""
 
 from __future__ import annotations
 
