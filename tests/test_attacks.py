@@ -84,6 +84,9 @@ def production(tmp_path_factory: pytest.TempPathFactory, fhir: StubServer) -> It
     port = free_port()
     config = {
         "public_base_url": f"http://127.0.0.1:{port}",
+        # These tests are about tokens, addresses and feedback, not timeouts: a 0.5 s connect to the stub
+        # server in this (busy) test process once ran out on a loaded CI machine and made a hook call 412.
+        "fhir_connect_timeout_seconds": 2.0,
         "clients": [
             {
                 "issuer": ISSUER,
