@@ -1,0 +1,46 @@
+"""``CardRenderer``: the cards of one response, in order, pruned as CDS Hooks asks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.engine import Evaluation
+from service.knowledge import Knowledge
+from service.render.base import RenderContext
+from service.render.prune import _built_clean, prune, prune_except
+from service.render.summary import SummaryCard
+
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
+
+
+class CardRenderer(SummaryCard):
+    """Builds the cards of one response."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.wording = knowledge.wording
+        # Agents whose drugs.yaml entry would leave an empty value in a draft order (an empty display, say):
+        # only their drafts are pruned where made; every other value of a draft is a non-empty string.
+        self.drafts_to_prune = frozenset(
+            agent for agent in knowledge.drugs["agents"] if not _built_clean(self._medication_concept(agent))
+        )
+        # Looked up by every card of every request, and knowledge only: made once (issue 16).
+        self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
+        self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
+
+    # -- public -------------------------------------------------------------------------------
+    def cards(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
+        """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
+        cards = [self.summary_card(evaluation, context)]
+        alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
+        cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
+        record = evaluation.record
+        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
+        problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
+        problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
+        if problems:
+            cards.append(self.data_card(problems, context))
+        # The summary card's regimen suggestions are built with no empty value (``_regimen_suggestions``):
+        # most of the card's objects are in their draft orders, so the walk skips them (issue 16).
+        return [prune_except(cards[0], SUMMARY_BUILT_CLEAN), *(prune(card) for card in cards[1:])]

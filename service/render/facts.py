@@ -1,0 +1,93 @@
+"""Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from service.domain import UNDATED
+from service.engine import Evaluation
+from service.render.base import RendererBase
+from service.render.text import points
+
+
+class PatientFacts(RendererBase):
+    """The facts a card rests on, named by the wording (cards.yaml ``facts``) or by an order check's kind."""
+
+    def _facts(self, evaluation: Evaluation, names: Iterable[str]) -> list[str]:
+        """Markdown bullets of the patient facts named (receptors, sites, lines, lvef, liver), dated."""
+        bullets: list[str] = []
+        for name in names:
+            bullets += getattr(self, f"_facts_{name}")(evaluation)
+        return bullets
+
+    def _facts_receptors(self, evaluation: Evaluation) -> list[str]:
+        receptors = evaluation.receptors
+        her2_bits = [f"HER2 **{receptors.her2}**"]
+        if receptors.her2_ihc is not None:
+            her2_bits.append(f"IHC {receptors.her2_ihc}+" if receptors.her2_ihc else "IHC 0")
+        if receptors.ish_group is not None:
+            her2_bits.append(f"ISH group {receptors.ish_group}")
+        if receptors.her2_date:
+            her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
+        er = f"ER {receptors.er or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
+        pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
+        return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]
+
+    def _facts_sites(self, evaluation: Evaluation) -> list[str]:
+        extent = evaluation.extent
+        if not extent.metastatic:
+            return ["- No distant metastasis recorded"]
+        since = f" since {extent.metastatic_date.isoformat()}" if extent.metastatic_date else ""
+        return [f"- Metastatic{since}: {', '.join(extent.sites) or 'sites not coded'}"]
+
+    def _facts_lines(self, evaluation: Evaluation) -> list[str]:
+        history = evaluation.history
+        bullets = []
+        for line in history.lines:
+            end = f"to {line.end.isoformat()} ({line.end_reason})" if line.end else "ongoing"
+            flag = ", progressed" if line.progressed and line.end is None else ""
+            bullets.append(f"- Line {line.number}: {self._agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
+        if history.adjuvant_agents:
+            end = history.adjuvant_end.isoformat() if history.adjuvant_end else "?"
+            bullets.append(f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(history.adjuvant_agents))}, last given {end}")
+        if not bullets:
+            bullets.append("- No metastatic line of therapy recorded")
+        return bullets
+
+    def _facts_lvef(self, evaluation: Evaluation) -> list[str]:
+        safety = evaluation.safety
+        latest = safety.lvef_latest
+        if latest is None:
+            return ["- No ejection fraction (LVEF) recorded"]
+        fall = f", {points(safety.lvef_fall)} below baseline" if safety.lvef_fall else ""
+        readings = (lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on)
+        earlier = sorted(readings, key=lambda lab: lab.on)
+        trend = ", ".join(f"{lab.value:g}% {lab.on.isoformat()}" for lab in earlier[-3:])
+        return [
+            f"- LVEF {latest.value:g}% on {latest.on.isoformat()}{fall} (lower limit {safety.lvef_lower_limit:g}%)"
+            + (f"; earlier {trend}" if trend else "")
+        ]
+
+    def _facts_liver(self, evaluation: Evaluation) -> list[str]:
+        liver = evaluation.safety.liver
+        if liver.latest is None:
+            return ["- No liver tests recorded"]
+        labs = []
+        if liver.bilirubin is not None:
+            labs.append(f"bilirubin {liver.bilirubin:.2g} mg/dL ({liver.bilirubin_x or 0:.2g} x ULN)")
+        for name, value, times in (("AST", liver.ast, liver.ast_x), ("ALT", liver.alt, liver.alt_x)):
+            if value is not None:
+                labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
+        return [f"- Liver tests {liver.latest.isoformat()}: {', '.join(labs) or 'see chart'}"]
+
+    ORDER_FACTS = {
+        "progressed": ["lines"],
+        "toxicity": ["lines"],
+        "cardiac": ["lvef", "lines"],
+        "hepatic": ["liver", "sites"],
+        "her2-status": ["receptors"],
+    }
+
+    def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:
+        """The patient facts an order-check card of kind ``issue`` rests on."""
+        return self._facts(evaluation, self.ORDER_FACTS[issue])
