@@ -7,7 +7,7 @@ from typing import Any
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
-from service.knowledge_cards import ORDER_CHECK_TOPIC
+from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 

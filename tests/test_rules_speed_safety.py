@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from service.infer.safety import LiverValues, RuleHit, SafetyRules
 from service.knowledge import Knowledge, load_knowledge
-from service.knowledge_models import Condition
+from service.knowledge.models import Condition
 
 KNOWLEDGE = load_knowledge()  # hypothesis tests cannot take the session fixture
 

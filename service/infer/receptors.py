@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.domain import ReceptorResult
-from service.knowledge_models import ReceptorRules
+from service.knowledge.models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
 

@@ -11,7 +11,7 @@ from service.domain import DiseaseStatus, LabResult, ReceptorResult
 from service.infer.disease import DiseaseExtent
 from service.infer.lines import TherapyHistory, add_months
 from service.knowledge import Knowledge
-from service.knowledge_models import Condition, LiverRow, LiverRule, SafetyTables
+from service.knowledge.models import Condition, LiverRow, LiverRule, SafetyTables
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""The compiled knowledge every stage reads (``Knowledge``), and the error a bad knowledge file raises."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.knowledge.cards import CardWording
+from service.knowledge.models import AlertRules, OptionRule, ReceptorRules, Regimen, SafetyTables
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is missing, unreadable, or breaks its schema or a cross-reference."""
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """A drug name as a word sequence and the agents it means."""
+
+    words: tuple[str, ...]
+    agents: tuple[str, ...]
+
+
+@dataclass
+class Knowledge:
+    """The compiled knowledge: raw documents plus the lookup tables the pipeline uses."""
+
+    raw: dict[str, dict[str, Any]]
+    systems: dict[str, str] = field(default_factory=dict)
+    observation_kind: dict[tuple[str, str], str] = field(default_factory=dict)
+    ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
+    codes_by_kind: dict[str, list[str]] = field(default_factory=dict)
+    answer_by_coding: dict[tuple[str, str], str] = field(default_factory=dict)
+    answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    ihc_score: re.Pattern[str] = re.compile("")
+    disease_status_by_code: dict[str, str] = field(default_factory=dict)
+    stage_iv_values: frozenset[str] = frozenset()
+    breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()
+    breast_cancer_prefixes: tuple[tuple[str, str], ...] = ()
+    metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
+    metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
+    site_words: dict[str, str] = field(default_factory=dict)
+    stage_iv: re.Pattern[str] = re.compile("")
+    agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    name_patterns: tuple[NamePattern, ...] = ()
+    agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
+    patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
+    agent_class: dict[str, str] = field(default_factory=dict)
+    refinements: dict[str, str] = field(default_factory=dict)
+    substitution_group: dict[str, int] = field(default_factory=dict)
+    progression_stop_codes: frozenset[tuple[str, str]] = frozenset()
+    toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
+    regimen_models: dict[str, Regimen] = field(default_factory=dict)
+    option_rules: tuple[OptionRule, ...] = ()
+    safety_tables: SafetyTables | None = None
+    receptor_rules: ReceptorRules | None = None
+    card_wording: CardWording | None = None
+    alert_rule_model: AlertRules | None = None
+    terminology: Any = None  # service.read.terminology.Terminology (mappings/terminology.yaml)
+
+    @property
+    def receptors(self) -> ReceptorRules:
+        """The typed ASCO/CAP receptor rules (built at load time)."""
+        assert self.receptor_rules is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.receptor_rules
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """Which facts raise which alert (alerts.yaml, built at load time)."""
+        assert self.alert_rule_model is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.alert_rule_model
+
+    @property
+    def wording(self) -> CardWording:
+        """The typed card wording of cards.yaml (built at load time)."""
+        assert self.card_wording is not None, "load_knowledge builds it"  # noqa: S101  (an invariant, not input checking)
+        return self.card_wording
+
+    @property
+    def label_tables(self) -> SafetyTables:
+        """The typed label safety tables (built at load time)."""
+        assert self.safety_tables is not None, "load_knowledge builds them"  # noqa: S101  (an invariant, not input checking)
+        return self.safety_tables
+
+    # Short-hands for the raw documents the engine reads directly.
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        return self.raw["sources"]["sources"]
+
+    @property
+    def drugs(self) -> dict[str, Any]:
+        return self.raw["drugs"]
+
+    @property
+    def regimens(self) -> dict[str, dict[str, Any]]:
+        return self.raw["regimens"]["regimens"]
+
+    @property
+    def lines(self) -> dict[str, Any]:
+        return self.raw["lines"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.raw["options"]
+
+    @property
+    def safety(self) -> dict[str, Any]:
+        return self.raw["safety"]
+
+    @property
+    def services(self) -> dict[str, Any]:
+        return self.raw["services"]
+
+    @property
+    def cards(self) -> dict[str, Any]:
+        return self.raw["cards"]
+
+    def source(self, source_id: str) -> dict[str, Any]:
+        """The source entry ``source_id`` (ids are checked at load time)."""
+        return self.sources[source_id]
+
+    def agents_of_class(self, *classes: str) -> frozenset[str]:
+        """Canonical agents whose class is one of ``classes``."""
+        return frozenset(agent for agent, cls in self.agent_class.items() if cls in classes)

@@ -1,0 +1,94 @@
+"""Cross-file checks of the knowledge files, the references the per-file schemas cannot express.
+
+Every source id is in sources.yaml; every agent, drug class and regimen that drugs, regimens, options
+and safety name is defined in drugs.yaml or regimens.yaml; every observation kind a services.yaml
+prefetch template names is in codes.yaml. A broken reference raises ``KnowledgeError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from service.knowledge.base import Knowledge, KnowledgeError
+
+
+def source_ids_used(node: Any) -> list[str]:
+    """Every value of a ``source`` key anywhere in a document."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in (
+                "source",
+                "monitoring_source",
+                "early_relapse_source",
+                "label_source",
+                "maintenance_source",
+            ) and isinstance(value, str):
+                found.append(value)
+            else:
+                found.extend(source_ids_used(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(source_ids_used(item))
+    return found
+
+
+def check_references(knowledge: Knowledge) -> None:
+    """Cross-file checks the per-file schemas cannot express."""
+    known_sources = set(knowledge.sources)
+    cards = knowledge.cards
+    card_sources = [*cards["summary_source"].values(), *cards["order_check_sources"].values()]
+    for name, document in knowledge.raw.items():
+        for source_id in source_ids_used(document) + (card_sources if name == "cards" else []):
+            if source_id not in known_sources:
+                raise KnowledgeError(f"mappings/{name}.yaml: source '{source_id}' is not in sources.yaml")
+    classes = set(knowledge.drugs["classes"])
+    for agent, entry in knowledge.drugs["agents"].items():
+        if entry["class"] not in classes:
+            raise KnowledgeError(f"mappings/drugs.yaml: agents/{agent}/class '{entry['class']}' is not a class")
+    _check_regimen_references(knowledge)
+    observation_kinds = set(knowledge.raw["codes"]["observations"])
+    for key, template in knowledge.services["prefetch"].items():
+        for group in re.findall(r"\{\{codes:([^}]*)\}\}", template):
+            for kind in group.split(","):
+                if kind not in observation_kinds:
+                    raise KnowledgeError(f"mappings/services.yaml: prefetch/{key}: unknown observation kind '{kind}'")
+
+
+def _check_regimen_references(knowledge: Knowledge) -> None:
+    """Every agent of a regimen, option rule and safety table is a drugs.yaml agent; every option names a regimen."""
+    agents = set(knowledge.drugs["agents"])
+
+    def known(agent: str, where: str) -> None:
+        if agent not in agents:
+            raise KnowledgeError(f"{where}: '{agent}' is not an agent of drugs.yaml")
+
+    for regimen_id, entry in knowledge.regimens.items():
+        for key in ("agents", "key_agents", "continues", "partner_choices"):
+            for agent in entry.get(key, []):
+                known(agent, f"mappings/regimens.yaml: regimens/{regimen_id}/{key}")
+    _check_option_references(knowledge, known)
+    for table in ("lvef", "liver"):
+        for agent in knowledge.safety[table]["rules"]:
+            known(agent, f"mappings/safety.yaml: {table}/rules")
+
+
+def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
+    """options.yaml: known regimens, agents and drug classes."""
+    options = knowledge.options
+    regimens = [(f"rules/{index}/regimen", rule["regimen"]) for index, rule in enumerate(options["rules"])]
+    extra = options["visceral_crisis"].get("add_if_absent")
+    regimens += [("visceral_crisis/add_if_absent", extra["regimen"])] if extra else []
+    for where, regimen_id in regimens:
+        if regimen_id not in knowledge.regimens:
+            raise KnowledgeError(f"mappings/options.yaml: {where}: unknown regimen {regimen_id}")
+    for index, rule in enumerate(options["rules"]):
+        for key in ("never_received", "current_line_lacks"):
+            for agent in rule.get("eligible", {}).get(key, []):
+                known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
+    classes = set(knowledge.drugs["classes"])
+    for cls in options["her2_classes"]:
+        if cls not in classes:
+            raise KnowledgeError(f"mappings/options.yaml: her2_classes: '{cls}' is not a drugs.yaml class")

@@ -1,0 +1,108 @@
+"""Compile the checked knowledge documents into the lookup tables and typed models the pipeline reads.
+
+Built once at start-up, so the request path only does dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.knowledge.base import Knowledge, KnowledgeError, NamePattern
+from service.knowledge.cards import CardWordingError, card_wording
+from service.knowledge.drugs import normalise_name
+from service.knowledge.models import alert_rules, receptor_rules, regimen_model, rule_model, safety_tables
+
+
+def compile_knowledge(knowledge: Knowledge) -> None:
+    """Build the lookup tables once, so the request path only does dictionary look-ups."""
+    codes = knowledge.raw["codes"]
+    systems = codes["systems"]
+    knowledge.systems = systems
+    loinc = systems["loinc"]
+    for kind, entry in codes["observations"].items():
+        knowledge.codes_by_kind[kind] = list(entry["codes"])
+        for code in entry["codes"]:
+            knowledge.observation_kind[(loinc, code)] = kind
+    knowledge.ignored_observation_codes = frozenset(
+        (loinc, code) for entry in codes.get("ignored_observations", {}).values() for code in entry["codes"]
+    )
+    for value, codings in codes["answers"].items():
+        for coding in codings:
+            knowledge.answer_by_coding[(systems[coding["system"]], coding["code"])] = value
+    knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
+    knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
+    knowledge.disease_status_by_code = {code: status for status, values in codes["disease_status"].items() for code in values}
+    knowledge.stage_iv_values = frozenset(codes.get("stage_iv_values", []))
+
+    bc_codes: set[tuple[str, str]] = set()
+    bc_prefixes: list[tuple[str, str]] = []
+    for matcher in codes["breast_cancer"]:
+        system = systems[matcher["system"]]
+        bc_codes.update((system, code) for code in matcher.get("codes", []))
+        bc_prefixes.extend((system, prefix) for prefix in matcher.get("prefixes", []))
+    knowledge.breast_cancer_codes = frozenset(bc_codes)
+    knowledge.breast_cancer_prefixes = tuple(bc_prefixes)
+
+    prefixes: list[tuple[str, str, str]] = []
+    for matcher in codes["metastasis"]:
+        system = systems[matcher["system"]]
+        for code in matcher.get("codes", []):
+            knowledge.metastasis_codes[(system, code)] = matcher["site"]
+        prefixes.extend((system, prefix, matcher["site"]) for prefix in matcher.get("prefixes", []))
+    # Most specific first: the longest prefix that matches wins.
+    knowledge.metastasis_prefixes = tuple(sorted(prefixes, key=lambda item: -len(item[1])))
+    knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
+
+    _compile_drugs(knowledge)
+    _compile_models(knowledge)
+
+    lines = knowledge.lines
+    for index, group in enumerate(lines["substitutions"]):
+        for agent in group["agents"]:
+            knowledge.substitution_group[agent] = index
+    stops = lines["stop_reasons"]
+    knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
+    knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])
+
+
+def _compile_models(knowledge: Knowledge) -> None:
+    """The typed, frozen models the stages read (regimens, options, label tables, receptor rules, card wording)."""
+    knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
+    knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
+    knowledge.safety_tables = safety_tables(knowledge.safety)
+    episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days)
+    try:
+        knowledge.card_wording = card_wording(knowledge.cards)
+    except CardWordingError as exc:
+        raise KnowledgeError(f"mappings/cards.yaml: {exc}") from exc
+    knowledge.alert_rule_model = alert_rules(knowledge.raw["alerts"])
+    for code in knowledge.alert_rules.when:
+        if code not in knowledge.wording.alerts:
+            raise KnowledgeError(f"mappings/alerts.yaml: field alerts/{code}: no wording for it in cards.yaml alerts")
+
+
+def _compile_drugs(knowledge: Knowledge) -> None:
+    drugs = knowledge.drugs
+    patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for agent, entry in drugs["agents"].items():
+        knowledge.agent_class[agent] = entry["class"]
+        for code in entry.get("rxnorm", []) + entry.get("rxnorm_products", []):
+            knowledge.agent_by_rxnorm[code] = (agent,)
+        for name in entry["names"]:
+            patterns[normalise_name(name)] = (agent,)
+        if "refines" in entry:
+            knowledge.refinements[agent] = entry["refines"]
+    for combination in drugs.get("combinations", []):
+        for name in combination["names"]:
+            patterns[normalise_name(name)] = tuple(combination["agents"])
+    # Longest names first, so "ado trastuzumab emtansine" is read before "trastuzumab".
+    knowledge.name_patterns = tuple(
+        NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
+    )
+    knowledge.agents_by_name = {pattern.words: pattern.agents for pattern in knowledge.name_patterns}
+    by_word: dict[str, list[int]] = {}
+    for index, pattern in enumerate(knowledge.name_patterns):
+        by_word.setdefault(pattern.words[0], []).append(index)
+    knowledge.patterns_by_first_word = {word: tuple(indices) for word, indices in by_word.items()}

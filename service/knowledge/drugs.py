@@ -1,0 +1,57 @@
+"""Drug names in free text: normalise a name into words, find the agents it names, drop refined agents.
+
+The tables these functions read (``name_patterns``, ``agents_by_name``, ``patterns_by_first_word``,
+``refinements``) are built once by ``compile.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.knowledge.base import Knowledge
+
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def normalise_name(text: str) -> tuple[str, ...]:
+    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``."""
+    return tuple([word for word in _WORD_SPLIT.split(text.lower()) if word])
+
+
+def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
+    """Agents named in free text; each word is used by one name at most (longest name first).
+
+    Only the names whose first word is in the text can match: they are tried, in the global order.
+    A text naming no drug costs one split and a look-up a word. A text that is one name and nothing
+    else ("Herceptin", the usual case) is one look-up: no other name fits in it once that one is read.
+    """
+    name = normalise_name(text)
+    exact = knowledge.agents_by_name.get(name)
+    if exact is not None:
+        return set(exact)
+    return scan_agents(knowledge, name)
+
+
+def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
+    """The word scan of ``agents_from_name``: each candidate name over the words, in the global order."""
+    words = list(name)
+    by_first_word = knowledge.patterns_by_first_word
+    candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
+    found: set[str] = set()
+    for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
+        size = len(pattern.words)
+        index = 0
+        while index + size <= len(words):
+            if tuple(words[index : index + size]) == pattern.words:
+                found.update(pattern.agents)
+                words[index : index + size] = ["\0"] * size
+                index += size
+            else:
+                index += 1
+    return found
+
+
+def refine_agents(knowledge: Knowledge, agents: set[str]) -> set[str]:
+    """Drop an agent that a more specific one in the same record refines (nab-paclitaxel over paclitaxel)."""
+    refined = {knowledge.refinements[agent] for agent in agents if agent in knowledge.refinements}
+    return agents - refined
