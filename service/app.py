@@ -27,6 +27,7 @@ from service.knowledge import Knowledge, load_knowledge
 from service.logs import bind_hook, configure_logging
 from service.ops import endpoints as ops_endpoints
 from service.ops import metrics
+from service.ops.blocking import run_blocking
 from service.ops.tracing import configure_tracing
 from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
@@ -283,10 +284,10 @@ def feedback(service_id: str) -> Response:
         # The same answer whether the card was never issued, expired, or issued to another client.
         raise ApiError(404, f"no card issued by service '{service_id}' to this client with uuid {', '.join(unknown[:5])}")
     try:
-        rt.feedback.check_limits(client, items, rt.feedback_per_card, rt.feedback_per_client_per_hour)
+        run_blocking(rt.feedback.check_limits, client, items, rt.feedback_per_card, rt.feedback_per_client_per_hour)
     except FeedbackRefused as exc:
         raise ApiError(exc.status, str(exc)) from exc
-    stored = rt.feedback.store(service_id, items, client, issued)
+    stored = run_blocking(rt.feedback.store, service_id, items, client, issued)
     metrics.count_feedback(service_id, items)
     log.info("feedback stored", extra={"service": service_id, "items": len(items), "new": stored})
     return json_response({})
@@ -306,7 +307,7 @@ def issued_cards_of(rt: Runtime, card_uuids: set[str]) -> dict[str, IssuedCard]:
 @hooks.get("/healthz")
 def healthz() -> Response:
     try:
-        runtime().feedback.ping()
+        run_blocking(runtime().feedback.ping)
     except Exception:  # noqa: BLE001 - any database failure means "not ready"
         log.exception("health check: database unavailable")
         return json_response({"status": "unavailable", "database": "down"}, 503)
@@ -315,7 +316,7 @@ def healthz() -> Response:
 
 def readiness_checks(rt: Runtime) -> dict[str, Any]:
     """What ``/readyz`` checks: the database answers, the knowledge is loaded."""
-    return {"database": rt.feedback.ping, "knowledge": lambda: bool(rt.discovery["services"])}
+    return {"database": lambda: run_blocking(rt.feedback.ping), "knowledge": lambda: bool(rt.discovery["services"])}
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -28,6 +28,7 @@ from flask import Response, request
 
 from service.config import Client, ConfigError, Settings
 from service.errors import error_response
+from service.ops.blocking import run_blocking
 from service.replay import MAX_JTI_LENGTH, ReplayStore
 
 log = logging.getLogger("her2cds.auth")
@@ -152,7 +153,7 @@ class Authenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
             raise Unauthenticated("jti is not a string of 1-255 characters")
-        if not self.replay.first_use(client.issuer, jti, float(claims["exp"]) + leeway):
+        if not run_blocking(self.replay.first_use, client.issuer, jti, float(claims["exp"]) + leeway):
             raise Unauthenticated("jti already used (replay)")
         return client
 

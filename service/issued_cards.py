@@ -13,9 +13,13 @@ then; it lives in the service's database, so every gunicorn worker sees the same
 Rows are written in batches (``issued_card_batch_seconds``, 0.2 s by default): the first card of a
 batch starts a timer, and everything issued until it fires goes to the database in one transaction.
 One transaction per hook answer had been a sixth of a worker's time on a small patient (issue 16).
-``find`` writes this worker's batch first; the feedback endpoint asks once more after a batch's time
-for cards another worker may still hold. A worker killed with SIGKILL loses at most its last batch:
-feedback on those cards is then refused as for any card never issued; the cards themselves were sent.
+A batch reaching ``MAX_BATCH_ROWS`` is handed to the timer at once; the hook answer that filled it does
+not write it. Every database call goes through ``run_blocking``: under the gevent worker it runs in a
+native thread, so a slow or locked database delays no hook answer (issue 16). ``find`` writes this
+worker's batch first and waits for a write in progress; the feedback endpoint asks once more after a
+batch's time for cards another worker may still hold. A worker killed with SIGKILL loses at most its
+last batch: feedback on those cards is then refused as for any card never issued; the cards
+themselves were sent.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delet
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from service.ops.blocking import run_blocking
 from service.throttle import AtMostEvery
 
 log = logging.getLogger("her2cds")
@@ -91,8 +96,10 @@ class IssuedCards:
             metadata.create_all(engine, checkfirst=True)  # another worker created it between check and CREATE
         self._purges = AtMostEvery(PURGE_INTERVAL_SECONDS)
         self._pending: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pending rows and the timer
+        self._writing = threading.Lock()  # one write at a time; held while a batch is on its way
         self._timer: threading.Timer | None = None
+        self._due = False  # the timer is one that writes a full batch now
         if batch_seconds > 0:  # a worker stopped as gunicorn stops it writes its last batch
             atexit.register(_flush_at_exit, weakref.ref(self))  # weakly: a store dropped earlier is not kept alive
 
@@ -107,28 +114,31 @@ class IssuedCards:
         if not rows:
             return 0
         if self.batch_seconds <= 0:
-            self._write(rows)
+            with self._writing:
+                run_blocking(self._write, rows)
             return len(rows)
         with self._lock:
             self._pending.extend(rows)
             full = len(self._pending) >= MAX_BATCH_ROWS
-            if not full and self._timer is None:
-                self._timer = threading.Timer(self.batch_seconds, self._flush_logged)
+            if self._timer is None or (full and not self._due):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._due = full  # one timer at a time writes a full batch, however many answers follow
+                self._timer = threading.Timer(0 if full else self.batch_seconds, self._flush_logged)
                 self._timer.daemon = True
                 self._timer.start()
-        if full:
-            self.flush()
         return len(rows)
 
     def flush(self) -> int:
-        """Write the cards recorded and not yet written; returns how many."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-            timer, self._timer = self._timer, None
-        if timer is not None and timer is not threading.current_thread():
-            timer.cancel()
-        if rows:
-            self._write(rows)
+        """Write the cards recorded and not yet written, after any write in progress; returns how many."""
+        with self._writing:
+            with self._lock:
+                rows, self._pending = self._pending, []
+                timer, self._timer, self._due = self._timer, None, False
+            if timer is not None and timer is not threading.current_thread():
+                timer.cancel()
+            if rows:
+                run_blocking(self._write, rows)
         return len(rows)
 
     def _flush_logged(self) -> None:
@@ -160,6 +170,9 @@ class IssuedCards:
         if not wanted:
             return {}
         self.flush()
+        return run_blocking(self._select, wanted)
+
+    def _select(self, wanted: list[str]) -> dict[str, IssuedCard]:
         since = datetime.now(UTC) - self.retention
         query = select(issued_cards_table).where(
             issued_cards_table.c.card_uuid.in_(wanted), issued_cards_table.c.issued_at >= since

@@ -252,3 +252,20 @@ store.record([card], {{card["uuid"]: "summary"}}, "development", "her2-mbc-guida
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True, timeout=60)  # noqa: S603
     rows = sqlite3.connect(f"{tmp_path}/exit.sqlite3").execute("SELECT card_uuid FROM issued_card").fetchall()
     assert rows == [("0c8f3f0e-0000-4000-8000-000000000003",)]
+
+
+def test_a_full_batch_is_written_by_the_timer_at_once_not_by_the_answer_that_filled_it(app, monkeypatch):
+    """A batch reaching MAX_BATCH_ROWS is written now, however young, by the timer: the hook answer that
+    filled it goes on (under gevent, the write runs in a native thread: tests/test_database_off_loop.py)."""
+    monkeypatch.setattr("service.issued_cards.MAX_BATCH_ROWS", 3)
+    runtime = app.extensions["her2cds"]
+    store = IssuedCards(runtime.feedback.relaxed_engine(), batch_seconds=60)
+    other_worker = IssuedCards(runtime.feedback.relaxed_engine())
+    cards = [{"uuid": f"0c8f3f0e-0000-4000-8000-00000000010{number}", "indicator": "info"} for number in range(3)]
+    for card in cards:
+        store.record([card], {card["uuid"]: "summary"}, "development", "her2-mbc-guidance", "patient-view")
+    deadline = time.monotonic() + 5
+    while len(other_worker.find([card["uuid"] for card in cards])) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(other_worker.find([card["uuid"] for card in cards])) == 3  # long before the batch's 60 s
+    assert store.flush() == 0
