@@ -1,4 +1,4 @@
-"""Helpers made cheaper for issue 16 (service/render.py) give what the plain versions gave: ``prune``."""
+"""Helpers made cheaper for issue 16 (service/render/prune.py) give what the plain versions gave: ``prune``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Value sets of ``mappings/terminology.yaml`` (read and schema-checked by service/knowledge.py), compiled once.
+"""Value sets of ``mappings/terminology.yaml`` (read and schema-checked by service/knowledge/load.py), compiled once.
 
 The read layer asks these questions of a coding: is it a breast primary (SNOMED CT concept or listed
 descendant, ICD-10-CM C50, ICD-O-3 topography C50 with a malignant behaviour, mCODE's generic code with
@@ -62,7 +62,7 @@ class Terminology:
 
 
 def compile_terminology(document: dict[str, Any], observation_kinds: set[str]) -> Terminology:
-    """The value sets of a schema-checked ``terminology.yaml`` (service/knowledge.py reads and checks it)."""
+    """The value sets of a schema-checked ``terminology.yaml`` (service/knowledge/load.py reads and checks it)."""
     kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
     kinds += [item["kind"] for item in document["observation_text"]["kinds"] if item["kind"] != "ignore"]
     for kind in kinds:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.engine import Evaluation
-from service.knowledge_cards import AlertWording
+from service.knowledge.cards import AlertWording
 from service.recommend import Alert, describe_alert
 from service.render.base import RenderContext
 from service.render.facts import PatientFacts

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
-from service.knowledge_cards import CardWording
+from service.knowledge.cards import CardWording
 
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.engine import Evaluation
-from service.knowledge_cards import SUMMARY_TOPIC
+from service.knowledge.cards import SUMMARY_TOPIC
 from service.render.alerts import AlertCards
 from service.render.base import RenderContext
 from service.render.text import clip, ordinal
