@@ -66,6 +66,40 @@ def test_a_pipelining_connection_does_not_keep_the_worker_from_another(tmp_path:
     assert order.index("other") < PIPELINED // 2, order.index("other")
 
 
+def test_keep_alive_connections_are_spread_evenly_over_the_workers(tmp_path: Path) -> None:
+    """8 connections opened at once to the Dockerfile's 2 workers, as an EHR's connection pool does, held
+    open: each worker serves 4 of them (5/3 at worst, when both look at once), round after round.
+    Without service.ops.balance the worker that woke first took them all (8/0) on the first round."""
+    rounds, connections = 4, 8
+    with served(tmp_path) as service:
+        port = int(service.base_url.rsplit(":", 1)[1])
+        for round_number in range(rounds):
+            sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(connections)]
+            try:
+                for number, connection in enumerate(sockets):
+                    connection.sendall(request_bytes(f"spread-{round_number}-{number}"))
+                deadline = time.monotonic() + 60
+                for connection in sockets:
+                    read_until(connection, 1, deadline)
+            finally:
+                for connection in sockets:
+                    connection.close()
+            time.sleep(0.3)  # the workers see the connections close before the next round opens its own
+        time.sleep(0.5)  # the access lines are written after each answer
+        lines = [json.loads(line) for line in service.log_text().splitlines() if line.startswith("{")]
+    served_by: dict[int, dict[int, int]] = {}
+    for line in lines:
+        request_id = str(line.get("request_id"))
+        if line.get("event") == "request" and request_id.startswith("spread-"):
+            round_number = int(request_id.split("-")[1])
+            workers = served_by.setdefault(round_number, {})
+            workers[line["worker"]] = workers.get(line["worker"], 0) + 1
+    assert sorted(served_by) == list(range(rounds))
+    for workers in served_by.values():
+        assert sum(workers.values()) == connections
+        assert len(workers) == 2 and max(workers.values()) <= 5, served_by
+
+
 def test_the_worker_freezes_what_it_loaded_and_collects_between_requests(tmp_path: Path) -> None:
     """post_worker_init freezes the loaded application and stops automatic collections; post_request
     collects the cycles requests leave, so a worker's memory does not grow with them.

@@ -9,10 +9,12 @@ Load it with ``--config python:service.ops.gunicorn_conf`` (on the command line 
   directory in ``/dev/shm`` (memory, writable with a read-only root filesystem), else in the temp
   directory; a directory named by the environment is used as it is. Stale files of an earlier run are
   removed at start, a dead worker's live values at its exit, our own directory at the end.
+- **Balance.** A gevent worker accepts a connection only while no other worker holds fewer
+  (``service.ops.balance``): an EHR's few keep-alive connections no longer all land on one worker.
 - **Logs.** ``JsonLogger`` gives gunicorn's error log (master and workers: start, worker boot,
   timeouts, tracebacks) and its access log the service's redacting JSON formatter
   (``service.logs``). An access line is one JSON object: method, path (redacted), status, bytes,
-  duration, request id; it is written when ``--access-logfile`` is set (the Dockerfile sets ``-``).
+  duration, request id, the worker's pid; it is written when ``--access-logfile`` is set (the Dockerfile sets ``-``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ os.environ[MULTIPROC_ENV] = METRICS_DIR
 # importing prometheus_client (a circular-import error that killed the master).
 from prometheus_client import multiprocess as prometheus_multiprocess  # noqa: E402 - needs the variable set first
 
+from service.ops.balance import ConnectionCounts, balance_accepts  # noqa: E402 - after the metrics directory, as above
+
+CONNECTIONS = ConnectionCounts()  # in the master, before any fork: shared with every worker
+
 
 def on_starting(server: Any) -> None:
     """Values of an earlier run in a reused directory would be added to this run's: remove them."""
@@ -59,7 +65,8 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """The application is loaded: freeze it out of the garbage collector's sight, and collect between requests.
+    """The application is loaded: freeze it out of the garbage collector's sight, and collect between
+    requests; under gevent, accept connections only while no other worker holds fewer (``balance``).
 
     Knowledge, models and modules live as long as the worker; frozen, no collection scans them again.
     The objects of a request are JSON (no reference cycles) and die with it, freed by their reference
@@ -71,6 +78,13 @@ def post_worker_init(worker: Any) -> None:
     """
     gc.freeze()
     gc.disable()
+    if _GEVENT_WORKER in type(worker).__module__:
+        balance_accepts(CONNECTIONS, worker)
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """The worker's slot for its connection count (``service.ops.balance``)."""
+    worker.connection_slot = CONNECTIONS.claim()
 
 
 _requests_since_start = 0
@@ -101,6 +115,7 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
 def child_exit(server: Any, worker: Any) -> None:
     """A worker ended (restart, kill, timeout): drop its live gauge values; counters keep counting."""
     prometheus_multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+    CONNECTIONS.release(getattr(worker, "connection_slot", None))
 
 
 def on_exit(server: Any) -> None:
@@ -136,6 +151,7 @@ class JsonLogger(Logger):
                 "ms": round(request_time.total_seconds() * 1000, 1),
                 "request_id": headers.get("x-request-id"),
                 "remote": environ.get("REMOTE_ADDR"),
+                "worker": os.getpid(),
             },
         )
 
