@@ -36,6 +36,7 @@ class ConnectionCounts:
     def __init__(self, slots: int = MAX_WORKERS) -> None:
         self.slots = slots
         self._memory = mmap.mmap(-1, slots * _COUNT.size)  # MAP_SHARED: the workers see each other's writes
+        self._all = struct.Struct(f"{slots}q")  # every slot in one read
         self._free = list(range(slots))
         for slot in range(slots):
             self.write(slot, _UNUSED)
@@ -60,12 +61,7 @@ class ConnectionCounts:
     def may_accept(self, slot: int, count: int) -> bool:
         """Publish ``count`` for ``slot``; True unless another live worker holds fewer connections."""
         self.write(slot, count)
-        for other in range(self.slots):
-            if other != slot:
-                theirs = _COUNT.unpack_from(self._memory, other * _COUNT.size)[0]
-                if _UNUSED < theirs < count:
-                    return False
-        return True
+        return not any(_UNUSED < theirs < count for theirs in self._all.unpack_from(self._memory))  # ours is not < count
 
 
 def balance_accepts(counts: ConnectionCounts, worker: Any) -> None:
