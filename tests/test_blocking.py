@@ -41,7 +41,7 @@ def refuse():
 assert gevent_active()
 tick = gevent.spawn(ticker)
 gevent.sleep(0.01)  # the ticker is ticking
-ident = run_blocking(slow, 0.3)
+ident = run_blocking(slow, 1.0)
 try:
     run_blocking(refuse)
 except LookupError as exc:
@@ -68,5 +68,5 @@ def test_under_gevent_the_call_runs_in_a_thread_and_the_loop_goes_on() -> None:
     assert "raised no such card" in lines
     assert "other thread True" in lines
     pause = int(next(line for line in lines if line.startswith("longest pause ms")).rsplit(" ", 1)[1])
-    assert pause < 200, pause  # in place, the 0.3 s call stopped the ticker for all of it
+    assert pause < 500, pause  # in place, the 1 s call stopped the ticker for all of it
     assert "Traceback" not in done.stderr and "LookupError" not in done.stderr, done.stderr
