@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.infer.safety import LiverValues, RuleHit, SafetyRules
+from service.infer.label_checks import RuleHit
+from service.infer.safety import LiverValues, SafetyRules
 from service.knowledge import Knowledge, load_knowledge
 from service.knowledge.models import Condition
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from service.infer.disease import DiseaseExtent
+from service.infer.label_checks import RuleHit
 from service.infer.lines import TherapyHistory
 from service.infer.receptors import ReceptorStatus
-from service.infer.safety import RuleHit, SafetyFacts
+from service.infer.safety import SafetyFacts
 from service.knowledge import Knowledge
 from service.recommend.options import Recommendation, relapse_months
 

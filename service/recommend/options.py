@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from service.infer.disease import DiseaseExtent
+from service.infer.label_checks import RuleHit
 from service.infer.lines import TherapyHistory
 from service.infer.receptors import ReceptorStatus
-from service.infer.safety import RuleHit, SafetyFacts
+from service.infer.safety import SafetyFacts
 from service.knowledge import Eligibility, Knowledge, OptionRule
 
 
