@@ -24,7 +24,7 @@ from service.home import home
 from service.issued_cards import DEVELOPMENT_CLIENT, IssuedCard, IssuedCards
 from service.jsonio import JsonRefused, json_response, parse_json, too_dense
 from service.knowledge import Knowledge, load_knowledge
-from service.logs import bind_hook, configure_logging
+from service.logs import bind_hook, configure_logging, log_hook_summary
 from service.ops import endpoints as ops_endpoints
 from service.ops import metrics
 from service.ops.blocking import run_blocking
@@ -241,16 +241,8 @@ def call_service(service_id: str) -> Response:
             cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
     metrics.count_cards(service_id, hook_request["hook"], cards)
     remember_issued_cards(rt, cards, render_context, service_id, hook_request["hook"])
-    log.info(
-        "hook answered",
-        extra={
-            "service": service_id,
-            "hook": hook_request["hook"],
-            "cards": len(cards),
-            "problems": len(gathered.problems),
-            "ms": round((time.monotonic() - started) * 1000),
-        },
-    )
+    summary = {"cards": len(cards), "problems": len(gathered.problems), "answer_ms": round((time.monotonic() - started) * 1000)}
+    log_hook_summary(log, request.environ, summary)
     return json_response({"cards": cards})
 
 
@@ -349,12 +341,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ops_endpoints.install(app, {service["id"] for service in rt.discovery["services"]}, readiness_checks(rt))
     configure_tracing(app, endpoint=settings.otlp_endpoint, mode=settings.tracing, ratio=settings.trace_sample_ratio)
     hardening.install(app, settings)  # dev-mode Host check, nosniff / no-store / CSP headers (service.hardening)
-    if settings.browser_origins:
-        from flask_cors import CORS
-
-        # Private Network Access: a page on a public origin (the CDS Hooks sandbox) calling a loopback service.
-        origins = hardening.cors_origin_patterns(settings.browser_origins)
-        CORS(app, origins=origins, supports_credentials=False, allow_private_network=settings.development_mode)
+    hardening.install_cors(app, settings)  # grants to browser origins only (service.hardening)
     if settings.development_mode:
         log.warning(
             "DEVELOPMENT MODE: no trusted CDS clients configured, requests are NOT authenticated; "

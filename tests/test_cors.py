@@ -45,3 +45,12 @@ def test_without_cors_origins_no_origin_is_granted(tmp_path):
     app = build(tmp_path)
     response = app.test_client().options("/cds-services/her2-mbc-guidance", headers=PREFLIGHT)
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_call_without_an_origin_gets_no_cors_headers(tmp_path):
+    """A server-side EHR sends no Origin: no CORS request (Fetch standard), so no grant in the answer."""
+    app = build(tmp_path, cors_origins=[EHR_ORIGIN])
+    response = app.test_client().get("/cds-services")
+    assert not [name for name in response.headers.keys() if name.lower().startswith("access-control-")]
+    with_origin = app.test_client().get("/cds-services", headers={"Origin": EHR_ORIGIN})
+    assert with_origin.headers["Access-Control-Allow-Origin"] == EHR_ORIGIN

@@ -15,6 +15,8 @@ Load it with ``--config python:service.ops.gunicorn_conf`` (on the command line 
   timeouts, tracebacks) and its access log the service's redacting JSON formatter
   (``service.logs``). An access line is one JSON object: method, path (redacted), status, bytes,
   duration, request id, the worker's pid; it is written when ``--access-logfile`` is set (the Dockerfile sets ``-``).
+  A hook call's access line also carries its summary (hook, service, ``hook_instance``, cards,
+  problems, ``answer_ms``), which is then not written as a line of its own (``service.logs``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ os.environ[MULTIPROC_ENV] = METRICS_DIR
 # importing prometheus_client (a circular-import error that killed the master).
 from prometheus_client import multiprocess as prometheus_multiprocess  # noqa: E402 - needs the variable set first
 
+from service.logs import HOOK_SUMMARY_KEY, summary_on_access_line  # noqa: E402 - after the metrics directory, as above
 from service.ops.balance import ConnectionCounts, balance_accepts  # noqa: E402 - after the metrics directory, as above
 
 CONNECTIONS = ConnectionCounts()  # in the master, before any fork: shared with every worker
@@ -78,6 +81,8 @@ def post_worker_init(worker: Any) -> None:
     """
     gc.freeze()
     gc.disable()
+    logger = getattr(worker, "log", None)
+    summary_on_access_line(isinstance(logger, JsonLogger) and logger.writes_access_lines())
     if _GEVENT_WORKER in type(worker).__module__:
         balance_accepts(CONNECTIONS, worker)
 
@@ -136,7 +141,7 @@ class JsonLogger(Logger):
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         """One JSON access line (the ``access_log_format`` string is not used)."""
-        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict):
+        if not self.writes_access_lines():
             return
         headers = {str(name).lower(): value for name, value in (resp.headers or [])}
         status = str(resp.status or "").split(" ", 1)[0]
@@ -152,8 +157,12 @@ class JsonLogger(Logger):
                 "request_id": headers.get("x-request-id"),
                 "remote": environ.get("REMOTE_ADDR"),
                 "worker": os.getpid(),
+                **environ.get(HOOK_SUMMARY_KEY, {}),  # a hook call's summary (service.logs.log_hook_summary)
             },
         )
+
+    def writes_access_lines(self) -> bool:
+        return bool(self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict)
 
 
 logger_class = JsonLogger
