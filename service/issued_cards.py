@@ -25,16 +25,17 @@ themselves were sent.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from service.ops.blocking import run_blocking
@@ -154,7 +155,7 @@ class IssuedCards:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":  # losing the last records in a crash costs only their feedback
                     connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                connection.execute(issued_cards_table.insert(), rows)
+                _insert(connection, rows)
         except IntegrityError:
             # The same hookInstance answered again (an EHR retry): the cards are already remembered.
             with self.engine.begin() as connection:
@@ -190,6 +191,32 @@ class IssuedCards:
                 delete(issued_cards_table).where(issued_cards_table.c.issued_at < datetime.now(UTC) - self.retention)
             )
         return int(result.rowcount or 0)
+
+
+def _insert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``; on SQLite as the driver's own ``executemany`` over tuples.
+
+    A batch is written in a native thread while the worker's event loop waits for the GIL. SQLAlchemy
+    prepares each row of an ``executemany`` in Python (about 15 us); sqlite3 binds tuples in C, so the
+    loop waits about half as long for a batch (issue 16). The statement is SQLAlchemy's, compiled for
+    the dialect, and the time stamp is stored by the column type's own processor: the row stored is
+    the one SQLAlchemy's insert would store.
+    """
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        connection.execute(issued_cards_table.insert(), rows)
+        return
+    statement, names, stamp = _sqlite_insert(dialect, tuple(rows[0]))
+    values = [tuple(stamp(row[name]) if name == "issued_at" else row[name] for name in names) for row in rows]
+    connection.exec_driver_sql(statement, values)
+
+
+@functools.lru_cache(maxsize=4)
+def _sqlite_insert(dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, list[str], Callable[[Any], Any]]:
+    """The insert compiled for ``dialect``, its parameters' order, and the time stamp's processor."""
+    compiled = issued_cards_table.insert().compile(dialect=dialect, column_keys=list(keys))
+    stamp = issued_cards_table.c.issued_at.type.dialect_impl(dialect).bind_processor(dialect) or str
+    return str(compiled), list(compiled.positiontup or []), stamp
 
 
 def _flush_at_exit(store: weakref.ref[IssuedCards]) -> None:

@@ -269,3 +269,25 @@ def test_a_full_batch_is_written_by_the_timer_at_once_not_by_the_answer_that_fil
         time.sleep(0.05)
     assert len(other_worker.find([card["uuid"] for card in cards])) == 3  # long before the batch's 60 s
     assert store.flush() == 0
+
+
+def test_the_sqlite_batch_insert_stores_what_sqlalchemy_stores(app):
+    """Batches go to SQLite through the driver's executemany (issue 16): the stored row, time stamp
+    included, is the one SQLAlchemy's own insert would store, and a reader sees no difference."""
+    runtime = app.extensions["her2cds"]
+    engine = runtime.feedback.relaxed_engine()
+    store = IssuedCards(engine, batch_seconds=60)
+    cards = [{"uuid": f"0c8f3f0e-0000-4000-8000-00000000020{number}", "indicator": "critical"} for number in range(2)]
+    for card in cards:
+        store.record([card], {card["uuid"]: "alert:lvef-low"}, "client-a", "her2-mbc-guidance", "patient-view")
+    assert store.flush() == 2
+    columns = "card_uuid, client, service_id, hook, indicator, kind, rule, issued_at"
+    with engine.begin() as connection:
+        batch = connection.exec_driver_sql(f"SELECT {columns} FROM issued_card WHERE card_uuid LIKE '%00020_'").fetchall()
+        at = datetime.fromisoformat(batch[0][-1]).replace(tzinfo=UTC)
+        reference = {name: value for name, value in zip(columns.split(", "), batch[0], strict=True)}
+        connection.execute(issued_cards_table.insert(), [reference | {"card_uuid": "reference", "issued_at": at}])
+        by_sqlalchemy = connection.exec_driver_sql(f"SELECT {columns} FROM issued_card WHERE card_uuid = 'reference'").one()
+    assert tuple(batch[0][1:]) == tuple(by_sqlalchemy[1:])
+    assert batch[0][1:7] == ("client-a", "her2-mbc-guidance", "patient-view", "critical", "alert", "lvef-low")
+    assert set(store.find([card["uuid"] for card in cards])) == {card["uuid"] for card in cards}
