@@ -49,6 +49,10 @@ def test_quick_bench_prints_every_figure_with_its_goal():
     assert len(re.findall(r"^1 throughput service/floor \((ex3 279|ex1 23) resources\)", out, re.MULTILINE)) == 2, out
     assert len(re.findall(r"^ +service +\d+\.\d req/s .* errors 0$", out, re.MULTILINE)) == 2, out
     assert re.search(r"every request a patient not sent before \(\d+ distinct patients for the service\)", out), out  # issue 16
+    # floor and service loaded in turn, the figure the median round (the machine's speed drifts)
+    rounds = r"^ +ratio in each of 2 rounds \(floor and service in turn.*\): \d+\.\d+, \d+\.\d+$"
+    assert len(re.findall(rounds, out, re.MULTILINE)) == 2, out
+    assert len(re.findall(r"^ +ex[13] \d+ resources, each round: service \d+\.\d+, \d+\.\d+; floor", out, re.MULTILINE)) == 2, out
     assert len(re.findall(r"^ +\d+ resources: .* us/resource", out, re.MULTILINE)) == 3, out
     assert re.search(r"where one service request's CPU goes .*normalise \d+\.\d.*json\.loads \(floor\) \d+\.\d", out), out
     assert re.search(r"normalise decodes \d+ of 279 resources into narrow shapes \(msgspec\): \d+% of normalise", out), out
