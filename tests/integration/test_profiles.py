@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -42,6 +43,8 @@ CANONICAL = "http://her2-cds.org/fhir/StructureDefinition/"
 EVALUATION_DATE = date(2026, 6, 1)  # as the app fixture in tests/conftest.py
 TIMEOUT = 120
 VALIDATION_THREADS = 4
+RACE_RETRIES = 3  # validator_race
+RACE_LOCK = threading.Lock()
 FHIR_JSON = {"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"}
 
 TUMOR_MARKER = CANONICAL + "her2cds-tumor-marker-test"
@@ -139,11 +142,27 @@ def validate(hapi_base: str, fhir: requests.Session, resource: dict[str, Any], p
     url = f"{hapi_base}/{resource['resourceType']}/$validate"
     profile = profile or f"http://hl7.org/fhir/StructureDefinition/{resource['resourceType']}"
     response = fhir.post(url, params={"profile": profile}, json=resource, timeout=TIMEOUT)
+    for _ in range(RACE_RETRIES):
+        if not validator_race(response):
+            break
+        with RACE_LOCK:  # asked again alone: the race needs two validations at once
+            response = fhir.post(url, params={"profile": profile}, json=resource, timeout=TIMEOUT)
     outcome = response.json()
     assert outcome.get("resourceType") == "OperationOutcome", f"$validate answered {response.status_code}: {response.text[:2000]}"
     # HAPI answers 412 when the resource fails: the issues say why
     assert response.status_code in (200, 412), f"$validate answered {response.status_code}: {response.text[:2000]}"
     return list(outcome.get("issue") or [])
+
+
+def validator_race(response: requests.Response) -> bool:
+    """HAPI's own thread-safety fault, not a verdict on the resource: a 500 naming a ConcurrentModificationException.
+
+    HAPI's validator shares cached StructureDefinitions and code-validation results between requests and,
+    validating in parallel (as ``problems_of`` does), now and then fails inside itself with a 500 (HAPI-0389)
+    naming ``java.util.ConcurrentModificationException`` (hapifhir/hapi-fhir#5019, #6554, #8034). Seen once in
+    many CI runs. Only that exact answer is asked again, alone, ``RACE_RETRIES`` times at most.
+    """
+    return response.status_code == 500 and "java.util.ConcurrentModificationException" in response.text
 
 
 def problems_of(hapi_base: str, fhir: requests.Session, checks: list[tuple[str, dict[str, Any], str | None]]) -> list[str]:
@@ -476,3 +495,19 @@ def test_offline_terminology_messages_are_the_ones_tolerated(hapi_base, fhir, pr
             message = str(issue.get("diagnostics") or "")
             if any(system in message for system in OFFLINE_SYSTEMS):
                 assert offline_limitation(issue), f"an offline-terminology message the tolerance does not know: {issue}"
+
+
+def test_only_hapis_own_race_is_asked_again():
+    """A resource that fails, or another server fault, is never retried away."""
+
+    def answer(status: int, text: str) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content = status, text.encode()  # noqa: SLF001 - a response built by hand
+        return response
+
+    race = '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":'
+    race += '"HAPI-0389: Failed to call access method: java.util.ConcurrentModificationException"}]}'
+    assert validator_race(answer(500, race))
+    assert not validator_race(answer(412, race.replace("HAPI-0389", "profile")))
+    assert not validator_race(answer(500, race.replace("ConcurrentModificationException", "NullPointerException")))
+    assert not validator_race(answer(200, '{"resourceType":"OperationOutcome","issue":[]}'))
