@@ -15,6 +15,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+class BacklogHTTPServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with a listen backlog a FHIR server has, not socketserver's 5.
+
+    The service opens a connection per FHIR search, all at once. With a backlog of 5, a freshly booted
+    gunicorn worker's burst could overflow it while the accepting thread waited for the GIL: the
+    dropped connection timed out at the 0.5 s connect timeout and the hook answered 412 (seen in CI,
+    test_metrics). HAPI's Tomcat or any production server queues 100 or more.
+    """
+
+    request_queue_size = 128
+
+
 class StubServer:
     """``routes`` maps a path (no query) to the JSON to answer; anything else is 404."""
 
@@ -40,7 +52,7 @@ class StubServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = BacklogHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def total(self) -> int:

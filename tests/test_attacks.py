@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from service.cli import bundle_resources, example_bundles
 from service.knowledge import load_knowledge
 from service.sandbox import run_template
 from tests.processes import Service, free_port, served
-from tests.stub_server import StubServer, empty_fhir, stub_server
+from tests.stub_server import BacklogHTTPServer, StubServer, empty_fhir, stub_server
 from tests.tokens import ISSUER, bearer, claims, jwks, mint, signing_key
 
 GUIDANCE = "/cds-services/her2-mbc-guidance"
@@ -56,7 +56,7 @@ class Recorder:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.server = BacklogHTTPServer(("127.0.0.2", 0), Handler)
         self.port = self.server.server_address[1]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from service import create_app
 from service.config import ConfigError
 from service.ops.tracing import EXTENSION, TracingSettingError, stop_tracing
-from tests.stub_server import empty_fhir, stub_server
+from tests.stub_server import BacklogHTTPServer, empty_fhir, stub_server
 
 PATIENT_ID = "pat-trace-3141"
 FHIR_TOKEN = "opaque-fhir-token-2718281828"
@@ -48,7 +48,7 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = BacklogHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
 
 
