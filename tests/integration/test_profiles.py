@@ -166,8 +166,9 @@ def validator_race(response: requests.Response) -> bool:
 
     HAPI's validator shares cached StructureDefinitions, snapshots and code-validation results between requests and,
     validating in parallel, now and then fails inside itself. ``problems_of`` therefore validates against each
-    profile once alone before it validates in parallel; seen in CI even so (twice in many runs), these exact answers
-    are asked again, alone, ``RACE_RETRIES`` times at most. A profile that really cannot be snapshotted fails alone too.
+    profile once alone before it validates in parallel. Should one of these exact answers come even so (each was
+    seen once in many CI runs, before that), it is asked again, alone, ``RACE_RETRIES`` times at most: a profile
+    that really cannot be snapshotted fails alone too.
     """
     return response.status_code == 500 and any(race in response.text for race in VALIDATOR_RACES)
 
