@@ -359,10 +359,10 @@ def profile_stats(profile: cProfile.Profile) -> list[tuple[tuple[str, int, str],
 
 def stages(body: bytes, repeats: int) -> list[str]:
     """Where one request's CPU goes, stage by stage in process (best of ``repeats``), for the figure 1 notes."""
-    from service.app import HOOK_SCHEMA
     from service.fhir_gateway import FhirGateway
     from service.gather import gather
     from service.jsonio import parse_json
+    from service.schemas import load_hook_request
 
     knowledge = load_knowledge()
     engine, renderer = Engine(knowledge), CardRenderer(knowledge)
@@ -379,7 +379,7 @@ def stages(body: bytes, repeats: int) -> list[str]:
     evaluation = engine.evaluate(patient_id, resources, today)
     timed = {
         "parse (depth-limited)": lambda: parse_json(body),
-        "request schema": lambda: HOOK_SCHEMA.load(request),
+        "request schema": lambda: load_hook_request(request),
         "gather (prefetch)": gathered,
         "normalise": lambda: engine.normaliser.patient_record(patient_id, resources, today),
         "evaluate (all)": lambda: engine.evaluate(patient_id, resources, today),

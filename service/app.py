@@ -32,7 +32,7 @@ from service.ops.tracing import configure_tracing
 from service.order_check import OrderChecker, draft_medication_requests
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
-from service.schemas import FeedbackSchema, HookRequestSchema, messages_of
+from service.schemas import FeedbackSchema, load_hook_request, messages_of
 from service.ssrf import development_host_allowed, development_server_allowed, fhir_server_allowed, host_allowed
 from service.startup import check_listen_addresses, listen_hosts
 
@@ -40,9 +40,11 @@ log = logging.getLogger("her2cds")
 hooks = Blueprint("hooks", __name__)
 # Public files EHRs fetch from the browser (the card icon): no authentication, cached for a day.
 assets = Blueprint("assets", __name__, static_folder="assets", static_url_path="/assets")
-HOOK_SCHEMA = HookRequestSchema()
 FEEDBACK_SCHEMA = FeedbackSchema()
 BATCH_GRACE_SECONDS = 0.5  # beyond a batch's time: its timer running late on a busy worker, its transaction committing
+
+
+HOST_URLS_KEPT = 64
 
 
 class Runtime:
@@ -65,6 +67,7 @@ class Runtime:
         self.services = knowledge.services["services"]
         self.templates = prefetch_templates(knowledge)
         self.discovery = discovery_document(knowledge, self.templates, settings.discovery_ids)
+        self._host_urls: dict[tuple[Any, ...], str] = {}  # development mode: request.host_url by what it is made of
 
     def service_hooks(self, service_id: str) -> set[str]:
         """The hooks ``service_id`` answers: its shared id, or (``discovery_ids: per-hook``) one id per hook."""
@@ -100,7 +103,20 @@ class Runtime:
         """Where EHRs reach the service (card icons): the configured URL; the request's host in development only."""
         if self.settings.public_base_url:
             return self.settings.public_base_url
-        return request.host_url if self.settings.development_mode else None
+        if not self.settings.development_mode:
+            return None
+        # werkzeug makes host_url from the scheme, the Host header and the server address (and the app's
+        # trusted hosts): worked out once for each, not on every call (a thirtieth of a small patient's
+        # request, issue 16). The Host header is the caller's: the table is bounded.
+        environ = request.environ
+        key = tuple(environ.get(name) for name in ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT"))
+        found = self._host_urls.get(key)
+        if found is None:
+            found = request.host_url
+            if len(self._host_urls) >= HOST_URLS_KEPT:
+                self._host_urls.clear()
+            self._host_urls[key] = found
+        return found
 
     def fallback_fhir_server(self) -> str | None:
         """Development mode: where to read what a request neither prefetched nor named a ``fhirServer`` for."""
@@ -204,7 +220,7 @@ def call_service(service_id: str) -> Response:
         raise ApiError(404, f"no CDS service with id '{service_id}'")
     body = read_json_body()
     try:
-        hook_request = HOOK_SCHEMA.load(body)
+        hook_request = load_hook_request(body)
     except ValidationError as exc:
         raise ApiError(400, "invalid CDS Hooks request", messages_of(exc)) from exc
     bind_hook(hook_request["hookInstance"], hook_request["hook"], service_id)

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import sys
-import uuid
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -44,8 +45,10 @@ from structlog.contextvars import bind_contextvars, clear_contextvars, get_conte
 REDACTED = "[redacted]"
 HANDLER_NAME = "her2cds-json"
 HOOK_SUMMARY_KEY = "her2cds.hook_summary"  # the WSGI environ entry the access line reads
-_HOOK_KEYS = ("hook_instance", "hook", "service")  # bound by bind_hook; the access line is written after the request
 _summary_on_access_line = [False]  # set in a gunicorn worker whose access lines carry the summary
+# What bind_hook bound, also kept here: read by the metrics and the summary of every hook call without
+# walking the whole context as get_contextvars does (issue 16).
+_hook_bound: ContextVar[dict[str, str] | None] = ContextVar("her2cds_hook_bound", default=None)
 
 # Keys compared lower-cased without "_" and "-": accessToken, access_token and access-token alike.
 SENSITIVE_KEYS = frozenset(
@@ -180,8 +183,11 @@ def configure_logging(level: str) -> None:
 def bind_request(request_id: str | None) -> str:
     """Start a request's log context: its id (the caller's when it is a plain token of 1-64 chars, else new)."""
     clear_contextvars()
+    _hook_bound.set(None)
     if not (isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id)):
-        request_id = uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, like uuid4().hex: an id to find lines by, not a secret, so
+        # the process's generator (reseeded in each forked worker) rather than a system call (issue 16).
+        request_id = f"{random.getrandbits(128):032x}"  # noqa: S311 - not used for security
     bind_contextvars(request_id=request_id)
     return request_id
 
@@ -200,7 +206,15 @@ def loggable_hook_instance(hook_instance: str) -> str:
 
 def bind_hook(hook_instance: str, hook: str, service: str) -> None:
     """Add a hook call's ``hookInstance``, hook and service to every later line of the request."""
-    bind_contextvars(hook_instance=loggable_hook_instance(hook_instance), hook=hook, service=service)
+    bound = {"hook_instance": loggable_hook_instance(hook_instance), "hook": hook, "service": service}
+    bind_contextvars(**bound)
+    _hook_bound.set(bound)
+
+
+def bound_hook() -> str | None:
+    """The hook ``bind_hook`` bound for the request being handled, if any."""
+    bound = _hook_bound.get()
+    return bound["hook"] if bound else None
 
 
 def summary_on_access_line(enabled: bool = True) -> None:
@@ -211,8 +225,7 @@ def summary_on_access_line(enabled: bool = True) -> None:
 def log_hook_summary(logger: logging.Logger, environ: MutableMapping[str, Any], summary: dict[str, Any]) -> None:
     """A hook call's summary: on its access line when the server writes one for it, else a line of its own."""
     if _summary_on_access_line[0]:
-        bound = get_contextvars()
-        environ[HOOK_SUMMARY_KEY] = {key: bound[key] for key in _HOOK_KEYS if key in bound} | summary
+        environ[HOOK_SUMMARY_KEY] = (_hook_bound.get() or {}) | summary
     else:
         logger.info("hook answered", extra=summary)
 
@@ -220,6 +233,7 @@ def log_hook_summary(logger: logging.Logger, environ: MutableMapping[str, Any], 
 def end_request() -> None:
     """Forget the request's context: later lines of this thread belong to no request."""
     clear_contextvars()
+    _hook_bound.set(None)
 
 
 def request_context() -> dict[str, Any]:

@@ -288,6 +288,27 @@ def test_without_a_public_base_url_production_cards_carry_no_icon(tmp_path, know
     assert card["source"]["icon"] == "http://localhost" + knowledge.cards["icon"]["path"]
 
 
+def test_in_development_each_request_gets_the_icon_of_the_host_it_was_sent_to(tmp_path, knowledge):
+    """The development icon URL follows each request's scheme and (loopback) Host, worked out once per host (issue 16)."""
+    name, bundle = EXAMPLES[0]
+    dev = create_app({"database_url": f"sqlite:///{tmp_path}/dev.sqlite3", "evaluation_date": "2026-12-01"})
+    resources = bundle_resources(bundle)
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "rules-hosts",
+        "context": {"patientId": patient_id_of(resources), "userId": "Practitioner/1"},
+        "prefetch": prefetch_for(resources, dev.extensions["her2cds"].templates, knowledge),
+    }
+    icons = []
+    bases = ["http://localhost:8080", "https://localhost", "http://127.0.0.1:5000", "http://localhost:8080", "http://[::1]:8080"]
+    for base in bases:
+        response = dev.test_client().post("/cds-services/her2-mbc-guidance", json=body, base_url=base)
+        assert response.status_code == 200, response.json
+        icons.append(response.json["cards"][0]["source"]["icon"])
+    path = knowledge.cards["icon"]["path"]
+    assert icons == [base + path for base in bases]
+
+
 def test_patient_supplied_text_is_never_rendered_as_html(public_app, knowledge):
     """A record id carrying markup reaches the data card escaped, not as HTML."""
     name, bundle = EXAMPLES[0]

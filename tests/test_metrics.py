@@ -4,6 +4,7 @@ gunicorn they add up over all workers (dead ones included), and no label holds a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -228,6 +229,8 @@ def test_a_callers_request_id_is_kept_and_a_bad_one_replaced(client):
     replaced = client.get("/livez", headers={"X-Request-ID": "bad id {with} spaces"}).headers["X-Request-ID"]
     assert replaced != "bad id {with} spaces" and len(replaced) == 32
     assert client.get("/livez", headers={"X-Request-ID": "x" * 65}).headers["X-Request-ID"] != "x" * 65
+    made = {client.get("/livez").headers["X-Request-ID"] for _ in range(50)}
+    assert len(made) == 50 and all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made)
 
 
 # --- under gunicorn, several workers ---------------------------------------------------------------

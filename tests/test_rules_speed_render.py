@@ -1,15 +1,18 @@
-"""Helpers made cheaper for issue 16 (service/render/prune.py) give what the plain versions gave: ``prune``."""
+"""Helpers made cheaper for issue 16 give what the plain versions gave: ``prune`` (service/render/prune.py)
+and the card uuids (service/render/base.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.knowledge import Knowledge, load_knowledge
-from service.render import CardRenderer, prune, prune_except
+from service.render import CARD_NAMESPACE, CardRenderer, RenderContext, prune, prune_except
 
 
 class Text(str):
@@ -94,3 +97,21 @@ def test_prune_except_keeps_the_order_and_the_clean_values_as_they_are() -> None
     assert list(pruned) == ["uuid", "suggestions", "detail"]
     assert pruned["suggestions"] is clean
     assert pruned == prune(card)
+
+
+any_text = st.text(st.characters(blacklist_categories=()))  # lone surrogates too: JSON "\\ud800" parses to one
+
+
+@given(any_text, any_text, st.lists(any_text, min_size=1, max_size=4))
+def test_card_uuids_are_the_uuid5_of_hook_instance_patient_and_key(hook_instance: str, patient_id: str, keys: list[str]) -> None:
+    """Any text (non-ASCII, "|", empty) gives uuid5's own text, however many uuids one response makes;
+    a name uuid5 cannot encode (a lone surrogate) is refused as uuid5 refuses it."""
+    context = RenderContext(hook_instance, patient_id)
+    for key in keys:
+        try:
+            expected = str(uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{patient_id}|{key}"))
+        except UnicodeEncodeError:
+            with pytest.raises(UnicodeEncodeError):
+                context.card_uuid(key)
+            continue
+        assert context.card_uuid(key) == expected

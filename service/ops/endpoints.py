@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from service.logs import bind_request, end_request, request_context
+from service.logs import bind_request, bound_hook, end_request
 from service.ops import metrics
 
 log = logging.getLogger("her2cds.ops")
@@ -28,6 +28,7 @@ ops = Blueprint("ops", __name__)
 READINESS_CHECKS = "her2cds.readiness"
 SERVICE_IDS = "her2cds.service_ids"
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 
 
 def _json(body: Mapping[str, str], status: int = 200) -> Response:
@@ -62,7 +63,7 @@ def metrics_text() -> Response:
 
 def _start_request() -> None:
     g.ops_started = time.monotonic()
-    g.request_id = bind_request(request.headers.get(REQUEST_ID_HEADER))
+    g.request_id = bind_request(request.environ.get(REQUEST_ID_ENVIRON))  # the header, as WSGI hands it over
 
 
 def _finish_request(response: Response) -> Response:
@@ -77,7 +78,7 @@ def _finish_request(response: Response) -> Response:
     service_ids: Collection[str] = current_app.extensions[SERVICE_IDS]
     service_id = (request.view_args or {}).get("service_id")
     service = str(service_id) if service_id in service_ids else ("none" if service_id is None else "unknown")
-    hook = request_context().get("hook")
+    hook = bound_hook()
     metrics.observe_request(rule, service, hook, response.status_code, time.monotonic() - started)
     return response
 

@@ -87,11 +87,24 @@ def _label(value: Any) -> str:
     return str(value)[:LABEL_MAX] if value else "none"
 
 
+_children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) -> its labelled child
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per series: every request counts into the same few
+    (the label values are bounded), and prometheus-client checks and joins the labels on each call."""
+    key = (metric, *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def observe_request(route: str, service: str, hook: str | None, status: int, seconds: float) -> None:
     """One answered HTTP request (called by the after-request hook of ``service.ops.endpoints``)."""
     labels = (route, service, _bounded(hook, KNOWN_HOOKS, "none" if hook is None else "other"), str(status))
-    REQUESTS.labels(*labels).inc()
-    REQUEST_SECONDS.labels(*labels).observe(seconds)
+    _child(REQUESTS, *labels).inc()
+    _child(REQUEST_SECONDS, *labels).observe(seconds)
 
 
 def count_cards(service: str, hook: str, cards: Iterable[Mapping[str, Any]]) -> None:
@@ -101,7 +114,7 @@ def count_cards(service: str, hook: str, cards: Iterable[Mapping[str, Any]]) -> 
         source = card.get("source")
         topic = source.get("topic") if isinstance(source, Mapping) else None
         kind = topic.get("code") if isinstance(topic, Mapping) else None
-        CARDS.labels(_label(service), hook_label, _label(kind), _bounded(card.get("indicator"), CARD_INDICATORS)).inc()
+        _child(CARDS, _label(service), hook_label, _label(kind), _bounded(card.get("indicator"), CARD_INDICATORS)).inc()
 
 
 def fhir_resource_type(url: str) -> str:
