@@ -59,6 +59,18 @@ HOOK_SCHEMA = HookRequestSchema()
 _HOOK_FIELDS = HOOK_SCHEMA.fields
 
 
+def _length_bounds(name: str) -> tuple[int, float]:
+    """The (min, max) length the schema's ``Length`` validator gives a string field, read from the schema."""
+    lengths = [v for v in _HOOK_FIELDS[name].validators if isinstance(v, validate.Length)]
+    low = max((v.min for v in lengths if v.min is not None), default=0)
+    high = min((v.max for v in lengths if v.max is not None), default=float("inf"))
+    return low, high
+
+
+_HOOK_LENGTH = _length_bounds("hook")
+_INSTANCE_LENGTH = _length_bounds("hookInstance")
+
+
 def load_hook_request(body: Any) -> dict[str, Any]:
     """``HOOK_SCHEMA.load(body)``: the same dict, or the same ``ValidationError``.
 
@@ -75,7 +87,9 @@ def load_hook_request(body: Any) -> dict[str, Any]:
 def _plain_hook_request(body: dict[str, Any]) -> dict[str, Any] | None:
     """The loaded request, or None when only ``HOOK_SCHEMA.load`` can say (an odd type, an invalid value)."""
     hook, instance, context, prefetch = body.get("hook"), body.get("hookInstance"), body.get("context"), body.get("prefetch")
-    if not (type(hook) is str and hook and type(instance) is str and 0 < len(instance) <= 200 and type(context) is dict):  # noqa: E721 - exactly the JSON types
+    if not (type(hook) is str and type(instance) is str and type(context) is dict):  # noqa: E721 - exactly the JSON types
+        return None
+    if not (_HOOK_LENGTH[0] <= len(hook) <= _HOOK_LENGTH[1] and _INSTANCE_LENGTH[0] <= len(instance) <= _INSTANCE_LENGTH[1]):
         return None
     if prefetch is not None and type(prefetch) is not dict:  # noqa: E721
         return None
