@@ -5,13 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import msgspec
+
 # The date given to a result whose record has none: older than any dated result, so a dated result
 # of the same kind is always "later" and wins; far enough from date.min for date arithmetic.
 UNDATED = date(1900, 1, 1)
 
 
-@dataclass(frozen=True)
-class ReceptorResult:
+class Value(msgspec.Struct, frozen=True):
+    """Base of the values one record reads into: immutable, compared and hashed by their fields.
+
+    A request builds a few dozen of them (one per result read), so they are msgspec Structs, built in
+    C: a frozen dataclass sets each field through ``object.__setattr__``, about ten times slower
+    (issue 16). Positional and keyword arguments, defaults, equality, hashing and ``repr`` are as a
+    frozen dataclass's.
+    """
+
+
+class ReceptorResult(Value, frozen=True):
     """One tissue receptor result: HER2 IHC/ISH/interpretation or ER/PR, already decoded."""
 
     kind: str  # an observation kind of mappings/codes.yaml, e.g. "her2-ihc", "er-percent"
@@ -23,8 +34,7 @@ class ReceptorResult:
     dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
 
 
-@dataclass(frozen=True)
-class LabResult:
+class LabResult(Value, frozen=True):
     """A numeric result (LVEF, liver labs) with the reference range the record gave."""
 
     kind: str
@@ -37,8 +47,7 @@ class LabResult:
     dated: bool = True  # as ReceptorResult.dated
 
 
-@dataclass(frozen=True)
-class DiseaseStatus:
+class DiseaseStatus(Value, frozen=True):
     """mCODE cancer disease status on a date: improved | stable | worsened | undetermined."""
 
     on: date
@@ -46,8 +55,7 @@ class DiseaseStatus:
     record_id: str = ""
 
 
-@dataclass(frozen=True)
-class CancerCondition:
+class CancerCondition(Value, frozen=True):
     """A breast primary, a distant metastasis (with its site), a stage IV / M1 statement, or an M0 statement."""
 
     role: str  # primary | metastasis | stage-iv | no-distant (a recorded cM0/pM0)
@@ -56,8 +64,7 @@ class CancerCondition:
     record_id: str = ""
 
 
-@dataclass(frozen=True)
-class Exposure:
+class Exposure(Value, frozen=True):
     """A period during which one canonical agent was given, from one medication record."""
 
     agent: str
