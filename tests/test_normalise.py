@@ -153,13 +153,10 @@ def test_an_invalid_resource_is_skipped_and_named_not_raised(knowledge):
 def test_only_the_latest_liver_test_of_each_kind_is_validated(knowledge, monkeypatch):
     """Issue 6: older liver tests are never validated; a newer unreadable one is named and passed over."""
     import service.read.common as common
-    import service.read.observations as observations
 
     validated = []
     real = common.validate_resource
-    counting = lambda raw: validated.append(raw["id"]) or real(raw)  # noqa: E731 - one line, two modules
-    monkeypatch.setattr(common, "validate_resource", counting)
-    monkeypatch.setattr(observations, "validate_resource", counting)
+    monkeypatch.setattr(common, "validate_resource", lambda raw: validated.append(raw["id"]) or real(raw))
     ast = {"valueQuantity": {"value": 30, "unit": "U/L"}}
     old_broken = observation("ast-old-broken", "1920-8", "2024-01-01", **ast)
     old_broken["subject"] = "Patient/p1"  # a string where a Reference belongs

@@ -21,7 +21,6 @@ from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecor
 from service.knowledge import Knowledge
 from service.read.common import (
     JSON_OBJECT,
-    NOT_VALIDATED,
     codings,
     raw_codings,
     raw_concept_texts,
@@ -30,7 +29,6 @@ from service.read.common import (
     raw_text,
     reference_of,
     to_date,
-    validate_resource,
     validated,
 )
 from service.read.values import LAB_KINDS, RECEPTOR_KINDS, ValueReader
@@ -59,10 +57,15 @@ def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
 _READ_LISTS = tuple(field.name for field in fields(PatientRecord) if field.default_factory is list)
 
 
+_UNREAD: Any = object()  # a record's date not read yet (None is a date read and absent)
+
+
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
     """Append to ``record`` what one record's reading into ``part`` found, as reading it again would."""
     for name in _READ_LISTS:
-        getattr(record, name).extend(getattr(part, name))
+        found = getattr(part, name)
+        if found:
+            getattr(record, name).extend(found)
 
 
 class ObservationReader:
@@ -108,21 +111,22 @@ class ObservationReader:
     def read_all(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
         """Read every Observation the rules need, in their original order (ties of "latest" keep that order).
 
-        Each code is looked up once; an Observation of no kind the rules read (most of a long history
-        can be) costs that look-up and nothing more.
+        Each code is looked up and each date read once; an Observation of no kind the rules read (most
+        of a long history can be) costs that look-up and nothing more.
         """
         chosen: list[int] = []
-        kinds: dict[int, tuple[str | None, bool]] = {}
+        found: dict[int, tuple[str | None, bool, date | None | object]] = {}  # kind, from text, date (or _UNREAD)
         groups: dict[str, list[tuple[date, int]]] = {}
         for index, raw in enumerate(raws):
-            found = self._kind_and_source(raw.get("code"))
-            if found[0] is None and not raw.get("component"):
+            kind, from_text = self._kind_and_source(raw.get("code"))
+            if kind is None and not raw.get("component"):
                 continue  # read() would pass it over: neither it nor a component names a kind
-            kinds[index] = found
-            latest_only = self._latest_only(raw, found[0])
+            latest_only = self._latest_only(raw, kind)
             if latest_only is None:
                 chosen.append(index)
+                found[index] = (kind, from_text, _UNREAD)
             else:
+                found[index] = (kind, from_text, latest_only[1])
                 groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
         tried: dict[int, PatientRecord] = {}  # what each latest-only candidate read gave, kept for its turn
         for candidates in groups.values():
@@ -130,14 +134,14 @@ class ObservationReader:
                 index = -negative_index
                 chosen.append(index)
                 trial = tried[index] = PatientRecord(patient_id=record.patient_id)
-                self._read(raws[index], trial, validate_resource(raws[index]), *kinds[index])
+                self._read(raws[index], trial, found[index])
                 if trial.labs or trial.disease_statuses:
                     break
         for index in sorted(chosen):
             if index in tried:
                 _add_read(record, tried[index])
             else:
-                self._read(raws[index], record, NOT_VALIDATED, *kinds[index])
+                self._read(raws[index], record, found[index])
 
     def _latest_only(self, raw: Mapping[str, Any], kind: str | None) -> tuple[str, date] | None:
         """(group, raw date) when only the latest reading of ``kind`` matters; None to read ``raw`` in any case."""
@@ -158,26 +162,29 @@ class ObservationReader:
                 return self.knowledge.disease_status_by_code[code]
         return self.values.disease_status_from_text(raw_concept_texts(raw.get("valueCodeableConcept")))
 
-    def read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> None:
+    def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         """Read one Observation (and its components) if its code is one the rules use."""
-        self._read(raw, record, model, *self._kind_and_source(raw.get("code")))
+        self._read(raw, record, (*self._kind_and_source(raw.get("code")), _UNREAD))
 
-    def _read(self, raw: Mapping[str, Any], record: PatientRecord, model: Any, kind: str | None, from_text: bool) -> None:
-        """``read`` with the kind of the code (and whether it was read from text) looked up already."""
-        raw_components = [c for c in raw_list(raw.get("component")) if isinstance(c, JSON_OBJECT)]
-        component_kinds = [self.kind_of(c.get("code")) for c in raw_components]
+    def _component_kinds(self, raw: Mapping[str, Any]) -> list[str | None]:
+        """The kind each component's code names (most Observations have none: no list is built for them)."""
+        components = raw.get("component")
+        if not components:
+            return []
+        return [self.kind_of(c.get("code")) for c in raw_list(components) if isinstance(c, JSON_OBJECT)]
+
+    def _read(self, raw: Mapping[str, Any], record: PatientRecord, found: tuple[str | None, bool, Any]) -> None:
+        """``read`` with ``found`` looked up already: the code's kind, whether it was read from text, and
+        the record's date (``_UNREAD`` when it was not read yet)."""
+        kind, from_text, on = found
+        component_kinds = self._component_kinds(raw)
         if kind is None and not any(component_kinds):
             return
-        status = raw.get("status")
-        if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
-            record.skipped.append(reference_of(raw))
-            return
-        if status not in self._statuses:
-            return
-        observation = validated(raw, record, model)
+        observation = self._validated(raw, record)
         if observation is None:
             return
-        on = raw_observation_date(raw)
+        if on is _UNREAD:
+            on = raw_observation_date(raw)
         record_id = observation.id or ""
         if from_text:
             record.read_from_text.append(f"Observation/{record_id or '?'}")
@@ -188,6 +195,16 @@ class ObservationReader:
         for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
             if component_kind:
                 self._read_value(component_kind, component, on, record_id, record)
+
+    def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
+        """The shape of an Observation whose status the rules read; None (named when unreadable) if not."""
+        status = raw.get("status")
+        if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
+            record.skipped.append(reference_of(raw))
+            return None
+        if status not in self._statuses:
+            return None
+        return validated(raw, record)
 
     def _read_value(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
         """Decode the value[x] of an Observation or component for one kind."""
