@@ -171,14 +171,32 @@ def runtime() -> Runtime:
     return found
 
 
+def request_bytes(limit: int) -> bytes:
+    """The request body; a 413 when it reaches ``limit`` bytes.
+
+    When the server ends the body stream itself (gunicorn sets ``wsgi.input_terminated``) and the
+    ``Content-Length`` is below the limit, the body is read from it in one call. Werkzeug's guarded
+    stream would read it in 64 KiB blocks, each into a new buffer, and then once more to find the end:
+    that had cost three times the floor's read of the same body (issue 16). It returns the same bytes.
+    Anything else (no length, a chunked body, a server that does not end the stream) takes
+    werkzeug's way.
+    """
+    environ = request.environ
+    length = request.content_length
+    if length is not None and length < limit and environ.get("wsgi.input_terminated"):
+        return bytes(environ["wsgi.input"].read(length))
+    raw = request.get_data(cache=False)
+    if len(raw) >= limit:
+        request.stream.read(1)  # a chunked body is cut off at the limit without a word: reading on raises the 413
+    return raw
+
+
 def read_json_body() -> Any:
     """The request body as JSON, parsed once; clear 4xx errors for everything else."""
     mimetype = (request.mimetype or "").lower()
     if not (mimetype == "application/json" or mimetype.endswith("+json")):
         raise ApiError(415, "Content-Type must be application/json")
-    raw = request.get_data(cache=False)
-    if len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
-        request.stream.read(1)  # a chunked body is cut off at the limit without a word: reading on raises the 413
+    raw = request_bytes(current_app.config["MAX_CONTENT_LENGTH"])
     if not raw:
         raise ApiError(400, "request body is empty; a JSON object is required")
     if too_dense(raw):
@@ -327,6 +345,34 @@ def readiness_checks(rt: Runtime) -> dict[str, Any]:
     return {"database": lambda: run_blocking(rt.feedback.ping), "knowledge": lambda: bool(rt.discovery["services"])}
 
 
+SYNCED_KEPT = 256
+
+
+class ServiceFlask(Flask):
+    """Flask, with the answer of ``ensure_sync`` kept for each view and request hook.
+
+    Flask asks, for every hook and the view of every request, whether the function is a coroutine
+    (``inspect.iscoroutinefunction``: eight times a hook call). The answer never changes for a
+    function, so it is looked up once (issue 16). Functions made per request (``after_this_request``)
+    would fill the table: it keeps at most ``SYNCED_KEPT``, the first ones asked, the app's own.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._synced[func]
+        except KeyError:
+            synced = super().ensure_sync(func)
+            if len(self._synced) < SYNCED_KEPT:
+                self._synced[func] = synced
+            return synced
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` overrides settings (tests); the environment gives the rest."""
     overrides = dict(config or {})
@@ -336,7 +382,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level)
     check_listen_addresses(settings, listen_hosts(listening_on))
     knowledge = load_knowledge(settings.mappings_dir or None)
-    app = Flask("her2cds")
+    app = ServiceFlask("her2cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400  # the card icon
     app.config["HER2CDS_EVALUATION_DATE"] = evaluation_date

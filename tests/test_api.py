@@ -184,3 +184,22 @@ def test_order_sign_warns_on_an_agent_the_disease_progressed_on(client, app, kno
 
 def test_healthz(client):
     assert client.get("/healthz").json == {"status": "ok", "database": "ok"}
+
+
+def test_flask_asks_once_per_function_whether_it_is_a_coroutine_and_keeps_a_bounded_table(app, client, monkeypatch):
+    """``ServiceFlask.ensure_sync``: the view and every hook are looked up once; made-per-request functions don't pile up."""
+    import flask.app
+
+    from service.app import SYNCED_KEPT
+
+    asked = []
+    real = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", lambda func: asked.append(func) or real(func))
+    assert client.get("/cds-services").status_code == 200  # every hook and the view are in the table now
+    asked.clear()
+    for _ in range(3):
+        assert client.get("/cds-services").status_code == 200
+    assert asked == []
+    made = [lambda: None for _ in range(SYNCED_KEPT + 50)]
+    assert all(app.ensure_sync(func) is func for func in made)
+    assert len(app._synced) <= SYNCED_KEPT

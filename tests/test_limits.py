@@ -108,6 +108,48 @@ def test_a_body_at_the_limit_is_read(small_app):
     assert response.status_code == 412  # read and parsed: only the missing prefetch stops it
 
 
+class CountingInput:
+    """A server's body stream that ends the body itself (as gunicorn's does) and counts its reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.reads = data, []
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads.append(size)
+        taken, self.data = (self.data, b"") if size is None or size < 0 else (self.data[:size], self.data[size:])
+        return taken
+
+
+def test_a_body_the_server_ends_is_read_in_one_call_and_answered_as_any(small_app, full_prefetch):
+    """Under gunicorn (``wsgi.input_terminated``) a body with its length below the limit is read at once."""
+    from service.app import request_bytes
+
+    data = orjson.dumps(hook_body(full_prefetch))
+    stream = CountingInput(data)
+    environ = {"wsgi.input": stream, "wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(data))}
+    with small_app.test_request_context(SERVICE, method="POST", environ_overrides=environ):
+        assert request_bytes(SMALL_LIMIT) == data
+    assert stream.reads == [len(data)]
+    client = small_app.test_client()
+    plain = client.post(SERVICE, data=data, content_type="application/json")
+    ended = client.post(SERVICE, data=data, content_type="application/json", environ_overrides={"wsgi.input_terminated": True})
+    assert plain.status_code == ended.status_code == 200
+    assert [card["summary"] for card in ended.json["cards"]] == [card["summary"] for card in plain.json["cards"]]
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_body_the_server_ends_at_or_over_the_limit_is_413(small_app, extra):
+    """At the limit the server's stream cannot say whether more follows; over it, the length alone refuses it."""
+    body = hook_body()
+    body["padding"] = ""
+    body["padding"] = "x" * (SMALL_LIMIT - len(orjson.dumps(body)) + extra)
+    data = orjson.dumps(body)
+    response = small_app.test_client().post(
+        SERVICE, data=data, content_type="application/json", environ_overrides={"wsgi.input_terminated": True}
+    )
+    assert_operation_outcome(response, 413, "too-long")
+
+
 @pytest.fixture(scope="module")
 def served_small_app(small_app) -> Iterator[tuple[str, int]]:
     """The small-limit app behind a real HTTP server, so that a body can arrive chunked."""
