@@ -40,7 +40,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars, merge_contextvars
+from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
 
 REDACTED = "[redacted]"
 HANDLER_NAME = "her2cds-json"
@@ -234,8 +234,3 @@ def end_request() -> None:
     """Forget the request's context: later lines of this thread belong to no request."""
     clear_contextvars()
     _hook_bound.set(None)
-
-
-def request_context() -> dict[str, Any]:
-    """What ``bind_request`` and ``bind_hook`` bound for the request being handled."""
-    return get_contextvars()

@@ -15,8 +15,6 @@ from typing import Any
 from service.domain import PatientRecord
 from service.read.shapes import decode
 
-NOT_VALIDATED: Any = object()  # "validate it now", as opposed to None: "validated, and invalid"
-
 # ``isinstance(value, JSON_OBJECT)`` is ``isinstance(value, Mapping)``, but a plain dict (what JSON
 # decodes to) is recognised by the first, exact type test: the ABC check costs ten times more, and
 # the read layer asks it hundreds of times a request. Other Mappings still pass by the second.
@@ -113,10 +111,9 @@ def validate_resource(resource: Mapping[str, Any]) -> Any | None:
     return decode(resource)
 
 
-def validated(raw: Mapping[str, Any], record: PatientRecord, model: Any = NOT_VALIDATED) -> Any | None:
-    """``model`` when the caller validated ``raw`` already (None: invalid), else validate now; None (named) if invalid."""
-    if model is NOT_VALIDATED:
-        model = validate_resource(raw)
+def validated(raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
+    """The narrow shape of ``raw``; None, and the record named in ``record.skipped``, when it is invalid."""
+    model = validate_resource(raw)
     if model is None:
         record.skipped.append(reference_of(raw))
     return model
