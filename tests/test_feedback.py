@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from service import create_app
 from service.cli import main
-from service.issued_cards import IssuedCards, issued_cards_table, kind_and_rule
+from service.issued_cards import SQLITE_ROWS_PER_INSERT, IssuedCards, issued_cards_table, kind_and_rule
 from tests.conftest import her2_positive_liver_patient, prefetch_for
 
 SERVICE = "/cds-services/her2-mbc-guidance"
@@ -271,8 +271,28 @@ def test_a_full_batch_is_written_by_the_timer_at_once_not_by_the_answer_that_fil
     assert store.flush() == 0
 
 
+def test_a_batch_of_several_sqlite_inserts_stores_every_row_once(app):
+    """A batch longer than one SQLite insert holds is split; a card already stored (an EHR's retry) in a
+    later part rolls the whole batch back, and the fresh cards are then stored, each once."""
+    runtime = app.extensions["her2cds"]
+    store = IssuedCards(runtime.feedback.relaxed_engine(), batch_seconds=60)
+    count = 2 * SQLITE_ROWS_PER_INSERT + 7
+    cards = [{"uuid": f"0c8f3f0e-0000-4000-9000-{number:012d}", "indicator": "info"} for number in range(count)]
+    keys = {card["uuid"]: "alert:lvef-low" for card in cards}
+    store.record(cards[-3:], keys, "client-a", "her2-mbc-guidance", "patient-view")
+    assert store.flush() == 3
+    store.record(cards, keys, "client-a", "her2-mbc-guidance", "patient-view")
+    assert store.flush() == count
+    found = store.find([card["uuid"] for card in cards])
+    assert set(found) == set(keys)
+    assert {(card.kind, card.rule, card.client) for card in found.values()} == {("alert", "lvef-low", "client-a")}
+    with runtime.feedback.relaxed_engine().begin() as connection:
+        stored = connection.exec_driver_sql("SELECT count(*) FROM issued_card WHERE card_uuid LIKE '0c8f3f0e-0000-4000-9000-%'")
+        assert stored.scalar() == count
+
+
 def test_the_sqlite_batch_insert_stores_what_sqlalchemy_stores(app):
-    """Batches go to SQLite through the driver's executemany (issue 16): the stored row, time stamp
+    """Batches go to SQLite as multi-row inserts of the driver's (issue 16): the stored row, time stamp
     included, is the one SQLAlchemy's own insert would store, and a reader sees no difference."""
     runtime = app.extensions["her2cds"]
     engine = runtime.feedback.relaxed_engine()
