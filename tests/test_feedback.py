@@ -292,7 +292,7 @@ def test_a_batch_of_several_sqlite_inserts_stores_every_row_once(app):
 
 
 def test_the_sqlite_batch_insert_stores_what_sqlalchemy_stores(app):
-    """Batches go to SQLite as multi-row inserts of the driver's (issue 16): the stored row, time stamp
+    """Batches go to SQLite as multi-row inserts through the driver (issue 16): the stored row, time stamp
     included, is the one SQLAlchemy's own insert would store, and a reader sees no difference."""
     runtime = app.extensions["her2cds"]
     engine = runtime.feedback.relaxed_engine()
