@@ -13,6 +13,8 @@ import subprocess
 import sys
 from datetime import date
 
+import pytest
+
 from bench.heavy import NOW, PATIENT_ID, heavy_patient
 from service.cli import bundle_resources
 from tests.conftest import ROOT
@@ -114,3 +116,33 @@ def _prefetched(entry):
     if entry.get("resourceType") == "Bundle":
         return [item["resource"] for item in entry.get("entry", [])]
     return [entry]
+
+
+def test_instruction_counts_are_printed_for_the_floor_and_the_service():
+    """bench/instructions.py end to end, quick: both servers under callgrind, each twice (issue 16)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    row = re.search(r"^ex1 +10 +(\d+\.\d\d) M +(\d+\.\d\d) M +(\d+\.\d\d)$", done.stdout, re.MULTILINE)
+    assert row, done.stdout
+    floor, service, ratio = (float(value) for value in row.groups())
+    # A Flask request costs over a million instructions; the service does more than parse the body.
+    assert 1.0 < floor < service, done.stdout
+    assert abs(ratio - floor / service) <= 0.01, done.stdout
+    assert "--workers" not in done.stdout  # one worker, named in the title instead
+
+
+def test_the_instruction_count_is_the_workers_not_the_masters():
+    from bench.instructions import _collected
+
+    log = "==100== Collected : 5,000\n==101== Collected : 7,000,000\n"
+    assert _collected(log, master=100) == 7_000_000
+    for broken in ("==100== Collected : 5,000\n", log + "==102== Collected : 9\n"):
+        with pytest.raises(SystemExit, match="one gunicorn worker"):
+            _collected(broken, master=100)
