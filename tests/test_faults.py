@@ -24,6 +24,7 @@ import pytest
 from service import create_app
 from service.app import prefetch_templates
 from service.cli import bundle_resources, example_bundles
+from service.config import Settings
 from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway, FhirTimeout, FhirUnavailable, retry_after_seconds
 from service.gather import render_query
 from service.sandbox import run_template
@@ -339,11 +340,13 @@ def test_searches_run_in_parallel(client, fhir, budget, templates):
 
 
 def test_the_configured_time_budget_is_kept(fhir, tmp_path):
-    budget = 0.7
+    default = Settings.model_fields["time_budget_seconds"].default
+    budget = 0.4
+    assert budget + SLACK < default  # the ceiling below tells the configured budget from the default one
     app = create_app({"database_url": f"sqlite:///{tmp_path}/f.sqlite3", "time_budget_seconds": budget})
     fhir.faults["cardiac"] = "hang"
     response, elapsed = timed_post(app.test_client(), "/cds-services/her2-mbc-guidance", patient_view(fhir_server=fhir.base_url))
-    assert response.status_code == 200 and elapsed < budget + 0.5
+    assert response.status_code == 200 and budget <= elapsed < budget + SLACK
     assert "cardiac could not be read" in data_card_detail(response.json["cards"])
 
 
@@ -389,7 +392,8 @@ def test_the_gateway_gives_up_at_the_deadline(fhir, templates, mode, error):
     started = time.monotonic()
     with pytest.raises(error):
         gateway.search(fhir.base_url, cardiac_query(templates), TOKEN, started + 1.0)
-    assert time.monotonic() - started < 1.3  # the worker thread is free again, not only the response
+    # the worker thread is free again, not only the response: well before the hang (10 s) or the drip ends
+    assert time.monotonic() - started < 1.0 + SLACK
 
 
 def test_the_gateway_reuses_connections(fhir, templates):
