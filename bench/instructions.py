@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import http.client
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from bench.run import ROOT, SERVICE_PATH, example_named, patient_variants, service_env
+from bench.run import SERVICE_PATH, example_named, gunicorn, patient_variants, service_env
 from service.cli import bundle_resources
-from tests.processes import dockerfile_gunicorn_args, free_port, stop
 
 APPS = {"floor": "bench.floor:create_app()", "service": "service:create_app()"}
-START_SECONDS = 600  # gunicorn and the application load about 50 times slower under callgrind
+SLOWER = 10  # gunicorn() waits ten times longer: it runs about 50 times slower under callgrind, start-up included
 SETTLE_SECONDS = 2.0  # after the last request: the service's batch of issued cards is written (0.2 s, slower here)
 
 
@@ -64,41 +62,21 @@ def _collected(log: str, master: int) -> int:
     return workers[0]
 
 
-def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"bench: gunicorn under callgrind exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/")  # any answer: the floor has no page at /
-            connection.getresponse().read()
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: gunicorn under callgrind did not answer within {START_SECONDS} s")
-        time.sleep(1)
-
-
 def worker_instructions(app: str, env: dict[str, str], bodies: list[bytes]) -> int:
     """Instructions the worker of ``app`` executed, from its start to its exit, having answered ``bodies``."""
     folder = Path(tempfile.mkdtemp(prefix="her2cds-callgrind-"))
-    port = free_port()
-    args = dockerfile_gunicorn_args(port)
-    args[args.index("--workers") + 1] = "1"
-    command = [
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/callgrind.%p",
-        sys.executable, "-m", "gunicorn", *args, app,
-    ]  # fmt: skip
+    valgrind = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/callgrind.%p")
     log_path = folder / "valgrind.log"
     # A database of its own: two runs send the same warm-up patients, whose cards would otherwise meet
     # in one table and take the duplicate path of the issued-card writer in whichever run wrote second.
     env = {**env, "HER2CDS_DATABASE_URL": f"sqlite:///{folder}/feedback.sqlite3"}
     try:
         with log_path.open("wb") as log:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603
-            try:
-                _wait_until_up(port, process)
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            server = gunicorn(app, env, workers=1, wrapper=valgrind, stderr=log, patience=SLOWER)
+            with server as running:
+                # http.client sends only the headers given: the counts stay those of the bare requests
+                # the figures were first taken with (a requests.Session adds three headers to parse).
+                connection = http.client.HTTPConnection(urlsplit(running.url).netloc, timeout=300)
                 for body in bodies:
                     connection.request("POST", SERVICE_PATH, body=body, headers={"Content-Type": "application/json"})
                     response = connection.getresponse()
@@ -107,9 +85,7 @@ def worker_instructions(app: str, env: dict[str, str], bodies: list[bytes]) -> i
                         raise SystemExit(f"bench: {app} answered {response.status} under callgrind")
                 connection.close()
                 time.sleep(SETTLE_SECONDS)
-            finally:
-                stop(process, grace_seconds=300)
-        return _collected(log_path.read_text(encoding="utf-8", errors="replace"), process.pid)
+        return _collected(log_path.read_text(encoding="utf-8", errors="replace"), running.process.pid)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -141,27 +141,44 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
-    """Serve ``app`` with the Dockerfile's gunicorn settings until the block ends."""
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    *,
+    workers: int | None = None,
+    wrapper: tuple[str, ...] = (),
+    stderr: Any = subprocess.DEVNULL,
+    patience: float = 1.0,
+) -> Iterator[Server]:
+    """Serve ``app`` with the Dockerfile's gunicorn settings until the block ends.
+
+    ``workers`` replaces the Dockerfile's count; ``wrapper`` runs gunicorn under another program (valgrind,
+    bench/instructions.py); ``stderr`` takes its output; ``patience`` multiplies every wait (60 s to start,
+    6 s for an answer, 30 s to stop). Ready once it answers at / and all its workers have started.
+    """
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", *dockerfile_gunicorn_args(port), app]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    args = dockerfile_gunicorn_args(port)
+    if workers is not None:
+        args[args.index("--workers") + 1] = str(workers)
+    expected = int(args[args.index("--workers") + 1])
+    command = [*wrapper, sys.executable, "-m", "gunicorn", *args, app]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)  # noqa: S603
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * patience
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"bench: gunicorn {app} exited with {process.returncode}")
             with contextlib.suppress(requests.RequestException):
-                requests.get(server.url + "/", timeout=1)
-                if len(server.workers()) >= 2:
+                requests.get(server.url + "/", timeout=6 * patience)  # any answer: the floor has no page at /
+                if len(server.workers()) >= expected:
                     break
             if time.monotonic() > deadline:
-                raise SystemExit(f"bench: gunicorn {app} did not answer within 60 s")
+                raise SystemExit(f"bench: gunicorn {app} did not answer within {60 * patience:.0f} s")
             time.sleep(0.2)
         yield server
     finally:
-        stop(process)
+        stop(process, grace_seconds=30 * patience)
 
 
 def service_env(folder: Path) -> dict[str, str]:
