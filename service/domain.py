@@ -98,3 +98,5 @@ class PatientRecord:
     deceased_on: date | None = None
     read_from_text: list[str] = field(default_factory=list)  # records understood from their text only
     undated: list[str] = field(default_factory=list)  # results used although their date is unknown
+    # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
+    unresolved_medications: list[str] = field(default_factory=list)

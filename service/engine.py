@@ -19,6 +19,8 @@ from service.knowledge import Knowledge
 from service.read import Normaliser
 from service.recommend import Recommendation, Recommender, alerts_of
 
+UNRESOLVED_MEDICATIONS = "Medication"  # in ``Evaluation.incomplete_history``: a referenced Medication was not read
+
 
 @dataclass
 class Evaluation:
@@ -32,7 +34,8 @@ class Evaluation:
     recommendation: Recommendation
     alerts: list[str]
     now: date
-    # Medication prefetch keys that could not be read in full (fault, paging cap, OperationOutcome).
+    # Medication prefetch keys that could not be read in full (fault, paging cap, OperationOutcome),
+    # and UNRESOLVED_MEDICATIONS when a record's referenced Medication could not be read.
     incomplete_history: tuple[str, ...] = field(default=())
 
     @property
@@ -104,7 +107,8 @@ class Engine:
         """Run read -> infer -> recommend for one patient.
 
         ``incomplete_keys``: prefetch keys the gather stage could not read in full. When one of them
-        holds medication records, the line of therapy is not trusted: ``history-incomplete`` is raised
+        holds medication records, or a medication record references a Medication that was not sent
+        and could not be fetched, the line of therapy is not trusted: ``history-incomplete`` is raised
         and no regimen is offered (contract). A deceased patient is offered no treatment.
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
@@ -118,6 +122,8 @@ class Engine:
         safety = self.safety_rules.facts(record.labs, record.receptors, record.disease_statuses, extent, history, now)
         recommendation = self.recommender.recommend(extent, receptors, history, safety)
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
+        if record.unresolved_medications:  # a record of the history names a drug nobody sent
+            incomplete = (*incomplete, UNRESOLVED_MEDICATIONS)
         if record.deceased:
             recommendation = Recommendation(in_scope=False, scope_reason="deceased")
             alerts: list[str] = []

@@ -7,6 +7,13 @@ run in parallel within the request's time budget.
 A key that cannot be read is named in ``Gathered.problems`` (the info card). A *required* key that
 cannot be read is a 412: advice without the conditions or the receptor results would be wrong, not
 merely partial ("no breast cancer recorded", "no HER2 result").
+
+A medication record may name its drug only by a reference to a Medication resource, which no
+prefetch template can ask for (CDS Hooks' restricted query subset has no ``_include``). Such
+Medications that were not sent, and whose reference carries no ``display`` to read instead, are
+fetched from the FHIR server afterwards, in one ``_id`` search per hundred, within the same budget.
+Those that still cannot be read leave their records unreadable, and the history incomplete
+(service/read/medications.py).
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ from urllib.parse import parse_qs, quote
 
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
+from service.read.medications import medication_key
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_SEARCHES = 8
+MEDICATION_RECORD_TYPES = frozenset({"MedicationStatement", "MedicationRequest", "MedicationAdministration"})
+MEDICATION_IDS_PER_SEARCH = 100
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 
@@ -166,7 +177,58 @@ def gather(
     for key in sorted(unavailable):
         gathered.problems.append(f"{key} could not be read: {unavailable[key]}")
     gathered.incomplete = sorted(set(gathered.incomplete) | set(unavailable))
+    if server_allowed:
+        _fetch_referenced_medications(str(fhir_server), token, gateway, deadline, gathered, may_reach)
     return gathered
+
+
+def _fetch_referenced_medications(
+    fhir_server: str,
+    token: str | None,
+    gateway: FhirGateway,
+    deadline: float,
+    gathered: Gathered,
+    may_reach: Callable[[str], bool] | None,
+) -> None:
+    """Fetch the Medications the gathered medication records need and nobody sent (``_id`` searches)."""
+    wanted = missing_medication_ids(gathered.resources, fhir_server)
+    searches = {
+        f"referenced Medications ({number + 1})": f"Medication?_id={','.join(ids)}&_count={len(ids)}"
+        for number, ids in enumerate(_chunks(wanted, MEDICATION_IDS_PER_SEARCH))
+    }
+    if searches:
+        failed = _fetch_all(searches, {}, fhir_server, token, gateway, deadline, gathered, may_reach)
+        for label in sorted(failed):
+            gathered.problems.append(f"{label} could not be read: {failed[label]}")
+
+
+def missing_medication_ids(resources: list[dict[str, Any]], fhir_server: str | None) -> list[str]:
+    """Ids of the Medications that medication records name only by a reference with no display, and
+    that are not among ``resources``; only those ``fhir_server`` holds (a relative reference, or an
+    absolute one on that server). None without a server to ask.
+    """
+    if not fhir_server:
+        return []
+    base = fhir_server.rstrip("/") + "/"
+    present = {resource.get("id") for resource in resources if resource.get("resourceType") == "Medication"}
+    wanted: dict[str, None] = {}  # ordered, unique
+    for resource in resources:
+        if resource.get("resourceType") not in MEDICATION_RECORD_TYPES or "medicationCodeableConcept" in resource:
+            continue
+        reference = resource.get("medicationReference")
+        if not isinstance(reference, dict) or isinstance(reference.get("display"), str):
+            continue
+        target = reference.get("reference")
+        if not isinstance(target, str) or target.startswith(("#", "urn:")) or ("://" in target and not target.startswith(base)):
+            continue  # contained, Bundle-local, or another server's: not this server's to answer
+        kind, _, medication_id = medication_key(target).partition("/")
+        if kind == "Medication" and _FHIR_ID.fullmatch(medication_id) and medication_id not in present:
+            wanted[medication_id] = None
+    return list(wanted)
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _reference_id(resource: Mapping[str, Any], resource_type: str) -> str | None:

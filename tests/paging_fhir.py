@@ -1,7 +1,8 @@
 """A small FHIR server on 127.0.0.1 that pages every search by a fixed size, newest entries as given.
 
-It answers ``GET [base]/Patient/<id>`` and type searches filtered by ``patient`` and ``code`` (token
-lists, with or without a system), ignores ``_count`` (some EHRs do) and links pages with ``next``.
+It answers ``GET [base]/Patient/<id>`` and type searches filtered by ``patient``, ``code`` (token
+lists, with or without a system) and ``_id`` (a list), ignores ``_count`` (some EHRs do) and links
+pages with ``next``.
 Used to prove that the service follows paging to the end and reads what it finds as the prefetch.
 """
 
@@ -27,6 +28,8 @@ def _subject_id(resource: dict[str, Any]) -> str | None:
 def _matches(resource: dict[str, Any], query: dict[str, list[str]]) -> bool:
     patient = query.get("patient", [None])[0]
     if patient is not None and _subject_id(resource) != patient:
+        return False
+    if "_id" in query and resource.get("id") not in query["_id"][0].split(","):
         return False
     if "code" in query:
         wanted = {token.rsplit("|", 1)[-1] for token in query["code"][0].split(",")}

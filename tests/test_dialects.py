@@ -6,7 +6,8 @@ its assessment must equal the coded original's:
 - half of the CodeableConcepts (diagnoses, test codes, answers, drugs, stop reasons) as text only;
 - diagnoses re-coded across SNOMED CT and ICD-10-CM, qualitative answers across LOINC and SNOMED CT;
 - the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements,
-  and as those orders plus one MedicationAdministration per 3-weekly dose given under them;
+  and as those orders plus one MedicationAdministration per 3-weekly dose given under them, and those
+  again naming each drug by a reference to a Medication resource;
 - every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
 
 The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
@@ -15,6 +16,7 @@ The maps below are test data written from the displays of the codes (tests/fixtu
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -166,11 +168,31 @@ def with_infusions(resources: list[dict[str, Any]], now: date) -> list[dict[str,
     return changed
 
 
+MEDICATION_RECORDS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+def as_medication_resources(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each drug a Medication resource of its own, which the records reference with no display (Synthea,
+    many EHRs): one Medication per distinct drug, as a formulary has, the records pointing at it."""
+    changed, medications = [], {}
+    for resource in copy.deepcopy(resources):
+        concept = resource.get("medicationCodeableConcept") if resource["resourceType"] in MEDICATION_RECORDS else None
+        if concept is not None:
+            key = json.dumps(concept, sort_keys=True)
+            medication_id = medications.setdefault(key, f"formulary-{len(medications) + 1}")
+            del resource["medicationCodeableConcept"]
+            resource["medicationReference"] = {"reference": f"Medication/{medication_id}"}
+        changed.append(resource)
+    changed += [{"resourceType": "Medication", "id": mid, "code": json.loads(key)} for key, mid in medications.items()]
+    return changed
+
+
 TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
     "half-text": lambda resources, _now: half_as_text(resources),
     "recoded": lambda resources, _now: recoded(resources),
     "as-requests": lambda resources, _now: as_requests(resources),
     "orders-and-infusions": with_infusions,
+    "referenced-medications": lambda resources, now: as_medication_resources(with_infusions(resources, now)),
 }
 
 
@@ -192,6 +214,9 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     text_only = sum(bool(holder[key].get("coding")) for r in half_as_text(resources) for holder, key in _concept_slots(r))
     assert text_only <= coded * 0.55
     assert sum(r["resourceType"] == "MedicationStatement" for r in as_requests(resources)) == 0
+    referenced = as_medication_resources(resources)
+    assert not any("medicationCodeableConcept" in r for r in referenced)
+    assert sum(r["resourceType"] == "Medication" for r in referenced) >= 10
     before = {c.get("code") for r in resources if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     after = {c.get("code") for r in recoded(resources) if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     assert before != after

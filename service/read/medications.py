@@ -1,7 +1,13 @@
 """Medication records -> exposures: which agent, from when to when, still given, why stopped, in what context.
 
 Agents come from RxNorm codes, brand and generic names (mappings/drugs.yaml), contained or referenced
-Medications. A course's dates come from every place EHRs put them: ``dosageInstruction.timing.repeat
+Medications. A record whose drug is a reference to a Medication that is neither contained nor among
+the gathered records, with no display to read instead, cannot be understood: it is named on the data
+card and in ``PatientRecord.unresolved_medications``, and the engine then distrusts the whole history
+(``history-incomplete``), as it does for a medication search that could not be read in full. (The
+gather stage fetches such Medications from the FHIR server when it can.)
+
+A course's dates come from every place EHRs put them: ``dosageInstruction.timing.repeat
 .boundsPeriod``, ``dispenseRequest.validityPeriod`` (Epic), ``authoredOn``, ``effective[x]``. A course
 stopped ends when it stopped (an order left ``active`` for years is bounded in infer/lines.py, where
 its context is known). Therapy marked
@@ -39,6 +45,17 @@ EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 
 
+def medication_key(reference: str) -> str:
+    """``Medication/<id>`` of a literal reference: relative, absolute or versioned (``.../_history/2``).
+
+    A Bundle-local ``urn:uuid:<uuid>`` (a Synthea or transaction Bundle, whose entries' ids are those
+    uuids) reads as ``Medication/<uuid>``: a medicationReference can only point to a Medication.
+    """
+    if reference.startswith("urn:uuid:"):
+        return "Medication/" + reference[len("urn:uuid:") :]
+    return "/".join(reference.split("/_history/")[0].rstrip("/").split("/")[-2:])
+
+
 class MedicationReader:
     """Reads MedicationStatement, MedicationRequest and MedicationAdministration records."""
 
@@ -52,12 +69,15 @@ class MedicationReader:
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
-        """``Medication/id`` -> agents, for the records that reference a Medication."""
+        """``Medication/id`` -> agents (none for a drug the rules do not name), for every gathered Medication.
+
+        A Medication naming no agent is kept too: a record referencing it is understood (not an agent
+        of a line), where a reference to a Medication nobody sent is not.
+        """
         found: dict[str, set[str]] = {}
         for raw in raws:
-            agents = self._agents_of_medication_json(raw)
-            if agents and isinstance(raw.get("id"), str):
-                found[f"Medication/{raw['id']}"] = agents
+            if isinstance(raw.get("id"), str):
+                found[f"Medication/{raw['id']}"] = self._agents_of_medication_json(raw)
         return found
 
     def _agents_of_medication_json(self, medication: Mapping[str, Any]) -> set[str]:
@@ -93,26 +113,50 @@ class MedicationReader:
                 if isinstance(contained, JSON_OBJECT) and contained.get("id") == target[1:]:
                     agents = self._agents_of_medication_json(contained)
         else:
-            key = "/".join(target.rstrip("/").split("/")[-2:])
-            agents = set(medications.get(key, set()))
+            agents = set(medications.get(medication_key(target), set()))
         if isinstance(reference.get("display"), str):
             agents |= agents_from_name(self.knowledge, reference["display"])
         return refine_agents(self.knowledge, agents)
+
+    def unresolved_medication(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> str | None:
+        """The reference of a record's drug when nothing tells what it is, else None.
+
+        That is a ``medicationReference`` with no ``display``, to a Medication neither contained in the
+        record nor among ``medications`` (the gathered ones). A record coded in place, a reference with a
+        display (read as the drug's name), or one to a Medication at hand is understood, whatever it names.
+        """
+        if isinstance(raw.get("medicationCodeableConcept"), JSON_OBJECT):
+            return None
+        reference = raw.get("medicationReference")
+        if not isinstance(reference, JSON_OBJECT) or isinstance(reference.get("display"), str):
+            return None
+        target = raw_text(reference.get("reference"))
+        if not target:
+            return None  # no drug named at all: nothing the rules could have read
+        if target.startswith("#"):
+            wanted = target[1:]
+            contained = raw_list(raw.get("contained"))
+            found = any(isinstance(item, JSON_OBJECT) and item.get("id") == wanted for item in contained)
+            return None if found else target
+        return None if medication_key(target) in medications else target
 
     # -- records ---------------------------------------------------------------------------------
     def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: dict[str, set[str]], now: date) -> None:
         """Add one exposure per agent of a medication record the rules use."""
         resource_type = str(raw.get("resourceType"))
         agents = self.agents_of_record(raw, medications)
-        if not agents:
+        unresolved = None if agents else self.unresolved_medication(raw, medications)
+        if not agents and unresolved is None:
             return
         status = raw.get("status")
         if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
             record.skipped.append(reference_of(raw))
             return
-        if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
+        if self._left_out(raw, resource_type, status):
             return
-        if resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS:
+        if unresolved is not None:  # a record of the history whose drug nobody can tell
+            record.skipped.append(f"{reference_of(raw)} (its medication {unresolved} could not be read)")
+            record.unresolved_medications.append(reference_of(raw))
             return
         model = validated(raw, record)
         if model is None:
@@ -132,6 +176,13 @@ class MedicationReader:
             record.exposures.append(
                 Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative=curative)
             )
+
+    @staticmethod
+    def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
+        """True for a record the history leaves out by its status (entered in error, not taken...) or intent."""
+        if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
+            return True
+        return resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS
 
     def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""

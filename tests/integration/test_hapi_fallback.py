@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -107,3 +108,59 @@ def test_load_examples_twice_leaves_one_copy(hapi_base: str):
         found = fhir_get_all(hapi_base, f"Observation?patient={patient['id']}&_count=500")
         expected = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
         assert len(found) == expected, EXAMPLES_PACKAGE
+
+
+def _suffixed(node: Any, suffix: str) -> Any:
+    """A copy of FHIR JSON with every resource id and every ``Type/id`` reference suffixed: a new patient."""
+    if isinstance(node, list):
+        return [_suffixed(item, suffix) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {key: _suffixed(value, suffix) for key, value in node.items()}
+    if isinstance(copied.get("resourceType"), str) and isinstance(copied.get("id"), str):
+        copied["id"] += suffix
+    if isinstance(copied.get("reference"), str) and "/" in copied["reference"]:
+        copied["reference"] += suffix
+    return copied
+
+
+def test_records_that_reference_medications_on_hapi(loaded, hapi_app):
+    """Every drug a Medication resource the records point at with no display (as Synthea and many EHRs
+    write them): HAPI's searches return the records, the service reads their Medications with an ``_id``
+    search, and the advice is the coded history's. Sent a prefetch without them, it fetches them too."""
+    from tests.test_dialects import as_medication_resources, with_infusions
+
+    with_history = [s for s in SCENARIOS if s.expected.get("recommendedRegimens") and s.expected["lineOfTherapy"].get("history")]
+    scenario = max(with_history, key=lambda s: len(s.resources()))
+    history = with_infusions(scenario.resources(), date.fromisoformat(scenario.now))
+    resources = _suffixed(as_medication_resources(history), "-medref")
+    assert sum(r["resourceType"] == "Medication" for r in resources) >= 2
+    post_transaction(loaded, {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]})
+    patient_id = scenario.patient_id() + "-medref"
+    hapi_app.config["HER2CDS_EVALUATION_DATE"] = scenario.now
+    fallback = hapi_app.test_client().post(
+        SERVICE,
+        json={"hook": "patient-view", "hookInstance": "medref-1", "context": {"patientId": patient_id}, "fhirServer": loaded},
+    )
+    assert fallback.status_code == 200
+    assert fallback.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected
+    assert not any(card["summary"].startswith("Some records could not be read") for card in fallback.json["cards"])
+    templates = hapi_app.extensions["her2cds"].templates
+    prefetch = {}
+    for key, template in templates.items():
+        query = render_query(template, {"patientId": patient_id})
+        if "?" in query:
+            found = fhir_get_all(loaded, query)
+            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in found]}
+    assert not any(e["resource"]["resourceType"] == "Medication" for bundle in prefetch.values() for e in bundle["entry"])
+    with_server = hapi_app.test_client().post(
+        SERVICE,
+        json={
+            "hook": "patient-view",
+            "hookInstance": "medref-2",
+            "context": {"patientId": patient_id},
+            "prefetch": prefetch,
+            "fhirServer": loaded,
+        },
+    )
+    assert with_server.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected

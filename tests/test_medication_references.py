@@ -1,0 +1,219 @@
+"""Medication records that name their drug only by a reference to a Medication resource.
+
+Synthea and many EHRs keep the drug in a Medication resource and point at it from each
+MedicationRequest or MedicationAdministration, often with no ``display``. No prefetch template can ask
+for those Medications (CDS Hooks' restricted query subset has no ``_include``), so the service fetches
+the ones it was not sent from the FHIR server; when it cannot, it does not guess the line of therapy
+from the records it could read: the history is incomplete (contract: ``history-incomplete``, no line,
+no regimen) and the data card names the records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service import create_app
+from service.engine import Engine
+from service.gather import missing_medication_ids
+from tests.cards import response_problems
+from tests.conftest import observation, patient, prefetch_for
+from tests.paging_fhir import paging_fhir_server
+from tests.scenario_table import load_scenarios
+from tests.test_dialects import as_medication_resources, with_infusions
+
+SERVICE = "/cds-services/her2-mbc-guidance"
+MEDICATION_RECORDS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+# Scenarios whose advice rests on a medication history (a line was given, a next one is offered).
+WITH_HISTORY = [
+    s
+    for s in load_scenarios()
+    if s.expected.get("recommendedRegimens") and s.expected["lineOfTherapy"].get("history")
+]
+
+
+def referenced(scenario: Any) -> list[dict[str, Any]]:
+    """The scenario's records, every drug a Medication resource the records reference with no display."""
+    from datetime import date
+
+    return as_medication_resources(with_infusions(scenario.resources(), date.fromisoformat(scenario.now)))
+
+
+def call(tmp_path, scenario: Any, **body: Any) -> dict[str, Any]:
+    # Small pages cost many round trips: the limits are raised so that only what is tested can fail.
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{tmp_path}/f.sqlite3",
+            "evaluation_date": scenario.now,
+            "time_budget_seconds": 30,
+            "max_fhir_pages": 500,
+        }
+    )
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "5f0c1e9a-7a51-4d3b-9b3e-2f7d8c6a1b20",
+        "context": {"patientId": scenario.patient_id()},
+        **body,
+    }
+    response = app.test_client().post(SERVICE, json=request)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response_problems(response.json, "patient-view") == []
+    return response.json
+
+
+def templates(tmp_path) -> dict[str, str]:
+    return create_app({"database_url": f"sqlite:///{tmp_path}/t.sqlite3"}).extensions["her2cds"].templates
+
+
+def data_card(cards: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((card for card in cards if card["summary"].startswith("Some records could not be read")), None)
+
+
+def test_there_are_scenarios_with_a_history():
+    assert len(WITH_HISTORY) >= 10
+
+
+@pytest.mark.parametrize("scenario", WITH_HISTORY, ids=[s.id for s in WITH_HISTORY])
+def test_unsent_medications_leave_the_history_incomplete(tmp_path, scenario, knowledge):
+    """Prefetch without the Medications and no FHIR server: no line, no regimen, the records named."""
+    resources = [r for r in referenced(scenario) if r["resourceType"] != "Medication"]
+    cards = call(tmp_path, scenario, prefetch=prefetch_for(resources, templates(tmp_path), knowledge))["cards"]
+    assessment = cards[0]["extension"]["her2-cds-assessment"]
+    assert "history-incomplete" in assessment["alerts"]
+    assert "recommendedLine" not in assessment and "recommendedRegimens" not in assessment
+    card = data_card(cards)
+    assert card is not None
+    assert "its medication Medication/formulary-1 could not be read" in card["detail"].replace("\\", "")  # markdown escapes
+
+
+@pytest.mark.parametrize("scenario", WITH_HISTORY, ids=[s.id for s in WITH_HISTORY])
+def test_unsent_medications_are_fetched_from_the_fhir_server(tmp_path, scenario, knowledge):
+    """Prefetch without the Medications, and a FHIR server that holds them: the same advice as coded records."""
+    resources = referenced(scenario)
+    sent = [r for r in resources if r["resourceType"] != "Medication"]
+    with paging_fhir_server(resources, 2) as fhir_server:
+        prefetch = prefetch_for(sent, templates(tmp_path), knowledge)
+        cards = call(tmp_path, scenario, prefetch=prefetch, fhirServer=fhir_server)["cards"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == scenario.expected
+    assert data_card(cards) is None
+
+
+def test_fallback_reads_the_records_then_their_medications(tmp_path):
+    """No prefetch at all: the searches find records that reference Medications, fetched afterwards."""
+    scenario = max(WITH_HISTORY, key=lambda s: len(s.resources()))
+    with paging_fhir_server(referenced(scenario), 3) as fhir_server:
+        cards = call(tmp_path, scenario, fhirServer=fhir_server)["cards"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == scenario.expected
+    assert data_card(cards) is None
+
+
+def test_a_medication_the_server_does_not_have_leaves_the_history_incomplete(tmp_path, knowledge):
+    scenario = WITH_HISTORY[0]
+    resources = referenced(scenario)
+    without_one = [r for r in resources if not (r["resourceType"] == "Medication" and r["id"] == "formulary-1")]
+    with paging_fhir_server(without_one, 50) as fhir_server:
+        cards = call(tmp_path, scenario, fhirServer=fhir_server)["cards"]
+    assessment = cards[0]["extension"]["her2-cds-assessment"]
+    assert "history-incomplete" in assessment["alerts"]
+    assert "recommendedRegimens" not in assessment
+
+
+def _record(reference: dict[str, Any], status: str = "completed", **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": "ms1",
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": reference,
+        "effectivePeriod": {"start": "2025-01-10", "end": "2025-06-01"},
+        **extra,
+    }
+
+
+def _metastatic_patient() -> list[dict[str, Any]]:
+    return [
+        patient(),
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
+            "onsetDateTime": "2024-12-01",
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c2",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "94381002"}]},
+            "onsetDateTime": "2024-12-20",
+        },
+        observation("o1", "85319-2", "2024-12-05", valueCodeableConcept={"text": "3+"}),
+    ]
+
+
+def test_a_reference_with_a_display_is_read_by_its_name(engine: Engine):
+    from datetime import date
+
+    resources = [*_metastatic_patient(), _record({"reference": "Medication/gone", "display": "Enhertu 100 mg vial"})]
+    evaluation = engine.evaluate("p1", resources, date(2025, 7, 1))
+    assert [line.agents for line in evaluation.history.lines] == [["trastuzumab-deruxtecan"]]
+    assert evaluation.record.unresolved_medications == []
+    assert "history-incomplete" not in evaluation.alerts
+
+
+CONTAINED_ANTIEMETIC = {"resourceType": "Medication", "id": "here", "code": {"text": "Zofran"}}
+
+
+@pytest.mark.parametrize(
+    ("reference", "extra", "unresolved"),
+    [
+        ({"reference": "Medication/gone"}, {}, True),
+        ({"reference": "http://ehr.test/fhir/Medication/gone/_history/3"}, {}, True),
+        ({"reference": "#nowhere"}, {}, True),
+        ({"reference": "#here"}, {"contained": [CONTAINED_ANTIEMETIC]}, False),
+        ({"reference": "Medication/antiemetic"}, {}, False),  # sent, and names no agent: understood
+        ({"reference": "urn:uuid:9d3c2f4e-1b7a-4c55-8e0f-6a2b9c1d7e31"}, {}, False),  # a Synthea Bundle's entry
+        ({"reference": "urn:uuid:00000000-1b7a-4c55-8e0f-6a2b9c1d7e31"}, {}, True),
+        ({"display": "ondansetron"}, {}, False),
+    ],
+)
+def test_which_references_cannot_be_understood(engine: Engine, reference, extra, unresolved):
+    from datetime import date
+
+    antiemetic = {"resourceType": "Medication", "id": "antiemetic", "code": {"text": "ondansetron 8 mg"}}
+    bundled = {"resourceType": "Medication", "id": "9d3c2f4e-1b7a-4c55-8e0f-6a2b9c1d7e31", "code": {"text": "Zofran"}}
+    resources = [*_metastatic_patient(), antiemetic, bundled, _record(reference, **extra)]
+    evaluation = engine.evaluate("p1", resources, date(2025, 7, 1))
+    assert bool(evaluation.record.unresolved_medications) is unresolved
+    assert ("history-incomplete" in evaluation.alerts) is unresolved
+
+
+def test_a_record_left_out_of_the_history_needs_no_medication(engine: Engine):
+    from datetime import date
+
+    resources = [*_metastatic_patient(), _record({"reference": "Medication/gone"}, status="entered-in-error")]
+    evaluation = engine.evaluate("p1", resources, date(2025, 7, 1))
+    assert evaluation.record.unresolved_medications == []
+    assert "history-incomplete" not in evaluation.alerts
+
+
+def test_which_medications_are_fetched():
+    server = "http://ehr.test/fhir"
+    records = [
+        _record({"reference": "Medication/a"}),
+        _record({"reference": "Medication/a"}),  # asked once
+        _record({"reference": f"{server}/Medication/b/_history/2"}),  # absolute, on this server
+        _record({"reference": "http://elsewhere.test/fhir/Medication/c"}),  # another server's id space
+        _record({"reference": "Medication/d", "display": "Enhertu"}),  # readable by its display
+        _record({"reference": "#e"}),  # contained or nothing
+        _record({"reference": "urn:uuid:9d3c2f4e-1b7a-4c55-8e0f-6a2b9c1d7e31"}),  # Bundle-local
+        _record({"reference": "Medication/has space"}),  # not a FHIR id
+        _record({"reference": "Medication/sent"}),
+        {**_record({"reference": "Medication/f"}), "medicationCodeableConcept": {"text": "Herceptin"}},
+        {"resourceType": "Observation", "id": "o", "medicationReference": {"reference": "Medication/g"}},
+    ]
+    resources = [*records, {"resourceType": "Medication", "id": "sent"}]
+    assert missing_medication_ids(resources, server) == ["a", "b"]
+    assert missing_medication_ids(resources, server + "/") == ["a", "b"]
+    assert missing_medication_ids(resources, None) == []
