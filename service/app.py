@@ -29,7 +29,7 @@ from service.ops import endpoints as ops_endpoints
 from service.ops import metrics
 from service.ops.blocking import run_blocking
 from service.ops.tracing import configure_tracing
-from service.order_check import OrderChecker, draft_medication_requests
+from service.order_check import OrderChecker, draft_medication_requests, draft_medications
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
 from service.schemas import FeedbackSchema, load_hook_request, messages_of
@@ -246,6 +246,7 @@ def call_service(service_id: str) -> Response:
         raise ApiError(400, f"service '{service_id}' does not answer hook '{hook_request['hook']}'")
     context = hook_request["context"]
     authorization = hook_request.get("fhirAuthorization") or {}
+    orders = draft_medication_requests(context, hook_request["hook"]) if hook_request["hook"] != "patient-view" else []
     started = time.monotonic()
     try:
         gathered = gather(
@@ -259,23 +260,29 @@ def call_service(service_id: str) -> Response:
             rt.settings.time_budget_seconds,
             rt.may_call,
             rt.address_guard(),
+            [*orders, *draft_medications(context)],  # drafts whose Medications are fetched if not at hand
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
     patient_id = str(context["patientId"])
     evaluation = rt.engine.evaluate(patient_id, gathered.resources, rt.evaluation_date(), gathered.incomplete)
     render_context = RenderContext(hook_request["hookInstance"], patient_id, gathered.problems, rt.public_base_url())
+    problems = gathered.problems
     if hook_request["hook"] == "patient-view":
         cards = rt.renderer.cards(evaluation, render_context)
     else:
-        orders = draft_medication_requests(context, hook_request["hook"])
-        cards = rt.order_checker.cards(evaluation, orders, render_context) if orders else []
-        # Records that could not be read may hide a warning: say so whenever an order was checked.
-        if gathered.problems and (cards or any(rt.engine.normaliser.agents_of_record(order, {}) for order in orders)):
-            cards.append(prune(rt.renderer.data_card(gathered.problems, render_context)))
+        normaliser = rt.engine.normaliser
+        medications = normaliser.medications_by_reference([*draft_medications(context), *gathered.resources])
+        cards = rt.order_checker.cards(evaluation, orders, render_context, medications) if orders else []
+        unreadable_orders = rt.order_checker.unreadable(orders, medications)
+        problems = gathered.problems + unreadable_orders
+        # Records that could not be read may hide a warning: say so whenever an order was (or could not be) checked.
+        checked = cards or any(normaliser.agents_of_record(order, medications) for order in orders)
+        if problems and (checked or unreadable_orders):
+            cards.append(prune(rt.renderer.data_card(problems, render_context)))
     metrics.count_cards(service_id, hook_request["hook"], cards)
     remember_issued_cards(rt, cards, render_context, service_id, hook_request["hook"])
-    summary = {"cards": len(cards), "problems": len(gathered.problems), "answer_ms": round((time.monotonic() - started) * 1000)}
+    summary = {"cards": len(cards), "problems": len(problems), "answer_ms": round((time.monotonic() - started) * 1000)}
     log_hook_summary(log, request.environ, summary)
     return json_response({"cards": cards})
 

@@ -122,10 +122,13 @@ def gather(
     budget_seconds: float,
     may_call: Callable[[str], bool],
     may_reach: Callable[[str], bool] | None = None,
+    drafts: list[dict[str, Any]] | None = None,
 ) -> Gathered:
     """Collect every prefetch key's resources; raise ``PrefetchUnavailable`` when required data is missing.
 
     ``may_reach`` is the SSRF address check the gateway applies to every URL it fetches, pages included.
+    ``drafts``: the draft orders of an order hook (and the Medications sent with them), whose referenced
+    Medications are fetched as the history's are (they join ``Gathered.resources``).
     """
     deadline = time.monotonic() + budget_seconds
     gathered = Gathered()
@@ -178,7 +181,7 @@ def gather(
         gathered.problems.append(f"{key} could not be read: {unavailable[key]}")
     gathered.incomplete = sorted(set(gathered.incomplete) | set(unavailable))
     if server_allowed:
-        _fetch_referenced_medications(str(fhir_server), token, gateway, deadline, gathered, may_reach)
+        _fetch_referenced_medications(str(fhir_server), token, gateway, deadline, gathered, may_reach, drafts or [])
     return gathered
 
 
@@ -189,9 +192,10 @@ def _fetch_referenced_medications(
     deadline: float,
     gathered: Gathered,
     may_reach: Callable[[str], bool] | None,
+    drafts: list[dict[str, Any]],
 ) -> None:
-    """Fetch the Medications the gathered medication records need and nobody sent (``_id`` searches)."""
-    wanted = missing_medication_ids(gathered.resources, fhir_server)
+    """Fetch the Medications the gathered medication records (and draft orders) need and nobody sent."""
+    wanted = missing_medication_ids([*gathered.resources, *drafts], fhir_server)
     searches = {
         f"referenced Medications ({number + 1})": f"Medication?_id={','.join(ids)}&_count={len(ids)}"
         for number, ids in enumerate(_chunks(wanted, MEDICATION_IDS_PER_SEARCH))

@@ -12,17 +12,25 @@ from service.normalise import Normaliser
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
 
-def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
-    """The draft MedicationRequests of ``context.draftOrders`` (only the selected ones for order-select)."""
+def _draft_resources(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     bundle = context.get("draftOrders")
     if not isinstance(bundle, Mapping):
         return []
-    resources = [
+    return [
         entry["resource"]
         for entry in bundle.get("entry") or []
         if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
     ]
-    orders = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
+
+
+def draft_medications(context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The Medication resources ``context.draftOrders`` carries beside its orders (drugs they reference)."""
+    return [r for r in _draft_resources(context) if r.get("resourceType") == "Medication"]
+
+
+def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
+    """The draft MedicationRequests of ``context.draftOrders`` (only the selected ones for order-select)."""
+    orders = [r for r in _draft_resources(context) if r.get("resourceType") == "MedicationRequest"]
     selections = context.get("selections")
     if hook == "order-select" and isinstance(selections, list) and selections:
         chosen = {str(s) for s in selections}
@@ -42,12 +50,29 @@ class OrderChecker:
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
 
-    def cards(self, evaluation: Evaluation, orders: list[dict[str, Any]], context: RenderContext) -> list[dict[str, Any]]:
+    def unreadable(self, orders: list[dict[str, Any]], medications: Mapping[str, set[str]]) -> list[str]:
+        """A problem line for each draft order whose drug is a reference nothing resolves: it cannot be checked."""
+        problems = []
+        for order in orders:
+            target = self.normaliser.medications.unresolved_medication(order, medications)
+            if target is not None:
+                order_ref = f"MedicationRequest/{order.get('id') or '?'}"
+                problems.append(f"draft order {order_ref} not checked: its medication {target} could not be read")
+        return problems
+
+    def cards(
+        self,
+        evaluation: Evaluation,
+        orders: list[dict[str, Any]],
+        context: RenderContext,
+        medications: Mapping[str, set[str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug."""
         cards: list[dict[str, Any]] = []
         progressed = evaluation.history.agents_stopped_for("progression")
         toxic = evaluation.history.agents_stopped_for("toxicity")
         for order in orders:
-            agents = sorted(self.normaliser.agents_of_record(order, {}))
+            agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
             for agent in agents:
                 display = self.knowledge.drugs["agents"][agent]["display"]

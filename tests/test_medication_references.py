@@ -217,3 +217,60 @@ def test_which_medications_are_fetched():
     assert missing_medication_ids(resources, server) == ["a", "b"]
     assert missing_medication_ids(resources, server + "/") == ["a", "b"]
     assert missing_medication_ids(resources, None) == []
+
+
+# -- order hooks: draft orders that reference their drug --------------------------------------------
+ORDER_SERVICE = "/cds-services/her2-mbc-order-check"
+
+
+def _order_sign(tmp_path, knowledge, draft_medication: dict[str, Any], medications=(), fhir_server=None, example="ex3-"):
+    from service.cli import bundle_resources, example_bundles
+
+    bundle = next(bundle for name, bundle in example_bundles() if name.startswith(example))
+    resources = bundle_resources(bundle)
+    patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        **draft_medication,
+    }
+    entries = [{"resource": resource} for resource in (draft, *medications)]
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/o.sqlite3", "evaluation_date": "2026-12-01"})
+    body: dict[str, Any] = {
+        "hook": "order-sign",
+        "hookInstance": "8c1f3d2e-4b5a-4c6d-9e7f-0a1b2c3d4e5f",
+        "context": {
+            "patientId": patient_id,
+            "userId": "Practitioner/1",
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": entries},
+        },
+        "prefetch": prefetch_for(resources, app.extensions["her2cds"].templates, knowledge),
+    }
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+    response = app.test_client().post(ORDER_SERVICE, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response_problems(response.json, "order-sign") == []
+    return [(card["indicator"], card["summary"]) for card in response.json["cards"]]
+
+
+ENHERTU = {"resourceType": "Medication", "id": "enhertu-100mg", "code": {"text": "Enhertu 100 mg vial"}}
+
+
+def test_a_draft_order_is_checked_through_its_medication(tmp_path, knowledge):
+    """ex4 progressed on T-DXd. A draft of it warns the same when coded in place, when its Medication
+    rides in draftOrders, and when only the FHIR server holds that Medication."""
+    coded = _order_sign(tmp_path, knowledge, {"medicationCodeableConcept": ENHERTU["code"]}, example="ex4-")
+    assert [indicator for indicator, _summary in coded] == ["warning"], coded
+    by_reference = {"medicationReference": {"reference": "Medication/enhertu-100mg"}}
+    assert _order_sign(tmp_path, knowledge, by_reference, medications=[ENHERTU], example="ex4-") == coded
+    with paging_fhir_server([ENHERTU], 10) as fhir_server:
+        assert _order_sign(tmp_path, knowledge, by_reference, fhir_server=fhir_server, example="ex4-") == coded
+
+
+def test_a_draft_order_nobody_can_read_is_named(tmp_path, knowledge):
+    cards = _order_sign(tmp_path, knowledge, {"medicationReference": {"reference": "Medication/enhertu-100mg"}}, example="ex4-")
+    assert cards == [("info", "Some records could not be read: advice rests on partial data")]

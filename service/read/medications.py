@@ -98,7 +98,7 @@ class MedicationReader:
             agents |= agents_from_name(self.knowledge, concept["text"])
         return refine_agents(self.knowledge, agents)
 
-    def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
+    def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
         """The canonical agents a medication record (or a draft order) names."""
         concept = raw.get("medicationCodeableConcept")
         if isinstance(concept, JSON_OBJECT):
@@ -141,7 +141,7 @@ class MedicationReader:
         return None if medication_key(target) in medications else target
 
     # -- records ---------------------------------------------------------------------------------
-    def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: dict[str, set[str]], now: date) -> None:
+    def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: Mapping[str, set[str]], now: date) -> None:
         """Add one exposure per agent of a medication record the rules use."""
         resource_type = str(raw.get("resourceType"))
         agents = self.agents_of_record(raw, medications)

@@ -50,6 +50,12 @@ class Normaliser:
                 self.medications.read(raw, record, medications, now)
         return record
 
-    def agents_of_record(self, raw: Mapping[str, Any], medications: dict[str, set[str]]) -> set[str]:
+    def medications_by_reference(self, resources: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+        """``Medication/id`` -> agents for the Medication resources among ``resources``."""
+        return self.medications.medications_by_reference(
+            [r for r in resources if isinstance(r, JSON_OBJECT) and r.get("resourceType") == "Medication"]
+        )
+
+    def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
         """The canonical agents a medication record or a draft order names."""
         return self.medications.agents_of_record(raw, medications)
