@@ -144,3 +144,57 @@ def test_every_receptor_rule_cites_the_asco_cap_guideline(knowledge):
     assert rules.ish_source == "asco-cap-her2"
     assert rules.hormone_source == "asco-cap-er-pr"
     assert [row.group for row in rules.ish_groups] == [1, 2, 3, 4, 5]
+
+
+# -- ER/PR and ISH numbers reported as a bound or an interval -----------------------------------------
+def _er_record(rid: str, loinc: str, **value) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "effectiveDateTime": "2025-01-10",
+        **value,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"valueString": "<1%"}, "negative"),  # how pathology reports ER-negative: below the 1% cut-off, not 1%
+        ({"valueString": "< 1 %"}, "negative"),
+        ({"valueString": "<1"}, "negative"),
+        ({"valueString": "less than 1% of tumour cells"}, "negative"),
+        ({"valueQuantity": {"value": 1, "comparator": "<", "unit": "%"}}, "negative"),
+        ({"valueQuantity": {"value": 1, "comparator": "<=", "unit": "%"}}, None),  # 1% itself would be positive
+        ({"valueQuantity": {"value": 1, "comparator": ">=", "unit": "%"}}, "positive"),
+        ({"valueQuantity": {"value": 0.5, "comparator": ">", "unit": "%"}}, None),
+        ({"valueString": ">90%"}, "positive"),
+        ({"valueString": "1-10%"}, "positive"),  # ER-low positive
+        ({"valueString": "10 to 20%, weak"}, "positive"),
+        ({"valueString": "0-1%"}, None),  # straddles the cut-off: not read
+        ({"valueRange": {"low": {"value": 0, "unit": "%"}, "high": {"value": 0.5, "unit": "%"}}}, "negative"),
+        ({"valueRange": {"low": {"value": 5, "unit": "%"}}}, "positive"),
+        ({"valueString": "95%"}, "positive"),
+        ({"valueQuantity": {"value": 0, "unit": "%"}}, "negative"),
+    ],
+)
+@pytest.mark.parametrize("loinc", ["85329-1", "16112-5"], ids=["er-percent-code", "er-interpretation-code"])
+def test_er_reported_as_a_bound_or_an_interval(engine, value, expected, loinc):
+    evaluation = engine.evaluate("p1", [_er_record("er1", loinc, **value)], D)
+    assert evaluation.receptors.er == expected
+
+
+@pytest.mark.parametrize(
+    ("ratio", "read"),
+    [
+        ({"valueString": "<2.0"}, False),
+        ({"valueQuantity": {"value": 2.0, "comparator": "<"}}, False),
+        ({"valueString": "2.4"}, True),
+    ],
+)
+def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio, read):
+    """"ratio <2.0" had read as 2.0, which the ISH groups count as amplified."""
+    evaluation = engine.evaluate("p1", [_er_record("r1", "49683-6", **ratio)], D)
+    assert any(r.kind == "her2-ratio" for r in evaluation.record.receptors) is read

@@ -56,6 +56,7 @@ class Period(Shape, frozen=True):
 
 class Quantity(Shape, frozen=True):
     value: Decimal | None = None
+    comparator: str | None = None  # < | <= | >= | > | ad: the value is a bound, not the result
     unit: str | None = None
     code: str | None = None
     system: str | None = None
@@ -71,6 +72,11 @@ class ReferenceRange(Shape, frozen=True):
     high: Quantity | None = None
 
 
+class Range(Shape, frozen=True):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
 class _Valued(Shape, frozen=True):
     """The value[x] choices the value reader decodes, and the reference range of a lab value."""
 
@@ -80,6 +86,7 @@ class _Valued(Shape, frozen=True):
     valueBoolean: bool | None = None  # noqa: N815
     valueInteger: Integer | None = None  # noqa: N815
     valueRatio: Ratio | None = None  # noqa: N815
+    valueRange: Range | None = None  # noqa: N815
     referenceRange: list[ReferenceRange] | None = None  # noqa: N815
 
     def __post_init__(self) -> None:
@@ -91,6 +98,7 @@ class _Valued(Shape, frozen=True):
             self.valueBoolean,
             self.valueInteger,
             self.valueRatio,
+            self.valueRange,
         )
 
 

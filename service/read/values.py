@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.domain import LabResult, ReceptorResult
 from service.knowledge import Knowledge
@@ -22,6 +22,44 @@ LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast"
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
 _PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
 _NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+)?)\s*$")
+# A bound, not a result: "<1%", "< 1 %", "less than 1%", "≥ 10%"; or alone: "< 1".
+_COMPARATOR = r"(<=|>=|≤|≥|<|>|less than|greater than|more than|at least)"
+_BOUND_PERCENT = re.compile(_COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
+_BOUND_ALONE = re.compile(r"^\s*" + _COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+# A range of percents: "1-10%", "55 - 60 %", "10% to 20%" (the second number ends in %, so that a
+# date such as 2025-01-06 is not one).
+_RANGE_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%\s*)?(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
+_OPEN_BELOW = {"<": True, "less than": True, "<=": False, "≤": False}  # comparator -> the bound itself excluded
+_OPEN_ABOVE = {">": True, "greater than": True, "more than": True, ">=": False, "≥": False, "at least": False}
+
+
+class Reading(NamedTuple):
+    """The values a reported number allows: ``low == high`` for an exact result; a side is None when
+    open ("< 1%" has no low); ``*_open`` when the bound itself is excluded ("< 1" is not 1)."""
+
+    low: float | None
+    high: float | None
+    low_open: bool = False
+    high_open: bool = False
+
+    @property
+    def exact(self) -> float | None:
+        return self.low if self.low is not None and self.low == self.high else None
+
+    def at_least(self, threshold: float) -> bool | None:
+        """Whether the result is >= ``threshold``: True, False, or None when the reading allows both."""
+        if self.low is not None and self.low >= threshold:
+            return True
+        if self.high is not None and (self.high < threshold or (self.high == threshold and self.high_open)):
+            return False
+        return None
+
+
+def _bound(comparator: str, value: float) -> Reading:
+    word = comparator.lower()
+    if word in _OPEN_BELOW:
+        return Reading(None, value, high_open=_OPEN_BELOW[word])
+    return Reading(value, None, low_open=_OPEN_ABOVE[word])
 
 
 class ValueReader:
@@ -68,6 +106,33 @@ class ValueReader:
                 return float(match.group(1))
         return None
 
+    def reading(self, holder: Any) -> Reading | None:
+        """The values a reported result allows, its comparator or range kept ("<1%" is below 1, not 1).
+
+        A Quantity with a ``comparator``, a ``valueRange``, or text with a comparator or a range of
+        percents is a bound or an interval; anything else ``number`` reads is exact.
+        """
+        quantity = getattr(holder, "valueQuantity", None)
+        if quantity is not None and quantity.value is not None:
+            value = float(quantity.value)
+            comparator = quantity.comparator
+            return _bound(comparator, value) if comparator in _OPEN_BELOW or comparator in _OPEN_ABOVE else Reading(value, value)
+        interval = getattr(holder, "valueRange", None)
+        if interval is not None:
+            low = float(interval.low.value) if interval.low is not None and interval.low.value is not None else None
+            high = float(interval.high.value) if interval.high is not None and interval.high.value is not None else None
+            return None if low is None and high is None else Reading(low, high)
+        for text in self.value_texts(holder):
+            bound = _BOUND_PERCENT.search(text) or _BOUND_ALONE.match(text)
+            if bound:
+                return _bound(bound.group(1), float(bound.group(2)))
+            interval_text = _RANGE_PERCENT.search(text)
+            if interval_text:
+                low, high = sorted((float(interval_text.group(1)), float(interval_text.group(2))))
+                return Reading(low, high)
+        number = self.number(holder)
+        return None if number is None else Reading(number, number)
+
     def ihc_score(self, holder: Any) -> int | None:
         """HER2 IHC score 0..3 from text ("2+", "Score 1+", "0 (ultralow ...)") or a number."""
         for text in self.value_texts(holder):
@@ -87,17 +152,44 @@ class ValueReader:
             if score is None and qualitative is None:
                 return None
             return ReceptorResult(kind, on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
-        if kind in ("her2-ratio", "her2-copies", "er-percent", "pr-percent"):
-            number = self.number(holder)
-            return None if number is None else ReceptorResult(kind, on, number=number, record_id=record_id, dated=dated)
-        if kind in ("er", "pr"):
-            quantity = getattr(holder, "valueQuantity", None)
-            if quantity is not None and quantity.value is not None:
-                return ReceptorResult(f"{kind}-percent", on, number=float(quantity.value), record_id=record_id, dated=dated)
+        if kind in ("her2-ratio", "her2-copies"):
+            # A bound or an interval ("ratio < 2.0") is not a ratio the ISH groups can place: not read.
+            exact = reading.exact if (reading := self.reading(holder)) is not None else None
+            return None if exact is None else ReceptorResult(kind, on, number=exact, record_id=record_id, dated=dated)
+        if kind in ("er-percent", "pr-percent", "er", "pr"):
+            return self._hormone_result(kind, holder, on, record_id, dated)
         qualitative = self.qualitative(holder)
         if qualitative is None:
             return None
         return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def _hormone_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
+        """ER or PR: a percent (a number, a bound, an interval), else the qualitative answer.
+
+        For the qualitative codes (``er``, ``pr``) a Quantity is read as the percent, and so is a text
+        answer that names no answer word ("95%", "<1%").
+        """
+        percent_kind = kind if kind.endswith("-percent") else f"{kind}-percent"
+        quantity = getattr(holder, "valueQuantity", None)
+        if kind == percent_kind or (quantity is not None and quantity.value is not None):
+            reading = self.reading(holder)
+            return None if reading is None else self._hormone_percent(percent_kind, reading, on, record_id, dated)
+        qualitative = self.qualitative(holder)
+        if qualitative is not None:
+            return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+        reading = self.reading(holder)  # no answer word: a percent as the answer ("95%", "<1%")
+        return None if reading is None else self._hormone_percent(percent_kind, reading, on, record_id, dated)
+
+    def _hormone_percent(self, kind: str, reading: Reading, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
+        """An ER or PR percent: the number when exact; for a bound or an interval, positive or negative when
+        it lies wholly on one side of the cut-off ("<1%" is negative, "1-10%" positive), else not read."""
+        exact = reading.exact
+        if exact is not None:
+            return ReceptorResult(kind, on, number=exact, record_id=record_id, dated=dated)
+        positive = reading.at_least(self.knowledge.receptors.hormone_positive_percent)
+        if positive is None:
+            return None
+        return ReceptorResult(kind, on, qualitative="positive" if positive else "negative", record_id=record_id, dated=dated)
 
     def lab_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> LabResult | None:
         """A numeric lab (LVEF as a percent even when recorded as a fraction) with its reference range."""
