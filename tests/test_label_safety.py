@@ -126,3 +126,60 @@ def test_an_alert_carries_its_values_rows_and_source(engine, knowledge):
     assert liver.critical is False, "no drug is given now"
     assert {hit.agent for hit in liver.hits} >= {"docetaxel", "paclitaxel"}
     assert liver.source == "label-docetaxel" and all(hit.section for hit in liver.hits)
+
+
+def _untreated_with_lvef(**value) -> list[dict]:
+    """HER2 3+ breast cancer with liver metastases, no HER2 therapy yet, and one LVEF result."""
+    snomed = "http://snomed.info/sct"
+
+    def condition(rid: str, code: str) -> dict:
+        return {
+            "resourceType": "Condition",
+            "id": rid,
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": snomed, "code": code}]},
+            "onsetDateTime": "2026-09-01",
+        }
+
+    def observation(rid: str, loinc: str, **observed) -> dict:
+        return {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "effectiveDateTime": "2026-10-01",
+            **observed,
+        }
+
+    return [
+        {"resourceType": "Patient", "id": "p1"},
+        condition("c1", "254837009"),
+        condition("c2", "94381002"),
+        observation("o1", "85319-2", valueCodeableConcept={"text": "3+"}),
+        observation("o2", "10230-1", **value),
+    ]
+
+
+def test_an_lvef_reported_as_a_range_is_read_at_its_lower_end(engine):
+    """An echo's "48-54%" had read as 54 (the last number before %): now 48, below the 50% limit."""
+    now = date(2026, 11, 1)
+    ranged = {"valueRange": {"low": {"value": 48, "unit": "%"}, "high": {"value": 54, "unit": "%"}}}
+    for value in ({"valueString": "48-54%"}, ranged):
+        evaluation = engine.evaluate("p1", _untreated_with_lvef(**value), now)
+        assert "lvef-low-baseline" in evaluation.alerts, value
+    exact = engine.evaluate("p1", _untreated_with_lvef(valueQuantity={"value": 54, "unit": "%"}), now)
+    assert "lvef-low-baseline" not in exact.alerts
+
+
+def test_how_a_ranged_lvef_is_read_is_data(mappings_copy):
+    import yaml
+
+    from service.knowledge import load_knowledge
+
+    path = mappings_copy / "safety.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["lvef"]["reported_range"] = "midpoint"
+    path.write_text(yaml.safe_dump(document))
+    midpoint = Engine(load_knowledge(mappings_copy)).evaluate("p1", _untreated_with_lvef(valueString="48-54%"), date(2026, 11, 1))
+    assert "lvef-low-baseline" not in midpoint.alerts  # 51

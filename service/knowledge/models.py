@@ -140,6 +140,7 @@ class SafetyTables:
 
     lvef_rules: dict[str, LvefRule]
     lvef_lower_limit_default: float
+    lvef_reported_range: str  # low | midpoint: how an LVEF reported as a range or a bound is read
     monitoring_months: int
     monitored_agents: frozenset[str]
     liver_rules: dict[str, LiverRule]
@@ -184,6 +185,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             for agent, rule in lvef["rules"].items()
         },
         lvef_lower_limit_default=float(lvef["lower_limit_default"]),
+        lvef_reported_range=str(lvef["reported_range"]),
         monitoring_months=int(lvef["monitoring_months"]),
         monitored_agents=frozenset(lvef["monitored_agents"]),
         liver_rules={

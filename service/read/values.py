@@ -192,8 +192,12 @@ class ValueReader:
         return ReceptorResult(kind, on, qualitative="positive" if positive else "negative", record_id=record_id, dated=dated)
 
     def lab_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> LabResult | None:
-        """A numeric lab (LVEF as a percent even when recorded as a fraction) with its reference range."""
-        value = self.number(holder)
+        """A numeric lab (LVEF as a percent even when recorded as a fraction) with its reference range.
+
+        An LVEF reported as a range or a bound ("55-60%", a valueRange, "<20%") is read as
+        mappings/safety.yaml ``lvef.reported_range`` says: at its lower end, or its midpoint.
+        """
+        value = self._lvef_value(holder) if kind == "lvef" else self.number(holder)
         if value is None:
             return None
         quantity = getattr(holder, "valueQuantity", None)
@@ -209,6 +213,16 @@ class ValueReader:
             value = round(value * 100, 1)
             low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
         return LabResult(kind, on, value, unit, low, high, record_id, dated=dated)
+
+    def _lvef_value(self, holder: Any) -> float | None:
+        reading = self.reading(holder)
+        if reading is None:
+            return None
+        if reading.low is None or reading.high is None:  # a bound: the one number the record gives
+            return reading.low if reading.low is not None else reading.high
+        if self.knowledge.label_tables.lvef_reported_range == "midpoint":
+            return (reading.low + reading.high) / 2
+        return reading.low
 
     def disease_status(self, holder: Any) -> str | None:
         """improved | stable | worsened | undetermined from a SNOMED CT answer."""
