@@ -6,6 +6,7 @@ from datetime import date
 
 from service.engine import Engine, Evaluation
 from service.render import CardRenderer, RenderContext
+from tests.conftest import condition, observation
 from tests.patients import Line, Patient
 
 NOW = date(2026, 11, 20)
@@ -130,34 +131,12 @@ def test_an_alert_carries_its_values_rows_and_source(engine, knowledge):
 
 def _untreated_with_lvef(**value) -> list[dict]:
     """HER2 3+ breast cancer with liver metastases, no HER2 therapy yet, and one LVEF result."""
-    snomed = "http://snomed.info/sct"
-
-    def condition(rid: str, code: str) -> dict:
-        return {
-            "resourceType": "Condition",
-            "id": rid,
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": snomed, "code": code}]},
-            "onsetDateTime": "2026-09-01",
-        }
-
-    def observation(rid: str, loinc: str, **observed) -> dict:
-        return {
-            "resourceType": "Observation",
-            "id": rid,
-            "status": "final",
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
-            "effectiveDateTime": "2026-10-01",
-            **observed,
-        }
-
     return [
         {"resourceType": "Patient", "id": "p1"},
-        condition("c1", "254837009"),
-        condition("c2", "94381002"),
-        observation("o1", "85319-2", valueCodeableConcept={"text": "3+"}),
-        observation("o2", "10230-1", **value),
+        condition("c1", "snomed", "254837009", "2026-09-01"),
+        condition("c2", "snomed", "94381002", "2026-09-01"),
+        observation("o1", "85319-2", "2026-10-01", valueCodeableConcept={"text": "3+"}),
+        observation("o2", "10230-1", "2026-10-01", **value),
     ]
 
 

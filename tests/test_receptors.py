@@ -11,6 +11,7 @@ import yaml
 from service.domain import ReceptorResult
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
 from service.knowledge import KnowledgeError, load_knowledge
+from tests.conftest import observation
 
 D = date(2025, 1, 10)
 
@@ -148,15 +149,7 @@ def test_every_receptor_rule_cites_the_asco_cap_guideline(knowledge):
 
 # -- ER/PR and ISH numbers reported as a bound or an interval -----------------------------------------
 def _er_record(rid: str, loinc: str, **value) -> dict:
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
-        "effectiveDateTime": "2025-01-10",
-        **value,
-    }
+    return observation(rid, loinc, "2025-01-10", **value)
 
 
 @pytest.mark.parametrize(
