@@ -162,3 +162,23 @@ def test_how_a_ranged_lvef_is_read_is_data(mappings_copy):
     path.write_text(yaml.safe_dump(document))
     midpoint = Engine(load_knowledge(mappings_copy)).evaluate("p1", _untreated_with_lvef(valueString="48-54%"), date(2026, 11, 1))
     assert "lvef-low-baseline" not in midpoint.alerts  # 51
+
+
+def test_enzymes_in_si_units_are_read_as_u_per_l(engine):
+    """AST 4 ukat/L is 240 U/L (1 ukat = 60 U): a visceral crisis with liver metastases, as 240 U/L is;
+    it had read as 4 U/L. The record's reference range is converted with it."""
+    now = date(2026, 11, 10)
+    lvef = {"valueQuantity": {"value": 60, "unit": "%"}}
+
+    def with_ast(unit: str, value: float, high: float | None = None) -> Evaluation:
+        ast = observation("o3", "1920-8", "2026-11-01", valueQuantity={"value": value, "unit": unit})
+        if high is not None:
+            ast["referenceRange"] = [{"high": {"value": high, "unit": unit}}]
+        return engine.evaluate("p1", [*_untreated_with_lvef(**lvef), ast], now)
+
+    for unit in ("ukat/L", "µkat/L", "μkat/L", "UKAT/L"):  # noqa: RUF001 - the micro sign and the Greek mu both occur
+        evaluation = with_ast(unit, 4.0)
+        assert "visceral-crisis" in evaluation.alerts, unit
+        assert evaluation.safety.liver.ast == 240
+    assert "visceral-crisis" not in with_ast("U/L", 4.0).alerts
+    assert with_ast("ukat/L", 1.2, high=0.6).safety.liver.ast_x == 2.0

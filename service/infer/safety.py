@@ -185,10 +185,12 @@ class SafetyRules:
         for (kind,), lab in zip(LIVER_TESTS[1:], latest[1:], strict=True):
             if lab is None:
                 continue
-            uln = lab.reference_high or defaults[kind]
+            per_unit = tables.enzyme_u_l_per_unit.get(lab.unit.lower().replace("µ", "u").replace("μ", "u"), 1.0)  # noqa: RUF001
+            value = lab.value * per_unit  # U/L, the unit of the label and crisis thresholds
+            uln = lab.reference_high * per_unit if lab.reference_high else defaults[kind]
             if kind != "alp":
-                setattr(values, kind, lab.value)
-            setattr(values, f"{kind}_x", lab.value / uln)
+                setattr(values, kind, value)
+            setattr(values, f"{kind}_x", value / uln)
         values.latest = max((lab.on for lab in latest if lab is not None), default=None)
         measures = values.measures()
         if self._some_predicate_may_hold(measures):

@@ -146,6 +146,7 @@ class SafetyTables:
     liver_rules: dict[str, LiverRule]
     uln_defaults: dict[str, float]
     bilirubin_umol_per_mg_dl: float
+    enzyme_u_l_per_unit: dict[str, float]  # lower-cased unit ("ukat/l") -> U/L per unit
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
 
@@ -194,6 +195,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         },
         uln_defaults={kind: float(entry["value"]) for kind, entry in liver["uln_defaults"].items()},
         bilirubin_umol_per_mg_dl=float(liver["bilirubin_umol_per_mg_dl"]),
+        enzyme_u_l_per_unit={str(unit).lower(): float(factor) for unit, factor in liver.get("enzyme_u_l_per_unit", {}).items()},
         visceral_crisis=VisceralCrisis(
             site=str(crisis["requires_site"]),
             bilirubin_mg_dl_above=float(crisis["bilirubin_mg_dl_above"]),
