@@ -247,6 +247,7 @@ def call_service(service_id: str) -> Response:
     context = hook_request["context"]
     authorization = hook_request.get("fhirAuthorization") or {}
     orders = draft_medication_requests(context, hook_request["hook"]) if hook_request["hook"] != "patient-view" else []
+    order_medications = draft_medications(context) if orders else []  # drugs the drafts may reference
     started = time.monotonic()
     try:
         gathered = gather(
@@ -260,7 +261,7 @@ def call_service(service_id: str) -> Response:
             rt.settings.time_budget_seconds,
             rt.may_call,
             rt.address_guard(),
-            [*orders, *draft_medications(context)],  # drafts whose Medications are fetched if not at hand
+            [*orders, *order_medications],  # drafts whose Medications are fetched if not at hand
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc
@@ -272,7 +273,7 @@ def call_service(service_id: str) -> Response:
         cards = rt.renderer.cards(evaluation, render_context)
     else:
         normaliser = rt.engine.normaliser
-        medications = normaliser.medications_by_reference([*draft_medications(context), *gathered.resources])
+        medications = normaliser.medications_by_reference([*order_medications, *gathered.resources])
         cards = rt.order_checker.cards(evaluation, orders, render_context, medications) if orders else []
         unreadable_orders = rt.order_checker.unreadable(orders, medications)
         problems = gathered.problems + unreadable_orders

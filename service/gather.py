@@ -31,11 +31,11 @@ from urllib.parse import parse_qs, quote
 
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
-from service.read.medications import medication_key
+from service.read.medications import medication_key, unresolved_reference
+from service.read.record import MEDICATION_TYPES
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_SEARCHES = 8
-MEDICATION_RECORD_TYPES = frozenset({"MedicationStatement", "MedicationRequest", "MedicationAdministration"})
 MEDICATION_IDS_PER_SEARCH = 100
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
@@ -208,25 +208,20 @@ def _fetch_referenced_medications(
 
 def missing_medication_ids(resources: list[dict[str, Any]], fhir_server: str | None) -> list[str]:
     """Ids of the Medications that medication records name only by a reference with no display, and
-    that are not among ``resources``; only those ``fhir_server`` holds (a relative reference, or an
-    absolute one on that server). None without a server to ask.
+    that are not among ``resources`` (``unresolved_reference``); only those ``fhir_server`` holds (a
+    relative reference, or an absolute one on that server). None without a server to ask.
     """
     if not fhir_server:
         return []
     base = fhir_server.rstrip("/") + "/"
-    present = {resource.get("id") for resource in resources if resource.get("resourceType") == "Medication"}
+    present = {f"Medication/{r.get('id')}" for r in resources if r.get("resourceType") == "Medication"}
     wanted: dict[str, None] = {}  # ordered, unique
     for resource in resources:
-        if resource.get("resourceType") not in MEDICATION_RECORD_TYPES or "medicationCodeableConcept" in resource:
-            continue
-        reference = resource.get("medicationReference")
-        if not isinstance(reference, dict) or isinstance(reference.get("display"), str):
-            continue
-        target = reference.get("reference")
-        if not isinstance(target, str) or target.startswith(("#", "urn:")) or ("://" in target and not target.startswith(base)):
-            continue  # contained, Bundle-local, or another server's: not this server's to answer
+        target = unresolved_reference(resource, present) if resource.get("resourceType") in MEDICATION_TYPES else None
+        if target is None or target.startswith(("#", "urn:")) or ("://" in target and not target.startswith(base)):
+            continue  # understood, contained, Bundle-local, or another server's: not this server's to answer
         kind, _, medication_id = medication_key(target).partition("/")
-        if kind == "Medication" and _FHIR_ID.fullmatch(medication_id) and medication_id not in present:
+        if kind == "Medication" and _FHIR_ID.fullmatch(medication_id):
             wanted[medication_id] = None
     return list(wanted)
 

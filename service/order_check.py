@@ -9,6 +9,7 @@ from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
+from service.read.medications import unresolved_reference
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
 
@@ -54,7 +55,7 @@ class OrderChecker:
         """A problem line for each draft order whose drug is a reference nothing resolves: it cannot be checked."""
         problems = []
         for order in orders:
-            target = self.normaliser.medications.unresolved_medication(order, medications)
+            target = unresolved_reference(order, medications)
             if target is not None:
                 order_ref = f"MedicationRequest/{order.get('id') or '?'}"
                 problems.append(f"draft order {order_ref} not checked: its medication {target} could not be read")

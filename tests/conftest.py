@@ -95,6 +95,18 @@ def statement(
     }
 
 
+def draft_order(order_id: str, patient_id: str, **medication: Any) -> dict[str, Any]:
+    """A draft MedicationRequest as an EHR sends it in ``context.draftOrders``; ``medication`` is its medication[x]."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        **medication,
+    }
+
+
 def patient(pid: str = "p1") -> dict[str, Any]:
     return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1968-04-02"}
 

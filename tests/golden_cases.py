@@ -21,6 +21,7 @@ import orjson
 from service import create_app
 from service.cli import bundle_resources, example_bundles, patient_id_of
 from service.knowledge import load_knowledge
+from tests.conftest import draft_order
 from tests.fhir_search import run_template
 from tests.scenario_table import load_scenarios
 
@@ -74,14 +75,7 @@ def request_of(case: GoldenCase, templates: dict[str, str], knowledge: Any) -> t
     instance = f"golden-{case.name}"
     if case.draft is None:
         return PATIENT_VIEW, {"hook": "patient-view", "hookInstance": instance, "context": context, "prefetch": prefetch}
-    draft = {
-        "resourceType": "MedicationRequest",
-        "id": "golden-draft",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "medicationCodeableConcept": {"text": case.draft},
-    }
+    draft = draft_order("golden-draft", patient_id, medicationCodeableConcept={"text": case.draft})
     context["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
     return ORDER_CHECK, {"hook": "order-select", "hookInstance": instance, "context": context, "prefetch": prefetch}
 

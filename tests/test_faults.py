@@ -29,7 +29,7 @@ from service.fhir_gateway import FhirBadResponse, FhirError, FhirGateway, FhirTi
 from service.gather import render_query
 from service.sandbox import run_template
 from tests.cards import ASSESSMENT_KEY, response_problems
-from tests.conftest import ROOT
+from tests.conftest import ROOT, draft_order
 from tests.faultserver import HARMLESS_MODES, MODES, SEARCH_ONLY_MODES, FaultServer, closed_port, example_resources
 
 PATIENT = "ex3-patient"  # progressed on THP with liver metastases: every key has records
@@ -116,14 +116,7 @@ def patient_view(patient_id: str = PATIENT, fhir_server: str | None = None, pref
 
 
 def order_sign(fhir_server: str, medication: str = "Enhertu") -> dict:
-    draft = {
-        "resourceType": "MedicationRequest",
-        "id": "draft1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{ORDER_PATIENT}"},
-        "medicationCodeableConcept": {"text": medication},
-    }
+    draft = draft_order("draft1", ORDER_PATIENT, medicationCodeableConcept={"text": medication})
     body = patient_view(ORDER_PATIENT, fhir_server) | {"hook": "order-sign", "hookInstance": "faults-order"}
     draft_orders = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
     body["context"] = body["context"] | {"draftOrders": draft_orders}

@@ -18,7 +18,7 @@ from service import create_app
 from service.engine import Engine
 from service.gather import missing_medication_ids
 from tests.cards import response_problems
-from tests.conftest import observation, patient, prefetch_for
+from tests.conftest import condition, draft_order, observation, patient, prefetch_for
 from tests.paging_fhir import paging_fhir_server
 from tests.scenario_table import load_scenarios
 from tests.test_dialects import as_medication_resources, with_infusions
@@ -134,20 +134,8 @@ def _record(reference: dict[str, Any], status: str = "completed", **extra: Any) 
 def _metastatic_patient() -> list[dict[str, Any]]:
     return [
         patient(),
-        {
-            "resourceType": "Condition",
-            "id": "c1",
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
-            "onsetDateTime": "2024-12-01",
-        },
-        {
-            "resourceType": "Condition",
-            "id": "c2",
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "94381002"}]},
-            "onsetDateTime": "2024-12-20",
-        },
+        condition("c1", "snomed", "254837009", "2024-12-01"),
+        condition("c2", "snomed", "94381002", "2024-12-20"),
         observation("o1", "85319-2", "2024-12-05", valueCodeableConcept={"text": "3+"}),
     ]
 
@@ -229,14 +217,7 @@ def _order_sign(tmp_path, knowledge, draft_medication: dict[str, Any], medicatio
     bundle = next(bundle for name, bundle in example_bundles() if name.startswith(example))
     resources = bundle_resources(bundle)
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    draft = {
-        "resourceType": "MedicationRequest",
-        "id": "draft-1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{patient_id}"},
-        **draft_medication,
-    }
+    draft = draft_order("draft-1", patient_id, **draft_medication)
     entries = [{"resource": resource} for resource in (draft, *medications)]
     app = create_app({"database_url": f"sqlite:///{tmp_path}/o.sqlite3", "evaluation_date": "2026-12-01"})
     body: dict[str, Any] = {

@@ -17,7 +17,7 @@ is never a metastatic line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import date
 from typing import Any
 
@@ -54,6 +54,31 @@ def medication_key(reference: str) -> str:
     if reference.startswith("urn:uuid:"):
         return "Medication/" + reference[len("urn:uuid:") :]
     return "/".join(reference.split("/_history/")[0].rstrip("/").split("/")[-2:])
+
+
+def unresolved_reference(raw: Mapping[str, Any], known: Container[str]) -> str | None:
+    """The reference of a medication record's drug when nothing tells what it is, else None.
+
+    That is a ``medicationReference`` with no ``display``, to a Medication neither contained in the
+    record nor among ``known`` (``Medication/<id>`` of the Medications at hand). A record coded in
+    place, a reference with a display (read as the drug's name), or one to a Medication at hand is
+    understood, whatever it names. The gather stage fetches what this names; the reader names the
+    records it still finds.
+    """
+    if isinstance(raw.get("medicationCodeableConcept"), JSON_OBJECT):
+        return None
+    reference = raw.get("medicationReference")
+    if not isinstance(reference, JSON_OBJECT) or isinstance(reference.get("display"), str):
+        return None
+    target = raw_text(reference.get("reference"))
+    if not target:
+        return None  # no drug named at all: nothing the rules could have read
+    if target.startswith("#"):
+        wanted = target[1:]
+        contained = raw_list(raw.get("contained"))
+        found = any(isinstance(item, JSON_OBJECT) and item.get("id") == wanted for item in contained)
+        return None if found else target
+    return None if medication_key(target) in known else target
 
 
 class MedicationReader:
@@ -118,34 +143,12 @@ class MedicationReader:
             agents |= agents_from_name(self.knowledge, reference["display"])
         return refine_agents(self.knowledge, agents)
 
-    def unresolved_medication(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> str | None:
-        """The reference of a record's drug when nothing tells what it is, else None.
-
-        That is a ``medicationReference`` with no ``display``, to a Medication neither contained in the
-        record nor among ``medications`` (the gathered ones). A record coded in place, a reference with a
-        display (read as the drug's name), or one to a Medication at hand is understood, whatever it names.
-        """
-        if isinstance(raw.get("medicationCodeableConcept"), JSON_OBJECT):
-            return None
-        reference = raw.get("medicationReference")
-        if not isinstance(reference, JSON_OBJECT) or isinstance(reference.get("display"), str):
-            return None
-        target = raw_text(reference.get("reference"))
-        if not target:
-            return None  # no drug named at all: nothing the rules could have read
-        if target.startswith("#"):
-            wanted = target[1:]
-            contained = raw_list(raw.get("contained"))
-            found = any(isinstance(item, JSON_OBJECT) and item.get("id") == wanted for item in contained)
-            return None if found else target
-        return None if medication_key(target) in medications else target
-
     # -- records ---------------------------------------------------------------------------------
     def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: Mapping[str, set[str]], now: date) -> None:
         """Add one exposure per agent of a medication record the rules use."""
         resource_type = str(raw.get("resourceType"))
         agents = self.agents_of_record(raw, medications)
-        unresolved = None if agents else self.unresolved_medication(raw, medications)
+        unresolved = None if agents else unresolved_reference(raw, medications)
         if not agents and unresolved is None:
             return
         status = raw.get("status")

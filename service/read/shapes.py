@@ -67,12 +67,9 @@ class Ratio(Shape, frozen=True):
     denominator: Quantity | None = None
 
 
-class ReferenceRange(Shape, frozen=True):
-    low: Quantity | None = None
-    high: Quantity | None = None
-
-
 class Range(Shape, frozen=True):
+    """A FHIR Range, and the low/high of a referenceRange (the only elements of it read)."""
+
     low: Quantity | None = None
     high: Quantity | None = None
 
@@ -87,7 +84,7 @@ class _Valued(Shape, frozen=True):
     valueInteger: Integer | None = None  # noqa: N815
     valueRatio: Ratio | None = None  # noqa: N815
     valueRange: Range | None = None  # noqa: N815
-    referenceRange: list[ReferenceRange] | None = None  # noqa: N815
+    referenceRange: list[Range] | None = None  # noqa: N815
 
     def __post_init__(self) -> None:
         _one_of(
