@@ -8,6 +8,8 @@ its assessment must equal the coded original's:
 - the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements,
   and as those orders plus one MedicationAdministration per 3-weekly dose given under them, and those
   again naming each drug by a reference to a Medication resource;
+- every code system named by its OID (``urn:oid:...``), as records converted from C-CDA or HL7 v2 do,
+  and ICD-10-CM codes written without their dot;
 - every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
 
 The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
@@ -47,6 +49,13 @@ ICD10_TO_SNOMED = {"C78.7": "94381002", "C79.51": "94222008", "C79.52": "9421700
 ICD10_TO_SNOMED |= {"C79.32": "94246001", "C78.2": "94493005"}
 ANSWERS = {(LOINC, "LA6576-8"): (SNOMED, "10828004"), (LOINC, "LA6577-6"): (SNOMED, "260385009")}
 ANSWERS |= {value: key for key, value in ANSWERS.items()}
+# The OIDs of the FHIR R4 terminology list (hl7.org/fhir/R4/namingsystem-terminologies.html).
+OIDS = {
+    LOINC: "urn:oid:2.16.840.1.113883.6.1",
+    SNOMED: "urn:oid:2.16.840.1.113883.6.96",
+    ICD10: "urn:oid:2.16.840.1.113883.6.90",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "urn:oid:2.16.840.1.113883.6.88",
+}
 STATEMENT_TO_REQUEST_STATUS = {"not-taken": "cancelled", "intended": "draft"}
 
 
@@ -187,12 +196,46 @@ def as_medication_resources(resources: list[dict[str, Any]]) -> list[dict[str, A
     return changed
 
 
+def _systems_renamed(node: Any, rename: Callable[[str, str], tuple[str, str]]) -> Any:
+    """A copy of FHIR JSON with every coding's (system, code) passed through ``rename``."""
+    if isinstance(node, list):
+        return [_systems_renamed(item, rename) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy_ = {key: _systems_renamed(value, rename) for key, value in node.items()}
+    if isinstance(copy_.get("system"), str) and isinstance(copy_.get("code"), str):
+        copy_["system"], copy_["code"] = rename(copy_["system"], copy_["code"])
+    return copy_
+
+
+def as_oids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every code system by its OID, and ICD-10-CM codes without their dot (C-CDA and claims-derived records).
+
+    Observations and medication records so coded lose their texts and displays, so that the codes alone
+    must carry the meaning (the words would otherwise be read as the last resort). A Condition keeps its
+    text: "mediastinal" there says what C77.1 (intrathoracic nodes) alone does not.
+    """
+    changed = _systems_renamed(
+        recoded(resources), lambda system, code: (OIDS.get(system, system), code.replace(".", "") if system == ICD10 else code)
+    )
+    oids = set(OIDS.values())
+    for resource in (r for r in changed if r["resourceType"] != "Condition"):
+        for holder, key in _concept_slots(resource):
+            concept = holder[key]
+            if any(c.get("system") in oids for c in concept.get("coding") or []):
+                concept.pop("text", None)
+                for c in concept["coding"]:
+                    c.pop("display", None)
+    return changed
+
+
 TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
     "half-text": lambda resources, _now: half_as_text(resources),
     "recoded": lambda resources, _now: recoded(resources),
     "as-requests": lambda resources, _now: as_requests(resources),
     "orders-and-infusions": with_infusions,
     "referenced-medications": lambda resources, now: as_medication_resources(with_infusions(resources, now)),
+    "oids": lambda resources, _now: as_oids(resources),
 }
 
 
@@ -220,6 +263,8 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     before = {c.get("code") for r in resources if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     after = {c.get("code") for r in recoded(resources) if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     assert before != after
+    systems = json.dumps(as_oids(resources))
+    assert not any(f'"system": "{system}"' in systems for system in OIDS) and "urn:oid:2.16.840.1.113883.6.90" in systems
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])

@@ -224,6 +224,10 @@ def test_icdo3_topography_with_malignant_behaviour_is_a_breast_primary(engine):
         ("Secondary malignant neoplasm of liver", False, True),
         ("Metastatic breast cancer to bone", True, True),
         ("Metastasis to axillary lymph nodes", False, False),
+        ("Malignant tumor of left breast", True, False),
+        ("Intraductal carcinoma in situ of left breast", False, False),
+        ("DCIS, right breast", False, False),
+        ("Invasive ductal carcinoma with DCIS, left breast", True, False),
     ],
 )
 def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, primary, metastatic):
@@ -346,3 +350,48 @@ def test_the_published_expansion_s_breast_primaries_are_read(engine, code, breas
     record["code"]["coding"][0].pop("display", None)
     record["code"].pop("text", None)  # the code alone decides, not words a reader would find
     assert evaluate(engine, [patient(), record]).assessment()["breastCancer"] is breast_cancer
+
+
+# Codes of the breast primary outside mCODE's expansion: ICHOM's profile fixes 372137005; 315004001 is
+# metastatic breast cancer in one code (a breast primary and a metastasis of unnamed site).
+@pytest.mark.parametrize(
+    ("code", "metastatic", "sites"),
+    [("372137005", False, None), ("315004001", True, ["other"])],
+)
+def test_the_ichom_primary_and_the_one_code_metastatic_breast_cancer_are_read_by_code(engine, code, metastatic, sites):
+    record = condition("bc", "snomed", code, "2025-01-01")
+    assessment = evaluate(engine, [patient(), record]).assessment()
+    assert (assessment["breastCancer"], assessment["metastatic"], assessment.get("metastaticSites")) == (True, metastatic, sites)
+    assert not evaluate(engine, [patient(), record]).record.read_from_text
+
+
+def test_metastatic_breast_cancer_in_one_code_takes_its_site_from_body_site(engine):
+    record = condition(
+        "bc", "snomed", "315004001", "2025-01-01", bodySite=[{"coding": [coding("snomed", "10200004", "Liver structure")]}]
+    )
+    assert evaluate(engine, [patient(), record]).assessment()["metastaticSites"] == ["liver"]
+
+
+@pytest.mark.parametrize(
+    ("breast", "metastasis", "site"),
+    [
+        (("icd10cm", "C50912"), ("icd10cm", "C787"), "liver"),  # ICD-10-CM without its dot (claims data)
+        (("icd10cm", "c50.912"), ("icd10cm", "c79.31"), "brain"),  # lower case
+        (("http://hl7.org/fhir/sid/icd-10", "C50.9"), ("http://hl7.org/fhir/sid/icd-10", "C79.3"), "brain"),  # WHO
+        (("http://hl7.org/fhir/sid/icd-10", "C50.4"), ("http://hl7.org/fhir/sid/icd-10", "C79.5"), "bone"),
+        (("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C50.8"), ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C78.7"), "liver"),
+        (("urn:oid:2.16.840.1.113883.6.90", "C50.911"), ("urn:oid:2.16.840.1.113883.6.90", "C78.01"), "lung"),
+    ],
+)
+def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, breast, metastasis, site):
+    records = [condition("bc", breast[0], breast[1], "2024-01-01"), condition("m", metastasis[0], metastasis[1], "2025-01-01")]
+    evaluation = evaluate(engine, [patient(), *records])
+    assessment = evaluation.assessment()
+    assert (assessment["breastCancer"], assessment["metastatic"], assessment["metastaticSites"]) == (True, True, [site])
+    assert not evaluation.record.read_from_text  # by code, not by words
+
+
+def test_a_who_lymph_node_code_is_regional_like_icd10cm(engine):
+    who = "http://hl7.org/fhir/sid/icd-10"
+    records = [condition("bc", who, "C50.9", "2024-01-01"), condition("n", who, "C77.3", "2025-01-01")]
+    assert evaluate(engine, [patient(), *records]).assessment()["metastatic"] is False

@@ -28,6 +28,7 @@ class Knowledge:
 
     raw: dict[str, dict[str, Any]]
     systems: dict[str, str] = field(default_factory=dict)
+    system_alias: dict[str, str] = field(default_factory=dict)  # another name of a system -> its URI in `systems`
     observation_kind: dict[tuple[str, str], str] = field(default_factory=dict)
     ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
     codes_by_kind: dict[str, list[str]] = field(default_factory=dict)

@@ -18,6 +18,10 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     codes = knowledge.raw["codes"]
     systems = codes["systems"]
     knowledge.systems = systems
+    aliases = codes.get("system_aliases", {})
+    knowledge.system_alias = {
+        alias: systems[key] for group in ("oids", "editions") for key, names in aliases.get(group, {}).items() for alias in names
+    }
     loinc = systems["loinc"]
     for kind, entry in codes["observations"].items():
         knowledge.codes_by_kind[kind] = list(entry["codes"])

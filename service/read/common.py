@@ -20,6 +20,7 @@ from service.read.shapes import decode
 # the read layer asks it hundreds of times a request. Other Mappings still pass by the second.
 JSON_OBJECT = (dict, Mapping)
 _PADDING = {4: "-01-01", 7: "-01"}  # a year or a year-month reads as its first day
+NO_ALIASES: Mapping[str, str] = {}
 
 
 def to_date(value: Any) -> date | None:
@@ -57,11 +58,13 @@ def raw_mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, JSON_OBJECT) else {}
 
 
-def raw_codings(node: Any) -> list[tuple[str, str]]:
+def raw_codings(node: Any, aliases: Mapping[str, str] = NO_ALIASES) -> list[tuple[str, str]]:
     """(system, code) pairs of a raw CodeableConcept; codings of the wrong JSON type are passed over.
 
-    A system or code of the wrong JSON type reads as "" (as ``raw_text(...) or ""``). A plain loop, not
-    a generator of helper calls: it runs for every Observation and medication record of a request.
+    A system or code of the wrong JSON type reads as "" (as ``raw_text(...) or ""``). A system named in
+    ``aliases`` (``Knowledge.system_alias``: an OID, another ICD-10 edition) reads as the URI it stands
+    for. A plain loop, not a generator of helper calls: it runs for every Observation and medication
+    record of a request.
     """
     if not isinstance(node, JSON_OBJECT):
         return []
@@ -72,7 +75,8 @@ def raw_codings(node: Any) -> list[tuple[str, str]]:
     for coding in found:
         if isinstance(coding, JSON_OBJECT):
             system, code = coding.get("system"), coding.get("code")
-            pairs.append((system if isinstance(system, str) else "", code if isinstance(code, str) else ""))
+            system = system if isinstance(system, str) else ""
+            pairs.append((aliases.get(system, system), code if isinstance(code, str) else ""))
     return pairs
 
 
@@ -89,6 +93,12 @@ def raw_concept_texts(node: Any) -> list[str]:
 def codings(concept: Any) -> list[Any]:
     """The codings of a CodeableConcept model (none for None)."""
     return list(getattr(concept, "coding", None) or []) if concept is not None else []
+
+
+def coding_pair(coding: Any, aliases: Mapping[str, str]) -> tuple[str, str]:
+    """(system, code) of a Coding model, its system read through ``aliases`` as ``raw_codings`` does."""
+    system = coding.system or ""
+    return aliases.get(system, system), coding.code or ""
 
 
 def concept_texts(concept: Any) -> list[str]:

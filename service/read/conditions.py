@@ -42,10 +42,11 @@ class ConditionReader:
         self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
+        self._aliases = knowledge.system_alias
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV."""
-        code_codings = list(raw_codings(raw.get("code")))
+        code_codings = self._with_icd10_dots(raw_codings(raw.get("code"), self._aliases))
         profiles = {p for p in raw_list(raw_mapping(raw.get("meta")).get("profile")) if isinstance(p, str)}
         primary = self._is_breast_primary(raw, code_codings)
         site = self._metastasis_site(code_codings)
@@ -90,6 +91,14 @@ class ConditionReader:
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
         record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id))
 
+    def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""
+        for index, (system, code) in enumerate(pairs):
+            if system == self._icd10:
+                code = code.strip().upper()
+                pairs[index] = (system, f"{code[:3]}.{code[3:]}" if len(code) > 3 and "." not in code else code)
+        return pairs
+
     # -- the breast primary ----------------------------------------------------------------------
     def _is_breast_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]]) -> bool:
         terminology = self.terminology
@@ -100,7 +109,7 @@ class ConditionReader:
                 return True
             if (self._snomed, code) in self.knowledge.breast_cancer_codes:
                 return True
-        body_codings = [pair for site in raw_list(raw.get("bodySite")) for pair in raw_codings(site)]
+        body_codings = [pair for site in raw_list(raw.get("bodySite")) for pair in raw_codings(site, self._aliases)]
         if self._icdo3_breast_primary(raw, code_codings + body_codings):
             return True
         generic = any(system == self._snomed and code in terminology.generic_malignancy_snomed for system, code in code_codings)
@@ -112,7 +121,7 @@ class ConditionReader:
         icdo3 = [code for system, code in all_codings if system == terminology.icdo3]
         for extension in raw_list(raw.get("extension")):
             if isinstance(extension, JSON_OBJECT) and extension.get("url") == MORPHOLOGY_EXTENSION:
-                morphology = raw_codings(extension.get("valueCodeableConcept"))
+                morphology = raw_codings(extension.get("valueCodeableConcept"), self._aliases)
                 icdo3.extend(code for system, code in morphology if system == terminology.icdo3)
         topography = any(code.startswith(terminology.icdo3_topography_prefixes) for code in icdo3)
         behaviour = any("/" in code and code.rsplit("/", 1)[1] in terminology.icdo3_primary_behaviours for code in icdo3)
@@ -182,6 +191,8 @@ class ConditionReader:
         joined = " ; ".join(texts)
         secondary = bool(terminology.text_secondary.search(joined))
         primary = bool(terminology.text_primary.search(joined))
+        if primary and terminology.text_in_situ.search(joined) and not terminology.text_invasive.search(joined):
+            primary = False  # carcinoma in situ is not an invasive breast cancer
         if not secondary:
             return primary, None, False
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]

@@ -25,6 +25,7 @@ from service.domain import Exposure, PatientRecord
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.read.common import (
     JSON_OBJECT,
+    coding_pair,
     codings,
     concept_texts,
     raw_list,
@@ -87,6 +88,7 @@ class MedicationReader:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self._rxnorm = knowledge.systems["rxnorm"]
+        self._aliases = knowledge.system_alias
         context = knowledge.lines.get("treatment_context", {})
         self._curative_codes = frozenset(context.get("curative_intent_codes", []))
         self._curative_words = tuple(context.get("curative_words", []))
@@ -115,7 +117,12 @@ class MedicationReader:
         for coding in raw_list(concept.get("coding")):
             if not isinstance(coding, JSON_OBJECT):
                 continue
-            if coding.get("system") == self._rxnorm and raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm:
+            system = coding.get("system")
+            if (
+                isinstance(system, str)
+                and self._aliases.get(system, system) == self._rxnorm
+                and raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm
+            ):
                 agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
             if isinstance(coding.get("display"), str):
                 agents |= agents_from_name(self.knowledge, coding["display"])
@@ -231,7 +238,7 @@ class MedicationReader:
         lines = self.knowledge.lines["stop_reasons"]
         for concept in concepts:
             for coding in codings(concept):
-                pair = (coding.system or "", coding.code or "")
+                pair = coding_pair(coding, self._aliases)
                 if pair in self.knowledge.progression_stop_codes:
                     return "progression"
                 if pair in self.knowledge.toxicity_stop_codes:

@@ -78,6 +78,7 @@ class ObservationReader:
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
         self._standard = frozenset({knowledge.systems["loinc"], self._snomed})
+        self._aliases = knowledge.system_alias
         # One look-up a coding: the LOINC kinds of codes.yaml and the SNOMED CT staging kinds of
         # terminology.yaml in one table (LOINC's win a clash, as they were asked first).
         snomed_kinds = {(self._snomed, code): str(kind) for code, kind in self.terminology.observation_kind_snomed.items()}
@@ -99,6 +100,7 @@ class ObservationReader:
             if isinstance(coding, JSON_OBJECT):
                 system, code = coding.get("system"), coding.get("code")
                 system = system if isinstance(system, str) else ""
+                system = self._aliases.get(system, system)
                 kind = self._kind_by_coding.get((system, code if isinstance(code, str) else ""))
                 if kind:
                     return kind, False
@@ -157,7 +159,7 @@ class ObservationReader:
         return None if on is None else (group, on)
 
     def _raw_disease_status(self, raw: Mapping[str, Any]) -> str | None:
-        for system, code in raw_codings(raw.get("valueCodeableConcept")):
+        for system, code in raw_codings(raw.get("valueCodeableConcept"), self._aliases):
             if system == self._snomed and code in self.knowledge.disease_status_by_code:
                 return self.knowledge.disease_status_by_code[code]
         return self.values.disease_status_from_text(raw_concept_texts(raw.get("valueCodeableConcept")))

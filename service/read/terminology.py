@@ -41,6 +41,8 @@ class Terminology:
     text_negation: re.Pattern[str]
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
+    text_in_situ: re.Pattern[str]
+    text_invasive: re.Pattern[str]
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
@@ -103,6 +105,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_negation=re.compile(text["negation"], re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
+        text_in_situ=re.compile(text["in_situ"], re.IGNORECASE),
+        text_invasive=re.compile(text["invasive"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
         observation_text_kinds=tuple(

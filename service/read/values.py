@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from service.domain import LabResult, ReceptorResult
 from service.knowledge import Knowledge
-from service.read.common import codings, concept_texts
+from service.read.common import coding_pair, codings, concept_texts
 
 RECEPTOR_KINDS = frozenset(
     {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
@@ -78,7 +78,7 @@ class ValueReader:
     def qualitative(self, holder: Any) -> str | None:
         """positive | negative | equivocal from a coded answer, text or a boolean."""
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):
-            value = self.knowledge.answer_by_coding.get((coding.system or "", coding.code or ""))
+            value = self.knowledge.answer_by_coding.get(coding_pair(coding, self.knowledge.system_alias))
             if value:
                 return value
         for text in self.value_texts(holder):
@@ -228,8 +228,9 @@ class ValueReader:
         """improved | stable | worsened | undetermined from a SNOMED CT answer."""
         snomed = self.knowledge.systems["snomed"]
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):
-            if coding.system == snomed and coding.code in self.knowledge.disease_status_by_code:
-                return self.knowledge.disease_status_by_code[coding.code]
+            system, code = coding_pair(coding, self.knowledge.system_alias)
+            if system == snomed and code in self.knowledge.disease_status_by_code:
+                return self.knowledge.disease_status_by_code[code]
         return self.disease_status_from_text(self.value_texts(holder))
 
     def disease_status_from_text(self, texts: list[str]) -> str | None:
