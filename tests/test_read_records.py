@@ -395,3 +395,10 @@ def test_a_who_lymph_node_code_is_regional_like_icd10cm(engine):
     who = "http://hl7.org/fhir/sid/icd-10"
     records = [condition("bc", who, "C50.9", "2024-01-01"), condition("n", who, "C77.3", "2025-01-01")]
     assert evaluate(engine, [patient(), *records]).assessment()["metastatic"] is False
+
+
+# AST and ALT measured with pyridoxal phosphate have LOINC codes of their own (French hospital data).
+@pytest.mark.parametrize("loinc", ["30239-8", "1743-4"])
+def test_transaminases_measured_with_pyridoxal_phosphate_are_read(engine, loinc):
+    ast = observation("lab", loinc, "2026-05-20", valueQuantity={"value": 250, "unit": "U/L"})
+    assert "visceral-crisis" in evaluate(engine, [*her2_positive_liver_patient(), ast]).assessment()["alerts"]
