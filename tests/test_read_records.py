@@ -402,3 +402,49 @@ def test_a_who_lymph_node_code_is_regional_like_icd10cm(engine):
 def test_transaminases_measured_with_pyridoxal_phosphate_are_read(engine, loinc):
     ast = observation("lab", loinc, "2026-05-20", valueQuantity={"value": 250, "unit": "U/L"})
     assert "visceral-crisis" in evaluate(engine, [*her2_positive_liver_patient(), ast]).assessment()["alerts"]
+
+
+def _on_tdxd_with_status(text: str) -> list[dict[str, Any]]:
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2024-01-10"),
+        condition("c2", "icd10cm", "C78.7", "2024-01-10"),
+        observation("o1", "85319-2", "2024-01-15", valueCodeableConcept={"text": "3+"}),
+        statement("m1", "trastuzumab deruxtecan", "2025-06-01", status="active"),
+        observation("ds", "97509-4", "2026-05-01", valueCodeableConcept={"text": text}),
+    ]
+
+
+# A disease status written as words: a denied progression is not one (it had read as progression,
+# and the card advised a change of line). RECIST abbreviations count as the whole answer only.
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("No progression", "on-treatment"),
+        ("No evidence of progression", "on-treatment"),
+        ("Not progressing", "on-treatment"),
+        ("Stable disease, no progression", "on-treatment"),
+        ("Progression-free", "on-treatment"),
+        ("Progression ruled out", "on-treatment"),
+        ("Not worse", "on-treatment"),
+        ("Pseudoprogression", "on-treatment"),
+        ("SD", "on-treatment"),
+        ("Disease progression", "progressed"),
+        ("Progressive disease (new liver lesions)", "progressed"),
+        ("No new lesions but progression in the liver", "progressed"),
+        ("Progression noted, not responding", "progressed"),
+        ("PD", "progressed"),
+    ],
+)
+def test_a_disease_status_in_words_is_read_with_its_negation(engine, text, status):
+    assert evaluate(engine, _on_tdxd_with_status(text)).assessment()["lineOfTherapy"]["status"] == status
+
+
+def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine):
+    reason = {"statusReason": [{"text": "Completed planned cycles, no progression"}]}
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        statement("m1", "trastuzumab deruxtecan", "2025-06-01", "2026-03-01", status="stopped", **reason),
+    ]
+    history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
+    assert history[-1]["endReason"] != "progression"

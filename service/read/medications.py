@@ -245,7 +245,8 @@ class MedicationReader:
                     return "toxicity"
             for text in concept_texts(concept):
                 lowered = text.lower()
-                if any(word in lowered for word in lines.get("progression_words", [])):
+                denied = self.knowledge.terminology.text_denied_progression.search(lowered)
+                if not denied and any(word in lowered for word in lines.get("progression_words", [])):
                     return "progression"
                 if any(word in lowered for word in lines.get("toxicity_words", [])):
                     return "toxicity"

@@ -43,6 +43,7 @@ class Terminology:
     text_secondary: re.Pattern[str]
     text_in_situ: re.Pattern[str]
     text_invasive: re.Pattern[str]
+    text_denied_progression: re.Pattern[str]
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
@@ -107,6 +108,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_in_situ=re.compile(text["in_situ"], re.IGNORECASE),
         text_invasive=re.compile(text["invasive"], re.IGNORECASE),
+        text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
         observation_text_kinds=tuple(

@@ -234,8 +234,11 @@ class ValueReader:
         return self.disease_status_from_text(self.value_texts(holder))
 
     def disease_status_from_text(self, texts: list[str]) -> str | None:
-        """A disease status written as text ("Patient's condition worsened", "stable disease")."""
+        """A disease status written as text ("Patient's condition worsened", "stable disease", "no progression")."""
+        denied = self.knowledge.terminology.text_denied_progression
         for text in texts:
+            if denied.search(text):
+                return "stable"
             for pattern, status in self.knowledge.terminology.disease_status_text:
                 if pattern.search(text):
                     return str(status)
