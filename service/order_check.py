@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from service.engine import Evaluation
+from service.infer.lines import add_months
 from service.knowledge import Knowledge
 from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
@@ -39,6 +41,18 @@ def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dic
     return orders
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """One fact that argues against a draft order: its card's kind, indicator, summary, why and source."""
+
+    key: str
+    indicator: str
+    summary: str
+    why: str
+    source: str
+    agents: tuple[str, ...]
+
+
 class OrderChecker:
     """Warning cards for each draft order of an HER2 agent or partner that the patient's facts argue against."""
 
@@ -48,6 +62,10 @@ class OrderChecker:
         self.renderer = renderer
         self.key_agents = {a for regimen in knowledge.regimen_models.values() for a in regimen.key_agents}
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
+        tables = knowledge.safety_tables
+        self.lvef_monitored = tables.monitored_agents if tables else frozenset[str]()
+        # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
+        self.lvef_recent_months = tables.monitoring_months if tables else 3
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
 
@@ -61,6 +79,96 @@ class OrderChecker:
                 problems.append(f"draft order {order_ref} not checked: its medication {target} could not be read")
         return problems
 
+    def _issues(self, evaluation: Evaluation, agent: str) -> list[_Issue]:
+        """Each fact that argues against ordering ``agent``."""
+        templates = self.templates
+        history = evaluation.history
+        display = self._display(agent)
+        issues: list[_Issue] = []
+
+        def add(key: str, indicator: str, summary: str, why: str | None = None, source: str | None = None) -> None:
+            issues.append(_Issue(key, indicator, summary, why or summary, source or self.sources[key], (agent,)))
+
+        if agent in self.key_agents and agent in history.agents_stopped_for("progression"):
+            line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
+            add("progressed", "warning", templates["progressed"].format(drug=display, line=line))
+        if agent in history.agents_stopped_for("toxicity"):
+            add("toxicity", "warning", templates["toxicity"].format(drug=display))
+        hit = evaluation.safety.cardiac_hits.get(agent)
+        if hit is not None:
+            add("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source)
+        hit = evaluation.safety.hepatic_hit(agent, agent in history.ongoing_agents())
+        if hit is not None and hit.changes_drug:
+            add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
+        if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
+            add("her2-status", "warning", templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2))
+        return issues
+
+    def _lvef_before_start(self, evaluation: Evaluation, agents: list[str]) -> list[_Issue]:
+        """One issue for the drugs of LVEF monitoring an order starts (not given now, no hold rule met):
+        the latest LVEF is below the lower limit, or none is recent."""
+        ongoing = evaluation.history.ongoing_agents()
+        starting = tuple(
+            a for a in agents if a in self.lvef_monitored and a not in ongoing and a not in evaluation.safety.cardiac_hits
+        )
+        if not starting:
+            return []
+        drugs = " + ".join(self._display(agent) for agent in starting)
+        safety = evaluation.safety
+        latest = safety.lvef_latest
+        if latest is None or latest.on < add_months(evaluation.now, -self.lvef_recent_months):
+            last = "none recorded" if latest is None else latest.on.isoformat()
+            summary = self.templates["no-recent-lvef"].format(drug=drugs, months=self.lvef_recent_months, last=last)
+            why = self.templates["no-recent-lvef-why"]
+            return [_Issue("no-recent-lvef", "warning", summary, why, self.sources["no-recent-lvef"], starting)]
+        if latest.value < safety.lvef_lower_limit:
+            lvef, lln = f"{latest.value:g}", f"{safety.lvef_lower_limit:g}"
+            summary = self.templates["low-lvef"].format(drug=drugs, lvef=lvef, lln=lln)
+            return [_Issue("low-lvef", "warning", summary, self.templates["low-lvef-why"], self.sources["low-lvef"], starting)]
+        return []
+
+    def _display(self, agent: str) -> str:
+        return str(self.knowledge.drugs["agents"][agent]["display"])
+
+    def _card(self, evaluation: Evaluation, context: RenderContext, order: dict[str, Any], issue: _Issue) -> dict[str, Any]:
+        agents = "+".join(issue.agents)
+        drugs = " + ".join(self._display(agent) for agent in issue.agents)
+        order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
+        card: dict[str, Any] = {
+            "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agents}:{issue.key}"),
+            "summary": clip(issue.summary),
+            "indicator": issue.indicator,
+            "detail": "\n".join(
+                [f"**{drugs}**: {issue.why}", "", "**Patient facts**", "", *self.renderer.order_facts(evaluation, issue.key)]
+            ),
+            "source": self.renderer.source_of(issue.source, ORDER_CHECK_TOPIC, context),
+            "overrideReasons": self.renderer.override_reasons(),
+            "links": self.renderer.label_links(list(issue.agents)) or None,
+        }
+        suggestions = []
+        if issue.key == "no-recent-lvef":  # the assessment the label asks for, as a draft order
+            echo = self.renderer.service_request("echo", context.patient_id, issue.summary)
+            suggestions.append(
+                {
+                    "label": f"Order: {echo['code']['text']}",
+                    "uuid": self.renderer.card_uuid(context, f"order-echo:{order.get('id')}:{agents}"),
+                    "isRecommended": True,
+                    "actions": [{"type": "create", "description": issue.summary, "resource": echo}],
+                }
+            )
+        if order_ref:
+            suggestions.append(
+                {
+                    "label": f"Remove the draft order for {drugs}",
+                    "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agents}:{issue.key}"),
+                    "actions": [{"type": "delete", "description": f"Remove draft {drugs}", "resourceId": order_ref}],
+                }
+            )
+        if suggestions:
+            card["suggestions"] = suggestions
+            card["selectionBehavior"] = "at-most-one"
+        return prune(card)
+
     def cards(
         self,
         evaluation: Evaluation,
@@ -70,54 +178,10 @@ class OrderChecker:
     ) -> list[dict[str, Any]]:
         """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug."""
         cards: list[dict[str, Any]] = []
-        progressed = evaluation.history.agents_stopped_for("progression")
-        toxic = evaluation.history.agents_stopped_for("toxicity")
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
-            order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
-            for agent in agents:
-                display = self.knowledge.drugs["agents"][agent]["display"]
-                templates = self.templates
-                issues: list[tuple[str, str, str, str, str]] = []  # (key, indicator, summary, detail, source)
-                if agent in self.key_agents and agent in progressed:
-                    line = next((ln.number for ln in evaluation.history.lines if ln.progressed and agent in ln.agents), None)
-                    summary = templates["progressed"].format(drug=display, line=line)
-                    issues.append(("progressed", "warning", summary, summary, self.sources["progressed"]))
-                if agent in toxic:
-                    summary = templates["toxicity"].format(drug=display)
-                    issues.append(("toxicity", "warning", summary, summary, self.sources["toxicity"]))
-                hit = evaluation.safety.cardiac_hits.get(agent)
-                if hit is not None:
-                    issues.append(("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source))
-                hit = evaluation.safety.hepatic_hit(agent, agent in evaluation.history.ongoing_agents())
-                if hit is not None and hit.changes_drug:
-                    summary = templates["hepatic"].format(drug=display, effect=hit.effect)
-                    issues.append(("hepatic", "critical", summary, hit.action, hit.source))
-                if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
-                    summary = templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2)
-                    issues.append(("her2-status", "warning", summary, summary, self.sources["her2-status"]))
-                for key, indicator, summary, why, source_id in issues:
-                    facts = self.renderer.order_facts(evaluation, key)
-                    card: dict[str, Any] = {
-                        "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agent}:{key}"),
-                        "summary": clip(summary),
-                        "indicator": indicator,
-                        "detail": "\n".join([f"**{display}**: {why}", "", "**Patient facts**", "", *facts]),
-                        "source": self.renderer.source_of(source_id, ORDER_CHECK_TOPIC, context),
-                        "overrideReasons": self.renderer.override_reasons(),
-                        "links": self.renderer.label_links([agent]) or None,
-                    }
-                    if order_ref:
-                        card["suggestions"] = [
-                            {
-                                "label": f"Remove the draft order for {display}",
-                                "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agent}:{key}"),
-                                "actions": [
-                                    {"type": "delete", "description": f"Remove draft {display}", "resourceId": order_ref}
-                                ],
-                            }
-                        ]
-                        card["selectionBehavior"] = "at-most-one"
-                    cards.append(prune(card))
+            issues = [issue for agent in agents for issue in self._issues(evaluation, agent)]
+            issues += self._lvef_before_start(evaluation, agents)
+            cards.extend(self._card(evaluation, context, order, issue) for issue in issues)
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

@@ -52,7 +52,8 @@ def test_order_check_cards_come_critical_first(engine, knowledge):
     from tests.patients import Line
 
     progressed = Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
-    patient = Patient(lines=[progressed], labs=[("bilirubin", "2026-11-10", 1.6, 1.2)])
+    labs = [("bilirubin", "2026-11-10", 1.6, 1.2), ("lvef", "2026-11-01", 60, None)]  # a recent, normal LVEF
+    patient = Patient(lines=[progressed], labs=labs)
     evaluation = engine.evaluate(patient.pid, patient.resources(), date(2026, 11, 20))
     drafts = [
         {
@@ -85,3 +86,62 @@ def test_the_conformance_checker_rejects_two_recommended_suggestions_on_an_at_mo
     assert not any(
         "at-most-one" in p for p in response_problems({"cards": [card | {"selectionBehavior": "any"}]}, "patient-view")
     )
+
+
+def _order_cards(engine, knowledge, patient, names, now="2026-11-20"):
+    from datetime import date
+
+    from service.order_check import OrderChecker
+    from service.render import CardRenderer, RenderContext
+
+    evaluation = engine.evaluate(patient.pid, patient.resources(), date.fromisoformat(now))
+    drafts = [
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"d{i}",
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": n},
+        }
+        for i, n in enumerate(names)
+    ]
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    return checker.cards(evaluation, drafts, RenderContext("h", patient.pid))
+
+
+# Each label of an LVEF-monitored drug asks for LVEF before the first dose (clinical.md section 3).
+@pytest.mark.parametrize(
+    ("labs", "expected"),
+    [
+        ([], "No ejection fraction (LVEF) in the last 3 months (last: none recorded)"),
+        ([("lvef", "2026-03-01", 62, None)], "(last: 2026-03-01)"),
+        ([("lvef", "2026-10-20", 44, None)], "Ejection fraction (LVEF) 44% is below 50% before starting"),
+    ],
+)
+def test_starting_an_lvef_monitored_drug_needs_a_recent_normal_lvef(engine, knowledge, labs, expected):
+    from tests.patients import Patient
+
+    cards = _order_cards(engine, knowledge, Patient(labs=labs), ["Phesgo"])
+    assert len(cards) == 1, [c["summary"] for c in cards]  # one card for the order, naming both drugs
+    card = cards[0]
+    assert expected in card["summary"] and "pertuzumab + trastuzumab" in card["summary"]
+    assert card["indicator"] == "warning"
+    if not labs or labs[0][2] >= 50:
+        echo = card["suggestions"][0]["actions"][0]["resource"]
+        assert echo["resourceType"] == "ServiceRequest" and card["suggestions"][0]["isRecommended"] is True
+    assert card["suggestions"][-1]["actions"][0] == {
+        "type": "delete",
+        "description": "Remove draft pertuzumab + trastuzumab",
+        "resourceId": "MedicationRequest/d0",
+    }
+
+
+def test_a_recent_normal_lvef_or_a_drug_already_given_raises_no_lvef_card(engine, knowledge):
+    from tests.patients import Line, Patient
+
+    recent = Patient(labs=[("lvef", "2026-10-20", 61, None)])
+    assert _order_cards(engine, knowledge, recent, ["Enhertu", "Herceptin"]) == []
+    ongoing = Patient(lines=[Line(["Herceptin", "Perjeta"], "2025-01-01")])  # monitoring is the chart card's job
+    assert not [c for c in _order_cards(engine, knowledge, ongoing, ["Herceptin"]) if "LVEF" in c["summary"]]
+    # capecitabine needs no LVEF
+    assert _order_cards(engine, knowledge, Patient(), ["Xeloda"]) == []

@@ -86,6 +86,8 @@ class PatientFacts(RendererBase):
         "cardiac": ["lvef", "lines"],
         "hepatic": ["liver", "sites"],
         "her2-status": ["receptors"],
+        "low-lvef": ["lvef", "lines"],
+        "no-recent-lvef": ["lvef", "lines"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:
