@@ -77,12 +77,19 @@ class ObservationReader:
         self.values = ValueReader(knowledge)
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
-        self._standard = frozenset({knowledge.systems["loinc"], self._snomed})
         self._aliases = knowledge.system_alias
+        standard = {knowledge.systems["loinc"], self._snomed}
+        self._standard = frozenset(standard | {alias for alias, system in self._aliases.items() if system in standard})
         # One look-up a coding: the LOINC kinds of codes.yaml and the SNOMED CT staging kinds of
         # terminology.yaml in one table (LOINC's win a clash, as they were asked first).
         snomed_kinds = {(self._snomed, code): str(kind) for code, kind in self.terminology.observation_kind_snomed.items()}
-        self._kind_by_coding: dict[tuple[str, str], str] = snomed_kinds | knowledge.observation_kind
+        kinds = snomed_kinds | knowledge.observation_kind
+        # Codings under another name of their system (an OID) are found in the same one look-up.
+        by_alias = {(alias, code): kind for (system, code), kind in kinds.items() for alias in self._aliases_of(system)}
+        self._kind_by_coding: dict[tuple[str, str], str] = by_alias | kinds
+
+    def _aliases_of(self, system: str) -> list[str]:
+        return [alias for alias, target in self._aliases.items() if target == system]
 
     def kind_of(self, concept: Any) -> str | None:
         """The observation kind a raw CodeableConcept names (LOINC, SNOMED CT for staging, else its text)."""
@@ -100,7 +107,6 @@ class ObservationReader:
             if isinstance(coding, JSON_OBJECT):
                 system, code = coding.get("system"), coding.get("code")
                 system = system if isinstance(system, str) else ""
-                system = self._aliases.get(system, system)
                 kind = self._kind_by_coding.get((system, code if isinstance(code, str) else ""))
                 if kind:
                     return kind, False
