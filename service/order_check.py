@@ -12,6 +12,7 @@ from service.knowledge import Knowledge
 from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
+from service.recommend.options import relapse_months
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
 
@@ -92,6 +93,9 @@ class OrderChecker:
         if agent in self.key_agents and agent in history.agents_stopped_for("progression"):
             line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
             add("progressed", "warning", templates["progressed"].format(drug=display, line=line))
+        elif agent in self.key_agents and agent in history.refractory_agents():  # relapsed soon after adjuvant use
+            months = relapse_months(self.knowledge, history)
+            add("early-relapse", "warning", templates["early-relapse"].format(drug=display, months=months))
         if agent in history.agents_stopped_for("toxicity"):
             add("toxicity", "warning", templates["toxicity"].format(drug=display))
         hit = evaluation.safety.cardiac_hits.get(agent)

@@ -197,3 +197,26 @@ def test_a_regimen_with_an_unknown_drug_stops_start_up_naming_the_file_and_field
     _edit(folder, "options", lambda d: d["rules"][0].update({"regimen": "no-such-regimen"}))
     with pytest.raises(KnowledgeError, match=r"options\.yaml: rules/0/regimen: unknown regimen no-such-regimen"):
         load_knowledge(folder)
+
+
+def test_an_early_relapse_after_adjuvant_t_dm1_is_not_offered_t_dm1_again(engine, knowledge):
+    """KATHERINE-style adjuvant T-DM1, metastases 3 months after it: the adjuvant course counts as a
+    progressed line (options.yaml early_relapse_counts_as_line), so T-DM1 is no option and a draft of
+    it is warned about; T-DXd stays preferred."""
+    adjuvant = Line(["Kadcyla"], "2019-06-01", "2019-10-01")
+    evaluation = evaluate(engine, Patient(metastatic_on="2020-01-10", adjuvant=adjuvant))
+    assert evaluation.history.early_relapse is True
+    assert offered(evaluation) == {"trastuzumab-deruxtecan": True, "clinical-trial": False}
+    late = evaluate(engine, Patient(metastatic_on="2021-01-10", adjuvant=adjuvant))  # 15 months after: no early relapse
+    assert late.history.early_relapse is False and "trastuzumab-deruxtecan-pertuzumab" in offered(late)
+
+    from service.order_check import OrderChecker
+
+    draft = {"resourceType": "MedicationRequest", "id": "d", "status": "draft", "intent": "order"}
+    draft["medicationCodeableConcept"] = {"text": "Kadcyla"}
+    cards = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge)).cards(
+        evaluation, [draft], RenderContext("h", "p1")
+    )
+    assert [c["summary"] for c in cards if "relapse" in c["summary"]] == [
+        "Metastatic relapse within 6 months of (neo)adjuvant ado-trastuzumab emtansine (T-DM1): treat the disease as refractory to it"
+    ]

@@ -89,6 +89,15 @@ class TherapyHistory:
             found.update(e.agent for e in line.exposures if e.stop_reason == reason)
         return found
 
+    def refractory_agents(self) -> set[str]:
+        """Agents the disease progressed on: in a metastatic line, or, after an early relapse, the
+        (neo)adjuvant HER2 agents it relapsed within the window of (that course counts as a progressed
+        line: mappings/options.yaml early_relapse_counts_as_line)."""
+        found = self.agents_stopped_for("progression")
+        if self.early_relapse:
+            found |= set(self.adjuvant_agents)
+        return found
+
 
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
     """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""

@@ -174,7 +174,7 @@ class Recommender:
             current_line=frozenset(current.agents if current else ()),
             her2_metastatic_lines=her2_lines,
             her2_regimens=her2_lines + adjuvant,
-            stopped=frozenset(history.agents_stopped_for("progression") | history.agents_stopped_for("toxicity")),
+            stopped=frozenset(history.refractory_agents() | history.agents_stopped_for("toxicity")),
         )
 
     def _eligible_options(self, situation: Situation) -> list[RegimenOption]:

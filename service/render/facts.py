@@ -86,6 +86,7 @@ class PatientFacts(RendererBase):
         "cardiac": ["lvef", "lines"],
         "hepatic": ["liver", "sites"],
         "her2-status": ["receptors"],
+        "early-relapse": ["lines"],
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],
     }
