@@ -220,3 +220,14 @@ def test_an_early_relapse_after_adjuvant_t_dm1_is_not_offered_t_dm1_again(engine
     assert [c["summary"] for c in cards if "relapse" in c["summary"]] == [
         "Metastatic relapse within 6 months of (neo)adjuvant ado-trastuzumab emtansine (T-DM1): treat the disease as refractory to it"
     ]
+
+
+def test_her2_agents_used_outside_the_us_start_lines_of_their_own(engine, knowledge):
+    """Pyrotinib (China) after THP is a 2nd line; a zanidatamab trial line after it a 3rd. Read as HER2
+    agents, they count for the label gates (neratinib: >= 2 prior anti-HER2 metastatic lines)."""
+    pyrotinib = Line(["pyrotinib maleate", "capecitabine"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    zanidatamab = Line(["Ziihera", "docetaxel"], "2023-02-15", "2026-06-30", progressed="2026-06-20")
+    evaluation = evaluate(engine, Patient(lines=[THP, pyrotinib, zanidatamab]))
+    history = evaluation.assessment()["lineOfTherapy"]["history"]
+    assert [line["agents"] for line in history][1:] == [["capecitabine", "pyrotinib"], ["docetaxel", "zanidatamab"]]
+    assert evaluation.recommendation.line == 4 and "neratinib-capecitabine" in offered(evaluation)
