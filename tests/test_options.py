@@ -217,8 +217,10 @@ def test_an_early_relapse_after_adjuvant_t_dm1_is_not_offered_t_dm1_again(engine
     cards = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge)).cards(
         evaluation, [draft], RenderContext("h", "p1")
     )
-    assert [c["summary"] for c in cards if "relapse" in c["summary"]] == [
-        "Metastatic relapse within 6 months of (neo)adjuvant ado-trastuzumab emtansine (T-DM1): treat the disease as refractory to it"
+    relapse = [c["summary"] for c in cards if "relapse" in c["summary"]]
+    assert relapse == [
+        "Metastatic relapse within 6 months of (neo)adjuvant ado-trastuzumab emtansine (T-DM1): "
+        "treat the disease as refractory to it"
     ]
 
 

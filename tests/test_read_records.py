@@ -448,3 +448,22 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
     ]
     history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
     assert history[-1]["endReason"] != "progression"
+
+
+# An ejection fraction no heart can have (a typo, a volume coded as LVEF) is named and not used: the
+# LVEF before it stays the latest, so monitoring is due, instead of "600 %" passing every rule.
+@pytest.mark.parametrize(
+    ("value", "unit", "read"),
+    [(600, "%", None), (-5, "%", None), (55, "mL", None), (0.35, "1", 35.0), (35, "% (calc)", 35.0), (35, None, 35.0)],
+)
+def test_an_impossible_ejection_fraction_is_named_and_not_used(engine, value, unit, read):
+    quantity = {"value": value, **({"unit": unit} if unit else {})}
+    records = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2024-01-01"),
+        observation("ef", "10230-1", "2026-05-01", valueQuantity=quantity),
+    ]
+    evaluation = evaluate(engine, records)
+    latest = evaluation.safety.lvef_latest
+    assert (latest.value if latest else None) == read
+    assert ("Observation/ef" in evaluation.record.skipped) is (read is None)

@@ -224,8 +224,10 @@ class ObservationReader:
                 record.receptors.append(result)
         elif kind in LAB_KINDS:
             lab = self.values.lab_result(kind, holder, when, record_id, dated)
-            if lab is not None:
+            if lab is not None and self.values.plausible(lab):
                 record.labs.append(lab)
+            elif lab is not None:  # a value no measurement can have: named on the data card, not used
+                record.skipped.append(f"Observation/{record_id or '?'}")
         elif kind in ("stage-group", "m-category"):
             role = self._staging_role(holder)
             if role is not None:

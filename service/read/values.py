@@ -17,6 +17,8 @@ from service.read.common import coding_pair, codings, concept_texts
 RECEPTOR_KINDS = frozenset(
     {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
 )
+# Words of the units an ejection fraction is written in (UCUM "%" and "1", "percent", "{fraction}").
+LVEF_UNIT_WORDS = ("%", "percent", "fraction", "ratio")
 LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
@@ -213,6 +215,16 @@ class ValueReader:
             value = round(value * 100, 1)
             low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
         return LabResult(kind, on, value, unit, low, high, record_id, dated=dated)
+
+    @staticmethod
+    def plausible(lab: LabResult) -> bool:
+        """A value the measurement can have: an ejection fraction is a percent above 0 and at most 100, in
+        a unit of percent or a fraction (not mL, a volume mistaken for it); no lab value is negative."""
+        if lab.kind == "lvef":
+            unit = lab.unit.strip().lower()
+            percent = unit in ("", "1") or any(word in unit for word in LVEF_UNIT_WORDS)
+            return percent and 0 < lab.value <= 100
+        return lab.value >= 0
 
     def _lvef_value(self, holder: Any) -> float | None:
         reading = self.reading(holder)
