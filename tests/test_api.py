@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cards import response_problems
-from tests.conftest import her2_positive_liver_patient, prefetch_for
+from tests.conftest import her2_positive_liver_patient, observation, prefetch_for
 
 SERVICE = "/cds-services/her2-mbc-guidance"
 
@@ -142,7 +142,9 @@ def test_feedback_is_stored_once(client, app, full_prefetch):
 
 
 def test_order_sign_warns_on_an_agent_the_disease_progressed_on(client, app, knowledge):
-    resources = her2_positive_liver_patient()
+    # with a recent normal LVEF (the app evaluates on 2026-06-01): no echocardiogram is asked for
+    lvef = observation("ef", "10230-1", "2026-05-01", valueQuantity={"value": 60, "unit": "%"})
+    resources = [*her2_positive_liver_patient(), lvef]
     prefetch = prefetch_for(resources, app.extensions["her2cds"].templates, knowledge)
     draft = {
         "resourceType": "MedicationRequest",

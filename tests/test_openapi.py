@@ -373,6 +373,22 @@ def small_patient(her2_text: str = "3+", patient_id: str = "oa1") -> list[dict[s
     ]
 
 
+def with_recent_lvef(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The patient plus a normal LVEF a month before the evaluation date (2026-06-01): a HER2 drug
+    may start without the order check asking for an echocardiogram."""
+    patient_id = resources[0]["id"]
+    lvef = {
+        "resourceType": "Observation",
+        "id": f"{patient_id}-lvef",
+        "status": "final",
+        "code": {"coding": [coding(LOINC, "10230-1", "Left ventricular Ejection fraction")]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": "2026-05-01",
+        "valueQuantity": {"value": 60, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
+    }
+    return [*resources, lvef]
+
+
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
@@ -483,13 +499,15 @@ def test_patient_view_answers_conform_whatever_the_her2_result(client, conforms,
 
 @pytest.mark.parametrize("hook", ["order-sign", "order-select"])
 def test_order_hook_without_findings_conforms(client, conforms, templates, hook):
-    """HER2-positive patient, nothing given yet: a draft T-DXd order raises no card."""
+    """HER2-positive patient with a recent normal LVEF, nothing given yet: a draft T-DXd order raises no card."""
     context: dict[str, Any] = {"patientId": "oa1", "userId": "Practitioner/example", "draftOrders": draft_order("Enhertu")}
     if hook == "order-select":
         context["selections"] = ["MedicationRequest/draft-1"]
-    request = {"hook": hook, "hookInstance": f"{hook}-1", "context": context, "prefetch": prefetch_of(templates, small_patient())}
+    prefetch = prefetch_of(templates, with_recent_lvef(small_patient()))
+    request = {"hook": hook, "hookInstance": f"{hook}-1", "context": context, "prefetch": prefetch}
     body = conforms(client.post(ORDER_CHECK, json=request), "/cds-services/{id}", "post", 200)
     assert response_problems(body, hook) == []
+    assert body["cards"] == []
 
 
 @pytest.mark.parametrize("hook", ["order-sign", "order-select"])
@@ -502,7 +520,7 @@ def test_order_hook_warning_card_conforms(client, templates, spec, registry, hoo
         "hook": hook,
         "hookInstance": f"{hook}-2",
         "context": context,
-        "prefetch": prefetch_of(templates, small_patient("0")),
+        "prefetch": prefetch_of(templates, with_recent_lvef(small_patient("0"))),
     }
     response = client.post(ORDER_CHECK, json=request)
     assert response.status_code == 200
