@@ -54,6 +54,26 @@ class _Issue:
     agents: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Given:
+    """What the history says about agents, read once per hook answer (not once per draft and agent)."""
+
+    progressed: set[str]
+    refractory: set[str]  # progressed on, or relapsed soon after their (neo)adjuvant use
+    toxic: set[str]
+    ongoing: set[str]
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> _Given:
+        history = evaluation.history
+        return cls(
+            history.agents_stopped_for("progression"),
+            history.refractory_agents(),
+            history.agents_stopped_for("toxicity"),
+            history.ongoing_agents(),
+        )
+
+
 class OrderChecker:
     """Warning cards for each draft order of an HER2 agent or partner that the patient's facts argue against."""
 
@@ -63,10 +83,10 @@ class OrderChecker:
         self.renderer = renderer
         self.key_agents = {a for regimen in knowledge.regimen_models.values() for a in regimen.key_agents}
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
-        tables = knowledge.safety_tables
-        self.lvef_monitored = tables.monitored_agents if tables else frozenset[str]()
+        tables = knowledge.label_tables
+        self.lvef_monitored = tables.monitored_agents
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
-        self.lvef_recent_months = tables.monitoring_months if tables else 3
+        self.lvef_recent_months = tables.monitoring_months
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
 
@@ -80,44 +100,42 @@ class OrderChecker:
                 problems.append(f"draft order {order_ref} not checked: its medication {target} could not be read")
         return problems
 
-    def _issues(self, evaluation: Evaluation, agent: str) -> list[_Issue]:
+    def _issues(self, evaluation: Evaluation, given: _Given, agent: str) -> list[_Issue]:
         """Each fact that argues against ordering ``agent``."""
         templates = self.templates
         history = evaluation.history
-        display = self._display(agent)
+        display = self.renderer.displays[agent]
         issues: list[_Issue] = []
 
         def add(key: str, indicator: str, summary: str, why: str | None = None, source: str | None = None) -> None:
             issues.append(_Issue(key, indicator, summary, why or summary, source or self.sources[key], (agent,)))
 
-        if agent in self.key_agents and agent in history.agents_stopped_for("progression"):
+        if agent in self.key_agents and agent in given.progressed:
             line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
             add("progressed", "warning", templates["progressed"].format(drug=display, line=line))
-        elif agent in self.key_agents and agent in history.refractory_agents():  # relapsed soon after adjuvant use
+        elif agent in self.key_agents and agent in given.refractory:  # relapsed soon after adjuvant use
             months = relapse_months(self.knowledge, history)
             add("early-relapse", "warning", templates["early-relapse"].format(drug=display, months=months))
-        if agent in history.agents_stopped_for("toxicity"):
+        if agent in given.toxic:
             add("toxicity", "warning", templates["toxicity"].format(drug=display))
         hit = evaluation.safety.cardiac_hits.get(agent)
         if hit is not None:
             add("cardiac", "critical", templates["cardiac"].format(drug=display), hit.action, hit.source)
-        hit = evaluation.safety.hepatic_hit(agent, agent in history.ongoing_agents())
+        hit = evaluation.safety.hepatic_hit(agent, agent in given.ongoing)
         if hit is not None and hit.changes_drug:
             add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
         if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
             add("her2-status", "warning", templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2))
         return issues
 
-    def _lvef_before_start(self, evaluation: Evaluation, agents: list[str]) -> list[_Issue]:
+    def _lvef_before_start(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
         """One issue for the drugs of LVEF monitoring an order starts (not given now, no hold rule met):
         the latest LVEF is below the lower limit, or none is recent."""
-        ongoing = evaluation.history.ongoing_agents()
-        starting = tuple(
-            a for a in agents if a in self.lvef_monitored and a not in ongoing and a not in evaluation.safety.cardiac_hits
-        )
+        hits = evaluation.safety.cardiac_hits
+        starting = tuple(a for a in agents if a in self.lvef_monitored and a not in given.ongoing and a not in hits)
         if not starting:
             return []
-        drugs = " + ".join(self._display(agent) for agent in starting)
+        drugs = self.renderer.agents_text(starting)
         safety = evaluation.safety
         latest = safety.lvef_latest
         if latest is None or latest.on < add_months(evaluation.now, -self.lvef_recent_months):
@@ -131,12 +149,9 @@ class OrderChecker:
             return [_Issue("low-lvef", "warning", summary, self.templates["low-lvef-why"], self.sources["low-lvef"], starting)]
         return []
 
-    def _display(self, agent: str) -> str:
-        return str(self.knowledge.drugs["agents"][agent]["display"])
-
     def _card(self, evaluation: Evaluation, context: RenderContext, order: dict[str, Any], issue: _Issue) -> dict[str, Any]:
         agents = "+".join(issue.agents)
-        drugs = " + ".join(self._display(agent) for agent in issue.agents)
+        drugs = self.renderer.agents_text(issue.agents)
         order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
         card: dict[str, Any] = {
             "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agents}:{issue.key}"),
@@ -182,10 +197,11 @@ class OrderChecker:
     ) -> list[dict[str, Any]]:
         """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug."""
         cards: list[dict[str, Any]] = []
+        given = _Given.of(evaluation)
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
-            issues = [issue for agent in agents for issue in self._issues(evaluation, agent)]
-            issues += self._lvef_before_start(evaluation, agents)
+            issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
+            issues += self._lvef_before_start(evaluation, given, agents)
             cards.extend(self._card(evaluation, context, order, issue) for issue in issues)
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

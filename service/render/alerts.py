@@ -76,7 +76,7 @@ class AlertCards(PatientFacts, RegimenSuggestions):
                 lvef=f"{alert.lvef:g}" if alert.lvef is not None else "?",
                 fall=points(alert.lvef_fall) if alert.lvef_fall is not None else "fall unknown",
                 lln=f"{alert.lvef_lower_limit:g}" if alert.lvef_lower_limit is not None else "?",
-                agents=self._agents_text(alert.agents) or "HER2 therapy",
+                agents=self.agents_text(alert.agents) or "HER2 therapy",
                 last=alert.lvef_last.isoformat() if alert.lvef_last else "none recorded",
                 months=alert.monitoring_months,
                 monitoring="\n".join(

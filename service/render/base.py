@@ -119,7 +119,7 @@ class RendererBase:
         system = self.wording.override_reason_system
         return [{"system": system, "code": r.code, "display": r.display} for r in self.wording.override_reasons]
 
-    def _agents_text(self, agents: Iterable[str]) -> str:
+    def agents_text(self, agents: Iterable[str]) -> str:
         return " + ".join(self.displays[agent] for agent in sorted(agents))
 
     @staticmethod

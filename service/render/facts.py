@@ -46,10 +46,10 @@ class PatientFacts(RendererBase):
         for line in history.lines:
             end = f"to {line.end.isoformat()} ({line.end_reason})" if line.end else "ongoing"
             flag = ", progressed" if line.progressed and line.end is None else ""
-            bullets.append(f"- Line {line.number}: {self._agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
+            bullets.append(f"- Line {line.number}: {self.agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
         if history.adjuvant_agents:
             end = history.adjuvant_end.isoformat() if history.adjuvant_end else "?"
-            bullets.append(f"- (Neo)adjuvant HER2 therapy: {self._agents_text(set(history.adjuvant_agents))}, last given {end}")
+            bullets.append(f"- (Neo)adjuvant HER2 therapy: {self.agents_text(set(history.adjuvant_agents))}, last given {end}")
         if not bullets:
             bullets.append("- No metastatic line of therapy recorded")
         return bullets

@@ -64,7 +64,7 @@ class SummaryCard(AlertCards):
         preferred = next((o for o in recommendation.options if o.preferred), None)
         preferred_title = self.knowledge.regimen_models[preferred.regimen].short if preferred else ""
         current = history.current
-        regimen_now = self._agents_text(current.agents) if current else ""
+        regimen_now = self.agents_text(current.agents) if current else ""
         alternative = next((o for o in recommendation.options if not o.preferred and o.regimen != "clinical-trial"), None)
         if recommendation.kind == "first-line":
             key = "first-line" if preferred else "next-line-no-preferred"
@@ -74,7 +74,7 @@ class SummaryCard(AlertCards):
             key = "early-relapse"
         elif recommendation.kind == "maintenance":
             key = "maintenance" if preferred else "maintenance-evidence"
-            regimen_now = self._agents_text(recommendation.maintained_agents)
+            regimen_now = self.agents_text(recommendation.maintained_agents)
         elif recommendation.kind == "next-line":
             if not preferred:
                 key = "next-line-no-preferred"
