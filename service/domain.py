@@ -64,6 +64,14 @@ class CancerCondition(Value, frozen=True):
     record_id: str = ""
 
 
+class LungDisease(Value, frozen=True):
+    """A Condition naming interstitial lung disease or pneumonitis (any clinical status): safety.yaml lung."""
+
+    on: date | None
+    active: bool  # clinicalStatus active, recurrence or relapse, or none given
+    record_id: str = ""
+
+
 class Exposure(Value, frozen=True):
     """A period during which one canonical agent was given, from one medication record."""
 
@@ -89,6 +97,7 @@ class PatientRecord:
 
     patient_id: str
     conditions: list[CancerCondition] = field(default_factory=list)
+    lung_disease: list[LungDisease] = field(default_factory=list)  # interstitial lung disease or pneumonitis
     receptors: list[ReceptorResult] = field(default_factory=list)
     labs: list[LabResult] = field(default_factory=list)
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)

@@ -119,7 +119,7 @@ class Engine:
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)
         if not (extent.metastatic and extent.breast_cancer):
             history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
-        safety = self.safety_rules.facts(record.labs, record.receptors, record.disease_statuses, extent, history, now)
+        safety = self.safety_rules.facts(record, extent, history, now)
         recommendation = self.recommender.recommend(extent, receptors, history, safety)
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
         if record.unresolved_medications:  # a record of the history names a drug nobody sent

@@ -87,6 +87,7 @@ class OrderChecker:
         self.lvef_monitored = tables.monitored_agents
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
         self.lvef_recent_months = tables.monitoring_months
+        self.lung = tables.lung
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
 
@@ -124,6 +125,10 @@ class OrderChecker:
         hit = evaluation.safety.hepatic_hit(agent, agent in given.ongoing)
         if hit is not None and hit.changes_drug:
             add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
+        lung = evaluation.safety.lung_disease
+        if lung is not None and agent in self.lung.agents:
+            when = self.renderer.lung_disease_when(lung)
+            add("lung", "warning", templates["lung"].format(drug=display, when=when), self.lung.action, self.lung.source)
         if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
             add("her2-status", "warning", templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2))
         return issues

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.domain import DiseaseStatus, LabResult, ReceptorResult
+from service.domain import LabResult, LungDisease, PatientRecord
 from service.infer.disease import DiseaseExtent
 from service.infer.label_checks import (
     LIVER_SETTINGS,
@@ -64,6 +64,7 @@ class SafetyFacts:
     brain_metastases: bool = False
     receptor_retest: bool = False
     liver_local_therapy_review: bool = False
+    lung_disease: LungDisease | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
 
     def hepatic_hit(self, agent: str, ongoing: bool) -> RuleHit | None:
         """The label liver row that applies to ``agent``: the on-treatment table if it is given now, else the starting one."""
@@ -105,17 +106,10 @@ class SafetyRules:
         self.hits_without_liver = self._hepatic_hits(LiverValues().measures())
         self.weakest_predicates = weakest_predicates(self.liver_checks)
 
-    def facts(  # noqa: PLR0913  (engine.py, rewritten by the read/infer issue, calls it with these stage outputs)
-        self,
-        labs: list[LabResult],
-        receptors: list[ReceptorResult],
-        statuses: list[DiseaseStatus],
-        extent: DiseaseExtent,
-        history: TherapyHistory,
-        now: date,
-    ) -> SafetyFacts:
+    def facts(self, record: PatientRecord, extent: DiseaseExtent, history: TherapyHistory, now: date) -> SafetyFacts:
         """Compute every safety fact; which become alerts is decided with the recommendation."""
         facts = SafetyFacts()
+        labs, receptors, statuses = record.labs, record.receptors, record.disease_statuses
         self._lvef(facts, labs, history, now)
         self._liver(facts, labs)
         crisis = self.tables.visceral_crisis
@@ -135,6 +129,8 @@ class SafetyRules:
             after_start = [status for status in statuses if status.on > line.start]
             latest = max(after_start, key=lambda status: status.on) if after_start else None
             facts.liver_local_therapy_review = latest is not None and latest.status in ("improved", "stable")
+        if record.lung_disease:
+            facts.lung_disease = max(record.lung_disease, key=lambda found: (found.active, found.on or date.min))
         return facts
 
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:

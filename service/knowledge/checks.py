@@ -25,6 +25,7 @@ def source_ids_used(node: Any) -> list[str]:
                 "early_relapse_source",
                 "label_source",
                 "maintenance_source",
+                "icd10cm_source",
             ) and isinstance(value, str):
                 found.append(value)
             else:
@@ -73,6 +74,8 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
     for table in ("lvef", "liver"):
         for agent in knowledge.safety[table]["rules"]:
             known(agent, f"mappings/safety.yaml: {table}/rules")
+    for agent in knowledge.safety["lung"]["agents"]:
+        known(agent, "mappings/safety.yaml: lung/agents")
 
 
 def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:

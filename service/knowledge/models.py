@@ -135,6 +135,15 @@ class VisceralCrisis:
 
 
 @dataclass(frozen=True)
+class LungRule:
+    """The agents whose label rule is about interstitial lung disease or pneumonitis, its words and source."""
+
+    agents: frozenset[str]
+    action: str
+    source: str
+
+
+@dataclass(frozen=True)
 class SafetyTables:
     """mappings/safety.yaml, typed."""
 
@@ -149,6 +158,7 @@ class SafetyTables:
     enzyme_u_l_per_unit: dict[str, float]  # lower-cased unit ("ukat/l") -> U/L per unit
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
+    lung: LungRule
 
 
 def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
@@ -203,6 +213,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             source=str(crisis["source"]),
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
+        lung=LungRule(frozenset(document["lung"]["agents"]), str(document["lung"]["action"]), str(document["lung"]["source"])),
     )
 
 

@@ -1,4 +1,4 @@
-"""Conditions -> breast primary, distant metastases (with their site), regional nodes, stage IV.
+"""Conditions -> breast primary, distant metastases (with their site), regional nodes, stage IV; lung disease.
 
 A breast primary is recognised in every shape mappings/terminology.yaml lists: SNOMED CT, ICD-10-CM
 C50, ICD-O-3 topography C50 with a malignant behaviour, and mCODE's generic malignant-neoplasm code
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import CancerCondition, PatientRecord
+from service.domain import CancerCondition, LungDisease, PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import (
     JSON_OBJECT,
@@ -30,6 +30,7 @@ from service.read.common import (
 
 MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 _WORDS = re.compile(r"[a-z]+")
+_ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
 
 
 class ConditionReader:
@@ -57,22 +58,61 @@ class ConditionReader:
             primary, site, regional = self._read_text(raw)
             from_text = primary or site is not None
             if not from_text:
+                self._read_lung_disease(raw, code_codings, record)
                 return
-        condition = validated(raw, record)
+        condition = self._kept(raw, record)
         if condition is None:
             return
-        for coding in codings(condition.verificationStatus):
-            if coding.code in self._excluded_verification:
-                return
-        on = (
-            to_date(condition.onsetDateTime)
-            or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
-            or to_date(condition.recordedDate)
-        )
+        on = self._onset(condition)
         record_id = condition.id or ""
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
         self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id)
+
+    def _kept(self, raw: Mapping[str, Any], record: PatientRecord) -> Any:
+        """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error."""
+        condition = validated(raw, record)
+        if condition is None:
+            return None
+        for coding in codings(condition.verificationStatus):
+            if coding.code in self._excluded_verification:
+                return None
+        return condition
+
+    @staticmethod
+    def _onset(condition: Any) -> date | None:
+        return (
+            to_date(condition.onsetDateTime)
+            or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+            or to_date(condition.recordedDate)
+        )
+
+    # -- interstitial lung disease and pneumonitis (safety.yaml lung) -----------------------------
+    def _read_lung_disease(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
+        """A Condition naming interstitial lung disease or pneumonitis, by code or else by its words."""
+        terminology = self.terminology
+        coded = any(
+            (system == self._snomed and code in terminology.lung_snomed)
+            or (system == self._icd10 and code.startswith(terminology.lung_icd10_prefixes))
+            for system, code in code_codings
+        )
+        from_text = False
+        if not coded:
+            texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            from_text = any(terminology.lung_text.search(text) for text in texts) and not any(
+                terminology.lung_negation.search(text) for text in texts
+            )
+            if not from_text:
+                return
+        condition = self._kept(raw, record)
+        if condition is None:
+            return
+        record_id = condition.id or ""
+        if from_text:
+            record.read_from_text.append(f"Condition/{record_id or '?'}")
+        statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+        active = not statuses or bool(statuses & _ACTIVE_STATUSES)
+        record.lung_disease.append(LungDisease(self._onset(condition), active, record_id))
 
     def _append(
         self, condition: Any, record: PatientRecord, found: tuple[bool, str | None, bool, bool], on: date | None, record_id: str

@@ -119,6 +119,7 @@ class Condition(Shape, frozen=True):
     id: str | None = None
     code: CodeableConcept | None = None
     subject: Reference | None = None
+    clinicalStatus: CodeableConcept | None = None  # noqa: N815
     verificationStatus: CodeableConcept | None = None  # noqa: N815
     bodySite: list[CodeableConcept] | None = None  # noqa: N815
     onsetDateTime: DateTime | None = None  # noqa: N815

@@ -3,7 +3,8 @@
 The read layer asks these questions of a coding: is it a breast primary (SNOMED CT concept or listed
 descendant, ICD-10-CM C50, ICD-O-3 topography C50 with a malignant behaviour, mCODE's generic code with
 a breast bodySite)? Is a lymph-node secondary regional rather than distant? Does an M category or stage
-value mean distant disease, or none? Which staging Observations are coded in SNOMED CT?
+value mean distant disease, or none? Which staging Observations are coded in SNOMED CT? Does a Condition
+name interstitial lung disease or pneumonitis?
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Terminology:
     distant_node_words: tuple[str, ...]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
+    lung_snomed: frozenset[str]  # interstitial lung disease or pneumonitis (safety.yaml lung)
+    lung_icd10_prefixes: tuple[str, ...]
+    lung_text: re.Pattern[str]
+    lung_negation: re.Pattern[str]
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
@@ -83,6 +88,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
     nodes = document["regional_nodes"]
     m_category = document["m_category"]
     text = document["text"]
+    lung = document["lung_disease"]
     return Terminology(
         version=document["version"],
         icdo3=document["systems"]["icdo3"],
@@ -118,4 +124,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
             (re.compile(item["pattern"], re.IGNORECASE), item["status"])
             for item in document["observation_text"]["disease_status"]
         ),
+        lung_snomed=_codes(lung["snomed"]),
+        lung_icd10_prefixes=tuple(lung["icd10cm_prefixes"]),
+        lung_text=re.compile(lung["text"], re.IGNORECASE),
+        lung_negation=re.compile(lung["negation"], re.IGNORECASE),
     )

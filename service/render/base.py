@@ -17,6 +17,7 @@ from urllib.parse import quote
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.knowledge.cards import CardWording
+from service.knowledge.models import LungRule
 
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
 
@@ -58,6 +59,7 @@ class RendererBase:
     knowledge: Knowledge
     wording: CardWording
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
+    lung_rule: LungRule  # safety.yaml lung: its agents and the label's words
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url
 

@@ -1,10 +1,10 @@
-"""Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests."""
+"""Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests, lung."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from service.domain import UNDATED
+from service.domain import UNDATED, LungDisease
 from service.engine import Evaluation
 from service.render.base import RendererBase
 from service.render.text import points
@@ -80,6 +80,19 @@ class PatientFacts(RendererBase):
                 labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
         return [f"- Liver tests {liver.latest.isoformat()}: {', '.join(labs) or 'see chart'}"]
 
+    @staticmethod
+    def lung_disease_when(found: LungDisease) -> str:
+        """When and how a lung-disease Condition stands: "since 2026-03-02, active", "2025-01-10, resolved"."""
+        on = found.on.isoformat() if found.on else "date unknown"
+        return f"since {on}, active" if found.active else f"{on}, not active"
+
+    def _facts_lung(self, evaluation: Evaluation) -> list[str]:
+        """Only when the record names interstitial lung disease or pneumonitis (safety.yaml lung)."""
+        found = evaluation.safety.lung_disease
+        if found is None:
+            return []
+        return [f"- Interstitial lung disease or pneumonitis on record ({self.lung_disease_when(found)})"]
+
     ORDER_FACTS = {
         "progressed": ["lines"],
         "toxicity": ["lines"],
@@ -89,6 +102,7 @@ class PatientFacts(RendererBase):
         "early-relapse": ["lines"],
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],
+        "lung": ["lung", "lines"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:

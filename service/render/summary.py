@@ -110,8 +110,11 @@ class SummaryCard(AlertCards):
         elif recommendation.options:
             parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
             parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
+            lung = self._lung_note(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
+                if lung and not self.lung_rule.agents.isdisjoint(self.knowledge.regimen_models[option.regimen].agents):
+                    parts.append(lung)
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
         for withheld in recommendation.withheld:
@@ -120,6 +123,14 @@ class SummaryCard(AlertCards):
             parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
+
+    def _lung_note(self, evaluation: Evaluation) -> str | None:
+        """The label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
+        found = evaluation.safety.lung_disease
+        if found is None:
+            return None
+        when = self.lung_disease_when(found)
+        return f"   - Lung: interstitial lung disease or pneumonitis on record ({when}). {self.lung_rule.action}"
 
     def _option_lines(self, index: int, option: Any) -> list[str]:
         """One numbered option: title, guideline category, status, evidence and source (names only; links are in ``links``)."""

@@ -1,0 +1,132 @@
+"""Interstitial lung disease and pneumonitis: trastuzumab deruxtecan's lung rule (clinical.md section 3).
+
+The label interrupts T-DXd for grade 1 ILD/pneumonitis and stops it for good from grade 2. Records rarely
+carry the grade, so a Condition naming ILD or pneumonitis (mappings/terminology.yaml lung_disease) is
+named on an order check of T-DXd and beside the options holding it; it changes no option and no alert.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.order_check import OrderChecker
+from service.render import CardRenderer, RenderContext
+from tests.conftest import condition, her2_positive_liver_patient
+
+NOW = date(2026, 11, 20)
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+def _text_condition(text: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": "lung", "subject": {"reference": "Patient/p1"}, "code": {"text": text}, **extra}
+
+
+def _status(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+@pytest.mark.parametrize(
+    ("record", "active"),
+    [
+        (condition("lung", "snomed", "233703007", "2025-05-01"), True),
+        (condition("lung", "snomed", "205237003", "2025-05-01"), True),
+        (condition("lung", "icd10cm", "J70.4", "2025-05-01", clinicalStatus=_status(CLINICAL, "resolved")), False),
+        (condition("lung", "icd10cm", "J8410", "2025-05-01"), True),  # ICD-10-CM without its dot
+        (condition("lung", "urn:oid:2.16.840.1.113883.6.90", "J84.9", "2025-05-01"), True),  # ICD-10-CM by its OID
+        (condition("lung", "icd10cm", "J70.0", "2025-05-01", clinicalStatus=_status(CLINICAL, "recurrence")), True),
+        (_text_condition("History of pneumonitis (grade 2) on T-DXd"), True),  # a past episode counts
+        (_text_condition("Interstitial lung disease", clinicalStatus=_status(CLINICAL, "inactive")), False),
+    ],
+)
+def test_a_condition_naming_ild_or_pneumonitis_is_read_by_code_or_words(engine, record, active):
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), record], NOW)
+    found = evaluation.safety.lung_disease
+    assert found is not None and found.record_id == "lung" and found.active is active
+    assert ("Condition/lung" in evaluation.record.read_from_text) is ("coding" not in record["code"])
+    assert "liver" in evaluation.extent.sites  # nothing else changes
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _text_condition("No interstitial lung disease"),
+        _text_condition("Rule out pneumonitis"),
+        _text_condition("Aspiration pneumonitis"),  # a chemical injury, not interstitial lung disease
+        condition("lung", "snomed", "233604007", "2025-05-01"),  # pneumonia
+        condition("lung", "icd10cm", "C78.01", "2025-05-01"),  # a lung metastasis is a site, not lung disease
+        condition("lung", "snomed", "233703007", "2025-05-01", verificationStatus=_status(VERIFICATION, "refuted")),
+        condition("lung", "snomed", "233703007", "2025-05-01", verificationStatus=_status(VERIFICATION, "entered-in-error")),
+    ],
+)
+def test_what_is_not_ild_or_pneumonitis_is_not_read_as_such(engine, record):
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), record], NOW)
+    assert evaluation.safety.lung_disease is None
+
+
+def test_the_active_record_is_named_before_a_later_resolved_one(engine):
+    resolved = condition("late", "snomed", "205237003", "2026-02-01", clinicalStatus=_status(CLINICAL, "resolved"))
+    active = condition("early", "snomed", "233703007", "2025-05-01")
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), resolved, active], NOW)
+    assert evaluation.safety.lung_disease.record_id == "early"
+
+
+def _order_cards(engine, knowledge, resources, drug):
+    evaluation = engine.evaluate("p1", resources, NOW)
+    draft = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order"}
+    draft["medicationCodeableConcept"] = {"text": drug}
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    return checker.cards(evaluation, [draft], RenderContext("h", "p1"))
+
+
+def test_a_t_dxd_order_with_ild_on_record_gets_the_labels_lung_rule(engine, knowledge):
+    ild = condition("lung", "snomed", "233703007", "2025-05-01")
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), ild], "Enhertu")
+    lung = [card for card in cards if "pneumonitis" in card["summary"]]
+    assert len(lung) == 1, [card["summary"] for card in cards]
+    card = lung[0]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("ILD or pneumonitis on record (since 2025-05-01, active)")
+    assert "trastuzumab deruxtecan" in card["summary"] and len(card["summary"]) < 140
+    assert "stops it for good from grade 2" in card["detail"]
+    assert "- Interstitial lung disease or pneumonitis on record (since 2025-05-01, active)" in card["detail"]
+    assert card["source"]["label"] == knowledge.sources["label-t-dxd-lung"]["label"]
+    assert card["suggestions"][-1]["actions"][0]["type"] == "delete"
+
+
+def test_other_drugs_and_patients_without_ild_get_no_lung_card(engine, knowledge):
+    ild = condition("lung", "snomed", "233703007", "2025-05-01")
+    for resources, drug in (([*her2_positive_liver_patient(), ild], "Kadcyla"), (her2_positive_liver_patient(), "Enhertu")):
+        cards = _order_cards(engine, knowledge, resources, drug)
+        assert not [card for card in cards if "pneumonitis" in card["summary"]], drug
+
+
+def _summary_detail(engine, knowledge, resources):
+    evaluation = engine.evaluate("p1", resources, NOW)
+    return CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+
+
+def test_the_options_holding_t_dxd_name_the_ild_and_keep_their_rank(engine, knowledge):
+    ild = condition("lung", "icd10cm", "J84.9", "2025-05-01")
+    without = engine.evaluate("p1", her2_positive_liver_patient(), NOW)
+    with_ild = engine.evaluate("p1", [*her2_positive_liver_patient(), ild], NOW)
+    assert with_ild.assessment() == without.assessment()  # no option demoted, no alert: the grade is unknown
+    detail = _summary_detail(engine, knowledge, [*her2_positive_liver_patient(), ild])
+    assert "- Interstitial lung disease or pneumonitis on record (since 2025-05-01, active)" in detail
+    options = detail.split("**Options for line")[1].split("\n")
+    offered = [line for line in options if line[:1].isdigit()]
+    regimens = [option.regimen for option in with_ild.recommendation.options]
+    assert len(offered) == len(regimens)
+    holding = [i for i, regimen in enumerate(regimens) if "trastuzumab-deruxtecan" in knowledge.regimen_models[regimen].agents]
+    assert holding  # T-DXd is offered after THP
+    noted, position = [], -1
+    for line in options:  # the options in order, each followed by its notes
+        if line[:1].isdigit():
+            position += 1
+        elif line.startswith("   - Lung:"):
+            noted.append(position)
+    assert noted == holding, detail
+    assert "Lung:" not in _summary_detail(engine, knowledge, her2_positive_liver_patient())
