@@ -10,6 +10,8 @@ its assessment must equal the coded original's:
   again naming each drug by a reference to a Medication resource;
 - every code system named by its OID (``urn:oid:...``), as records converted from C-CDA or HL7 v2 do,
   and ICD-10-CM codes written without their dot;
+- every drug coded in ATC-DE with its German display and no other words, as German hospitals' records
+  (the MII oncology module) name them, and by its WHO ATC code alone;
 - every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
 
 The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
@@ -229,6 +231,60 @@ def as_oids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return changed
 
 
+# The drugs of the scenarios in ATC-DE, with the German displays of the MII oncology module's ATC value set
+# (a product keeps its brand as display when the substance code alone would not say it: Abraxane).
+ATC_DE = "http://fhir.de/CodeSystem/bfarm/atc"
+GERMAN_DRUGS = {
+    "phesgo": ("L01FY01", "Pertuzumab und Trastuzumab"),
+    "enhertu": ("L01FD04", "Trastuzumab deruxtecan"),
+    "taxotere": ("L01CD02", "Docetaxel"),
+    "docetaxel": ("L01CD02", "Docetaxel"),
+    "perjeta": ("L01FD02", "Pertuzumab"),
+    "pertuzumab": ("L01FD02", "Pertuzumab"),
+    "herceptin": ("L01FD01", "Trastuzumab"),
+    "herceptin hylecta": ("L01FD01", "Trastuzumab"),
+    "trastuzumab": ("L01FD01", "Trastuzumab"),
+    "trastuzumab-dkst": ("L01FD01", "Trastuzumab"),
+    "ogivri": ("L01FD01", "Trastuzumab"),
+    "kanjinti": ("L01FD01", "Trastuzumab"),
+    "paclitaxel": ("L01CD01", "Paclitaxel"),
+    "abraxane": ("L01CD01", "Abraxane"),
+    "xgeva (denosumab)": ("M05BX04", "Denosumab"),
+    "carboplatin": ("L01XA02", "Carboplatin"),
+    "letrozole": ("L02BG04", "Letrozol"),
+    "anastrozole": ("L02BG03", "Anastrozol"),
+    "tamoxifen": ("L02BA01", "Tamoxifen"),
+    "kadcyla": ("L01FD03", "Trastuzumab emtansin"),
+    "xeloda": ("L01BC06", "Capecitabin"),
+    "capecitabine": ("L01BC06", "Capecitabin"),
+    "ibrance": ("L01EF01", "Palbociclib"),
+    "ribociclib": ("L01EF02", "Ribociclib"),
+    "tukysa": ("L01EH03", "Tucatinib"),
+    "tucatinib": ("L01EH03", "Tucatinib"),
+    "tykerb": ("L01EH01", "Lapatinib"),
+    "nerlynx": ("L01EH02", "Neratinib"),
+    "ondansetron": ("A04AA01", "Ondansetron"),
+    "lisinopril 10 mg oral tablet": ("C09AA03", "Lisinopril"),
+    "amlodipine 5 mg oral tablet": ("C08CA01", "Amlodipin"),
+}
+
+
+def in_atc(resources: list[dict[str, Any]], system: str = ATC_DE, displays: bool = True) -> list[dict[str, Any]]:
+    """Every drug as an ATC code with its German display (no RxNorm, no English words); or, with
+    ``displays`` False, as the WHO ATC code alone, as records coded by a formulary send it (a product
+    whose substance code would not say it keeps its brand: Abraxane)."""
+    changed = copy.deepcopy(resources)
+    for resource in changed:
+        concept = resource.get("medicationCodeableConcept") if resource["resourceType"] in MEDICATION_RECORDS else None
+        if concept is not None:
+            code, display = GERMAN_DRUGS[concept["text"].lower()]
+            coding = {"system": system, "code": code}
+            if displays or display == "Abraxane":
+                coding["display"] = display
+            resource["medicationCodeableConcept"] = {"coding": [coding]}
+    return changed
+
+
 TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
     "half-text": lambda resources, _now: half_as_text(resources),
     "recoded": lambda resources, _now: recoded(resources),
@@ -236,6 +292,8 @@ TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]
     "orders-and-infusions": with_infusions,
     "referenced-medications": lambda resources, now: as_medication_resources(with_infusions(resources, now)),
     "oids": lambda resources, _now: as_oids(resources),
+    "german": lambda resources, _now: in_atc(resources),
+    "atc-codes-only": lambda resources, _now: in_atc(resources, "http://www.whocc.no/atc", displays=False),
 }
 
 
@@ -265,6 +323,11 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     assert before != after
     systems = json.dumps(as_oids(resources))
     assert not any(f'"system": "{system}"' in systems for system in OIDS) and "urn:oid:2.16.840.1.113883.6.90" in systems
+    german = json.dumps(in_atc(resources))
+    assert "rxnorm" not in german and "Phesgo" not in german and german.count(ATC_DE) >= 500
+    codes_only = [r["medicationCodeableConcept"] for r in in_atc(resources, displays=False) if "medicationCodeableConcept" in r]
+    assert codes_only and all(set(c) == {"coding"} for c in codes_only)
+    assert {c["coding"][0].get("display") for c in codes_only} == {None, "Abraxane"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])

@@ -467,3 +467,21 @@ def test_an_impossible_ejection_fraction_is_named_and_not_used(engine, value, un
     latest = evaluation.safety.lvef_latest
     assert (latest.value if latest else None) == read
     assert ("Observation/ef" in evaluation.record.skipped) is (read is None)
+
+
+@pytest.mark.parametrize(
+    ("concept", "agents"),
+    [
+        ({"coding": [{"system": "http://www.whocc.no/atc", "code": "L01FD03"}]}, {"trastuzumab-emtansine"}),
+        ({"coding": [{"system": "urn:oid:2.16.840.1.113883.6.73", "code": "l01fd04"}]}, {"trastuzumab-deruxtecan"}),
+        ({"coding": [{"system": "http://fhir.de/CodeSystem/bfarm/atc", "code": "L01FY01"}]}, {"pertuzumab", "trastuzumab"}),
+        ({"coding": [{"system": "http://www.whocc.no/atc", "code": "L01CD01", "display": "Abraxane"}]}, {"nab-paclitaxel"}),
+        ({"coding": [{"system": "http://www.whocc.no/atc", "code": "M05BX04"}]}, set()),  # denosumab: not an agent
+        ({"text": "Trastuzumab emtansin 160 mg"}, {"trastuzumab-emtansine"}),  # the German INN, once read as trastuzumab
+        ({"text": "Capecitabin 500 mg Filmtabletten"}, {"capecitabine"}),
+    ],
+)
+def test_drugs_coded_in_atc_or_named_in_german_are_read(engine, concept, agents):
+    record = statement("m9", "x", "2025-04-01", "2025-09-01")
+    record["medicationCodeableConcept"] = concept
+    assert engine.normaliser.agents_of_record(record, {}) == agents

@@ -44,6 +44,7 @@ class Knowledge:
     site_words: dict[str, str] = field(default_factory=dict)
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC
     name_patterns: tuple[NamePattern, ...] = ()
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns

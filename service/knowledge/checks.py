@@ -26,6 +26,7 @@ def source_ids_used(node: Any) -> list[str]:
                 "label_source",
                 "maintenance_source",
                 "icd10cm_source",
+                "atc_source",
             ) and isinstance(value, str):
                 found.append(value)
             else:

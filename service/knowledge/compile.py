@@ -89,11 +89,15 @@ def _compile_models(knowledge: Knowledge) -> None:
 
 def _compile_drugs(knowledge: Knowledge) -> None:
     drugs = knowledge.drugs
+    rxnorm, atc = knowledge.systems["rxnorm"], knowledge.systems["atc"]
     patterns: dict[tuple[str, ...], tuple[str, ...]] = {}
     for agent, entry in drugs["agents"].items():
         knowledge.agent_class[agent] = entry["class"]
         for code in entry.get("rxnorm", []) + entry.get("rxnorm_products", []):
             knowledge.agent_by_rxnorm[code] = (agent,)
+            knowledge.agent_by_coding[(rxnorm, code)] = (agent,)
+        for code in entry.get("atc", []):
+            knowledge.agent_by_coding[(atc, code)] = (agent,)
         for name in entry["names"]:
             patterns[normalise_name(name)] = (agent,)
         if "refines" in entry:
@@ -101,6 +105,8 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     for combination in drugs.get("combinations", []):
         for name in combination["names"]:
             patterns[normalise_name(name)] = tuple(combination["agents"])
+        for code in combination.get("atc", []):
+            knowledge.agent_by_coding[(atc, code)] = tuple(combination["agents"])
     # Longest names first, so "ado trastuzumab emtansine" is read before "trastuzumab".
     knowledge.name_patterns = tuple(
         NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))

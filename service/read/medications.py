@@ -87,7 +87,6 @@ class MedicationReader:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
-        self._rxnorm = knowledge.systems["rxnorm"]
         self._aliases = knowledge.system_alias
         context = knowledge.lines.get("treatment_context", {})
         self._curative_codes = frozenset(context.get("curative_intent_codes", []))
@@ -112,18 +111,17 @@ class MedicationReader:
         return self._agents_of_concept_json(concept) if isinstance(concept, JSON_OBJECT) else set()
 
     def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
-        """Agents named by an RxNorm code or by any text/display of a raw CodeableConcept."""
+        """Agents named by an RxNorm or ATC code or by any text/display of a raw CodeableConcept."""
         agents: set[str] = set()
+        by_coding = self.knowledge.agent_by_coding
         for coding in raw_list(concept.get("coding")):
             if not isinstance(coding, JSON_OBJECT):
                 continue
-            system = coding.get("system")
-            if (
-                isinstance(system, str)
-                and self._aliases.get(system, system) == self._rxnorm
-                and raw_text(coding.get("code")) in self.knowledge.agent_by_rxnorm
-            ):
-                agents.update(self.knowledge.agent_by_rxnorm[str(coding["code"])])
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                found = by_coding.get((self._aliases.get(system, system), code.strip().upper()))
+                if found is not None:
+                    agents.update(found)
             if isinstance(coding.get("display"), str):
                 agents |= agents_from_name(self.knowledge, coding["display"])
         if isinstance(concept.get("text"), str):
