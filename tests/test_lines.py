@@ -105,6 +105,18 @@ def test_stop_for_no_response_is_progression(rules):
     assert history.lines[0].end_reason == "progression"
 
 
+def test_a_stop_for_progression_with_no_end_date_still_marks_its_line_progressed(rules):
+    # An order "stopped" for progressive disease with no end: the record ends, as far as it shows, where it began.
+    stopped = given("pertuzumab", "2024-02-01", "2024-02-01", status="stopped", stop="progression")
+    history, _ = lines_of(rules, [stopped, given("trastuzumab-deruxtecan", "2025-03-01", ongoing=True, status="active")])
+    assert history.lines[0].progressed and history.lines[0].end_reason == "progression"
+    assert history.status == "on-treatment"  # the current line, T-DXd, has no progression of its own
+    # A record of line 1 stopped for progression after line 2 began is line 1's progression too.
+    late = given("trastuzumab", "2024-02-01", "2025-04-01", status="stopped", stop="progression")
+    history, _ = lines_of(rules, [late, given("tucatinib", "2025-03-01", ongoing=True, status="active")])
+    assert history.lines[0].end_reason == "progression"
+
+
 def test_toxicity_stop(rules):
     history, _ = lines_of(rules, [given("trastuzumab-deruxtecan", "2024-02-01", "2024-09-01", status="stopped", stop="toxicity")])
     assert history.status == "off-treatment"

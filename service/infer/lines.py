@@ -222,7 +222,11 @@ class LineOfTherapyRules:
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
         """Set end, ongoing, progressed and end reason of one line."""
         limit = following.start if following else None
-        line.progressed = any(line.start < day and (limit is None or day <= limit) for day in progression)
+        # A record of the line stopped for progression says so whatever its dates: an order "stopped" with no
+        # end date ends, as far as the record shows, on the day it started, which is no day after the start.
+        line.progressed = any(line.start < day and (limit is None or day <= limit) for day in progression) or any(
+            e.stop_reason == "progression" for e in line.exposures
+        )
         if following is not None:
             line.end = min(line.last_activity(now), following.start)
             line.ongoing = False
