@@ -485,3 +485,34 @@ def test_drugs_coded_in_atc_or_named_in_german_are_read(engine, concept, agents)
     record = statement("m9", "x", "2025-04-01", "2025-09-01")
     record["medicationCodeableConcept"] = concept
     assert engine.normaliser.agents_of_record(record, {}) == agents
+
+
+GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+CERTAINTY = "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit"
+KBV = "https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_ICD_DIAGNOSESICHERHEIT"
+
+
+def _gm(rid: str, code: str, certainty: Any, when: str = "2024-03-01") -> dict[str, Any]:
+    """A Condition as German records send it: ICD-10-GM with its diagnosis certainty on the coding."""
+    coding = {"system": GM, "code": code, "extension": [{"url": CERTAINTY, **certainty}]}
+    condition = {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"}, "onsetDateTime": when}
+    return condition | {"code": {"coding": [coding]}}
+
+
+@pytest.mark.parametrize(
+    ("certainty", "metastatic"),
+    [
+        ({"valueCoding": {"system": KBV, "code": "A", "display": "ausgeschlossen"}}, False),  # excluded
+        ({"valueCode": "A"}, False),
+        ({"valueCoding": {"system": KBV, "code": "G"}}, True),  # confirmed
+        ({"valueCoding": {"system": KBV, "code": "V"}}, True),  # suspected: as a provisional diagnosis
+        ({"valueCode": ["A"]}, True),  # a value of the wrong JSON type says nothing
+    ],
+)
+def test_an_icd10gm_diagnosis_marked_excluded_is_not_read(engine, certainty, metastatic):
+    resources = [patient(), _gm("bc", "C50.9", {"valueCode": "G"}), _gm("liver", "C78.7", certainty)]
+    evaluation = evaluate(engine, resources)
+    assert evaluation.extent.breast_cancer
+    assert evaluation.extent.metastatic is metastatic
+    excluded_primary = [patient(), _gm("bc", "C50.9", {"valueCode": "A"}), _gm("liver", "C78.7", {"valueCode": "G"})]
+    assert not evaluate(engine, excluded_primary).extent.breast_cancer

@@ -40,6 +40,9 @@ class ConditionReader:
         self.knowledge = knowledge
         self.terminology = knowledge.terminology
         self._excluded_verification = frozenset(knowledge.raw["codes"]["condition_excluded_verification"])
+        certainty = knowledge.raw["codes"].get("condition_excluded_certainty", {})
+        self._certainty_extension = certainty.get("extension")
+        self._excluded_certainty = frozenset(certainty.get("codes", []))
         self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
@@ -77,7 +80,23 @@ class ConditionReader:
         for coding in codings(condition.verificationStatus):
             if coding.code in self._excluded_verification:
                 return None
+        if self._certainty_excluded(raw):
+            return None
         return condition
+
+    def _certainty_excluded(self, raw: Mapping[str, Any]) -> bool:
+        """A coding marked excluded by its diagnosis certainty (ICD-10-GM "A": codes.yaml condition_excluded_certainty)."""
+        for coding in raw_list(raw_mapping(raw.get("code")).get("coding")):
+            if not isinstance(coding, JSON_OBJECT) or "extension" not in coding:
+                continue
+            for extension in raw_list(coding.get("extension")):
+                if isinstance(extension, JSON_OBJECT) and extension.get("url") == self._certainty_extension:
+                    value = extension.get("valueCode")
+                    if value is None:
+                        value = raw_mapping(extension.get("valueCoding")).get("code")
+                    if isinstance(value, str) and value in self._excluded_certainty:
+                        return True
+        return False
 
     @staticmethod
     def _onset(condition: Any) -> date | None:
