@@ -516,3 +516,26 @@ def test_an_icd10gm_diagnosis_marked_excluded_is_not_read(engine, certainty, met
     assert evaluation.extent.metastatic is metastatic
     excluded_primary = [patient(), _gm("bc", "C50.9", {"valueCode": "A"}), _gm("liver", "C78.7", {"valueCode": "G"})]
     assert not evaluate(engine, excluded_primary).extent.breast_cancer
+
+
+def _echo(rid: str, code: dict[str, Any], **value: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": rid, "status": "final", "subject": {"reference": "Patient/p1"},
+            "code": code, "effectiveDateTime": "2026-04-01", **value}
+
+
+@pytest.mark.parametrize("words", ["Right ventricular ejection fraction", "RVEF (3D echo)", "Gallbladder ejection fraction"])
+def test_another_chambers_or_organs_ejection_fraction_is_not_the_lvef(engine, words):
+    record = _echo("ef", {"text": words}, valueQuantity={"value": 30, "unit": "%"})
+    evaluation = evaluate(engine, [*her2_positive_liver_patient(), record])
+    assert evaluation.safety.lvef_latest.value == 58  # the patient's LVEF, not this 30 %
+    assert "lvef-decline" not in evaluation.alerts
+
+
+def test_an_lvef_given_in_words_is_named_on_the_data_card_and_one_without_a_value_is_not(engine):
+    lvef = {"coding": [coding("loinc", "10230-1")]}
+    words = _echo("words", lvef, valueCodeableConcept={"text": "severely reduced"})
+    absent = _echo("absent", lvef, dataAbsentReason={"text": "not performed"})
+    evaluation = evaluate(engine, [*her2_positive_liver_patient(), words, absent])
+    assert "Observation/words (its value is not a number)" in evaluation.record.skipped
+    assert not any("absent" in ref for ref in evaluation.record.skipped)
+    assert evaluation.safety.lvef_latest.value == 58

@@ -223,11 +223,7 @@ class ObservationReader:
             if result is not None:
                 record.receptors.append(result)
         elif kind in LAB_KINDS:
-            lab = self.values.lab_result(kind, holder, when, record_id, dated)
-            if lab is not None and self.values.plausible(lab):
-                record.labs.append(lab)
-            elif lab is not None:  # a value no measurement can have: named on the data card, not used
-                record.skipped.append(f"Observation/{record_id or '?'}")
+            self._read_lab(kind, holder, when, record_id, record, dated)
         elif kind in ("stage-group", "m-category"):
             role = self._staging_role(holder)
             if role is not None:
@@ -236,6 +232,15 @@ class ObservationReader:
             status = self.values.disease_status(holder)
             if status:
                 record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
+
+    def _read_lab(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord, dated: bool) -> None:  # noqa: PLR0913
+        lab = self.values.lab_result(kind, holder, when, record_id, dated)
+        if lab is not None and self.values.plausible(lab):
+            record.labs.append(lab)
+        elif lab is not None:  # a value no measurement can have: named on the data card, not used
+            record.skipped.append(f"Observation/{record_id or '?'}")
+        elif _has_value(holder):  # words ("severely reduced") where a number belongs: named, not guessed
+            record.skipped.append(f"Observation/{record_id or '?'} (its value is not a number)")
 
     def _staging_role(self, holder: Any) -> str | None:
         """stage-iv for stage IV / M1, no-distant for M0, None for anything else."""
@@ -249,3 +254,21 @@ class ObservationReader:
         if codes & terminology.m0_snomed or any(terminology.m0_text.match(text) for text in texts):
             return "no-distant"
         return None
+
+
+def _has_value(holder: Any) -> bool:
+    """The Observation or component carries some value[x] (a Quantity only with its number)."""
+    quantity = holder.valueQuantity
+    if quantity is not None and quantity.value is not None:
+        return True
+    return any(
+        value is not None
+        for value in (
+            holder.valueCodeableConcept,
+            holder.valueString,
+            holder.valueBoolean,
+            holder.valueInteger,
+            holder.valueRatio,
+            holder.valueRange,
+        )
+    )
