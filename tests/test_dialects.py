@@ -7,7 +7,8 @@ its assessment must equal the coded original's:
 - diagnoses re-coded across SNOMED CT and ICD-10-CM, qualitative answers across LOINC and SNOMED CT;
 - the medication history sent as MedicationRequests (``boundsPeriod``) instead of MedicationStatements,
   and as those orders plus one MedicationAdministration per 3-weekly dose given under them, and those
-  again naming each drug by a reference to a Medication resource;
+  again naming each drug by a reference to a Medication resource, and that Medication naming it only as
+  the active ingredient of an infusion admixture;
 - every code system named by its OID (``urn:oid:...``), as records converted from C-CDA or HL7 v2 do,
   and ICD-10-CM codes written without their dot;
 - every drug coded in ATC-DE with its German display and no other words, as German hospitals' records
@@ -198,6 +199,20 @@ def as_medication_resources(resources: list[dict[str, Any]]) -> list[dict[str, A
     return changed
 
 
+def as_admixtures(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those Medications as IV admixtures name them: the drug only as an active ingredient, beside the diluent."""
+    changed = as_medication_resources(resources)
+    for resource in changed:
+        if resource["resourceType"] == "Medication":
+            drug = resource.pop("code")
+            resource["code"] = {"text": "Infusion admixture"}
+            resource["ingredient"] = [
+                {"itemCodeableConcept": drug, "isActive": True},
+                {"itemCodeableConcept": {"text": "sodium chloride 0.9% 250 mL"}, "isActive": False},
+            ]
+    return changed
+
+
 def _systems_renamed(node: Any, rename: Callable[[str, str], tuple[str, str]]) -> Any:
     """A copy of FHIR JSON with every coding's (system, code) passed through ``rename``."""
     if isinstance(node, list):
@@ -291,6 +306,7 @@ TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]
     "as-requests": lambda resources, _now: as_requests(resources),
     "orders-and-infusions": with_infusions,
     "referenced-medications": lambda resources, now: as_medication_resources(with_infusions(resources, now)),
+    "admixtures": lambda resources, now: as_admixtures(as_requests(resources)),
     "oids": lambda resources, _now: as_oids(resources),
     "german": lambda resources, _now: in_atc(resources),
     "atc-codes-only": lambda resources, _now: in_atc(resources, "http://www.whocc.no/atc", displays=False),
@@ -318,6 +334,8 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     referenced = as_medication_resources(resources)
     assert not any("medicationCodeableConcept" in r for r in referenced)
     assert sum(r["resourceType"] == "Medication" for r in referenced) >= 10
+    admixtures = [r for r in as_admixtures(resources) if r["resourceType"] == "Medication"]
+    assert admixtures and all(r["code"] == {"text": "Infusion admixture"} for r in admixtures)
     before = {c.get("code") for r in resources if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     after = {c.get("code") for r in recoded(resources) if r["resourceType"] == "Condition" for c in r["code"].get("coding", [])}
     assert before != after

@@ -539,3 +539,21 @@ def test_an_lvef_given_in_words_is_named_on_the_data_card_and_one_without_a_valu
     assert "Observation/words (its value is not a number)" in evaluation.record.skipped
     assert not any("absent" in ref for ref in evaluation.record.skipped)
     assert evaluation.safety.lvef_latest.value == 58
+
+
+def test_a_medication_naming_its_drug_only_as_an_ingredient_is_read(engine):
+    def medication(mid: str, *ingredients: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Medication", "id": mid, "code": {"text": "IV admixture"}, "ingredient": list(ingredients)}
+
+    coded = {"itemCodeableConcept": {"coding": [coding("rxnorm", "2267582")]}}
+    by_display = {"itemReference": {"reference": "Medication/x", "display": "ado-trastuzumab emtansine"}}
+    inactive = {"itemCodeableConcept": {"text": "trastuzumab"}, "isActive": False}  # not an active ingredient
+    found = engine.normaliser.medications_by_reference(
+        [medication("a", coded), medication("b", by_display), medication("c", inactive), medication("d", {"item": 3})]
+    )
+    assert found == {
+        "Medication/a": {"trastuzumab-deruxtecan"},
+        "Medication/b": {"trastuzumab-emtansine"},
+        "Medication/c": set(),
+        "Medication/d": set(),
+    }
