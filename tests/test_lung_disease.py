@@ -130,3 +130,34 @@ def test_the_options_holding_t_dxd_name_the_ild_and_keep_their_rank(engine, know
             noted.append(position)
     assert noted == holding, detail
     assert "Lung:" not in _summary_detail(engine, knowledge, her2_positive_liver_patient())
+
+
+def _on_t_dxd(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    from tests.conftest import statement
+
+    return [*her2_positive_liver_patient(), statement("m3", "Enhertu", "2025-03-20", status="active"), *extra]
+
+
+def test_a_patient_on_t_dxd_with_active_ild_gets_a_warning_card_and_the_same_assessment(engine, knowledge):
+    pneumonitis = condition("lung", "snomed", "205237003", "2026-10-15")
+    evaluation = engine.evaluate("p1", _on_t_dxd(pneumonitis), NOW)
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    lung = [card for card in cards if card["source"]["topic"]["code"] == "lung-safety"]
+    assert len(lung) == 1 and lung[0]["indicator"] == "warning"
+    assert lung[0]["summary"].startswith("ILD or pneumonitis on record (since 2026-10-15, active) on trastuzumab deruxtecan")
+    assert len(lung[0]["summary"]) < 140 and "stops it for good from grade 2" in lung[0]["detail"]
+    assert cards[0]["extension"]["her2-cds-assessment"] == engine.evaluate("p1", _on_t_dxd(), NOW).assessment()
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        _on_t_dxd(condition("lung", "snomed", "205237003", "2025-10-15", clinicalStatus=_status(CLINICAL, "resolved"))),
+        [*her2_positive_liver_patient(), condition("lung", "snomed", "205237003", "2026-10-15")],  # not on T-DXd
+        _on_t_dxd(),
+    ],
+)
+def test_no_lung_card_without_an_active_record_while_on_t_dxd(engine, knowledge, resources):
+    evaluation = engine.evaluate("p1", resources, NOW)
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    assert not [card for card in cards if card["source"]["topic"]["code"] == "lung-safety"]

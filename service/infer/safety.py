@@ -65,6 +65,7 @@ class SafetyFacts:
     receptor_retest: bool = False
     liver_local_therapy_review: bool = False
     lung_disease: LungDisease | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
+    lung_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml lung given now while that record is active
 
     def hepatic_hit(self, agent: str, ongoing: bool) -> RuleHit | None:
         """The label liver row that applies to ``agent``: the on-treatment table if it is given now, else the starting one."""
@@ -131,6 +132,8 @@ class SafetyRules:
             facts.liver_local_therapy_review = latest is not None and latest.status in ("improved", "stable")
         if record.lung_disease:
             facts.lung_disease = max(record.lung_disease, key=lambda found: (found.active, found.on or date.min))
+            if facts.lung_disease.active:
+                facts.lung_agents_given = tuple(sorted(self.tables.lung.agents & history.ongoing_agents()))
         return facts
 
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:

@@ -112,6 +112,8 @@ class CardWording:
     service_requests: dict[str, ServiceRequestCode]
     data_problems_summary: str
     data_problems_topic: str
+    lung_on_treatment_summary: str  # {drug}, {when}
+    lung_on_treatment_topic: str
 
     def summary_source(self, in_scope: bool) -> str:
         """The source the summary card cites, in or out of the HER2-positive pathway."""
@@ -167,6 +169,8 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         },
         data_problems_summary=str(document["data_problems"]["summary"]),
         data_problems_topic=str(document["data_problems"].get("topic", "data-quality")),
+        lung_on_treatment_summary=str(document["lung_on_treatment"]["summary"]),
+        lung_on_treatment_topic=str(document["lung_on_treatment"]["topic"]),
     )
     _check(wording)
     return wording
@@ -175,7 +179,7 @@ def card_wording(document: dict[str, Any]) -> CardWording:
 def _check(wording: CardWording) -> None:
     """Topics and actions named anywhere in cards.yaml are defined there."""
     topics = [("data_problems/topic", wording.data_problems_topic), ("(summary card)", SUMMARY_TOPIC)]
-    topics += [("(order-check cards)", ORDER_CHECK_TOPIC)]
+    topics += [("(order-check cards)", ORDER_CHECK_TOPIC), ("lung_on_treatment/topic", wording.lung_on_treatment_topic)]
     topics += [(f"alerts/{code}/topic", alert.topic) for code, alert in wording.alerts.items()]
     for where, topic in topics:
         if topic not in wording.topics:

@@ -106,6 +106,27 @@ class AlertCards(PatientFacts, RegimenSuggestions):
             rows.append(f"- **{self._display(hit.agent)}**{where}: {hit.action}")
         return "\n".join(rows)
 
+    def lung_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any] | None:
+        """A warning while a drug of safety.yaml lung is given and ILD or pneumonitis is on record and active."""
+        safety = evaluation.safety
+        if not safety.lung_agents_given or safety.lung_disease is None or evaluation.deceased:
+            return None
+        if not evaluation.extent.breast_cancer:  # as the alerts: only for a patient with breast cancer
+            return None
+        drugs = self.agents_text(safety.lung_agents_given)
+        summary = self.wording.lung_on_treatment_summary.format(drug=drugs, when=self.lung_disease_when(safety.lung_disease))
+        facts = self._facts(evaluation, ["lung", "lines"])
+        detail = [f"**{drugs}**: {self.lung_rule.action}", "", "**Patient facts**", "", *facts]
+        return {
+            "uuid": self.card_uuid(context, "safety:lung"),
+            "summary": clip(summary),
+            "indicator": "warning",
+            "detail": "\n".join(detail),
+            "source": self.source_of(self.lung_rule.source, self.wording.lung_on_treatment_topic, context),
+            "overrideReasons": self.override_reasons(),
+            "links": self.label_links(list(safety.lung_agents_given)) or None,
+        }
+
     def data_card(self, problems: list[str], context: RenderContext) -> dict[str, Any]:
         detail = "\n".join(f"- {safe_text(problem)}" for problem in problems[:50])
         if len(problems) > 50:

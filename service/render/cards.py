@@ -35,6 +35,9 @@ class CardRenderer(SummaryCard):
         """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
         cards = [self.summary_card(evaluation, context)]
         alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
+        lung = self.lung_card(evaluation, context)
+        if lung is not None:
+            alerts.append(lung)
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         record = evaluation.record
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
