@@ -39,6 +39,7 @@ def _status(system: str, code: str) -> dict[str, Any]:
         (condition("lung", "urn:oid:2.16.840.1.113883.6.90", "J84.9", "2025-05-01"), True),  # ICD-10-CM by its OID
         (condition("lung", "icd10cm", "J70.0", "2025-05-01", clinicalStatus=_status(CLINICAL, "recurrence")), True),
         (_text_condition("History of pneumonitis (grade 2) on T-DXd"), True),  # a past episode counts
+        (_text_condition("Immune-related pneumonitis"), True),
         (_text_condition("Interstitial lung disease", clinicalStatus=_status(CLINICAL, "inactive")), False),
     ],
 )
@@ -56,6 +57,8 @@ def test_a_condition_naming_ild_or_pneumonitis_is_read_by_code_or_words(engine, 
         _text_condition("No interstitial lung disease"),
         _text_condition("Rule out pneumonitis"),
         _text_condition("Aspiration pneumonitis"),  # a chemical injury, not interstitial lung disease
+        _text_condition("COVID-19 pneumonitis"),  # an infection
+        _text_condition("Viral pneumonitis"),
         condition("lung", "snomed", "233604007", "2025-05-01"),  # pneumonia
         condition("lung", "icd10cm", "C78.01", "2025-05-01"),  # a lung metastasis is a site, not lung disease
         condition("lung", "snomed", "233703007", "2025-05-01", verificationStatus=_status(VERIFICATION, "refuted")),
