@@ -82,6 +82,13 @@ class OrderChecker:
         self.normaliser = normaliser
         self.renderer = renderer
         self.key_agents = {a for regimen in knowledge.regimen_models.values() for a in regimen.key_agents}
+        # Agents the options offer again only if never received (options.yaml never_received: pertuzumab,
+        # ASCO 2022 rec 3.1.9): a draft of one the disease progressed on is warned of as a key agent is,
+        # citing that rule's source.
+        self.never_again: dict[str, str] = {}
+        for rule in knowledge.options["rules"]:
+            for agent in rule.get("eligible", {}).get("never_received", []):
+                self.never_again.setdefault(agent, rule["source"])
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
         tables = knowledge.label_tables
         self.lvef_monitored = tables.monitored_agents
@@ -111,9 +118,10 @@ class OrderChecker:
         def add(key: str, indicator: str, summary: str, why: str | None = None, source: str | None = None) -> None:
             issues.append(_Issue(key, indicator, summary, why or summary, source or self.sources[key], (agent,)))
 
-        if agent in self.key_agents and agent in given.progressed:
+        if agent in given.progressed and (agent in self.key_agents or agent in self.never_again):
             line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
-            add("progressed", "warning", templates["progressed"].format(drug=display, line=line))
+            source = None if agent in self.key_agents else self.never_again[agent]
+            add("progressed", "warning", templates["progressed"].format(drug=display, line=line), source=source)
         elif agent in self.key_agents and agent in given.refractory:  # relapsed soon after adjuvant use
             months = relapse_months(self.knowledge, history)
             add("early-relapse", "warning", templates["early-relapse"].format(drug=display, months=months))

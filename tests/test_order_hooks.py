@@ -145,3 +145,16 @@ def test_a_recent_normal_lvef_or_a_drug_already_given_raises_no_lvef_card(engine
     assert not [c for c in _order_cards(engine, knowledge, ongoing, ["Herceptin"]) if "LVEF" in c["summary"]]
     # capecitabine needs no LVEF
     assert _order_cards(engine, knowledge, Patient(), ["Xeloda"]) == []
+
+
+def test_redrafting_pertuzumab_after_progression_on_it_is_warned_of_citing_the_never_received_rule(engine, knowledge):
+    from tests.patients import Line, Patient
+
+    lvef = [("lvef", "2026-10-20", 61, None)]
+    progressed = Patient(lines=[Line(["Phesgo", "Taxotere"], "2024-01-01", "2025-01-01", progressed="2024-12-20")], labs=lvef)
+    cards = _order_cards(engine, knowledge, progressed, ["Phesgo"])
+    assert [c["summary"] for c in cards] == ["Disease already progressed on pertuzumab (line 1): consider the next-line options"]
+    assert cards[0]["source"]["label"] == knowledge.sources["asco-2022-her2"]["label"]
+    # On pertuzumab maintenance with no progression, a new Phesgo order is no warning.
+    maintained = Patient(lines=[Line(["Phesgo", "Taxotere"], "2025-06-01")], labs=lvef)
+    assert _order_cards(engine, knowledge, maintained, ["Phesgo"]) == []
