@@ -86,9 +86,9 @@ class OrderChecker:
         # ASCO 2022 rec 3.1.9): a draft of one the disease progressed on is warned of as a key agent is,
         # citing that rule's source.
         self.never_again: dict[str, str] = {}
-        for rule in knowledge.options["rules"]:
-            for agent in rule.get("eligible", {}).get("never_received", []):
-                self.never_again.setdefault(agent, rule["source"])
+        for rule in knowledge.option_rules:
+            for agent in rule.eligible.never_received:
+                self.never_again.setdefault(agent, rule.source)
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
         tables = knowledge.label_tables
         self.lvef_monitored = tables.monitored_agents

@@ -110,7 +110,7 @@ def _known_pairs(k: Knowledge) -> list[tuple[str, str]]:
     pairs = set(k.observation_kind) | set(k.breast_cancer_codes) | set(k.metastasis_codes) | set(k.answer_by_coding)
     pairs |= set(k.progression_stop_codes) | set(k.toxicity_stop_codes)
     pairs |= {(snomed, code) for code in k.stage_iv_values} | {(snomed, code) for code in k.disease_status_by_code}
-    pairs |= {(rxnorm, code) for code in k.agent_by_rxnorm}
+    pairs |= {pair for pair in k.agent_by_coding if pair[0] == rxnorm}
     pairs |= {(system, prefix + suffix) for system, prefix in k.breast_cancer_prefixes for suffix in ("", ".9", "1.911")}
     pairs |= {(system, prefix + "9") for system, prefix, _site in k.metastasis_prefixes}
     terminology = k.terminology  # mappings/terminology.yaml: the read layer's value sets

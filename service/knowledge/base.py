@@ -43,7 +43,6 @@ class Knowledge:
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
     stage_iv: re.Pattern[str] = re.compile("")
-    agent_by_rxnorm: dict[str, tuple[str, ...]] = field(default_factory=dict)
     agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC
     name_patterns: tuple[NamePattern, ...] = ()
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table

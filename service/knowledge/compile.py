@@ -94,7 +94,6 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     for agent, entry in drugs["agents"].items():
         knowledge.agent_class[agent] = entry["class"]
         for code in entry.get("rxnorm", []) + entry.get("rxnorm_products", []):
-            knowledge.agent_by_rxnorm[code] = (agent,)
             knowledge.agent_by_coding[(rxnorm, code)] = (agent,)
         for code in entry.get("atc", []):
             knowledge.agent_by_coding[(atc, code)] = (agent,)
