@@ -56,9 +56,9 @@ class DiseaseStatus(Value, frozen=True):
 
 
 class CancerCondition(Value, frozen=True):
-    """A breast primary, a distant metastasis (with its site), a stage IV / M1 statement, or an M0 statement."""
+    """A breast primary or its history, a distant metastasis (with its site), a stage IV / M1 or an M0 statement."""
 
-    role: str  # primary | metastasis | stage-iv | no-distant (a recorded cM0/pM0)
+    role: str  # primary | history (of breast cancer) | metastasis | stage-iv | no-distant (a recorded cM0/pM0)
     on: date | None
     site: str | None = None
     record_id: str = ""

@@ -3,7 +3,9 @@
 Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
 Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
 supraclavicular) are not distant: they count as a site only when distant disease is recorded. A
-recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it.
+recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A personal history of
+breast cancer (``history``) is the breast cancer when distant disease is recorded: ICD-10-CM codes the
+metastasis of an excised primary as the secondary neoplasm with Z85.3 (terminology.yaml breast_history).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DiseaseExtent:
 
     breast_cancer: bool
     metastatic: bool
+    breast_cancer_history: bool = False  # a personal history of breast cancer is recorded
     sites: tuple[str, ...] = ()
     metastatic_date: date | None = None
 
@@ -37,18 +40,20 @@ def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool)
 
 def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique."""
-    breast_cancer = any(c.role == "primary" for c in conditions)
+    history = any(c.role == "history" for c in conditions)
     m0 = [c for c in conditions if c.role == "no-distant"]
     m0_dates = [c.on for c in m0 if c.on is not None]
     m0_on = max(m0_dates) if m0_dates else None
     distant = [c for c in conditions if c.role in DISTANT_ROLES and _after_m0(c, m0_on, bool(m0))]
     metastatic = bool(distant)
+    breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     site_records = distant + ([c for c in conditions if c.role == "regional-node"] if metastatic else [])
     sites = tuple(sorted({c.site for c in site_records if c.role != "stage-iv" and c.site}))
     dates = [c.on for c in distant if c.on is not None]
     return DiseaseExtent(
         breast_cancer=breast_cancer,
         metastatic=metastatic,
+        breast_cancer_history=history,
         sites=sites,
         metastatic_date=min(dates) if dates else None,
     )

@@ -1,4 +1,5 @@
-"""Conditions -> breast primary, distant metastases (with their site), regional nodes, stage IV; lung disease.
+"""Conditions -> breast primary, distant metastases (with their site), regional nodes, stage IV; a history of
+breast cancer; lung disease.
 
 A breast primary is recognised in every shape mappings/terminology.yaml lists: SNOMED CT, ICD-10-CM
 C50, ICD-O-3 topography C50 with a malignant behaviour, and mCODE's generic malignant-neoplasm code
@@ -61,7 +62,8 @@ class ConditionReader:
             primary, site, regional = self._read_text(raw)
             from_text = primary or site is not None
             if not from_text:
-                self._read_lung_disease(raw, code_codings, record)
+                if not self._read_breast_history(raw, code_codings, record):
+                    self._read_lung_disease(raw, code_codings, record)
                 return
         condition = self._kept(raw, record)
         if condition is None:
@@ -105,6 +107,37 @@ class ConditionReader:
             or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
             or to_date(condition.recordedDate)
         )
+
+    # -- a personal history of breast cancer (terminology.yaml breast_history) --------------------
+    def _read_breast_history(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
+        """A Condition recording a past breast cancer (Z85.3, its SNOMED CT situation, or in words): a ``history``."""
+        terminology = self.terminology
+        coded = any(
+            (system == self._snomed and code in terminology.history_snomed)
+            or (system == self._icd10 and code.startswith(terminology.history_icd10_prefixes))
+            for system, code in code_codings
+        )
+        from_text = False
+        if not coded:
+            texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            joined = " ; ".join(texts)
+            from_text = (
+                bool(texts)
+                and bool(terminology.history_text.search(joined))
+                and bool(terminology.text_primary.search(joined))
+                and not terminology.history_negation.search(joined)
+                and not (terminology.text_in_situ.search(joined) and not terminology.text_invasive.search(joined))
+            )
+            if not from_text:
+                return False
+        condition = self._kept(raw, record)
+        if condition is None:
+            return True
+        record_id = condition.id or ""
+        if from_text:
+            record.read_from_text.append(f"Condition/{record_id or '?'}")
+        record.conditions.append(CancerCondition("history", self._onset(condition), record_id=record_id))
+        return True
 
     # -- interstitial lung disease and pneumonitis (safety.yaml lung) -----------------------------
     def _read_lung_disease(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:

@@ -53,6 +53,10 @@ class Terminology:
     lung_icd10_prefixes: tuple[str, ...]
     lung_text: re.Pattern[str]
     lung_negation: re.Pattern[str]
+    history_snomed: frozenset[str]  # a personal history of breast cancer (terminology.yaml breast_history)
+    history_icd10_prefixes: tuple[str, ...]
+    history_text: re.Pattern[str]
+    history_negation: re.Pattern[str]
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
@@ -89,6 +93,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
     m_category = document["m_category"]
     text = document["text"]
     lung = document["lung_disease"]
+    history = document["breast_history"]
     return Terminology(
         version=document["version"],
         icdo3=document["systems"]["icdo3"],
@@ -128,4 +133,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
         lung_icd10_prefixes=tuple(lung["icd10cm_prefixes"]),
         lung_text=re.compile(lung["text"], re.IGNORECASE),
         lung_negation=re.compile(lung["negation"], re.IGNORECASE),
+        history_snomed=_codes(history["snomed"]),
+        history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
+        history_text=re.compile(history["text"], re.IGNORECASE),
+        history_negation=re.compile(history["negation"], re.IGNORECASE),
     )

@@ -37,7 +37,7 @@ class Recommendation:
     """What the service advises: the line and its options, or why no pathway applies."""
 
     in_scope: bool
-    scope_reason: str  # in-scope | no-breast-cancer | not-metastatic | her2-<status>
+    scope_reason: str  # in-scope | no-breast-cancer | breast-cancer-history | not-metastatic | her2-<status>
     line: int | None = None
     kind: str = "none"  # first-line | next-line | early-relapse | maintenance | none
     options: list[RegimenOption] = field(default_factory=list)
@@ -53,7 +53,7 @@ class Recommendation:
 def scope_of(extent: DiseaseExtent, receptors: ReceptorStatus) -> str:
     """Why a patient is (not) in the HER2-positive metastatic pathway."""
     if not extent.breast_cancer:
-        return "no-breast-cancer"
+        return "breast-cancer-history" if extent.breast_cancer_history else "no-breast-cancer"
     if not extent.metastatic:
         return "not-metastatic"
     if receptors.her2 != "positive":
