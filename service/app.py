@@ -128,8 +128,17 @@ class Runtime:
 
 
 def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
-    """Prefetch templates with the ``{{codes:kind,...}}`` shorthand expanded to LOINC token lists."""
+    """Prefetch templates with the ``{{codes:kind,...}}`` shorthand expanded to LOINC token lists.
+
+    Each ``system|code`` token of a ``code`` search is asked again under the system's OIDs
+    (codes.yaml ``system_aliases.oids``): a server that stores codes as records converted from C-CDA or
+    HL7 v2 write them (``urn:oid:2.16.840.1.113883.6.1|...``) matches no URI token.
+    """
     loinc = knowledge.systems["loinc"]
+    oids: dict[str, list[str]] = {}
+    for alias, system in knowledge.system_alias.items():
+        if alias.startswith("urn:oid:"):
+            oids.setdefault(system, []).append(alias)
     templates = {}
     for key, template in knowledge.services["prefetch"].items():
         while "{{codes:" in template:
@@ -138,8 +147,25 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
             kinds = template[start + len("{{codes:") : end].split(",")
             tokens = ",".join(f"{loinc}|{code}" for kind in kinds for code in knowledge.codes_by_kind[kind])
             template = template[:start] + tokens + template[end + 2 :]
-        templates[key] = template
+        templates[key] = _with_oid_tokens(template, oids)
     return templates
+
+
+def _with_oid_tokens(template: str, oids: dict[str, list[str]]) -> str:
+    """The template with each ``code=`` token also asked under its system's OIDs (after the URI tokens)."""
+    path, separator, query = template.partition("?")
+    if not separator:
+        return template
+    parameters = []
+    for parameter in query.split("&"):
+        name, equals, value = parameter.partition("=")
+        if name == "code" and equals:
+            tokens = value.split(",")
+            pairs = [token.partition("|")[::2] for token in tokens]
+            extra = [f"{oid}|{code}" for system, code in pairs for oid in oids.get(system, [])]
+            parameter = f"{name}={','.join(tokens + extra)}"
+        parameters.append(parameter)
+    return f"{path}?{'&'.join(parameters)}"
 
 
 def per_hook_id(service: dict[str, Any]) -> str:

@@ -371,3 +371,27 @@ def test_every_search_paged_by_two_gives_the_prefetch_assessment(tmp_path, scena
         response = app.test_client().post("/cds-services/her2-mbc-guidance", json=body)
     assert response.status_code == 200
     assert response.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_records_coded_by_oid_are_found_by_the_prefetch_templates(tmp_path, scenario):
+    """An EHR runs the discovery templates over records stored with OIDs: each code token is asked under
+    the system's OID too, so the receptors, LVEF and labs are prefetched (a URI token alone matches none)."""
+    from tests.fhir_search import run_over_bundle
+
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/feedback.sqlite3", "evaluation_date": scenario.now})
+    templates = app.extensions["her2cds"].templates
+
+    def prefetched(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {key: run_over_bundle(template, scenario.patient_id(), resources) for key, template in templates.items()}
+
+    def found(prefetch: dict[str, Any]) -> list[str]:
+        return sorted(e["resource"]["id"] for key, bundle in prefetch.items() if key != "patient" for e in bundle["entry"])
+
+    prefetch = prefetched(as_oids(scenario.resources()))
+    assert found(prefetch) == found(prefetched(scenario.resources()))
+    body = {"hook": "patient-view", "hookInstance": "5e0c2a8e-1d52-4a7e-b7a4-1f3c2f0b9d11"}
+    body["context"] = {"patientId": scenario.patient_id()}
+    response = app.test_client().post("/cds-services/her2-mbc-guidance", json=dict(body, prefetch=prefetch))
+    assert response.status_code == 200
+    assert response.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected

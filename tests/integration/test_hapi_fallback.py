@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_small_pages_lose_nothing(loaded, tmp_path: Path):
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
     services = yaml.safe_load((mappings / "services.yaml").read_text())
-    services["prefetch"] = {key: value.replace("_count=200", "_count=2") for key, value in services["prefetch"].items()}
+    services["prefetch"] = {key: re.sub(r"_count=\d+", "_count=2", value) for key, value in services["prefetch"].items()}
+    assert sum("_count=2&" in v or v.endswith("_count=2") for v in services["prefetch"].values()) >= 8
     (mappings / "services.yaml").write_text(yaml.safe_dump(services))
     app = create_app(
         {
@@ -98,6 +100,28 @@ def test_small_pages_lose_nothing(loaded, tmp_path: Path):
     assert len(largest.resources()) > 10
     cards = call(app, largest, fhirServer=loaded)["cards"]
     assert cards[0]["extension"]["her2-cds-assessment"] == largest.expected
+
+
+@pytest.fixture(scope="module")
+def loaded_as_oids(hapi_base: str) -> str:
+    """Every scenario again, every code system named by its OID (as C-CDA conversions store them), new ids."""
+    from tests.test_dialects import as_oids
+
+    for scenario in SCENARIOS:
+        resources = _suffixed(as_oids(scenario.resources()), "-oid")
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+        post_transaction(hapi_base, bundle)
+    return hapi_base
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_records_stored_with_oids_are_found_on_hapi(scenario, loaded_as_oids, hapi_app):
+    """HAPI matches a token's system exactly: the templates ask each code under its OID too."""
+    hapi_app.config["HER2CDS_EVALUATION_DATE"] = scenario.now
+    body = {"hook": "patient-view", "hookInstance": f"oid-{scenario.id}", "fhirServer": loaded_as_oids}
+    response = hapi_app.test_client().post(SERVICE, json=dict(body, context={"patientId": scenario.patient_id() + "-oid"}))
+    assert response.status_code == 200
+    assert response.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected
 
 
 def test_load_examples_twice_leaves_one_copy(hapi_base: str):
