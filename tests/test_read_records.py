@@ -451,6 +451,40 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
     assert history[-1]["endReason"] != "progression"
 
 
+# A drug stopped for a reason in words: every way of writing that the disease progressed stops the line
+# for progression, and the drug's regimens are not offered again; a progressive symptom and a
+# pseudoprogression are not progressions ("Progressed", "PD" had read as a stop for an unknown reason:
+# the line off treatment, not progressed).
+@pytest.mark.parametrize(
+    ("reason", "end_reason"),
+    [
+        ("Progressed", "progression"),
+        ("Disease progressed on therapy", "progression"),
+        ("Cancer progressing", "progression"),
+        ("PD", "progression"),
+        ("Refractory disease", "progression"),
+        ("Disease worsened on scan", "progression"),
+        ("Stopped: progressive disease", "progression"),
+        ("Absent response to treatment", "progression"),
+        ("Pseudoprogression", "unknown"),
+        ("Pseudo-progression on immunotherapy", "unknown"),
+        ("Progressive neuropathy", "toxicity"),
+        ("Peripheral neuropathy grade 3", "toxicity"),
+        ("Infusion reaction", "toxicity"),
+        ("No progression, patient preference", "unknown"),
+    ],
+)
+def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        statement("m1", "trastuzumab", "2024-02-01", "2025-05-01", status="completed"),
+        statement("m2", "trastuzumab deruxtecan", "2025-06-01", "2026-03-01", status="stopped", statusReason=[{"text": reason}]),
+    ]
+    assessment = evaluate(engine, records).assessment()
+    assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
+    assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
+
+
 # An ejection fraction no heart can have (a typo, a volume coded as LVEF) is named and not used: the
 # LVEF before it stays the latest, so monitoring is due, instead of "600 %" passing every rule.
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ is never a metastatic line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Mapping
 from datetime import date
 from typing import Any
@@ -92,6 +93,9 @@ class MedicationReader:
         self._curative_codes = frozenset(context.get("curative_intent_codes", []))
         self._curative_words = tuple(context.get("curative_words", []))
         self._intent_extensions = frozenset(context.get("intent_extensions", []))
+        stop_reasons = knowledge.lines["stop_reasons"]
+        self._progression_words = re.compile(stop_reasons.get("progression_pattern", "(?!)"), re.IGNORECASE)
+        self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -245,7 +249,6 @@ class MedicationReader:
         if reasons is None:
             return None
         concepts = reasons if isinstance(reasons, list) else [reasons]
-        lines = self.knowledge.lines["stop_reasons"]
         for concept in concepts:
             for coding in codings(concept):
                 pair = coding_pair(coding, self._aliases)
@@ -256,8 +259,8 @@ class MedicationReader:
             for text in concept_texts(concept):
                 lowered = text.lower()
                 denied = self.knowledge.terminology.text_denied_progression.search(lowered)
-                if not denied and any(word in lowered for word in lines.get("progression_words", [])):
+                if not denied and self._progression_words.search(lowered):
                     return "progression"
-                if any(word in lowered for word in lines.get("toxicity_words", [])):
+                if any(word in lowered for word in self._toxicity_words):
                     return "toxicity"
         return "other"
