@@ -107,5 +107,6 @@ class PatientRecord:
     deceased_on: date | None = None
     read_from_text: list[str] = field(default_factory=list)  # records understood from their text only
     undated: list[str] = field(default_factory=list)  # results used although their date is unknown
+    unconfirmed: list[str] = field(default_factory=list)  # cancer diagnoses not counted: provisional, differential
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)

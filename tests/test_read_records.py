@@ -540,7 +540,7 @@ def _gm(rid: str, code: str, certainty: Any, when: str = "2024-03-01") -> dict[s
         ({"valueCoding": {"system": KBV, "code": "A", "display": "ausgeschlossen"}}, False),  # excluded
         ({"valueCode": "A"}, False),
         ({"valueCoding": {"system": KBV, "code": "G"}}, True),  # confirmed
-        ({"valueCoding": {"system": KBV, "code": "V"}}, True),  # suspected: as a provisional diagnosis
+        ({"valueCoding": {"system": KBV, "code": "V"}}, False),  # suspected: as a provisional diagnosis, not counted
         ({"valueCode": ["A"]}, True),  # a value of the wrong JSON type says nothing
     ],
 )

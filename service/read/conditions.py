@@ -44,6 +44,9 @@ class ConditionReader:
         certainty = knowledge.raw["codes"].get("condition_excluded_certainty", {})
         self._certainty_extension = certainty.get("extension")
         self._excluded_certainty = frozenset(certainty.get("codes", []))
+        unconfirmed = knowledge.raw["codes"].get("condition_unconfirmed", {})
+        self._unconfirmed_verification = frozenset(unconfirmed.get("verification", []))
+        self._unconfirmed_certainty = frozenset(unconfirmed.get("certainty", []))
         self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
@@ -65,7 +68,7 @@ class ConditionReader:
                 if not self._read_breast_history(raw, code_codings, record):
                     self._read_lung_disease(raw, code_codings, record)
                 return
-        condition = self._kept(raw, record)
+        condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return
         on = self._onset(condition)
@@ -74,20 +77,27 @@ class ConditionReader:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
         self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id)
 
-    def _kept(self, raw: Mapping[str, Any], record: PatientRecord) -> Any:
-        """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error."""
+    def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
+        """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.
+
+        An unconfirmed diagnosis (provisional, differential; ICD-10-GM "V") is None too unless
+        ``unconfirmed_counts``, and is named on the data card (codes.yaml condition_unconfirmed).
+        """
         condition = validated(raw, record)
         if condition is None:
             return None
-        for coding in codings(condition.verificationStatus):
-            if coding.code in self._excluded_verification:
-                return None
-        if self._certainty_excluded(raw):
+        statuses = {coding.code for coding in codings(condition.verificationStatus)}
+        certainties = self._certainties(raw)
+        if statuses & self._excluded_verification or certainties & self._excluded_certainty:
+            return None
+        if not unconfirmed_counts and (statuses & self._unconfirmed_verification or certainties & self._unconfirmed_certainty):
+            record.unconfirmed.append(f"Condition/{condition.id or '?'}")
             return None
         return condition
 
-    def _certainty_excluded(self, raw: Mapping[str, Any]) -> bool:
-        """A coding marked excluded by its diagnosis certainty (ICD-10-GM "A": codes.yaml condition_excluded_certainty)."""
+    def _certainties(self, raw: Mapping[str, Any]) -> set[str]:
+        """The diagnosis certainties marked on the codings (ICD-10-GM: codes.yaml condition_excluded_certainty)."""
+        found: set[str] = set()
         for coding in raw_list(raw_mapping(raw.get("code")).get("coding")):
             if not isinstance(coding, JSON_OBJECT) or "extension" not in coding:
                 continue
@@ -96,9 +106,9 @@ class ConditionReader:
                     value = extension.get("valueCode")
                     if value is None:
                         value = raw_mapping(extension.get("valueCoding")).get("code")
-                    if isinstance(value, str) and value in self._excluded_certainty:
-                        return True
-        return False
+                    if isinstance(value, str):
+                        found.add(value)
+        return found
 
     @staticmethod
     def _onset(condition: Any) -> date | None:
@@ -130,7 +140,7 @@ class ConditionReader:
             )
             if not from_text:
                 return False
-        condition = self._kept(raw, record)
+        condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return True
         record_id = condition.id or ""

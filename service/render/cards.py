@@ -12,6 +12,7 @@ from service.render.summary import SummaryCard
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
+UNCONFIRMED = "Not counted until confirmed (a provisional, differential or unconfirmed diagnosis): "
 
 
 class CardRenderer(SummaryCard):
@@ -43,6 +44,7 @@ class CardRenderer(SummaryCard):
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
         problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
         problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
+        problems += [UNCONFIRMED + ref for ref in record.unconfirmed]
         if problems:
             cards.append(self.data_card(problems, context))
         # The summary card's regimen suggestions are built with no empty value (``_regimen_suggestions``):
