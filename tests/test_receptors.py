@@ -191,3 +191,39 @@ def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio,
     """"ratio <2.0" had read as 2.0, which the ISH groups count as amplified."""
     evaluation = engine.evaluate("p1", [_er_record("r1", "49683-6", **ratio)], D)
     assert any(r.kind == "her2-ratio" for r in evaluation.record.receptors) is read
+
+
+# -- HER2 categories in the laboratory's words ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("loinc", "value", "expected"),
+    [
+        ("48676-1", {"valueString": "HER2-low"}, "low"),
+        ("48676-1", {"valueString": "HER2 low (IHC 2+, ISH not amplified)"}, "low"),
+        ("48676-1", {"valueCodeableConcept": {"text": "HER2-ultralow"}}, "zero"),  # IHC 0 with membrane staining
+        ("48676-1", {"valueString": "HER2 0"}, "zero"),
+        ("48676-1", {"valueString": "Negative (1+)"}, "low"),  # the IHC score the words give
+        ("48676-1", {"valueString": "Negative, IHC 0"}, "zero"),
+        ("48676-1", {"valueString": "Negative (2+, FISH not amplified)"}, "low"),
+        ("48676-1", {"valueString": "Negative"}, "negative"),  # no score: negative, grade unknown
+        ("48676-1", {"valueString": "Not amplified (ratio 1.4)"}, "negative"),
+        ("48676-1", {"valueString": "Positive (IHC 3+)"}, "positive"),
+        ("48676-1", {"valueString": "IHC 2+, FISH amplified"}, "positive"),
+        ("85319-2", {"valueString": "HER2-low"}, "low"),  # an IHC result with no score
+        ("85319-2", {"valueString": "Ultralow"}, "zero"),
+        ("85319-2", {"valueString": "1+"}, "low"),
+    ],
+)
+def test_a_her2_category_in_words_is_read_as_the_laboratory_wrote_it(engine, loinc, value, expected):
+    """"HER2-low" and "HER2-ultralow" (T-DXd's indications since 2025) had read as unknown, and
+    "Negative (1+)" as negative with its grade unknown."""
+    evaluation = engine.evaluate("p1", [_er_record("h1", loinc, **value)], D)
+    assert evaluation.receptors.her2 == expected
+
+
+def test_a_negative_ish_with_the_laboratorys_category_gives_that_category(engine):
+    records = [
+        _er_record("ish", "85318-4", valueString="Not amplified"),
+        _er_record("cat", "48676-1", valueString="HER2-low"),
+    ]
+    assert engine.evaluate("p1", records, D).receptors.her2 == "low"
+    assert engine.evaluate("p1", records[:1], D).receptors.her2 == "negative"

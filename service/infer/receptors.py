@@ -76,12 +76,16 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
         return "positive", ihc, group, latest_day
     if ish is True:
         return "positive", ihc, group, latest_day
+    qualitative = [r for r in episode if r.qualitative and r.kind in ("her2-ihc", "her2-interpretation")]
     if ish is False:
-        status = {0: "zero", 1: "low", 2: "low"}.get(ihc, "negative") if ihc is not None else "negative"
+        if ihc is None:  # the laboratory's own category (HER2-low, -ultralow) says what the IHC score would
+            category = [r for r in qualitative if r.qualitative in ("low", "zero")]
+            status = str(max(category, key=lambda r: r.on).qualitative) if category else "negative"
+        else:
+            status = {0: "zero", 1: "low", 2: "low"}.get(ihc, "negative")
         return status, ihc, group, latest_day
     if ihc is not None:
         return {2: "equivocal", 1: "low", 0: "zero"}[ihc], ihc, group, latest_day
-    qualitative = [r for r in episode if r.qualitative and r.kind in ("her2-ihc", "her2-interpretation")]
     if qualitative:
         return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
     return "unknown", None, group, latest_day

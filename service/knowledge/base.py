@@ -35,6 +35,8 @@ class Knowledge:
     answer_by_coding: dict[tuple[str, str], str] = field(default_factory=dict)
     answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     ihc_score: re.Pattern[str] = re.compile("")
+    her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
+    her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
     disease_status_by_code: dict[str, str] = field(default_factory=dict)
     stage_iv_values: frozenset[str] = frozenset()
     breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()

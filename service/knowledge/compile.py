@@ -35,6 +35,10 @@ def compile_knowledge(knowledge: Knowledge) -> None:
             knowledge.answer_by_coding[(systems[coding["system"]], coding["code"])] = value
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
     knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
+    category = codes.get("her2_category_text", {})
+    knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
+    by_score = category.get("negative_by_ihc_score", {})
+    knowledge.her2_negative_by_ihc_score = {int(score): value for score, value in by_score.items()}
     knowledge.disease_status_by_code = {code: status for status, values in codes["disease_status"].items() for code in values}
     knowledge.stage_iv_values = frozenset(codes.get("stage_iv_values", []))
 

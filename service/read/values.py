@@ -150,7 +150,7 @@ class ValueReader:
         """One receptor result of ``kind``; None when the value says nothing readable."""
         if kind == "her2-ihc":
             score = self.ihc_score(holder)
-            qualitative = None if score is not None else self.qualitative(holder)
+            qualitative = None if score is not None else self.her2_category(holder) or self.qualitative(holder)
             if score is None and qualitative is None:
                 return None
             return ReceptorResult(kind, on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
@@ -161,9 +161,31 @@ class ValueReader:
         if kind in ("er-percent", "pr-percent", "er", "pr"):
             return self._hormone_result(kind, holder, on, record_id, dated)
         qualitative = self.qualitative(holder)
+        if kind == "her2-interpretation":
+            qualitative = self.her2_category(holder) or self._negative_by_score(holder, qualitative)
         if qualitative is None:
             return None
         return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def her2_category(self, holder: Any) -> str | None:
+        """HER2-low, -ultralow or 0 in a result's words (codes.yaml her2_category_text): ``low`` or ``zero``."""
+        for text in self.value_texts(holder):
+            lowered = text.lower()
+            for pattern, value in self.knowledge.her2_category_text:
+                if pattern.search(lowered):
+                    return value
+        return None
+
+    def _negative_by_score(self, holder: Any, qualitative: str | None) -> str | None:
+        """A negative interpretation whose words give the IHC score ("Negative (1+)") is low or zero by it."""
+        if qualitative != "negative":
+            return qualitative
+        for text in self.value_texts(holder):
+            match = self.knowledge.ihc_score.search(text.strip())
+            if match:
+                score = int(next(group for group in match.groups() if group is not None))
+                return self.knowledge.her2_negative_by_ihc_score.get(score, qualitative)
+        return qualitative
 
     def _hormone_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """ER or PR: a percent (a number, a bound, an interval), else the qualitative answer.
