@@ -566,6 +566,42 @@ def test_another_chambers_or_organs_ejection_fraction_is_not_the_lvef(engine, wo
     assert "lvef-decline" not in evaluation.alerts
 
 
+# Local codes, as EHR laboratory and echo systems name their tests: the kind is read from the name
+# ("HER-2/neu", "ERBB2", "ER by IHC", "PGR", "LV EF", "Bilirubin, total"); what only looks alike is not.
+LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.61"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read"),
+    [
+        ("HER-2/NEU BY IHC", {"valueString": "3+"}, ("her2-ihc", 3)),
+        ("ERBB2 IHC", {"valueString": "1+"}, ("her2-ihc", 1)),
+        ("HER2", {"valueString": "3+"}, ("her2-ihc", 3)),  # a score exists only in immunohistochemistry
+        ("HER2/NEU", {"valueString": "Positive"}, ("her2-interpretation", "positive")),
+        ("ER BY IHC", {"valueString": "Positive"}, ("er", "positive")),
+        ("PR STATUS", {"valueString": "Negative"}, ("pr", "negative")),
+        ("PGR", {"valueString": "Positive"}, ("pr", "positive")),
+        ("LV EF", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
+        ("EF BIPLANE (SIMPSON)", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
+        ("BILIRUBIN, TOTAL", {"valueQuantity": {"value": 2.1, "unit": "mg/dL"}}, ("bilirubin-total", 2.1)),
+        ("T. BILI", {"valueQuantity": {"value": 2.1, "unit": "mg/dL"}}, ("bilirubin-total", 2.1)),
+        ("ALK PHOS", {"valueQuantity": {"value": 300, "unit": "U/L"}}, ("alp", 300.0)),
+        ("ERBB2 MUTATION", {"valueString": "Positive"}, None),  # a mutation is not HER2 status
+        ("HER2 NGS", {"valueString": "Amplified"}, None),
+        ("PR INTERVAL", {"valueQuantity": {"value": 160, "unit": "ms"}}, None),  # an ECG measure
+        ("ESR1 MUTATION", {"valueString": "Detected"}, None),
+        ("BILIRUBIN, URINE", {"valueString": "Negative"}, None),
+        ("GB EF", {"valueQuantity": {"value": 30, "unit": "%"}}, None),
+    ],
+)
+def test_a_locally_coded_result_is_read_by_its_name(engine, name, value, read):
+    code = {"coding": [{"system": LOCAL, "code": "12345", "display": name}], "text": name}
+    evaluation = evaluate(engine, [patient(), _echo("x", code, **value)])
+    found = [(r.kind, r.ihc_score if r.ihc_score is not None else r.qualitative) for r in evaluation.record.receptors]
+    found += [(lab.kind, lab.value) for lab in evaluation.record.labs]
+    assert found == ([read] if read else [])
+
+
 def test_an_lvef_given_in_words_is_named_on_the_data_card_and_one_without_a_value_is_not(engine):
     lvef = {"coding": [coding("loinc", "10230-1")]}
     words = _echo("words", lvef, valueCodeableConcept={"text": "severely reduced"})

@@ -137,10 +137,9 @@ class ValueReader:
 
     def ihc_score(self, holder: Any) -> int | None:
         """HER2 IHC score 0..3 from text ("2+", "Score 1+", "0 (ultralow ...)") or a number."""
-        for text in self.value_texts(holder):
-            match = self.knowledge.ihc_score.search(text.strip())
-            if match:
-                return int(next(group for group in match.groups() if group is not None))
+        score = self._score_in_words(holder)
+        if score is not None:
+            return score
         number = self.number(holder)
         if number is not None and number in (0, 1, 2, 3):
             return int(number)
@@ -149,23 +148,38 @@ class ValueReader:
     def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
         """One receptor result of ``kind``; None when the value says nothing readable."""
         if kind == "her2-ihc":
-            score = self.ihc_score(holder)
-            qualitative = None if score is not None else self.her2_category(holder) or self.qualitative(holder)
-            if score is None and qualitative is None:
-                return None
-            return ReceptorResult(kind, on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
+            return self._her2_ihc(holder, on, record_id, dated)
         if kind in ("her2-ratio", "her2-copies"):
             # A bound or an interval ("ratio < 2.0") is not a ratio the ISH groups can place: not read.
             exact = reading.exact if (reading := self.reading(holder)) is not None else None
             return None if exact is None else ReceptorResult(kind, on, number=exact, record_id=record_id, dated=dated)
         if kind in ("er-percent", "pr-percent", "er", "pr"):
             return self._hormone_result(kind, holder, on, record_id, dated)
-        qualitative = self.qualitative(holder)
         if kind == "her2-interpretation":
-            qualitative = self.her2_category(holder) or self._negative_by_score(holder, qualitative)
+            return self._her2_interpretation(holder, on, record_id, dated)
+        qualitative = self.qualitative(holder)
         if qualitative is None:
             return None
         return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def _her2_ihc(self, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
+        """The IHC score, else the laboratory's category or answer (positive/negative without a grade)."""
+        score = self.ihc_score(holder)
+        qualitative = None if score is not None else self.her2_category(holder) or self.qualitative(holder)
+        if score is None and qualitative is None:
+            return None
+        return ReceptorResult("her2-ihc", on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def _her2_interpretation(self, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
+        """The laboratory's category, its answer (a negative by the score it gives), else an IHC score."""
+        qualitative = self.her2_category(holder) or self._negative_by_score(holder, self.qualitative(holder))
+        if qualitative is not None:
+            return ReceptorResult("her2-interpretation", on, qualitative=qualitative, record_id=record_id, dated=dated)
+        score = self._score_in_words(holder)
+        if score is None:
+            return None
+        # "3+" exists only in immunohistochemistry: a HER2 result that is a score is an IHC result.
+        return ReceptorResult("her2-ihc", on, ihc_score=score, record_id=record_id, dated=dated)
 
     def her2_category(self, holder: Any) -> str | None:
         """HER2-low, -ultralow or 0 in a result's words (codes.yaml her2_category_text): ``low`` or ``zero``."""
@@ -180,12 +194,16 @@ class ValueReader:
         """A negative interpretation whose words give the IHC score ("Negative (1+)") is low or zero by it."""
         if qualitative != "negative":
             return qualitative
+        score = self._score_in_words(holder)
+        return qualitative if score is None else self.knowledge.her2_negative_by_ihc_score.get(score, qualitative)
+
+    def _score_in_words(self, holder: Any) -> int | None:
+        """The HER2 IHC score a result's words give ("1+", "IHC 0"), not a bare number."""
         for text in self.value_texts(holder):
             match = self.knowledge.ihc_score.search(text.strip())
             if match:
-                score = int(next(group for group in match.groups() if group is not None))
-                return self.knowledge.her2_negative_by_ihc_score.get(score, qualitative)
-        return qualitative
+                return int(next(group for group in match.groups() if group is not None))
+        return None
 
     def _hormone_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """ER or PR: a percent (a number, a bound, an interval), else the qualitative answer.
