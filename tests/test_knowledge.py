@@ -56,10 +56,10 @@ def test_unknown_source_is_refused(mappings_copy: Path):
 def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
     path = mappings_copy / "drugs.yaml"
     document = yaml.safe_load(path.read_text())
-    assert agents_from_name(load_knowledge(mappings_copy), "Zercepac") == set()
-    document["agents"]["trastuzumab"]["names"].append("zercepac")
+    assert agents_from_name(load_knowledge(mappings_copy), "Novatrast") == set()  # a brand made up for the test
+    document["agents"]["trastuzumab"]["names"].append("novatrast")
     path.write_text(yaml.safe_dump(document))
-    assert agents_from_name(load_knowledge(mappings_copy), "Zercepac 150 mg") == {"trastuzumab"}
+    assert agents_from_name(load_knowledge(mappings_copy), "Novatrast 150 mg") == {"trastuzumab"}
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ def source_ids_used(node: Any) -> list[str]:
                 "maintenance_source",
                 "icd10cm_source",
                 "atc_source",
+                "names_source",
             ) and isinstance(value, str):
                 found.append(value)
             else:

@@ -7,6 +7,7 @@ The tables these functions read (``name_patterns``, ``agents_by_name``, ``patter
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from service.knowledge.base import Knowledge
 
@@ -14,8 +15,15 @@ _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 def normalise_name(text: str) -> tuple[str, ...]:
-    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``."""
-    return tuple([word for word in _WORD_SPLIT.split(text.lower()) if word])
+    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``.
+
+    Accents are dropped first ("deruxtecán" is "deruxtecan"), so that a Spanish or Portuguese name is
+    not cut at its accented letter.
+    """
+    lowered = text.lower()
+    if not lowered.isascii():
+        lowered = "".join(ch for ch in unicodedata.normalize("NFKD", lowered) if not unicodedata.combining(ch))
+    return tuple([word for word in _WORD_SPLIT.split(lowered) if word])
 
 
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:

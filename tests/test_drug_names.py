@@ -1,0 +1,47 @@
+"""Drug names as records outside the US write them (mappings/drugs.yaml names, names_source).
+
+A name is read word by word, longest name first; accents are dropped before matching. A conjugate's
+name must never be read as the trastuzumab in it: "trastuzumab emtansina" (Spanish) had read as
+trastuzumab, so a patient given T-DM1 was offered T-DM1 again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.engine import Engine
+from service.knowledge.drugs import normalise_name
+from tests.conftest import statement
+
+
+@pytest.mark.parametrize(
+    ("name", "agents"),
+    [
+        ("Trastuzumab emtansina 160 mg", {"trastuzumab-emtansine"}),  # Spanish
+        ("trastuzumab deruxtecán", {"trastuzumab-deruxtecan"}),  # Spanish, accented
+        ("Trastuzumabe entansina", {"trastuzumab-emtansine"}),  # Brazilian Portuguese
+        ("trastuzumabe deruxtecana", {"trastuzumab-deruxtecan"}),
+        ("Pertuzumabe + trastuzumabe", {"pertuzumab", "trastuzumab"}),
+        ("capecitabina 500 mg comprimidos", {"capecitabine"}),
+        ("Vinorelbina", {"vinorelbine"}),
+        ("eribulina", {"eribulin"}),
+        ("carboplatino", {"carboplatin"}),
+        ("tamoxifeno", {"tamoxifen"}),
+        ("Palbociclibe", {"palbociclib"}),
+        ("DS-8201a", {"trastuzumab-deruxtecan"}),
+        ("Zercepac", {"trastuzumab"}),
+        ("[vic-]trastuzumab duocarmazine", {"trastuzumab-duocarmazine"}),  # a HER2 ADC, not trastuzumab
+        ("disitamab vedotin", {"disitamab-vedotin"}),
+        ("trastuzumab rezetecan", {"trastuzumab-rezetecan"}),
+    ],
+)
+def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):
+    evaluation = engine.evaluate("p1", [statement("m", name, "2025-01-01", "2025-06-01")], date(2026, 1, 1))
+    assert {exposure.agent for exposure in evaluation.record.exposures} == agents
+
+
+def test_accents_are_dropped_not_split_on():
+    assert normalise_name("Trastuzumab Deruxtecán") == ("trastuzumab", "deruxtecan")
+    assert normalise_name("Capecitabin (Xeloda®)") == ("capecitabin", "xeloda")
