@@ -435,6 +435,10 @@ def _on_tdxd_with_status(text: str) -> list[dict[str, Any]]:
         ("No new lesions but progression in the liver", "progressed"),
         ("Progression noted, not responding", "progressed"),
         ("PD", "progressed"),
+        ("Progresión de la enfermedad", "progressed"),
+        ("Progressão", "progressed"),
+        ("Sin progresión", "on-treatment"),
+        ("Enfermedad estable", "on-treatment"),
     ],
 )
 def test_a_disease_status_in_words_is_read_with_its_negation(engine, text, status):
@@ -472,6 +476,13 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
         ("Peripheral neuropathy grade 3", "toxicity"),
         ("Infusion reaction", "toxicity"),
         ("No progression, patient preference", "unknown"),
+        ("Progresión", "progression"),  # Spanish, Portuguese, Italian
+        ("Progressão da doença", "progression"),
+        ("progressione di malattia", "progression"),
+        ("Completado, sin progresión", "unknown"),
+        ("keine Progression", "unknown"),
+        ("Toxicidad", "toxicity"),
+        ("Intolerancia", "toxicity"),
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
