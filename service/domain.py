@@ -62,6 +62,7 @@ class CancerCondition(Value, frozen=True):
     on: date | None
     site: str | None = None
     record_id: str = ""
+    recorded_only: bool = False  # ``on`` is the day the record was made (recordedDate): no onset given
 
 
 class LungDisease(Value, frozen=True):

@@ -639,3 +639,37 @@ def test_a_medication_naming_its_drug_only_as_an_ingredient_is_read(engine):
         "Medication/c": set(),
         "Medication/d": set(),
     }
+
+
+# A metastasis with no onset is dated by the day it was recorded (problem lists often hold only that):
+# therapy before that day reads as (neo)adjuvant, which the record cannot confirm. The data card says so.
+def _recorded_liver(recorded: str, onset: str | None = None) -> dict[str, Any]:
+    liver = condition("c2", "icd10cm", "C78.7", onset or "x", recordedDate=recorded)
+    if onset is None:
+        del liver["onsetDateTime"]
+    return liver
+
+
+@pytest.mark.parametrize(
+    ("liver", "therapy_start", "named"),
+    [
+        (_recorded_liver("2024-06-01"), "2023-02-01", True),
+        (_recorded_liver("2024-06-01", onset="2024-05-20"), "2023-02-01", False),  # an onset is a date of its own
+        (_recorded_liver("2024-06-01"), "2024-07-01", False),  # nothing began before it
+    ],
+)
+def test_a_metastasis_dated_only_by_its_recording_is_named_when_therapy_began_before_it(
+    engine, knowledge, liver, therapy_start, named
+):
+    from service.render import CardRenderer, RenderContext
+
+    records = [
+        patient(),
+        condition("c1", "snomed", "254837009", "2022-01-10"),
+        liver,
+        observation("o1", "85319-2", "2022-01-15", valueCodeableConcept={"text": "3+"}),
+        statement("m1", "Phesgo", therapy_start, "2024-12-01"),
+    ]
+    evaluation = evaluate(engine, records)
+    details = " ".join(card.get("detail", "") for card in CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1")))
+    assert ("dated only by the day it was recorded" in details and "Condition/c2" in details) is named

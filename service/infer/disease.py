@@ -27,6 +27,8 @@ class DiseaseExtent:
     breast_cancer_history: bool = False  # a personal history of breast cancer is recorded
     sites: tuple[str, ...] = ()
     metastatic_date: date | None = None
+    # The metastasis that dates the disease gives only the day it was recorded (no onset): "Condition/id".
+    metastatic_date_recorded_by: str | None = None
 
 
 def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool) -> bool:
@@ -49,11 +51,13 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     site_records = distant + ([c for c in conditions if c.role == "regional-node"] if metastatic else [])
     sites = tuple(sorted({c.site for c in site_records if c.role != "stage-iv" and c.site}))
-    dates = [c.on for c in distant if c.on is not None]
+    dated = [c for c in distant if c.on is not None]
+    first = min(dated, key=lambda c: (c.on, c.recorded_only)) if dated else None
     return DiseaseExtent(
         breast_cancer=breast_cancer,
         metastatic=metastatic,
         breast_cancer_history=history,
         sites=sites,
-        metastatic_date=min(dates) if dates else None,
+        metastatic_date=first.on if first else None,
+        metastatic_date_recorded_by=f"Condition/{first.record_id or '?'}" if first and first.recorded_only else None,
     )

@@ -75,7 +75,8 @@ class ConditionReader:
         record_id = condition.id or ""
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
-        self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id)
+        recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
+        self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id, recorded_only)
 
     def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
         """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.
@@ -176,8 +177,14 @@ class ConditionReader:
         active = not statuses or bool(statuses & _ACTIVE_STATUSES)
         record.lung_disease.append(LungDisease(self._onset(condition), active, record_id))
 
-    def _append(
-        self, condition: Any, record: PatientRecord, found: tuple[bool, str | None, bool, bool], on: date | None, record_id: str
+    def _append(  # noqa: PLR0913  (the facts one Condition gave, in the order they were read)
+        self,
+        condition: Any,
+        record: PatientRecord,
+        found: tuple[bool, str | None, bool, bool],
+        on: date | None,
+        record_id: str,
+        recorded_only: bool = False,
     ) -> None:
         primary, site, regional, secondary_profile = found
         if primary:
@@ -191,7 +198,7 @@ class ConditionReader:
         if regional and self._names_distant_node(condition):
             regional = False
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
-        record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id))
+        record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only))
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""

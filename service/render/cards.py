@@ -31,6 +31,20 @@ class CardRenderer(SummaryCard):
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
         self.lung_rule = knowledge.label_tables.lung
 
+    @staticmethod
+    def _recorded_date_note(evaluation: Evaluation) -> list[str]:
+        """The metastatic date is only the day a metastasis was recorded and therapy began before it."""
+        extent = evaluation.extent
+        since = extent.metastatic_date
+        if extent.metastatic_date_recorded_by is None or since is None:
+            return []
+        if not any(exposure.start < since for exposure in evaluation.record.exposures):
+            return []
+        return [
+            f"Metastasis dated only by the day it was recorded ({since.isoformat()}; no onset): therapy before it is read "
+            f"as (neo)adjuvant. Record its onset if it began earlier: {extent.metastatic_date_recorded_by}"
+        ]
+
     # -- public -------------------------------------------------------------------------------
     def cards(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
         """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
@@ -45,6 +59,7 @@ class CardRenderer(SummaryCard):
         problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
         problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
         problems += [UNCONFIRMED + ref for ref in record.unconfirmed]
+        problems += self._recorded_date_note(evaluation)
         if problems:
             cards.append(self.data_card(problems, context))
         # The summary card's regimen suggestions are built with no empty value (``_regimen_suggestions``):
