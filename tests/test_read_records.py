@@ -673,3 +673,59 @@ def test_a_metastasis_dated_only_by_its_recording_is_named_when_therapy_began_be
     evaluation = evaluate(engine, records)
     details = " ".join(card.get("detail", "") for card in CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1")))
     assert ("dated only by the day it was recorded" in details and "Condition/c2" in details) is named
+
+
+# A metastasis in the words clinicians use on problem lists: "mets", carcinomatosis, a malignant
+# effusion, Spanish, and every site a name lists. "Liver mets" was not read at all.
+@pytest.mark.parametrize(
+    ("text", "sites"),
+    [
+        ("Liver mets", ["liver"]),
+        ("Brain mets", ["brain"]),
+        ("Mets to liver and bone", ["bone", "liver"]),
+        ("Osseous metastases", ["bone"]),
+        ("Bony metastatic disease", ["bone"]),
+        ("CNS metastases", ["brain"]),
+        ("Leptomeningeal carcinomatosis", ["leptomeninges"]),
+        ("Leptomeningeal disease", ["leptomeninges"]),
+        ("Carcinomatous meningitis", ["leptomeninges"]),
+        ("Secondary malignant neoplasm of cerebral meninges", ["leptomeninges"]),
+        ("Lymphangitic carcinomatosis", ["lung"]),
+        ("Pleural effusion, malignant", ["pleura"]),
+        ("Peritoneal carcinomatosis", ["other"]),
+        ("Metástasis hepáticas y óseas", ["bone", "liver"]),
+        ("Liver and axillary nodal mets", ["liver", "lymph-node"]),
+        ("No mets", None),
+        ("Pleural effusion", None),
+        ("Rule out brain mets", None),
+    ],
+)
+def test_a_metastasis_in_clinicians_words_is_read_with_every_site(engine, text, sites):
+    record = {"resourceType": "Condition", "id": "t", "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
+    extent = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), record]).extent
+    assert extent.metastatic is (sites is not None)
+    assert list(extent.sites) == (sites or [])
+
+
+# An ICD-10-CM C50 problem whose name says more than its code (Epic's problem names): the name's
+# metastasis or stage IV is read, and the data card says so; a name denying it is not.
+@pytest.mark.parametrize(
+    ("text", "metastatic", "sites"),
+    [
+        ("Metastatic breast cancer to liver", True, ["liver"]),
+        ("Breast cancer, right, with bone mets", True, ["bone"]),
+        ("Stage IV breast cancer", True, []),
+        ("Breast cancer cT2N1M1", True, []),
+        ("Breast cancer, right, no evidence of metastasis", False, []),
+        ("Right breast cancer (HCC)", False, []),  # HCC: Epic's risk-category tag, not a liver cancer
+        ("Breast cancer with axillary lymph node metastasis", False, []),  # regional, not distant
+    ],
+)
+def test_a_coded_primary_whose_name_states_its_spread_is_read_by_the_name(engine, text, metastatic, sites):
+    primary = condition("bc", "icd10cm", "C50.911", "2024-01-01")
+    primary["code"]["text"] = text
+    evaluation = evaluate(engine, [patient(), primary])
+    assert evaluation.extent.breast_cancer is True
+    assert evaluation.extent.metastatic is metastatic and list(evaluation.extent.sites) == sites
+    named = any(ref.startswith("Condition/bc (") for ref in evaluation.record.read_from_text)
+    assert named is (metastatic or "axillary" in text)

@@ -27,10 +27,12 @@ from service.read.common import (
     raw_mapping,
     to_date,
     validated,
+    without_accents,
 )
 
 MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 _WORDS = re.compile(r"[a-z]+")
+_CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
 
 
@@ -60,14 +62,22 @@ class ConditionReader:
         site = self._metastasis_site(code_codings)
         regional = site == "lymph-node" and self._names_regional_node(code_codings)
         secondary_profile = bool(profiles & self._secondary_profiles)
-        from_text = False
+        from_text = spread_from_text = stage_iv = False
+        more_sites: tuple[str, ...] = ()
         if not primary and site is None and not secondary_profile:
-            primary, site, regional = self._read_text(raw)
+            primary, sites, regional, stage_iv = self._read_text(raw)
+            site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             from_text = primary or site is not None
             if not from_text:
                 if not self._read_breast_history(raw, code_codings, record):
                     self._read_lung_disease(raw, code_codings, record)
                 return
+        elif site is None and not secondary_profile:
+            # The codes name the primary only, the problem's own name may say more: an ICD-10-CM C50
+            # problem named "Metastatic breast cancer to liver" or "Stage IV breast cancer".
+            _, sites, regional, stage_iv = self._read_text(raw)
+            site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
+            spread_from_text = site is not None or stage_iv
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return
@@ -75,8 +85,14 @@ class ConditionReader:
         record_id = condition.id or ""
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
+        elif spread_from_text:
+            record.read_from_text.append(f"Condition/{record_id or '?'} (the metastasis or stage its name states)")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
-        self._append(condition, record, (primary, site, regional, secondary_profile), on, record_id, recorded_only)
+        self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
+        for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
+            # Nodes beside another site are a site once distant disease is known, whichever station they are.
+            role = "regional-node" if other == "lymph-node" else "metastasis"
+            record.conditions.append(CancerCondition(role, on, site=other, record_id=record_id, recorded_only=recorded_only))
 
     def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
         """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.
@@ -181,15 +197,15 @@ class ConditionReader:
         self,
         condition: Any,
         record: PatientRecord,
-        found: tuple[bool, str | None, bool, bool],
+        found: tuple[bool, str | None, bool, bool, bool],
         on: date | None,
         record_id: str,
         recorded_only: bool = False,
     ) -> None:
-        primary, site, regional, secondary_profile = found
+        primary, site, regional, secondary_profile, stage_iv_in_words = found
         if primary:
             record.conditions.append(CancerCondition("primary", on, record_id=record_id))
-            if any(self._says_stage_iv(stage) for stage in condition.stage or []):
+            if stage_iv_in_words or any(self._says_stage_iv(stage) for stage in condition.stage or []):
                 record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
         if site is None and not secondary_profile:
             return
@@ -278,12 +294,19 @@ class ConditionReader:
         return None
 
     def _site_from_texts(self, texts: list[str]) -> str | None:
-        """The site the words name; leptomeninges before brain ("cerebral meninges" names the meninges)."""
-        words = [word for text in texts for word in _WORDS.findall(text.lower())]
-        found = [self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words]
+        """The site the words name; leptomeninges first ("cerebral meninges" names the meninges)."""
+        sites = self._sites_from_texts(texts)
+        return sites[0] if sites else None
+
+    def _sites_from_texts(self, texts: list[str]) -> list[str]:
+        """Every site the words name, in order ("mets to liver and bone"); leptomeninges first, and
+        "cerebral meninges" names the meninges, not the brain."""
+        words = [word for text in texts for word in _WORDS.findall(_CEREBRAL_MENINGES.sub("menin", text.lower()))]
+        found = list(dict.fromkeys(self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words))
         if "leptomeninges" in found:
-            return "leptomeninges"
-        return found[0] if found else None
+            found.remove("leptomeninges")
+            found.insert(0, "leptomeninges")
+        return found
 
     def _says_stage_iv(self, stage: Any) -> bool:
         if any(coding.code in self.terminology.m1_snomed for coding in codings(stage.summary)):
@@ -291,23 +314,24 @@ class ConditionReader:
         return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
 
     # -- text, the last resort -------------------------------------------------------------------
-    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, str | None, bool]:
-        """(breast primary, metastasis site, regional node) read from code.text and displays."""
+    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, tuple[str, ...], bool, bool]:
+        """(breast primary, metastasis sites, the first a regional node, stage IV) read from code.text and displays."""
         terminology = self.terminology
-        texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+        texts = [without_accents(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
         if not texts or any(terminology.text_negation.search(text) for text in texts):
-            return False, None, False
+            return False, (), False, False
         joined = " ; ".join(texts)
         secondary = bool(terminology.text_secondary.search(joined))
         primary = bool(terminology.text_primary.search(joined))
         if primary and terminology.text_in_situ.search(joined) and not terminology.text_invasive.search(joined):
             primary = False  # carcinoma in situ is not an invasive breast cancer
+        stage_iv = primary and bool(terminology.text_stage_iv.search(joined))
         if not secondary:
-            return primary, None, False
+            return primary, (), False, stage_iv
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
         # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
         site_text = re.sub(r"\bbreast\b", " ", joined, flags=re.IGNORECASE)
-        site = self._site_from_texts([site_text, *body_texts]) or "other"
+        sites = self._sites_from_texts([site_text, *body_texts]) or ["other"]
         lowered = joined.lower()
-        regional = site == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
-        return primary, site, regional
+        regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
+        return primary, tuple(sites), regional, stage_iv

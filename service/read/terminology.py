@@ -42,6 +42,7 @@ class Terminology:
     text_negation: re.Pattern[str]
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
+    text_stage_iv: re.Pattern[str]
     text_in_situ: re.Pattern[str]
     text_invasive: re.Pattern[str]
     text_denied_progression: re.Pattern[str]
@@ -117,6 +118,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_negation=re.compile(text["negation"], re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
+        text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
         text_in_situ=re.compile(text["in_situ"], re.IGNORECASE),
         text_invasive=re.compile(text["invasive"], re.IGNORECASE),
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
