@@ -729,3 +729,21 @@ def test_a_coded_primary_whose_name_states_its_spread_is_read_by_the_name(engine
     assert evaluation.extent.metastatic is metastatic and list(evaluation.extent.sites) == sites
     named = any(ref.startswith("Condition/bc (") for ref in evaluation.record.read_from_text)
     assert named is (metastatic or "axillary" in text)
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "sites"),
+    [
+        (coding("snomed", "128462008"), "Liver metastasis", ["liver"]),  # the code names no site, the name does
+        (coding("icd10cm", "C79.9"), "Metastases to liver", ["liver"]),
+        (coding("icd10cm", "C79.9"), None, ["other"]),
+        (coding("icd10cm", "C80.0"), None, ["other"]),  # disseminated malignant neoplasm
+        (coding("icd10cm", "C79.81"), "Secondary malignant neoplasm of breast", ["other"]),  # the breast is not a site word here
+    ],
+)
+def test_a_metastasis_coded_without_a_site_takes_it_from_its_name(engine, code, text, sites):
+    record = {"resourceType": "Condition", "id": "m", "subject": {"reference": "Patient/p1"}, "code": {"coding": [code]}}
+    if text:
+        record["code"]["text"] = text
+    extent = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), record]).extent
+    assert extent.metastatic is True and list(extent.sites) == sites

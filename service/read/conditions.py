@@ -210,7 +210,7 @@ class ConditionReader:
         if site is None and not secondary_profile:
             return
         if site in (None, "other"):
-            site = self._site_from_body(condition) or "other"
+            site = self._site_from_body(condition) or self._site_from_name(condition) or "other"
         if regional and self._names_distant_node(condition):
             regional = False
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
@@ -292,6 +292,13 @@ class ConditionReader:
             if site:
                 return site
         return None
+
+    def _site_from_name(self, condition: Any) -> str | None:
+        """The site a metastasis's own name gives when its code names none ("Metastases to liver" under C79.9)."""
+        texts = [without_accents(text) for text in concept_texts(condition.code)]
+        if not texts or any(self.terminology.text_negation.search(text) for text in texts):
+            return None
+        return self._site_from_texts([re.sub(r"\bbreast\b", " ", text, flags=re.IGNORECASE) for text in texts])
 
     def _site_from_texts(self, texts: list[str]) -> str | None:
         """The site the words name; leptomeninges first ("cerebral meninges" names the meninges)."""
