@@ -43,7 +43,7 @@ EXCLUDED_MEDICATION_STATUS = {
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationAdministration": {"entered-in-error", "not-done"},
 }
-EXCLUDED_REQUEST_INTENTS = {"proposal", "plan"}
+EXCLUDED_REQUEST_INTENTS = {"proposal", "plan", "option"}  # FHIR request-intent: not (yet) an order
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 
 
