@@ -139,11 +139,7 @@ class ConditionReader:
     def _read_breast_history(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
         """A Condition recording a past breast cancer (Z85.3, its SNOMED CT situation, or in words): a ``history``."""
         terminology = self.terminology
-        coded = any(
-            (system == self._snomed and code in terminology.history_snomed)
-            or (system == self._icd10 and code.startswith(terminology.history_icd10_prefixes))
-            for system, code in code_codings
-        )
+        coded = self._coded(code_codings, terminology.history_snomed, terminology.history_icd10_prefixes)
         from_text = False
         if not coded:
             texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
@@ -157,24 +153,16 @@ class ConditionReader:
             )
             if not from_text:
                 return False
-        condition = self._kept(raw, record, unconfirmed_counts=False)
-        if condition is None:
-            return True
-        record_id = condition.id or ""
-        if from_text:
-            record.read_from_text.append(f"Condition/{record_id or '?'}")
-        record.conditions.append(CancerCondition("history", self._onset(condition), record_id=record_id))
+        condition = self._kept_and_named(raw, record, from_text, unconfirmed_counts=False)
+        if condition is not None:
+            record.conditions.append(CancerCondition("history", self._onset(condition), record_id=condition.id or ""))
         return True
 
     # -- interstitial lung disease and pneumonitis (safety.yaml lung) -----------------------------
     def _read_lung_disease(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
         """A Condition naming interstitial lung disease or pneumonitis, by code or else by its words."""
         terminology = self.terminology
-        coded = any(
-            (system == self._snomed and code in terminology.lung_snomed)
-            or (system == self._icd10 and code.startswith(terminology.lung_icd10_prefixes))
-            for system, code in code_codings
-        )
+        coded = self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
         from_text = False
         if not coded:
             texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
@@ -183,15 +171,28 @@ class ConditionReader:
             )
             if not from_text:
                 return
-        condition = self._kept(raw, record)
+        condition = self._kept_and_named(raw, record, from_text)
         if condition is None:
             return
-        record_id = condition.id or ""
-        if from_text:
-            record.read_from_text.append(f"Condition/{record_id or '?'}")
         statuses = {coding.code for coding in codings(condition.clinicalStatus)}
         active = not statuses or bool(statuses & _ACTIVE_STATUSES)
-        record.lung_disease.append(LungDisease(self._onset(condition), active, record_id))
+        record.lung_disease.append(LungDisease(self._onset(condition), active, condition.id or ""))
+
+    def _coded(self, code_codings: list[tuple[str, str]], snomed: frozenset[str], icd10_prefixes: tuple[str, ...]) -> bool:
+        """Any coding in the SNOMED CT set or under one of the ICD-10-CM prefixes."""
+        return any(
+            (system == self._snomed and code in snomed) or (system == self._icd10 and code.startswith(icd10_prefixes))
+            for system, code in code_codings
+        )
+
+    def _kept_and_named(
+        self, raw: Mapping[str, Any], record: PatientRecord, from_text: bool, unconfirmed_counts: bool = True
+    ) -> Any:
+        """``_kept``, and a record read from its words named on the data card."""
+        condition = self._kept(raw, record, unconfirmed_counts)
+        if condition is not None and from_text:
+            record.read_from_text.append(f"Condition/{condition.id or '?'}")
+        return condition
 
     def _append(  # noqa: PLR0913  (the facts one Condition gave, in the order they were read)
         self,
