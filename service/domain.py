@@ -109,5 +109,6 @@ class PatientRecord:
     read_from_text: list[str] = field(default_factory=list)  # records understood from their text only
     undated: list[str] = field(default_factory=list)  # results used although their date is unknown
     unconfirmed: list[str] = field(default_factory=list)  # cancer diagnoses not counted: provisional, differential
+    spread_from_name: list[str] = field(default_factory=list)  # a coded primary whose name gave a metastasis or stage IV
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)

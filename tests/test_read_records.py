@@ -727,8 +727,8 @@ def test_a_coded_primary_whose_name_states_its_spread_is_read_by_the_name(engine
     evaluation = evaluate(engine, [patient(), primary])
     assert evaluation.extent.breast_cancer is True
     assert evaluation.extent.metastatic is metastatic and list(evaluation.extent.sites) == sites
-    named = any(ref.startswith("Condition/bc (") for ref in evaluation.record.read_from_text)
-    assert named is (metastatic or "axillary" in text)
+    assert (evaluation.record.spread_from_name == ["Condition/bc"]) is (metastatic or "axillary" in text)
+    assert evaluation.record.read_from_text == []
 
 
 @pytest.mark.parametrize(
@@ -747,3 +747,12 @@ def test_a_metastasis_coded_without_a_site_takes_it_from_its_name(engine, code, 
         record["code"]["text"] = text
     extent = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), record]).extent
     assert extent.metastatic is True and list(extent.sites) == sites
+
+
+def test_the_data_card_says_a_metastasis_was_read_from_the_diagnosis_name(engine, knowledge):
+    from service.render import CardRenderer, RenderContext
+
+    primary = condition("bc", "icd10cm", "C50.911", "2024-01-01")
+    primary["code"]["text"] = "Metastatic breast cancer to liver"
+    cards = CardRenderer(knowledge).cards(evaluate(engine, [patient(), primary]), RenderContext("h", "p1"))
+    assert "read from the name of the diagnosis" in cards[-1]["detail"] and "Condition/bc" in cards[-1]["detail"]

@@ -86,7 +86,7 @@ class ConditionReader:
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
         elif spread_from_text:
-            record.read_from_text.append(f"Condition/{record_id or '?'} (the metastasis or stage its name states)")
+            record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
