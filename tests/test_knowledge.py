@@ -81,3 +81,44 @@ def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
 )
 def test_drug_names(knowledge, text, agents):
     assert refine_agents(knowledge, agents_from_name(knowledge, text)) == agents
+
+
+SPREAD_WORDS = [
+    "Metastatic breast cancer to liver",
+    "Liver mets",
+    "Metástasis hepáticas",
+    "Secondary malignant neoplasm of bone",
+    "Leptomeningeal carcinomatosis",
+    "Leptomeningeal disease",
+    "Carcinomatous meningitis",
+    "Pleural effusion, malignant",
+    "Malignant pleural effusion",
+    "Stage IV breast cancer",
+    "Stage 4 breast cancer",
+    "Breast cancer cT2N1M1",
+    "Breast cancer pT2 N1 M1a",
+    "Peritoneal carcinomatosis",
+    "METASTASES TO BONE",
+]
+LUNG_WORDS = [
+    "ILD",
+    "Interstitial lung disease",
+    "Interstitial pneumonia",
+    "Pulmonary fibrosis",
+    "Fibrosis of lungs",
+    "Pneumonitis",
+]
+
+
+def test_the_hints_hold_every_text_their_patterns_match(knowledge):
+    """A text without a hint is not searched (the patterns are slow): the hints must not hide a match."""
+    from service.read.common import without_accents
+
+    terminology = knowledge.terminology
+    for text in SPREAD_WORDS:
+        lowered = without_accents(text.lower())
+        assert terminology.text_secondary.search(lowered) or terminology.text_stage_iv.search(lowered), text
+        assert any(hint in lowered for hint in terminology.text_spread_hints), text
+    for text in LUNG_WORDS:
+        assert terminology.lung_text.search(text), text
+        assert any(hint in text.lower() for hint in terminology.lung_hints), text

@@ -72,7 +72,7 @@ class ConditionReader:
                 if not self._read_breast_history(raw, code_codings, record):
                     self._read_lung_disease(raw, code_codings, record)
                 return
-        elif site is None and not secondary_profile:
+        elif site is None and not secondary_profile and self._names_spread(raw):
             # The codes name the primary only, the problem's own name may say more: an ICD-10-CM C50
             # problem named "Metastatic breast cancer to liver" or "Stage IV breast cancer".
             _, sites, regional, stage_iv = self._read_text(raw)
@@ -146,8 +146,8 @@ class ConditionReader:
             joined = " ; ".join(texts)
             from_text = (
                 bool(texts)
+                and bool(terminology.text_primary.search(joined))  # the cheap and selective test first
                 and bool(terminology.history_text.search(joined))
-                and bool(terminology.text_primary.search(joined))
                 and not terminology.history_negation.search(joined)
                 and not (terminology.text_in_situ.search(joined) and not terminology.text_invasive.search(joined))
             )
@@ -166,7 +166,8 @@ class ConditionReader:
         from_text = False
         if not coded:
             texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
-            from_text = any(terminology.lung_text.search(text) for text in texts) and not any(
+            hinted = [text for text in texts if any(hint in text.lower() for hint in terminology.lung_hints)]
+            from_text = any(terminology.lung_text.search(text) for text in hinted) and not any(
                 terminology.lung_negation.search(text) for text in texts
             )
             if not from_text:
@@ -322,6 +323,12 @@ class ConditionReader:
         return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
 
     # -- text, the last resort -------------------------------------------------------------------
+    def _names_spread(self, raw: Mapping[str, Any]) -> bool:
+        """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""
+        hints = self.terminology.text_spread_hints
+        lowered = [without_accents(text.lower()) for text in raw_concept_texts(raw.get("code"))]
+        return any(hint in text for text in lowered for hint in hints)
+
     def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, tuple[str, ...], bool, bool]:
         """(breast primary, metastasis sites, the first a regional node, stage IV) read from code.text and displays."""
         terminology = self.terminology

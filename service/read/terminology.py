@@ -43,6 +43,7 @@ class Terminology:
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
+    text_spread_hints: tuple[str, ...]  # one of them is in every text a secondary or stage IV pattern matches
     text_in_situ: re.Pattern[str]
     text_invasive: re.Pattern[str]
     text_denied_progression: re.Pattern[str]
@@ -54,6 +55,7 @@ class Terminology:
     lung_icd10_prefixes: tuple[str, ...]
     lung_text: re.Pattern[str]
     lung_negation: re.Pattern[str]
+    lung_hints: tuple[str, ...]  # one of them is in every text lung_text matches
     history_snomed: frozenset[str]  # a personal history of breast cancer (terminology.yaml breast_history)
     history_icd10_prefixes: tuple[str, ...]
     history_text: re.Pattern[str]
@@ -119,6 +121,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
+        text_spread_hints=tuple(text.get("spread_hints", [""])),
         text_in_situ=re.compile(text["in_situ"], re.IGNORECASE),
         text_invasive=re.compile(text["invasive"], re.IGNORECASE),
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
@@ -135,6 +138,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         lung_icd10_prefixes=tuple(lung["icd10cm_prefixes"]),
         lung_text=re.compile(lung["text"], re.IGNORECASE),
         lung_negation=re.compile(lung["negation"], re.IGNORECASE),
+        lung_hints=tuple(lung.get("hints", [""])),
         history_snomed=_codes(history["snomed"]),
         history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
         history_text=re.compile(history["text"], re.IGNORECASE),
