@@ -112,7 +112,7 @@ LUNG_WORDS = [
 
 def test_the_hints_hold_every_text_their_patterns_match(knowledge):
     """A text without a hint is not searched (the patterns are slow): the hints must not hide a match."""
-    from service.read.common import without_accents
+    from service.knowledge.drugs import without_accents
 
     terminology = knowledge.terminology
     for text in SPREAD_WORDS:

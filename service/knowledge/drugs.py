@@ -14,16 +14,20 @@ from service.knowledge.base import Knowledge
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
+def without_accents(text: str) -> str:
+    """The text with its accents dropped ("metástasis" -> "metastasis"); ASCII text as it is."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def normalise_name(text: str) -> tuple[str, ...]:
     """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``.
 
     Accents are dropped first ("deruxtecán" is "deruxtecan"), so that a Spanish or Portuguese name is
     not cut at its accented letter.
     """
-    lowered = text.lower()
-    if not lowered.isascii():
-        lowered = "".join(ch for ch in unicodedata.normalize("NFKD", lowered) if not unicodedata.combining(ch))
-    return tuple([word for word in _WORD_SPLIT.split(lowered) if word])
+    return tuple([word for word in _WORD_SPLIT.split(without_accents(text.lower())) if word])
 
 
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:

@@ -8,7 +8,6 @@ unreadable: the reader names it in ``PatientRecord.skipped`` (the data card), ne
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -79,13 +78,6 @@ def raw_codings(node: Any, aliases: Mapping[str, str] = NO_ALIASES) -> list[tupl
             system = system if isinstance(system, str) else ""
             pairs.append((aliases.get(system, system), code if isinstance(code, str) else ""))
     return pairs
-
-
-def without_accents(text: str) -> str:
-    """The text with its accents dropped ("metástasis" -> "metastasis"); ASCII text as it is."""
-    if text.isascii():
-        return text
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
 def raw_concept_texts(node: Any) -> list[str]:

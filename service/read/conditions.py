@@ -17,6 +17,7 @@ from typing import Any
 
 from service.domain import CancerCondition, LungDisease, PatientRecord
 from service.knowledge import Knowledge
+from service.knowledge.drugs import without_accents
 from service.read.common import (
     JSON_OBJECT,
     codings,
@@ -27,12 +28,12 @@ from service.read.common import (
     raw_mapping,
     to_date,
     validated,
-    without_accents,
 )
 
 MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
+_BREAST = re.compile(r"\bbreast\b", re.IGNORECASE)  # names the primary, never a metastasis's site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
 
 
@@ -300,7 +301,7 @@ class ConditionReader:
         texts = [without_accents(text) for text in concept_texts(condition.code)]
         if not texts or any(self.terminology.text_negation.search(text) for text in texts):
             return None
-        return self._site_from_texts([re.sub(r"\bbreast\b", " ", text, flags=re.IGNORECASE) for text in texts])
+        return self._site_from_texts([_BREAST.sub(" ", text) for text in texts])
 
     def _site_from_texts(self, texts: list[str]) -> str | None:
         """The site the words name; leptomeninges first ("cerebral meninges" names the meninges)."""
@@ -345,7 +346,7 @@ class ConditionReader:
             return primary, (), False, stage_iv
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
         # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
-        site_text = re.sub(r"\bbreast\b", " ", joined, flags=re.IGNORECASE)
+        site_text = _BREAST.sub(" ", joined)
         sites = self._sites_from_texts([site_text, *body_texts]) or ["other"]
         lowered = joined.lower()
         regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
