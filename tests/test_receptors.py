@@ -227,3 +227,50 @@ def test_a_negative_ish_with_the_laboratorys_category_gives_that_category(engine
     ]
     assert engine.evaluate("p1", records, D).receptors.her2 == "low"
     assert engine.evaluate("p1", records[:1], D).receptors.her2 == "negative"
+
+
+# -- amplification and overexpression in a pathologist's words ------------------------------------------
+@pytest.mark.parametrize(
+    ("loinc", "text", "expected"),
+    [
+        ("85318-4", "Non amplified", "negative"),  # had read as positive: "amplified" was found in it
+        ("85318-4", "Nonamplified", "negative"),
+        ("85318-4", "No amplification", "negative"),
+        ("85318-4", "No evidence of HER2 gene amplification", "negative"),
+        ("85318-4", "HER2 gene amplification: not detected", "negative"),
+        ("85318-4", "Negative for amplification", "negative"),
+        ("85318-4", "HER2 gene amplification detected", "positive"),
+        ("85318-4", "Positive for HER2 gene amplification", "positive"),
+        ("85318-4", "Amplified (clusters)", "positive"),
+        ("85319-2", "Overexpressed", "positive"),
+        ("85319-2", "No overexpression", "negative"),
+        ("85319-2", "Not overexpressed", "negative"),
+        ("85319-2", "Negative (0)", "zero"),  # the score alone in brackets
+        ("85319-2", "Equivocal (2)", "equivocal"),
+        ("48676-1", "Not positive", "negative"),
+        ("48676-1", "Positive (3+), no amplification testing needed", "positive"),
+    ],
+)
+def test_amplification_and_overexpression_words_are_read(engine, loinc, text, expected):
+    evaluation = engine.evaluate("p1", [_er_record("h1", loinc, valueString=text)], D)
+    assert evaluation.receptors.her2 == expected
+
+
+@pytest.mark.parametrize(
+    ("ish_words", "ihc_score", "expected"),
+    [
+        ("Co-amplified (HER2>=6, HER2/CEP17<2)", "3+", "positive"),
+        ("Co-amplified (HER2>=6, HER2/CEP17<2)", "1+", "low"),
+        ("Co-amplified (HER2>=6, HER2/CEP17<2)", "2+", "equivocal"),  # the laboratory's recount decides
+        ("Monosomic (HER2<4, HER2/CEP17>=2)", "0", "zero"),
+        ("Monosomic (HER2<4, HER2/CEP17>=2)", "3+", "positive"),
+        ("Amplified (HER2>=4, HER2/CEP17>=2)", "1+", "positive"),  # group 1 is positive whatever the IHC
+    ],
+)
+def test_an_ish_category_that_needs_the_ihc_score_is_decided_by_it(engine, ish_words, ihc_score, expected):
+    """"Co-amplified" (ASCO/CAP group 3) had read as amplified, positive even beside IHC 1+."""
+    records = [
+        _er_record("ish", "85318-4", valueString=ish_words),
+        _er_record("ihc", "85319-2", valueString=ihc_score),
+    ]
+    assert engine.evaluate("p1", records, D).receptors.her2 == expected
