@@ -33,8 +33,15 @@ def draft_medications(context: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dict[str, Any]]:
-    """The draft MedicationRequests of ``context.draftOrders`` (only the selected ones for order-select)."""
-    orders = [r for r in _draft_resources(context) if r.get("resourceType") == "MedicationRequest"]
+    """The draft MedicationRequests of ``context.draftOrders`` (only the selected ones for order-select).
+
+    A draft with ``doNotPerform`` true orders that the drug is not given: nothing to warn of.
+    """
+    orders = [
+        r
+        for r in _draft_resources(context)
+        if r.get("resourceType") == "MedicationRequest" and r.get("doNotPerform") is not True
+    ]
     selections = context.get("selections")
     if hook == "order-select" and isinstance(selections, list) and selections:
         chosen = {str(s) for s in selections}

@@ -122,6 +122,7 @@ def test_medication_shapes(knowledge):
     cancelled = dict(request, id="cancel", status="cancelled")
     proposal = dict(request, id="prop", intent="proposal")
     option = dict(request, id="opt", intent="option")  # one choice of a RequestGroup, not an order
+    forbidden = dict(request, id="dnp", doNotPerform=True)  # an order not to give it
     statement = {
         "resourceType": "MedicationStatement",
         "id": "st",
@@ -131,7 +132,7 @@ def test_medication_shapes(knowledge):
         "effectivePeriod": {"start": "2025-02-01", "end": "2025-09-01"},
         "statusReason": [{"coding": [coding("snomed", "266721009")]}],
     }
-    exposures = {e.record_id: e for e in record(knowledge, contained, request, cancelled, proposal, option, statement).exposures}
+    exposures = {e.record_id: e for e in record(knowledge, contained, request, cancelled, proposal, option, forbidden, statement).exposures}
     assert set(exposures) == {"adm", "req", "st"}
     assert (exposures["adm"].agent, exposures["adm"].start, exposures["adm"].end) == (
         "trastuzumab",

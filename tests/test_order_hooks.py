@@ -158,3 +158,36 @@ def test_redrafting_pertuzumab_after_progression_on_it_is_warned_of_citing_the_n
     # On pertuzumab maintenance with no progression, a new Phesgo order is no warning.
     maintained = Patient(lines=[Line(["Phesgo", "Taxotere"], "2025-06-01")], labs=lvef)
     assert _order_cards(engine, knowledge, maintained, ["Phesgo"]) == []
+
+
+@pytest.mark.parametrize("do_not_perform", [True, False])
+def test_a_draft_that_forbids_the_drug_is_not_warned_of(client, do_not_perform):
+    """A draft with doNotPerform true ("do not give Enhertu") orders the drug withheld: the progression
+    and liver warnings, and their "remove the draft" suggestion, belong to an order to give it."""
+    from tests.patients import Line
+
+    progressed = Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    patient = Patient(lines=[progressed], labs=[("bilirubin", "2026-11-10", 3.0, 1.2)])
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "d1",
+        "status": "draft",
+        "intent": "order",
+        "doNotPerform": do_not_perform,
+        "subject": {"reference": f"Patient/{patient.pid}"},
+        "medicationCodeableConcept": {"text": "Enhertu"},
+    }
+    entries = [{"resource": r} for r in patient.resources()]
+    body = {
+        "hook": "order-sign",
+        "hookInstance": "o1",
+        "context": {
+            "patientId": patient.pid,
+            "userId": "Practitioner/x",
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
+        },
+        "prefetch": {key: {"resourceType": "Bundle", "type": "searchset", "entry": entries} for key in ("conditions", "receptors")},
+    }
+    response = client.post(PATH, json=body)
+    assert response.status_code == 200
+    assert (response.json["cards"] == []) is do_not_perform

@@ -203,10 +203,15 @@ class MedicationReader:
 
     @staticmethod
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
-        """True for a record the history leaves out by its status (entered in error, not taken...) or intent."""
+        """True for a record the history leaves out by its status (entered in error, not taken...) or intent.
+
+        A request with ``doNotPerform`` true forbids the drug: it was not given.
+        """
         if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
             return True
-        return resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS
+        return resource_type == "MedicationRequest" and (
+            raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS or raw.get("doNotPerform") is True
+        )
 
     def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
