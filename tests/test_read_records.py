@@ -190,6 +190,24 @@ def test_m1_in_snomed_or_text_is_metastatic(engine, value):
     assert assessment["metastatic"] is True
 
 
+@pytest.mark.parametrize(
+    ("loinc", "value", "metastatic"),
+    [
+        # SNOMED CT's AJCC stage IV, as mCODE STU3 and later code the stage group: had read as nothing.
+        ("21908-9", coding("snomed", "1222837003", "American Joint Committee on Cancer stage IV (qualifier value)"), True),
+        # A code the service does not know, whose display is SNOMED CT's AJCC stage IV or cM1: the words decide.
+        ("21902-2", coding("snomed", "1222999999", "American Joint Committee on Cancer stage IV (qualifier value)"), True),
+        ("21907-1", coding("snomed", "1229999999", "American Joint Committee on Cancer cM1 (qualifier value)"), True),
+        ("21907-1", coding("snomed", "1229999998", "American Joint Committee on Cancer cM0 (qualifier value)"), False),
+        ("21908-9", coding("snomed", "1222806003", "American Joint Committee on Cancer stage IIIC (qualifier value)"), False),
+    ],
+)
+def test_snomed_ajcc_staging_values_are_read(engine, loinc, value, metastatic):
+    staging = observation("sg", loinc, "2026-01-01", valueCodeableConcept={"coding": [value]})
+    records = [patient(), condition("bc", "snomed", "254837009", "2025-01-01"), staging]
+    assert evaluate(engine, records).assessment()["metastatic"] is metastatic
+
+
 def test_snomed_coded_staging_observations_are_read(engine):
     group = observation("sg", "x", "2026-01-01", valueCodeableConcept={"text": "IV"})
     group["code"] = {"coding": [coding("snomed", "399537006", "Clinical TNM stage grouping")]}
