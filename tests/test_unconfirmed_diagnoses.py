@@ -74,3 +74,61 @@ def test_a_provisional_interstitial_lung_disease_still_counts(engine: Engine):
     lung = condition("lung", "snomed", "233703007", "2026-04-01", **_verified("provisional"))
     evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), lung], NOW)
     assert evaluation.safety.lung_disease is not None and evaluation.record.unconfirmed == []
+
+
+def _named(rid: str, text: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Liver lesions concerning for metastatic disease",
+        "Lesion suspicious for brain metastasis",
+        "Likely bone metastases",
+        "Brain lesion, likely metastatic",
+        "Questionable liver mets",
+        "Liver mass: metastasis vs hemangioma",
+        "Pulmonary nodules, possibly metastatic",
+        "Findings consistent with bone metastases",
+        "Evaluate for brain metastasis",
+        "? brain mets",
+        "Sospecha de metástasis cerebrales",
+        "Suspeita de metástases ósseas",
+    ],
+)
+def test_a_metastasis_stated_with_uncertainty_in_words_is_not_counted_and_is_named(engine: Engine, knowledge: Knowledge, words):
+    """ICD-10-CM's uncertain diagnoses (probable, suspected, likely, questionable, possible, rule out,
+    consistent with...) and a radiologist's hedges had read as an established metastasis: "Lesion
+    suspicious for brain metastasis" raised the brain warning."""
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), _named("mx", words)], NOW)
+    assessment = evaluation.assessment()
+    assert assessment["metastaticSites"] == ["liver"]
+    assert evaluation.record.unconfirmed == ["Condition/mx"]
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    assert "Condition/mx" in cards[-1]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("words", "site"),
+    [
+        ("Brain metastases, treated with SRS", "brain"),
+        ("Metastatic breast cancer to bone", "bone"),
+        ("Bone metastases (biopsy proven)", "bone"),
+        ("Poorly differentiated carcinoma of breast metastatic to bone", "bone"),
+    ],
+)
+def test_a_metastasis_stated_without_uncertainty_in_words_counts(engine: Engine, words, site):
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), _named("mx", words)], NOW)
+    assert site in evaluation.assessment()["metastaticSites"]
+    assert evaluation.record.unconfirmed == []
+
+
+def test_a_coded_primary_named_with_a_suspected_spread_counts_without_the_spread(engine: Engine):
+    """An ICD-10-CM C50 problem named "Breast cancer, suspected liver metastases": the primary is coded and
+    counts; the spread its name hedges is not read."""
+    primary = condition("bc", "icd10cm", "C50.911", "2025-01-01")
+    primary["code"]["text"] = "Breast cancer, suspected liver metastases"
+    evaluation = engine.evaluate("p1", [primary], NOW)
+    assessment = evaluation.assessment()
+    assert assessment["breastCancer"] is True and assessment["metastatic"] is False

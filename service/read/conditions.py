@@ -69,11 +69,15 @@ class ConditionReader:
             primary, sites, regional, stage_iv = self._read_text(raw)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             from_text = primary or site is not None
+            if from_text and self._says_uncertain(raw):  # "suspected liver metastases": not yet a diagnosis
+                if self._kept(raw, record) is not None:
+                    record.unconfirmed.append(f"Condition/{raw.get('id') or '?'}")
+                return
             if not from_text:
                 if not self._read_breast_history(raw, code_codings, record):
                     self._read_lung_disease(raw, code_codings, record)
                 return
-        elif site is None and not secondary_profile and self._names_spread(raw):
+        elif site is None and not secondary_profile and self._names_spread(raw) and not self._says_uncertain(raw):
             # The codes name the primary only, the problem's own name may say more: an ICD-10-CM C50
             # problem named "Metastatic breast cancer to liver" or "Stage IV breast cancer".
             _, sites, regional, stage_iv = self._read_text(raw)
@@ -299,7 +303,8 @@ class ConditionReader:
     def _site_from_name(self, condition: Any) -> str | None:
         """The site a metastasis's own name gives when its code names none ("Metastases to liver" under C79.9)."""
         texts = [without_accents(text) for text in concept_texts(condition.code)]
-        if not texts or any(self.terminology.text_negation.search(text) for text in texts):
+        terminology = self.terminology
+        if not texts or any(terminology.text_negation.search(text) or terminology.text_uncertain.search(text) for text in texts):
             return None
         return self._site_from_texts([_BREAST.sub(" ", text) for text in texts])
 
@@ -324,6 +329,12 @@ class ConditionReader:
         return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
 
     # -- text, the last resort -------------------------------------------------------------------
+    def _says_uncertain(self, raw: Mapping[str, Any]) -> bool:
+        """Whether a Condition's words state it with uncertainty ("suspected", "concerning for", "r/o")."""
+        return any(
+            self.terminology.text_uncertain.search(without_accents(text)) for text in raw_concept_texts(raw.get("code"))
+        )
+
     def _names_spread(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""
         hints = self.terminology.text_spread_hints

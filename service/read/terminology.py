@@ -40,6 +40,7 @@ class Terminology:
     observation_kind_snomed: dict[str, str]
     latest_only_group: dict[str, str]  # observation kind -> its group's first kind
     text_negation: re.Pattern[str]
+    text_uncertain: re.Pattern[str]  # a diagnosis stated with uncertainty ("suspected", "concerning for")
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
@@ -118,6 +119,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         },
         latest_only_group={kind: group[0] for group in document["latest_only_groups"] for kind in group},
         text_negation=re.compile(text["negation"], re.IGNORECASE),
+        text_uncertain=re.compile(text["uncertain"], re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),

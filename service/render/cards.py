@@ -12,7 +12,7 @@ from service.render.summary import SummaryCard
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
-UNCONFIRMED = "Not counted until confirmed (a provisional, differential or unconfirmed diagnosis): "
+UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "
 
 
