@@ -274,3 +274,44 @@ def test_an_ish_category_that_needs_the_ihc_score_is_decided_by_it(engine, ish_w
         _er_record("ihc", "85319-2", valueString=ihc_score),
     ]
     assert engine.evaluate("p1", records, D).receptors.her2 == expected
+
+
+# -- the ICHOM breast cancer IG's receptor status ----------------------------------------------------------
+def _ichom(rid: str, code: tuple[str, str], answer: str) -> dict:
+    system = {"loinc": "http://loinc.org", "snomed": "http://snomed.info/sct"}[code[0]]
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": system, "code": code[1]}]},
+        "effectiveDateTime": "2025-01-05",
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": answer}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("her2", "er", "pr", "expected"),
+    [
+        ("427685000", "416053008", "441118006", ("positive", "positive")),
+        ("431396003", "373572006", "441118006", ("negative", "negative")),
+        ("280414007", "373572006", "416561008", ("equivocal", "positive")),
+    ],
+)
+def test_the_ichom_receptor_status_observations_are_read(engine, her2, er, pr, expected):
+    """ICHOM codes ER and PR status as SNOMED CT observables (445028008, 445029000) and answers all three
+    with SNOMED CT findings, without words: they had read as no receptor result at all."""
+    records = [
+        _ichom("h", ("loinc", "48676-1"), her2),
+        _ichom("e", ("snomed", "445028008"), er),
+        _ichom("p", ("snomed", "445029000"), pr),
+    ]
+    status = engine.evaluate("p1", records, D).receptors
+    assert (status.her2, status.hormone_receptor) == expected
+
+
+def test_every_snomed_coded_observation_kind_is_asked_for_by_a_prefetch_template(knowledge):
+    """A kind the read layer knows by a SNOMED CT code is read only if a template fetches it."""
+    templates = " ".join(knowledge.raw["services"]["prefetch"].values())
+    for code in knowledge.terminology.observation_kind_snomed:
+        assert f"http://snomed.info/sct|{code}" in templates, code
