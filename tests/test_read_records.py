@@ -400,6 +400,10 @@ def test_metastatic_breast_cancer_in_one_code_takes_its_site_from_body_site(engi
         (("http://hl7.org/fhir/sid/icd-10", "C50.4"), ("http://hl7.org/fhir/sid/icd-10", "C79.5"), "bone"),
         (("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C50.8"), ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "C78.7"), "liver"),
         (("urn:oid:2.16.840.1.113883.6.90", "C50.911"), ("urn:oid:2.16.840.1.113883.6.90", "C78.01"), "lung"),
+        (("http://hl7.org/fhir/sid/icd-10-ca", "C50.9"), ("http://hl7.org/fhir/sid/icd-10-ca", "C78.7"), "liver"),  # Canada
+        (("urn:oid:2.16.840.1.113883.6.94", "C50.4"), ("urn:oid:2.16.840.1.113883.6.94", "C79.5"), "bone"),
+        # SNOMED CT's HER2-positive carcinoma of breast (the ICHOM IG's), as the primary, without a display
+        (("snomed", "427685000"), ("icd10cm", "C78.7"), "liver"),
     ],
 )
 def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, breast, metastasis, site):
