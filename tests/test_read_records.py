@@ -505,6 +505,10 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
         ("keine Progression", "unknown"),
         ("Toxicidad", "toxicity"),
         ("Intolerancia", "toxicity"),
+        ("Thrombocytopenia", "toxicity"),  # the labels' other adverse effects
+        ("Grade 3 hand-foot syndrome", "toxicity"),
+        ("LVEF drop to 42%", "toxicity"),
+        ("Rash", "toxicity"),
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
