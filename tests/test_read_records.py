@@ -522,6 +522,19 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
 
 
+@pytest.mark.parametrize(("text", "read"), [("35-40", 35.0), ("35 - 40", 35.0), ("60 to 65", 60.0), ("2026-05-01", None)])
+def test_an_ejection_fraction_range_without_its_unit_is_read(engine, text, read):
+    """An echo report's "35-40" (no %) was not a number, so the LVEF was named unreadable and monitoring
+    said none was recorded; a date where the value belongs stays unread."""
+    records = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2024-01-01"),
+        observation("ef", "10230-1", "2026-05-01", valueString=text),
+    ]
+    latest = evaluate(engine, records).safety.lvef_latest
+    assert (latest.value if latest else None) == read
+
+
 # An ejection fraction no heart can have (a typo, a volume coded as LVEF) is named and not used: the
 # LVEF before it stays the latest, so monitoring is due, instead of "600 %" passing every rule.
 @pytest.mark.parametrize(

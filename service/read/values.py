@@ -31,6 +31,8 @@ _BOUND_ALONE = re.compile(r"^\s*" + _COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*$", re.
 # A range of percents: "1-10%", "55 - 60 %", "10% to 20%" (the second number ends in %, so that a
 # date such as 2025-01-06 is not one).
 _RANGE_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%\s*)?(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
+# A range with no unit as the whole answer: an LVEF "60-65", an ER "1-10" (its kind gives the unit).
+_RANGE_ALONE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 _OPEN_BELOW = {"<": True, "less than": True, "<=": False, "≤": False}  # comparator -> the bound itself excluded
 _OPEN_ABOVE = {">": True, "greater than": True, "more than": True, ">=": False, "≥": False, "at least": False}
 
@@ -128,7 +130,7 @@ class ValueReader:
             bound = _BOUND_PERCENT.search(text) or _BOUND_ALONE.match(text)
             if bound:
                 return _bound(bound.group(1), float(bound.group(2)))
-            interval_text = _RANGE_PERCENT.search(text)
+            interval_text = _RANGE_PERCENT.search(text) or _RANGE_ALONE.match(text)
             if interval_text:
                 low, high = sorted((float(interval_text.group(1)), float(interval_text.group(2))))
                 return Reading(low, high)
