@@ -92,6 +92,25 @@ class Exposure(Value, frozen=True):
         return self.end or self.start
 
 
+class UnidentifiedTherapy(Value, frozen=True):
+    """A medication record of an anticancer drug the service does not know (drugs.yaml unknown_anticancer)."""
+
+    record: str  # its reference, ResourceType/id
+    named: str  # the ATC code or the word that says it is an anticancer drug
+    start: date | None
+    end: date | None
+    ongoing: bool
+    curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
+
+    def given_since(self, day: date) -> bool:
+        """Given on or after ``day`` (the metastatic diagnosis), or when that cannot be told."""
+        if self.curative:
+            return False
+        if self.ongoing or self.start is None:
+            return True
+        return (self.end or self.start) >= day
+
+
 @dataclass
 class PatientRecord:
     """What the normaliser made of one patient's FHIR data."""
@@ -112,3 +131,5 @@ class PatientRecord:
     spread_from_name: list[str] = field(default_factory=list)  # a coded primary whose name gave a metastasis or stage IV
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)
+    # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
+    unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)

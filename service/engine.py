@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from service.domain import PatientRecord
+from service.domain import PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
 from service.infer.receptors import ReceptorStatus, receptor_status
@@ -20,6 +20,9 @@ from service.read import Normaliser
 from service.recommend import Recommendation, Recommender, alerts_of
 
 UNRESOLVED_MEDICATIONS = "Medication"  # in ``Evaluation.incomplete_history``: a referenced Medication was not read
+# in ``Evaluation.incomplete_history``: an anticancer drug the service does not know was given since the
+# metastatic diagnosis (drugs.yaml unknown_anticancer)
+UNIDENTIFIED_ANTICANCER = "anticancer"
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Evaluation:
     # Medication prefetch keys that could not be read in full (fault, paging cap, OperationOutcome),
     # and UNRESOLVED_MEDICATIONS when a record's referenced Medication could not be read.
     incomplete_history: tuple[str, ...] = field(default=())
+    # medication records of an anticancer drug the service does not know, given since the metastatic diagnosis
+    unidentified_anticancer: tuple[UnidentifiedTherapy, ...] = field(default=())
 
     @property
     def deceased(self) -> bool:
@@ -124,6 +129,13 @@ class Engine:
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
         if record.unresolved_medications:  # a record of the history names a drug nobody sent
             incomplete = (*incomplete, UNRESOLVED_MEDICATIONS)
+        unidentified = (
+            tuple(therapy for therapy in record.unidentified_anticancer if therapy.given_since(since))
+            if since is not None and extent.breast_cancer
+            else ()
+        )
+        if unidentified:  # what line it is cannot be told
+            incomplete = (*incomplete, UNIDENTIFIED_ANTICANCER)
         if record.deceased:
             recommendation = Recommendation(in_scope=False, scope_reason="deceased")
             alerts: list[str] = []
@@ -133,4 +145,4 @@ class Engine:
             alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
             if incomplete and extent.breast_cancer:
                 alerts = sorted({*alerts, "history-incomplete"})
-        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now, incomplete)
+        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified)

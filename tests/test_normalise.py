@@ -132,7 +132,9 @@ def test_medication_shapes(knowledge):
         "effectivePeriod": {"start": "2025-02-01", "end": "2025-09-01"},
         "statusReason": [{"coding": [coding("snomed", "266721009")]}],
     }
-    exposures = {e.record_id: e for e in record(knowledge, contained, request, cancelled, proposal, option, forbidden, statement).exposures}
+    exposures = {
+        e.record_id: e for e in record(knowledge, contained, request, cancelled, proposal, option, forbidden, statement).exposures
+    }
     assert set(exposures) == {"adm", "req", "st"}
     assert (exposures["adm"].agent, exposures["adm"].start, exposures["adm"].end) == (
         "trastuzumab",

@@ -186,7 +186,9 @@ def test_a_draft_that_forbids_the_drug_is_not_warned_of(client, do_not_perform):
             "userId": "Practitioner/x",
             "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
         },
-        "prefetch": {key: {"resourceType": "Bundle", "type": "searchset", "entry": entries} for key in ("conditions", "receptors")},
+        "prefetch": {
+            key: {"resourceType": "Bundle", "type": "searchset", "entry": entries} for key in ("conditions", "receptors")
+        },
     }
     response = client.post(PATH, json=body)
     assert response.status_code == 200

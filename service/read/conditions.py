@@ -69,9 +69,7 @@ class ConditionReader:
             primary, sites, regional, stage_iv = self._read_text(raw)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             from_text = primary or site is not None
-            if from_text and self._says_uncertain(raw):  # "suspected liver metastases": not yet a diagnosis
-                if self._kept(raw, record) is not None:
-                    record.unconfirmed.append(f"Condition/{raw.get('id') or '?'}")
+            if from_text and self._uncertain_in_words(raw, record):
                 return
             if not from_text:
                 if not self._read_breast_history(raw, code_codings, record):
@@ -329,11 +327,18 @@ class ConditionReader:
         return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
 
     # -- text, the last resort -------------------------------------------------------------------
+    def _uncertain_in_words(self, raw: Mapping[str, Any], record: PatientRecord) -> bool:
+        """A diagnosis its words state with uncertainty ("suspected liver metastases"): not counted, and
+        named on the data card as a provisional one is. True when so."""
+        if not self._says_uncertain(raw):
+            return False
+        if self._kept(raw, record) is not None:
+            record.unconfirmed.append(f"Condition/{raw.get('id') or '?'}")
+        return True
+
     def _says_uncertain(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words state it with uncertainty ("suspected", "concerning for", "r/o")."""
-        return any(
-            self.terminology.text_uncertain.search(without_accents(text)) for text in raw_concept_texts(raw.get("code"))
-        )
+        return any(self.terminology.text_uncertain.search(without_accents(text)) for text in raw_concept_texts(raw.get("code")))
 
     def _names_spread(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""

@@ -22,8 +22,9 @@ from collections.abc import Container, Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import Exposure, PatientRecord
+from service.domain import Exposure, PatientRecord, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
+from service.knowledge.drugs import normalise_name
 from service.read.common import (
     JSON_OBJECT,
     coding_pair,
@@ -96,6 +97,11 @@ class MedicationReader:
         stop_reasons = knowledge.lines["stop_reasons"]
         self._progression_words = re.compile(stop_reasons.get("progression_pattern", "(?!)"), re.IGNORECASE)
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
+        unknown = knowledge.drugs.get("unknown_anticancer", {})
+        self._atc = knowledge.systems["atc"]
+        self._anticancer_atc = tuple(unknown.get("atc_prefixes", []))
+        self._anticancer_suffixes = tuple(unknown.get("name_suffixes", []))
+        self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -171,6 +177,7 @@ class MedicationReader:
         agents = self.agents_of_record(raw, medications)
         unresolved = None if agents else unresolved_reference(raw, medications)
         if not agents and unresolved is None:
+            self._read_unidentified(raw, resource_type, record, now)
             return
         status = raw.get("status")
         if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
@@ -200,6 +207,47 @@ class MedicationReader:
             record.exposures.append(
                 Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative=curative)
             )
+
+    # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
+    def _names_unknown_anticancer(self, raw: Mapping[str, Any]) -> str | None:
+        """The ATC code or the word by which a record naming no known agent is an anticancer drug, if it is.
+
+        Read from ``medicationCodeableConcept``, a contained Medication's code and a reference's display.
+        """
+        concepts, texts = _drug_concepts(raw)
+        for concept in concepts:
+            for coding in raw_list(concept.get("coding")):
+                if not isinstance(coding, JSON_OBJECT):
+                    continue
+                system, code = coding.get("system"), coding.get("code")
+                if isinstance(system, str) and isinstance(code, str) and self._aliases.get(system, system) == self._atc:
+                    if code.strip().upper().startswith(self._anticancer_atc):
+                        return code.strip().upper()
+                if isinstance(coding.get("display"), str):
+                    texts.append(coding["display"])
+            if isinstance(concept.get("text"), str):
+                texts.append(concept["text"])
+        words = (word for text in texts for word in normalise_name(text))
+        return next(
+            (w for w in words if w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)), None
+        )
+
+    def _read_unidentified(self, raw: Mapping[str, Any], resource_type: str, record: PatientRecord, now: date) -> None:
+        """A record naming no known agent: kept when it is an anticancer drug all the same, for the engine
+        to judge whether the line can still be told."""
+        named = self._names_unknown_anticancer(raw)
+        if named is None:
+            return
+        status = raw.get("status")
+        if not isinstance(status, str) or self._left_out(raw, resource_type, status):
+            return
+        model = validated(raw, record)
+        if model is None:
+            return
+        start, end = self._period_of(resource_type, model)
+        ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
+        therapy = UnidentifiedTherapy(reference_of(raw), named, start, end, ongoing, self._curative(raw, model))
+        record.unidentified_anticancer.append(therapy)
 
     @staticmethod
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
@@ -269,3 +317,25 @@ class MedicationReader:
                 if any(word in lowered for word in self._toxicity_words):
                     return "toxicity"
         return "other"
+
+
+def _drug_concepts(raw: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """A medication record's drug concepts (its own, a contained Medication's code) and a reference's display."""
+    concepts: list[Mapping[str, Any]] = []
+    texts: list[str] = []
+    concept = raw.get("medicationCodeableConcept")
+    if isinstance(concept, JSON_OBJECT):
+        concepts.append(concept)
+    reference = raw.get("medicationReference")
+    if isinstance(reference, JSON_OBJECT):
+        if isinstance(reference.get("display"), str):
+            texts.append(reference["display"])
+        target = raw_text(reference.get("reference")) or ""
+        for contained in raw_list(raw.get("contained")) if target.startswith("#") else ():
+            if (
+                isinstance(contained, JSON_OBJECT)
+                and contained.get("id") == target[1:]
+                and isinstance(contained.get("code"), JSON_OBJECT)
+            ):
+                concepts.append(contained["code"])
+    return concepts, texts

@@ -1,0 +1,98 @@
+"""An anticancer drug the service does not know (mappings/drugs.yaml ``unknown_anticancer``).
+
+A medication record that names no agent of drugs.yaml was read as no treatment at all: a patient on
+zongertinib (a HER2 kinase inhibitor approved in 2025) or on a trial antibody was "untreated" and
+offered first-line regimens. A record whose ATC code is under L01/L02, or whose name carries a WHO INN
+stem only antineoplastics carry, is an anticancer drug; given since the metastatic diagnosis, the line
+of therapy cannot be told, so the history is incomplete (contract: ``history-incomplete``, no line,
+no regimen) and the data card names the record.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.engine import Engine
+from service.knowledge import Knowledge
+from service.render import CardRenderer, RenderContext
+from tests.conftest import condition, her2_positive_liver_patient, observation, patient, statement
+
+NOW = date(2026, 6, 1)
+ATC = "http://www.whocc.no/atc"
+
+
+def _untreated() -> list[dict[str, Any]]:
+    """HER2 3+ with liver metastases since 2024-01-10, no medication the service knows."""
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2022-01-10"),
+        condition("c2", "icd10cm", "C78.7", "2024-01-10"),
+        observation("o1", "85319-2", "2024-01-15", valueString="3+"),
+    ]
+
+
+def _coded(rid: str, system: str, code: str, start: str, status: str = "active") -> dict[str, Any]:
+    record = statement(rid, "x", start, status=status)
+    record["medicationCodeableConcept"] = {"coding": [{"system": system, "code": code}]}
+    return record
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        statement("mx", "zongertinib 120 mg tablet", "2025-01-01", status="active"),
+        statement("mx", "Inetetamab", "2025-01-01", "2025-09-01"),  # an anti-HER2 antibody (tumour infix -ta-)
+        statement("mx", "patritumab deruxtecan", "2025-01-01", status="active"),  # -tecan
+        statement("mx", "ABC-123 (investigational ravtansine conjugate)", "2025-01-01", status="active"),
+        _coded("mx", ATC, "L01XX99", "2025-01-01"),  # an ATC antineoplastic code drugs.yaml does not list
+        _coded("mx", "urn:oid:2.16.840.1.113883.6.73", "L01EH99", "2025-01-01"),  # ATC by its OID
+    ],
+)
+def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(
+    engine: Engine, knowledge: Knowledge, record
+):
+    evaluation = engine.evaluate("p1", [*_untreated(), record], NOW)
+    assessment = evaluation.assessment()
+    assert "history-incomplete" in assessment["alerts"]
+    assert "recommendedRegimens" not in assessment and "recommendedLine" not in assessment
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    assert "drug this service does not know" in cards[-1]["detail"] and "MedicationStatement/mx" in cards[-1]["detail"]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        statement("mx", "tofacitinib 5 mg", "2025-01-01", status="active"),  # a JAK inhibitor (-citinib)
+        statement("mx", "ondansetron 8 mg", "2025-01-01", status="active"),
+        statement("mx", "denosumab (XGEVA)", "2025-01-01", status="active"),  # bone, not a line
+        statement("mx", "zongertinib", "2023-01-01", "2023-06-01"),  # ended before the metastatic diagnosis
+        statement("mx", "zongertinib", "2025-01-01", status="entered-in-error"),
+        _coded("mx", ATC, "A04AA01", "2025-01-01"),  # ondansetron's ATC code
+    ],
+)
+def test_other_drugs_and_earlier_or_voided_records_change_nothing(engine: Engine, record):
+    assessment = engine.evaluate("p1", [*_untreated(), record], NOW).assessment()
+    assert "history-incomplete" not in assessment.get("alerts", [])
+    assert assessment["recommendedLine"] == 1
+
+
+def test_a_known_history_with_an_unknown_anticancer_drug_after_it_is_not_trusted(engine: Engine):
+    """THP then progression (line 1) and then an unknown drug: the next line is not offered as a guess."""
+    records = [*her2_positive_liver_patient(), statement("mx", "zongertinib", "2025-04-01", status="active")]
+    assessment = engine.evaluate("p1", records, NOW).assessment()
+    assert "history-incomplete" in assessment["alerts"] and "recommendedRegimens" not in assessment
+    assert "history-incomplete" not in engine.evaluate("p1", her2_positive_liver_patient(), NOW).assessment().get("alerts", [])
+
+
+def test_no_breast_cancer_no_note(engine: Engine, knowledge: Knowledge):
+    """A lung cancer patient on gefitinib (the public mCODE example John Anyperson): nothing to say."""
+    records = [
+        patient(),
+        condition("c1", "snomed", "254637007", "2022-01-10"),
+        statement("mx", "gefitinib", "2023-01-01", status="active"),
+    ]
+    evaluation = engine.evaluate("p1", records, NOW)
+    assert evaluation.unidentified_anticancer == ()
