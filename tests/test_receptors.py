@@ -315,3 +315,40 @@ def test_every_snomed_coded_observation_kind_is_asked_for_by_a_prefetch_template
     templates = " ".join(knowledge.raw["services"]["prefetch"].values())
     for code in knowledge.terminology.observation_kind_snomed:
         assert f"http://snomed.info/sct|{code}" in templates, code
+
+
+# -- a result whose words name several receptors ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "er", "pr"),
+    [
+        ("ER positive, PR negative", "positive", "negative"),  # ER had read negative: "negative" was found first
+        ("ER negative, PR positive", "negative", "positive"),
+        ("ER 95%, PR 0%", "positive", "negative"),  # PR had read 95 %
+        ("ER 0%, PR 60%", "negative", "positive"),
+        ("ER+/PR-/HER2+", "positive", "negative"),  # had read as nothing
+        ("ER: positive (90%); PR: negative (<1%)", "positive", "negative"),
+        ("Estrogen receptor: Negative. Progesterone receptor: Positive (40%)", "negative", "positive"),
+        ("Positive for ER, negative for PR", "positive", "negative"),  # the answers first
+        ("HR+ (ER 90%, PR 5%)", "positive", "positive"),
+        ("Positive", "positive", "positive"),  # one answer, no names: as before
+    ],
+)
+def test_each_receptor_takes_the_words_about_itself(engine, text, er, pr):
+    """A pathology summary pasted into both the ER and the PR Observation: each reads its own clause."""
+    records = [_er_record("e", "85337-4", valueString=text), _er_record("p", "85339-0", valueString=text)]
+    status = engine.evaluate("p1", records, D).receptors
+    assert (status.er, status.pr) == (er, pr)
+
+
+@pytest.mark.parametrize(
+    ("text", "her2"),
+    [
+        ("ER+/PR-/HER2+", "positive"),
+        ("ER+/PR-/HER2-low", "low"),
+        ("HER2-low", "low"),  # the hyphen is not a sign
+        ("HER2 negative (1+), ER positive", "low"),
+        ("ER-/PR-/HER2-", "negative"),
+    ],
+)
+def test_a_her2_result_naming_other_receptors_reads_its_own_words(engine, text, her2):
+    assert engine.evaluate("p1", [_er_record("h", "48676-1", valueString=text)], D).receptors.her2 == her2

@@ -37,6 +37,8 @@ class Knowledge:
     ihc_score: re.Pattern[str] = re.compile("")
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
     her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
+    receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it
+    receptor_name_hints: tuple[str, ...] = ()  # a piece of every receptor name (a cheap test first)
     disease_status_by_code: dict[str, str] = field(default_factory=dict)
     stage_iv_values: frozenset[str] = frozenset()
     breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()

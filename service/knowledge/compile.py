@@ -39,6 +39,9 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
     by_score = category.get("negative_by_ihc_score", {})
     knowledge.her2_negative_by_ihc_score = {int(score): value for score, value in by_score.items()}
+    names = codes.get("receptor_names", {})
+    knowledge.receptor_names = {receptor: re.compile(names[receptor]) for receptor in ("er", "pr", "her2") if receptor in names}
+    knowledge.receptor_name_hints = tuple(names.get("hints", []))
     knowledge.disease_status_by_code = {code: status for status, values in codes["disease_status"].items() for code in values}
     knowledge.stage_iv_values = frozenset(codes.get("stage_iv_values", []))
 

@@ -66,6 +66,36 @@ def _bound(comparator: str, value: float) -> Reading:
     return Reading(value, None, low_open=_OPEN_ABOVE[word])
 
 
+# The receptor whose words a result of each kind is about (codes.yaml receptor_names).
+_RECEPTOR_OF_KIND = {
+    "er": "er",
+    "er-percent": "er",
+    "pr": "pr",
+    "pr-percent": "pr",
+    "her2-ihc": "her2",
+    "her2-interpretation": "her2",
+    "her2-ish": "her2",
+}
+_ANSWER_FIRST = re.compile(r"\b(positive|negative|pos|neg|equivocal|amplified)\b|\d\s*%")
+# "ER+/PR-", "ER + PR -": a sign after the name, then nothing, a separator or a space (not "HER2-low",
+# not "ER - 95%").
+_SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
+
+
+class _TextValue:
+    """A result's value reduced to the words about one receptor: a valueString and nothing else."""
+
+    valueCodeableConcept = None
+    valueQuantity = None
+    valueRange = None
+    valueRatio = None
+    valueInteger = None
+    valueBoolean = None
+
+    def __init__(self, text: str) -> None:
+        self.valueString = text
+
+
 class ValueReader:
     """Reads values with the answer lists and text patterns of the knowledge files."""
 
@@ -147,8 +177,43 @@ class ValueReader:
             return int(number)
         return None
 
+    def own_words(self, kind: str, holder: Any) -> Any:
+        """``holder``, or its words about this result's own receptor when they name several ("ER 95%, PR 0%").
+
+        The words about a receptor run from its name to the next receptor's name; or, when the answers
+        come before the names ("Positive for ER, negative for PR"), from the previous name to its own.
+        A "+" or "-" right after the name ("ER+/PR-") is the answer. Only a text (not a coded answer or
+        a quantity) is cut, and only when it names this receptor and another, or signs this one.
+        """
+        receptor = _RECEPTOR_OF_KIND.get(kind)
+        names = self.knowledge.receptor_names
+        if receptor is None or receptor not in names or getattr(holder, "valueQuantity", None) is not None:
+            return holder
+        for text in self.value_texts(holder):
+            lowered = text.lower()
+            if not any(hint in lowered for hint in self.knowledge.receptor_name_hints):
+                continue
+            found = sorted((m.start(), m.end(), name) for name, pattern in names.items() for m in pattern.finditer(lowered))
+            own = [m for m in found if m[2] == receptor]
+            if not own:
+                continue
+            start, end = own[0][0], own[0][1]
+            others = [m for m in found if m[2] != receptor]
+            sign = _SIGN.match(lowered, end)
+            if not others and sign is None:
+                continue
+            if _ANSWER_FIRST.search(lowered, 0, found[0][0]):  # "positive for ER, negative for PR"
+                before = [m[1] for m in others if m[1] <= start]
+                return _TextValue(lowered[max(before, default=0) : start])
+            stop = min((m[0] for m in others if m[0] >= end), default=len(lowered))
+            if sign is not None:
+                return _TextValue(("positive" if sign.group(1) == "+" else "negative") + lowered[sign.end() : stop])
+            return _TextValue(lowered[start:stop])  # the name kept: "HER2-low" is read whole
+        return holder
+
     def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
         """One receptor result of ``kind``; None when the value says nothing readable."""
+        holder = self.own_words(kind, holder)
         if kind == "her2-ihc":
             return self._her2_ihc(holder, on, record_id, dated)
         if kind in ("her2-ratio", "her2-copies"):
