@@ -461,6 +461,12 @@ def _on_tdxd_with_status(text: str) -> list[dict[str, Any]]:
         ("Progressão", "progressed"),
         ("Sin progresión", "on-treatment"),
         ("Enfermedad estable", "on-treatment"),
+        ("New liver lesions", "progressed"),  # RECIST 1.1: new lesions are progression
+        ("New brain metastases", "progressed"),
+        ("No new lesions", "on-treatment"),
+        ("No new lesions, stable disease", "on-treatment"),
+        ("PD per RECIST 1.1", "progressed"),  # "PD" with its criteria
+        ("Non-CR/Non-PD", "on-treatment"),
     ],
 )
 def test_a_disease_status_in_words_is_read_with_its_negation(engine, text, status):
@@ -509,6 +515,8 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
         ("Grade 3 hand-foot syndrome", "toxicity"),
         ("LVEF drop to 42%", "toxicity"),
         ("Rash", "toxicity"),
+        ("New liver lesions on CT", "progression"),
+        ("No new lesions; patient preference", "unknown"),
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
