@@ -131,5 +131,7 @@ class PatientRecord:
     spread_from_name: list[str] = field(default_factory=list)  # a coded primary whose name gave a metastasis or stage IV
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)
+    # MedicationStatements dated only by dateAsserted (when the statement was made, not when the drug was taken)
+    dated_by_assertion: list[str] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)

@@ -803,3 +803,28 @@ def test_the_data_card_says_a_metastasis_was_read_from_the_diagnosis_name(engine
     primary["code"]["text"] = "Metastatic breast cancer to liver"
     cards = CardRenderer(knowledge).cards(evaluate(engine, [patient(), primary]), RenderContext("h", "p1"))
     assert "read from the name of the diagnosis" in cards[-1]["detail"] and "Condition/bc" in cards[-1]["detail"]
+
+
+# A MedicationStatement with no effective[x]: its dosage's bounds, else the day it was asserted.
+def _undated_statement(**extra: Any) -> dict[str, Any]:
+    record = statement("ms", "Enhertu", "2025-02-01", status="active", **extra)
+    del record["effectivePeriod"]
+    return record
+
+
+@pytest.mark.parametrize(
+    ("extra", "start", "named"),
+    [
+        ({"dosage": [{"timing": {"repeat": {"boundsPeriod": {"start": "2025-02-01"}}}}]}, "2025-02-01", False),
+        ({"dateAsserted": "2025-03-10"}, "2025-03-10", True),  # taken by then: dated so, and named
+        ({}, None, False),  # no date at all: skipped and named, as before
+    ],
+)
+def test_a_statement_without_effective_is_dated_by_its_dosage_or_its_assertion(engine, knowledge, extra, start, named):
+    """A T-DXd statement dated only in dosage.timing or by dateAsserted was skipped (no date): the patient
+    read as untreated and was offered first-line therapy."""
+    records = [*_on_tdxd_with_status("Stable")[:4], _undated_statement(**extra)]
+    evaluation = evaluate(engine, records)
+    history = evaluation.assessment()["lineOfTherapy"].get("history", [])
+    assert (history[0]["start"] if history else None) == start
+    assert ("MedicationStatement/ms" in evaluation.record.dated_by_assertion) is named

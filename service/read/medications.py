@@ -196,6 +196,7 @@ class MedicationReader:
         if start is None:
             record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
             return
+        _note_assertion_date(resource_type, model, record)
         ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
         if not ongoing and end is None and status not in ONGOING_STATUS:
             end = start
@@ -276,7 +277,19 @@ class MedicationReader:
         if period is not None:
             return to_date(period.start) or to_date(period.end), to_date(period.end)
         when = to_date(model.effectiveDateTime)
+        if when is None and resource_type == "MedicationStatement":
+            return self._statement_period(model)
         return when, (when if resource_type == "MedicationAdministration" else None)
+
+    @staticmethod
+    def _statement_period(model: Any) -> tuple[date | None, date | None]:
+        """A MedicationStatement without effective[x]: its dosage's bounds, else the day it was asserted
+        (the drug was being taken, or had been, by then; ``dated_by_assertion`` names it)."""
+        for dosage in model.dosage or []:
+            bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
+            if bounds is not None and (bounds.start is not None or bounds.end is not None):
+                return to_date(bounds.start) or to_date(bounds.end), to_date(bounds.end)
+        return to_date(model.dateAsserted), None
 
     def _curative(self, raw: Mapping[str, Any], model: Any) -> bool:
         """Marked curative, adjuvant or neoadjuvant (mCODE treatment intent, reason text)."""
@@ -339,3 +352,10 @@ def _drug_concepts(raw: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], lis
             ):
                 concepts.append(contained["code"])
     return concepts, texts
+
+
+def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) -> None:
+    """Name a MedicationStatement whose only date is ``dateAsserted`` (``_statement_period`` used it)."""
+    if resource_type == "MedicationStatement" and model.effectiveDateTime is None and model.effectivePeriod is None:
+        if not any(d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod for d in model.dosage or []):
+            record.dated_by_assertion.append(f"MedicationStatement/{model.id or '?'}")

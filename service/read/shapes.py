@@ -156,14 +156,6 @@ class _Effective(_Medication, frozen=True):
         _one_of("effective[x]", self.effectiveDateTime, self.effectivePeriod)
 
 
-class MedicationStatement(_Effective, frozen=True):
-    pass
-
-
-class MedicationAdministration(_Effective, frozen=True):
-    pass
-
-
 class Repeat(Shape, frozen=True):
     boundsPeriod: Period | None = None  # noqa: N815
 
@@ -174,6 +166,15 @@ class Timing(Shape, frozen=True):
 
 class Dosage(Shape, frozen=True):
     timing: Timing | None = None
+
+
+class MedicationStatement(_Effective, frozen=True):
+    dateAsserted: DateTime | None = None  # noqa: N815
+    dosage: list[Dosage] | None = None
+
+
+class MedicationAdministration(_Effective, frozen=True):
+    pass
 
 
 class DispenseRequest(Shape, frozen=True):

@@ -14,6 +14,7 @@ INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
 UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
+DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "
 
 
@@ -63,6 +64,7 @@ class CardRenderer(SummaryCard):
         problems += [UNCONFIRMED + ref for ref in record.unconfirmed]
         problems += [SPREAD_FROM_NAME + ref for ref in record.spread_from_name]
         problems += [f"{UNIDENTIFIED}{therapy.record} ({therapy.named})" for therapy in evaluation.unidentified_anticancer]
+        problems += [DATED_BY_ASSERTION + ref for ref in record.dated_by_assertion]
         problems += self._recorded_date_note(evaluation)
         if problems:
             cards.append(self.data_card(problems, context))
