@@ -122,3 +122,63 @@ def test_the_hints_hold_every_text_their_patterns_match(knowledge):
     for text in LUNG_WORDS:
         assert terminology.lung_text.search(text), text
         assert any(hint in text.lower() for hint in terminology.lung_hints), text
+
+
+# -- no pattern in mappings/ can take quadratic time ----------------------------------------------------
+def _unbounded_gaps(pattern: str) -> bool:
+    """Whether a regular expression repeats "any character" or a negated class without an upper bound.
+
+    Such a gap between two words ("no" ... "amplification") makes a search quadratic on a text that
+    repeats the first word: one 96 kB valueString of "no no no ..." took 67 s to read. Bounded gaps
+    ({0,80}) keep every search linear.
+    """
+    from re import _constants as sre  # type: ignore[attr-defined]
+    from re import _parser as parser  # type: ignore[attr-defined]
+
+    def negated_or_any(items: list[tuple[object, object]]) -> bool:
+        for op, arg in items:
+            if op == sre.ANY or (op == sre.IN and arg and arg[0][0] == sre.NEGATE):  # type: ignore[index]
+                return True
+            if op == sre.SUBPATTERN and negated_or_any(list(arg[-1])):  # type: ignore[index]
+                return True
+        return False
+
+    def walk(items: list[tuple[object, object]]) -> bool:
+        for op, arg in items:
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+                _low, high, sub = arg  # type: ignore[misc]
+                if (high == sre.MAXREPEAT and negated_or_any(list(sub))) or walk(list(sub)):
+                    return True
+            elif op == sre.SUBPATTERN and walk(list(arg[-1])):  # type: ignore[index]
+                return True
+            elif op == sre.BRANCH and any(walk(list(branch)) for branch in arg[1]):  # type: ignore[index]
+                return True
+            elif op in (sre.ASSERT, sre.ASSERT_NOT) and walk(list(arg[1])):  # type: ignore[index]
+                return True
+        return False
+
+    return walk(list(parser.parse(pattern)))
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _strings(value)]
+    return []
+
+
+def test_no_pattern_in_the_mappings_has_an_unbounded_gap():
+    assert _unbounded_gaps(r"\bno\b[^.;,]*\bamplification") and _unbounded_gaps(r"her2.*fish")
+    assert not _unbounded_gaps(r"\bno\b[^.;,]{0,80}\bamplification") and not _unbounded_gaps(r"\bmetasta\w*\s+")
+    offending = []
+    for path in sorted((ROOT / "mappings").glob("*.yaml")):
+        for text in _strings(yaml.safe_load(path.read_text())):
+            try:
+                if _unbounded_gaps(text):
+                    offending.append(f"{path.name}: {text[:80]}")
+            except Exception:  # noqa: BLE001, S112  (a label, not a pattern)
+                continue
+    assert offending == []
