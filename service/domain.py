@@ -131,6 +131,8 @@ class PatientRecord:
     spread_from_name: list[str] = field(default_factory=list)  # a coded primary whose name gave a metastasis or stage IV
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)
+    # current primary cancers of another site (ICD-10 C00-C75, C81-C96 but C50): "Condition/id (code)"
+    other_primaries: list[str] = field(default_factory=list)
     # MedicationStatements dated only by dateAsserted (when the statement was made, not when the drug was taken)
     dated_by_assertion: list[str] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)

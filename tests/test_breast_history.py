@@ -103,3 +103,41 @@ def test_a_history_of_breast_cancer_is_not_read_as_a_current_primary(engine: Eng
     assert engine.evaluate("p1", [patient(), history], NOW).extent.breast_cancer is False
     assert engine.evaluate("p1", [patient(), history, primary], NOW).extent.breast_cancer is True
     assert engine.evaluate("p1", [patient(), history], NOW).extent.breast_cancer_history is True
+
+
+# -- another primary cancer beside the breast cancer -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [
+        (condition("lung", "icd10cm", "C34.90", "2023-11-01"), True),  # lung cancer
+        (condition("lung", "http://hl7.org/fhir/sid/icd-10", "C18.7", "2023-11-01"), True),  # colon, WHO ICD-10
+        (condition("lung", "icd10cm", "C83.30", "2023-11-01"), True),  # a lymphoma (C81-C96)
+        (condition("lung", "icd10cm", "C50.912", "2023-11-01"), False),  # the breast itself
+        (condition("lung", "icd10cm", "C79.51", "2023-11-01"), False),  # a secondary, not a primary
+        (condition("lung", "icd10cm", "D05.11", "2023-11-01"), False),  # in situ, not malignant invasive
+        (
+            condition(
+                "lung",
+                "icd10cm",
+                "C34.90",
+                "2020-01-01",
+                clinicalStatus={
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]
+                },
+            ),
+            False,
+        ),
+    ],
+)
+def test_another_current_primary_cancer_is_named_on_the_data_card(engine, knowledge, other, named):
+    """Z85.3 with liver metastases and a current lung cancer: the metastases are read as the breast
+    cancer's (the service knows no other disease), and the data card now says another primary exists."""
+    records = [
+        patient(),
+        condition("hx", "icd10cm", "Z85.3", "2018-02-01"),
+        condition("liver", "icd10cm", "C78.7", "2024-01-10"),
+        other,
+    ]
+    evaluation = engine.evaluate("p1", records, NOW)
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    assert ("Another primary cancer is recorded" in cards[-1].get("detail", "")) is named

@@ -72,7 +72,9 @@ class ConditionReader:
             if from_text and self._uncertain_in_words(raw, record):
                 return
             if not from_text:
-                if not self._read_breast_history(raw, code_codings, record):
+                if not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(
+                    raw, code_codings, record
+                ):
                     self._read_lung_disease(raw, code_codings, record)
                 return
         elif site is None and not secondary_profile and self._names_spread(raw) and not self._says_uncertain(raw):
@@ -159,6 +161,19 @@ class ConditionReader:
         condition = self._kept_and_named(raw, record, from_text, unconfirmed_counts=False)
         if condition is not None:
             record.conditions.append(CancerCondition("history", self._onset(condition), record_id=condition.id or ""))
+        return True
+
+    # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
+    def _read_other_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
+        """A Condition coded as a primary cancer of another site: named when current. True when so coded."""
+        code = next((c for system, c in code_codings if system == self._icd10 and self.terminology.is_other_primary(c)), None)
+        if code is None:
+            return False
+        condition = self._kept(raw, record, unconfirmed_counts=False)
+        if condition is not None:
+            statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+            if not statuses or statuses & _ACTIVE_STATUSES:
+                record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
         return True
 
     # -- interstitial lung disease and pneumonitis (safety.yaml lung) -----------------------------

@@ -61,6 +61,15 @@ class Terminology:
     history_icd10_prefixes: tuple[str, ...]
     history_text: re.Pattern[str]
     history_negation: re.Pattern[str]
+    other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
+    other_primary_except: tuple[str, ...]
+
+    def is_other_primary(self, code: str) -> bool:
+        """An ICD-10 code of a primary cancer other than the breast's (terminology.yaml other_primary)."""
+        category = code[:3].upper()
+        return not code.upper().startswith(self.other_primary_except) and any(
+            low <= category <= high for low, high in self.other_primary_categories
+        )
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
@@ -98,6 +107,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
     text = document["text"]
     lung = document["lung_disease"]
     history = document["breast_history"]
+    other = document.get("other_primary", {})
     return Terminology(
         version=document["version"],
         icdo3=document["systems"]["icdo3"],
@@ -145,4 +155,6 @@ def _compile(document: dict[str, Any]) -> Terminology:
         history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
         history_text=re.compile(history["text"], re.IGNORECASE),
         history_negation=re.compile(history["negation"], re.IGNORECASE),
+        other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
+        other_primary_except=tuple(other.get("except_prefixes", [])),
     )

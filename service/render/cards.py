@@ -15,6 +15,7 @@ SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose valu
 UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
 DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
+OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "
 
 
@@ -65,6 +66,8 @@ class CardRenderer(SummaryCard):
         problems += [SPREAD_FROM_NAME + ref for ref in record.spread_from_name]
         problems += [f"{UNIDENTIFIED}{therapy.record} ({therapy.named})" for therapy in evaluation.unidentified_anticancer]
         problems += [DATED_BY_ASSERTION + ref for ref in record.dated_by_assertion]
+        if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
+            problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]
         problems += self._recorded_date_note(evaluation)
         if problems:
             cards.append(self.data_card(problems, context))
