@@ -828,3 +828,24 @@ def test_a_statement_without_effective_is_dated_by_its_dosage_or_its_assertion(e
     history = evaluation.assessment()["lineOfTherapy"].get("history", [])
     assert (history[0]["start"] if history else None) == start
     assert ("MedicationStatement/ms" in evaluation.record.dated_by_assertion) is named
+
+
+@pytest.mark.parametrize(
+    ("words", "sites"),
+    [
+        ("Lebermetastasen", ["liver"]),  # German compounds: the site is the part before "metasta"
+        ("Knochenmetastasen", ["bone"]),
+        ("Hirnmetastasen", ["brain"]),
+        ("Lungenmetastasen und Lebermetastasen", ["liver", "lung"]),
+        ("Ossäre Metastasen", ["bone"]),
+        ("Hepatische Metastasen", ["liver"]),
+        ("Keine Lebermetastasen", None),  # a German negation
+        ("Sin metástasis hepáticas", None),
+        ("Nonmetastatic breast cancer", None),
+    ],
+)
+def test_german_metastasis_words_are_read(engine, words, sites):
+    named = condition("m", "snomed", "x", "2025-01-01")
+    named["code"] = {"text": words}
+    assessment = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), named]).assessment()
+    assert assessment.get("metastaticSites") == sites

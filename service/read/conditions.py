@@ -330,6 +330,8 @@ class ConditionReader:
         """Every site the words name, in order ("mets to liver and bone"); leptomeninges first, and
         "cerebral meninges" names the meninges, not the brain."""
         words = [word for text in texts for word in _WORDS.findall(_CEREBRAL_MENINGES.sub("menin", text.lower()))]
+        # A German compound names its site before "metasta" ("lebermetastasen": leber, the liver).
+        words = [word[: word.index("metasta")] if "metasta" in word[1:] else word for word in words]
         found = list(dict.fromkeys(self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words))
         if "leptomeninges" in found:
             found.remove("leptomeninges")
