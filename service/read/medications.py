@@ -285,10 +285,9 @@ class MedicationReader:
     def _statement_period(model: Any) -> tuple[date | None, date | None]:
         """A MedicationStatement without effective[x]: its dosage's bounds, else the day it was asserted
         (the drug was being taken, or had been, by then; ``dated_by_assertion`` names it)."""
-        for dosage in model.dosage or []:
-            bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
-            if bounds is not None and (bounds.start is not None or bounds.end is not None):
-                return to_date(bounds.start) or to_date(bounds.end), to_date(bounds.end)
+        bounds = _dosage_bounds(model)
+        if bounds is not None:
+            return to_date(bounds.start) or to_date(bounds.end), to_date(bounds.end)
         return to_date(model.dateAsserted), None
 
     def _curative(self, raw: Mapping[str, Any], model: Any) -> bool:
@@ -354,8 +353,18 @@ def _drug_concepts(raw: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], lis
     return concepts, texts
 
 
+def _dosage_bounds(model: Any) -> Any:
+    """The first ``dosage[].timing.repeat.boundsPeriod`` of a MedicationStatement that holds a date."""
+    for dosage in model.dosage or []:
+        bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
+        if bounds is not None and (bounds.start is not None or bounds.end is not None):
+            return bounds
+    return None
+
+
 def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) -> None:
     """Name a MedicationStatement whose only date is ``dateAsserted`` (``_statement_period`` used it)."""
-    if resource_type == "MedicationStatement" and model.effectiveDateTime is None and model.effectivePeriod is None:
-        if not any(d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod for d in model.dosage or []):
-            record.dated_by_assertion.append(f"MedicationStatement/{model.id or '?'}")
+    if resource_type != "MedicationStatement" or model.effectiveDateTime is not None or model.effectivePeriod is not None:
+        return
+    if _dosage_bounds(model) is None:
+        record.dated_by_assertion.append(f"MedicationStatement/{model.id or '?'}")
