@@ -352,3 +352,10 @@ def test_each_receptor_takes_the_words_about_itself(engine, text, er, pr):
 )
 def test_a_her2_result_naming_other_receptors_reads_its_own_words(engine, text, her2):
     assert engine.evaluate("p1", [_er_record("h", "48676-1", valueString=text)], D).receptors.her2 == her2
+
+
+def test_a_coded_answer_is_the_results_own_whatever_its_text_names(engine):
+    """A PR result coded LA6576-8 (positive) whose text is the whole summary "ER 95%, PR 0%": the code wins."""
+    value = {"coding": [{"system": "http://loinc.org", "code": "LA6576-8"}], "text": "ER 95%, PR 0%"}
+    status = engine.evaluate("p1", [_er_record("p", "85339-0", valueCodeableConcept=value)], D).receptors
+    assert status.pr == "positive"

@@ -189,6 +189,10 @@ class ValueReader:
         names = self.knowledge.receptor_names
         if receptor is None or receptor not in names or getattr(holder, "valueQuantity", None) is not None:
             return holder
+        answers = self.knowledge.answer_by_coding
+        aliases = self.knowledge.system_alias
+        if any(coding_pair(c, aliases) in answers for c in codings(getattr(holder, "valueCodeableConcept", None))):
+            return holder  # a coded answer is this result's own, whatever its text says
         for text in self.value_texts(holder):
             lowered = text.lower()
             if not any(hint in lowered for hint in self.knowledge.receptor_name_hints):
