@@ -331,6 +331,11 @@ def test_every_snomed_coded_observation_kind_is_asked_for_by_a_prefetch_template
         ("Positive for ER, negative for PR", "positive", "negative"),  # the answers first
         ("HR+ (ER 90%, PR 5%)", "positive", "positive"),
         ("Positive", "positive", "positive"),  # one answer, no names: as before
+        ("ER/PR positive", "positive", "positive"),  # names joined by "/" or "and" share the answer
+        ("ER and PR: negative", "negative", "negative"),
+        ("ER/PR/HER2 negative", "negative", "negative"),
+        ("ER/PR positive, HER2 negative", "positive", "positive"),
+        ("ER-positive, PR-negative", "positive", "negative"),  # a hyphen before a word is not a sign
     ],
 )
 def test_each_receptor_takes_the_words_about_itself(engine, text, er, pr):

@@ -79,6 +79,8 @@ _RECEPTOR_OF_KIND = {
 _ANSWER_FIRST = re.compile(r"\b(positive|negative|pos|neg|equivocal|amplified)\b|\d\s*%")
 # "ER+/PR-", "ER + PR -": a sign after the name, then nothing, a separator or a space (not "HER2-low",
 # not "ER - 95%").
+# Nothing but a joining word or punctuation between two names: "ER/PR positive", "ER and PR: negative".
+_JOINED = re.compile(r"[\s/,&;:.()-]*(?:and|or|und|y|e|et)?[\s/,&;:.()-]*")
 _SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
 
 
@@ -209,7 +211,13 @@ class ValueReader:
             if _ANSWER_FIRST.search(lowered, 0, found[0][0]):  # "positive for ER, negative for PR"
                 before = [m[1] for m in others if m[1] <= start]
                 return _TextValue(lowered[max(before, default=0) : start])
-            stop = min((m[0] for m in others if m[0] >= end), default=len(lowered))
+            after = [m for m in others if m[0] >= end]
+            stop = after[0][0] if after else len(lowered)
+            # "ER/PR positive", "ER/PR/HER2 negative": names joined by nothing but "/" or "and" share the answer.
+            joined_end = end
+            while sign is None and after and _JOINED.fullmatch(lowered, joined_end, after[0][0]):
+                joined_end = after.pop(0)[1]
+                stop = after[0][0] if after else len(lowered)
             if sign is not None:
                 return _TextValue(("positive" if sign.group(1) == "+" else "negative") + lowered[sign.end() : stop])
             return _TextValue(lowered[start:stop])  # the name kept: "HER2-low" is read whole
