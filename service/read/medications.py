@@ -77,11 +77,17 @@ def unresolved_reference(raw: Mapping[str, Any], known: Container[str]) -> str |
     if not target:
         return None  # no drug named at all: nothing the rules could have read
     if target.startswith("#"):
-        wanted = target[1:]
-        contained = raw_list(raw.get("contained"))
-        found = any(isinstance(item, JSON_OBJECT) and item.get("id") == wanted for item in contained)
-        return None if found else target
+        return None if contained_resource(raw, target) is not None else target
     return None if medication_key(target) in known else target
+
+
+def contained_resource(raw: Mapping[str, Any], target: str) -> Mapping[str, Any] | None:
+    """The resource a local reference (``#id``) names among ``raw.contained`` (the last, should ids repeat)."""
+    found = None
+    for item in raw_list(raw.get("contained")):
+        if isinstance(item, JSON_OBJECT) and item.get("id") == target[1:]:
+            found = item
+    return found
 
 
 class MedicationReader:
@@ -161,9 +167,9 @@ class MedicationReader:
         target = raw_text(reference.get("reference")) or ""
         agents: set[str] = set()
         if target.startswith("#"):
-            for contained in raw_list(raw.get("contained")):
-                if isinstance(contained, JSON_OBJECT) and contained.get("id") == target[1:]:
-                    agents = self._agents_of_medication_json(contained)
+            contained = contained_resource(raw, target)
+            if contained is not None:
+                agents = self._agents_of_medication_json(contained)
         else:
             agents = set(medications.get(medication_key(target), set()))
         if isinstance(reference.get("display"), str):
@@ -343,13 +349,9 @@ def _drug_concepts(raw: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], lis
         if isinstance(reference.get("display"), str):
             texts.append(reference["display"])
         target = raw_text(reference.get("reference")) or ""
-        for contained in raw_list(raw.get("contained")) if target.startswith("#") else ():
-            if (
-                isinstance(contained, JSON_OBJECT)
-                and contained.get("id") == target[1:]
-                and isinstance(contained.get("code"), JSON_OBJECT)
-            ):
-                concepts.append(contained["code"])
+        contained = contained_resource(raw, target) if target.startswith("#") else None
+        if contained is not None and isinstance(contained.get("code"), JSON_OBJECT):
+            concepts.append(contained["code"])
     return concepts, texts
 
 

@@ -76,11 +76,12 @@ _RECEPTOR_OF_KIND = {
     "her2-interpretation": "her2",
     "her2-ish": "her2",
 }
+# An answer before the first receptor name: the answers come first ("Positive for ER, negative for PR").
 _ANSWER_FIRST = re.compile(r"\b(positive|negative|pos|neg|equivocal|amplified)\b|\d\s*%")
-# "ER+/PR-", "ER + PR -": a sign after the name, then nothing, a separator or a space (not "HER2-low",
-# not "ER - 95%").
 # Nothing but a joining word or punctuation between two names: "ER/PR positive", "ER and PR: negative".
 _JOINED = re.compile(r"[\s/,&;:.()-]*(?:and|or|und|y|e|et)?[\s/,&;:.()-]*")
+# "ER+/PR-", "ER + PR -": a sign after the name, then nothing, a separator or a space (not "HER2-low",
+# not "ER - 95%").
 _SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
 
 
