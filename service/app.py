@@ -288,6 +288,7 @@ def call_service(service_id: str) -> Response:
             rt.may_call,
             rt.address_guard(),
             [*orders, *order_medications],  # drafts whose Medications are fetched if not at hand
+            rt.knowledge.services.get("best_effort_prefetch", ()),
         )
     except PrefetchUnavailable as exc:
         raise ApiError(412, str(exc)) from exc

@@ -73,6 +73,12 @@ class LungDisease(Value, frozen=True):
     record_id: str = ""
 
 
+# Medication records of a drug given, or handed over, on one day rather than of a course: an
+# administration, a pharmacy dispense (which covers its days' supply). Their status never makes them
+# ongoing; a line of them runs while the last is recent (infer/lines.py).
+EVENT_SOURCES = frozenset({"MedicationAdministration", "MedicationDispense"})
+
+
 class Exposure(Value, frozen=True):
     """A period during which one canonical agent was given, from one medication record."""
 
@@ -82,7 +88,7 @@ class Exposure(Value, frozen=True):
     ongoing: bool
     status: str  # the record's status
     stop_reason: str | None = None  # progression | toxicity | other
-    source_type: str = ""  # MedicationStatement | MedicationRequest | MedicationAdministration
+    source_type: str = ""  # MedicationStatement | MedicationRequest | MedicationAdministration | MedicationDispense
     record_id: str = ""
     curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
 

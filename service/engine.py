@@ -97,9 +97,13 @@ class Engine:
         self.safety_rules = SafetyRules(knowledge)
         self.recommender = Recommender(knowledge)
         self.receptor_rules = knowledge.receptors  # ASCO/CAP tables of mappings/receptors.yaml, typed
-        # Prefetch keys whose records make up the medication history (their query searches Medication*).
+        # Prefetch keys whose records make up the medication history (their query searches Medication*);
+        # a best-effort key (dispenses) that could not be read is named, but leaves the history trusted.
+        best_effort = set(knowledge.services.get("best_effort_prefetch", ()))
         self.medication_keys = frozenset(
-            key for key, template in knowledge.services["prefetch"].items() if template.startswith("Medication")
+            key
+            for key, template in knowledge.services["prefetch"].items()
+            if template.startswith("Medication") and key not in best_effort
         )
 
     def evaluate(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextvars import copy_context
 from dataclasses import dataclass, field
@@ -123,12 +123,15 @@ def gather(
     may_call: Callable[[str], bool],
     may_reach: Callable[[str], bool] | None = None,
     drafts: list[dict[str, Any]] | None = None,
+    best_effort: Collection[str] = (),
 ) -> Gathered:
     """Collect every prefetch key's resources; raise ``PrefetchUnavailable`` when required data is missing.
 
     ``may_reach`` is the SSRF address check the gateway applies to every URL it fetches, pages included.
     ``drafts``: the draft orders of an order hook (and the Medications sent with them), whose referenced
     Medications are fetched as the history's are (they join ``Gathered.resources``).
+    ``best_effort``: keys read when they can be (mappings/services.yaml ``best_effort_prefetch``): one
+    neither prefetched nor fetchable is passed over in silence; one whose fetch fails is named.
     """
     deadline = time.monotonic() + budget_seconds
     gathered = Gathered()
@@ -159,6 +162,8 @@ def gather(
             continue
         to_fetch[key] = query
     server_allowed = bool(fhir_server) and may_call(str(fhir_server))
+    if not server_allowed:  # a best-effort key nobody sent and nobody can fetch: passed over
+        to_fetch = {key: query for key, query in to_fetch.items() if key not in best_effort}
     if (to_fetch or to_page) and fhir_server and not server_allowed:
         gathered.problems.append("the FHIR server named in the request is not one this service may call")
     if to_fetch or to_page:

@@ -452,6 +452,7 @@ PREFETCH_KEYS = [
     "medicationStatements",
     "medicationRequests",
     "medicationAdministrations",
+    "medicationDispenses",
 ]
 REQUIRED_KEYS = ["conditions", "receptors"]
 OPERATION_OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}

@@ -45,6 +45,7 @@ def test_discovery_lists_both_services_with_restricted_prefetch(client):
                 "MedicationStatement",
                 "MedicationRequest",
                 "MedicationAdministration",
+                "MedicationDispense",
             }
             params = template.split("?", 1)[1].split("&") if "?" in template else []
             assert all(p.split("=")[0] in {"patient", "code", "_count"} for p in params), template

@@ -54,9 +54,7 @@ def other_origin(templates) -> Iterator[FaultServer]:
 
 @pytest.fixture(scope="module")
 def fault_server(templates, other_origin) -> Iterator[FaultServer]:
-    with FaultServer(
-        example_resources(), templates, other_origin=other_origin.base_url, oversize_bytes=2 * BYTE_LIMIT
-    ) as server:
+    with FaultServer(example_resources(), templates, other_origin=other_origin.base_url, oversize_bytes=2 * BYTE_LIMIT) as server:
         yield server
 
 
@@ -243,6 +241,34 @@ def test_a_medication_search_the_server_answers_in_part_gives_history_incomplete
     if mode.startswith("outcome-"):  # the records that did arrive are still read
         assert assessment["lineOfTherapy"] == complete["lineOfTherapy"]
         assert "OperationOutcome among the records, issue incomplete" in data_card_detail(response.json["cards"])
+
+
+@pytest.mark.parametrize("mode", ["404+oo", "403", "500", "outcome-error", "hang"])
+def test_a_dispense_search_that_fails_is_named_and_the_history_still_trusted(client, fhir, budget, assessment_without, mode):
+    """Dispenses are read when they can be (mappings/services.yaml ``best_effort_prefetch``): a server
+    that keeps none, offers no such search or fails on it loses the dispenses only, named on the data
+    card; the history from orders, statements and administrations is trusted as before."""
+    complete = assessment_without()
+    assert complete["recommendedRegimens"]  # something a history-incomplete would take away
+    fhir.faults["medicationDispenses"] = mode
+    response, elapsed = timed_post(client, "/cds-services/her2-mbc-guidance", patient_view(fhir_server=fhir.base_url))
+    assert response.status_code == 200, response.json
+    assert elapsed < budget + SLACK
+    assert assessment_of(response) == complete
+    assert "medicationDispenses could not be read" in data_card_detail(response.json["cards"])
+
+
+def test_dispenses_neither_prefetched_nor_fetchable_are_passed_over_in_silence(client, templates):
+    """An EHR that prefetches what it keeps and names no FHIR server: no dispenses is no fault."""
+    resources = example(PATIENT)
+    prefetch = {key: run_template(t, PATIENT, resources) for key, t in templates.items() if key != "medicationDispenses"}
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(prefetch=prefetch))
+    assert response.status_code == 200
+    assert not any("could not be read" in card.get("detail", "") for card in response.json["cards"])
+    without_statements = {**prefetch}
+    del without_statements["medicationStatements"]  # an ordinary key missing is still named
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(prefetch=without_statements))
+    assert "medicationStatements could not be read" in data_card_detail(response.json["cards"])
 
 
 @pytest.mark.parametrize("key", [*MEDICATION_KEYS, "cardiac"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import attrgetter
 
-from service.domain import DiseaseStatus, Exposure
+from service.domain import EVENT_SOURCES, DiseaseStatus, Exposure
 from service.knowledge import Knowledge
 
 
@@ -109,7 +109,7 @@ def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[da
 
 def _within_course(exposure: Exposure, spans: dict[str, list[tuple[date, date]]]) -> bool:
     """An administration given under a (neo)adjuvant order or statement of the same agent (its dates cover it)."""
-    if exposure.source_type != "MedicationAdministration":
+    if exposure.source_type not in EVENT_SOURCES:
         return False
     return any(start <= exposure.start <= last for start, last in spans.get(exposure.agent, ()))
 
@@ -179,7 +179,7 @@ class LineOfTherapyRules:
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
-        courses = [e for e in exposures if e.start < metastatic_date and e.source_type != "MedicationAdministration"]
+        courses = [e for e in exposures if e.start < metastatic_date and e.source_type not in EVENT_SOURCES]
         metastatic = [e for e in exposures if e.start >= metastatic_date and not e.curative]
         if courses:  # without a (neo)adjuvant course no administration is part of one
             spans = _course_spans(courses, now)
@@ -231,30 +231,11 @@ class LineOfTherapyRules:
             line.end = min(line.last_activity(now), following.start)
             line.ongoing = False
         else:
-            infusions = [e.last_day for e in line.exposures if e.source_type == "MedicationAdministration"]
-            last_infusion = max(infusions, default=None)
-            # An infusion-only line runs while its last infusion is within the gap, unless the disease
-            # progressed and nothing was given since: then the line is over.
-            given_since_progression = not line.progressed or (last_infusion is not None and last_infusion > max(progression))
-            # A course recorded as stopped or completed (a statement or an order with an end) on or after the
-            # last infusion has ended, however recent that infusion (T-DM1 stopped for toxicity after a dose).
-            stopped_since = last_infusion is not None and any(
-                e.status in ("stopped", "completed")
-                and e.source_type != "MedicationAdministration"
-                and e.end is not None
-                and e.last_day >= last_infusion
-                for e in line.exposures
-            )
-            line.ongoing = any(e.ongoing for e in line.exposures) or bool(
-                last_infusion is not None
-                and (now - last_infusion).days <= self.gap
-                and given_since_progression
-                and not stopped_since
-            )
+            line.ongoing = any(e.ongoing for e in line.exposures) or self._given_lately(line, progression, now)
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
             return
-        records = [e for e in line.exposures if e.source_type != "MedicationAdministration"]
+        records = [e for e in line.exposures if e.source_type not in EVENT_SOURCES]
         if line.progressed:
             line.end_reason = "progression"
         elif any(e.stop_reason == "toxicity" for e in line.exposures):
@@ -263,6 +244,27 @@ class LineOfTherapyRules:
             line.end_reason = "completed"
         else:
             line.end_reason = "unknown"
+
+    def _given_lately(self, line: TherapyLine, progression: list[date], now: date) -> bool:
+        """A last line of administrations or dispenses runs while the last is recent (a dispense: the end of
+        its supply) within the gap, unless the disease progressed and nothing was given since, or a course
+        of the line was recorded as stopped or completed on or after the last day one was given (T-DM1
+        stopped for toxicity after a dose)."""
+        events = [e for e in line.exposures if e.source_type in EVENT_SOURCES]
+        if not events:
+            return False
+        last_given = max(e.start for e in events)  # the day of the infusion or of the hand-over
+        covered_until = max(e.last_day for e in events)
+        if line.progressed and last_given <= max(progression):
+            return False
+        stopped_since = any(
+            e.status in ("stopped", "completed")
+            and e.source_type not in EVENT_SOURCES
+            and e.end is not None
+            and e.last_day >= last_given
+            for e in line.exposures
+        )
+        return (now - covered_until).days <= self.gap and not stopped_since
 
     def _adjuvant_last_day(self, exposure: Exposure, now: date) -> date:
         """The last day of a (neo)adjuvant exposure; an order left active is bounded (mappings/lines.yaml)."""

@@ -58,6 +58,14 @@ def check_references(knowledge: Knowledge) -> None:
             for kind in group.split(","):
                 if kind not in observation_kinds:
                     raise KnowledgeError(f"mappings/services.yaml: prefetch/{key}: unknown observation kind '{kind}'")
+    _check_best_effort_keys(knowledge.services)
+
+
+def _check_best_effort_keys(services: dict[str, Any]) -> None:
+    """A best-effort key is a prefetch key, and not a required one."""
+    for key in services.get("best_effort_prefetch", []):
+        if key not in services["prefetch"] or key in services["required_prefetch"]:
+            raise KnowledgeError(f"mappings/services.yaml: best_effort_prefetch '{key}' is not an optional prefetch key")
 
 
 def _check_regimen_references(knowledge: Knowledge) -> None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from service.domain import Exposure, PatientRecord, UnidentifiedTherapy
+from service.domain import EVENT_SOURCES, Exposure, PatientRecord, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.knowledge.drugs import normalise_name
 from service.read.common import (
@@ -43,7 +43,12 @@ EXCLUDED_MEDICATION_STATUS = {
     "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationAdministration": {"entered-in-error", "not-done"},
+    "MedicationDispense": {"entered-in-error", "cancelled", "declined"},
 }
+# A dispense with another status (preparation, on-hold, stopped...) counts once it was handed over.
+DISPENSE_DONE = "completed"
+DAYS_SUPPLY_UNITS = {"d", "day", "days"}
+MAX_DAYS_SUPPLY = 366  # a longer supply is not believed: the dispense covers its own day
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan", "option"}  # FHIR request-intent: not (yet) an order
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 
@@ -91,7 +96,7 @@ def contained_resource(raw: Mapping[str, Any], target: str) -> Mapping[str, Any]
 
 
 class MedicationReader:
-    """Reads MedicationStatement, MedicationRequest and MedicationAdministration records."""
+    """Reads MedicationStatement, MedicationRequest, MedicationAdministration and MedicationDispense records."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
@@ -203,10 +208,10 @@ class MedicationReader:
             record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
             return
         _note_assertion_date(resource_type, model, record)
-        ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
+        ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
         if not ongoing and end is None and status not in ONGOING_STATUS:
             end = start
-        if resource_type == "MedicationAdministration":
+        if resource_type in EVENT_SOURCES:
             end = end or start
         stop_reason = self._stop_reason(model)
         curative = self._curative(raw, model)
@@ -252,7 +257,7 @@ class MedicationReader:
         if model is None:
             return
         start, end = self._period_of(resource_type, model)
-        ongoing = status in ONGOING_STATUS and resource_type != "MedicationAdministration" and (end is None or end > now)
+        ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
         therapy = UnidentifiedTherapy(reference_of(raw), named, start, end, ongoing, self._curative(raw, model))
         record.unidentified_anticancer.append(therapy)
 
@@ -260,10 +265,13 @@ class MedicationReader:
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
         """True for a record the history leaves out by its status (entered in error, not taken...) or intent.
 
-        A request with ``doNotPerform`` true forbids the drug: it was not given.
+        A request with ``doNotPerform`` true forbids the drug: it was not given. A dispense counts once the
+        drug was handed over (``whenHandedOver``, or the dispense completed).
         """
         if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
             return True
+        if resource_type == "MedicationDispense":
+            return status != DISPENSE_DONE and raw.get("whenHandedOver") is None
         return resource_type == "MedicationRequest" and (
             raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS or raw.get("doNotPerform") is True
         )
@@ -271,14 +279,9 @@ class MedicationReader:
     def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
         if resource_type == "MedicationRequest":
-            for dosage in model.dosageInstruction or []:
-                bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
-                if bounds is not None and bounds.start is not None:
-                    return to_date(bounds.start), to_date(bounds.end)
-            validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
-            if validity is not None and (validity.start is not None or validity.end is not None):
-                return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
-            return to_date(model.authoredOn), None
+            return _request_period(model)
+        if resource_type == "MedicationDispense":
+            return _dispense_period(model)
         period = model.effectivePeriod
         if period is not None:
             return to_date(period.start) or to_date(period.end), to_date(period.end)
@@ -316,7 +319,7 @@ class MedicationReader:
         return any(word in text.lower() for text in texts for word in self._curative_words)
 
     def _stop_reason(self, model: Any) -> str | None:
-        reasons = model.statusReason
+        reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
         if reasons is None:
             return None
         concepts = reasons if isinstance(reasons, list) else [reasons]
@@ -370,3 +373,28 @@ def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) 
         return
     if _dosage_bounds(model) is None:
         record.dated_by_assertion.append(f"MedicationStatement/{model.id or '?'}")
+
+
+def _request_period(model: Any) -> tuple[date | None, date | None]:
+    """An order's dosage bounds, else its ``dispenseRequest.validityPeriod`` (Epic), else ``authoredOn``."""
+    for dosage in model.dosageInstruction or []:
+        bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
+        if bounds is not None and bounds.start is not None:
+            return to_date(bounds.start), to_date(bounds.end)
+    validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
+    if validity is not None and (validity.start is not None or validity.end is not None):
+        return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
+    return to_date(model.authoredOn), None
+
+
+def _dispense_period(model: Any) -> tuple[date | None, date | None]:
+    """(day handed over, last day of its supply): ``whenHandedOver`` (else ``whenPrepared``) and ``daysSupply``."""
+    start = to_date(model.whenHandedOver) or to_date(model.whenPrepared)
+    supply = model.daysSupply
+    if start is None or supply is None or supply.value is None or supply.comparator is not None:
+        return start, start
+    unit = (supply.code or supply.unit or "d").strip().lower()
+    days = int(supply.value)
+    if unit not in DAYS_SUPPLY_UNITS or not 1 <= days <= MAX_DAYS_SUPPLY:
+        return start, start
+    return start, start + timedelta(days=days - 1)

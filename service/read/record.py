@@ -18,7 +18,7 @@ from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
 from service.read.patient import read_patient
 
-MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", *MEDICATION_TYPES)
 
 

@@ -188,12 +188,21 @@ class MedicationRequest(_Medication, frozen=True):
     dispenseRequest: DispenseRequest | None = None  # noqa: N815
 
 
+class MedicationDispense(_Medication, frozen=True):
+    """A pharmacy's hand-over of a drug; R4 has no reasonCode here (the shared elements stay absent)."""
+
+    whenHandedOver: DateTime | None = None  # noqa: N815
+    whenPrepared: DateTime | None = None  # noqa: N815
+    daysSupply: Quantity | None = None  # noqa: N815
+
+
 SHAPES: dict[str, type[Shape]] = {
     "Observation": Observation,
     "Condition": Condition,
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
+    "MedicationDispense": MedicationDispense,
 }
 
 

@@ -188,3 +188,30 @@ def test_records_that_reference_medications_on_hapi(loaded, hapi_app):
         },
     )
     assert with_server.json["cards"][0]["extension"]["her2-cds-assessment"] == scenario.expected
+
+
+def test_dispenses_on_hapi(loaded, hapi_app):
+    """Oral drugs known only from the pharmacy (tests/test_dispenses.py): HAPI's MedicationDispense search,
+    which the service runs because the EHR prefetched nothing, returns them and they join the line, as
+    when the same records are evaluated in process."""
+    from tests.test_dispenses import NOW, after_tdxd, tucatinib_capecitabine_dispensed
+
+    resources = _suffixed([*after_tdxd(), *tucatinib_capecitabine_dispensed()], "-dispense")
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    post_transaction(loaded, bundle)
+    assert len(fhir_get_all(loaded, "MedicationDispense?patient=p1-dispense&_count=50")) >= 20
+    offline = evaluate_bundle(bundle, "patient-view", NOW)["cards"][0]["extension"]["her2-cds-assessment"]
+    assert offline["lineOfTherapy"]["history"][-1]["agents"] == ["capecitabine", "trastuzumab", "tucatinib"]
+    hapi_app.config["HER2CDS_EVALUATION_DATE"] = NOW.isoformat()
+    response = hapi_app.test_client().post(
+        SERVICE,
+        json={
+            "hook": "patient-view",
+            "hookInstance": "dispense-1",
+            "context": {"patientId": "p1-dispense"},
+            "fhirServer": loaded,
+        },
+    )
+    assert response.status_code == 200
+    assert response.json["cards"][0]["extension"]["her2-cds-assessment"] == offline
+    assert not any("could not be read" in card.get("detail", "") for card in response.json["cards"])

@@ -376,6 +376,22 @@ def test_value_sets_match_the_mappings(knowledge):
     }
 
 
+def test_the_capability_statement_names_every_prefetch_query(knowledge):
+    """Each prefetch key's query, as mappings/services.yaml has it, is in the documentation of its resource
+    type (it was once left at ``_count=200`` and without the SNOMED CT search); nothing else is named."""
+    capability = next(r for r in conformance_resources() if r["resourceType"] == "CapabilityStatement")
+    by_type = {entry["type"]: entry for entry in capability["rest"][0]["resource"]}
+    named = set()
+    for key, template in knowledge.services["prefetch"].items():
+        resource_type = template.split("?")[0].split("/")[0]
+        assert f"`{key}`: `{template}`" in by_type[resource_type]["documentation"], key
+        named.add(resource_type)
+        best_effort = key in knowledge.services.get("best_effort_prefetch", [])
+        expectations = {e["valueCode"] for e in by_type[resource_type]["extension"]}
+        assert expectations == ({"SHOULD"} if best_effort else {"SHALL"}), key
+    assert set(by_type) == named | {"Medication"}
+
+
 def test_profiles_and_value_sets_validate(hapi_base, fhir, profiles):
     checks = [(f"{r['resourceType']}/{r['id']}", r, None) for r in profiles.values()]
     assert problems_of(hapi_base, fhir, checks) == []
@@ -468,19 +484,39 @@ def _without(resource: dict[str, Any], *keys: str) -> dict[str, Any]:
 NEGATIVE = [
     ("draft-medication-request-active", {**DRAFT_MEDICATION, "status": "active"}, DRAFT_MEDICATION_REQUEST, "fixed to 'draft'"),
     ("draft-medication-request-order", {**DRAFT_MEDICATION, "intent": "order"}, DRAFT_MEDICATION_REQUEST, "fixed to 'proposal'"),
-    ("draft-medication-request-no-group", _without(DRAFT_MEDICATION, "groupIdentifier"), DRAFT_MEDICATION_REQUEST,
-     "groupIdentifier: minimum required = 1"),
-    ("draft-medication-request-no-text", {**DRAFT_MEDICATION, "medicationCodeableConcept": {"coding": DRAFT_MEDICATION[
-        "medicationCodeableConcept"]["coding"]}}, DRAFT_MEDICATION_REQUEST, "text: minimum required = 1"),
-    ("draft-service-request-no-code", {"resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
-                                       "subject": PATIENT}, DRAFT_SERVICE_REQUEST, "code: minimum required = 1"),
+    (
+        "draft-medication-request-no-group",
+        _without(DRAFT_MEDICATION, "groupIdentifier"),
+        DRAFT_MEDICATION_REQUEST,
+        "groupIdentifier: minimum required = 1",
+    ),
+    (
+        "draft-medication-request-no-text",
+        {**DRAFT_MEDICATION, "medicationCodeableConcept": {"coding": DRAFT_MEDICATION["medicationCodeableConcept"]["coding"]}},
+        DRAFT_MEDICATION_REQUEST,
+        "text: minimum required = 1",
+    ),
+    (
+        "draft-service-request-no-code",
+        {"resourceType": "ServiceRequest", "status": "draft", "intent": "proposal", "subject": PATIENT},
+        DRAFT_SERVICE_REQUEST,
+        "code: minimum required = 1",
+    ),
     ("lvef-no-effective", _without(LVEF_OBSERVATION, "effectiveDateTime"), LVEF, "effective[x]: minimum required = 1"),
     ("lvef-fraction", {**LVEF_OBSERVATION, "valueQuantity": {"value": 0.55}}, LVEF, "her2cds-lvef-1"),
-    ("lvef-other-code", {**LVEF_OBSERVATION, "code": {"coding": [{"system": "http://loinc.org", "code": "8806-2"}]}}, LVEF,
-     "10230-1"),
+    (
+        "lvef-other-code",
+        {**LVEF_OBSERVATION, "code": {"coding": [{"system": "http://loinc.org", "code": "8806-2"}]}},
+        LVEF,
+        "10230-1",
+    ),
     ("tumor-marker-no-subject", _without(TUMOR_MARKER_OBSERVATION, "subject"), TUMOR_MARKER, "subject: minimum required = 1"),
-    ("tumor-marker-integer", {**_without(TUMOR_MARKER_OBSERVATION, "valueString"), "valueInteger": 3}, TUMOR_MARKER,
-     "valueInteger"),
+    (
+        "tumor-marker-integer",
+        {**_without(TUMOR_MARKER_OBSERVATION, "valueString"), "valueInteger": 3},
+        TUMOR_MARKER,
+        "valueInteger",
+    ),
     ("metastasis-undated", _without(METASTASIS, "onsetDateTime"), SECONDARY_CONDITION, "her2cds-secondary-cancer-condition-1"),
 ]
 
@@ -493,8 +529,12 @@ def test_validation_bites(resource, profile, expected, hapi_base, fhir, profiles
 
 @pytest.mark.parametrize(
     ("resource", "profile"),
-    [(DRAFT_MEDICATION, DRAFT_MEDICATION_REQUEST), (LVEF_OBSERVATION, LVEF), (TUMOR_MARKER_OBSERVATION, TUMOR_MARKER),
-     (METASTASIS, SECONDARY_CONDITION)],
+    [
+        (DRAFT_MEDICATION, DRAFT_MEDICATION_REQUEST),
+        (LVEF_OBSERVATION, LVEF),
+        (TUMOR_MARKER_OBSERVATION, TUMOR_MARKER),
+        (METASTASIS, SECONDARY_CONDITION),
+    ],
     ids=["draft-medication-request", "lvef", "tumor-marker", "metastasis"],
 )
 def test_the_negative_cases_start_from_conforming_resources(resource, profile, hapi_base, fhir, profiles):
