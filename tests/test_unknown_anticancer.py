@@ -49,6 +49,8 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
         statement("mx", "ABC-123 (investigational ravtansine conjugate)", "2025-01-01", status="active"),
         _coded("mx", ATC, "L01XX99", "2025-01-01"),  # an ATC antineoplastic code drugs.yaml does not list
         _coded("mx", "urn:oid:2.16.840.1.113883.6.73", "L01EH99", "2025-01-01"),  # ATC by its OID
+        statement("mx", "trastuzumab botidotin", "2025-01-01", status="active"),  # a conjugate, not trastuzumab
+        statement("mx", "Trastuzumab pamirtecan 4.8 mg/kg IV", "2025-01-01", "2025-09-01"),
     ],
 )
 def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(
@@ -96,3 +98,58 @@ def test_no_breast_cancer_no_note(engine: Engine, knowledge: Knowledge):
     ]
     evaluation = engine.evaluate("p1", records, NOW)
     assert evaluation.unidentified_anticancer == ()
+
+
+def _by_reference(rid: str, target: str) -> dict[str, Any]:
+    record = statement(rid, "x", "2025-01-01", status="active")
+    del record["medicationCodeableConcept"]
+    record["medicationReference"] = {"reference": target}
+    return record
+
+
+def test_an_unknown_drug_named_only_in_a_referenced_medication_is_found(engine: Engine):
+    """Synthea and many EHRs name the drug only in a Medication the record references: its code, or an
+    IV admixture's active ingredient, says what was given (the known drugs were read there already)."""
+    formulary = {
+        "resourceType": "Medication",
+        "id": "med-z",
+        "code": {
+            "coding": [
+                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "0", "display": "zongertinib 60 MG Oral Tablet"}
+            ]
+        },
+    }
+    admixture = _by_reference("my", "#adm")
+    admixture["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "adm",
+            "code": {"text": "Infusion admixture"},
+            "ingredient": [
+                {"itemCodeableConcept": {"text": "sodium chloride 0.9 %"}},
+                {"itemCodeableConcept": {"text": "trastuzumab botidotin"}, "isActive": True},
+            ],
+        }
+    ]
+    for records in ([_by_reference("mx", "Medication/med-z"), formulary], [admixture]):
+        evaluation = engine.evaluate("p1", [*_untreated(), *records], NOW)
+        assert "history-incomplete" in evaluation.assessment()["alerts"], records
+        assert evaluation.record.unidentified_anticancer[0].named in ("zongertinib", "trastuzumab botidotin")
+
+
+@pytest.mark.parametrize(
+    ("text", "agents"),
+    [
+        ("trastuzumab botidotin", set()),  # a conjugate nobody listed: not trastuzumab
+        ("trastuzumab vedotin 1.2 mg/kg", set()),
+        ("trastuzumab rezetecan", {"trastuzumab-rezetecan"}),  # conjugates drugs.yaml lists keep their names
+        ("Enhertu (fam-trastuzumab deruxtecan-nxki)", {"trastuzumab-deruxtecan"}),
+        ("trastuzumab 440 mg", {"trastuzumab"}),
+        ("trastuzumab and topotecan", {"trastuzumab"}),  # another drug, not the antibody's payload
+        ("pertuzumab/trastuzumab/hyaluronidase", {"pertuzumab", "trastuzumab"}),
+    ],
+)
+def test_an_antibody_followed_by_a_payload_word_is_a_conjugate(knowledge: Knowledge, text, agents):
+    from service.knowledge import agents_from_name
+
+    assert agents_from_name(knowledge, text) == agents

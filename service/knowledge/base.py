@@ -51,6 +51,7 @@ class Knowledge:
     name_patterns: tuple[NamePattern, ...] = ()
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
+    conjugate_payloads: tuple[str, ...] = ()  # endings of an ADC's payload word (drugs.yaml unknown_anticancer)
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
     substitution_group: dict[str, int] = field(default_factory=dict)

@@ -45,21 +45,31 @@ def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
 
 
 def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
-    """The word scan of ``agents_from_name``: each candidate name over the words, in the global order."""
+    """The word scan of ``agents_from_name``: each candidate name over the words, in the global order.
+
+    A name followed by a word no name took that ends as an ADC's payload does (drugs.yaml
+    ``conjugate_payload_suffixes``: "trastuzumab botidotin") names a conjugate of that antibody, a
+    different drug: it is not read as the antibody.
+    """
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
-    found: set[str] = set()
+    matches: list[tuple[int, tuple[str, ...]]] = []  # (index of the word after the name, its agents)
     for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
         size = len(pattern.words)
         index = 0
         while index + size <= len(words):
             if tuple(words[index : index + size]) == pattern.words:
-                found.update(pattern.agents)
+                matches.append((index + size, pattern.agents))
                 words[index : index + size] = ["\0"] * size
                 index += size
             else:
                 index += 1
+    payloads = knowledge.conjugate_payloads
+    found: set[str] = set()
+    for after, agents in matches:
+        if not (payloads and after < len(words) and words[after] != "\0" and words[after].endswith(payloads)):
+            found.update(agents)
     return found
 
 

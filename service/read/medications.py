@@ -182,13 +182,24 @@ class MedicationReader:
         return refine_agents(self.knowledge, agents)
 
     # -- records ---------------------------------------------------------------------------------
-    def read(self, raw: Mapping[str, Any], record: PatientRecord, medications: Mapping[str, set[str]], now: date) -> None:
-        """Add one exposure per agent of a medication record the rules use."""
+    def read(
+        self,
+        raw: Mapping[str, Any],
+        record: PatientRecord,
+        medications: Mapping[str, set[str]],
+        now: date,
+        medication_resources: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Add one exposure per agent of a medication record the rules use.
+
+        ``medication_resources``: the gathered Medications by ``Medication/<id>``, read for a drug the
+        rules do not know when a record names it only by reference.
+        """
         resource_type = str(raw.get("resourceType"))
         agents = self.agents_of_record(raw, medications)
         unresolved = None if agents else unresolved_reference(raw, medications)
         if not agents and unresolved is None:
-            self._read_unidentified(raw, resource_type, record, now)
+            self._read_unidentified(raw, resource_type, record, now, medication_resources or {})
             return
         status = raw.get("status")
         if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
@@ -221,12 +232,15 @@ class MedicationReader:
             )
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
-    def _names_unknown_anticancer(self, raw: Mapping[str, Any]) -> str | None:
+    def _names_unknown_anticancer(
+        self, raw: Mapping[str, Any], medication_resources: Mapping[str, Mapping[str, Any]]
+    ) -> str | None:
         """The ATC code or the word by which a record naming no known agent is an anticancer drug, if it is.
 
-        Read from ``medicationCodeableConcept``, a contained Medication's code and a reference's display.
+        Read from ``medicationCodeableConcept``, the code and active ingredients of the Medication it
+        references (contained or gathered) and a reference's display.
         """
-        concepts, texts = _drug_concepts(raw)
+        concepts, texts = _drug_concepts(raw, medication_resources)
         for concept in concepts:
             for coding in raw_list(concept.get("coding")):
                 if not isinstance(coding, JSON_OBJECT):
@@ -240,14 +254,24 @@ class MedicationReader:
             if isinstance(concept.get("text"), str):
                 texts.append(concept["text"])
         words = (word for text in texts for word in normalise_name(text))
-        return next(
-            (w for w in words if w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)), None
+        # Such words, once each and at most three: "trastuzumab botidotin" (a conjugate) is named whole,
+        # not as "trastuzumab".
+        named = dict.fromkeys(
+            w for w in words if w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)
         )
+        return " ".join(list(named)[:3]) or None
 
-    def _read_unidentified(self, raw: Mapping[str, Any], resource_type: str, record: PatientRecord, now: date) -> None:
+    def _read_unidentified(
+        self,
+        raw: Mapping[str, Any],
+        resource_type: str,
+        record: PatientRecord,
+        now: date,
+        medication_resources: Mapping[str, Mapping[str, Any]],
+    ) -> None:
         """A record naming no known agent: kept when it is an anticancer drug all the same, for the engine
         to judge whether the line can still be told."""
-        named = self._names_unknown_anticancer(raw)
+        named = self._names_unknown_anticancer(raw, medication_resources)
         if named is None:
             return
         status = raw.get("status")
@@ -340,22 +364,43 @@ class MedicationReader:
         return "other"
 
 
-def _drug_concepts(raw: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[str]]:
-    """A medication record's drug concepts (its own, a contained Medication's code) and a reference's display."""
+def _drug_concepts(
+    raw: Mapping[str, Any], medication_resources: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """A medication record's drug concepts (its own; the code and active ingredients of the Medication it
+    references, contained or gathered) and the displays of a reference and of ingredient references."""
     concepts: list[Mapping[str, Any]] = []
     texts: list[str] = []
     concept = raw.get("medicationCodeableConcept")
     if isinstance(concept, JSON_OBJECT):
         concepts.append(concept)
     reference = raw.get("medicationReference")
-    if isinstance(reference, JSON_OBJECT):
-        if isinstance(reference.get("display"), str):
-            texts.append(reference["display"])
-        target = raw_text(reference.get("reference")) or ""
-        contained = contained_resource(raw, target) if target.startswith("#") else None
-        if contained is not None and isinstance(contained.get("code"), JSON_OBJECT):
-            concepts.append(contained["code"])
+    if not isinstance(reference, JSON_OBJECT):
+        return concepts, texts
+    if isinstance(reference.get("display"), str):
+        texts.append(reference["display"])
+    target = raw_text(reference.get("reference")) or ""
+    if target.startswith("#"):
+        medication = contained_resource(raw, target)
+    else:
+        medication = medication_resources.get(medication_key(target)) if target else None
+    if medication is not None:
+        _medication_concepts(medication, concepts, texts)
     return concepts, texts
+
+
+def _medication_concepts(medication: Mapping[str, Any], concepts: list[Mapping[str, Any]], texts: list[str]) -> None:
+    """Add a Medication's code and its active ingredients' concepts and reference displays."""
+    if isinstance(medication.get("code"), JSON_OBJECT):
+        concepts.append(medication["code"])
+    for ingredient in raw_list(medication.get("ingredient")):
+        if not isinstance(ingredient, JSON_OBJECT) or ingredient.get("isActive") is False:
+            continue
+        if isinstance(ingredient.get("itemCodeableConcept"), JSON_OBJECT):
+            concepts.append(ingredient["itemCodeableConcept"])
+        item_reference = ingredient.get("itemReference")
+        if isinstance(item_reference, JSON_OBJECT) and isinstance(item_reference.get("display"), str):
+            texts.append(item_reference["display"])
 
 
 def _dosage_bounds(model: Any) -> Any:

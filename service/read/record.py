@@ -42,12 +42,13 @@ class Normaliser:
         for raw in by_type["Patient"]:
             read_patient(raw, patient_id, record)
         medications = self.medications.medications_by_reference(by_type["Medication"])
+        medication_resources = {f"Medication/{raw['id']}": raw for raw in by_type["Medication"] if isinstance(raw.get("id"), str)}
         self.observations.read_all(by_type["Observation"], record)
         for raw in by_type["Condition"]:
             self.conditions.read(raw, record)
         for resource_type in MEDICATION_TYPES:
             for raw in by_type[resource_type]:
-                self.medications.read(raw, record, medications, now)
+                self.medications.read(raw, record, medications, now, medication_resources)
         return record
 
     def medications_by_reference(self, resources: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
