@@ -74,7 +74,15 @@ def stub_server() -> Iterator[StubServer]:
 
 def empty_fhir(stub: StubServer, prefix: str = "/fhir", patient: dict[str, Any] | None = None) -> str:
     """Make the stub a FHIR server with no records but the patient; return its base URL."""
-    for resource_type in ("Condition", "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration"):
+    searched = (
+        "Condition",
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "MedicationDispense",
+    )
+    for resource_type in searched:
         stub.routes[f"{prefix}/{resource_type}"] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
     if patient is not None:
         stub.routes[f"{prefix}/Patient/{patient['id']}"] = patient

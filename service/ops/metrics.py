@@ -29,6 +29,7 @@ FHIR_RESOURCE_TYPES = frozenset(
         "MedicationStatement",
         "MedicationRequest",
         "MedicationAdministration",
+        "MedicationDispense",
         "Medication",
     }
 )
