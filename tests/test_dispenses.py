@@ -141,6 +141,15 @@ def test_progression_after_the_last_hand_over_ends_a_line_of_dispenses(engine: E
     assert assessment["lineOfTherapy"]["history"][-1]["agents"] == ["capecitabine", "neratinib"]
 
 
+def test_a_supply_that_runs_past_today_does_not_end_the_line_in_the_future(engine: Engine):
+    """The last dispense's supply ends after the evaluation date; the progressed line ends by today."""
+    records = [*tucatinib_capecitabine_dispensed(), observation("o10", "97509-4", "2026-05-25", valueCodeableConcept=WORSENED)]
+    line = engine.evaluate("p1", [*after_tdxd(), *records], NOW).assessment()["lineOfTherapy"]
+    assert line["status"] == "progressed"
+    assert line["history"][-1]["endReason"] == "progression"
+    assert date.fromisoformat(line["history"][-1]["end"]) <= NOW
+
+
 def test_a_dispense_of_an_unknown_anticancer_drug_makes_the_history_incomplete(engine: Engine):
     record = dispense("d1", "zongertinib 60 mg tablet", "2026-04-01")
     assessment = engine.evaluate("p1", [*her2_positive_liver_patient(), record], NOW).assessment()

@@ -214,7 +214,7 @@ class MedicationReader:
         model = validated(raw, record)
         if model is None:
             return
-        start, end = self._period_of(resource_type, model)
+        start, end = self._period_of(resource_type, model, now)
         if start is None:
             record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
             return
@@ -280,7 +280,7 @@ class MedicationReader:
         model = validated(raw, record)
         if model is None:
             return
-        start, end = self._period_of(resource_type, model)
+        start, end = self._period_of(resource_type, model, now)
         ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
         therapy = UnidentifiedTherapy(reference_of(raw), named, start, end, ongoing, self._curative(raw, model))
         record.unidentified_anticancer.append(therapy)
@@ -300,12 +300,12 @@ class MedicationReader:
             raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS or raw.get("doNotPerform") is True
         )
 
-    def _period_of(self, resource_type: str, model: Any) -> tuple[date | None, date | None]:
+    def _period_of(self, resource_type: str, model: Any, now: date) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
         if resource_type == "MedicationRequest":
             return _request_period(model)
         if resource_type == "MedicationDispense":
-            return _dispense_period(model)
+            return _dispense_period(model, now)
         period = model.effectivePeriod
         if period is not None:
             return to_date(period.start) or to_date(period.end), to_date(period.end)
@@ -432,8 +432,12 @@ def _request_period(model: Any) -> tuple[date | None, date | None]:
     return to_date(model.authoredOn), None
 
 
-def _dispense_period(model: Any) -> tuple[date | None, date | None]:
-    """(day handed over, last day of its supply): ``whenHandedOver`` (else ``whenPrepared``) and ``daysSupply``."""
+def _dispense_period(model: Any, now: date) -> tuple[date | None, date | None]:
+    """(day handed over, last day of its supply): ``whenHandedOver`` (else ``whenPrepared``) and ``daysSupply``.
+
+    The supply counts up to ``now`` at most: that the drug is still being taken is known no further,
+    and a line must not end after the day of the evaluation.
+    """
     start = to_date(model.whenHandedOver) or to_date(model.whenPrepared)
     supply = model.daysSupply
     if start is None or supply is None or supply.value is None or supply.comparator is not None:
@@ -442,4 +446,4 @@ def _dispense_period(model: Any) -> tuple[date | None, date | None]:
     days = int(supply.value)
     if unit not in DAYS_SUPPLY_UNITS or not 1 <= days <= MAX_DAYS_SUPPLY:
         return start, start
-    return start, start + timedelta(days=days - 1)
+    return start, max(start, min(now, start + timedelta(days=days - 1)))
