@@ -132,3 +132,52 @@ def test_a_coded_primary_named_with_a_suspected_spread_counts_without_the_spread
     evaluation = engine.evaluate("p1", [primary], NOW)
     assessment = evaluation.assessment()
     assert assessment["breastCancer"] is True and assessment["metastatic"] is False
+
+
+def _problem(text: str, onset: str = "2026-01-01", rid: str = "tx") -> dict[str, Any]:
+    """A problem-list entry known only by its words (no coding)."""
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "subject": {"reference": "Patient/p1"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"text": text},
+        "onsetDateTime": onset,
+    }
+
+
+def _her2_positive_only() -> list[dict[str, Any]]:
+    """HER2 3+ and nothing else: the conditions come from the problem's words alone."""
+    return [p for p in her2_positive_liver_patient() if p["resourceType"] in ("Patient", "Observation")]
+
+
+@pytest.mark.parametrize(
+    ("text", "breast_cancer", "sites", "in_part"),
+    [
+        # A clause that negates or doubts a finding of its own is set apart; the rest is read.
+        ("Metastatic breast cancer to liver; no brain metastases", True, ["liver"], False),
+        ("Metastatic breast cancer to bone, no visceral disease", True, ["bone"], False),
+        ("Breast cancer, no distant metastases", True, None, False),
+        ("Invasive ductal carcinoma of left breast. No evidence of metastatic disease", True, None, False),
+        ("Metastatic breast cancer to liver. Rule out brain metastases", True, ["liver"], True),
+        ("Metastatic breast cancer to liver, biopsy proven; possible bone metastases", True, ["liver"], True),
+        ("Metastatic breast cancer to liver - no evidence of brain metastases", True, ["liver"], False),
+        # A clause naming no finding qualifies the whole: nothing is read, as before.
+        ("Metastatic breast cancer to liver, not confirmed", False, None, False),
+        ("Metastatic breast cancer to liver, ruled out", False, None, False),
+        ("Metastatic breast cancer to liver?", False, None, False),
+        ("Possible metastatic breast cancer to liver", False, None, False),
+        # One clause, negated or doubted: nothing read, as before.
+        ("Metastatic breast cancer without brain involvement", False, None, False),
+        # Commas inside one statement keep it whole.
+        ("Secondary malignant neoplasm of bone, liver and lung", False, ["bone", "liver", "lung"], False),
+    ],
+)
+def test_a_problems_words_are_read_clause_by_clause(engine: Engine, text, breast_cancer, sites, in_part):
+    """Text-only problems negating or doubting one finding lost every other: "Metastatic breast cancer
+    to liver; no brain metastases" read as no cancer at all (terminology.yaml text.clause_separator)."""
+    evaluation = engine.evaluate("p1", [*_her2_positive_only(), _problem(text)], NOW)
+    assessment = evaluation.assessment()
+    assert assessment["breastCancer"] is breast_cancer
+    assert assessment.get("metastaticSites") == sites
+    assert ("Condition/tx (in part)" in evaluation.record.unconfirmed) is in_part

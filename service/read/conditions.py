@@ -63,24 +63,19 @@ class ConditionReader:
         site = self._metastasis_site(code_codings)
         regional = site == "lymph-node" and self._names_regional_node(code_codings)
         secondary_profile = bool(profiles & self._secondary_profiles)
-        from_text = spread_from_text = stage_iv = False
+        from_text = spread_from_text = stage_iv = doubted = False
         more_sites: tuple[str, ...] = ()
         if not primary and site is None and not secondary_profile:
-            primary, sites, regional, stage_iv = self._read_text(raw)
+            primary, sites, regional, stage_iv, doubted = self._read_text(raw)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             from_text = primary or site is not None
-            if from_text and self._uncertain_in_words(raw, record):
-                return
             if not from_text:
-                if not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(
-                    raw, code_codings, record
-                ):
-                    self._read_lung_disease(raw, code_codings, record)
+                self._read_other_kinds(raw, code_codings, record, doubted)
                 return
-        elif site is None and not secondary_profile and self._names_spread(raw) and not self._says_uncertain(raw):
+        elif site is None and not secondary_profile and self._names_spread(raw):
             # The codes name the primary only, the problem's own name may say more: an ICD-10-CM C50
             # problem named "Metastatic breast cancer to liver" or "Stage IV breast cancer".
-            _, sites, regional, stage_iv = self._read_text(raw)
+            _, sites, regional, stage_iv, _ = self._read_text(raw)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             spread_from_text = site is not None or stage_iv
         condition = self._kept(raw, record, unconfirmed_counts=False)
@@ -90,6 +85,8 @@ class ConditionReader:
         record_id = condition.id or ""
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
+            if doubted:  # "Liver metastases; possible bone metastases": the liver counted, the bone not
+                record.unconfirmed.append(f"Condition/{record_id or '?'} (in part)")
         elif spread_from_text:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
@@ -162,6 +159,17 @@ class ConditionReader:
         if condition is not None:
             record.conditions.append(CancerCondition("history", self._onset(condition), record_id=condition.id or ""))
         return True
+
+    def _read_other_kinds(
+        self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord, doubted: bool
+    ) -> None:
+        """A Condition naming no breast cancer or metastasis for certain: one its words doubt ("suspected
+        liver metastases") is named as a provisional diagnosis is; else a history of breast cancer,
+        another primary or lung disease."""
+        if doubted:
+            self._name_unconfirmed(raw, record)
+        elif not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(raw, code_codings, record):
+            self._read_lung_disease(raw, code_codings, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
     def _read_other_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
@@ -344,18 +352,48 @@ class ConditionReader:
         return any(self.knowledge.stage_iv.match(text) for text in concept_texts(stage.summary))
 
     # -- text, the last resort -------------------------------------------------------------------
-    def _uncertain_in_words(self, raw: Mapping[str, Any], record: PatientRecord) -> bool:
-        """A diagnosis its words state with uncertainty ("suspected liver metastases"): not counted, and
-        named on the data card as a provisional one is. True when so."""
-        if not self._says_uncertain(raw):
-            return False
+    def _name_unconfirmed(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+        """A diagnosis its words state only with uncertainty: named on the data card as a provisional one is."""
         if self._kept(raw, record) is not None:
             record.unconfirmed.append(f"Condition/{raw.get('id') or '?'}")
-        return True
 
-    def _says_uncertain(self, raw: Mapping[str, Any]) -> bool:
-        """Whether a Condition's words state it with uncertainty ("suspected", "concerning for", "r/o")."""
-        return any(self.terminology.text_uncertain.search(without_accents(text)) for text in raw_concept_texts(raw.get("code")))
+    def _statements(self, text: str) -> tuple[str, str] | None:
+        """(what ``text`` states for certain, what it states with doubt), clause by clause; None when it
+        negates the whole (terminology.yaml text.clause_separator).
+
+        A clause that negates or doubts a finding of its own ("...; no brain metastases", ", possible
+        bone metastases") is set apart; one naming no finding ("not confirmed", "ruled out", "?")
+        qualifies the whole text. A text with "history of" keeps its old reading: negated whole, for
+        the breast-history reader.
+        """
+        terminology = self.terminology
+        negation, uncertain = terminology.text_negation, terminology.text_uncertain
+        if not negation.search(text) and not uncertain.search(text):
+            return text, ""  # the usual case
+        if terminology.history_text.search(text):
+            return None
+        parts = terminology.text_clause_separator.split(text)
+        certain: list[str] = []
+        doubted: list[str] = []
+        for index in range(0, len(parts), 2):
+            clause, separator = parts[index], (parts[index + 1] if index + 1 < len(parts) else "")
+            negated = bool(negation.search(clause))
+            if not negated and not uncertain.search(clause):
+                certain.append(clause + separator)
+            elif not self._names_finding(clause):
+                return None if negated else ("", text)
+            elif not negated:
+                doubted.append(clause + separator)
+        return "".join(certain), "".join(doubted)
+
+    def _names_finding(self, clause: str) -> bool:
+        """Whether a clause names a finding of its own: a cancer, a metastasis, a stage, a site."""
+        terminology = self.terminology
+        if terminology.text_finding.search(clause) or terminology.text_secondary.search(clause):
+            return True
+        if terminology.text_stage_iv.search(clause):
+            return True
+        return any(word in self.knowledge.site_words for word in _WORDS.findall(clause.lower()))
 
     def _names_spread(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""
@@ -363,12 +401,21 @@ class ConditionReader:
         lowered = [without_accents(text.lower()) for text in raw_concept_texts(raw.get("code"))]
         return any(hint in text for text in lowered for hint in hints)
 
-    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, tuple[str, ...], bool, bool]:
-        """(breast primary, metastasis sites, the first a regional node, stage IV) read from code.text and displays."""
+    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, tuple[str, ...], bool, bool, bool]:
+        """(breast primary, metastasis sites, the first a regional node, stage IV, a cancer or metastasis
+        stated only with doubt set apart) read from code.text and displays, clause by clause."""
         terminology = self.terminology
-        texts = [without_accents(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
-        if not texts or any(terminology.text_negation.search(text) for text in texts):
-            return False, (), False, False
+        statements = [self._statements(without_accents(text)) for text in raw_concept_texts(raw.get("code")) if text.strip()]
+        pairs = [pair for pair in statements if pair is not None]
+        if not pairs or len(pairs) < len(statements):  # no words, or words that negate the whole
+            return False, (), False, False, False
+        texts = [certain for certain, _ in pairs if certain.strip()]
+        doubted_text = " ; ".join(doubt for _, doubt in pairs if doubt.strip())
+        doubted = bool(doubted_text) and bool(
+            terminology.text_secondary.search(doubted_text) or terminology.text_primary.search(doubted_text)
+        )
+        if not texts:
+            return False, (), False, False, doubted
         joined = " ; ".join(texts)
         secondary = bool(terminology.text_secondary.search(joined))
         primary = bool(terminology.text_primary.search(joined))
@@ -376,11 +423,11 @@ class ConditionReader:
             primary = False  # carcinoma in situ is not an invasive breast cancer
         stage_iv = primary and bool(terminology.text_stage_iv.search(joined))
         if not secondary:
-            return primary, (), False, stage_iv
+            return primary, (), False, stage_iv, doubted
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
         # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
         site_text = _BREAST.sub(" ", joined)
         sites = self._sites_from_texts([site_text, *body_texts]) or ["other"]
         lowered = joined.lower()
         regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
-        return primary, tuple(sites), regional, stage_iv
+        return primary, tuple(sites), regional, stage_iv, doubted

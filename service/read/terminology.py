@@ -41,6 +41,8 @@ class Terminology:
     latest_only_group: dict[str, str]  # observation kind -> its group's first kind
     text_negation: re.Pattern[str]
     text_uncertain: re.Pattern[str]  # a diagnosis stated with uncertainty ("suspected", "concerning for")
+    text_clause_separator: re.Pattern[str]  # where a clause of a problem's words ends
+    text_finding: re.Pattern[str]  # words by which a clause states a finding of its own
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
@@ -130,6 +132,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
         latest_only_group={kind: group[0] for group in document["latest_only_groups"] for kind in group},
         text_negation=re.compile(text["negation"], re.IGNORECASE),
         text_uncertain=re.compile(text["uncertain"], re.IGNORECASE),
+        text_clause_separator=re.compile("(" + text.get("clause_separator", "(?!)") + ")"),  # kept by re.split
+        text_finding=re.compile(text.get("finding", "(?!)"), re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
