@@ -48,6 +48,7 @@ class FhirError(Exception):
         super().__init__(message)
         self.status = status
         self.operation_outcome = operation_outcome
+        self.page = 0  # the page of a search that failed (1: its first answer); 0 for a read
 
 
 class FhirTimeout(FhirError):
@@ -340,7 +341,11 @@ class FhirGateway:
                 pages += 1
                 if pages > self.max_pages:
                     raise FhirBadResponse(f"the FHIR search has more than {self.max_pages} pages")
-                bundle = self._get(next_url, token, deadline, reachable)
+                try:
+                    bundle = self._get(next_url, token, deadline, reachable)
+                except FhirError as exc:
+                    exc.page = pages
+                    raise
             matches, outcomes = _searchset_entries(bundle)
             resources.extend(matches)
             error_outcomes.extend(outcome for outcome in outcomes if is_error_outcome(outcome))

@@ -39,6 +39,7 @@ MAX_PARALLEL_SEARCHES = 8
 MEDICATION_IDS_PER_SEARCH = 100
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
+_NOT_OFFERED = (404, 501)  # FHIR REST: the resource type is not supported (or the operation not implemented)
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 
 
@@ -56,6 +57,9 @@ class Gathered:
     # Keys whose records could not be read in full (a fault, a paging limit, an error OperationOutcome,
     # a next page nobody could fetch). The engine raises history-incomplete for medication keys.
     incomplete: list[str] = field(default_factory=list)
+    # Keys whose search the server does not offer (404 or 501: FHIR's answer for a resource type it does
+    # not support). For a best-effort key that is no fault: the server keeps none of those records.
+    not_offered: list[str] = field(default_factory=list)
 
 
 def render_query(template: str, context: Mapping[str, Any]) -> str | None:
@@ -174,7 +178,9 @@ def gather(
                 gathered.incomplete.extend(to_page)
         else:
             failed = _fetch_all(to_fetch, to_page, str(fhir_server), token, gateway, deadline, gathered, may_reach)
-            unavailable.update(failed)
+            unavailable.update(
+                {key: why for key, why in failed.items() if key not in best_effort or key not in gathered.not_offered}
+            )
     missing_required = sorted(key for key in required if key in unavailable)
     if missing_required:
         metrics.count_prefetch_unavailable(missing_required)
@@ -328,6 +334,8 @@ def _fetch_all(
             except FhirError as exc:
                 metrics.count_fhir_fault(exc)
                 failed[jobs[label][0]] = str(exc)
+                if exc.status in _NOT_OFFERED and exc.page == 1 and label == jobs[label][0]:  # the search itself
+                    gathered.not_offered.append(label)
                 continue
             except Exception:  # noqa: BLE001 - a bug reading one odd answer must cost that key, not the response
                 log.exception("reading a FHIR answer failed unexpectedly")

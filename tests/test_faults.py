@@ -243,11 +243,12 @@ def test_a_medication_search_the_server_answers_in_part_gives_history_incomplete
         assert "OperationOutcome among the records, issue incomplete" in data_card_detail(response.json["cards"])
 
 
-@pytest.mark.parametrize("mode", ["404+oo", "403", "500", "outcome-error", "hang"])
+@pytest.mark.parametrize("mode", ["404", "404+oo", "403", "500", "outcome-error", "hang"])
 def test_a_dispense_search_that_fails_is_named_and_the_history_still_trusted(client, fhir, budget, assessment_without, mode):
     """Dispenses are read when they can be (mappings/services.yaml ``best_effort_prefetch``): a server
-    that keeps none, offers no such search or fails on it loses the dispenses only, named on the data
-    card; the history from orders, statements and administrations is trusted as before."""
+    that fails on the search loses the dispenses only, named on the data card; one that does not offer
+    it (404, FHIR's answer for an unsupported resource type) keeps none, and nothing is named. The
+    history from orders, statements and administrations is trusted as before."""
     complete = assessment_without()
     assert complete["recommendedRegimens"]  # something a history-incomplete would take away
     fhir.faults["medicationDispenses"] = mode
@@ -255,7 +256,15 @@ def test_a_dispense_search_that_fails_is_named_and_the_history_still_trusted(cli
     assert response.status_code == 200, response.json
     assert elapsed < budget + SLACK
     assert assessment_of(response) == complete
-    assert "medicationDispenses could not be read" in data_card_detail(response.json["cards"])
+    named = "medicationDispenses could not be read" in data_card_detail(response.json["cards"])
+    assert named is not mode.startswith("404")
+
+
+def test_an_ordinary_key_the_server_does_not_offer_is_still_named(client, fhir):
+    fhir.faults["medicationAdministrations"] = "404"
+    response = client.post("/cds-services/her2-mbc-guidance", json=patient_view(fhir_server=fhir.base_url))
+    assert "history-incomplete" in assessment_of(response)["alerts"]
+    assert "medicationAdministrations could not be read" in data_card_detail(response.json["cards"])
 
 
 def test_dispenses_neither_prefetched_nor_fetchable_are_passed_over_in_silence(client, templates):

@@ -178,3 +178,41 @@ def test_a_next_link_read_differently_by_requests_is_not_followed(page2):
     with pytest.raises(FhirBadResponse, match="another server"):
         FhirGateway().search(BASE, "Condition?patient=p1", "secret-token", deadline())
     assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_best_effort_search_the_server_does_not_offer_is_no_fault_but_a_lost_page_is():
+    """404 to the search itself is FHIR's answer for a resource type the server does not support: it keeps
+    none of those records. A 404 on a later page of a search it answered is a page lost, and named."""
+    templates = {**TEMPLATES, "dispenses": "MedicationDispense?patient={{context.patientId}}"}
+    prefetch = {"conditions": searchset([]), "receptors": searchset([])}
+
+    def run(best_effort):
+        return gather(
+            templates,
+            ["conditions"],
+            {"patientId": "p1"},
+            prefetch,
+            BASE,
+            "t",
+            FhirGateway(),
+            2.0,
+            lambda _url: True,
+            None,
+            None,
+            best_effort,
+        )
+
+    responses.get(
+        f"{BASE}/MedicationDispense",
+        status=404,
+        json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]},
+    )
+    assert run(["dispenses"]).problems == [] and run(["dispenses"]).incomplete == []
+    assert run([]).incomplete == ["dispenses"]  # an ordinary key: named, as every fault is
+    responses.reset()
+    page2 = f"{BASE}/MedicationDispense?page=2"
+    responses.get(page2, status=404)
+    responses.get(f"{BASE}/MedicationDispense", json=searchset([]) | {"link": [{"relation": "next", "url": page2}]})
+    gathered = run(["dispenses"])
+    assert gathered.incomplete == ["dispenses"] and any("dispenses could not be read" in p for p in gathered.problems)
