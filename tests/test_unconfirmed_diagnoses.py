@@ -159,6 +159,8 @@ def _her2_positive_only() -> list[dict[str, Any]]:
         ("Metastatic breast cancer to bone, no visceral disease", True, ["bone"], False),
         ("Breast cancer, no distant metastases", True, None, False),
         ("Invasive ductal carcinoma of left breast. No evidence of metastatic disease", True, None, False),
+        ("Breast cancer, no evidence of recurrence", True, None, False),
+        ("Metastatic breast cancer to bone - no evidence of progression", True, ["bone"], False),
         ("Metastatic breast cancer to liver. Rule out brain metastases", True, ["liver"], True),
         ("Metastatic breast cancer to liver, biopsy proven; possible bone metastases", True, ["liver"], True),
         ("Metastatic breast cancer to liver - no evidence of brain metastases", True, ["liver"], False),
