@@ -135,7 +135,8 @@ def gather(
     ``drafts``: the draft orders of an order hook (and the Medications sent with them), whose referenced
     Medications are fetched as the history's are (they join ``Gathered.resources``).
     ``best_effort``: keys read when they can be (mappings/services.yaml ``best_effort_prefetch``): one
-    neither prefetched nor fetchable is passed over in silence; one whose fetch fails is named.
+    neither prefetched nor fetchable, or whose search the server does not offer (404 or 501 to the
+    search itself), is passed over in silence; one whose fetch fails otherwise is named.
     """
     deadline = time.monotonic() + budget_seconds
     gathered = Gathered()
