@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.read.record import MEDICATION_TYPES
+
 
 class BacklogHTTPServer(ThreadingHTTPServer):
     """``ThreadingHTTPServer`` with a listen backlog a FHIR server has, not socketserver's 5.
@@ -74,15 +76,7 @@ def stub_server() -> Iterator[StubServer]:
 
 def empty_fhir(stub: StubServer, prefix: str = "/fhir", patient: dict[str, Any] | None = None) -> str:
     """Make the stub a FHIR server with no records but the patient; return its base URL."""
-    searched = (
-        "Condition",
-        "Observation",
-        "MedicationStatement",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "MedicationDispense",
-    )
-    for resource_type in searched:
+    for resource_type in ("Condition", "Observation", *MEDICATION_TYPES):  # every search the service runs
         stub.routes[f"{prefix}/{resource_type}"] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
     if patient is not None:
         stub.routes[f"{prefix}/Patient/{patient['id']}"] = patient

@@ -391,9 +391,7 @@ class ConditionReader:
         terminology = self.terminology
         if terminology.text_finding.search(clause) or terminology.text_secondary.search(clause):
             return True
-        if terminology.text_stage_iv.search(clause):
-            return True
-        return any(word in self.knowledge.site_words for word in _WORDS.findall(clause.lower()))
+        return bool(terminology.text_stage_iv.search(clause)) or bool(self._sites_from_texts([clause]))
 
     def _names_spread(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""

@@ -130,17 +130,12 @@ class MedicationReader:
     def _agents_of_medication_json(self, medication: Mapping[str, Any]) -> set[str]:
         """Agents a Medication names: by its code, and by its active ingredients (an IV admixture often names
         its drug only there: ``itemCodeableConcept``, or an ``itemReference`` with a display)."""
-        concept = medication.get("code")
-        agents = self._agents_of_concept_json(concept) if isinstance(concept, JSON_OBJECT) else set()
-        for ingredient in raw_list(medication.get("ingredient")):
-            if not isinstance(ingredient, JSON_OBJECT) or ingredient.get("isActive") is False:
-                continue
-            item = ingredient.get("itemCodeableConcept")
-            if isinstance(item, JSON_OBJECT):
-                agents |= self._agents_of_concept_json(item)
-            reference = ingredient.get("itemReference")
-            if isinstance(reference, JSON_OBJECT) and isinstance(reference.get("display"), str):
-                agents |= agents_from_name(self.knowledge, reference["display"])
+        concepts: list[Mapping[str, Any]] = []
+        texts: list[str] = []
+        _medication_concepts(medication, concepts, texts)
+        agents = {agent for concept in concepts for agent in self._agents_of_concept_json(concept)}
+        for text in texts:
+            agents |= agents_from_name(self.knowledge, text)
         return refine_agents(self.knowledge, agents)
 
     def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
