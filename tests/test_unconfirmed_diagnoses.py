@@ -95,6 +95,9 @@ def _named(rid: str, text: str) -> dict[str, Any]:
         "? brain mets",
         "Sospecha de metástasis cerebrales",
         "Suspeita de metástases ósseas",
+        "Brain metastases pending biopsy",
+        "Bone metastases, unconfirmed",
+        "Brain metastasis to be confirmed",
     ],
 )
 def test_a_metastasis_stated_with_uncertainty_in_words_is_not_counted_and_is_named(engine: Engine, knowledge: Knowledge, words):
@@ -169,8 +172,21 @@ def _her2_positive_only() -> list[dict[str, Any]]:
         ("Metastatic breast cancer to liver, ruled out", False, None, False),
         ("Metastatic breast cancer to liver?", False, None, False),
         ("Possible metastatic breast cancer to liver", False, None, False),
-        # One clause, negated or doubted: nothing read, as before.
-        ("Metastatic breast cancer without brain involvement", False, None, False),
+        # Within a clause a negation or doubt reaches forward: the words before it still state a finding.
+        ("Metastatic breast cancer without brain involvement", True, ["other"], False),
+        ("Breast carcinoma metastatic to liver with no evidence of brain metastasis", True, ["liver"], False),
+        ("Carcinoma of breast, metastatic to liver and bone without visceral crisis", True, ["bone", "liver"], False),
+        ("Breast cancer without metastases", True, None, False),
+        ("Breast cancer at high risk of recurrence", True, None, False),
+        ("Breast cancer with possible liver metastases", True, None, True),
+        ("Metastatic breast cancer to bone, liver metastases unconfirmed", True, ["bone"], True),
+        # "But" ends a clause, and with it a negation's reach.
+        ("Breast cancer metastatic to bone but not liver", True, ["bone"], False),
+        ("Breast cancer, no liver metastases but bone metastases", True, ["bone"], False),
+        # A cue followed by no finding of its own, a two-sided doubt, a negated primary: the whole clause.
+        ("Metastatic breast cancer to liver not confirmed", False, None, False),
+        ("Metastasis vs abscess of liver", False, None, False),
+        ("Metastasis to liver not from breast cancer", False, None, False),
         # Commas inside one statement keep it whole.
         ("Secondary malignant neoplasm of bone, liver and lung", False, ["bone", "liver", "lung"], False),
     ],

@@ -362,9 +362,9 @@ class ConditionReader:
         negates the whole (terminology.yaml text.clause_separator).
 
         A clause that negates or doubts a finding of its own ("...; no brain metastases", ", possible
-        bone metastases") is set apart; one naming no finding ("not confirmed", "ruled out", "?")
-        qualifies the whole text. A text with "history of" keeps its old reading: negated whole, for
-        the breast-history reader.
+        bone metastases") is set apart from its first such cue on (``_scope``); one naming no finding
+        ("not confirmed", "ruled out", "?") qualifies the whole text. A text with "history of" keeps
+        its old reading: negated whole, for the breast-history reader.
         """
         terminology = self.terminology
         negation, uncertain = terminology.text_negation, terminology.text_uncertain
@@ -380,11 +380,35 @@ class ConditionReader:
             negated = bool(negation.search(clause))
             if not negated and not uncertain.search(clause):
                 certain.append(clause + separator)
-            elif not self._names_finding(clause):
+                continue
+            if not self._names_finding(clause):
                 return None if negated else ("", text)
-            elif not negated:
-                doubted.append(clause + separator)
+            before, after, after_negated = self._scope(clause, negated)
+            certain.append(before + separator)
+            if not after_negated:
+                doubted.append(after + separator)
         return "".join(certain), "".join(doubted)
+
+    def _scope(self, clause: str, negated: bool) -> tuple[str, str, bool]:
+        """(the words before a clause's first negation or doubt, the words that cue qualifies, whether
+        it negates): a cue reaches forward, so "Metastatic breast cancer without brain involvement" states
+        the cancer. Split only when both sides name a finding, the cue is not two-sided ("X vs Y",
+        terminology.yaml text.two_sided) and does not negate the primary itself; else ("", the whole
+        clause, whether any of it negates), as the whole clause was read before."""
+        terminology = self.terminology
+        cues = [match for match in (terminology.text_negation.search(clause), terminology.text_uncertain.search(clause)) if match]
+        first = min(cues, key=lambda match: match.start())
+        negates = first.re is terminology.text_negation
+        before, after = clause[: first.start()], clause[first.end() :]
+        if (
+            not before.strip()
+            or terminology.text_two_sided.search(first.group())
+            or (negates and terminology.text_primary.search(after))
+            or not self._names_finding(before)
+            or not self._names_finding(after)
+        ):
+            return "", clause, negated
+        return before, clause[first.start() :], negates
 
     def _names_finding(self, clause: str) -> bool:
         """Whether a clause names a finding of its own: a cancer, a metastasis, a stage, a site."""

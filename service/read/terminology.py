@@ -43,6 +43,7 @@ class Terminology:
     text_uncertain: re.Pattern[str]  # a diagnosis stated with uncertainty ("suspected", "concerning for")
     text_clause_separator: re.Pattern[str]  # where a clause of a problem's words ends
     text_finding: re.Pattern[str]  # words by which a clause states a finding of its own
+    text_two_sided: re.Pattern[str]  # a doubt of both sides of it ("metastasis vs abscess")
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
@@ -134,6 +135,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_uncertain=re.compile(text["uncertain"], re.IGNORECASE),
         text_clause_separator=re.compile("(" + text.get("clause_separator", "(?!)") + ")"),  # kept by re.split
         text_finding=re.compile(text.get("finding", "(?!)"), re.IGNORECASE),
+        text_two_sided=re.compile(text.get("two_sided", ""), re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
