@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from service.domain import ReceptorResult
+from service.engine import Engine
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
 from service.knowledge import KnowledgeError, load_knowledge
 from tests.conftest import observation
@@ -179,6 +180,51 @@ def test_er_reported_as_a_bound_or_an_interval(engine, value, expected, loinc):
     assert evaluation.receptors.er == expected
 
 
+# -- ER/PR reported as an Allred score or an H-score (receptors.yaml hormone_scores) -------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"valueString": "Allred 7/8"}, "positive"),
+        ({"valueString": "Allred score: 5"}, "positive"),  # proportion score >= 2: 1 % or more stain
+        ({"valueString": "PS 5 IS 3 (Allred 8)"}, "positive"),
+        ({"valueString": "Allred score 2"}, "negative"),  # proportion score 1 at most: under 1 % (was 2 %, positive)
+        ({"valueString": "Allred 0/8"}, "negative"),
+        ({"valueString": "Allred 3"}, None),  # < 1 % strongly or 1-10 % weakly: not read
+        ({"valueString": "Allred 4/8"}, None),
+        ({"valueString": "Allred 9"}, None),  # off the scale
+        ({"valueString": "Positive, Allred 3"}, "positive"),  # the laboratory's own word first
+        ({"valueString": "5% (Allred 4)"}, "positive"),  # a percent beside the score is read
+        ({"valueString": "H-score 250"}, "positive"),
+        ({"valueString": "H score: 0"}, "negative"),
+        ({"valueString": "H-score 2"}, None),
+        ({"valueQuantity": {"value": 2, "unit": "{Allred score}"}}, "negative"),
+    ],
+)
+def test_er_reported_as_a_score_is_read_against_the_cut_off(engine, value, expected):
+    """ "Allred 7/8" read as unknown and an Allred 2 as 2 % (positive): the score is not a percent."""
+    evaluation = engine.evaluate("p1", [_er_record("er1", "16112-5", **value)], D)
+    assert evaluation.receptors.er == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "score", "expected"),
+    [("ER Allred score", 2, "negative"), ("ER Allred score", 6, "positive"), ("PR H-score", 150, "positive")],
+)
+def test_a_score_named_by_the_observations_name_is_read_as_that_score(engine, name, score, expected):
+    """A local code named "ER Allred score" with an integer: the scale is in the name, not the value."""
+    record = {**_er_record("r1", "16112-5", valueInteger=score), "code": {"text": name}}
+    evaluation = engine.evaluate("p1", [record], D)
+    assert (evaluation.receptors.er if name.startswith("ER") else evaluation.receptors.pr) == expected
+
+
+def test_the_score_cut_offs_are_read_from_the_data(mappings_copy: Path):
+    """Allred 3 spans the 1 % cut-off and is not read; data making 3 positive (the CAP template's own rule) reads it."""
+    record = _er_record("er1", "16112-5", valueString="Allred 3")
+    assert Engine(load_knowledge(mappings_copy)).evaluate("p1", [record], D).receptors.er is None
+    _edit_receptors(mappings_copy, lambda doc: doc["hormone_scores"]["scales"][0].update(positive_at_least=3))
+    assert Engine(load_knowledge(mappings_copy)).evaluate("p1", [record], D).receptors.er == "positive"
+
+
 @pytest.mark.parametrize(
     ("ratio", "read"),
     [
@@ -188,7 +234,7 @@ def test_er_reported_as_a_bound_or_an_interval(engine, value, expected, loinc):
     ],
 )
 def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio, read):
-    """"ratio <2.0" had read as 2.0, which the ISH groups count as amplified."""
+    """ "ratio <2.0" had read as 2.0, which the ISH groups count as amplified."""
     evaluation = engine.evaluate("p1", [_er_record("r1", "49683-6", **ratio)], D)
     assert any(r.kind == "her2-ratio" for r in evaluation.record.receptors) is read
 
@@ -214,7 +260,7 @@ def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio,
     ],
 )
 def test_a_her2_category_in_words_is_read_as_the_laboratory_wrote_it(engine, loinc, value, expected):
-    """"HER2-low" and "HER2-ultralow" (T-DXd's indications since 2025) had read as unknown, and
+    """ "HER2-low" and "HER2-ultralow" (T-DXd's indications since 2025) had read as unknown, and
     "Negative (1+)" as negative with its grade unknown."""
     evaluation = engine.evaluate("p1", [_er_record("h1", loinc, **value)], D)
     assert evaluation.receptors.her2 == expected
@@ -268,7 +314,7 @@ def test_amplification_and_overexpression_words_are_read(engine, loinc, text, ex
     ],
 )
 def test_an_ish_category_that_needs_the_ihc_score_is_decided_by_it(engine, ish_words, ihc_score, expected):
-    """"Co-amplified" (ASCO/CAP group 3) had read as amplified, positive even beside IHC 1+."""
+    """ "Co-amplified" (ASCO/CAP group 3) had read as amplified, positive even beside IHC 1+."""
     records = [
         _er_record("ish", "85318-4", valueString=ish_words),
         _er_record("ihc", "85319-2", valueString=ihc_score),

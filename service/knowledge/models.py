@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,6 +246,26 @@ class IshGroup:
 
 
 @dataclass(frozen=True)
+class HormoneScale:
+    """A score an ER or PR result may be reported as instead of a percent (receptors.yaml hormone_scores)."""
+
+    name: str
+    named: re.Pattern[str]  # a text saying the result is on this scale
+    value: re.Pattern[str]  # the score in words; its number in the group "score"
+    maximum: int
+    negative_at_most: int
+    positive_at_least: int
+
+    def status(self, score: int) -> str | None:
+        """positive | negative against the 1 % cut-off, or None when the score spans it (or is off the scale)."""
+        if score > self.maximum:
+            return None
+        if score <= self.negative_at_most:
+            return "negative"
+        return "positive" if score >= self.positive_at_least else None
+
+
+@dataclass(frozen=True)
 class ReceptorRules:
     """mappings/receptors.yaml (and the HER2 test episode of codes.yaml), typed."""
 
@@ -253,6 +274,7 @@ class ReceptorRules:
     hormone_positive_percent: float
     hormone_source: str
     episode_days: int
+    hormone_scales: tuple[HormoneScale, ...] = ()
 
 
 def _optional_float(value: Any) -> float | None:
@@ -280,6 +302,17 @@ def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules
         hormone_positive_percent=float(hormone["positive_percent_at_least"]),
         hormone_source=str(hormone["source"]),
         episode_days=episode_days,
+        hormone_scales=tuple(
+            HormoneScale(
+                name=str(scale["name"]),
+                named=re.compile(scale["named"], re.IGNORECASE),
+                value=re.compile(scale["value"], re.IGNORECASE),
+                maximum=int(scale["maximum"]),
+                negative_at_most=int(scale["negative_at_most"]),
+                positive_at_least=int(scale["positive_at_least"]),
+            )
+            for scale in document.get("hormone_scores", {}).get("scales", [])
+        ),
     )
 
 

@@ -292,6 +292,11 @@ class ValueReader:
         answer that names no answer word ("95%", "<1%").
         """
         percent_kind = kind if kind.endswith("-percent") else f"{kind}-percent"
+        scored = self._hormone_score(holder)
+        if scored is not None:  # an Allred score or an H-score, not a percent
+            return (
+                None if scored[1] is None else ReceptorResult(kind, on, qualitative=scored[1], record_id=record_id, dated=dated)
+            )
         quantity = getattr(holder, "valueQuantity", None)
         if kind == percent_kind or (quantity is not None and quantity.value is not None):
             reading = self.reading(holder)
@@ -301,6 +306,33 @@ class ValueReader:
             return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
         reading = self.reading(holder)  # no answer word: a percent as the answer ("95%", "<1%")
         return None if reading is None else self._hormone_percent(percent_kind, reading, on, record_id, dated)
+
+    def _hormone_score(self, holder: Any) -> tuple[str, str | None] | None:
+        """(the scale, positive | negative | None) when an ER or PR result is reported as a score
+        (receptors.yaml hormone_scores: "Allred 7/8", "H-score 250", or a number under a name or unit
+        saying so); None when it names no scale or gives a percent too ("5 % (Allred 4)": the percent is
+        read). The lab's own word beside the score is read first."""
+        values = self.value_texts(holder)
+        if any(_PERCENT.search(text) for text in values):
+            return None
+        quantity = getattr(holder, "valueQuantity", None)
+        units = [text for text in (quantity.unit, quantity.code) if text] if quantity is not None else []
+        names = [*values, *concept_texts(getattr(holder, "code", None)), *units]
+        scale = next(
+            (scale for scale in self.knowledge.receptors.hormone_scales for text in names if scale.named.search(text)), None
+        )
+        if scale is None:
+            return None
+        qualitative = self.qualitative(holder)
+        if qualitative is not None:
+            return scale.name, qualitative
+        match = next((found for text in values if (found := scale.value.search(text))), None)
+        if match is not None:
+            return scale.name, scale.status(int(match.group("score")))
+        number = self.number(holder)
+        if number is None or number < 0 or number != int(number):
+            return scale.name, None
+        return scale.name, scale.status(int(number))
 
     def _hormone_percent(self, kind: str, reading: Reading, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """An ER or PR percent: the number when exact; for a bound or an interval, positive or negative when
