@@ -38,9 +38,7 @@ def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dic
     A draft with ``doNotPerform`` true orders that the drug is not given: nothing to warn of.
     """
     orders = [
-        r
-        for r in _draft_resources(context)
-        if r.get("resourceType") == "MedicationRequest" and r.get("doNotPerform") is not True
+        r for r in _draft_resources(context) if r.get("resourceType") == "MedicationRequest" and r.get("doNotPerform") is not True
     ]
     selections = context.get("selections")
     if hook == "order-select" and isinstance(selections, list) and selections:
@@ -97,6 +95,8 @@ class OrderChecker:
             for agent in rule.eligible.never_received:
                 self.never_again.setdefault(agent, rule.source)
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
+        # HER2 agents whose label covers a status other than positive (options.yaml her2_other_indications).
+        self.other_indications = {entry["agent"]: entry for entry in knowledge.options.get("her2_other_indications", [])}
         tables = knowledge.label_tables
         self.lvef_monitored = tables.monitored_agents
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
@@ -144,9 +144,22 @@ class OrderChecker:
         if lung is not None and agent in self.lung.agents:
             when = self.renderer.lung_disease_when(lung)
             add("lung", "warning", templates["lung"].format(drug=display, when=when), self.lung.action, self.lung.source)
-        if agent in self.her2_agents and evaluation.receptors.her2 not in ("positive",):
-            add("her2-status", "warning", templates["her2-status"].format(drug=display, her2=evaluation.receptors.her2))
+        her2 = self._her2_issue(evaluation.receptors.her2, agent, display)
+        if her2 is not None:
+            add("her2-status", "warning", *her2)
         return issues
+
+    def _her2_issue(self, her2: str, agent: str, display: str) -> tuple[str, str | None, str | None] | None:
+        """(summary, why, source) when an HER2 agent is ordered and HER2 is not positive, unless the
+        status is on the agent's label (options.yaml her2_other_indications)."""
+        if agent not in self.her2_agents or her2 == "positive":
+            return None
+        other = self.other_indications.get(agent, {})
+        if her2 in other.get("confirm", {}):  # the label covers some results of this status only
+            return self.templates["her2-status-confirm"].format(drug=display, her2=her2), other["confirm"][her2], other["source"]
+        if her2 in other.get("on_label", []):  # the label's own indication, outside the HER2-positive options
+            return None
+        return self.templates["her2-status"].format(drug=display, her2=her2), None, None
 
     def _lvef_before_start(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
         """One issue for the drugs of LVEF monitoring an order starts (not given now, no hold rule met):

@@ -193,3 +193,47 @@ def test_a_draft_that_forbids_the_drug_is_not_warned_of(client, do_not_perform):
     response = client.post(PATH, json=body)
     assert response.status_code == 200
     assert (response.json["cards"] == []) is do_not_perform
+
+
+class _Her2Patient(Patient):
+    """A patient whose HER2 IHC result reads as ``words`` (the others are HER2 3+)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(labs=[("lvef", "2026-10-20", 61, None)])
+        self.words = words
+
+    def resources(self) -> list[dict]:
+        resources = super().resources()
+        for resource in resources:
+            if resource.get("id") == f"{self.pid}-her2":
+                resource["valueCodeableConcept"] = {"text": self.words}
+        return resources
+
+
+@pytest.mark.parametrize(
+    ("words", "status", "warned"),
+    [
+        ("1+", "low", False),  # HER2-low: trastuzumab deruxtecan's own indication (DESTINY-Breast04/06)
+        ("HER2-low", "low", False),
+        ("0", "zero", True),  # HER2-ultralow is on its label, HER2 0 without membrane staining is not
+        ("Negative", "negative", True),  # no IHC score: HER2-low or HER2 0
+        ("2+", "equivocal", True),  # ISH awaited: HER2-positive or HER2-low, each on its own conditions
+    ],
+)
+def test_trastuzumab_deruxtecan_for_her2_low_disease_is_on_its_label(engine, knowledge, words, status, warned):
+    """T-DXd ordered for a HER2-low patient was warned "HER2-directed therapy needs HER2-positive disease",
+    although its label has HER2-low and HER2-ultralow indications (options.yaml her2_other_indications).
+    T-DM1, with none, is still warned of."""
+    patient = _Her2Patient(words)
+    cards = _order_cards(engine, knowledge, patient, ["Enhertu"])
+    if not warned:
+        assert cards == []
+    else:
+        depends = "whether its label covers this depends on the full HER2 result"
+        assert [c["summary"] for c in cards] == [f"trastuzumab deruxtecan (T-DXd) ordered but HER2 status is {status}: {depends}"]
+        assert cards[0]["indicator"] == "warning"
+        assert cards[0]["source"]["label"] == knowledge.sources["label-t-dxd-her2-low"]["label"]
+        assert "on the label" in cards[0]["detail"] or "the label covers" in cards[0]["detail"]
+    t_dm1 = _order_cards(engine, knowledge, patient, ["Kadcyla"])
+    needs = "HER2-directed therapy needs HER2-positive disease"
+    assert [c["summary"] for c in t_dm1] == [f"ado-trastuzumab emtansine (T-DM1) ordered but HER2 status is {status}: {needs}"]

@@ -101,6 +101,8 @@ def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], N
         for key in ("never_received", "current_line_lacks"):
             for agent in rule.get("eligible", {}).get(key, []):
                 known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
+    for index, entry in enumerate(options.get("her2_other_indications", [])):
+        known(entry["agent"], f"mappings/options.yaml: her2_other_indications/{index}/agent")
     classes = set(knowledge.drugs["classes"])
     for cls in options["her2_classes"]:
         if cls not in classes:
