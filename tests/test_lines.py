@@ -58,6 +58,32 @@ def test_thp_then_maintenance_is_one_line(rules):
     assert history.ongoing_agents() == {"pertuzumab", "trastuzumab", "letrozole"}
 
 
+def test_tucatinib_added_to_hp_maintenance_is_the_same_line(rules):
+    """HER2CLIMB-05: tucatinib added to maintenance trastuzumab + pertuzumab is first-line maintenance, the
+    regimen the options offer (tucatinib-with-her2-maintenance); it was a line 2 of tucatinib alone."""
+    hp = [
+        given("pertuzumab", "2024-02-01", ongoing=True, status="active"),
+        given("trastuzumab", "2024-02-01", ongoing=True, status="active"),
+        given("docetaxel", "2024-02-01", "2024-07-01"),
+    ]
+    history, lines = lines_of(rules, [*hp, given("tucatinib", "2024-08-01", ongoing=True, status="active")])
+    assert lines == [(1, ["docetaxel", "pertuzumab", "trastuzumab", "tucatinib"])]
+    assert history.status == "on-treatment"
+    # With capecitabine on the same day it is HER2CLIMB's regimen: a new line.
+    _, lines = lines_of(
+        rules,
+        [
+            *hp,
+            given("tucatinib", "2024-08-01", ongoing=True, status="active"),
+            given("capecitabine", "2024-08-01", ongoing=True, status="active"),
+        ],
+    )
+    assert [number for number, _ in lines] == [1, 2]
+    # Added to trastuzumab alone (no pertuzumab), as no trial did: a new line, as before.
+    _, lines = lines_of(rules, [hp[1], hp[2], given("tucatinib", "2024-08-01", ongoing=True, status="active")])
+    assert [number for number, _ in lines] == [1, 2]
+
+
 def test_taxane_swap_is_the_same_line(rules):
     _, lines = lines_of(
         rules,

@@ -122,8 +122,10 @@ class LineOfTherapyRules:
         self.knowledge = knowledge
         self.window = rules["regimen_window_days"]
         self.gap = rules["gap_days"]
+        # (classes, agents, the agents one of which the line must hold) of each maintenance addition
         self.maintenance = [
-            (frozenset(item["classes"]), frozenset(item["when_line_has"])) for item in rules["maintenance_additions"]
+            (frozenset(item.get("classes", [])), frozenset(item.get("agents", [])), frozenset(item["when_line_has"]))
+            for item in rules["maintenance_additions"]
         ]
         relapse = rules["early_relapse"]
         self.relapse_months = int(relapse["months"])
@@ -162,8 +164,10 @@ class LineOfTherapyRules:
         group = self.knowledge.substitution_group.get(exposure.agent)
         if group is not None and any(self.knowledge.substitution_group.get(a) == group for a in agents):
             return True
-        agent_class = self.knowledge.agent_class[exposure.agent]
-        return any(agent_class in classes and agents & holders for classes, holders in self.maintenance)
+        agent, agent_class = exposure.agent, self.knowledge.agent_class[exposure.agent]
+        return any(
+            (agent_class in classes or agent in added) and agents & holders for classes, added, holders in self.maintenance
+        )
 
     def history(
         self,

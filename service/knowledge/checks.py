@@ -86,6 +86,16 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
             known(agent, f"mappings/safety.yaml: {table}/rules")
     for agent in knowledge.safety["lung"]["agents"]:
         known(agent, "mappings/safety.yaml: lung/agents")
+    _check_maintenance_classes(knowledge)
+
+
+def _check_maintenance_classes(knowledge: Knowledge) -> None:
+    """lines.yaml: every class a maintenance addition names is a drugs.yaml class."""
+    classes = set(knowledge.drugs["classes"])
+    for index, addition in enumerate(knowledge.lines["maintenance_additions"]):
+        for cls in addition.get("classes", []):
+            if cls not in classes:
+                raise KnowledgeError(f"mappings/lines.yaml: maintenance_additions/{index}: '{cls}' is not a drugs.yaml class")
 
 
 def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
