@@ -74,6 +74,11 @@ def test_ish_positive_needs_concurrent_ihc(knowledge, group, ihc_score, positive
         ([ihc(0)] + ish(1.2, 2.0), "zero"),
         (ish(1.2, 2.0), "negative"),
         (ish(2.3, 3.2), "negative"),  # group 2 without IHC 3+
+        (ish(1.5, 4.5), "negative"),  # group 4: positive only with IHC 3+, itself positive: negative, grade unknown
+        (ish(1.5, 6.5), "unknown"),  # group 3 with no IHC score: IHC 2+ (the usual reason for ISH) makes it positive
+        (ish(1.5, 6.5) + [ReceptorResult("her2-ish", D, qualitative="positive")], "positive"),  # the laboratory's call
+        (ish(1.5, 6.5) + [ReceptorResult("her2-interpretation", D, qualitative="negative")], "negative"),
+        ([ihc(1)] + ish(1.5, 6.5), "low"),  # group 3 with IHC 1+
         ([ihc(2)] + ish(1.5, 6.5), "positive"),  # group 3 with IHC 2+
         ([ReceptorResult("her2-interpretation", D, qualitative="positive")], "positive"),
         ([ReceptorResult("her2-ihc", D, qualitative="negative")], "negative"),

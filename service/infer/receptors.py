@@ -14,6 +14,7 @@ from service.domain import ReceptorResult
 from service.knowledge.models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
+_IHC_POSITIVE = 3  # ASCO/CAP: IHC 3+ is HER2-positive on its own
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,13 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
         else None
     )
     ish: bool | None = None
-    if group is not None:
+    if group is not None and (ihc is not None or not _needs_ihc(rules, group)):
         ish = ish_positive(rules, group, ihc)
-    else:
+    else:  # no numbers, or group 3 with no IHC score to decide it: the laboratory's own ISH result
         qualitative_ish = _latest(episode, "her2-ish")
         if qualitative_ish and qualitative_ish.qualitative in ("positive", "negative"):
             ish = qualitative_ish.qualitative == "positive"
-    if ihc == 3:
+    if ihc == _IHC_POSITIVE:
         return "positive", ihc, group, latest_day
     if ish is True:
         return "positive", ihc, group, latest_day
@@ -89,6 +90,16 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
     if qualitative:
         return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
     return "unknown", None, group, latest_day
+
+
+def _needs_ihc(rules: ReceptorRules, group: int) -> bool:
+    """A group that an IHC score not positive on its own makes positive (ASCO/CAP group 3: IHC 2+): without
+    the score the numbers decide nothing. Groups 2 and 4 are positive only with IHC 3+, itself positive
+    (rule 1): without a score their numbers are negative, the IHC grade unknown."""
+    return any(
+        row.group == group and row.positive == "with-ihc" and any(score < _IHC_POSITIVE for score in row.ihc_scores)
+        for row in rules.ish_groups
+    )
 
 
 def _hormone_receptor_value(
