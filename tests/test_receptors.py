@@ -12,7 +12,7 @@ from service.domain import ReceptorResult
 from service.engine import Engine
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
 from service.knowledge import KnowledgeError, load_knowledge
-from tests.conftest import observation
+from tests.conftest import her2_positive_liver_patient, observation
 
 D = date(2025, 1, 10)
 
@@ -415,3 +415,18 @@ def test_a_coded_answer_is_the_results_own_whatever_its_text_names(engine):
     value = {"coding": [{"system": "http://loinc.org", "code": "LA6576-8"}], "text": "ER 95%, PR 0%"}
     status = engine.evaluate("p1", [_er_record("p", "85339-0", valueCodeableConcept=value)], D).receptors
     assert status.pr == "positive"
+
+
+def test_ish_group_3_without_an_ihc_score_says_so_on_the_summary_card(engine, knowledge):
+    """The numbers alone read as HER2-negative; now unknown, and the card says what is missing (not "no result")."""
+    from service.render import CardRenderer, RenderContext
+
+    records = [r for r in her2_positive_liver_patient() if r["resourceType"] != "Observation"] + [
+        _er_record("r", "49683-6", valueQuantity={"value": 1.5}),
+        _er_record("c", "74860-8", valueQuantity={"value": 6.8}),
+    ]
+    evaluation = engine.evaluate("p1", records, date(2026, 6, 1))
+    assert evaluation.assessment()["her2"] == "unknown"
+    card = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]
+    assert card["summary"] == knowledge.wording.summary["her2-ish-without-ihc"]
+    assert "concurrent IHC 2+ or 3+" in card["detail"]

@@ -56,6 +56,8 @@ def scope_of(extent: DiseaseExtent, receptors: ReceptorStatus) -> str:
         return "breast-cancer-history" if extent.breast_cancer_history else "no-breast-cancer"
     if not extent.metastatic:
         return "not-metastatic"
+    if receptors.her2 == "unknown" and receptors.ish_group is not None:
+        return "her2-ish-without-ihc"  # ISH numbers an IHC score must decide (group 3), and none recorded
     if receptors.her2 != "positive":
         return f"her2-{receptors.her2}"
     return "in-scope"
