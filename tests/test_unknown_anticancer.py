@@ -51,6 +51,8 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
         _coded("mx", "urn:oid:2.16.840.1.113883.6.73", "L01EH99", "2025-01-01"),  # ATC by its OID
         statement("mx", "trastuzumab botidotin", "2025-01-01", status="active"),  # a conjugate, not trastuzumab
         statement("mx", "Trastuzumab pamirtecan 4.8 mg/kg IV", "2025-01-01", "2025-09-01"),
+        statement("mx", "THP", "2025-01-01", status="active"),  # a regimen acronym that names no taxane
+        statement("mx", "Breast AC-THP q21d", "2025-01-01", status="active"),
     ],
 )
 def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(
@@ -147,6 +149,10 @@ def test_an_unknown_drug_named_only_in_a_referenced_medication_is_found(engine: 
         ("trastuzumab 440 mg", {"trastuzumab"}),
         ("trastuzumab and topotecan", {"trastuzumab"}),  # another drug, not the antibody's payload
         ("pertuzumab/trastuzumab/hyaluronidase", {"pertuzumab", "trastuzumab"}),
+        # Regimen acronyms that settle their drugs (NCCN's names); THP does not (the taxane is unnamed).
+        ("TCHP", {"docetaxel", "carboplatin", "trastuzumab", "pertuzumab"}),
+        ("Breast TCH q21d x 6", {"docetaxel", "carboplatin", "trastuzumab"}),
+        ("THP", set()),
     ],
 )
 def test_an_antibody_followed_by_a_payload_word_is_a_conjugate(knowledge: Knowledge, text, agents):

@@ -113,6 +113,7 @@ class MedicationReader:
         self._anticancer_atc = tuple(unknown.get("atc_prefixes", []))
         self._anticancer_suffixes = tuple(unknown.get("name_suffixes", []))
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
+        self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -252,7 +253,9 @@ class MedicationReader:
         # Such words, once each and at most three: "trastuzumab botidotin" (a conjugate) is named whole,
         # not as "trastuzumab".
         named = dict.fromkeys(
-            w for w in words if w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)
+            w
+            for w in words
+            if (w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)) or w in self._regimen_words
         )
         return " ".join(list(named)[:3]) or None
 
