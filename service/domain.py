@@ -73,6 +73,13 @@ class LungDisease(Value, frozen=True):
     record_id: str = ""
 
 
+class Pregnancy(Value, frozen=True):
+    """A Condition naming a pregnancy, current by its status and dates (terminology.yaml pregnancy)."""
+
+    on: date | None  # its onset, else its recorded date
+    record_id: str = ""
+
+
 # Medication records of a drug given, or handed over, on one day rather than of a course: an
 # administration, a pharmacy dispense (which covers its days' supply). Their status never makes them
 # ongoing; a line of them runs while the last is recent (infer/lines.py).
@@ -124,6 +131,7 @@ class PatientRecord:
     patient_id: str
     conditions: list[CancerCondition] = field(default_factory=list)
     lung_disease: list[LungDisease] = field(default_factory=list)  # interstitial lung disease or pneumonitis
+    pregnancies: list[Pregnancy] = field(default_factory=list)  # current pregnancies (safety.yaml pregnancy)
     receptors: list[ReceptorResult] = field(default_factory=list)
     labs: list[LabResult] = field(default_factory=list)
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)

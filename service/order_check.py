@@ -102,6 +102,7 @@ class OrderChecker:
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
         self.lvef_recent_months = tables.monitoring_months
         self.lung = tables.lung
+        self.pregnancy = tables.pregnancy
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
 
@@ -140,6 +141,10 @@ class OrderChecker:
         hit = evaluation.safety.hepatic_hit(agent, agent in given.ongoing)
         if hit is not None and hit.changes_drug:
             add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
+        pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy
+        if pregnancy is not None and rule is not None and agent in rule.agents:
+            when = self.renderer.pregnancy_when(pregnancy)
+            add("pregnancy", "warning", templates["pregnancy"].format(drug=display, when=when), rule.action, rule.source)
         lung = evaluation.safety.lung_disease
         if lung is not None and agent in self.lung.agents:
             when = self.renderer.lung_disease_when(lung)

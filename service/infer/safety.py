@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.domain import LabResult, LungDisease, PatientRecord
+from service.domain import LabResult, LungDisease, PatientRecord, Pregnancy
 from service.infer.disease import DiseaseExtent
 from service.infer.label_checks import (
     LIVER_SETTINGS,
@@ -66,6 +66,7 @@ class SafetyFacts:
     liver_local_therapy_review: bool = False
     lung_disease: LungDisease | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
     lung_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml lung given now while that record is active
+    pregnancy: Pregnancy | None = None  # a current pregnancy on record (the latest), safety.yaml pregnancy
 
     def hepatic_hit(self, agent: str, ongoing: bool) -> RuleHit | None:
         """The label liver row that applies to ``agent``: the on-treatment table if it is given now, else the starting one."""
@@ -97,6 +98,7 @@ class SafetyRules:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.tables = knowledge.label_tables
+        self.pregnancy_days = knowledge.terminology.pregnancy_current_days
         self.monitored = self.tables.monitored_agents
         self.brain_sites = self.tables.brain_sites
         # The label tables compiled once: a request only calls the checks (issue 16).
@@ -134,7 +136,14 @@ class SafetyRules:
             facts.lung_disease = max(record.lung_disease, key=lambda found: (found.active, found.on or date.min))
             if facts.lung_disease.active:
                 facts.lung_agents_given = tuple(sorted(self.tables.lung.agents & history.ongoing_agents()))
+        facts.pregnancy = self._pregnancy(record, now)
         return facts
+
+    def _pregnancy(self, record: PatientRecord, now: date) -> Pregnancy | None:
+        """The latest pregnancy record dated within ``current_days`` of ``now`` (an undated one counts)."""
+        days = self.pregnancy_days
+        current = [p for p in record.pregnancies if p.on is None or 0 <= (now - p.on).days <= days]
+        return max(current, key=lambda found: found.on or date.min) if current else None
 
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
         tables = self.tables

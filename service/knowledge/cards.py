@@ -114,6 +114,8 @@ class CardWording:
     data_problems_topic: str
     lung_on_treatment_summary: str  # {drug}, {when}
     lung_on_treatment_topic: str
+    pregnancy_summary: str = ""  # {drug}, {when}
+    pregnancy_topic: str = "data-quality"
 
     def summary_source(self, in_scope: bool) -> str:
         """The source the summary card cites, in or out of the HER2-positive pathway."""
@@ -171,6 +173,8 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         data_problems_topic=str(document["data_problems"].get("topic", "data-quality")),
         lung_on_treatment_summary=str(document["lung_on_treatment"]["summary"]),
         lung_on_treatment_topic=str(document["lung_on_treatment"]["topic"]),
+        pregnancy_summary=str(document.get("pregnancy", {}).get("summary", "")),
+        pregnancy_topic=str(document.get("pregnancy", {}).get("topic", "data-quality")),
     )
     _check(wording)
     return wording
@@ -180,6 +184,7 @@ def _check(wording: CardWording) -> None:
     """Topics and actions named anywhere in cards.yaml are defined there."""
     topics = [("data_problems/topic", wording.data_problems_topic), ("(summary card)", SUMMARY_TOPIC)]
     topics += [("(order-check cards)", ORDER_CHECK_TOPIC), ("lung_on_treatment/topic", wording.lung_on_treatment_topic)]
+    topics += [("pregnancy/topic", wording.pregnancy_topic)]
     topics += [(f"alerts/{code}/topic", alert.topic) for code, alert in wording.alerts.items()]
     for where, topic in topics:
         if topic not in wording.topics:

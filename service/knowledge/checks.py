@@ -84,8 +84,9 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
     for table in ("lvef", "liver"):
         for agent in knowledge.safety[table]["rules"]:
             known(agent, f"mappings/safety.yaml: {table}/rules")
-    for agent in knowledge.safety["lung"]["agents"]:
-        known(agent, "mappings/safety.yaml: lung/agents")
+    for table in ("lung", "pregnancy"):
+        for agent in knowledge.safety.get(table, {}).get("agents", []):
+            known(agent, f"mappings/safety.yaml: {table}/agents")
     _check_maintenance_classes(knowledge)
 
 

@@ -137,7 +137,8 @@ class VisceralCrisis:
 
 @dataclass(frozen=True)
 class LungRule:
-    """The agents whose label rule is about interstitial lung disease or pneumonitis, its words and source."""
+    """The agents whose label rule is about one finding (interstitial lung disease or pneumonitis; a
+    pregnancy), its words and source."""
 
     agents: frozenset[str]
     action: str
@@ -160,6 +161,7 @@ class SafetyTables:
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
     lung: LungRule
+    pregnancy: LungRule | None = None  # the same shape: agents, action, source (safety.yaml pregnancy)
 
 
 def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
@@ -215,6 +217,11 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
         lung=LungRule(frozenset(document["lung"]["agents"]), str(document["lung"]["action"]), str(document["lung"]["source"])),
+        pregnancy=(
+            LungRule(frozenset(pregnancy["agents"]), str(pregnancy["action"]), str(pregnancy["source"]))
+            if (pregnancy := document.get("pregnancy"))
+            else None
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import CancerCondition, LungDisease, PatientRecord
+from service.domain import CancerCondition, LungDisease, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
@@ -35,6 +35,8 @@ _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _BREAST = re.compile(r"\bbreast\b", re.IGNORECASE)  # names the primary, never a metastasis's site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
+# Condition.abatement[x]: any of them given says the condition has ended (FHIR).
+_ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
 
 
 class ConditionReader:
@@ -170,6 +172,7 @@ class ConditionReader:
             self._name_unconfirmed(raw, record)
         elif not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(raw, code_codings, record):
             self._read_lung_disease(raw, code_codings, record)
+            self._read_pregnancy(raw, code_codings, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
     def _read_other_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
@@ -204,6 +207,32 @@ class ConditionReader:
         statuses = {coding.code for coding in codings(condition.clinicalStatus)}
         active = not statuses or bool(statuses & _ACTIVE_STATUSES)
         record.lung_disease.append(LungDisease(self._onset(condition), active, condition.id or ""))
+
+    # -- a current pregnancy (safety.yaml pregnancy) ----------------------------------------------
+    def _read_pregnancy(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
+        """A Condition naming a pregnancy, by code or else by its words, if active and not abated (its
+        date is judged against the evaluation date by the safety rules)."""
+        terminology = self.terminology
+        if not self._coded(code_codings, terminology.pregnancy_snomed, terminology.pregnancy_icd10_prefixes):
+            texts = [without_accents(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            hints = terminology.pregnancy_hints
+            hinted = [text for text in texts if any(hint in text.lower() for hint in hints)]
+            if not hinted or not any(terminology.pregnancy_text.search(text) for text in hinted):
+                return
+            if any(terminology.pregnancy_negation.search(text) for text in texts):
+                return
+            from_text = True
+        else:
+            from_text = False
+        if any(raw.get(key) not in (None, False) for key in _ABATEMENT):
+            return
+        condition = self._kept_and_named(raw, record, from_text)
+        if condition is None:
+            return
+        statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+        if statuses and not statuses & _ACTIVE_STATUSES:
+            return
+        record.pregnancies.append(Pregnancy(self._onset(condition), condition.id or ""))
 
     def _coded(self, code_codings: list[tuple[str, str]], snomed: frozenset[str], icd10_prefixes: tuple[str, ...]) -> bool:
         """Any coding in the SNOMED CT set or under one of the ICD-10-CM prefixes."""

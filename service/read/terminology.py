@@ -60,6 +60,12 @@ class Terminology:
     lung_text: re.Pattern[str]
     lung_negation: re.Pattern[str]
     lung_hints: tuple[str, ...]  # one of them is in every text lung_text matches
+    pregnancy_snomed: frozenset[str]  # a current pregnancy (safety.yaml pregnancy)
+    pregnancy_icd10_prefixes: tuple[str, ...]
+    pregnancy_text: re.Pattern[str]
+    pregnancy_negation: re.Pattern[str]
+    pregnancy_hints: tuple[str, ...]  # one of them is in every text pregnancy_text matches
+    pregnancy_current_days: int  # a pregnancy record dated longer ago is no current pregnancy
     history_snomed: frozenset[str]  # a personal history of breast cancer (terminology.yaml breast_history)
     history_icd10_prefixes: tuple[str, ...]
     history_text: re.Pattern[str]
@@ -109,6 +115,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
     m_category = document["m_category"]
     text = document["text"]
     lung = document["lung_disease"]
+    pregnancy = document.get("pregnancy", {})
     history = document["breast_history"]
     other = document.get("other_primary", {})
     return Terminology(
@@ -157,6 +164,12 @@ def _compile(document: dict[str, Any]) -> Terminology:
         lung_text=re.compile(lung["text"], re.IGNORECASE),
         lung_negation=re.compile(lung["negation"], re.IGNORECASE),
         lung_hints=tuple(lung.get("hints", [""])),
+        pregnancy_snomed=_codes(pregnancy.get("snomed", [])),
+        pregnancy_icd10_prefixes=tuple(pregnancy.get("icd10cm_prefixes", [])),
+        pregnancy_text=re.compile(pregnancy.get("text", "(?!)"), re.IGNORECASE),
+        pregnancy_negation=re.compile(pregnancy.get("negation", "(?!)"), re.IGNORECASE),
+        pregnancy_hints=tuple(pregnancy.get("hints", [])),
+        pregnancy_current_days=int(pregnancy.get("current_days", 300)),
         history_snomed=_codes(history["snomed"]),
         history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
         history_text=re.compile(history["text"], re.IGNORECASE),

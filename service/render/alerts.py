@@ -127,6 +127,28 @@ class AlertCards(PatientFacts, RegimenSuggestions):
             "links": self.label_links(list(safety.lung_agents_given)) or None,
         }
 
+    def pregnancy_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any] | None:
+        """A warning while a current pregnancy is on record and a drug of safety.yaml pregnancy is given or offered."""
+        found, rule = evaluation.safety.pregnancy, self.pregnancy_rule
+        if found is None or rule is None or evaluation.deceased or not evaluation.extent.breast_cancer:
+            return None
+        given_or_offered = evaluation.history.ongoing_agents() | evaluation.recommendation.offered_agents(self.knowledge)
+        agents = tuple(sorted(rule.agents & given_or_offered))
+        if not agents:
+            return None
+        drugs = self.agents_text(agents)
+        summary = self.wording.pregnancy_summary.format(drug=drugs, when=self.pregnancy_when(found))
+        detail = [f"**{drugs}**: {rule.action}", "", "**Patient facts**", "", *self._facts(evaluation, ["pregnancy", "lines"])]
+        return {
+            "uuid": self.card_uuid(context, "safety:pregnancy"),
+            "summary": clip(summary),
+            "indicator": "warning",
+            "detail": "\n".join(detail),
+            "source": self.source_of(rule.source, self.wording.pregnancy_topic, context),
+            "overrideReasons": self.override_reasons(),
+            "links": self.label_links(list(agents)) or None,
+        }
+
     def data_card(self, problems: list[str], context: RenderContext) -> dict[str, Any]:
         detail = "\n".join(f"- {safe_text(problem)}" for problem in problems[:50])
         if len(problems) > 50:

@@ -60,6 +60,7 @@ class RendererBase:
     wording: CardWording
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
     lung_rule: LungRule  # safety.yaml lung: its agents and the label's words
+    pregnancy_rule: LungRule | None  # safety.yaml pregnancy: its agents and the label's words
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url
 

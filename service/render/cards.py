@@ -34,6 +34,7 @@ class CardRenderer(SummaryCard):
         self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
         self.lung_rule = knowledge.label_tables.lung
+        self.pregnancy_rule = knowledge.label_tables.pregnancy
 
     @staticmethod
     def _recorded_date_note(evaluation: Evaluation) -> list[str]:
@@ -54,9 +55,7 @@ class CardRenderer(SummaryCard):
         """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
         cards = [self.summary_card(evaluation, context)]
         alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
-        lung = self.lung_card(evaluation, context)
-        if lung is not None:
-            alerts.append(lung)
+        alerts += [card for card in (self.lung_card(evaluation, context), self.pregnancy_card(evaluation, context)) if card]
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         record = evaluation.record
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]

@@ -1,10 +1,11 @@
-"""Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests, lung."""
+"""Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests, lung,
+pregnancy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from service.domain import UNDATED, LungDisease
+from service.domain import UNDATED, LungDisease, Pregnancy
 from service.engine import Evaluation
 from service.render.base import RendererBase
 from service.render.text import points
@@ -93,6 +94,18 @@ class PatientFacts(RendererBase):
             return []
         return [f"- Interstitial lung disease or pneumonitis on record ({self.lung_disease_when(found)})"]
 
+    @staticmethod
+    def pregnancy_when(found: Pregnancy) -> str:
+        """When a current pregnancy was recorded: "since 2026-03-02", or "date unknown"."""
+        return f"since {found.on.isoformat()}" if found.on else "date unknown"
+
+    def _facts_pregnancy(self, evaluation: Evaluation) -> list[str]:
+        """Only when a current pregnancy is on record (safety.yaml pregnancy)."""
+        found = evaluation.safety.pregnancy
+        if found is None:
+            return []
+        return [f"- Pregnancy on record ({self.pregnancy_when(found)})"]
+
     ORDER_FACTS = {
         "progressed": ["lines"],
         "toxicity": ["lines"],
@@ -103,6 +116,7 @@ class PatientFacts(RendererBase):
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],
         "lung": ["lung", "lines"],
+        "pregnancy": ["pregnancy", "lines"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:

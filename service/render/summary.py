@@ -110,11 +110,11 @@ class SummaryCard(AlertCards):
         elif recommendation.options:
             parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
             parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
-            lung = self._lung_note(evaluation)
+            notes = self._option_notes(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
-                if lung and not self.lung_rule.agents.isdisjoint(self.knowledge.regimen_models[option.regimen].agents):
-                    parts.append(lung)
+                agents = self.knowledge.regimen_models[option.regimen].agents
+                parts += [note for rule_agents, note in notes if not rule_agents.isdisjoint(agents)]
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
         for withheld in recommendation.withheld:
@@ -123,6 +123,20 @@ class SummaryCard(AlertCards):
             parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
+
+    def _option_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
+        """(the agents a label rule is about, the line naming it) for each finding on record that such a
+        rule is about: interstitial lung disease (safety.yaml lung), a pregnancy (safety.yaml pregnancy)."""
+        notes = []
+        lung = self._lung_note(evaluation)
+        if lung:
+            notes.append((self.lung_rule.agents, lung))
+        pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy_rule
+        if pregnancy is not None and rule is not None:
+            when = self.pregnancy_when(pregnancy)
+            note = f"   - Pregnancy on record ({when}): boxed warning of embryo-fetal toxicity (pregnancy card)."
+            notes.append((rule.agents, note))
+        return notes
 
     def _lung_note(self, evaluation: Evaluation) -> str | None:
         """The label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
