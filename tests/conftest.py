@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,17 @@ def prefetch_for(resources: list[dict[str, Any]], templates: dict[str, str], kno
     from tests.fhir_search import run_template
 
     return {key: run_template(template, resources, knowledge) for key, template in templates.items()}
+
+
+def draft_order_cards(
+    engine: Engine, knowledge: Knowledge, resources: list[dict[str, Any]], drug: str, now: date
+) -> list[dict[str, Any]]:
+    """The order-select cards for one draft MedicationRequest of ``drug`` (by name) for patient p1."""
+    from service.order_check import OrderChecker
+    from service.render import CardRenderer, RenderContext
+
+    evaluation = engine.evaluate("p1", resources, now)
+    draft = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order"}
+    draft["medicationCodeableConcept"] = {"text": drug}
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    return checker.cards(evaluation, [draft], RenderContext("h", "p1"))

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from service.order_check import OrderChecker
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, her2_positive_liver_patient
+from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient
 
 NOW = date(2026, 11, 20)
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -78,11 +77,7 @@ def test_the_active_record_is_named_before_a_later_resolved_one(engine):
 
 
 def _order_cards(engine, knowledge, resources, drug):
-    evaluation = engine.evaluate("p1", resources, NOW)
-    draft = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order"}
-    draft["medicationCodeableConcept"] = {"text": drug}
-    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
-    return checker.cards(evaluation, [draft], RenderContext("h", "p1"))
+    return draft_order_cards(engine, knowledge, resources, drug, NOW)
 
 
 def test_a_t_dxd_order_with_ild_on_record_gets_the_labels_lung_rule(engine, knowledge):

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from service.order_check import OrderChecker
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, her2_positive_liver_patient, patient
+from tests.cards import response_problems
+from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient, patient
 
 NOW = date(2026, 11, 20)
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -93,6 +93,7 @@ def test_a_pregnant_patient_offered_her2_antibodies_gets_a_warning_and_keeps_her
     assert "trastuzumab deruxtecan" in card["detail"] and "- Pregnancy on record (since 2026-08-01)" in card["detail"]
     assert card["source"]["label"] == knowledge.sources["label-her2-embryo-fetal"]["label"]
     assert card["source"]["topic"]["code"] == "pregnancy-safety"
+    assert response_problems({"cards": cards}, "patient-view") == []  # CDS Hooks card rules, the contract
     # Each option holding such a drug says so; the facts list the pregnancy.
     summary = cards[0]["detail"]
     assert "- Pregnancy on record (since 2026-08-01)" in summary
@@ -108,11 +109,7 @@ def test_no_warning_without_a_pregnancy_or_without_breast_cancer(engine, knowled
 
 
 def _order_cards(engine, knowledge, resources, drug):
-    evaluation = engine.evaluate("p1", resources, NOW)
-    draft = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order"}
-    draft["medicationCodeableConcept"] = {"text": drug}
-    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
-    return checker.cards(evaluation, [draft], RenderContext("h", "p1"))
+    return draft_order_cards(engine, knowledge, resources, drug, NOW)
 
 
 @pytest.mark.parametrize(("drug", "warned"), [("Enhertu", True), ("Kadcyla", True), ("Phesgo", True), ("Xeloda", False)])
