@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from service.domain import LabResult, ReceptorResult
 from service.knowledge import Knowledge
+from service.knowledge.models import HormoneScale
 from service.read.common import coding_pair, codings, concept_texts
 
 RECEPTOR_KINDS = frozenset(
@@ -104,6 +105,8 @@ class ValueReader:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
+        scales = knowledge.receptors.hormone_scales  # receptors.yaml hormone_scores: any scale's name, at once
+        self._scale_names = re.compile("|".join(f"(?:{s.named.pattern})" for s in scales), re.IGNORECASE) if scales else None
 
     def value_texts(self, holder: Any) -> list[str]:
         """The text of a coded value and a valueString."""
@@ -312,17 +315,10 @@ class ValueReader:
         (receptors.yaml hormone_scores: "Allred 7/8", "H-score 250", or a number under a name or unit
         saying so); None when it names no scale or gives a percent too ("5 % (Allred 4)": the percent is
         read). The lab's own word beside the score is read first."""
-        values = self.value_texts(holder)
-        if any(_PERCENT.search(text) for text in values):
+        named = self._hormone_scale(holder)
+        if named is None:
             return None
-        quantity = getattr(holder, "valueQuantity", None)
-        units = [text for text in (quantity.unit, quantity.code) if text] if quantity is not None else []
-        names = [*values, *concept_texts(getattr(holder, "code", None)), *units]
-        scale = next(
-            (scale for scale in self.knowledge.receptors.hormone_scales for text in names if scale.named.search(text)), None
-        )
-        if scale is None:
-            return None
+        scale, values = named
         qualitative = self.qualitative(holder)
         if qualitative is not None:
             return scale.name, qualitative
@@ -330,9 +326,21 @@ class ValueReader:
         if match is not None:
             return scale.name, scale.status(int(match.group("score")))
         number = self.number(holder)
-        if number is None or number < 0 or number != int(number):
-            return scale.name, None
-        return scale.name, scale.status(int(number))
+        whole = number is not None and number >= 0 and number == int(number)
+        return scale.name, (scale.status(int(number)) if whole and number is not None else None)
+
+    def _hormone_scale(self, holder: Any) -> tuple[HormoneScale, list[str]] | None:
+        """(the scale a result names, its value's words), unless it names none or is a percent."""
+        quantity = getattr(holder, "valueQuantity", None)
+        if quantity is not None and "%" in (quantity.unit, quantity.code):
+            return None  # a percent by its unit (the usual ER/PR result): read as one, at no further cost
+        values = self.value_texts(holder)
+        names = "\n".join([*values, *concept_texts(getattr(holder, "code", None))])
+        if quantity is not None:
+            names += f"\n{quantity.unit or ''}\n{quantity.code or ''}"
+        if self._scale_names is None or not self._scale_names.search(names) or any(_PERCENT.search(t) for t in values):
+            return None  # one search first: most results name no scale
+        return next(scale for scale in self.knowledge.receptors.hormone_scales if scale.named.search(names)), values
 
     def _hormone_percent(self, kind: str, reading: Reading, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """An ER or PR percent: the number when exact; for a bound or an interval, positive or negative when
