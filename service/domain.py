@@ -74,10 +74,12 @@ class LungDisease(Value, frozen=True):
 
 
 class Pregnancy(Value, frozen=True):
-    """A Condition naming a pregnancy, current by its status and dates (terminology.yaml pregnancy)."""
+    """A Condition naming a pregnancy, current by its status, or a pregnancy status (terminology.yaml
+    pregnancy): ``pregnant`` False for a status saying not pregnant. Its date is judged by the safety rules."""
 
-    on: date | None  # its onset, else its recorded date
+    on: date | None  # a Condition's onset, else its recorded date; an Observation's date
     record_id: str = ""
+    pregnant: bool = True
 
 
 # Medication records of a drug given, or handed over, on one day rather than of a course: an

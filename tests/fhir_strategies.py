@@ -453,6 +453,7 @@ PREFETCH_KEYS = [
     "medicationRequests",
     "medicationAdministrations",
     "medicationDispenses",
+    "pregnancyStatus",
 ]
 REQUIRED_KEYS = ["conditions", "receptors"]
 OPERATION_OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}

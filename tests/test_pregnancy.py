@@ -17,7 +17,7 @@ import pytest
 
 from service.render import CardRenderer, RenderContext
 from tests.cards import response_problems
-from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient, patient
+from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient, observation, patient
 
 NOW = date(2026, 11, 20)
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -122,3 +122,42 @@ def test_an_order_of_a_her2_antibody_or_conjugate_in_pregnancy_is_warned_of(engi
         assert found[0]["indicator"] == "warning" and "can harm the fetus" in found[0]["summary"]
         assert len(found[0]["summary"]) < 140
         assert found[0]["source"]["label"] == knowledge.sources["label-her2-embryo-fetal"]["label"]
+
+
+def _status(rid: str, on: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """A US Core pregnancy status Observation (LOINC 82810-3)."""
+    return observation(rid, "82810-3", on, valueCodeableConcept=answer)
+
+
+PREGNANT = {"coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]}
+NOT_PREGNANT = {"coding": [{"system": "http://loinc.org", "code": "LA26683-5"}]}
+
+
+@pytest.mark.parametrize(
+    ("records", "pregnant_on"),
+    [
+        ([_status("s1", "2026-09-01", PREGNANT)], date(2026, 9, 1)),
+        ([_status("s1", "2026-09-01", {"coding": [{"system": "http://loinc.org", "code": "LA15173-0"}]})], date(2026, 9, 1)),
+        ([_status("s1", "2026-09-01", {"text": "Pregnant"})], date(2026, 9, 1)),
+        ([_status("s1", "2026-09-01", NOT_PREGNANT)], None),
+        ([_status("s1", "2026-09-01", {"text": "Not pregnant"})], None),
+        ([_status("s1", "2025-06-01", PREGNANT)], None),  # more than 300 days ago
+        # The latest record decides: a later "not pregnant" ends a pregnancy on the problem list, and a
+        # pregnancy recorded after a "not pregnant" status stands.
+        ([condition("preg", "snomed", "77386006", "2026-04-01"), _status("s1", "2026-10-01", NOT_PREGNANT)], None),
+        ([condition("preg", "snomed", "77386006", "2026-10-01"), _status("s1", "2026-04-01", NOT_PREGNANT)], date(2026, 10, 1)),
+    ],
+)
+def test_a_pregnancy_status_observation_is_read_and_the_latest_record_decides(engine, records, pregnant_on):
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), *records], NOW)
+    found = evaluation.safety.pregnancy
+    assert (found.on if found else None) == pregnant_on
+
+
+def test_the_pregnancy_status_is_asked_for_and_read_when_it_can_be(knowledge):
+    """A best-effort prefetch key: an EHR holding no pregnancy status, or offering no such search, loses nothing."""
+    from service.app import prefetch_templates
+
+    template = prefetch_templates(knowledge)["pregnancyStatus"]
+    assert template.startswith("Observation?patient={{context.patientId}}&code=") and "82810-3" in template
+    assert "pregnancyStatus" in knowledge.services["best_effort_prefetch"]

@@ -140,10 +140,12 @@ class SafetyRules:
         return facts
 
     def _pregnancy(self, record: PatientRecord, now: date) -> Pregnancy | None:
-        """The latest pregnancy record dated within ``current_days`` of ``now`` (an undated one counts)."""
+        """The latest pregnancy record dated within ``current_days`` of ``now`` (an undated Condition counts),
+        unless a later pregnancy status says not pregnant."""
         days = self.pregnancy_days
         current = [p for p in record.pregnancies if p.on is None or 0 <= (now - p.on).days <= days]
-        return max(current, key=lambda found: found.on or date.min) if current else None
+        latest = max(current, key=lambda found: found.on or date.min) if current else None
+        return latest if latest is not None and latest.pregnant else None
 
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
         tables = self.tables

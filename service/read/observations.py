@@ -17,10 +17,12 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecord
+from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
+from service.knowledge.drugs import without_accents
 from service.read.common import (
     JSON_OBJECT,
+    coding_pair,
     codings,
     raw_codings,
     raw_concept_texts,
@@ -87,6 +89,10 @@ class ObservationReader:
         # Codings under another name of their system (an OID) are found in the same one look-up.
         by_alias = {(alias, code): kind for (system, code), kind in kinds.items() for alias in self._aliases_of(system)}
         self._kind_by_coding: dict[tuple[str, str], str] = by_alias | kinds
+        # The answers of a pregnancy status (terminology.yaml pregnancy status_answers): (system, code) -> pregnant.
+        self._pregnancy_answers = {
+            (knowledge.systems[system], code): pregnant for system, code, pregnant in self.terminology.pregnancy_status_answers
+        }
 
     def _aliases_of(self, system: str) -> list[str]:
         return [alias for alias, target in self._aliases.items() if target == system]
@@ -232,6 +238,22 @@ class ObservationReader:
             status = self.values.disease_status(holder)
             if status:
                 record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
+        elif kind == "pregnancy-status" and on is not None:  # undated: no telling whether it is current
+            pregnant = self._pregnancy_status(holder)
+            if pregnant is not None:
+                record.pregnancies.append(Pregnancy(on, record_id, pregnant))
+
+    def _pregnancy_status(self, holder: Any) -> bool | None:
+        """True (pregnant), False (not pregnant) or None from a pregnancy status's coded answer, else its words."""
+        for coding in codings(getattr(holder, "valueCodeableConcept", None)):
+            found = self._pregnancy_answers.get(coding_pair(coding, self._aliases))
+            if found is not None:
+                return found
+        terminology = self.terminology
+        texts = [without_accents(text) for text in self.values.value_texts(holder)]
+        if not any(terminology.pregnancy_text.search(text) for text in texts):
+            return None
+        return not any(terminology.pregnancy_negation.search(text) for text in texts)
 
     def _read_lab(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord, dated: bool) -> None:  # noqa: PLR0913
         lab = self.values.lab_result(kind, holder, when, record_id, dated)

@@ -66,6 +66,7 @@ class Terminology:
     pregnancy_negation: re.Pattern[str]
     pregnancy_hints: tuple[str, ...]  # one of them is in every text pregnancy_text matches
     pregnancy_current_days: int  # a pregnancy record dated longer ago is no current pregnancy
+    pregnancy_status_answers: tuple[tuple[str, str, bool], ...]  # (system name, code, pregnant) of a pregnancy status
     history_snomed: frozenset[str]  # a personal history of breast cancer (terminology.yaml breast_history)
     history_icd10_prefixes: tuple[str, ...]
     history_text: re.Pattern[str]
@@ -170,6 +171,11 @@ def _compile(document: dict[str, Any]) -> Terminology:
         pregnancy_negation=re.compile(pregnancy.get("negation", "(?!)"), re.IGNORECASE),
         pregnancy_hints=tuple(pregnancy.get("hints", [])),
         pregnancy_current_days=int(pregnancy.get("current_days", 300)),
+        pregnancy_status_answers=tuple(
+            (str(entry["system"]), str(entry["code"]), state == "pregnant")
+            for state, entries in pregnancy.get("status_answers", {}).items()
+            for entry in entries
+        ),
         history_snomed=_codes(history["snomed"]),
         history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
         history_text=re.compile(history["text"], re.IGNORECASE),
