@@ -136,7 +136,7 @@ class VisceralCrisis:
 
 
 @dataclass(frozen=True)
-class LungRule:
+class FindingRule:
     """The agents whose label rule is about one finding (interstitial lung disease or pneumonitis; a
     pregnancy), its words and source."""
 
@@ -160,8 +160,8 @@ class SafetyTables:
     enzyme_u_l_per_unit: dict[str, float]  # lower-cased unit ("ukat/l") -> U/L per unit
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
-    lung: LungRule
-    pregnancy: LungRule | None = None  # the same shape: agents, action, source (safety.yaml pregnancy)
+    lung: FindingRule
+    pregnancy: FindingRule | None = None  # safety.yaml pregnancy
 
 
 def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
@@ -216,9 +216,9 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             source=str(crisis["source"]),
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
-        lung=LungRule(frozenset(document["lung"]["agents"]), str(document["lung"]["action"]), str(document["lung"]["source"])),
+        lung=FindingRule(frozenset(document["lung"]["agents"]), str(document["lung"]["action"]), str(document["lung"]["source"])),
         pregnancy=(
-            LungRule(frozenset(pregnancy["agents"]), str(pregnancy["action"]), str(pregnancy["source"]))
+            FindingRule(frozenset(pregnancy["agents"]), str(pregnancy["action"]), str(pregnancy["source"]))
             if (pregnancy := document.get("pregnancy"))
             else None
         ),

@@ -8,6 +8,7 @@ unreadable: the reader names it in ``PatientRecord.skipped`` (the data card), ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -108,6 +109,16 @@ def concept_texts(concept: Any) -> list[str]:
     texts = [concept.text] if getattr(concept, "text", None) else []
     texts.extend(coding.display for coding in codings(concept) if coding.display)
     return texts
+
+
+def stated_in_words(texts: list[str], hints: tuple[str, ...], finding: re.Pattern[str], negation: re.Pattern[str]) -> bool | None:
+    """Whether ``texts`` (a record's words, lower case or not) state a finding: None when no text names
+    it, False when one does but a text negates it, True otherwise. ``hints``: words one of which every
+    match of ``finding`` holds, a cheap test before the pattern (terminology.yaml ``hints``)."""
+    hinted = [text for text in texts if any(hint in text.lower() for hint in hints)]
+    if not any(finding.search(text) for text in hinted):
+        return None
+    return not any(negation.search(text) for text in texts)
 
 
 def reference_of(raw: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from service.read.common import (
     raw_concept_texts,
     raw_list,
     raw_mapping,
+    stated_in_words,
     to_date,
     validated,
 )
@@ -191,15 +192,10 @@ class ConditionReader:
     def _read_lung_disease(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
         """A Condition naming interstitial lung disease or pneumonitis, by code or else by its words."""
         terminology = self.terminology
-        coded = self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
-        from_text = False
-        if not coded:
+        from_text = not self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
+        if from_text:
             texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
-            hinted = [text for text in texts if any(hint in text.lower() for hint in terminology.lung_hints)]
-            from_text = any(terminology.lung_text.search(text) for text in hinted) and not any(
-                terminology.lung_negation.search(text) for text in texts
-            )
-            if not from_text:
+            if not stated_in_words(texts, terminology.lung_hints, terminology.lung_text, terminology.lung_negation):
                 return
         condition = self._kept_and_named(raw, record, from_text)
         if condition is None:
@@ -213,17 +209,12 @@ class ConditionReader:
         """A Condition naming a pregnancy, by code or else by its words, if active and not abated (its
         date is judged against the evaluation date by the safety rules)."""
         terminology = self.terminology
-        if not self._coded(code_codings, terminology.pregnancy_snomed, terminology.pregnancy_icd10_prefixes):
+        from_text = not self._coded(code_codings, terminology.pregnancy_snomed, terminology.pregnancy_icd10_prefixes)
+        if from_text:
             texts = [without_accents(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
-            hints = terminology.pregnancy_hints
-            hinted = [text for text in texts if any(hint in text.lower() for hint in hints)]
-            if not hinted or not any(terminology.pregnancy_text.search(text) for text in hinted):
+            words = (terminology.pregnancy_hints, terminology.pregnancy_text, terminology.pregnancy_negation)
+            if not stated_in_words(texts, *words):
                 return
-            if any(terminology.pregnancy_negation.search(text) for text in texts):
-                return
-            from_text = True
-        else:
-            from_text = False
         if any(raw.get(key) not in (None, False) for key in _ABATEMENT):
             return
         condition = self._kept_and_named(raw, record, from_text)

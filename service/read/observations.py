@@ -30,6 +30,7 @@ from service.read.common import (
     raw_mapping,
     raw_text,
     reference_of,
+    stated_in_words,
     to_date,
     validated,
 )
@@ -251,9 +252,7 @@ class ObservationReader:
                 return found
         terminology = self.terminology
         texts = [without_accents(text) for text in self.values.value_texts(holder)]
-        if not any(terminology.pregnancy_text.search(text) for text in texts):
-            return None
-        return not any(terminology.pregnancy_negation.search(text) for text in texts)
+        return stated_in_words(texts, terminology.pregnancy_hints, terminology.pregnancy_text, terminology.pregnancy_negation)
 
     def _read_lab(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord, dated: bool) -> None:  # noqa: PLR0913
         lab = self.values.lab_result(kind, holder, when, record_id, dated)

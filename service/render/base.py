@@ -17,7 +17,7 @@ from urllib.parse import quote
 from service.engine import Evaluation
 from service.knowledge import Knowledge
 from service.knowledge.cards import CardWording
-from service.knowledge.models import LungRule
+from service.knowledge.models import FindingRule
 
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
 
@@ -59,8 +59,8 @@ class RendererBase:
     knowledge: Knowledge
     wording: CardWording
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
-    lung_rule: LungRule  # safety.yaml lung: its agents and the label's words
-    pregnancy_rule: LungRule | None  # safety.yaml pregnancy: its agents and the label's words
+    lung_rule: FindingRule  # safety.yaml lung: its agents and the label's words
+    pregnancy_rule: FindingRule | None  # safety.yaml pregnancy: its agents and the label's words
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url
 
