@@ -52,6 +52,7 @@ HISTORIES = [
     _text("H/o left breast carcinoma, s/p mastectomy 2019"),
     _text("Personal history of malignant neoplasm of breast"),
     _text("Hx of breast cancer"),
+    _text("Personal history of malignant neoplasm of breast, not otherwise specified"),
 ]
 
 

@@ -39,6 +39,7 @@ def _status(system: str, code: str) -> dict[str, Any]:
         (condition("lung", "icd10cm", "J70.0", "2025-05-01", clinicalStatus=_status(CLINICAL, "recurrence")), True),
         (_text_condition("History of pneumonitis (grade 2) on T-DXd"), True),  # a past episode counts
         (_text_condition("Immune-related pneumonitis"), True),
+        (_text_condition("Interstitial lung disease, not otherwise specified"), True),  # "NOS" spelt out
         (_text_condition("Interstitial lung disease", clinicalStatus=_status(CLINICAL, "inactive")), False),
     ],
 )

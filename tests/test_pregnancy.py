@@ -44,6 +44,7 @@ def _status(system: str, code: str) -> dict[str, Any]:
         condition("preg", "icd10cm", "Z331", "2026-08-01"),  # ICD-10-CM without its dot
         _text_condition("Pregnant, 14 weeks"),
         _text_condition("Intrauterine pregnancy"),
+        _text_condition("Intrauterine pregnancy, not otherwise specified"),
         _text_condition("Schwangerschaft"),
         _text_condition("Embarazada"),
     ],

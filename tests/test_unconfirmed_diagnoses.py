@@ -199,3 +199,39 @@ def test_a_problems_words_are_read_clause_by_clause(engine: Engine, text, breast
     assert assessment["breastCancer"] is breast_cancer
     assert assessment.get("metastaticSites") == sites
     assert ("Condition/tx (in part)" in evaluation.record.unconfirmed) is in_part
+
+
+@pytest.mark.parametrize(
+    ("text", "breast_cancer", "sites"),
+    [
+        # ICD-O's "NOS" and ICD's "NEC" spelt out negate nothing.
+        ("Infiltrating duct carcinoma of breast, not otherwise specified", True, None),
+        ("Malignant neoplasm of breast, not elsewhere classified", True, None),
+        # A procedure not (yet) done on a finding says the finding is there.
+        ("Metastatic breast cancer to liver, not biopsied", True, ["liver"]),
+        ("Metastatic breast cancer to liver, not yet biopsied", True, ["liver"]),
+        ("Metastatic breast cancer to brain, not treated", True, ["brain"]),
+        ("Metastatic breast cancer to brain - not irradiated", True, ["brain"]),
+        ("Metastatic breast cancer to liver, not resectable", True, ["liver"]),
+        ("Metastatic breast cancer to liver not amenable to surgery", True, ["liver"]),
+        # NegEx's own pseudo-negations.
+        ("Metastatic breast cancer to liver, no change", True, ["liver"]),
+        ("Metastatic breast cancer, no interval change in liver metastases", True, ["liver"]),
+        # Real negations and doubts beside them still count.
+        ("Metastatic breast cancer to liver, not biopsied; no brain metastases", True, ["liver"]),
+        ("Metastatic breast cancer to liver, not confirmed", False, None),
+        ("Breast cancer, not otherwise specified, without metastases", True, None),
+    ],
+)
+def test_a_negation_word_that_negates_no_finding_is_not_read_as_a_negation(engine: Engine, text, breast_cancer, sites):
+    """ "Infiltrating duct carcinoma of breast, not otherwise specified" read as no breast cancer, and
+    "Brain metastases, not treated" as no brain metastases (terminology.yaml text.pseudo_negation)."""
+    assessment = engine.evaluate("p1", [*_her2_positive_only(), _problem(text)], NOW).assessment()
+    assert assessment["breastCancer"] is breast_cancer
+    assert assessment.get("metastaticSites") == sites
+
+
+def test_untreated_brain_metastases_in_words_raise_the_brain_warning(engine: Engine):
+    resources = [*her2_positive_liver_patient(), _problem("Brain metastases, not treated", rid="mb")]
+    assessment = engine.evaluate("p1", resources, NOW).assessment()
+    assert "brain" in assessment["metastaticSites"] and "brain-metastases" in assessment["alerts"]

@@ -147,7 +147,7 @@ class ConditionReader:
         coded = self._coded(code_codings, terminology.history_snomed, terminology.history_icd10_prefixes)
         from_text = False
         if not coded:
-            texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            texts = [terminology.plain_words(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
             joined = " ; ".join(texts)
             from_text = (
                 bool(texts)
@@ -194,7 +194,7 @@ class ConditionReader:
         terminology = self.terminology
         from_text = not self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
         if from_text:
-            texts = [text for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            texts = [terminology.plain_words(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
             if not stated_in_words(texts, terminology.lung_hints, terminology.lung_text, terminology.lung_negation):
                 return
         condition = self._kept_and_named(raw, record, from_text)
@@ -211,7 +211,9 @@ class ConditionReader:
         terminology = self.terminology
         from_text = not self._coded(code_codings, terminology.pregnancy_snomed, terminology.pregnancy_icd10_prefixes)
         if from_text:
-            texts = [without_accents(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
+            texts = [
+                terminology.plain_words(without_accents(text)) for text in raw_concept_texts(raw.get("code")) if text.strip()
+            ]
             words = (terminology.pregnancy_hints, terminology.pregnancy_text, terminology.pregnancy_negation)
             if not stated_in_words(texts, *words):
                 return
@@ -343,8 +345,8 @@ class ConditionReader:
 
     def _site_from_name(self, condition: Any) -> str | None:
         """The site a metastasis's own name gives when its code names none ("Metastases to liver" under C79.9)."""
-        texts = [without_accents(text) for text in concept_texts(condition.code)]
         terminology = self.terminology
+        texts = [terminology.plain_words(without_accents(text)) for text in concept_texts(condition.code)]
         if not texts or any(terminology.text_negation.search(text) or terminology.text_uncertain.search(text) for text in texts):
             return None
         return self._site_from_texts([_BREAST.sub(" ", text) for text in texts])
@@ -447,7 +449,11 @@ class ConditionReader:
         """(breast primary, metastasis sites, the first a regional node, stage IV, a cancer or metastasis
         stated only with doubt set apart) read from code.text and displays, clause by clause."""
         terminology = self.terminology
-        statements = [self._statements(without_accents(text)) for text in raw_concept_texts(raw.get("code")) if text.strip()]
+        statements = [
+            self._statements(terminology.plain_words(without_accents(text)))
+            for text in raw_concept_texts(raw.get("code"))
+            if text.strip()
+        ]
         pairs = [pair for pair in statements if pair is not None]
         if not pairs or len(pairs) < len(statements):  # no words, or words that negate the whole
             return False, (), False, False, False

@@ -251,7 +251,7 @@ class ObservationReader:
             if found is not None:
                 return found
         terminology = self.terminology
-        texts = [without_accents(text) for text in self.values.value_texts(holder)]
+        texts = [terminology.plain_words(without_accents(text)) for text in self.values.value_texts(holder)]
         return stated_in_words(texts, terminology.pregnancy_hints, terminology.pregnancy_text, terminology.pregnancy_negation)
 
     def _read_lab(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord, dated: bool) -> None:  # noqa: PLR0913

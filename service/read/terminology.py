@@ -44,6 +44,7 @@ class Terminology:
     text_clause_separator: re.Pattern[str]  # where a clause of a problem's words ends
     text_finding: re.Pattern[str]  # words by which a clause states a finding of its own
     text_two_sided: re.Pattern[str]  # a doubt of both sides of it ("metastasis vs abscess")
+    text_pseudo_negation: re.Pattern[str]  # a negation word that negates no finding ("not otherwise specified")
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
@@ -80,6 +81,11 @@ class Terminology:
         return not code.upper().startswith(self.other_primary_except) and any(
             low <= category <= high for low, high in self.other_primary_categories
         )
+
+    def plain_words(self, text: str) -> str:
+        """``text`` without the phrases that hold a negation word but negate no finding (text.pseudo_negation:
+        "not otherwise specified", "not biopsied"), so that the readers' negations do not see them."""
+        return self.text_pseudo_negation.sub(" ", text) if "no" in text.lower() else text
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
@@ -144,6 +150,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_clause_separator=re.compile("(" + text.get("clause_separator", "(?!)") + ")"),  # kept by re.split
         text_finding=re.compile(text.get("finding", "(?!)"), re.IGNORECASE),
         text_two_sided=re.compile(text.get("two_sided", ""), re.IGNORECASE),
+        text_pseudo_negation=re.compile(text.get("pseudo_negation", "(?!)"), re.IGNORECASE),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
