@@ -101,7 +101,7 @@ class OrderChecker:
         self.lvef_monitored = tables.monitored_agents
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
         self.lvef_recent_months = tables.monitoring_months
-        self.lung = tables.lung
+        self.tables = tables
         self.pregnancy = tables.pregnancy
         self.sources = knowledge.wording.order_check_sources
         self.templates = knowledge.wording.order_check
@@ -145,10 +145,10 @@ class OrderChecker:
         if pregnancy is not None and rule is not None and agent in rule.agents:
             when = self.renderer.pregnancy_when(pregnancy)
             add("pregnancy", "warning", templates["pregnancy"].format(drug=display, when=when), rule.action, rule.source)
-        lung = evaluation.safety.lung_disease
-        if lung is not None and agent in self.lung.agents:
+        lung, lung_rule = evaluation.safety.lung_disease, self.tables.lung_rule_of(agent)
+        if lung is not None and lung_rule is not None:
             when = self.renderer.lung_disease_when(lung)
-            add("lung", "warning", templates["lung"].format(drug=display, when=when), self.lung.action, self.lung.source)
+            add("lung", "warning", templates["lung"].format(drug=display, when=when), lung_rule.action, lung_rule.source)
         her2 = self._her2_issue(evaluation.receptors.her2, agent, display)
         if her2 is not None:
             add("her2-status", "warning", *her2)

@@ -53,6 +53,15 @@ def test_unknown_source_is_refused(mappings_copy: Path):
         load_knowledge(mappings_copy)
 
 
+def test_a_safety_rule_naming_no_known_agent_is_refused(mappings_copy: Path):
+    path = mappings_copy / "safety.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["lung"]["rules"][1]["agents"].append("trastuzumab-emtansin")  # a typo
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(KnowledgeError, match=r"safety\.yaml: lung/rules/1/agents: 'trastuzumab-emtansin'"):
+        load_knowledge(mappings_copy)
+
+
 def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
     path = mappings_copy / "drugs.yaml"
     document = yaml.safe_load(path.read_text())

@@ -96,9 +96,38 @@ def test_a_t_dxd_order_with_ild_on_record_gets_the_labels_lung_rule(engine, know
     assert card["suggestions"][-1]["actions"][0]["type"] == "delete"
 
 
+@pytest.mark.parametrize(
+    ("drug", "words", "source"),
+    [
+        ("Kadcyla", "stops trastuzumab emtansine for good", "label-t-dm1-lung"),
+        ("Herceptin", "boxed warning (pulmonary toxicity) of trastuzumab", "label-trastuzumab-lung"),
+        ("Ogivri", "boxed warning (pulmonary toxicity) of trastuzumab", "label-trastuzumab-lung"),  # a biosimilar
+        ("Phesgo", "boxed warning (pulmonary toxicity) of trastuzumab", "label-trastuzumab-lung"),
+    ],
+)
+def test_an_order_of_t_dm1_or_trastuzumab_with_ild_on_record_gets_its_own_labels_lung_rule(
+    engine, knowledge, drug, words, source
+):
+    """Kadcyla's label stops it for good in a patient diagnosed with ILD or pneumonitis (5.4), and every
+    trastuzumab label carries a boxed warning of pulmonary toxicity: only T-DXd's rule had been named."""
+    ild = condition("lung", "snomed", "233703007", "2025-05-01")
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), ild], drug)
+    lung = [card for card in cards if "pneumonitis" in card["summary"]]
+    assert len(lung) == 1, [card["summary"] for card in cards]
+    assert lung[0]["indicator"] == "warning" and words in lung[0]["detail"]
+    assert lung[0]["source"]["label"] == knowledge.sources[source]["label"]
+    assert "grade 2" not in lung[0]["detail"]  # T-DXd's rule is T-DXd's alone
+
+
 def test_other_drugs_and_patients_without_ild_get_no_lung_card(engine, knowledge):
     ild = condition("lung", "snomed", "233703007", "2025-05-01")
-    for resources, drug in (([*her2_positive_liver_patient(), ild], "Kadcyla"), (her2_positive_liver_patient(), "Enhertu")):
+    with_ild = [*her2_positive_liver_patient(), ild]
+    for resources, drug in (
+        (with_ild, "Tukysa"),
+        (with_ild, "Perjeta"),
+        (with_ild, "Xeloda"),
+        (her2_positive_liver_patient(), "Enhertu"),
+    ):
         cards = _order_cards(engine, knowledge, resources, drug)
         assert not [card for card in cards if "pneumonitis" in card["summary"]], drug
 
@@ -108,7 +137,7 @@ def _summary_detail(engine, knowledge, resources):
     return CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
 
 
-def test_the_options_holding_t_dxd_name_the_ild_and_keep_their_rank(engine, knowledge):
+def test_each_option_holding_a_drug_with_a_lung_rule_names_the_ild_and_keeps_its_rank(engine, knowledge):
     ild = condition("lung", "icd10cm", "J84.9", "2025-05-01")
     without = engine.evaluate("p1", her2_positive_liver_patient(), NOW)
     with_ild = engine.evaluate("p1", [*her2_positive_liver_patient(), ild], NOW)
@@ -119,15 +148,20 @@ def test_the_options_holding_t_dxd_name_the_ild_and_keep_their_rank(engine, know
     offered = [line for line in options if line[:1].isdigit()]
     regimens = [option.regimen for option in with_ild.recommendation.options]
     assert len(offered) == len(regimens)
-    holding = [i for i, regimen in enumerate(regimens) if "trastuzumab-deruxtecan" in knowledge.regimen_models[regimen].agents]
-    assert holding  # T-DXd is offered after THP
-    noted, position = [], -1
+    rules = knowledge.label_tables.lung
+    expected = [
+        [rule.action for rule in rules if not rule.agents.isdisjoint(knowledge.regimen_models[regimen].agents)]
+        for regimen in regimens
+    ]
+    assert any("trastuzumab-deruxtecan" in knowledge.regimen_models[regimen].agents for regimen in regimens)  # offered after THP
+    assert sum(map(len, expected)) > 1  # T-DXd and at least one trastuzumab regimen
+    noted: list[list[str]] = []
     for line in options:  # the options in order, each followed by its notes
         if line[:1].isdigit():
-            position += 1
+            noted.append([])
         elif line.startswith("   - Lung:"):
-            noted.append(position)
-    assert noted == holding, detail
+            noted[-1].append(line.split(").", 1)[1].strip())
+    assert noted == expected, detail
     assert "Lung:" not in _summary_detail(engine, knowledge, her2_positive_liver_patient())
 
 
@@ -146,6 +180,21 @@ def test_a_patient_on_t_dxd_with_active_ild_gets_a_warning_card_and_the_same_ass
     assert lung[0]["summary"].startswith("ILD or pneumonitis on record (since 2026-10-15, active) on trastuzumab deruxtecan")
     assert len(lung[0]["summary"]) < 140 and "stops it for good from grade 2" in lung[0]["detail"]
     assert cards[0]["extension"]["her2-cds-assessment"] == engine.evaluate("p1", _on_t_dxd(), NOW).assessment()
+
+
+def test_a_patient_on_trastuzumab_with_active_pneumonitis_gets_the_boxed_warning(engine, knowledge):
+    from tests.conftest import statement
+
+    on_trastuzumab = [*her2_positive_liver_patient(), statement("m3", "Herceptin", "2025-03-20", status="active")]
+    pneumonitis = condition("lung", "snomed", "205237003", "2026-10-15")
+    evaluation = engine.evaluate("p1", [*on_trastuzumab, pneumonitis], NOW)
+    cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+    lung = [card for card in cards if card["source"]["topic"]["code"] == "lung-safety"]
+    assert len(lung) == 1 and lung[0]["summary"].startswith(
+        "ILD or pneumonitis on record (since 2026-10-15, active) on trastuzumab"
+    )
+    assert "boxed warning (pulmonary toxicity)" in lung[0]["detail"] and "grade 2" not in lung[0]["detail"]
+    assert lung[0]["source"]["label"] == knowledge.sources["label-trastuzumab-lung"]["label"]
 
 
 @pytest.mark.parametrize(

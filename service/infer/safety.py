@@ -135,7 +135,7 @@ class SafetyRules:
         if record.lung_disease:
             facts.lung_disease = max(record.lung_disease, key=lambda found: (found.active, found.on or date.min))
             if facts.lung_disease.active:
-                facts.lung_agents_given = tuple(sorted(self.tables.lung.agents & history.ongoing_agents()))
+                facts.lung_agents_given = tuple(sorted(self.tables.lung_agents & history.ongoing_agents()))
         facts.pregnancy = self._pregnancy(record, now)
         return facts
 

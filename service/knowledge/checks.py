@@ -81,13 +81,19 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
             for agent in entry.get(key, []):
                 known(agent, f"mappings/regimens.yaml: regimens/{regimen_id}/{key}")
     _check_option_references(knowledge, known)
-    for table in ("lvef", "liver"):
-        for agent in knowledge.safety[table]["rules"]:
-            known(agent, f"mappings/safety.yaml: {table}/rules")
-    for table in ("lung", "pregnancy"):
-        for agent in knowledge.safety.get(table, {}).get("agents", []):
-            known(agent, f"mappings/safety.yaml: {table}/agents")
+    for where, agent in _safety_agents(knowledge.safety):
+        known(agent, f"mappings/safety.yaml: {where}")
     _check_maintenance_classes(knowledge)
+
+
+def _safety_agents(safety: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, agent) for every agent safety.yaml names: label tables, lung rules, the pregnancy rule."""
+    found = [(f"{table}/rules", agent) for table in ("lvef", "liver") for agent in safety[table]["rules"]]
+    found += [
+        (f"lung/rules/{index}/agents", agent) for index, rule in enumerate(safety["lung"]["rules"]) for agent in rule["agents"]
+    ]
+    found += [("pregnancy/agents", agent) for agent in safety.get("pregnancy", {}).get("agents", [])]
+    return found
 
 
 def _check_maintenance_classes(knowledge: Knowledge) -> None:

@@ -160,8 +160,17 @@ class SafetyTables:
     enzyme_u_l_per_unit: dict[str, float]  # lower-cased unit ("ukat/l") -> U/L per unit
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
-    lung: FindingRule
+    lung: tuple[FindingRule, ...]  # safety.yaml lung rules: one a label
     pregnancy: FindingRule | None = None  # safety.yaml pregnancy
+
+    @property
+    def lung_agents(self) -> frozenset[str]:
+        """Every agent a label's lung rule is about."""
+        return frozenset().union(*(rule.agents for rule in self.lung))
+
+    def lung_rule_of(self, agent: str) -> FindingRule | None:
+        """The lung rule of ``agent``'s label, if it has one."""
+        return next((rule for rule in self.lung if agent in rule.agents), None)
 
 
 def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
@@ -216,7 +225,9 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             source=str(crisis["source"]),
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
-        lung=FindingRule(frozenset(document["lung"]["agents"]), str(document["lung"]["action"]), str(document["lung"]["source"])),
+        lung=tuple(
+            FindingRule(frozenset(rule["agents"]), str(rule["action"]), str(rule["source"])) for rule in document["lung"]["rules"]
+        ),
         pregnancy=(
             FindingRule(frozenset(pregnancy["agents"]), str(pregnancy["action"]), str(pregnancy["source"]))
             if (pregnancy := document.get("pregnancy"))

@@ -116,13 +116,16 @@ class AlertCards(PatientFacts, RegimenSuggestions):
         drugs = self.agents_text(safety.lung_agents_given)
         summary = self.wording.lung_on_treatment_summary.format(drug=drugs, when=self.lung_disease_when(safety.lung_disease))
         facts = self._facts(evaluation, ["lung", "lines"])
-        detail = [f"**{drugs}**: {self.lung_rule.action}", "", "**Patient facts**", "", *facts]
+        given = frozenset(safety.lung_agents_given)
+        rules = [rule for rule in self.lung_rules if not rule.agents.isdisjoint(given)]
+        labels = [f"**{self.agents_text(rule.agents & given)}**: {rule.action}" for rule in rules]
+        detail = [*labels, "", "**Patient facts**", "", *facts]
         return {
             "uuid": self.card_uuid(context, "safety:lung"),
             "summary": clip(summary),
             "indicator": "warning",
             "detail": "\n".join(detail),
-            "source": self.source_of(self.lung_rule.source, self.wording.lung_on_treatment_topic, context),
+            "source": self.source_of(rules[0].source, self.wording.lung_on_treatment_topic, context),
             "overrideReasons": self.override_reasons(),
             "links": self.label_links(list(safety.lung_agents_given)) or None,
         }

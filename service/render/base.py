@@ -59,7 +59,7 @@ class RendererBase:
     knowledge: Knowledge
     wording: CardWording
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
-    lung_rule: FindingRule  # safety.yaml lung: its agents and the label's words
+    lung_rules: tuple[FindingRule, ...]  # safety.yaml lung: each label's agents and words
     pregnancy_rule: FindingRule | None  # safety.yaml pregnancy: its agents and the label's words
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url

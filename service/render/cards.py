@@ -33,7 +33,7 @@ class CardRenderer(SummaryCard):
         # Looked up by every card of every request, and knowledge only: made once (issue 16).
         self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
-        self.lung_rule = knowledge.label_tables.lung
+        self.lung_rules = knowledge.label_tables.lung
         self.pregnancy_rule = knowledge.label_tables.pregnancy
 
     @staticmethod

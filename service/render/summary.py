@@ -128,9 +128,7 @@ class SummaryCard(AlertCards):
         """(the agents a label rule is about, the line naming it) for each finding on record that such a
         rule is about: interstitial lung disease (safety.yaml lung), a pregnancy (safety.yaml pregnancy)."""
         notes = []
-        lung = self._lung_note(evaluation)
-        if lung:
-            notes.append((self.lung_rule.agents, lung))
+        notes += self._lung_notes(evaluation)
         pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy_rule
         if pregnancy is not None and rule is not None:
             when = self.pregnancy_when(pregnancy)
@@ -138,13 +136,14 @@ class SummaryCard(AlertCards):
             notes.append((rule.agents, note))
         return notes
 
-    def _lung_note(self, evaluation: Evaluation) -> str | None:
-        """The label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
+    def _lung_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
+        """Each label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
         found = evaluation.safety.lung_disease
         if found is None:
-            return None
+            return []
         when = self.lung_disease_when(found)
-        return f"   - Lung: interstitial lung disease or pneumonitis on record ({when}). {self.lung_rule.action}"
+        line = f"   - Lung: interstitial lung disease or pneumonitis on record ({when})."
+        return [(rule.agents, f"{line} {rule.action}") for rule in self.lung_rules]
 
     def _option_lines(self, index: int, option: Any) -> list[str]:
         """One numbered option: title, guideline category, status, evidence and source (names only; links are in ``links``)."""
