@@ -292,6 +292,63 @@ def test_lvef_by_cardiac_mr_is_read(engine):
     assert [lab.kind for lab in evaluate(engine, [patient(), mr]).record.labs] == ["lvef"]
 
 
+def _lvef_coded(coding: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "ef",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [coding]},
+        "effectiveDateTime": "2026-05-01",
+        "valueQuantity": {"value": 38, "unit": "%"},
+    }
+
+
+LOINC = "http://loinc.org"
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        {"system": LOINC, "code": "77889-4"},  # by M-mode echo, cube method
+        {"system": LOINC, "code": "77891-0"},  # by 2D echo, Teichholz method
+        {"system": "http://snomed.info/sct", "code": "250908004"},  # an echo report's structured measurement
+        # A LOINC code not listed, read by its long common name.
+        {
+            "system": LOINC,
+            "code": "99999-9",
+            "display": "Left ventricular Ejection fraction by US.2D+Calculated by Simpson method",
+        },
+        {"system": "urn:oid:2.16.840.1.113883.6.1", "code": "99999-9", "display": "Left ventricular Ejection fraction by MR"},
+    ],
+)
+def test_an_lvef_coded_by_its_method_is_read(engine, coding):
+    """An echo system codes the LVEF by the method that measured it: an LVEF of 38 % was not read, and
+    a patient on trastuzumab raised no LVEF warning."""
+    labs = evaluate(engine, [patient(), _lvef_coded(coding)]).record.labs
+    assert [(lab.kind, lab.value) for lab in labs] == [("lvef", 38.0)]
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        {"system": LOINC, "code": "99999-9", "display": "Left ventricular Ejection fraction - lower limit by US.2D+Estimated"},
+        {"system": LOINC, "code": "99999-9", "display": "Right ventricular Ejection fraction by US"},
+        {"system": LOINC, "code": "99999-9"},
+    ],
+)
+def test_other_ejection_fractions_and_unnamed_codes_are_not_read_as_lvef(engine, coding):
+    assert evaluate(engine, [patient(), _lvef_coded(coding)]).record.labs == []
+
+
+def test_the_lvef_prefetch_asks_for_the_method_codes_and_the_snomed_observable(knowledge):
+    from service.app import prefetch_templates
+
+    templates = prefetch_templates(knowledge)
+    assert all(code in templates["cardiac"] for code in ("77889-4", "77891-0", "104255-5"))
+    assert "http://snomed.info/sct|250908004" in templates["stagingSnomed"]
+
+
 def test_an_epic_order_keeps_its_course_dates_in_the_validity_period(engine):
     order = {
         "resourceType": "MedicationRequest",
@@ -612,8 +669,15 @@ def test_an_icd10gm_diagnosis_marked_excluded_is_not_read(engine, certainty, met
 
 
 def _echo(rid: str, code: dict[str, Any], **value: Any) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": rid, "status": "final", "subject": {"reference": "Patient/p1"},
-            "code": code, "effectiveDateTime": "2026-04-01", **value}
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": code,
+        "effectiveDateTime": "2026-04-01",
+        **value,
+    }
 
 
 @pytest.mark.parametrize("words", ["Right ventricular ejection fraction", "RVEF (3D echo)", "Gallbladder ejection fraction"])

@@ -80,6 +80,7 @@ class ObservationReader:
         self.values = ValueReader(knowledge)
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
+        self._loinc = knowledge.systems["loinc"]
         self._aliases = knowledge.system_alias
         standard = {knowledge.systems["loinc"], self._snomed}
         self._standard = frozenset(standard | {alias for alias, system in self._aliases.items() if system in standard})
@@ -119,9 +120,22 @@ class ObservationReader:
                     return kind, False
                 standard = standard or system in self._standard
         if standard:
-            return None, False
+            return self._kind_by_loinc_name(found if isinstance(found, list) else []), False
         kind = self.terminology.observation_kind_from_text(raw_concept_texts(concept))
         return (None, False) if kind in (None, "ignore") else (kind, True)
+
+    def _kind_by_loinc_name(self, found: list[Any]) -> str | None:
+        """The kind a LOINC coding codes.yaml does not list names by its long common name
+        (terminology.yaml observation_text.loinc_names: "Left ventricular Ejection fraction by <method>")."""
+        for coding in found:
+            display = coding.get("display") if isinstance(coding, JSON_OBJECT) else None
+            if isinstance(display, str) and self._aliases.get(coding.get("system"), coding.get("system")) == self._loinc:
+                kind = next(
+                    (kind for pattern, kind in self.terminology.loinc_name_kinds if pattern.search(display.strip())), None
+                )
+                if kind:
+                    return kind
+        return None
 
     def read_all(self, raws: list[Mapping[str, Any]], record: PatientRecord) -> None:
         """Read every Observation the rules need, in their original order (ties of "latest" keep that order).

@@ -55,6 +55,7 @@ class Terminology:
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
+    loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
     lung_snomed: frozenset[str]  # interstitial lung disease or pneumonitis (safety.yaml lung)
     lung_icd10_prefixes: tuple[str, ...]
@@ -106,6 +107,7 @@ def compile_terminology(document: dict[str, Any], observation_kinds: set[str]) -
     """The value sets of a schema-checked ``terminology.yaml`` (service/knowledge/load.py reads and checks it)."""
     kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
     kinds += [item["kind"] for item in document["observation_text"]["kinds"] if item["kind"] != "ignore"]
+    kinds += [item["kind"] for item in document["observation_text"].get("loinc_names", [])]
     for kind in kinds:
         if kind not in observation_kinds:
             raise TerminologyError(f"'{kind}' is not an observation kind of codes.yaml")
@@ -160,6 +162,10 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
+        loinc_name_kinds=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), item["kind"])
+            for item in document["observation_text"].get("loinc_names", [])
+        ),
         observation_text_kinds=tuple(
             (re.compile(item["pattern"], re.IGNORECASE), item["kind"]) for item in document["observation_text"]["kinds"]
         ),
