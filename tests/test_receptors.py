@@ -185,6 +185,22 @@ def test_er_reported_as_a_bound_or_an_interval(engine, value, expected, loinc):
     assert evaluation.receptors.er == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"valueCodeableConcept": {"text": "Positive"}}, "positive"),
+        ({"valueString": "Negative"}, "negative"),
+        ({"valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}}, "positive"),
+        ({"valueString": "Positive, 80%"}, "positive"),  # the number first, as before
+        ({"valueString": "Positive, 0%"}, "negative"),
+        ({"valueString": "see report"}, None),
+    ],
+)
+def test_a_word_under_a_percent_code_is_the_laboratorys_reading(engine, value, expected):
+    """ "Positive" under the percent code 85329-1 left ER unknown: no number was there to read."""
+    assert engine.evaluate("p1", [_er_record("er1", "85329-1", **value)], D).receptors.er == expected
+
+
 # -- ER/PR reported as an Allred score or an H-score (receptors.yaml hormone_scores) -------------------
 @pytest.mark.parametrize(
     ("value", "expected"),

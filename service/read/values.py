@@ -292,7 +292,8 @@ class ValueReader:
         """ER or PR: a percent (a number, a bound, an interval), else the qualitative answer.
 
         For the qualitative codes (``er``, ``pr``) a Quantity is read as the percent, and so is a text
-        answer that names no answer word ("95%", "<1%").
+        answer that names no answer word ("95%", "<1%"). Under a percent code, an answer with no number
+        is read by its word ("Positive"): the lab's own reading.
         """
         percent_kind = kind if kind.endswith("-percent") else f"{kind}-percent"
         scored = self._hormone_score(holder)
@@ -303,7 +304,10 @@ class ValueReader:
         quantity = getattr(holder, "valueQuantity", None)
         if kind == percent_kind or (quantity is not None and quantity.value is not None):
             reading = self.reading(holder)
-            return None if reading is None else self._hormone_percent(percent_kind, reading, on, record_id, dated)
+            if reading is not None:
+                return self._hormone_percent(percent_kind, reading, on, record_id, dated)
+            if kind != percent_kind:
+                return None
         qualitative = self.qualitative(holder)
         if qualitative is not None:
             return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
