@@ -201,6 +201,28 @@ def test_a_word_under_a_percent_code_is_the_laboratorys_reading(engine, value, e
     assert engine.evaluate("p1", [_er_record("er1", "85329-1", **value)], D).receptors.er == expected
 
 
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+@pytest.mark.parametrize(
+    ("coding", "her2", "er"),
+    [
+        ({"system": "http://snomed.info/sct", "code": "42425007"}, "equivocal", None),  # mCODE's "Equivocal"
+        ({"system": INTERPRETATION, "code": "POS"}, "positive", "positive"),  # HL7 v2's abnormal flag, as a value
+        ({"system": INTERPRETATION, "code": "NEG"}, "negative", "negative"),
+        ({"system": "http://snomed.info/sct", "code": "82334004"}, "unknown", None),  # indeterminate: not read
+    ],
+)
+def test_the_coded_answers_of_other_value_sets_are_read(engine, coding, her2, er):
+    """mCODE's PositiveNegativeVS answers "equivocal" with SNOMED CT 42425007, and records converted from
+    HL7 v2 carry POS/NEG as the value: with no words beside them, each left the receptor unknown."""
+    value = {"valueCodeableConcept": {"coding": [coding]}}
+    evaluation = engine.evaluate(
+        "p1", [observation("h", "48676-1", "2025-01-10", **value), _er_record("er", "16112-5", **value)], D
+    )
+    assert (evaluation.receptors.her2, evaluation.receptors.er) == (her2, er)
+
+
 # -- ER/PR reported as an Allred score or an H-score (receptors.yaml hormone_scores) -------------------
 @pytest.mark.parametrize(
     ("value", "expected"),
