@@ -13,7 +13,7 @@ from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
 from service.recommend.options import relapse_months
-from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
+from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, ordinal, prune
 
 
 def _draft_resources(context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -45,6 +45,10 @@ def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dic
         chosen = {str(s) for s in selections}
         orders = [r for r in orders if f"MedicationRequest/{r.get('id')}" in chosen] or orders
     return orders
+
+
+# Issues about the choice of drug (not about monitoring it): a draft with one gets no not-an-option card.
+_CHOICE_ISSUES = frozenset({"progressed", "early-relapse", "toxicity", "her2-status"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,25 @@ class OrderChecker:
             return [_Issue("low-lvef", "warning", summary, self.templates["low-lvef-why"], self.sources["low-lvef"], starting)]
         return []
 
+    def _not_an_option(self, evaluation: Evaluation, given: _Given, agents: list[str], issues: list[_Issue]) -> list[_Issue]:
+        """An information issue for the HER2 agents of an order that no option of the line the patient is due
+        for holds and that are not given now, unless the history or HER2 status already argues against the
+        order: T-DM1 drafted for an untreated patient."""
+        recommendation = evaluation.recommendation
+        if any(issue.key in _CHOICE_ISSUES for issue in issues) or not recommendation.options or recommendation.line is None:
+            return []  # a draft the history or HER2 status argues against is already on a card
+        offered = recommendation.offered_agents(self.knowledge) | set(recommendation.maintained_agents)
+        outside = tuple(a for a in agents if a in self.her2_agents and a not in offered | given.ongoing)
+        if not outside:
+            return []
+        regimens = self.knowledge.regimen_models
+        titles = [regimens[option.regimen].title for option in recommendation.options]
+        line = f"{ordinal(recommendation.line)} line"
+        line = f"maintenance of the {line}" if recommendation.kind == "maintenance" else line
+        summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(outside), line=line)
+        why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))
+        return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
+
     def _card(self, evaluation: Evaluation, context: RenderContext, order: dict[str, Any], issue: _Issue) -> dict[str, Any]:
         agents = "+".join(issue.agents)
         drugs = self.renderer.agents_text(issue.agents)
@@ -240,6 +263,7 @@ class OrderChecker:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
             issues += self._lvef_before_start(evaluation, given, agents)
+            issues += self._not_an_option(evaluation, given, agents, issues)
             cards.extend(self._card(evaluation, context, order, issue) for issue in issues)
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

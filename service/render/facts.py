@@ -117,6 +117,7 @@ class PatientFacts(RendererBase):
         "no-recent-lvef": ["lvef", "lines"],
         "lung": ["lung", "lines"],
         "pregnancy": ["pregnancy", "lines"],
+        "not-an-option": ["receptors", "lines"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:

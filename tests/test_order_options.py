@@ -1,0 +1,93 @@
+"""An HER2-directed drug ordered outside the options of the line the patient is due for (cards.yaml
+order_check not-an-option): T-DM1 drafted for an untreated patient, neratinib for a second line.
+
+An information card, when the drug is not given now and neither the history nor HER2 status argues
+against the draft already; its detail lists the line's options, preferred first.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient, observation, patient, statement
+
+NOW = date(2025, 4, 15)
+
+
+def _untreated() -> list[dict[str, Any]]:
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2024-11-10"),
+        condition("c2", "icd10cm", "C78.7", "2025-01-10"),
+        observation("o1", "85319-2", "2025-01-15", valueCodeableConcept={"text": "3+"}),
+        observation("o4", "10230-1", "2025-03-20", valueQuantity={"value": 62, "unit": "%"}),
+    ]
+
+
+def _on_hp_maintenance() -> list[dict[str, Any]]:
+    return [
+        *_untreated(),
+        statement("m1", "Phesgo", "2025-01-20", status="active"),
+        statement("m2", "Taxotere", "2025-01-20", "2025-03-20"),
+    ]
+
+
+def _option_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [card for card in cards if "not among the guideline options" in card["summary"]]
+
+
+@pytest.mark.parametrize(
+    ("resources", "drug", "line"),
+    [
+        (_untreated, "Kadcyla", "1st line"),  # T-DM1 is a second-line option
+        (her2_positive_liver_patient, "Nerlynx", "2nd line"),  # neratinib: after two anti-HER2 regimens
+        (her2_positive_liver_patient, "Margenza", "2nd line"),
+        (_on_hp_maintenance, "Enhertu", "maintenance of the 1st line"),  # a change of line with no progression
+    ],
+)
+def test_an_her2_drug_outside_the_lines_options_gets_an_information_card(engine, knowledge, resources, drug, line):
+    evaluation = engine.evaluate("p1", resources(), NOW)
+    cards = draft_order_cards(engine, knowledge, resources(), drug, NOW)
+    assert len(cards) == 1, [card["summary"] for card in cards]
+    card = _option_cards(cards)[0]
+    assert card["indicator"] == "info" and card["summary"].endswith(f"for the {line}")
+    titles = [knowledge.regimen_models[option.regimen].title for option in evaluation.recommendation.options]
+    assert f"The options for the {line}, preferred first: {'; '.join(titles)}." in card["detail"]
+    assert card["source"]["label"] == knowledge.sources["nccn-breast"]["label"]
+
+
+@pytest.mark.parametrize(
+    ("resources", "drug"),
+    [
+        (_untreated, "Herceptin"),  # in pertuzumab + trastuzumab + a taxane
+        (_untreated, "Enhertu"),  # with pertuzumab, first line
+        (her2_positive_liver_patient, "Enhertu"),
+        (her2_positive_liver_patient, "Kadcyla"),
+        (her2_positive_liver_patient, "Xeloda"),  # a partner drug: not an HER2-directed one
+        (_on_hp_maintenance, "Herceptin"),  # the maintenance itself
+        (_on_hp_maintenance, "Tukysa"),  # an addition with trial evidence
+    ],
+)
+def test_a_drug_of_the_lines_options_or_a_partner_gets_no_such_card(engine, knowledge, resources, drug):
+    assert not _option_cards(draft_order_cards(engine, knowledge, resources(), drug, NOW))
+
+
+def test_a_draft_the_history_argues_against_gets_only_that_card(engine, knowledge):
+    """Phesgo after progression on pertuzumab + trastuzumab: the progression warning says it all."""
+    cards = draft_order_cards(engine, knowledge, her2_positive_liver_patient(), "Phesgo", NOW)
+    assert [card["summary"][:35] for card in cards] == ["Disease already progressed on pertu"]
+
+
+def test_a_monitoring_warning_does_not_hide_it(engine, knowledge):
+    """No recent LVEF is about how to start a drug, not which: both cards."""
+    cards = draft_order_cards(engine, knowledge, her2_positive_liver_patient(), "Margenza", date(2025, 6, 15))
+    assert sorted(card["indicator"] for card in cards) == ["info", "warning"] and len(_option_cards(cards)) == 1
+
+
+def test_no_such_card_while_a_line_goes_on_without_a_recommendation(engine, knowledge):
+    on_t_dxd = [*_untreated(), statement("m1", "Enhertu", "2025-02-01", status="active")]
+    assert engine.evaluate("p1", on_t_dxd, NOW).recommendation.options == []
+    assert not _option_cards(draft_order_cards(engine, knowledge, on_t_dxd, "Kadcyla", NOW))
