@@ -293,6 +293,13 @@ class ReceptorRules:
     hormone_source: str
     episode_days: int
     hormone_scales: tuple[HormoneScale, ...] = ()
+    er_low_positive_at_most: float | None = None  # ASCO/CAP 2020 "ER Low Positive": 1 % up to this
+    er_low_positive_note: str = ""
+
+    def er_low_positive(self, er: str | None, percent: float | None) -> bool:
+        """ER positive by a percent no higher than the "ER Low Positive" bound."""
+        bound = self.er_low_positive_at_most
+        return er == "positive" and percent is not None and bound is not None and percent <= bound
 
 
 def _optional_float(value: Any) -> float | None:
@@ -320,6 +327,8 @@ def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules
         hormone_positive_percent=float(hormone["positive_percent_at_least"]),
         hormone_source=str(hormone["source"]),
         episode_days=episode_days,
+        er_low_positive_at_most=_optional_float(hormone.get("er_low_positive_at_most")),
+        er_low_positive_note=str(hormone.get("er_low_positive_note", "")),
         hormone_scales=tuple(
             HormoneScale(
                 name=str(scale["name"]),

@@ -61,6 +61,7 @@ class RendererBase:
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
     lung_rules: tuple[FindingRule, ...]  # safety.yaml lung: each label's agents and words
     pregnancy_rule: FindingRule | None  # safety.yaml pregnancy: its agents and the label's words
+    endocrine_agents: frozenset[str]  # drugs.yaml class endocrine
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url
 

@@ -35,6 +35,7 @@ class CardRenderer(SummaryCard):
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
         self.lung_rules = knowledge.label_tables.lung
         self.pregnancy_rule = knowledge.label_tables.pregnancy
+        self.endocrine_agents = frozenset(knowledge.agents_of_class("endocrine"))
 
     @staticmethod
     def _recorded_date_note(evaluation: Evaluation) -> list[str]:

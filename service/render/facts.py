@@ -30,7 +30,8 @@ class PatientFacts(RendererBase):
             her2_bits.append(f"ISH group {receptors.ish_group}")
         if receptors.her2_date:
             her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
-        er = f"ER {receptors.er or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
+        er_word = "low positive" if self.knowledge.receptors.er_low_positive(receptors.er, receptors.er_percent) else receptors.er
+        er = f"ER {er_word or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
         return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]
 

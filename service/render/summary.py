@@ -113,7 +113,8 @@ class SummaryCard(AlertCards):
             notes = self._option_notes(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
-                agents = self.knowledge.regimen_models[option.regimen].agents
+                regimen = self.knowledge.regimen_models[option.regimen]
+                agents = {*regimen.agents, *regimen.partner_choices}  # a note on endocrine therapy is about its partner
                 parts += [note for rule_agents, note in notes if not rule_agents.isdisjoint(agents)]
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
@@ -129,12 +130,20 @@ class SummaryCard(AlertCards):
         rule is about: interstitial lung disease (safety.yaml lung), a pregnancy (safety.yaml pregnancy)."""
         notes = []
         notes += self._lung_notes(evaluation)
+        notes += self._er_low_notes(evaluation)
         pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy_rule
         if pregnancy is not None and rule is not None:
             when = self.pregnancy_when(pregnancy)
             note = f"   - Pregnancy on record ({when}): boxed warning of embryo-fetal toxicity (pregnancy card)."
             notes.append((rule.agents, note))
         return notes
+
+    def _er_low_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
+        """ASCO/CAP's comment on "ER Low Positive", under each option holding endocrine therapy, when PR is not positive."""
+        receptors, rules = evaluation.receptors, self.knowledge.receptors
+        if receptors.pr == "positive" or not rules.er_low_positive(receptors.er, receptors.er_percent):
+            return []
+        return [(self.endocrine_agents, f"   - {rules.er_low_positive_note}.")]
 
     def _lung_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
         """Each label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
