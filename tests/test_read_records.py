@@ -703,6 +703,11 @@ LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.61"
         ("ER BY IHC", {"valueString": "Positive"}, ("er", "positive")),
         ("PR STATUS", {"valueString": "Negative"}, ("pr", "negative")),
         ("PGR", {"valueString": "Positive"}, ("pr", "positive")),
+        # Named by the antibody clone (CAP survey): "ER (SP1)", "PR (1E2)".
+        ("ER (SP1)", {"valueString": "Positive, 90%, strong"}, ("er", "positive")),
+        ("ER 6F11", {"valueString": "Negative"}, ("er", "negative")),
+        ("PR (1E2)", {"valueString": "Positive"}, ("pr", "positive")),
+        ("PR PGR-636", {"valueString": "Negative"}, ("pr", "negative")),
         ("LV EF", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("EF BIPLANE (SIMPSON)", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("BILIRUBIN, TOTAL", {"valueQuantity": {"value": 2.1, "unit": "mg/dL"}}, ("bilirubin-total", 2.1)),
