@@ -708,6 +708,8 @@ LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.61"
         ("ER 6F11", {"valueString": "Negative"}, ("er", "negative")),
         ("PR (1E2)", {"valueString": "Positive"}, ("pr", "positive")),
         ("PR PGR-636", {"valueString": "Negative"}, ("pr", "negative")),
+        ("HercepTest", {"valueString": "3+"}, ("her2-ihc", 3)),  # Dako's HER2 IHC kit
+        ("HER2 (4B5)", {"valueString": "2+"}, ("her2-ihc", 2)),
         ("LV EF", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("EF BIPLANE (SIMPSON)", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("BILIRUBIN, TOTAL", {"valueQuantity": {"value": 2.1, "unit": "mg/dL"}}, ("bilirubin-total", 2.1)),
