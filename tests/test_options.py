@@ -60,6 +60,23 @@ def test_neratinib_follows_its_label_two_metastatic_anti_her2_regimens(engine):
     assert after_one.recommendation.line == 3 and "neratinib-capecitabine" not in offered(after_one)
 
 
+def test_the_first_her2_line_after_endocrine_therapy_or_chemotherapy_alone_gets_the_first_line_options(engine, knowledge):
+    """Letrozole, then capecitabine, each progressed, no HER2 drug yet: trastuzumab deruxtecan was the
+    "preferred 2nd line", though its second-line label is after a prior anti-HER2 regimen."""
+    first_line = offered(evaluate(engine, Patient(er_percent=90)))
+    endocrine = Line(["Letrozole"], "2020-02-01", "2021-06-30", progressed="2021-06-20")
+    chemotherapy = Line(["Xeloda"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+    for lines in ([endocrine], [endocrine, chemotherapy]):
+        evaluation = evaluate(engine, Patient(er_percent=90, lines=lines))
+        assert evaluation.recommendation.line == len(lines) + 1 and evaluation.recommendation.first_her2_line
+        assert offered(evaluation) == first_line and first_line["pertuzumab-trastuzumab-docetaxel"] is True
+        detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+        assert f"**Options for line {len(lines) + 1}** (the first with HER2-directed therapy: the first-line options)" in detail
+    after_her2 = evaluate(engine, Patient(er_percent=90, lines=[endocrine, TDXD]))  # an HER2 line behind: as before
+    assert after_her2.recommendation.line == 3 and not after_her2.recommendation.first_her2_line
+    assert "trastuzumab-deruxtecan" not in offered(after_her2)
+
+
 def test_margetuximab_counts_adjuvant_anti_her2_therapy_as_its_label_does(engine):
     """Margenza: >= 2 prior anti-HER2 regimens, >= 1 of them for metastatic disease (adjuvant counts)."""
     chemo = Line(["Eribulin"], "2021-07-15", "2023-01-31", progressed="2023-01-20")

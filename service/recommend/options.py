@@ -44,6 +44,7 @@ class Recommendation:
     withheld: list[WithheldRegimen] = field(default_factory=list)
     relapse_months: int | None = None  # the early-relapse window that applied (early relapse only)
     maintained_agents: tuple[str, ...] = ()  # the HER2 antibodies continued (maintenance only), sorted
+    first_her2_line: bool = False  # a next line after lines with no HER2-directed drug: offered the first-line options
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
@@ -145,7 +146,11 @@ class Recommender:
             situation = self._situation("treatment", line, extent, receptors, history)
         else:
             recommendation.line, recommendation.kind = history.current_number + 1, "next-line"
-            situation = self._situation("treatment", recommendation.line, extent, receptors, history)
+            # After lines of endocrine therapy or chemotherapy alone, the first HER2-directed line is offered the
+            # first-line options: the later lines' regimens are labelled after prior anti-HER2 therapy.
+            recommendation.first_her2_line = not self._had_her2_therapy(history)
+            line = 1 if recommendation.first_her2_line else recommendation.line
+            situation = self._situation("treatment", line, extent, receptors, history)
         recommendation.options = self._eligible_options(situation)
         if recommendation.kind != "maintenance" and safety.visceral_crisis:
             self._visceral_crisis(recommendation)
@@ -153,6 +158,10 @@ class Recommender:
         if recommendation.kind == "maintenance" and not recommendation.options:
             recommendation.line, recommendation.kind = None, "none"
         return recommendation
+
+    def _had_her2_therapy(self, history: TherapyHistory) -> bool:
+        """An HER2 agent in a metastatic line, or an early relapse after (neo)adjuvant HER2 therapy."""
+        return history.early_relapse or any(not self.her2_agents.isdisjoint(line.agents) for line in history.lines)
 
     def _in_maintenance(self, history: TherapyHistory) -> bool:
         """On HER2 antibodies with no chemotherapy ongoing (the chemotherapy phase is over)."""

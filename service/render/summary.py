@@ -109,7 +109,8 @@ class SummaryCard(AlertCards):
             parts += ["", self.wording.scope_detail[recommendation.scope_reason]]
         elif recommendation.options:
             parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
-            parts += ["", f"**Options for line {recommendation.line}**, preferred first", ""]
+            first = " (the first with HER2-directed therapy: the first-line options)" if recommendation.first_her2_line else ""
+            parts += ["", f"**Options for line {recommendation.line}**{first}, preferred first", ""]
             notes = self._option_notes(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
