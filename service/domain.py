@@ -34,6 +34,15 @@ class ReceptorResult(Value, frozen=True):
     dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
 
 
+class CodedReceptorStatus(Value, frozen=True):
+    """A receptor's status as the problem list codes it (codes.yaml receptor_status_conditions: ICD-10-CM Z17)."""
+
+    receptor: str  # her2 | er | pr | hormone (ER or PR)
+    status: str  # positive | negative
+    on: date | None
+    record_id: str = ""
+
+
 class LabResult(Value, frozen=True):
     """A numeric result (LVEF, liver labs) with the reference range the record gave."""
 
@@ -135,6 +144,7 @@ class PatientRecord:
     lung_disease: list[LungDisease] = field(default_factory=list)  # interstitial lung disease or pneumonitis
     pregnancies: list[Pregnancy] = field(default_factory=list)  # current pregnancies (safety.yaml pregnancy)
     receptors: list[ReceptorResult] = field(default_factory=list)
+    receptor_statuses: list[CodedReceptorStatus] = field(default_factory=list)  # coded on the problem list
     labs: list[LabResult] = field(default_factory=list)
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)

@@ -122,7 +122,7 @@ class Engine:
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions)
-        receptors = receptor_status(record.receptors, self.receptor_rules)
+        receptors = receptor_status(record.receptors, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)

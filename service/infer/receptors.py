@@ -7,10 +7,11 @@ rules and the test-episode convention.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from service.domain import ReceptorResult
+from service.domain import CodedReceptorStatus, ReceptorResult
 from service.knowledge.models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
@@ -31,6 +32,7 @@ class ReceptorStatus:
     er_percent: float | None = None
     pr_percent: float | None = None
     latest_result: date | None = None  # most recent receptor result of any kind
+    coded: frozenset[str] = frozenset()  # receptors whose status is the problem list's (her2, er, pr, hormone)
 
 
 def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
@@ -118,17 +120,43 @@ def _hormone_receptor_value(
     return qualitative, None
 
 
-def receptor_status(results: list[ReceptorResult], rules: ReceptorRules) -> ReceptorStatus:
-    """HER2 and hormone-receptor status from all tissue receptor results, by the rules of receptors.yaml."""
+def _latest_coded(statuses: Sequence[CodedReceptorStatus], receptor: str) -> CodedReceptorStatus | None:
+    found = [status for status in statuses if status.receptor == receptor]
+    return max(found, key=lambda status: status.on or date.min) if found else None
+
+
+def receptor_status(
+    results: list[ReceptorResult], rules: ReceptorRules, coded: Sequence[CodedReceptorStatus] = ()
+) -> ReceptorStatus:
+    """HER2 and hormone-receptor status from all tissue receptor results, by the rules of receptors.yaml;
+    a receptor no result reports takes the status ``coded`` on the problem list (codes.yaml
+    receptor_status_conditions)."""
     her2, ihc, group, her2_day = her2_status(results, rules)
     er, er_percent = _hormone_receptor_value(results, "er", rules)
     pr, pr_percent = _hormone_receptor_value(results, "pr", rules)
+    from_list: set[str] = set()
+    if coded:
+        listed = {receptor: _latest_coded(coded, receptor) for receptor in ("her2", "er", "pr", "hormone")}
+        reported = {result.kind for result in results}
+        her2_coded = listed["her2"]
+        if her2_coded is not None and not reported & HER2_KINDS:
+            her2, her2_day = her2_coded.status, her2_coded.on
+            from_list.add("her2")
+        for receptor in ("er", "pr"):
+            found = listed[receptor]
+            if found is not None and not reported & {receptor, f"{receptor}-percent"}:
+                er, pr = (found.status, pr) if receptor == "er" else (er, found.status)
+                from_list.add(receptor)
     if "positive" in (er, pr):
         hormone = "positive"
     elif er == "negative" and pr == "negative":
         hormone = "negative"
     else:
         hormone = "unknown"
+    hormone_coded = _latest_coded(coded, "hormone") if coded and hormone == "unknown" else None
+    if hormone_coded is not None and er is None and pr is None:  # "hormone receptor negative" with no ER/PR result
+        hormone = hormone_coded.status
+        from_list.add("hormone")
     return ReceptorStatus(
         her2=her2,
         hormone_receptor=hormone,
@@ -140,4 +168,5 @@ def receptor_status(results: list[ReceptorResult], rules: ReceptorRules) -> Rece
         er_percent=er_percent,
         pr_percent=pr_percent,
         latest_result=max((r.on for r in results), default=None),
+        coded=frozenset(from_list),
     )

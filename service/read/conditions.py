@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import CancerCondition, LungDisease, PatientRecord, Pregnancy
+from service.domain import CancerCondition, CodedReceptorStatus, LungDisease, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
@@ -57,10 +57,19 @@ class ConditionReader:
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
         self._aliases = knowledge.system_alias
+        coded = knowledge.raw["codes"].get("receptor_status_conditions", {}).get("codes", {})
+        self._receptor_status_codes: dict[str, dict[str, str]] = {str(code): dict(found) for code, found in coded.items()}
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
-        """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV."""
+        """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV,
+        or a receptor status on the problem list."""
         code_codings = self._with_icd10_dots(raw_codings(raw.get("code"), self._aliases))
+        statuses = [
+            self._receptor_status_codes[c] for s, c in code_codings if s == self._icd10 and c in self._receptor_status_codes
+        ]
+        if statuses:
+            self._read_receptor_statuses(raw, statuses, record)
+            return
         profiles = {p for p in raw_list(raw_mapping(raw.get("meta")).get("profile")) if isinstance(p, str)}
         primary = self._is_breast_primary(raw, code_codings)
         site = self._metastasis_site(code_codings)
@@ -98,6 +107,17 @@ class ConditionReader:
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
             record.conditions.append(CancerCondition(role, on, site=other, record_id=record_id, recorded_only=recorded_only))
+
+    def _read_receptor_statuses(self, raw: Mapping[str, Any], statuses: list[dict[str, str]], record: PatientRecord) -> None:
+        """A receptor status coded on the problem list (ICD-10-CM Z17: "HER2 positive status"), dated by its onset."""
+        condition = self._kept(raw, record, unconfirmed_counts=False)
+        if condition is None:
+            return
+        on, record_id = self._onset(condition), condition.id or ""
+        for found in statuses:
+            record.receptor_statuses += [
+                CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()
+            ]
 
     def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
         """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.

@@ -28,12 +28,17 @@ class PatientFacts(RendererBase):
             her2_bits.append(f"IHC {receptors.her2_ihc}+" if receptors.her2_ihc else "IHC 0")
         if receptors.ish_group is not None:
             her2_bits.append(f"ISH group {receptors.ish_group}")
-        if receptors.her2_date:
+        listed = receptors.coded  # statuses coded on the problem list (ICD-10-CM Z17), no laboratory result
+        if "her2" in listed:
+            her2_bits.append(f"(problem list, {receptors.her2_date.isoformat()})" if receptors.her2_date else "(problem list)")
+        elif receptors.her2_date:
             her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
         er_word = "low positive" if self.knowledge.receptors.er_low_positive(receptors.er, receptors.er_percent) else receptors.er
         er = f"ER {er_word or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
-        return ["- " + " ".join(her2_bits), f"- Hormone receptor **{receptors.hormone_receptor}**: {er}, {pr}"]
+        er, pr = (f"{er} (problem list)" if "er" in listed else er), (f"{pr} (problem list)" if "pr" in listed else pr)
+        hormone = f"**{receptors.hormone_receptor}**" + (" (problem list)" if "hormone" in listed else "")
+        return ["- " + " ".join(her2_bits), f"- Hormone receptor {hormone}: {er}, {pr}"]
 
     def _facts_sites(self, evaluation: Evaluation) -> list[str]:
         extent = evaluation.extent

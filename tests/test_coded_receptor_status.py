@@ -1,0 +1,79 @@
+"""Receptor status coded on the problem list: ICD-10-CM Z17 (mappings/codes.yaml receptor_status_conditions).
+
+Since FY2025 ICD-10-CM codes PR, HER2 and the combined statuses (Z17.21-Z17.421) beside ER's Z17.0/Z17.1.
+A chart whose pathology report is a scanned document may hold HER2 status only there: the service read
+it as unknown and asked for a biopsy. A receptor's coded status counts only when no laboratory result of
+that receptor is on record, and the facts say where it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.render import CardRenderer, RenderContext
+from tests.conftest import condition, observation, patient, statement
+
+NOW = date(2026, 6, 1)
+
+
+def _status(rid: str, code: str, **extra: Any) -> dict[str, Any]:
+    return condition(rid, "icd10cm", code, "2026-02-10", **extra)
+
+
+def _metastatic(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2025-11-10"),
+        condition("c2", "icd10cm", "C78.7", "2026-02-01"),
+        observation("lv", "10230-1", "2026-05-20", valueQuantity={"value": 62, "unit": "%"}),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codes", "her2", "hormone"),
+    [
+        (["Z17.31"], "positive", "unknown"),
+        (["Z17.32"], "negative", "unknown"),
+        (["Z17.410"], "positive", "positive"),
+        (["Z17.411"], "negative", "positive"),
+        (["Z17.420"], "positive", "negative"),
+        (["Z17.421"], "negative", "negative"),
+        (["Z1731", "Z170"], "positive", "positive"),  # without the dot, as claims data write it
+        (["Z17.31", "Z17.1", "Z17.22"], "positive", "negative"),
+        (["Z17.31", "Z17.1"], "positive", "unknown"),  # ER negative, PR not known
+    ],
+)
+def test_a_receptor_status_on_the_problem_list_is_read(engine, codes, her2, hormone):
+    coded = [_status(f"z{i}", code) for i, code in enumerate(codes)]
+    receptors = engine.evaluate("p1", _metastatic(*coded), NOW).receptors
+    assert (receptors.her2, receptors.hormone_receptor) == (her2, hormone)
+
+
+def test_a_her2_positive_status_coded_only_on_the_problem_list_gets_the_her2_options(engine, knowledge):
+    """It read as HER2 unknown: "No HER2 tissue result: test HER2 on a biopsy before choosing therapy"."""
+    evaluation = engine.evaluate("p1", _metastatic(_status("z", "Z17.410")), NOW)
+    assert evaluation.recommendation.in_scope and evaluation.recommendation.line == 1
+    assert evaluation.assessment()["recommendedRegimens"][0]["id"] == "pertuzumab-trastuzumab-docetaxel"
+    assert "receptor-retest" in evaluation.assessment()["alerts"]  # still no tissue result since the metastasis
+    detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+    assert "- HER2 **positive** (problem list, 2026-02-10)" in detail
+    assert "- Hormone receptor **positive** (problem list): ER unknown, PR unknown" in detail
+
+
+def test_a_laboratory_result_of_the_receptor_wins_over_the_problem_list(engine):
+    ihc = observation("h", "85319-2", "2026-01-15", valueCodeableConcept={"text": "1+"})
+    er = observation("er", "85329-1", "2026-01-15", valueQuantity={"value": 0, "unit": "%"})
+    receptors = engine.evaluate("p1", _metastatic(_status("z1", "Z17.31"), _status("z2", "Z17.0"), ihc, er), NOW).receptors
+    assert (receptors.her2, receptors.er, receptors.coded) == ("low", "negative", frozenset())
+
+
+def test_a_refuted_or_erroneous_status_is_not_read_and_the_status_reads_nothing_else(engine):
+    refuted = _status("z", "Z17.31", verificationStatus={"coding": [{"code": "refuted"}]})
+    evaluation = engine.evaluate("p1", _metastatic(refuted), NOW)
+    assert evaluation.receptors.her2 == "unknown"
+    with_status = engine.evaluate("p1", _metastatic(_status("z", "Z17.31"), statement("m", "Phesgo", "2026-03-01")), NOW)
+    assert with_status.assessment()["metastaticSites"] == ["liver"]  # a Z17 code is no cancer, site or history
