@@ -1,4 +1,5 @@
-"""Receptor status coded on the problem list: ICD-10-CM Z17 (mappings/codes.yaml receptor_status_conditions).
+"""Receptor status coded on the problem list: ICD-10-CM Z17 and ICHOM's SNOMED CT findings
+(mappings/codes.yaml receptor_status_conditions).
 
 Since FY2025 ICD-10-CM codes PR, HER2 and the combined statuses (Z17.21-Z17.421) beside ER's Z17.0/Z17.1.
 A chart whose pathology report is a scanned document may hold HER2 status only there: the service read
@@ -77,3 +78,17 @@ def test_a_refuted_or_erroneous_status_is_not_read_and_the_status_reads_nothing_
     assert evaluation.receptors.her2 == "unknown"
     with_status = engine.evaluate("p1", _metastatic(_status("z", "Z17.31"), statement("m", "Phesgo", "2026-03-01")), NOW)
     assert with_status.assessment()["metastaticSites"] == ["liver"]  # a Z17 code is no cancer, site or history
+
+
+@pytest.mark.parametrize(
+    ("code", "her2", "breast_cancer"),
+    [("427685000", "positive", True), ("431396003", "negative", True), ("416053008", "unknown", False)],
+)
+def test_a_snomed_problem_naming_the_status_gives_it_and_stays_the_primary(engine, code, her2, breast_cancer):
+    """ "HER2 positive carcinoma of breast" (SNOMED CT 427685000) on the problem list is the breast primary
+    and says HER2 is positive; "Estrogen receptor positive tumor" says ER is positive and nothing else."""
+    problem = condition("bc", "snomed", code, "2025-11-10")
+    records = [patient(), problem, condition("c2", "icd10cm", "C78.7", "2026-02-01")]
+    evaluation = engine.evaluate("p1", records, NOW)
+    assert (evaluation.receptors.her2, evaluation.assessment()["breastCancer"]) == (her2, breast_cancer)
+    assert (evaluation.receptors.er == "positive") is (code == "416053008")

@@ -57,24 +57,24 @@ class ConditionReader:
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
         self._aliases = knowledge.system_alias
-        coded = knowledge.raw["codes"].get("receptor_status_conditions", {}).get("codes", {})
-        self._receptor_status_codes: dict[str, dict[str, str]] = {str(code): dict(found) for code, found in coded.items()}
+        coded = knowledge.raw["codes"].get("receptor_status_conditions", {})
+        self._receptor_status_codes: dict[tuple[str, str], dict[str, str]] = {
+            (self._icd10, str(code)): dict(found) for code, found in coded.get("codes", {}).items()
+        } | {(self._snomed, str(code)): dict(found) for code, found in coded.get("snomed", {}).items()}
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV,
         or a receptor status on the problem list."""
         code_codings = self._with_icd10_dots(raw_codings(raw.get("code"), self._aliases))
-        statuses = [
-            self._receptor_status_codes[c] for s, c in code_codings if s == self._icd10 and c in self._receptor_status_codes
-        ]
-        if statuses:
-            self._read_receptor_statuses(raw, statuses, record)
-            return
+        statuses = [found for pair in code_codings if (found := self._receptor_status_codes.get(pair)) is not None]
         profiles = {p for p in raw_list(raw_mapping(raw.get("meta")).get("profile")) if isinstance(p, str)}
         primary = self._is_breast_primary(raw, code_codings)
         site = self._metastasis_site(code_codings)
         regional = site == "lymph-node" and self._names_regional_node(code_codings)
         secondary_profile = bool(profiles & self._secondary_profiles)
+        if statuses and not primary and site is None:  # a receptor status and nothing else (ICD-10-CM Z17)
+            self._read_receptor_statuses(raw, statuses, record)
+            return
         from_text = spread_from_text = stage_iv = doubted = False
         more_sites: tuple[str, ...] = ()
         if not primary and site is None and not secondary_profile:
@@ -95,6 +95,10 @@ class ConditionReader:
             return
         on = self._onset(condition)
         record_id = condition.id or ""
+        for found in statuses:  # "HER2 positive carcinoma of breast": the primary, and HER2 status
+            record.receptor_statuses += [
+                CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()
+            ]
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
             if doubted:  # "Liver metastases; possible bone metastases": the liver counted, the bone not
