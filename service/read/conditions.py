@@ -40,6 +40,12 @@ _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condit
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
 
 
+def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: date | None, record_id: str) -> None:
+    """The receptor statuses a problem states (codes.yaml receptor_status_conditions), each dated by its onset."""
+    for found in statuses:
+        record.receptor_statuses += [CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()]
+
+
 class ConditionReader:
     """Reads the Conditions of one patient into a ``PatientRecord``."""
 
@@ -95,10 +101,7 @@ class ConditionReader:
             return
         on = self._onset(condition)
         record_id = condition.id or ""
-        for found in statuses:  # "HER2 positive carcinoma of breast": the primary, and HER2 status
-            record.receptor_statuses += [
-                CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()
-            ]
+        _add_statuses(record, statuses, on, record_id)  # "HER2 positive carcinoma of breast": its HER2 status too
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
             if doubted:  # "Liver metastases; possible bone metastases": the liver counted, the bone not
@@ -117,11 +120,7 @@ class ConditionReader:
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return
-        on, record_id = self._onset(condition), condition.id or ""
-        for found in statuses:
-            record.receptor_statuses += [
-                CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()
-            ]
+        _add_statuses(record, statuses, self._onset(condition), condition.id or "")
 
     def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
         """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.
