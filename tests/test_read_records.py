@@ -349,6 +349,44 @@ def test_the_lvef_prefetch_asks_for_the_method_codes_and_the_snomed_observable(k
     assert "http://snomed.info/sct|250908004" in templates["stagingSnomed"]
 
 
+def _oral_order(status: str, supply: dict[str, Any] | None, repeats: int | None) -> dict[str, Any]:
+    dispense: dict[str, Any] = {}
+    if supply is not None:
+        dispense["expectedSupplyDuration"] = supply
+    if repeats is not None:
+        dispense["numberOfRepeatsAllowed"] = repeats
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "rx",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Nerlynx 40 mg tablet"},
+        "authoredOn": "2025-06-01",
+        "dispenseRequest": dispense,
+    }
+
+
+DAYS_30 = {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+
+
+@pytest.mark.parametrize(
+    ("status", "supply", "repeats", "end"),
+    [
+        ("completed", DAYS_30, 5, date(2025, 11, 27)),  # six fills of 30 days
+        ("completed", DAYS_30, None, date(2025, 6, 30)),
+        ("completed", DAYS_30, 20, date(2026, 6, 1)),  # a year at most, and never after the evaluation date
+        ("completed", {"value": 4, "unit": "wk", "code": "wk"}, 5, date(2025, 6, 1)),  # not in days: not read
+        ("completed", None, 5, date(2025, 6, 1)),
+        ("stopped", DAYS_30, 5, date(2025, 6, 1)),  # stopped early: when is not known
+    ],
+)
+def test_a_completed_oral_order_ends_when_its_supply_ran_out(engine, status, supply, repeats, end):
+    """An oral drug ordered with a 30-day supply and five refills had ended the day it was ordered."""
+    exposure = evaluate(engine, [patient(), _oral_order(status, supply, repeats)]).record.exposures[0]
+    assert (exposure.agent, exposure.start, exposure.last_day) == ("neratinib", date(2025, 6, 1), end)
+
+
 def test_an_epic_order_keeps_its_course_dates_in_the_validity_period(engine):
     order = {
         "resourceType": "MedicationRequest",

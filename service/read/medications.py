@@ -301,7 +301,7 @@ class MedicationReader:
     def _period_of(self, resource_type: str, model: Any, now: date) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
         if resource_type == "MedicationRequest":
-            return _request_period(model)
+            return _request_period(model, now)
         if resource_type == "MedicationDispense":
             return _dispense_period(model, now)
         period = model.effectivePeriod
@@ -418,8 +418,9 @@ def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) 
         record.dated_by_assertion.append(f"MedicationStatement/{model.id or '?'}")
 
 
-def _request_period(model: Any) -> tuple[date | None, date | None]:
-    """An order's dosage bounds, else its ``dispenseRequest.validityPeriod`` (Epic), else ``authoredOn``."""
+def _request_period(model: Any, now: date) -> tuple[date | None, date | None]:
+    """An order's dosage bounds, else its ``dispenseRequest.validityPeriod`` (Epic), else ``authoredOn``;
+    a completed order so dated ends when its supply ran out (``_supply_end``)."""
     for dosage in model.dosageInstruction or []:
         bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
         if bounds is not None and bounds.start is not None:
@@ -427,7 +428,24 @@ def _request_period(model: Any) -> tuple[date | None, date | None]:
     validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
     if validity is not None and (validity.start is not None or validity.end is not None):
         return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
-    return to_date(model.authoredOn), None
+    start = to_date(model.authoredOn)
+    return start, (_supply_end(model.dispenseRequest, start, now) if model.status == "completed" else None)
+
+
+def _supply_end(request: Any, start: date | None, now: date) -> date | None:
+    """The last day a completed order's supply covers: its ``expectedSupplyDuration`` (in days) for the
+    first fill and each of ``numberOfRepeatsAllowed`` (a completed order has had them all), a year at
+    most, up to ``now``; None when the order gives no supply in days. An oral drug prescribed for six months with refills
+    had ended the day it was ordered."""
+    supply = request.expectedSupplyDuration if request is not None else None
+    if start is None or supply is None or supply.value is None or supply.comparator is not None:
+        return None
+    per_fill = int(supply.value)
+    if (supply.code or supply.unit or "d").strip().lower() not in DAYS_SUPPLY_UNITS or not 1 <= per_fill <= MAX_DAYS_SUPPLY:
+        return None
+    # A prescription's refills cover a year at most (US prescriptions lapse after a year: a convention).
+    days = min(MAX_DAYS_SUPPLY, per_fill * (1 + max(0, request.numberOfRepeatsAllowed or 0)))
+    return max(start, min(now, start + timedelta(days=days - 1)))
 
 
 def _dispense_period(model: Any, now: date) -> tuple[date | None, date | None]:

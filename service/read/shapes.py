@@ -179,6 +179,8 @@ class MedicationAdministration(_Effective, frozen=True):
 
 class DispenseRequest(Shape, frozen=True):
     validityPeriod: Period | None = None  # noqa: N815
+    numberOfRepeatsAllowed: int | None = None  # noqa: N815
+    expectedSupplyDuration: Quantity | None = None  # noqa: N815
 
 
 class MedicationRequest(_Medication, frozen=True):
