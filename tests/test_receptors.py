@@ -201,6 +201,24 @@ def test_a_word_under_a_percent_code_is_the_laboratorys_reading(engine, value, e
     assert engine.evaluate("p1", [_er_record("er1", "85329-1", **value)], D).receptors.er == expected
 
 
+@pytest.mark.parametrize(
+    ("answer", "her2", "score"),
+    [
+        ("LA6111-4", "zero", 0),
+        ("LA11841-6", "low", 1),
+        ("LA11842-4", "equivocal", 2),
+        ("LA11843-2", "positive", 3),
+        ("LA11884-6", "unknown", None),
+    ],
+)
+@pytest.mark.parametrize("loinc", ["85319-2", "48676-1"], ids=["ihc-code", "interpretation-code"])
+def test_an_ihc_score_coded_by_loincs_answer_list_is_read(engine, answer, her2, score, loinc):
+    """LOINC's answer list LL4396-9 codes the IHC score (LA11843-2 is 3+): with no display beside it, HER2 read unknown."""
+    value = {"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": answer}]}}
+    receptors = engine.evaluate("p1", [observation("h", loinc, "2025-01-10", **value)], D).receptors
+    assert (receptors.her2, receptors.her2_ihc) == (her2, score)
+
+
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 
 

@@ -33,6 +33,7 @@ class Knowledge:
     ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
     codes_by_kind: dict[str, list[str]] = field(default_factory=dict)
     answer_by_coding: dict[tuple[str, str], str] = field(default_factory=dict)
+    ihc_score_by_coding: dict[tuple[str, str], int] = field(default_factory=dict)  # codes.yaml ihc_score_answers
     answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     ihc_score: re.Pattern[str] = re.compile("")
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0

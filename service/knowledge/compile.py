@@ -33,6 +33,8 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     for value, codings in codes["answers"].items():
         for coding in codings:
             knowledge.answer_by_coding[(systems[coding["system"]], coding["code"])] = value
+    scores = codes.get("ihc_score_answers", {}).get("loinc", {})
+    knowledge.ihc_score_by_coding = {(loinc, str(code)): int(score) for code, score in scores.items()}
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
     knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
     category = codes.get("her2_category_text", {})

@@ -281,7 +281,12 @@ class ValueReader:
         return qualitative if score is None else self.knowledge.her2_negative_by_ihc_score.get(score, qualitative)
 
     def _score_in_words(self, holder: Any) -> int | None:
-        """The HER2 IHC score a result's words give ("1+", "IHC 0"), not a bare number."""
+        """The HER2 IHC score a result's coded answer (LOINC LL4396-9) or words give ("1+", "IHC 0"), not a bare number."""
+        by_coding = self.knowledge.ihc_score_by_coding
+        for coding in codings(getattr(holder, "valueCodeableConcept", None)):
+            score = by_coding.get(coding_pair(coding, self.knowledge.system_alias))
+            if score is not None:
+                return score
         for text in self.value_texts(holder):
             match = self.knowledge.ihc_score.search(text.strip())
             if match:
