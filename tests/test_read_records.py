@@ -387,6 +387,14 @@ def test_a_completed_oral_order_ends_when_its_supply_ran_out(engine, status, sup
     assert (exposure.agent, exposure.start, exposure.last_day) == ("neratinib", date(2025, 6, 1), end)
 
 
+@pytest.mark.parametrize("loinc", ["14631-6", "77137-8"])
+def test_a_molar_total_bilirubin_is_read(engine, loinc):
+    """77137-8, the molar total bilirubin of serum, plasma or blood, is how European laboratories code it."""
+    bilirubin = observation("b", loinc, "2026-05-15", valueQuantity={"value": 60, "unit": "umol/L", "code": "umol/L"})
+    labs = evaluate(engine, [patient(), bilirubin]).record.labs
+    assert [(lab.kind, lab.value) for lab in labs] == [("bilirubin-total-molar", 60.0)]  # the safety rules convert it
+
+
 def test_an_epic_order_keeps_its_course_dates_in_the_validity_period(engine):
     order = {
         "resourceType": "MedicationRequest",
