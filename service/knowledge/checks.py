@@ -15,20 +15,12 @@ from service.knowledge.base import Knowledge, KnowledgeError
 
 
 def source_ids_used(node: Any) -> list[str]:
-    """Every value of a ``source`` key anywhere in a document."""
+    """Every value of a ``source`` key, or of a key ending in ``_source`` (``label_source``,
+    ``snomed_source``...), anywhere in a document."""
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in (
-                "source",
-                "monitoring_source",
-                "early_relapse_source",
-                "label_source",
-                "maintenance_source",
-                "icd10cm_source",
-                "atc_source",
-                "names_source",
-            ) and isinstance(value, str):
+            if (key == "source" or str(key).endswith("_source")) and isinstance(value, str):
                 found.append(value)
             else:
                 found.extend(source_ids_used(value))

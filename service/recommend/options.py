@@ -146,10 +146,10 @@ class Recommender:
             situation = self._situation("treatment", line, extent, receptors, history)
         else:
             recommendation.line, recommendation.kind = history.current_number + 1, "next-line"
-            # After lines of endocrine therapy or chemotherapy alone, the first HER2-directed line is offered the
-            # first-line options: the later lines' regimens are labelled after prior anti-HER2 therapy.
-            recommendation.first_her2_line = not self._had_her2_therapy(history)
-            line = 1 if recommendation.first_her2_line else recommendation.line
+            # After lines of endocrine therapy or chemotherapy alone (options.yaml her2_naive_next_line_counts_as_line).
+            naive_line = self.options.get("her2_naive_next_line_counts_as_line")
+            recommendation.first_her2_line = naive_line is not None and not self._had_her2_therapy(history)
+            line = int(naive_line) if naive_line is not None and recommendation.first_her2_line else recommendation.line
             situation = self._situation("treatment", line, extent, receptors, history)
         recommendation.options = self._eligible_options(situation)
         if recommendation.kind != "maintenance" and safety.visceral_crisis:
@@ -161,7 +161,11 @@ class Recommender:
 
     def _had_her2_therapy(self, history: TherapyHistory) -> bool:
         """An HER2 agent in a metastatic line, or an early relapse after (neo)adjuvant HER2 therapy."""
-        return history.early_relapse or any(not self.her2_agents.isdisjoint(line.agents) for line in history.lines)
+        return history.early_relapse or self._her2_metastatic_lines(history) > 0
+
+    def _her2_metastatic_lines(self, history: TherapyHistory) -> int:
+        """The metastatic lines holding an HER2 agent."""
+        return sum(1 for line in history.lines if not self.her2_agents.isdisjoint(line.agents))
 
     def _in_maintenance(self, history: TherapyHistory) -> bool:
         """On HER2 antibodies with no chemotherapy ongoing (the chemotherapy phase is over)."""
@@ -173,7 +177,7 @@ class Recommender:
     def _situation(
         self, setting: str, line: int, extent: DiseaseExtent, receptors: ReceptorStatus, history: TherapyHistory
     ) -> Situation:
-        her2_lines = sum(1 for therapy_line in history.lines if set(therapy_line.agents) & self.her2_agents)
+        her2_lines = self._her2_metastatic_lines(history)
         adjuvant = 1 if set(history.adjuvant_agents) & self.her2_agents else 0
         current = history.current
         return Situation(
