@@ -175,7 +175,7 @@ class ValueReader:
 
     def ihc_score(self, holder: Any) -> int | None:
         """HER2 IHC score 0..3 from text ("2+", "Score 1+", "0 (ultralow ...)") or a number."""
-        score = self._score_in_words(holder)
+        score = self._stated_score(holder)
         if score is not None:
             return score
         number = self.number(holder)
@@ -258,7 +258,7 @@ class ValueReader:
         qualitative = self.her2_category(holder) or self._negative_by_score(holder, self.qualitative(holder))
         if qualitative is not None:
             return ReceptorResult("her2-interpretation", on, qualitative=qualitative, record_id=record_id, dated=dated)
-        score = self._score_in_words(holder)
+        score = self._stated_score(holder)
         if score is None:
             return None
         # "3+" exists only in immunohistochemistry: a HER2 result that is a score is an IHC result.
@@ -277,10 +277,10 @@ class ValueReader:
         """A negative interpretation whose words give the IHC score ("Negative (1+)") is low or zero by it."""
         if qualitative != "negative":
             return qualitative
-        score = self._score_in_words(holder)
+        score = self._stated_score(holder)
         return qualitative if score is None else self.knowledge.her2_negative_by_ihc_score.get(score, qualitative)
 
-    def _score_in_words(self, holder: Any) -> int | None:
+    def _stated_score(self, holder: Any) -> int | None:
         """The HER2 IHC score a result's coded answer (LOINC LL4396-9) or words give ("1+", "IHC 0"), not a bare number."""
         by_coding = self.knowledge.ihc_score_by_coding
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):

@@ -62,6 +62,7 @@ class RendererBase:
     lung_rules: tuple[FindingRule, ...]  # safety.yaml lung: each label's agents and words
     pregnancy_rule: FindingRule | None  # safety.yaml pregnancy: its agents and the label's words
     endocrine_agents: frozenset[str]  # drugs.yaml class endocrine
+    noted_agents: dict[str, frozenset[str]]  # regimen id -> the agents and partner choices its option notes can be about
     displays: dict[str, str]  # agent -> its display name (drugs.yaml)
     links: dict[str, dict[str, str] | None]  # source id -> its card link, or None when it has no url
 

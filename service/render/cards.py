@@ -36,6 +36,12 @@ class CardRenderer(SummaryCard):
         self.lung_rules = knowledge.label_tables.lung
         self.pregnancy_rule = knowledge.label_tables.pregnancy
         self.endocrine_agents = frozenset(knowledge.agents_of_class("endocrine"))
+        # The drugs an option's notes can be about: its agents and partner choices (a note on endocrine
+        # therapy is about a partner), made once rather than per option of every request.
+        self.noted_agents = {
+            regimen_id: frozenset({*regimen.agents, *regimen.partner_choices})
+            for regimen_id, regimen in knowledge.regimen_models.items()
+        }
 
     @staticmethod
     def _recorded_date_note(evaluation: Evaluation) -> list[str]:

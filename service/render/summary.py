@@ -114,8 +114,7 @@ class SummaryCard(AlertCards):
             notes = self._option_notes(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
-                regimen = self.knowledge.regimen_models[option.regimen]
-                agents = {*regimen.agents, *regimen.partner_choices}  # a note on endocrine therapy is about its partner
+                agents = self.noted_agents[option.regimen]
                 parts += [note for rule_agents, note in notes if not rule_agents.isdisjoint(agents)]
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
