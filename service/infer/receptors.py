@@ -15,6 +15,8 @@ from service.domain import CodedReceptorStatus, ReceptorResult
 from service.knowledge.models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
+_ER_KINDS = frozenset({"er", "er-percent"})
+_PR_KINDS = frozenset({"pr", "pr-percent"})
 _IHC_POSITIVE = 3  # ASCO/CAP: IHC 3+ is HER2-positive on its own
 
 
@@ -125,6 +127,13 @@ def _latest_coded(statuses: Sequence[CodedReceptorStatus], receptor: str) -> Cod
     return max(found, key=lambda status: status.on or date.min) if found else None
 
 
+def _unreported(
+    coded: Sequence[CodedReceptorStatus], reported: set[str], receptor: str, kinds: frozenset[str]
+) -> CodedReceptorStatus | None:
+    """The problem list's latest status of ``receptor`` when no result of its ``kinds`` is on record."""
+    return None if reported & kinds else _latest_coded(coded, receptor)
+
+
 def receptor_status(
     results: list[ReceptorResult], rules: ReceptorRules, coded: Sequence[CodedReceptorStatus] = ()
 ) -> ReceptorStatus:
@@ -135,18 +144,16 @@ def receptor_status(
     er, er_percent = _hormone_receptor_value(results, "er", rules)
     pr, pr_percent = _hormone_receptor_value(results, "pr", rules)
     from_list: set[str] = set()
-    if coded:
-        listed = {receptor: _latest_coded(coded, receptor) for receptor in ("her2", "er", "pr", "hormone")}
-        reported = {result.kind for result in results}
-        her2_coded = listed["her2"]
-        if her2_coded is not None and not reported & HER2_KINDS:
-            her2, her2_day = her2_coded.status, her2_coded.on
-            from_list.add("her2")
-        for receptor in ("er", "pr"):
-            found = listed[receptor]
-            if found is not None and not reported & {receptor, f"{receptor}-percent"}:
-                er, pr = (found.status, pr) if receptor == "er" else (er, found.status)
-                from_list.add(receptor)
+    reported = {result.kind for result in results} if coded else set()
+    if found := _unreported(coded, reported, "her2", HER2_KINDS):
+        her2, her2_day = found.status, found.on
+        from_list.add("her2")
+    if found := _unreported(coded, reported, "er", _ER_KINDS):
+        er = found.status
+        from_list.add("er")
+    if found := _unreported(coded, reported, "pr", _PR_KINDS):
+        pr = found.status
+        from_list.add("pr")
     if "positive" in (er, pr):
         hormone = "positive"
     elif er == "negative" and pr == "negative":
