@@ -136,6 +136,19 @@ def her2_positive_liver_patient() -> list[dict[str, Any]]:
     ]
 
 
+def untreated_her2_positive_patient(*extra: dict[str, Any], lvef_on: str = "2025-03-20") -> list[dict[str, Any]]:
+    """HER2 3+, breast cancer since 2024-11-10, liver metastases since 2025-01-10, an LVEF of 62 %: no therapy
+    yet unless ``extra`` records give it."""
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2024-11-10"),
+        condition("c2", "icd10cm", "C78.7", "2025-01-10"),
+        observation("o1", "85319-2", "2025-01-15", valueCodeableConcept={"text": "3+"}),
+        observation("o4", "10230-1", lvef_on, valueQuantity={"value": 62, "unit": "%"}),
+        *extra,
+    ]
+
+
 def prefetch_for(resources: list[dict[str, Any]], templates: dict[str, str], knowledge: Knowledge) -> dict[str, Any]:
     """What an EHR would prefetch for these resources: each key's search run over the list."""
     from tests.fhir_search import run_template

@@ -12,24 +12,20 @@ from typing import Any
 import pytest
 
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, observation, patient, statement
+from tests.conftest import observation, statement, untreated_her2_positive_patient
 
 NOW = date(2025, 9, 1)
 NOTE = "   - ER low positive (1-10 %)"
 
 
 def _on_hp_maintenance(er: float, pr: float) -> list[dict[str, Any]]:
-    return [
-        patient(),
-        condition("c1", "snomed", "254837009", "2024-11-10"),
-        condition("c2", "icd10cm", "C78.7", "2025-01-10"),
-        observation("o1", "85319-2", "2025-01-15", valueCodeableConcept={"text": "3+"}),
+    return untreated_her2_positive_patient(
         observation("er", "85329-1", "2025-01-15", valueQuantity={"value": er, "unit": "%"}),
         observation("pr", "85325-9", "2025-01-15", valueQuantity={"value": pr, "unit": "%"}),
-        observation("o4", "10230-1", "2025-08-20", valueQuantity={"value": 62, "unit": "%"}),
         statement("m1", "Phesgo", "2025-01-20", status="active"),
         statement("m2", "Taxotere", "2025-01-20", "2025-05-20"),
-    ]
+        lvef_on="2025-08-20",
+    )
 
 
 def _summary(engine, knowledge, resources) -> tuple[Any, str]:

@@ -12,27 +12,19 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient, observation, patient, statement
+from tests.conftest import draft_order_cards, her2_positive_liver_patient, statement, untreated_her2_positive_patient
 
 NOW = date(2025, 4, 15)
 
 
 def _untreated() -> list[dict[str, Any]]:
-    return [
-        patient(),
-        condition("c1", "snomed", "254837009", "2024-11-10"),
-        condition("c2", "icd10cm", "C78.7", "2025-01-10"),
-        observation("o1", "85319-2", "2025-01-15", valueCodeableConcept={"text": "3+"}),
-        observation("o4", "10230-1", "2025-03-20", valueQuantity={"value": 62, "unit": "%"}),
-    ]
+    return untreated_her2_positive_patient()
 
 
 def _on_hp_maintenance() -> list[dict[str, Any]]:
-    return [
-        *_untreated(),
-        statement("m1", "Phesgo", "2025-01-20", status="active"),
-        statement("m2", "Taxotere", "2025-01-20", "2025-03-20"),
-    ]
+    return untreated_her2_positive_patient(
+        statement("m1", "Phesgo", "2025-01-20", status="active"), statement("m2", "Taxotere", "2025-01-20", "2025-03-20")
+    )
 
 
 def _option_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
