@@ -68,23 +68,71 @@ def test_the_first_her2_line_after_endocrine_therapy_or_chemotherapy_alone_gets_
     chemotherapy = Line(["Xeloda"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
     for lines in ([endocrine], [endocrine, chemotherapy]):
         evaluation = evaluate(engine, Patient(er_percent=90, lines=lines))
-        assert evaluation.recommendation.line == len(lines) + 1 and evaluation.recommendation.first_her2_line
+        assert evaluation.recommendation.line == len(lines) + 1 and evaluation.recommendation.read_as_line == 1
         assert offered(evaluation) == first_line and first_line["pertuzumab-trastuzumab-docetaxel"] is True
         detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
-        assert f"**Options for line {len(lines) + 1}** (the first with HER2-directed therapy: the first-line options)" in detail
-    after_her2 = evaluate(engine, Patient(er_percent=90, lines=[endocrine, TDXD]))  # an HER2 line behind: as before
-    assert after_her2.recommendation.line == 3 and not after_her2.recommendation.first_her2_line
-    assert "trastuzumab-deruxtecan" not in offered(after_her2)
+        assert f"**Options for line {len(lines) + 1}** (HER2-directed line 1: the 1st-line options)" in detail
+
+
+ENDOCRINE = Line(["Letrozole"], "2019-02-01", "2020-01-31", progressed="2020-01-20")
+ERIBULIN = Line(["Eribulin"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
+
+
+def test_lines_without_an_her2_drug_do_not_move_the_her2_sequence_on(engine, knowledge):
+    """Letrozole, then THP; or THP, then eribulin; each progressed: the next line is the second HER2-directed
+    one, so T-DXd is its preferred option (DESTINY-Breast03), not a 'carried forward' third-line choice."""
+    for lines in ([ENDOCRINE, THP], [THP, ERIBULIN]):
+        evaluation = evaluate(engine, Patient(er_percent=90, metastatic_on="2019-01-10", lines=lines))
+        assert evaluation.recommendation.line == 3 and evaluation.recommendation.read_as_line == 2
+        assert offered(evaluation)["trastuzumab-deruxtecan"] is True
+        assert offered(evaluation).get("tucatinib-trastuzumab-capecitabine") is None  # line 2: only with brain metastases
+        detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+        assert "**Options for line 3** (HER2-directed line 2: the 2nd-line options)" in detail
+    standard = evaluate(engine, Patient(lines=[THP, TDXD]))  # the guideline's own order: read as itself
+    assert standard.recommendation.line == 3 and standard.recommendation.read_as_line is None
+    assert offered(standard)["tucatinib-trastuzumab-capecitabine"] is True
+
+
+def test_after_t_dxd_given_early_the_next_line_reads_the_options_after_t_dxd(engine, knowledge):
+    """First-line T-DXd + pertuzumab (DESTINY-Breast09), or T-DXd after letrozole and capecitabine, progressed:
+    the options were the second line's ('T-DM1 when T-DXd is not possible', no tucatinib regimen) or, after
+    three lines, the fourth's (the tucatinib regimen not preferred)."""
+    first_line_tdxd = Line(["Enhertu", "Perjeta"], "2020-02-01", "2023-01-31", progressed="2023-01-20")
+    capecitabine = Line(["Xeloda"], "2020-02-15", "2021-01-31", progressed="2021-01-20")
+    after_chemotherapy = Line(["Enhertu"], "2021-02-15", "2023-01-31", progressed="2023-01-20")
+    for lines, line in (([first_line_tdxd], 2), ([ENDOCRINE, capecitabine, after_chemotherapy], 4)):
+        evaluation = evaluate(engine, Patient(er_percent=90, metastatic_on="2019-01-10", lines=lines))
+        assert evaluation.recommendation.line == line and evaluation.recommendation.read_as_line == 3
+        assert evaluation.recommendation.read_after == ("trastuzumab-deruxtecan",)
+        options = offered(evaluation)
+        assert options["tucatinib-trastuzumab-capecitabine"] is True and "trastuzumab-deruxtecan" not in options
+        detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+        assert f"**Options for line {line}** (after trastuzumab deruxtecan (T-DXd): the 3rd-line options)" in detail
+
+
+def test_an_early_relapse_counts_as_an_her2_line_at_the_next_line_too(engine):
+    """Relapse within 6 months of adjuvant trastuzumab + pertuzumab, then T-DM1 (its first metastatic line),
+    progressed: the third HER2-directed regimen is due, the tucatinib regimen preferred, not the second line's."""
+    adjuvant = Line(["Herceptin", "Perjeta", "Taxol"], "2019-01-10", "2019-11-30")
+    tdm1 = Line(["Kadcyla"], "2020-02-01", "2023-01-31", progressed="2023-01-20")
+    evaluation = evaluate(engine, Patient(adjuvant=adjuvant, lines=[tdm1]))
+    assert evaluation.history.early_relapse and evaluation.recommendation.line == 2
+    assert evaluation.recommendation.read_as_line == 3 and evaluation.recommendation.read_after == ()
+    assert offered(evaluation)["tucatinib-trastuzumab-capecitabine"] is True
+    assert offered(evaluation)["trastuzumab-deruxtecan"] is False  # never received: carried forward
 
 
 def test_margetuximab_counts_adjuvant_anti_her2_therapy_as_its_label_does(engine):
     """Margenza: >= 2 prior anti-HER2 regimens, >= 1 of them for metastatic disease (adjuvant counts)."""
-    chemo = Line(["Eribulin"], "2021-07-15", "2023-01-31", progressed="2023-01-20")
     adjuvant = Line(["Herceptin", "Taxol"], "2018-01-10", "2018-12-20")
-    with_adjuvant = evaluate(engine, Patient(adjuvant=adjuvant, lines=[THP, chemo]))
+    with_adjuvant = evaluate(engine, Patient(adjuvant=adjuvant, lines=[THP, TDXD]))
     assert with_adjuvant.recommendation.line == 3 and "margetuximab-chemotherapy" in offered(with_adjuvant)
-    without = evaluate(engine, Patient(lines=[THP, chemo]))
-    assert "margetuximab-chemotherapy" not in offered(without)
+    endocrine = Line(["Letrozole"], "2019-02-01", "2020-01-05", progressed="2019-12-20")
+    # one metastatic anti-HER2 regimen, read as the line after T-DXd: the label's two regimens need the adjuvant one
+    without = evaluate(engine, Patient(er_percent=90, lines=[endocrine, TDXD]))
+    assert without.recommendation.read_as_line == 3 and "margetuximab-chemotherapy" not in offered(without)
+    with_one = evaluate(engine, Patient(er_percent=90, adjuvant=adjuvant, lines=[endocrine, TDXD]))
+    assert "margetuximab-chemotherapy" in offered(with_one)
 
 
 def test_pertuzumab_is_re_offered_from_the_third_line_as_asco_says(engine):

@@ -112,6 +112,8 @@ def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], N
                 known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
     for index, entry in enumerate(options.get("her2_other_indications", [])):
         known(entry["agent"], f"mappings/options.yaml: her2_other_indications/{index}/agent")
+    for agent in options.get("read_after_agent_at_least", {}):
+        known(agent, "mappings/options.yaml: read_after_agent_at_least")
     classes = set(knowledge.drugs["classes"])
     for cls in options["her2_classes"]:
         if cls not in classes:

@@ -44,7 +44,8 @@ class Recommendation:
     withheld: list[WithheldRegimen] = field(default_factory=list)
     relapse_months: int | None = None  # the early-relapse window that applied (early relapse only)
     maintained_agents: tuple[str, ...] = ()  # the HER2 antibodies continued (maintenance only), sorted
-    first_her2_line: bool = False  # a next line after lines with no HER2-directed drug: offered the first-line options
+    read_as_line: int | None = None  # a next line whose rules were read as another line (options.yaml next_line_*)
+    read_after: tuple[str, ...] = ()  # the agents that moved read_as_line on (options.yaml read_after_agent_at_least)
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
@@ -146,10 +147,7 @@ class Recommender:
             situation = self._situation("treatment", line, extent, receptors, history)
         else:
             recommendation.line, recommendation.kind = history.current_number + 1, "next-line"
-            # After lines of endocrine therapy or chemotherapy alone (options.yaml her2_naive_next_line_counts_as_line).
-            naive_line = self.options.get("her2_naive_next_line_counts_as_line")
-            recommendation.first_her2_line = naive_line is not None and not self._had_her2_therapy(history)
-            line = int(naive_line) if naive_line is not None and recommendation.first_her2_line else recommendation.line
+            line = self._read_next_line_as(recommendation, history)
             situation = self._situation("treatment", line, extent, receptors, history)
         recommendation.options = self._eligible_options(situation)
         if recommendation.kind != "maintenance" and safety.visceral_crisis:
@@ -159,9 +157,26 @@ class Recommender:
             recommendation.line, recommendation.kind = None, "none"
         return recommendation
 
-    def _had_her2_therapy(self, history: TherapyHistory) -> bool:
-        """An HER2 agent in a metastatic line, or an early relapse after (neo)adjuvant HER2 therapy."""
-        return history.early_relapse or self._her2_metastatic_lines(history) > 0
+    def _read_next_line_as(self, recommendation: Recommendation, history: TherapyHistory) -> int:
+        """The line whose rules a next line reads (options.yaml next_line_counts_her2_lines and
+        read_after_agent_at_least): the HER2-directed line it starts, at least the line after an agent
+        the sequence places later; noted on the recommendation when it is not the line reached."""
+        line = int(recommendation.line or 1)
+        if self.options.get("next_line_counts_her2_lines"):
+            relapse = int(self.options["early_relapse_counts_as_line"]) - 1 if history.early_relapse else 0
+            line = self._her2_metastatic_lines(history) + relapse + 1
+        given = {agent for given_line in history.lines for agent in given_line.agents}
+        if history.early_relapse:
+            given |= set(history.adjuvant_agents)
+        later = {agent: int(at_least) for agent, at_least in self.options.get("read_after_agent_at_least", {}).items()}
+        floor = max((at_least for agent, at_least in later.items() if agent in given), default=0)
+        after: tuple[str, ...] = ()
+        if floor > line:
+            line = floor
+            after = tuple(sorted(agent for agent in later if agent in given and later[agent] == floor))
+        if line != recommendation.line:
+            recommendation.read_as_line, recommendation.read_after = line, after
+        return line
 
     def _her2_metastatic_lines(self, history: TherapyHistory) -> int:
         """The metastatic lines holding an HER2 agent."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from service.engine import Evaluation
 from service.knowledge.cards import SUMMARY_TOPIC
+from service.recommend import Recommendation
 from service.render.alerts import AlertCards
 from service.render.base import RenderContext
 from service.render.text import clip, ordinal
@@ -109,8 +110,7 @@ class SummaryCard(AlertCards):
             parts += ["", self.wording.scope_detail[recommendation.scope_reason]]
         elif recommendation.options:
             parts += [text for folded in self._alerts_on_summary(evaluation) for text in ("", folded)]
-            first = " (the first with HER2-directed therapy: the first-line options)" if recommendation.first_her2_line else ""
-            parts += ["", f"**Options for line {recommendation.line}**{first}, preferred first", ""]
+            parts += ["", f"**Options for line {recommendation.line}**{self._read_as(recommendation)}, preferred first", ""]
             notes = self._option_notes(evaluation)
             for index, option in enumerate(self._ranked_options(evaluation), 1):
                 parts += self._option_lines(index, option)
@@ -124,6 +124,16 @@ class SummaryCard(AlertCards):
             parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
+
+    def _read_as(self, recommendation: Recommendation) -> str:
+        """Why the options are another line's: the HER2-directed line it starts, or an agent given earlier
+        than the guideline's sequence places it (options.yaml next_line_counts_her2_lines)."""
+        line = recommendation.read_as_line
+        if line is None:
+            return ""
+        if recommendation.read_after:
+            return f" (after {self.agents_text(recommendation.read_after)}: the {ordinal(line)}-line options)"
+        return f" (HER2-directed line {line}: the {ordinal(line)}-line options)"
 
     def _option_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
         """(the agents a label rule is about, the line naming it) for each finding on record that such a
