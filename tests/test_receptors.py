@@ -241,6 +241,38 @@ def test_the_coded_answers_of_other_value_sets_are_read(engine, coding, her2, er
     assert (evaluation.receptors.her2, evaluation.receptors.er) == (her2, er)
 
 
+@pytest.mark.parametrize(
+    ("interpretation", "her2", "er"),
+    [
+        ([{"coding": [{"system": INTERPRETATION, "code": "POS"}]}], "positive", "positive"),
+        ([{"coding": [{"system": INTERPRETATION, "code": "NEG"}]}], "negative", "negative"),
+        ({"coding": [{"system": INTERPRETATION, "code": "POS"}]}, "positive", "positive"),  # STU3: one CodeableConcept
+        ([{"coding": [{"system": "urn:oid:2.16.840.1.113883.5.83", "code": "NEG"}]}], "negative", "negative"),  # by its OID
+        ([{"coding": [{"system": INTERPRETATION, "code": "A"}]}], "unknown", None),  # abnormal: not an answer
+        ([{"coding": [{"system": INTERPRETATION, "code": "H"}]}], "unknown", None),
+        ([{"coding": "POS"}], "unknown", None),  # malformed: passed over, the record still read
+    ],
+)
+def test_a_result_with_no_value_reads_its_interpretation_as_the_answer(engine, interpretation, her2, er):
+    """HL7 v2 conversions put a qualitative result's POS/NEG flag in Observation.interpretation and
+    leave the value empty: HER2 and ER read unknown ("test HER2 on a biopsy")."""
+    records = [
+        observation("h", "85319-2", "2025-01-10", interpretation=interpretation),
+        _er_record("er", "16112-5", interpretation=interpretation),
+    ]
+    evaluation = engine.evaluate("p1", records, D)
+    assert (evaluation.receptors.her2, evaluation.receptors.er) == (her2, er)
+    assert not evaluation.record.skipped
+
+
+def test_a_value_wins_over_its_interpretation(engine):
+    """An interpretation beside a value is the laboratory's flag on it, not the answer: the value is read."""
+    flag = [{"coding": [{"system": INTERPRETATION, "code": "POS"}]}]
+    value = {"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA11841-6"}]}}  # IHC 1+
+    evaluation = engine.evaluate("p1", [observation("h", "85319-2", "2025-01-10", interpretation=flag, **value)], D)
+    assert (evaluation.receptors.her2, evaluation.receptors.her2_ihc) == ("low", 1)
+
+
 # -- ER/PR reported as an Allred score or an H-score (receptors.yaml hormone_scores) -------------------
 @pytest.mark.parametrize(
     ("value", "expected"),

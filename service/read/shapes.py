@@ -85,6 +85,9 @@ class _Valued(Shape, frozen=True):
     valueRatio: Ratio | None = None  # noqa: N815
     valueRange: Range | None = None  # noqa: N815
     referenceRange: list[Range] | None = None  # noqa: N815
+    # Read only as the answer of a receptor result with no value, as sent (an STU3 record's single
+    # CodeableConcept or a malformed one must not make the whole record unreadable).
+    interpretation: Any = None
 
     def __post_init__(self) -> None:
         _one_of(

@@ -13,10 +13,20 @@ from typing import Any, NamedTuple
 from service.domain import LabResult, ReceptorResult
 from service.knowledge import Knowledge
 from service.knowledge.models import HormoneScale
-from service.read.common import coding_pair, codings, concept_texts
+from service.read.common import coding_pair, codings, concept_texts, raw_codings
+from service.read.shapes import CodeableConcept, Coding
 
 RECEPTOR_KINDS = frozenset(
     {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
+)
+VALUE_ELEMENTS = (
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueRatio",
+    "valueRange",
 )
 # Words of the units an ejection fraction is written in (UCUM "%" and "1", "percent", "{fraction}").
 LVEF_UNIT_WORDS = ("%", "percent", "fraction", "ratio")
@@ -86,6 +96,20 @@ _JOINED = re.compile(r"[\s/,&;:.()-]*(?:and|or|und|y|e|et)?[\s/,&;:.()-]*")
 _SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
 
 
+class _CodedValue:
+    """An interpretation read as a result's coded answer: a valueCodeableConcept and nothing else."""
+
+    valueString = None
+    valueQuantity = None
+    valueRange = None
+    valueRatio = None
+    valueInteger = None
+    valueBoolean = None
+
+    def __init__(self, concept: Any) -> None:
+        self.valueCodeableConcept = concept
+
+
 class _TextValue:
     """A result's value reduced to the words about one receptor: a valueString and nothing else."""
 
@@ -114,6 +138,11 @@ class ValueReader:
         if getattr(holder, "valueString", None):
             texts.append(holder.valueString)
         return texts
+
+    @staticmethod
+    def has_value(holder: Any) -> bool:
+        """Whether an Observation or component shape holds a value[x] the readers decode."""
+        return any(getattr(holder, element, None) is not None for element in VALUE_ELEMENTS)
 
     def qualitative(self, holder: Any) -> str | None:
         """positive | negative | equivocal from a coded answer, text or a boolean."""
@@ -228,7 +257,25 @@ class ValueReader:
         return holder
 
     def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
-        """One receptor result of ``kind``; None when the value says nothing readable."""
+        """One receptor result of ``kind``; None when the value says nothing readable. A result with no
+        value whose interpretation is an answer (HL7's POS or NEG: a converted HL7 v2 flag) reads it."""
+        interpretation = getattr(holder, "interpretation", None)
+        if interpretation and not self.has_value(holder):
+            answer = self._interpreted(interpretation)
+            return None if answer is None else self._receptor_result(kind, answer, on, record_id, dated)
+        return self._receptor_result(kind, holder, on, record_id, dated)
+
+    def _interpreted(self, interpretation: Any) -> Any | None:
+        """The first interpretation coding that is an answer (codes.yaml answers), as a value to read. As
+        sent: a list (R4) or one CodeableConcept (STU3); codings of the wrong JSON type are passed over."""
+        concepts = interpretation if isinstance(interpretation, list) else [interpretation]
+        for concept in concepts:
+            for system, code in raw_codings(concept, self.knowledge.system_alias):
+                if (system, code) in self.knowledge.answer_by_coding:
+                    return _CodedValue(CodeableConcept(coding=[Coding(system=system, code=code)]))
+        return None
+
+    def _receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         holder = self.own_words(kind, holder)
         if kind == "her2-ihc":
             return self._her2_ihc(holder, on, record_id, dated)
