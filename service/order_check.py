@@ -13,7 +13,7 @@ from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
 from service.recommend.options import relapse_months
-from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, ordinal, prune
+from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 
 
 def _draft_resources(context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -204,7 +204,7 @@ class OrderChecker:
             return []
         regimens = self.knowledge.regimen_models
         titles = [regimens[option.regimen].title for option in recommendation.options]
-        line = f"{ordinal(recommendation.line)} line"
+        line = self.renderer.line_words(recommendation)
         line = f"maintenance of the {line}" if recommendation.kind == "maintenance" else line
         summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(outside), line=line)
         why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))

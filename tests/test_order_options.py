@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import draft_order_cards, her2_positive_liver_patient, statement, untreated_her2_positive_patient
+from tests.conftest import (
+    coding,
+    condition,
+    draft_order_cards,
+    her2_positive_liver_patient,
+    observation,
+    statement,
+    untreated_her2_positive_patient,
+)
 
 NOW = date(2025, 4, 15)
 
@@ -27,6 +35,22 @@ def _on_hp_maintenance() -> list[dict[str, Any]]:
     )
 
 
+def _letrozole_then_thp() -> list[dict[str, Any]]:
+    """A first metastatic line of letrozole alone, then THP, progressed: the second HER2-directed line is due."""
+    resources = her2_positive_liver_patient()
+    resources[2] = condition("c2", "icd10cm", "C78.7", "2023-01-10")
+    return [*resources, statement("m0", "Letrozole", "2023-01-20", "2024-01-20")]
+
+
+def _after_first_line_tdxd() -> list[dict[str, Any]]:
+    progression = observation("o3", "97509-4", "2025-03-10", valueCodeableConcept={"coding": [coding("snomed", "271299001")]})
+    return untreated_her2_positive_patient(
+        statement("m1", "Enhertu", "2025-01-20", "2025-03-20"),
+        statement("m2", "Perjeta", "2025-01-20", "2025-03-20"),
+        progression,
+    )
+
+
 def _option_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [card for card in cards if "not among the guideline options" in card["summary"]]
 
@@ -38,6 +62,12 @@ def _option_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         (her2_positive_liver_patient, "Nerlynx", "2nd line"),  # neratinib: after two anti-HER2 regimens
         (her2_positive_liver_patient, "Margenza", "2nd line"),
         (_on_hp_maintenance, "Enhertu", "maintenance of the 1st line"),  # a change of line with no progression
+        (
+            _letrozole_then_thp,
+            "Tukysa",
+            "2nd HER2-directed line",
+        ),  # the 3rd line, but the tucatinib regimen's place is after T-DXd
+        (_after_first_line_tdxd, "Margenza", "line after trastuzumab deruxtecan (T-DXd)"),
     ],
 )
 def test_an_her2_drug_outside_the_lines_options_gets_an_information_card(engine, knowledge, resources, drug, line):

@@ -135,6 +135,16 @@ class SummaryCard(AlertCards):
             return f" (after {self.agents_text(recommendation.read_after)}: the {ordinal(line)}-line options)"
         return f" (HER2-directed line {line}: the {ordinal(line)}-line options)"
 
+    def line_words(self, recommendation: Recommendation) -> str:
+        """The line whose options are offered, in a few words: "3rd line", "2nd HER2-directed line", "line
+        after trastuzumab deruxtecan (T-DXd)" (the order check's cards)."""
+        line = recommendation.read_as_line
+        if line is None:
+            return f"{ordinal(recommendation.line or 1)} line"
+        if recommendation.read_after:
+            return f"line after {self.agents_text(recommendation.read_after)}"
+        return f"{ordinal(line)} HER2-directed line"
+
     def _option_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
         """(the agents a label rule is about, the line naming it) for each finding on record that such a
         rule is about: interstitial lung disease (safety.yaml lung), a pregnancy (safety.yaml pregnancy)."""
