@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from service.examples import with_bundle_local_id
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
 from service.read.medications import medication_key, unresolved_reference
@@ -100,7 +101,7 @@ def _resources_of(value: Any) -> tuple[list[dict[str, Any]], bool] | None:
             if resource.get("resourceType") == "OperationOutcome":
                 error_outcome = error_outcome or is_error_outcome(resource)
             else:
-                resources.append(resource)
+                resources.append(resource if "id" in resource else with_bundle_local_id(entry, resource))
         return resources, error_outcome
     if isinstance(resource_type, str):
         return [value], False

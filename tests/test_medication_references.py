@@ -27,9 +27,7 @@ SERVICE = "/cds-services/her2-mbc-guidance"
 MEDICATION_RECORDS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 # Scenarios whose advice rests on a medication history (a line was given, a next one is offered).
 WITH_HISTORY = [
-    s
-    for s in load_scenarios()
-    if s.expected.get("recommendedRegimens") and s.expected["lineOfTherapy"].get("history")
+    s for s in load_scenarios() if s.expected.get("recommendedRegimens") and s.expected["lineOfTherapy"].get("history")
 ]
 
 
@@ -175,6 +173,49 @@ def test_which_references_cannot_be_understood(engine: Engine, reference, extra,
     evaluation = engine.evaluate("p1", resources, date(2025, 7, 1))
     assert bool(evaluation.record.unresolved_medications) is unresolved
     assert ("history-incomplete" in evaluation.alerts) is unresolved
+
+
+LOCAL_UUID = "urn:uuid:5b1e7c3a-9f2d-4e8b-a6c1-3d4f5e6a7b8c"
+
+
+def _transaction_bundle() -> dict[str, Any]:
+    """A transaction Bundle's new Medication: no id, only its entry's Bundle-local uuid, which the record names."""
+    kadcyla = {"resourceType": "Medication", "code": {"text": "Kadcyla 100 mg vial"}}
+    entries = [{"resource": resource} for resource in _metastatic_patient()]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [*entries, {"fullUrl": LOCAL_UUID, "resource": kadcyla}, {"resource": _record({"reference": LOCAL_UUID})}],
+    }
+
+
+def test_a_medication_known_only_by_its_entrys_uuid_is_read_from_a_bundle_file():
+    """``her2-cds evaluate`` on a transaction Bundle: the MedicationStatement was unreadable, the history incomplete."""
+    from datetime import date
+
+    from service.cli import evaluate_bundle
+
+    assessment = evaluate_bundle(_transaction_bundle(), "patient-view", date(2025, 7, 1))["cards"][0]["extension"]
+    history = assessment["her2-cds-assessment"]["lineOfTherapy"]["history"]
+    assert [line["agents"] for line in history] == [["trastuzumab-emtansine"]]
+    assert "history-incomplete" not in assessment["her2-cds-assessment"].get("alerts", [])
+
+
+def test_a_medication_known_only_by_its_entrys_uuid_is_read_from_a_prefetch_bundle(tmp_path, knowledge):
+    prefetch = prefetch_for(_metastatic_patient(), templates(tmp_path), knowledge)
+    prefetch["medicationStatements"] = {**_transaction_bundle(), "type": "searchset"}
+    prefetch["medicationStatements"]["entry"] = prefetch["medicationStatements"]["entry"][-2:]
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/u.sqlite3", "evaluation_date": "2025-07-01"})
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "5f0c1e9a-7a51-4d3b-9b3e-2f7d8c6a1b21",
+        "context": {"patientId": "p1"},
+        "prefetch": prefetch,
+    }
+    response = app.test_client().post(SERVICE, json=request)
+    assessment = response.json["cards"][0]["extension"]["her2-cds-assessment"]
+    assert [line["agents"] for line in assessment["lineOfTherapy"]["history"]] == [["trastuzumab-emtansine"]]
+    assert "history-incomplete" not in assessment.get("alerts", [])
 
 
 def test_a_record_left_out_of_the_history_needs_no_medication(engine: Engine):

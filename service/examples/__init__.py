@@ -13,6 +13,18 @@ from typing import Any
 
 import orjson
 
+URN_UUID = "urn:uuid:"
+
+
+def with_bundle_local_id(entry: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource with no id whose entry's ``fullUrl`` is a Bundle-local ``urn:uuid:<uuid>`` (a transaction
+    Bundle's new resources, which other entries reference by that uuid: a Medication a MedicationRequest
+    names) with the uuid as its id, in a copy; any other resource as it is."""
+    full_url = entry.get("fullUrl")
+    if "id" in resource or not isinstance(full_url, str) or not full_url.startswith(URN_UUID):
+        return resource
+    return {**resource, "id": full_url[len(URN_UUID) :]}
+
 
 @cache
 def _loaded() -> tuple[tuple[str, bytes], ...]:
@@ -30,8 +42,17 @@ def example_bundles() -> list[tuple[str, dict[str, Any]]]:
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The resources of a Bundle's entries (entries without a resource are skipped)."""
-    return [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    """The resources of a Bundle's entries (entries without a resource are skipped).
+
+    A resource with no id takes its entry's Bundle-local uuid (``with_bundle_local_id``).
+    """
+    found = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        found.append(resource if "id" in resource else with_bundle_local_id(entry, resource))
+    return found
 
 
 def patient_id_of(resources: list[dict[str, Any]]) -> str:
