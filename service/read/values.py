@@ -259,23 +259,8 @@ class ValueReader:
     def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
         """One receptor result of ``kind``; None when the value says nothing readable. A result with no
         value whose interpretation is an answer (HL7's POS or NEG: a converted HL7 v2 flag) reads it."""
-        interpretation = getattr(holder, "interpretation", None)
-        if interpretation and not self.has_value(holder):
-            answer = self._interpreted(interpretation)
-            return None if answer is None else self._receptor_result(kind, answer, on, record_id, dated)
-        return self._receptor_result(kind, holder, on, record_id, dated)
-
-    def _interpreted(self, interpretation: Any) -> Any | None:
-        """The first interpretation coding that is an answer (codes.yaml answers), as a value to read. As
-        sent: a list (R4) or one CodeableConcept (STU3); codings of the wrong JSON type are passed over."""
-        concepts = interpretation if isinstance(interpretation, list) else [interpretation]
-        for concept in concepts:
-            for system, code in raw_codings(concept, self.knowledge.system_alias):
-                if (system, code) in self.knowledge.answer_by_coding:
-                    return _CodedValue(CodeableConcept(coding=[Coding(system=system, code=code)]))
-        return None
-
-    def _receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
+        if holder.interpretation and not self.has_value(holder):  # an Observation or component shape
+            holder = self._interpreted(holder.interpretation) or holder
         holder = self.own_words(kind, holder)
         if kind == "her2-ihc":
             return self._her2_ihc(holder, on, record_id, dated)
@@ -291,6 +276,16 @@ class ValueReader:
         if qualitative is None:
             return None
         return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+
+    def _interpreted(self, interpretation: Any) -> Any | None:
+        """The first interpretation coding that is an answer (codes.yaml answers), as a value to read. As
+        sent: a list (R4) or one CodeableConcept (STU3); codings of the wrong JSON type are passed over."""
+        concepts = interpretation if isinstance(interpretation, list) else [interpretation]
+        for concept in concepts:
+            for system, code in raw_codings(concept, self.knowledge.system_alias):
+                if (system, code) in self.knowledge.answer_by_coding:
+                    return _CodedValue(CodeableConcept(coding=[Coding(system=system, code=code)]))
+        return None
 
     def _her2_ihc(self, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """The IHC score, else the laboratory's category or answer (positive/negative without a grade)."""
