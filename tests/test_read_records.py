@@ -620,6 +620,18 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
         ("Rash", "toxicity"),
         ("New liver lesions on CT", "progression"),
         ("No new lesions; patient preference", "unknown"),
+        ("PD on CT", "progression"),  # RECIST's PD with its scan or criteria
+        ("PD per RECIST 1.1", "progression"),
+        ("Parkinson's disease (PD)", "unknown"),
+        ("No longer responding", "progression"),  # a response lost or denied: clinical.md's "no response"
+        ("Not responsive to treatment", "progression"),
+        ("Lack of efficacy", "progression"),
+        ("Loss of response", "progression"),
+        ("Ineffective", "progression"),
+        ("Grade 3 diarrhoea not responding to loperamide", "toxicity"),  # about a symptom: the toxicity wins
+        ("No response to antiemetics, vomiting", "toxicity"),
+        ("Nausea and fatigue", "toxicity"),  # T-DXd's commonest adverse reactions
+        ("Grade 3 stomatitis", "toxicity"),
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):

@@ -107,6 +107,7 @@ class MedicationReader:
         self._intent_extensions = frozenset(context.get("intent_extensions", []))
         stop_reasons = knowledge.lines["stop_reasons"]
         self._progression_words = re.compile(stop_reasons.get("progression_pattern", "(?!)"), re.IGNORECASE)
+        self._no_response_words = re.compile(stop_reasons.get("no_response_pattern", "(?!)"), re.IGNORECASE)
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
         unknown = knowledge.drugs.get("unknown_anticancer", {})
         self._atc = knowledge.systems["atc"]
@@ -353,13 +354,22 @@ class MedicationReader:
                 if pair in self.knowledge.toxicity_stop_codes:
                     return "toxicity"
             for text in concept_texts(concept):
-                lowered = text.lower()
-                denied = self.knowledge.terminology.text_denied_progression.search(lowered)
-                if not denied and self._progression_words.search(lowered):
-                    return "progression"
-                if any(word in lowered for word in self._toxicity_words):
-                    return "toxicity"
+                said = self._stop_reason_in_words(text.lower())
+                if said is not None:
+                    return said
         return "other"
+
+    def _stop_reason_in_words(self, lowered: str) -> str | None:
+        """progression | toxicity from a stop reason's words (lines.yaml stop_reasons): a progression, else
+        a toxicity, else a response absent or lost; None when the words say none of them."""
+        denied = self.knowledge.terminology.text_denied_progression.search(lowered)
+        if not denied and self._progression_words.search(lowered):
+            return "progression"
+        if any(word in lowered for word in self._toxicity_words):
+            return "toxicity"
+        if not denied and self._no_response_words.search(lowered):
+            return "progression"
+        return None
 
 
 def _drug_concepts(
