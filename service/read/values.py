@@ -96,29 +96,27 @@ _JOINED = re.compile(r"[\s/,&;:.()-]*(?:and|or|und|y|e|et)?[\s/,&;:.()-]*")
 _SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
 
 
-class _CodedValue:
-    """An interpretation read as a result's coded answer: a valueCodeableConcept and nothing else."""
+class _OneValue:
+    """A value[x] reduced to one element, set by the subclass: every other element reads as absent."""
 
-    valueString = None
+    valueCodeableConcept: Any = None
+    valueString: Any = None
     valueQuantity = None
     valueRange = None
     valueRatio = None
     valueInteger = None
     valueBoolean = None
+
+
+class _CodedValue(_OneValue):
+    """An interpretation read as a result's coded answer."""
 
     def __init__(self, concept: Any) -> None:
         self.valueCodeableConcept = concept
 
 
-class _TextValue:
-    """A result's value reduced to the words about one receptor: a valueString and nothing else."""
-
-    valueCodeableConcept = None
-    valueQuantity = None
-    valueRange = None
-    valueRatio = None
-    valueInteger = None
-    valueBoolean = None
+class _TextValue(_OneValue):
+    """A result's value reduced to the words about one receptor."""
 
     def __init__(self, text: str) -> None:
         self.valueString = text
