@@ -29,9 +29,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from service.examples import with_bundle_local_id
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
+from service.read.common import with_bundle_local_id
 from service.read.medications import medication_key, unresolved_reference
 from service.read.record import MEDICATION_TYPES
 

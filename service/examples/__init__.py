@@ -13,17 +13,7 @@ from typing import Any
 
 import orjson
 
-URN_UUID = "urn:uuid:"
-
-
-def with_bundle_local_id(entry: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
-    """A resource with no id whose entry's ``fullUrl`` is a Bundle-local ``urn:uuid:<uuid>`` (a transaction
-    Bundle's new resources, which other entries reference by that uuid: a Medication a MedicationRequest
-    names) with the uuid as its id, in a copy; any other resource as it is."""
-    full_url = entry.get("fullUrl")
-    if "id" in resource or not isinstance(full_url, str) or not full_url.startswith(URN_UUID):
-        return resource
-    return {**resource, "id": full_url[len(URN_UUID) :]}
+from service.read.common import with_bundle_local_id
 
 
 @cache

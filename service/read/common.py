@@ -121,6 +121,19 @@ def stated_in_words(texts: list[str], hints: tuple[str, ...], finding: re.Patter
     return not any(negation.search(text) for text in texts)
 
 
+URN_UUID = "urn:uuid:"
+
+
+def with_bundle_local_id(entry: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource with no id whose entry's ``fullUrl`` is a Bundle-local ``urn:uuid:<uuid>`` (a transaction
+    Bundle's new resources, which other entries reference by that uuid: a Medication a MedicationRequest
+    names) with the uuid as its id, in a copy; any other resource as it is."""
+    full_url = entry.get("fullUrl")
+    if "id" in resource or not isinstance(full_url, str) or not full_url.startswith(URN_UUID):
+        return resource
+    return {**resource, "id": full_url[len(URN_UUID) :]}
+
+
 def reference_of(raw: Mapping[str, Any]) -> str:
     """``Type/id`` of a raw record for the data card (never its content: no patient data in logs)."""
     resource_type = raw_text(raw.get("resourceType")) or "?"

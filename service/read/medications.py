@@ -27,6 +27,7 @@ from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.knowledge.drugs import normalise_name
 from service.read.common import (
     JSON_OBJECT,
+    URN_UUID,
     coding_pair,
     codings,
     concept_texts,
@@ -59,8 +60,8 @@ def medication_key(reference: str) -> str:
     A Bundle-local ``urn:uuid:<uuid>`` (a Synthea or transaction Bundle, whose entries' ids are those
     uuids) reads as ``Medication/<uuid>``: a medicationReference can only point to a Medication.
     """
-    if reference.startswith("urn:uuid:"):
-        return "Medication/" + reference[len("urn:uuid:") :]
+    if reference.startswith(URN_UUID):
+        return "Medication/" + reference[len(URN_UUID) :]
     return "/".join(reference.split("/_history/")[0].rstrip("/").split("/")[-2:])
 
 

@@ -122,6 +122,8 @@ class Recommender:
         self.her2_agents = knowledge.agents_of_class(*self.options["her2_classes"])
         self.chemotherapy = knowledge.agents_of_class("chemotherapy")
         self.maintenance_agents = frozenset(self.options["maintenance_when_line_has"])
+        # Agents after which a next line reads at least a later line (options.yaml read_after_agent_at_least).
+        self.read_after_agent = {agent: int(line) for agent, line in self.options.get("read_after_agent_at_least", {}).items()}
 
     def recommend(
         self, extent: DiseaseExtent, receptors: ReceptorStatus, history: TherapyHistory, safety: SafetyFacts
@@ -168,7 +170,7 @@ class Recommender:
         given = {agent for given_line in history.lines for agent in given_line.agents}
         if history.early_relapse:
             given |= set(history.adjuvant_agents)
-        later = {agent: int(at_least) for agent, at_least in self.options.get("read_after_agent_at_least", {}).items()}
+        later = self.read_after_agent
         floor = max((at_least for agent, at_least in later.items() if agent in given), default=0)
         after: tuple[str, ...] = ()
         if floor > line:
