@@ -102,6 +102,8 @@ SPREAD_WORDS = [
     "Carcinomatous meningitis",
     "Pleural effusion, malignant",
     "Malignant pleural effusion",
+    "Malignant pericardial effusion",
+    "Malignant ascites",
     "Stage IV breast cancer",
     "Stage 4 breast cancer",
     "Breast cancer cT2N1M1",

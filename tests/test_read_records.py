@@ -978,3 +978,28 @@ def test_german_metastasis_words_are_read(engine, words, sites):
     named["code"] = {"text": words}
     assessment = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), named]).assessment()
     assert assessment.get("metastaticSites") == sites
+
+
+@pytest.mark.parametrize(
+    ("code", "words", "sites"),
+    [
+        (None, "Rib metastasis", ["bone"]),  # a bone by its name: read as an unnamed site ("other") before
+        (None, "Skull metastases", ["bone"]),
+        (None, "Metastasis to left femur", ["bone"]),
+        (None, "Sternal and sacral metastases", ["bone"]),
+        (None, "Malignant ascites", ["other"]),  # peritoneal spread: read as no metastasis before
+        (None, "Malignant pericardial effusion", ["other"]),
+        (None, "Ascites", None),  # not malignant: no spread
+        (None, "Pleural effusion", None),
+        ("J91.0", None, ["pleura"]),  # ICD-10-CM malignant pleural effusion, with no words beside it
+        ("R18.0", None, ["other"]),  # malignant ascites
+        ("I31.31", None, ["other"]),  # malignant pericardial effusion in diseases classified elsewhere
+        ("R18.8", None, None),  # other ascites
+    ],
+)
+def test_spread_named_by_a_bone_or_a_malignant_effusion_is_read(engine, code, words, sites):
+    named = condition("m", "icd10cm", code or "x", "2025-01-01")
+    if words:
+        named["code"] = {"text": words}
+    assessment = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), named]).assessment()
+    assert assessment.get("metastaticSites") == sites
