@@ -395,6 +395,15 @@ def test_a_molar_total_bilirubin_is_read(engine, loinc):
     assert [(lab.kind, lab.value) for lab in labs] == [("bilirubin-total-molar", 60.0)]  # the safety rules convert it
 
 
+@pytest.mark.parametrize("loinc", ["1975-2", "42719-5"])
+def test_a_total_bilirubin_in_blood_is_read(engine, loinc):
+    """42719-5, total bilirubin in blood (point-of-care analysers, and some systems' total bilirubin):
+    3.1 mg/dL on T-DXd with liver metastases had raised no visceral crisis."""
+    bilirubin = observation("b", loinc, "2026-05-15", valueQuantity={"value": 3.1, "unit": "mg/dL", "code": "mg/dL"})
+    labs = evaluate(engine, [patient(), bilirubin]).record.labs
+    assert [(lab.kind, lab.value) for lab in labs] == [("bilirubin-total", 3.1)]
+
+
 def test_an_epic_order_keeps_its_course_dates_in_the_validity_period(engine):
     order = {
         "resourceType": "MedicationRequest",
