@@ -32,6 +32,7 @@ class ReceptorResult(Value, frozen=True):
     number: float | None = None  # percent, ratio or copies per nucleus
     record_id: str = ""
     dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
+    ish_group: int | None = None  # an ASCO/CAP ISH group the result's words state (her2-ish)
 
 
 class CodedReceptorStatus(Value, frozen=True):

@@ -273,6 +273,42 @@ def test_a_value_wins_over_its_interpretation(engine):
     assert (evaluation.receptors.her2, evaluation.receptors.her2_ihc) == ("low", 1)
 
 
+@pytest.mark.parametrize(
+    ("ihc_score", "words", "her2", "group"),
+    [
+        ("2+", "ASCO/CAP group 3", "positive", 3),  # read as equivocal (awaiting ISH): out of the HER2 pathway
+        ("2+", "ISH group 4", "low", 4),  # positive only with IHC 3+
+        ("3+", "Group 4", "positive", 4),
+        ("1+", "Group 2", "low", 2),
+        (None, "Dual-probe ISH group 1", "positive", 1),
+        (None, "Group 5: not amplified", "negative", 5),
+        (None, "ASCO/CAP group 3", "unknown", 3),  # needs the IHC score, and none is recorded
+        ("2+", "Negative (group 4)", "low", 4),
+        ("2+", "Ratio 1.8, see comment", "equivocal", None),  # no group stated: still awaiting ISH
+    ],
+)
+def test_an_ish_group_stated_in_words_is_decided_with_the_ihc_score(engine, ihc_score, words, her2, group):
+    """Pathology reports state the ASCO/CAP group ("ASCO/CAP ISH group 3"): with no ratio and copy number
+    to place it, an IHC 2+ read as equivocal whatever the group said."""
+    records = [observation("f", "85318-4", "2025-01-12", valueString=words)]
+    if ihc_score:
+        records.append(observation("i", "85319-2", "2025-01-10", valueCodeableConcept={"text": ihc_score}))
+    receptors = engine.evaluate("p1", records, D).receptors
+    assert (receptors.her2, receptors.ish_group) == (her2, group)
+
+
+def test_numbers_place_the_group_before_the_words(engine):
+    """A ratio of 2.4 with 5 copies is group 1 whatever the words say."""
+    records = [
+        observation("f", "85318-4", "2025-01-12", valueString="ASCO/CAP group 4"),
+        observation("r", "49683-6", "2025-01-12", valueQuantity={"value": 2.4}),
+        observation("c", "74860-8", "2025-01-12", valueQuantity={"value": 5}),
+        observation("i", "85319-2", "2025-01-10", valueCodeableConcept={"text": "2+"}),
+    ]
+    receptors = engine.evaluate("p1", records, D).receptors
+    assert (receptors.her2, receptors.ish_group) == ("positive", 1)
+
+
 # -- ER/PR reported as an Allred score or an H-score (receptors.yaml hormone_scores) -------------------
 @pytest.mark.parametrize(
     ("value", "expected"),

@@ -68,7 +68,7 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
     group = (
         ish_group(rules, ratio.number, copies.number)
         if ratio and copies and ratio.number is not None and copies.number is not None
-        else None
+        else _stated_group(episode)
     )
     ish: bool | None = None
     if group is not None and (ihc is not None or not _needs_ihc(rules, group)):
@@ -94,6 +94,12 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
     if qualitative:
         return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
     return "unknown", None, group, latest_day
+
+
+def _stated_group(episode: list[ReceptorResult]) -> int | None:
+    """The ISH group the latest ISH result of the episode states in words, when no numbers give one."""
+    stated = _latest([result for result in episode if result.ish_group is not None], "her2-ish")
+    return stated.ish_group if stated else None
 
 
 def _needs_ihc(rules: ReceptorRules, group: int) -> bool:

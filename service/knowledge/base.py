@@ -36,6 +36,7 @@ class Knowledge:
     ihc_score_by_coding: dict[tuple[str, str], int] = field(default_factory=dict)  # codes.yaml ihc_score_answers
     answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     ihc_score: re.Pattern[str] = re.compile("")
+    ish_group: re.Pattern[str] = re.compile("(?!)")  # codes.yaml ish_group_pattern
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
     her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
     receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it

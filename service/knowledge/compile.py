@@ -37,6 +37,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     knowledge.ihc_score_by_coding = {(loinc, str(code)): int(score) for code, score in scores.items()}
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
     knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
+    knowledge.ish_group = re.compile(codes["ish_group_pattern"], re.IGNORECASE)
     category = codes.get("her2_category_text", {})
     knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
     by_score = category.get("negative_by_ihc_score", {})

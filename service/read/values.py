@@ -270,10 +270,19 @@ class ValueReader:
             return self._hormone_result(kind, holder, on, record_id, dated)
         if kind == "her2-interpretation":
             return self._her2_interpretation(holder, on, record_id, dated)
+        group = self._stated_ish_group(holder) if kind == "her2-ish" else None
         qualitative = self.qualitative(holder)
-        if qualitative is None:
+        if qualitative is None and group is None:
             return None
-        return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated)
+        return ReceptorResult(kind, on, qualitative=qualitative, record_id=record_id, dated=dated, ish_group=group)
+
+    def _stated_ish_group(self, holder: Any) -> int | None:
+        """The ASCO/CAP ISH group an ISH result's words state ("ASCO/CAP group 4"; codes.yaml ish_group_pattern)."""
+        for text in self.value_texts(holder):
+            match = self.knowledge.ish_group.search(text)
+            if match:
+                return int(match.group(1))
+        return None
 
     def _interpreted(self, interpretation: Any) -> Any | None:
         """The first interpretation coding that is an answer (codes.yaml answers), as a value to read. As
