@@ -13,6 +13,8 @@ its assessment must equal the coded original's:
   and ICD-10-CM codes written without their dot;
 - every drug coded in ATC-DE with its German display and no other words, as German hospitals' records
   (the MII oncology module) name them, and by its WHO ATC code alone;
+- the Conditions' clinical and verification statuses as bare codes and their recorded date as
+  ``assertedDate``, as STU3 records have them (DSTU2's ``dateRecorded`` likewise);
 - every search paged by 2 by a FHIR server on loopback, the service reading nothing from prefetch.
 
 The maps below are test data written from the displays of the codes (tests/fixtures), not rules.
@@ -300,6 +302,18 @@ def in_atc(resources: list[dict[str, Any]], system: str = ATC_DE, displays: bool
     return changed
 
 
+def as_stu3_conditions(resources: list[dict[str, Any]], recorded: str = "assertedDate") -> list[dict[str, Any]]:
+    """Condition statuses as STU3 and DSTU2 send them, a bare code, and ``recordedDate`` under its older name."""
+    changed = copy.deepcopy(resources)
+    for resource in (r for r in changed if r["resourceType"] == "Condition"):
+        for key in ("clinicalStatus", "verificationStatus"):
+            if isinstance(resource.get(key), dict):
+                resource[key] = resource[key]["coding"][0]["code"]
+        if "recordedDate" in resource:
+            resource[recorded] = resource.pop("recordedDate")
+    return changed
+
+
 TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]]]] = {
     "half-text": lambda resources, _now: half_as_text(resources),
     "recoded": lambda resources, _now: recoded(resources),
@@ -310,6 +324,8 @@ TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]
     "oids": lambda resources, _now: as_oids(resources),
     "german": lambda resources, _now: in_atc(resources),
     "atc-codes-only": lambda resources, _now: in_atc(resources, "http://www.whocc.no/atc", displays=False),
+    "stu3-conditions": lambda resources, _now: as_stu3_conditions(resources),
+    "dstu2-conditions": lambda resources, _now: as_stu3_conditions(resources, "dateRecorded"),
 }
 
 
@@ -346,6 +362,11 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     codes_only = [r["medicationCodeableConcept"] for r in in_atc(resources, displays=False) if "medicationCodeableConcept" in r]
     assert codes_only and all(set(c) == {"coding"} for c in codes_only)
     assert {c["coding"][0].get("display") for c in codes_only} == {None, "Abraxane"}
+    for recorded in ("assertedDate", "dateRecorded"):
+        stu3 = [r for r in as_stu3_conditions(resources, recorded) if r["resourceType"] == "Condition"]
+        assert sum(isinstance(r.get("clinicalStatus"), str) for r in stu3) >= 50
+        assert sum(isinstance(r.get("verificationStatus"), str) for r in stu3) >= 10
+        assert sum(recorded in r for r in stu3) >= 1 and not any("recordedDate" in r for r in stu3)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])

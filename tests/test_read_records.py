@@ -860,6 +860,17 @@ def test_a_metastasis_dated_only_by_its_recording_is_named_when_therapy_began_be
     assert ("dated only by the day it was recorded" in details and "Condition/c2" in details) is named
 
 
+# STU3 calls recordedDate assertedDate, DSTU2 dateRecorded; either dates a metastasis with no onset.
+@pytest.mark.parametrize("element", ["recordedDate", "assertedDate", "dateRecorded"])
+def test_a_metastasis_dated_by_an_older_name_of_its_recording(engine, element):
+    liver = condition("c2", "icd10cm", "C78.7", "x", clinicalStatus="active", verificationStatus="confirmed")
+    del liver["onsetDateTime"]
+    liver[element] = "2024-06-01"
+    evaluation = evaluate(engine, [patient(), condition("c1", "snomed", "254837009", "2022-01-10"), liver])
+    found = [c for c in evaluation.record.conditions if c.role == "metastasis"]
+    assert [(c.site, c.on, c.recorded_only) for c in found] == [("liver", date(2024, 6, 1), True)]
+
+
 # A metastasis in the words clinicians use on problem lists: "mets", carcinomatosis, a malignant
 # effusion, Spanish, and every site a name lists. "Liver mets" was not read at all.
 @pytest.mark.parametrize(

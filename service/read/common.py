@@ -96,6 +96,13 @@ def codings(concept: Any) -> list[Any]:
     return list(getattr(concept, "coding", None) or []) if concept is not None else []
 
 
+def status_codes(concept: Any) -> set[str]:
+    """The codes of a status CodeableConcept; a bare code string (STU3, DSTU2) is its one code."""
+    if isinstance(concept, str):
+        return {concept}
+    return {coding.code for coding in codings(concept)}
+
+
 def coding_pair(coding: Any, aliases: Mapping[str, str]) -> tuple[str, str]:
     """(system, code) of a Coding model, its system read through ``aliases`` as ``raw_codings`` does."""
     system = coding.system or ""

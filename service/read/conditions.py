@@ -27,6 +27,7 @@ from service.read.common import (
     raw_list,
     raw_mapping,
     stated_in_words,
+    status_codes,
     to_date,
     validated,
 )
@@ -131,7 +132,7 @@ class ConditionReader:
         condition = validated(raw, record)
         if condition is None:
             return None
-        statuses = {coding.code for coding in codings(condition.verificationStatus)}
+        statuses = status_codes(condition.verificationStatus)
         certainties = self._certainties(raw)
         if statuses & self._excluded_verification or certainties & self._excluded_certainty:
             return None
@@ -160,7 +161,7 @@ class ConditionReader:
         return (
             to_date(condition.onsetDateTime)
             or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
-            or to_date(condition.recordedDate)
+            or to_date(condition.recordedDate or condition.assertedDate or condition.dateRecorded)
         )
 
     # -- a personal history of breast cancer (terminology.yaml breast_history) --------------------
@@ -206,7 +207,7 @@ class ConditionReader:
             return False
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is not None:
-            statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+            statuses = status_codes(condition.clinicalStatus)
             if not statuses or statuses & _ACTIVE_STATUSES:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
         return True
@@ -223,7 +224,7 @@ class ConditionReader:
         condition = self._kept_and_named(raw, record, from_text)
         if condition is None:
             return
-        statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+        statuses = status_codes(condition.clinicalStatus)
         active = not statuses or bool(statuses & _ACTIVE_STATUSES)
         record.lung_disease.append(LungDisease(self._onset(condition), active, condition.id or ""))
 
@@ -245,7 +246,7 @@ class ConditionReader:
         condition = self._kept_and_named(raw, record, from_text)
         if condition is None:
             return
-        statuses = {coding.code for coding in codings(condition.clinicalStatus)}
+        statuses = status_codes(condition.clinicalStatus)
         if statuses and not statuses & _ACTIVE_STATUSES:
             return
         record.pregnancies.append(Pregnancy(self._onset(condition), condition.id or ""))

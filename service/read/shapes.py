@@ -122,12 +122,15 @@ class Condition(Shape, frozen=True):
     id: str | None = None
     code: CodeableConcept | None = None
     subject: Reference | None = None
-    clinicalStatus: CodeableConcept | None = None  # noqa: N815
-    verificationStatus: CodeableConcept | None = None  # noqa: N815
+    # STU3 and DSTU2 sent the statuses as a bare code ("active", "confirmed"): read as that one code.
+    clinicalStatus: CodeableConcept | str | None = None  # noqa: N815
+    verificationStatus: CodeableConcept | str | None = None  # noqa: N815
     bodySite: list[CodeableConcept] | None = None  # noqa: N815
     onsetDateTime: DateTime | None = None  # noqa: N815
     onsetPeriod: Period | None = None  # noqa: N815
     recordedDate: DateTime | None = None  # noqa: N815
+    assertedDate: DateTime | None = None  # noqa: N815 - STU3's recordedDate
+    dateRecorded: DateTime | None = None  # noqa: N815 - DSTU2's
     stage: list[Stage] | None = None
 
     def __post_init__(self) -> None:
