@@ -132,10 +132,13 @@ def test_medication_shapes(knowledge):
         "effectivePeriod": {"start": "2025-02-01", "end": "2025-09-01"},
         "statusReason": [{"coding": [coding("snomed", "266721009")]}],
     }
-    exposures = {
-        e.record_id: e for e in record(knowledge, contained, request, cancelled, proposal, option, forbidden, statement).exposures
-    }
-    assert set(exposures) == {"adm", "req", "st"}
+    # The older FHIR versions' negations, with a status that would count: STU3 and DSTU2 EHRs send them so.
+    not_taken = [dict(statement, id="stu3-n", status="completed", taken="n"), dict(statement, id="dstu2-n", wasNotTaken=True)]
+    not_given = [dict(contained, id="stu3-ng", notGiven=True), dict(contained, id="dstu2-ng", wasNotGiven=True)]
+    taken = dict(statement, id="stu3-y", taken="y")
+    every = (contained, request, cancelled, proposal, option, forbidden, statement, *not_taken, *not_given, taken)
+    exposures = {e.record_id: e for e in record(knowledge, *every).exposures}
+    assert set(exposures) == {"adm", "req", "st", "stu3-y"}
     assert (exposures["adm"].agent, exposures["adm"].start, exposures["adm"].end) == (
         "trastuzumab",
         date(2025, 1, 1),

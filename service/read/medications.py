@@ -46,6 +46,15 @@ EXCLUDED_MEDICATION_STATUS = {
     "MedicationAdministration": {"entered-in-error", "not-done"},
     "MedicationDispense": {"entered-in-error", "cancelled", "declined"},
 }
+# Elements that say the drug was not given, by record type: R4's doNotPerform, and the older FHIR
+# versions' negations (STU3 MedicationStatement.taken "n", MedicationAdministration.notGiven; DSTU2
+# wasNotTaken, wasNotGiven), which EHRs still serving those versions send with a status of "completed".
+NOT_GIVEN_ELEMENTS: dict[str, tuple[tuple[str, object], ...]] = {
+    "MedicationStatement": (("taken", "n"), ("wasNotTaken", True)),
+    "MedicationAdministration": (("notGiven", True), ("wasNotGiven", True)),
+    "MedicationRequest": (("doNotPerform", True),),
+    "MedicationDispense": (),
+}
 # A dispense with another status (preparation, on-hold, stopped...) counts once it was handed over.
 DISPENSE_DONE = "completed"
 DAYS_SUPPLY_UNITS = {"d", "day", "days"}
@@ -289,16 +298,17 @@ class MedicationReader:
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
         """True for a record the history leaves out by its status (entered in error, not taken...) or intent.
 
-        A request with ``doNotPerform`` true forbids the drug: it was not given. A dispense counts once the
-        drug was handed over (``whenHandedOver``, or the dispense completed).
+        A request with ``doNotPerform`` true forbids the drug, and a statement or administration may say
+        it was not taken or given (``NOT_GIVEN_ELEMENTS``). A dispense counts once the drug was handed
+        over (``whenHandedOver``, or the dispense completed).
         """
         if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
             return True
+        if any(raw.get(element) == value for element, value in NOT_GIVEN_ELEMENTS[resource_type]):
+            return True
         if resource_type == "MedicationDispense":
             return status != DISPENSE_DONE and raw.get("whenHandedOver") is None
-        return resource_type == "MedicationRequest" and (
-            raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS or raw.get("doNotPerform") is True
-        )
+        return resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS
 
     def _period_of(self, resource_type: str, model: Any, now: date) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
