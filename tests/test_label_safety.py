@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from service.engine import Engine, Evaluation
 from service.render import CardRenderer, RenderContext
 from tests.conftest import condition, observation
@@ -109,6 +111,29 @@ def test_lvef_fall_of_one_point_reads_one_point(engine, knowledge):
     patient = Patient(lines=[on_hp], labs=[("lvef", "2026-01-20", 61, None), ("lvef", "2026-11-01", 60, None)])
     summary = cards(knowledge, evaluate(engine, patient))[0]
     assert "1 point below baseline" in summary["detail"] and "1 points" not in summary["detail"]
+
+
+@pytest.mark.parametrize(
+    ("labs", "summary"),
+    [
+        # One LVEF, taken on T-DXd: it is its own baseline, so nothing "fell" (the card had said "0 points").
+        ([("lvef", "2026-11-01", 38, None)], "Ejection fraction (LVEF) is 38%: hold trastuzumab deruxtecan (T-DXd) per label"),
+        # Below 40 % but higher than an earlier reading: the value holds it, not a fall of -4 points.
+        (
+            [("lvef", "2026-06-01", 34, None), ("lvef", "2026-11-01", 38, None)],
+            "Ejection fraction (LVEF) is 38%: hold trastuzumab deruxtecan (T-DXd) per label",
+        ),
+        (
+            [("lvef", "2026-06-01", 60, None), ("lvef", "2026-11-01", 38, None)],
+            "Ejection fraction (LVEF) fell to 38% (22 points): hold trastuzumab deruxtecan (T-DXd) per label",
+        ),
+    ],
+)
+def test_an_lvef_hold_names_a_fall_only_when_there_was_one(engine, knowledge, labs, summary):
+    patient = Patient(lines=[THP, Line(["Enhertu"], "2026-07-01")], labs=labs)
+    evaluation = evaluate(engine, patient)
+    assert "lvef-decline" in evaluation.alerts
+    assert summary in [card["summary"] for card in cards(knowledge, evaluation)]
 
 
 def test_an_alert_carries_its_values_rows_and_source(engine, knowledge):

@@ -58,6 +58,7 @@ class AlertWording:
     critical_when_current: bool = False
     variants: tuple[WordingVariant, ...] = ()
     on_summary_when: frozenset[str] = frozenset()  # recommendation kinds whose summary card carries this advice
+    summary_without_fall: str | None = None  # an LVEF alert with no fall from an earlier reading to name
 
     def for_history(self, progressed: set[str]) -> AlertWording:
         """The wording that fits the history: the first variant whose drugs all progressed, else this one."""
@@ -139,6 +140,7 @@ def _alert(code: str, entry: dict[str, Any]) -> AlertWording:
         critical_when_current=bool(entry.get("critical_when_current", False)),
         variants=variants,
         on_summary_when=frozenset(entry.get("on_summary_when", [])),
+        summary_without_fall=entry.get("summary_without_fall"),
     )
 
 

@@ -35,7 +35,10 @@ class AlertCards(PatientFacts, RegimenSuggestions):
         values = self._alert_values(described)
         indicator = "critical" if spec.critical_when_current and described.critical else spec.indicator
         source_id = described.source or spec.source
-        summary = clip(spec.summary.format(**values))
+        template = spec.summary
+        if spec.summary_without_fall is not None and (described.lvef_fall is None or described.lvef_fall <= 0):
+            template = spec.summary_without_fall
+        summary = clip(template.format(**values))
         detail = ["**Patient facts**", "", *self._facts(evaluation, spec.facts)]
         if described.hits:
             detail += ["", "**What the label says**", "", self._label_rows(described)]
