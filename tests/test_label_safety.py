@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -134,6 +135,30 @@ def test_an_lvef_hold_names_a_fall_only_when_there_was_one(engine, knowledge, la
     evaluation = evaluate(engine, patient)
     assert "lvef-decline" in evaluation.alerts
     assert summary in [card["summary"] for card in cards(knowledge, evaluation)]
+
+
+def test_undated_lvef_and_liver_tests_read_date_unknown_not_a_sentinel_day(engine, knowledge):
+    """A result with no date is read (dated 1900-01-01 inside, so that any dated one wins): no card shows that day."""
+    records = _untreated_with_lvef(valueQuantity={"value": 38, "unit": "%"})
+    records += [
+        {
+            "resourceType": "MedicationStatement",
+            "id": "m1",
+            "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Enhertu"},
+            "effectiveDateTime": "2026-10-05",
+        },
+        observation("o3", "1975-2", "x", valueQuantity={"value": 2.5, "unit": "mg/dL"}),
+    ]
+    for record in records[-3:]:
+        if record["resourceType"] == "Observation":
+            del record["effectiveDateTime"]
+    evaluation = engine.evaluate("p1", records, date(2026, 11, 1))
+    assert "lvef-monitoring-overdue" in evaluation.alerts
+    text = json.dumps(cards(knowledge, evaluation))
+    assert "1900" not in text
+    assert "LVEF) date unknown" in text and "LVEF 38% on date unknown" in text and "Liver tests date unknown" in text
 
 
 def test_an_alert_carries_its_values_rows_and_source(engine, knowledge):

@@ -10,7 +10,7 @@ from service.recommend import Alert, describe_alert
 from service.render.base import RenderContext
 from service.render.facts import PatientFacts
 from service.render.suggestions import RegimenSuggestions
-from service.render.text import clip, points, safe_text
+from service.render.text import clip, day, points, safe_text
 
 
 class AlertCards(PatientFacts, RegimenSuggestions):
@@ -80,7 +80,7 @@ class AlertCards(PatientFacts, RegimenSuggestions):
                 fall=points(alert.lvef_fall) if alert.lvef_fall is not None else "fall unknown",
                 lln=f"{alert.lvef_lower_limit:g}" if alert.lvef_lower_limit is not None else "?",
                 agents=self.agents_text(alert.agents) or "HER2 therapy",
-                last=alert.lvef_last.isoformat() if alert.lvef_last else "none recorded",
+                last=day(alert.lvef_last) if alert.lvef_last else "none recorded",
                 months=alert.monitoring_months,
                 monitoring="\n".join(
                     f"- **{self._display(a)}**: {rules[a].monitoring}" for a in alert.agents if a in rules and rules[a].monitoring

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from service.domain import UNDATED, LungDisease, Pregnancy
 from service.engine import Evaluation
 from service.render.base import RendererBase
-from service.render.text import points
+from service.render.text import day, points
 
 
 class PatientFacts(RendererBase):
@@ -66,12 +66,12 @@ class PatientFacts(RendererBase):
         latest = safety.lvef_latest
         if latest is None:
             return ["- No ejection fraction (LVEF) recorded"]
-        fall = f", {points(safety.lvef_fall)} below baseline" if safety.lvef_fall else ""
+        fall = f", {points(safety.lvef_fall)} below baseline" if safety.lvef_fall and safety.lvef_fall > 0 else ""
         readings = (lab for lab in evaluation.record.labs if lab.kind == "lvef" and lab.on < latest.on)
         earlier = sorted(readings, key=lambda lab: lab.on)
-        trend = ", ".join(f"{lab.value:g}% {lab.on.isoformat()}" for lab in earlier[-3:])
+        trend = ", ".join(f"{lab.value:g}% {day(lab.on)}" for lab in earlier[-3:])
         return [
-            f"- LVEF {latest.value:g}% on {latest.on.isoformat()}{fall} (lower limit {safety.lvef_lower_limit:g}%)"
+            f"- LVEF {latest.value:g}% on {day(latest.on)}{fall} (lower limit {safety.lvef_lower_limit:g}%)"
             + (f"; earlier {trend}" if trend else "")
         ]
 
@@ -85,7 +85,7 @@ class PatientFacts(RendererBase):
         for name, value, times in (("AST", liver.ast, liver.ast_x), ("ALT", liver.alt, liver.alt_x)):
             if value is not None:
                 labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
-        return [f"- Liver tests {liver.latest.isoformat()}: {', '.join(labs) or 'see chart'}"]
+        return [f"- Liver tests {day(liver.latest)}: {', '.join(labs) or 'see chart'}"]
 
     @staticmethod
     def lung_disease_when(found: LungDisease) -> str:

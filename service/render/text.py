@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import date
+
+from service.domain import UNDATED
 
 SUMMARY_LIMIT = 139
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
@@ -13,6 +16,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|>~-])")
 def points(value: float) -> str:
     """'1 point', '12 points' (an LVEF fall)."""
     return f"{value:g} point" + ("" if value == 1 else "s")
+
+
+def day(on: date | None) -> str:
+    """A record's day, ISO; "date unknown" for a record that gave none (read as ``UNDATED``)."""
+    return "date unknown" if on is None or on == UNDATED else on.isoformat()
 
 
 def ordinal(number: int) -> str:
