@@ -808,6 +808,27 @@ def test_an_lvef_given_in_words_is_named_on_the_data_card_and_one_without_a_valu
     assert evaluation.safety.lvef_latest.value == 58
 
 
+# An echo report's value with the LVEF's name before a number and no unit: the kind gives the unit.
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("EF 35", 35),
+        ("LVEF: 55-60", 55),  # a range at its lower end (safety.yaml lvef.reported_range)
+        ("Estimated EF is 40", 40),
+        ("Ejection fraction of 45", 45),
+        ("LV EF = 0.38", 38),
+        ("LVEF: <20", 20),
+        ("EF 35 mL", None),  # a volume, not a percent
+        ("Efficacy 35", None),
+        ("EF 2025-01-06", None),
+    ],
+)
+def test_an_lvef_named_before_a_number_without_a_unit_is_read(engine, text, value):
+    echo = _echo("words", {"coding": [coding("loinc", "10230-1")]}, valueString=text)
+    labs = evaluate(engine, [patient(), echo]).record.labs
+    assert [lab.value for lab in labs if lab.kind == "lvef"] == ([value] if value is not None else [])
+
+
 def test_a_medication_naming_its_drug_only_as_an_ingredient_is_read(engine):
     def medication(mid: str, *ingredients: dict[str, Any]) -> dict[str, Any]:
         return {"resourceType": "Medication", "id": mid, "code": {"text": "IV admixture"}, "ingredient": list(ingredients)}

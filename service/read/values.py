@@ -44,6 +44,13 @@ _BOUND_ALONE = re.compile(r"^\s*" + _COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*$", re.
 _RANGE_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%\s*)?(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
 # A range with no unit as the whole answer: an LVEF "60-65", an ER "1-10" (its kind gives the unit).
 _RANGE_ALONE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+# An LVEF's own name before a number with no unit: "EF 35", "LVEF: 55-60", "Estimated EF is 40" (the
+# kind gives the unit, as for a number alone).
+_LVEF_NAME = re.compile(
+    r"^\s*(?:(?:visually\s+)?estimated\s+)?(?:lv\s*ef|lvef|ef|(?:left\s+ventricular\s+)?ejection\s+fraction)\b"
+    r"\s*(?:[:=]|is|was|of)?\s*",
+    re.IGNORECASE,
+)
 _OPEN_BELOW = {"<": True, "less than": True, "<=": False, "≤": False}  # comparator -> the bound itself excluded
 _OPEN_ABOVE = {">": True, "greater than": True, "more than": True, ">=": False, "≥": False, "at least": False}
 
@@ -445,7 +452,7 @@ class ValueReader:
         return lab.value >= 0
 
     def _lvef_value(self, holder: Any) -> float | None:
-        reading = self.reading(holder)
+        reading = self.reading(holder) or self._named_lvef_reading(holder)
         if reading is None:
             return None
         if reading.low is None or reading.high is None:  # a bound: the one number the record gives
@@ -453,6 +460,26 @@ class ValueReader:
         if self.knowledge.label_tables.lvef_reported_range == "midpoint":
             return (reading.low + reading.high) / 2
         return reading.low
+
+    def _named_lvef_reading(self, holder: Any) -> Reading | None:
+        """A number, bound or range with no unit after the LVEF's name ("EF 35", "LVEF: 55-60")."""
+        for text in self.value_texts(holder):
+            named = _LVEF_NAME.match(text)
+            if named is None:
+                continue
+            rest = text[named.end() :]
+            bound = _BOUND_ALONE.match(rest)
+            if bound:
+                return _bound(bound.group(1), float(bound.group(2)))
+            interval = _RANGE_ALONE.match(rest)
+            if interval:
+                low, high = sorted((float(interval.group(1)), float(interval.group(2))))
+                return Reading(low, high)
+            number = _NUMBER.match(rest)
+            if number:
+                value = float(number.group(1))
+                return Reading(value, value)
+        return None
 
     def disease_status(self, holder: Any) -> str | None:
         """improved | stable | worsened | undetermined from a SNOMED CT answer."""
