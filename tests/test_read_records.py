@@ -829,6 +829,28 @@ def test_an_lvef_named_before_a_number_without_a_unit_is_read(engine, text, valu
     assert [lab.value for lab in labs if lab.kind == "lvef"] == ([value] if value is not None else [])
 
 
+# A liver test written as text with its unit, or after the test's name: the unit is kept, so that a
+# molar bilirubin is converted and an enzyme in U/L compared with its limit.
+@pytest.mark.parametrize(
+    ("loinc", "text", "read"),
+    [
+        ("1975-2", "3.5 mg/dL", ("bilirubin-total", 3.5, "mg/dL")),
+        ("1975-2", "Total bilirubin: 3.5 mg/dl", ("bilirubin-total", 3.5, "mg/dl")),
+        ("14631-6", "60 umol/L", ("bilirubin-total-molar", 60, "umol/L")),
+        ("1920-8", "AST 250 U/L", ("ast", 250, "U/L")),
+        ("1742-6", "ALT 250", ("alt", 250, "")),
+        ("1742-6", "250 IU/L", ("alt", 250, "IU/L")),
+        ("1975-2", "3.5 mg", None),  # not a concentration
+        ("1920-8", "See report", None),
+        ("1920-8", "AST 2025-01-06", None),
+    ],
+)
+def test_a_liver_test_written_as_text_with_its_unit_is_read(engine, loinc, text, read):
+    lab = _echo("lab", {"coding": [coding("loinc", loinc)]}, valueString=text)
+    labs = evaluate(engine, [patient(), lab]).record.labs
+    assert [(found.kind, found.value, found.unit) for found in labs] == ([read] if read else [])
+
+
 def test_a_medication_naming_its_drug_only_as_an_ingredient_is_read(engine):
     def medication(mid: str, *ingredients: dict[str, Any]) -> dict[str, Any]:
         return {"resourceType": "Medication", "id": mid, "code": {"text": "IV admixture"}, "ingredient": list(ingredients)}

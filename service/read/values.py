@@ -51,6 +51,12 @@ _LVEF_NAME = re.compile(
     r"\s*(?:[:=]|is|was|of)?\s*",
     re.IGNORECASE,
 )
+# A lab value written as text with its unit, perhaps after the test's name: "3.5 mg/dL", "AST 250 U/L",
+# "Total bilirubin: 60 umol/L" (the units of the liver tests: mass, molar, enzyme activity).
+_LAB_TEXT = re.compile(
+    r"^\s*(?:[^\d<>]*?[\s:=])?(?:[<>]\s*)?(\d+(?:\.\d+)?)\s*((?:m?g|[uµμm]mol|i?u|[nuµμ]kat)\s*/\s*d?l)?\s*$",
+    re.IGNORECASE,
+)
 _OPEN_BELOW = {"<": True, "less than": True, "<=": False, "≤": False}  # comparator -> the bound itself excluded
 _OPEN_ABOVE = {">": True, "greater than": True, "more than": True, ">=": False, "≥": False, "at least": False}
 
@@ -425,10 +431,12 @@ class ValueReader:
         mappings/safety.yaml ``lvef.reported_range`` says: at its lower end, or its midpoint.
         """
         value = self._lvef_value(holder) if kind == "lvef" else self.number(holder)
-        if value is None:
-            return None
         quantity = getattr(holder, "valueQuantity", None)
         unit = (quantity.unit or quantity.code or "") if quantity is not None else ""
+        if value is None and kind != "lvef":
+            value, unit = self._lab_text(holder)
+        if value is None:
+            return None
         low = high = None
         for reference in getattr(holder, "referenceRange", None) or []:
             if reference.low is not None and reference.low.value is not None:
@@ -460,6 +468,14 @@ class ValueReader:
         if self.knowledge.label_tables.lvef_reported_range == "midpoint":
             return (reading.low + reading.high) / 2
         return reading.low
+
+    def _lab_text(self, holder: Any) -> tuple[float | None, str]:
+        """(value, unit) of a lab written as text with its unit or the test's name ("3.5 mg/dL", "AST 250")."""
+        for text in self.value_texts(holder):
+            found = _LAB_TEXT.match(text)
+            if found:
+                return float(found.group(1)), (found.group(2) or "").replace(" ", "")
+        return None, ""
 
     def _named_lvef_reading(self, holder: Any) -> Reading | None:
         """A number, bound or range with no unit after the LVEF's name ("EF 35", "LVEF: 55-60")."""
