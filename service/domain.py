@@ -76,11 +76,13 @@ class CancerCondition(Value, frozen=True):
 
 
 class LungDisease(Value, frozen=True):
-    """A Condition naming interstitial lung disease or pneumonitis (any clinical status): safety.yaml lung."""
+    """A Condition naming interstitial lung disease or pneumonitis (any clinical status), or a drug stopped
+    for it (its stop reason names it): safety.yaml lung."""
 
     on: date | None
-    active: bool  # clinicalStatus active, recurrence or relapse, or none given
+    active: bool  # clinicalStatus active, recurrence or relapse, or none given; False for a stop reason
     record_id: str = ""
+    stopped: tuple[str, ...] = ()  # the agents a medication record stopped for it, dated by the stop
 
 
 class Pregnancy(Value, frozen=True):

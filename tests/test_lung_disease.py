@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, draft_order_cards, her2_positive_liver_patient
+from tests.conftest import coding, condition, draft_order_cards, her2_positive_liver_patient, statement
 
 NOW = date(2026, 11, 20)
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -94,6 +94,36 @@ def test_a_t_dxd_order_with_ild_on_record_gets_the_labels_lung_rule(engine, know
     assert "- Interstitial lung disease or pneumonitis on record (since 2025-05-01, active)" in card["detail"]
     assert card["source"]["label"] == knowledge.sources["label-t-dxd-lung"]["label"]
     assert card["suggestions"][-1]["actions"][0]["type"] == "delete"
+
+
+# A drug stopped for ILD or pneumonitis is the episode the labels ask about, with no Condition on record.
+@pytest.mark.parametrize(
+    ("reason", "named"),
+    [
+        ({"text": "Grade 2 pneumonitis"}, True),
+        ({"text": "ILD (drug-related), grade 1"}, True),
+        ({"coding": [coding("snomed", "205237003")]}, True),  # coded, no words: a toxicity too
+        ({"coding": [coding("icd10cm", "J70.4")]}, True),
+        ({"text": "No pneumonitis; patient preference"}, False),
+        ({"text": "Grade 3 neutropenia"}, False),
+        ({"text": "COVID-19 pneumonitis"}, False),  # an infection
+    ],
+)
+def test_a_drug_stopped_for_ild_or_pneumonitis_names_it(engine, knowledge, reason, named):
+    stopped = statement("m3", "Enhertu", "2025-03-15", "2025-09-01", status="stopped", statusReason=[reason])
+    resources = [*her2_positive_liver_patient(), stopped]
+    evaluation = engine.evaluate("p1", resources, NOW)
+    found = evaluation.safety.lung_disease
+    assert (found is not None) is named
+    cards = _order_cards(engine, knowledge, resources, "Kadcyla")
+    lung = [card["summary"] for card in cards if card["summary"].startswith("ILD or pneumonitis")]
+    if named:
+        assert found.stopped == ("trastuzumab-deruxtecan",) and found.on == date(2025, 9, 1) and not found.active
+        assert evaluation.history.lines[-1].end_reason == "toxicity"
+        assert len(lung) == 1
+        assert lung[0].startswith("ILD or pneumonitis on record (trastuzumab deruxtecan (T-DXd) stopped for it 2025-09-01)")
+    else:
+        assert lung == []
 
 
 @pytest.mark.parametrize(

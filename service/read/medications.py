@@ -22,7 +22,7 @@ from collections.abc import Container, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from service.domain import EVENT_SOURCES, Exposure, PatientRecord, UnidentifiedTherapy
+from service.domain import EVENT_SOURCES, Exposure, LungDisease, PatientRecord, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.knowledge.drugs import normalise_name
 from service.read.common import (
@@ -35,6 +35,7 @@ from service.read.common import (
     raw_mapping,
     raw_text,
     reference_of,
+    stated_in_words,
     to_date,
     validated,
 )
@@ -231,7 +232,7 @@ class MedicationReader:
             end = start
         if resource_type in EVENT_SOURCES:
             end = end or start
-        stop_reason = self._stop_reason(model)
+        stop_reason = self._read_stop(raw, model, record, agents, end or start)
         curative = self._curative(raw, model)
         for agent in sorted(agents):
             record.exposures.append(
@@ -369,6 +370,32 @@ class MedicationReader:
                 if said is not None:
                     return said
         return "other"
+
+    def _read_stop(self, raw: Mapping[str, Any], model: Any, record: PatientRecord, agents: set[str], on: date) -> str | None:  # noqa: PLR0913
+        """The stop reason; a drug stopped for ILD or pneumonitis is a toxicity and a lung-disease episode."""
+        stop_reason = self._stop_reason(model)
+        if stop_reason in ("toxicity", "other") and self._stopped_for_lung_disease(model):
+            stop_reason = "toxicity"  # a coded pneumonitis with no words is one too
+            record.lung_disease.append(LungDisease(on, False, reference_of(raw), tuple(sorted(agents))))
+        return stop_reason
+
+    def _stopped_for_lung_disease(self, model: Any) -> bool:
+        """Whether a stop reason names interstitial lung disease or pneumonitis (terminology.yaml lung_disease):
+        the labels' lung rules ask about such an episode whatever became of it."""
+        terminology = self.knowledge.terminology
+        snomed, icd10 = self.knowledge.systems["snomed"], self.knowledge.systems["icd10cm"]
+        reasons = model.statusReason
+        texts: list[str] = []
+        for concept in reasons if isinstance(reasons, list) else [reasons]:
+            for coding in codings(concept):
+                system, code = coding_pair(coding, self._aliases)
+                if (system == snomed and code in terminology.lung_snomed) or (
+                    system == icd10 and code.startswith(terminology.lung_icd10_prefixes)
+                ):
+                    return True
+            texts += concept_texts(concept)
+        words = (terminology.lung_hints, terminology.lung_text, terminology.lung_negation)
+        return stated_in_words([terminology.plain_words(text) for text in texts], *words) is True
 
     def _stop_reason_in_words(self, lowered: str) -> str | None:
         """progression | toxicity from a stop reason's words (lines.yaml stop_reasons): a progression, else

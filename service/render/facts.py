@@ -87,10 +87,12 @@ class PatientFacts(RendererBase):
                 labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
         return [f"- Liver tests {day(liver.latest)}: {', '.join(labs) or 'see chart'}"]
 
-    @staticmethod
-    def lung_disease_when(found: LungDisease) -> str:
-        """When and how a lung-disease Condition stands: "since 2026-03-02, active", "2025-01-10, resolved"."""
+    def lung_disease_when(self, found: LungDisease) -> str:
+        """When and how a lung-disease Condition stands ("since 2026-03-02, active", "2025-01-10, not active"),
+        or which drug was stopped for it and when ("trastuzumab deruxtecan (T-DXd) stopped for it 2026-05-15")."""
         on = found.on.isoformat() if found.on else "date unknown"
+        if found.stopped:
+            return f"{self.agents_text(found.stopped)} stopped for it {on}"
         return f"since {on}, active" if found.active else f"{on}, not active"
 
     def _facts_lung(self, evaluation: Evaluation) -> list[str]:
