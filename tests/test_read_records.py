@@ -470,6 +470,25 @@ def test_mcode_not_detected_is_a_disease_status_and_not_progression(engine):
     assert [s.status for s in evaluate(engine, [patient(), status]).record.disease_statuses] == ["improved"]
 
 
+# A response assessment named as oncology records name it, with a local code or text only.
+@pytest.mark.parametrize(
+    ("name", "answer", "status"),
+    [
+        ("Tumor response (RECIST 1.1)", "PD", "worsened"),
+        ("Overall response", "Partial response", "improved"),
+        ("Treatment response", "Stable disease", "stable"),
+        ("Response assessment", "Progressive disease", "worsened"),
+        ("RECIST", "SD", "stable"),
+        ("Response to treatment", "Progression", "worsened"),
+        ("Drug response", "Worse", None),  # not a cancer response assessment by name
+    ],
+)
+def test_a_response_assessment_under_its_oncology_names_is_a_disease_status(engine, name, answer, status):
+    record = _echo("ds", {"text": name}, valueCodeableConcept={"text": answer})
+    found = [s.status for s in evaluate(engine, [patient(), record]).record.disease_statuses]
+    assert found == ([status] if status else [])
+
+
 # The breast primaries of mCODE 2.0.0's published PrimaryCancerDisorderVS expansion (mappings/terminology.yaml);
 # skin of breast (a skin primary) and carcinoma in situ are not breast cancer here.
 @pytest.mark.parametrize(
