@@ -660,6 +660,10 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
         ("No response to antiemetics, vomiting", "toxicity"),
         ("Nausea and fatigue", "toxicity"),  # T-DXd's commonest adverse reactions
         ("Grade 3 stomatitis", "toxicity"),
+        ("Not tolerated", "toxicity"),
+        ("Poorly tolerated", "toxicity"),
+        ("Intolerable diarrhoea", "toxicity"),
+        ("Lack of drug action", "progression"),
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
@@ -671,6 +675,30 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     assessment = evaluate(engine, records).assessment()
     assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
+
+
+# mCODE's TreatmentTerminationReasonVS codes, with no words: STU4's "treatment not tolerated" is a
+# toxicity, STU1's "lack of drug action" its "no response"; completion and refusal say neither.
+@pytest.mark.parametrize(
+    ("code", "end_reason"),
+    [
+        ("266721009", "progression"),
+        ("58848006", "progression"),
+        ("407563006", "toxicity"),
+        ("281647001", "toxicity"),
+        ("182992009", "unknown"),
+        ("105480006", "unknown"),
+    ],
+)
+def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        statement("m1", "trastuzumab", "2024-02-01", "2025-05-01", status="completed"),
+        statement(
+            "m2", "Enhertu", "2025-06-01", "2026-03-01", status="stopped", statusReason=[{"coding": [coding("snomed", code)]}]
+        ),
+    ]
+    assert evaluate(engine, records).assessment()["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
 
 
 @pytest.mark.parametrize(("text", "read"), [("35-40", 35.0), ("35 - 40", 35.0), ("60 to 65", 60.0), ("2026-05-01", None)])
