@@ -522,6 +522,27 @@ def test_metastatic_breast_cancer_in_one_code_takes_its_site_from_body_site(engi
     assert evaluate(engine, [patient(), record]).assessment()["metastaticSites"] == ["liver"]
 
 
+# An mCODE Secondary Cancer Condition (128462008) whose bodySite is a SNOMED CT body structure with no display.
+@pytest.mark.parametrize(
+    ("body_site", "site"),
+    [
+        ("10200004", "liver"),
+        ("12738006", "brain"),
+        ("3341006", "lung"),  # right lung structure
+        ("3120008", "pleura"),
+        ("421060004", "bone"),  # vertebral column
+        ("113197003", "bone"),  # rib
+        ("59441001", "lymph-node"),
+        ("39937001", "other"),  # skin: a site no rule names
+    ],
+)
+def test_a_secondary_cancer_takes_its_site_from_a_body_structure_code(engine, body_site, site):
+    primary = condition("bc", "snomed", "254837009", "2025-01-01")
+    secondary = condition("m", "snomed", "128462008", "2025-02-01", bodySite=[{"coding": [coding("snomed", body_site)]}])
+    assessment = evaluate(engine, [patient(), primary, secondary]).assessment()
+    assert assessment["metastaticSites"] == [site]
+
+
 @pytest.mark.parametrize(
     ("breast", "metastasis", "site"),
     [

@@ -48,6 +48,7 @@ class Knowledge:
     metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
+    body_site_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (system, code) of a bodySite -> site
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC
     name_patterns: tuple[NamePattern, ...] = ()

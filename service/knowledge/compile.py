@@ -66,6 +66,8 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     # Most specific first: the longest prefix that matches wins.
     knowledge.metastasis_prefixes = tuple(sorted(prefixes, key=lambda item: -len(item[1])))
     knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    body_sites = codes.get("body_site_snomed", {}).get("sites", {})
+    knowledge.body_site_codes = {(systems["snomed"], code): site for site, found in body_sites.items() for code in found}
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
 
     _compile_drugs(knowledge)

@@ -20,6 +20,7 @@ from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
     JSON_OBJECT,
+    coding_pair,
     codings,
     concept_texts,
     raw_codings,
@@ -361,7 +362,12 @@ class ConditionReader:
         return any(word in text.lower() for text in texts for word in self.terminology.distant_node_words)
 
     def _site_from_body(self, condition: Any) -> str | None:
+        """The site a bodySite names: by its SNOMED CT body structure code (codes.yaml body_site_snomed), else its words."""
         for body_site in condition.bodySite or []:
+            for coding in codings(body_site):
+                site = self.knowledge.body_site_codes.get(coding_pair(coding, self._aliases))
+                if site is not None:
+                    return site
             site = self._site_from_texts(concept_texts(body_site))
             if site:
                 return site
