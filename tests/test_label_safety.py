@@ -9,7 +9,7 @@ import pytest
 
 from service.engine import Engine, Evaluation
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, observation
+from tests.conftest import condition, observation, statement
 from tests.patients import Line, Patient
 
 NOW = date(2026, 11, 20)
@@ -141,14 +141,7 @@ def test_undated_lvef_and_liver_tests_read_date_unknown_not_a_sentinel_day(engin
     """A result with no date is read (dated 1900-01-01 inside, so that any dated one wins): no card shows that day."""
     records = _untreated_with_lvef(valueQuantity={"value": 38, "unit": "%"})
     records += [
-        {
-            "resourceType": "MedicationStatement",
-            "id": "m1",
-            "status": "active",
-            "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": {"text": "Enhertu"},
-            "effectiveDateTime": "2026-10-05",
-        },
+        statement("m1", "Enhertu", "2026-10-05", status="active"),
         observation("o3", "1975-2", "x", valueQuantity={"value": 2.5, "unit": "mg/dL"}),
     ]
     for record in records[-3:]:

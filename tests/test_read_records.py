@@ -635,6 +635,15 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
     assert history[-1]["endReason"] != "progression"
 
 
+def _tdxd_stopped_for(reason: dict[str, Any]) -> list[dict[str, Any]]:
+    """Trastuzumab, then T-DXd stopped for ``reason`` (a statusReason CodeableConcept)."""
+    return [
+        *_on_tdxd_with_status("Stable")[:4],
+        statement("m1", "trastuzumab", "2024-02-01", "2025-05-01", status="completed"),
+        statement("m2", "trastuzumab deruxtecan", "2025-06-01", "2026-03-01", status="stopped", statusReason=[reason]),
+    ]
+
+
 # A drug stopped for a reason in words: every way of writing that the disease progressed stops the line
 # for progression, and the drug's regimens are not offered again; a progressive symptom and a
 # pseudoprogression are not progressions ("Progressed", "PD" had read as a stop for an unknown reason:
@@ -688,12 +697,7 @@ def test_a_drug_stopped_with_no_progression_did_not_stop_for_progression(engine)
     ],
 )
 def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, reason, end_reason):
-    records = [
-        *_on_tdxd_with_status("Stable")[:4],
-        statement("m1", "trastuzumab", "2024-02-01", "2025-05-01", status="completed"),
-        statement("m2", "trastuzumab deruxtecan", "2025-06-01", "2026-03-01", status="stopped", statusReason=[{"text": reason}]),
-    ]
-    assessment = evaluate(engine, records).assessment()
+    assessment = evaluate(engine, _tdxd_stopped_for({"text": reason})).assessment()
     assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
 
@@ -712,14 +716,8 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     ],
 )
 def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
-    records = [
-        *_on_tdxd_with_status("Stable")[:4],
-        statement("m1", "trastuzumab", "2024-02-01", "2025-05-01", status="completed"),
-        statement(
-            "m2", "Enhertu", "2025-06-01", "2026-03-01", status="stopped", statusReason=[{"coding": [coding("snomed", code)]}]
-        ),
-    ]
-    assert evaluate(engine, records).assessment()["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
+    assessment = evaluate(engine, _tdxd_stopped_for({"coding": [coding("snomed", code)]})).assessment()
+    assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
 
 
 @pytest.mark.parametrize(("text", "read"), [("35-40", 35.0), ("35 - 40", 35.0), ("60 to 65", 60.0), ("2026-05-01", None)])
