@@ -836,6 +836,8 @@ LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.61"
         ("ER BY IHC", {"valueString": "Positive"}, ("er", "positive")),
         ("PR STATUS", {"valueString": "Negative"}, ("pr", "negative")),
         ("PGR", {"valueString": "Positive"}, ("pr", "positive")),
+        ("ER/PR BY IHC", {"valueString": "Positive"}, ("hormone", "positive")),  # both in one test
+        ("Estrogen+Progesterone receptor Ag", {"valueString": "Negative"}, ("hormone", "negative")),
         # Named by the antibody clone (CAP survey): "ER (SP1)", "PR (1E2)".
         ("ER (SP1)", {"valueString": "Positive, 90%, strong"}, ("er", "positive")),
         ("ER 6F11", {"valueString": "Negative"}, ("er", "negative")),

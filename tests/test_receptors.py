@@ -12,7 +12,7 @@ from service.domain import ReceptorResult
 from service.engine import Engine
 from service.infer.receptors import her2_status, ish_group, ish_positive, receptor_status
 from service.knowledge import KnowledgeError, load_knowledge
-from tests.conftest import her2_positive_liver_patient, observation
+from tests.conftest import condition, her2_positive_liver_patient, observation
 
 D = date(2025, 1, 10)
 
@@ -554,3 +554,49 @@ def test_ish_group_3_without_an_ihc_score_says_so_on_the_summary_card(engine, kn
     card = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]
     assert card["summary"] == knowledge.wording.summary["her2-ish-without-ihc"]
     assert "concurrent IHC 2+ or 3+" in card["detail"]
+
+
+# ER and PR in one test (LOINC 10480-2, codes.yaml er-pr): its words about each receptor are an ER and a
+# PR result; a single answer is the hormone-receptor status, when no ER or PR result is on record.
+@pytest.mark.parametrize(
+    ("value", "er", "pr", "hormone"),
+    [
+        (
+            {"valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}},
+            None,
+            None,
+            "positive",
+        ),
+        ({"valueString": "Negative"}, None, None, "negative"),
+        ({"valueString": "ER positive (90%), PR negative"}, "positive", "negative", "positive"),
+        ({"valueString": "ER/PR negative"}, "negative", "negative", "negative"),
+        ({"valueString": "ER 95%, PR 0%"}, "positive", "negative", "positive"),
+        ({"valueString": "Equivocal"}, None, None, "unknown"),
+        ({"valueString": "see report"}, None, None, "unknown"),
+    ],
+)
+def test_er_and_pr_reported_in_one_test(engine, value, er, pr, hormone):
+    receptors = engine.evaluate("p1", [_er_record("erpr", "10480-2", **value)], D).receptors
+    assert (receptors.er, receptors.pr, receptors.hormone_receptor) == (er, pr, hormone)
+    assert receptors.hormone_combined is (er is None and hormone != "unknown")
+
+
+def test_a_separate_er_or_pr_result_comes_before_the_combined_answer(engine):
+    """ER negative and PR unknown, with an older combined "Positive": the ER result is the one read."""
+    records = [
+        _er_record("erpr", "10480-2", valueString="Positive"),
+        observation("er", "16112-5", "2025-03-01", valueString="Negative"),
+    ]
+    receptors = engine.evaluate("p1", records, D).receptors
+    assert (receptors.er, receptors.hormone_receptor, receptors.hormone_combined) == ("negative", "unknown", False)
+
+
+def test_a_combined_laboratory_answer_comes_before_the_problem_list(engine, knowledge):
+    from service.render import CardRenderer, RenderContext
+
+    z17 = condition("z", "icd10cm", "Z17.1", "2025-02-01")  # ER negative on the problem list
+    records = [_er_record("erpr", "10480-2", valueString="Positive"), z17]
+    evaluation = engine.evaluate("p1", records, D)
+    assert (evaluation.receptors.hormone_receptor, evaluation.receptors.coded) == ("positive", frozenset())
+    details = " ".join(c.get("detail", "") for c in CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1")))
+    assert "Hormone receptor **positive**: ER and PR tested together" in details

@@ -35,6 +35,7 @@ class ReceptorStatus:
     pr_percent: float | None = None
     latest_result: date | None = None  # most recent receptor result of any kind
     coded: frozenset[str] = frozenset()  # receptors whose status is the problem list's (her2, er, pr, hormone)
+    hormone_combined: bool = False  # the hormone-receptor status is one test's of ER and PR together
 
 
 def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
@@ -149,6 +150,9 @@ def receptor_status(
     her2, ihc, group, her2_day = her2_status(results, rules)
     er, er_percent = _hormone_receptor_value(results, "er", rules)
     pr, pr_percent = _hormone_receptor_value(results, "pr", rules)
+    combined = _latest(results, "hormone") if er is None and pr is None else None
+    if combined is not None:  # ER and PR tested together (codes.yaml er-pr): before the problem list
+        coded = [status for status in coded if status.receptor not in ("er", "pr", "hormone")]
     from_list: set[str] = set()
     reported = {result.kind for result in results} if coded else set()
     if found := _unreported(coded, reported, "her2", HER2_KINDS):
@@ -164,6 +168,8 @@ def receptor_status(
         hormone = "positive"
     elif er == "negative" and pr == "negative":
         hormone = "negative"
+    elif combined is not None and combined.qualitative is not None:
+        hormone = combined.qualitative
     else:
         hormone = "unknown"
     hormone_coded = _latest_coded(coded, "hormone") if coded and hormone == "unknown" else None
@@ -182,4 +188,5 @@ def receptor_status(
         pr_percent=pr_percent,
         latest_result=max((r.on for r in results), default=None),
         coded=frozenset(from_list),
+        hormone_combined=combined is not None,
     )

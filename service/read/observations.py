@@ -240,9 +240,7 @@ class ObservationReader:
         dated = on is not None
         when = on or UNDATED
         if kind in RECEPTOR_KINDS:
-            result = self.values.receptor_result(kind, holder, when, record_id, dated)
-            if result is not None:
-                record.receptors.append(result)
+            record.receptors += self.values.receptor_results(kind, holder, when, record_id, dated)
         elif kind in LAB_KINDS:
             self._read_lab(kind, holder, when, record_id, record, dated)
         elif kind in ("stage-group", "m-category"):

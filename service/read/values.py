@@ -16,8 +16,20 @@ from service.knowledge.models import HormoneScale
 from service.read.common import coding_pair, codings, concept_texts, raw_codings
 from service.read.shapes import CodeableConcept, Coding
 
+ER_PR_KIND = "er-pr"  # ER and PR in one test (LOINC 10480-2): read by ``combined_hormone_results``
 RECEPTOR_KINDS = frozenset(
-    {"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies", "er", "er-percent", "pr", "pr-percent"}
+    {
+        "her2-ihc",
+        "her2-interpretation",
+        "her2-ish",
+        "her2-ratio",
+        "her2-copies",
+        "er",
+        "er-percent",
+        "pr",
+        "pr-percent",
+        ER_PR_KIND,
+    }
 )
 VALUE_ELEMENTS = (
     "valueQuantity",
@@ -354,6 +366,28 @@ class ValueReader:
             if match:
                 return int(next(group for group in match.groups() if group is not None))
         return None
+
+    def receptor_results(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> list[ReceptorResult]:
+        """The receptor results one Observation or component of ``kind`` reports: one, none, or ER and PR."""
+        if kind == ER_PR_KIND:
+            return self.combined_hormone_results(holder, on, record_id, dated)
+        result = self.receptor_result(kind, holder, on, record_id, dated)
+        return [] if result is None else [result]
+
+    def combined_hormone_results(self, holder: Any, on: date, record_id: str, dated: bool = True) -> list[ReceptorResult]:
+        """ER and PR reported in one test: an ER and a PR result from the words about each ("ER positive
+        (90%), PR negative", "ER/PR positive"); else one ``hormone`` result of its single answer, which
+        says only whether either receptor is positive."""
+        if holder.interpretation and not self.has_value(holder):
+            holder = self._interpreted(holder.interpretation) or holder
+        named = [(kind, own) for kind in ("er", "pr") if (own := self.own_words(kind, holder)) is not holder]
+        if named:
+            found = (self._hormone_result(kind, own, on, record_id, dated) for kind, own in named)
+            return [result for result in found if result is not None]
+        qualitative = self.qualitative(holder)
+        if qualitative not in ("positive", "negative"):
+            return []
+        return [ReceptorResult("hormone", on, qualitative=qualitative, record_id=record_id, dated=dated)]
 
     def _hormone_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
         """ER or PR: a percent (a number, a bound, an interval), else the qualitative answer.

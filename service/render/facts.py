@@ -38,7 +38,8 @@ class PatientFacts(RendererBase):
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
         er, pr = (f"{er} (problem list)" if "er" in listed else er), (f"{pr} (problem list)" if "pr" in listed else pr)
         hormone = f"**{receptors.hormone_receptor}**" + (" (problem list)" if "hormone" in listed else "")
-        return ["- " + " ".join(her2_bits), f"- Hormone receptor {hormone}: {er}, {pr}"]
+        tested = "ER and PR tested together" if receptors.hormone_combined else f"{er}, {pr}"
+        return ["- " + " ".join(her2_bits), f"- Hormone receptor {hormone}: {tested}"]
 
     def _facts_sites(self, evaluation: Evaluation) -> list[str]:
         extent = evaluation.extent

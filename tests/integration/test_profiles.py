@@ -67,6 +67,7 @@ TUMOR_MARKER_KINDS = {
     "er-percent",
     "pr",
     "pr-percent",
+    "er-pr",
 }
 LVEF_CODE = ("http://loinc.org", "10230-1")
 
