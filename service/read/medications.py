@@ -305,8 +305,9 @@ class MedicationReader:
         """
         if status in EXCLUDED_MEDICATION_STATUS[resource_type]:
             return True
-        if any(raw.get(element) == value for element, value in NOT_GIVEN_ELEMENTS[resource_type]):
-            return True
+        for element, value in NOT_GIVEN_ELEMENTS[resource_type]:
+            if element in raw and raw[element] == value:
+                return True
         if resource_type == "MedicationDispense":
             return status != DISPENSE_DONE and raw.get("whenHandedOver") is None
         return resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS
@@ -353,10 +354,19 @@ class MedicationReader:
     def _says_curative(self, texts: list[str]) -> bool:
         return any(word in text.lower() for text in texts for word in self._curative_words)
 
-    def _stop_reason(self, model: Any) -> str | None:
+    def _read_stop(self, raw: Mapping[str, Any], model: Any, record: PatientRecord, agents: set[str], on: date) -> str | None:  # noqa: PLR0913
+        """progression | toxicity | other from the status reasons (None without one). A drug stopped for
+        ILD or pneumonitis is a toxicity, coded with no words too, and a lung-disease episode."""
         reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
         if reasons is None:
             return None
+        stop_reason = self._stop_reason(reasons)
+        if stop_reason in ("toxicity", "other") and self._stopped_for_lung_disease(model):
+            stop_reason = "toxicity"
+            record.lung_disease.append(LungDisease(on, False, reference_of(raw), tuple(sorted(agents))))
+        return stop_reason
+
+    def _stop_reason(self, reasons: Any) -> str:
         concepts = reasons if isinstance(reasons, list) else [reasons]
         for concept in concepts:
             for coding in codings(concept):
@@ -370,14 +380,6 @@ class MedicationReader:
                 if said is not None:
                     return said
         return "other"
-
-    def _read_stop(self, raw: Mapping[str, Any], model: Any, record: PatientRecord, agents: set[str], on: date) -> str | None:  # noqa: PLR0913
-        """The stop reason; a drug stopped for ILD or pneumonitis is a toxicity and a lung-disease episode."""
-        stop_reason = self._stop_reason(model)
-        if stop_reason in ("toxicity", "other") and self._stopped_for_lung_disease(model):
-            stop_reason = "toxicity"  # a coded pneumonitis with no words is one too
-            record.lung_disease.append(LungDisease(on, False, reference_of(raw), tuple(sorted(agents))))
-        return stop_reason
 
     def _stopped_for_lung_disease(self, model: Any) -> bool:
         """Whether a stop reason names interstitial lung disease or pneumonitis (terminology.yaml lung_disease):
