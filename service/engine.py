@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from service.domain import PatientRecord, UnidentifiedTherapy
-from service.infer.disease import DiseaseExtent, disease_extent
+from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
 from service.infer.receptors import ReceptorStatus, receptor_status
 from service.infer.safety import SafetyFacts, SafetyRules
@@ -42,6 +42,9 @@ class Evaluation:
     incomplete_history: tuple[str, ...] = field(default=())
     # medication records of an anticancer drug the service does not know, given since the metastatic diagnosis
     unidentified_anticancer: tuple[UnidentifiedTherapy, ...] = field(default=())
+    # (site, first onset) of metastases first recorded during the ongoing line with no progression on
+    # record (lines.yaml new_site_on_line): named for the clinician, the line unchanged
+    new_sites: tuple[tuple[str, date], ...] = field(default=())
 
     @property
     def deceased(self) -> bool:
@@ -100,6 +103,9 @@ class Engine:
         # Prefetch keys whose records make up the medication history (their query searches Medication*);
         # a best-effort key (dispenses) that could not be read is named, but leaves the history trusted.
         best_effort = set(knowledge.services.get("best_effort_prefetch", ()))
+        new_site = knowledge.lines.get("new_site_on_line")
+        self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
+        self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
         self.medication_keys = frozenset(
             key
             for key, template in knowledge.services["prefetch"].items()
@@ -129,6 +135,7 @@ class Engine:
         if not (extent.metastatic and extent.breast_cancer):
             history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
         safety = self.safety_rules.facts(record, extent, history, now)
+        new_sites = self._new_sites(record, history)
         recommendation = self.recommender.recommend(extent, receptors, history, safety)
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
         if record.unresolved_medications:  # a record of the history names a drug nobody sent
@@ -149,4 +156,13 @@ class Engine:
             alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
             if incomplete and extent.breast_cancer:
                 alerts = sorted({*alerts, "history-incomplete"})
-        return Evaluation(record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified)
+        return Evaluation(
+            record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified, new_sites
+        )
+
+    def _new_sites(self, record: PatientRecord, history: TherapyHistory) -> tuple[tuple[str, date], ...]:
+        """Metastases first recorded during the ongoing line, no progression on record (lines.yaml new_site_on_line)."""
+        line = history.current
+        if history.status != "on-treatment" or line is None or self.new_site_days is None:
+            return ()
+        return sites_new_on_line(record.conditions, line.start, self.new_site_days, self.new_site_except)

@@ -61,3 +61,22 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
         metastatic_date=first.on if first else None,
         metastatic_date_recorded_by=f"Condition/{first.record_id or '?'}" if first and first.recorded_only else None,
     )
+
+
+def sites_new_on_line(
+    conditions: list[CancerCondition], start: date, days: int, except_sites: frozenset[str]
+) -> tuple[tuple[str, date], ...]:
+    """(site, first onset) of each metastatic site first recorded more than ``days`` after ``start``
+    (lines.yaml new_site_on_line). A site any record of which has no onset of its own (undated, or dated
+    only by its recording) is not named: it may have been known before."""
+    first: dict[str, date] = {}
+    known: set[str] = set()
+    for condition in conditions:
+        site = condition.site
+        if condition.role != "metastasis" or not site or site in except_sites:
+            continue
+        if condition.on is None or condition.recorded_only:
+            known.add(site)
+        elif site not in first or condition.on < first[site]:
+            first[site] = condition.on
+    return tuple(sorted((site, on) for site, on in first.items() if site not in known and (on - start).days > days))

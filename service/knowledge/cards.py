@@ -116,6 +116,7 @@ class CardWording:
     lung_on_treatment_summary: str  # {drug}, {when}
     lung_on_treatment_topic: str
     pregnancy_summary: str = ""  # {drug}, {when}
+    new_site_note: str = ""  # {days}, {line}, {start}, {sites}: a metastasis first recorded during the line
     pregnancy_topic: str = "data-quality"
 
     def summary_source(self, in_scope: bool) -> str:
@@ -176,6 +177,7 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         lung_on_treatment_summary=str(document["lung_on_treatment"]["summary"]),
         lung_on_treatment_topic=str(document["lung_on_treatment"]["topic"]),
         pregnancy_summary=str(document.get("pregnancy", {}).get("summary", "")),
+        new_site_note=str(document.get("new_site_note", "")),
         pregnancy_topic=str(document.get("pregnancy", {}).get("topic", "data-quality")),
     )
     _check(wording)

@@ -118,12 +118,23 @@ class SummaryCard(AlertCards):
                 parts += [note for rule_agents, note in notes if not rule_agents.isdisjoint(agents)]
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
+        if recommendation.in_scope:
+            parts += self._new_site_note(evaluation)
         for withheld in recommendation.withheld:
             regimen = self.knowledge.regimen_models[withheld.regimen]
             reasons = "; ".join(self._hit_words(hit) for hit in withheld.hits)
             parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
+
+    def _new_site_note(self, evaluation: Evaluation) -> list[str]:
+        """A metastasis first recorded during the ongoing line, no progression on record (lines.yaml new_site_on_line)."""
+        line, template = evaluation.history.current, self.wording.new_site_note
+        if not evaluation.new_sites or line is None or not template:
+            return []
+        sites = ", ".join(f"{site} ({on.isoformat()})" for site, on in evaluation.new_sites)
+        days = self.knowledge.lines["new_site_on_line"]["days_after_start"]
+        return ["", template.format(days=days, line=line.number, start=line.start.isoformat(), sites=sites)]
 
     def _read_as(self, recommendation: Recommendation) -> str:
         """Why the options are another line's: the HER2-directed line it starts, or an agent given earlier
