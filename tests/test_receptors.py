@@ -600,3 +600,23 @@ def test_a_combined_laboratory_answer_comes_before_the_problem_list(engine, know
     assert (evaluation.receptors.hormone_receptor, evaluation.receptors.coded) == ("positive", frozenset())
     details = " ".join(c.get("detail", "") for c in CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1")))
     assert "Hormone receptor **positive**: ER and PR tested together" in details
+
+
+# A primary HER2-positive whose later (metastatic) test is not: the latest episode decides (clinical.md),
+# and the facts name the earlier positive one.
+@pytest.mark.parametrize(
+    ("results", "status", "earlier"),
+    [
+        ([("2020-03-04", "3+"), ("2026-06-22", "1+")], "low", date(2020, 3, 4)),
+        ([("2020-03-04", "3+"), ("2023-01-10", "0"), ("2026-06-22", "1+")], "low", date(2020, 3, 4)),
+        ([("2020-03-04", "1+"), ("2026-06-22", "0")], "zero", None),  # never positive
+        ([("2020-03-04", "1+"), ("2026-06-22", "3+")], "positive", None),  # a conversion to positive decides
+        ([("2026-05-20", "3+"), ("2026-06-22", "1+")], "low", None),  # one test episode (42 days): not earlier
+    ],
+)
+def test_an_earlier_positive_her2_episode_is_named_when_the_latest_is_not(engine, results, status, earlier):
+    records = [
+        observation(f"h{i}", "85319-2", day, valueCodeableConcept={"text": score}) for i, (day, score) in enumerate(results)
+    ]
+    receptors = engine.evaluate("p1", records, date(2026, 8, 1)).receptors
+    assert (receptors.her2, receptors.her2_earlier_positive) == (status, earlier)

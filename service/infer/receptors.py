@@ -36,6 +36,7 @@ class ReceptorStatus:
     latest_result: date | None = None  # most recent receptor result of any kind
     coded: frozenset[str] = frozenset()  # receptors whose status is the problem list's (her2, er, pr, hormone)
     hormone_combined: bool = False  # the hormone-receptor status is one test's of ER and PR together
+    her2_earlier_positive: date | None = None  # an earlier HER2 test episode was positive (the latest is not)
 
 
 def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
@@ -95,6 +96,18 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
     if qualitative:
         return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
     return "unknown", None, group, latest_day
+
+
+def earlier_her2_positive(results: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> date | None:
+    """The day of the most recent HER2 test episode before the latest one that was positive, if any (a
+    primary HER2-positive whose metastasis tests negative: the latest episode still decides)."""
+    earlier = [r for r in results if r.kind in HER2_KINDS and r.on < latest_day - timedelta(days=rules.episode_days)]
+    while earlier:
+        status, _ihc, _group, day = her2_status(earlier, rules)
+        if status == "positive" or day is None:
+            return day
+        earlier = [r for r in earlier if r.on < day - timedelta(days=rules.episode_days)]
+    return None
 
 
 def _stated_group(episode: list[ReceptorResult]) -> int | None:
@@ -176,6 +189,11 @@ def receptor_status(
     if hormone_coded is not None and er is None and pr is None:  # "hormone receptor negative" with no ER/PR result
         hormone = hormone_coded.status
         from_list.add("hormone")
+    earlier_positive = (
+        earlier_her2_positive(results, rules, her2_day)
+        if her2 not in ("positive", "unknown") and her2_day is not None and "her2" not in from_list
+        else None
+    )
     return ReceptorStatus(
         her2=her2,
         hormone_receptor=hormone,
@@ -189,4 +207,5 @@ def receptor_status(
         latest_result=max((r.on for r in results), default=None),
         coded=frozenset(from_list),
         hormone_combined=combined is not None,
+        her2_earlier_positive=earlier_positive,
     )

@@ -33,6 +33,8 @@ class PatientFacts(RendererBase):
             her2_bits.append(f"(problem list, {receptors.her2_date.isoformat()})" if receptors.her2_date else "(problem list)")
         elif receptors.her2_date:
             her2_bits.append("(date unknown)" if receptors.her2_date == UNDATED else f"({receptors.her2_date.isoformat()})")
+        if receptors.her2_earlier_positive is not None:
+            her2_bits.append(f"(HER2-positive on {day(receptors.her2_earlier_positive)}: the most recent result decides)")
         er_word = "low positive" if self.knowledge.receptors.er_low_positive(receptors.er, receptors.er_percent) else receptors.er
         er = f"ER {er_word or 'unknown'}" + (f" ({receptors.er_percent:g}%)" if receptors.er_percent is not None else "")
         pr = f"PR {receptors.pr or 'unknown'}" + (f" ({receptors.pr_percent:g}%)" if receptors.pr_percent is not None else "")
