@@ -620,3 +620,29 @@ def test_an_earlier_positive_her2_episode_is_named_when_the_latest_is_not(engine
     ]
     receptors = engine.evaluate("p1", records, date(2026, 8, 1)).receptors
     assert (receptors.her2, receptors.her2_earlier_positive) == (status, earlier)
+
+
+@pytest.mark.parametrize(
+    ("results", "hormone", "earlier"),
+    [
+        (
+            [
+                ("85329-1", "2020-03-04", 90),
+                ("85325-9", "2020-03-04", 0),
+                ("85329-1", "2026-06-22", 0),
+                ("85325-9", "2026-06-22", 0),
+            ],
+            "negative",
+            date(2020, 3, 4),
+        ),
+        ([("85329-1", "2020-03-04", 0), ("85329-1", "2026-06-22", 0), ("85325-9", "2026-06-22", 0)], "negative", None),
+        ([("85329-1", "2020-03-04", 90), ("85329-1", "2026-06-22", 50), ("85325-9", "2026-06-22", 0)], "positive", None),
+    ],
+)
+def test_an_earlier_positive_er_or_pr_is_named_when_the_latest_are_negative(engine, results, hormone, earlier):
+    records = [
+        observation(f"r{i}", loinc, day, valueQuantity={"value": value, "unit": "%"})
+        for i, (loinc, day, value) in enumerate(results)
+    ]
+    receptors = engine.evaluate("p1", records, date(2026, 8, 1)).receptors
+    assert (receptors.hormone_receptor, receptors.hormone_earlier_positive) == (hormone, earlier)

@@ -37,6 +37,7 @@ class ReceptorStatus:
     coded: frozenset[str] = frozenset()  # receptors whose status is the problem list's (her2, er, pr, hormone)
     hormone_combined: bool = False  # the hormone-receptor status is one test's of ER and PR together
     her2_earlier_positive: date | None = None  # an earlier HER2 test episode was positive (the latest is not)
+    hormone_earlier_positive: date | None = None  # an earlier ER or PR result was positive (the latest are negative)
 
 
 def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
@@ -142,6 +143,21 @@ def _hormone_receptor_value(
     return qualitative, None
 
 
+def _earlier_hormone_positive(results: list[ReceptorResult], rules: ReceptorRules) -> date | None:
+    """The latest day before the latest ER and PR results on which ER or PR was positive, if any."""
+    hormone = [r for r in results if r.kind in _ER_KINDS or r.kind in _PR_KINDS]
+    if not hormone:
+        return None
+    latest_day = max(r.on for r in hormone)
+    positive = [
+        r.on
+        for r in hormone
+        if r.on < latest_day
+        and (r.qualitative == "positive" or (r.number is not None and r.number >= rules.hormone_positive_percent))
+    ]
+    return max(positive, default=None)
+
+
 def _latest_coded(statuses: Sequence[CodedReceptorStatus], receptor: str) -> CodedReceptorStatus | None:
     found = [status for status in statuses if status.receptor == receptor]
     return max(found, key=lambda status: status.on or date.min) if found else None
@@ -194,6 +210,7 @@ def receptor_status(
         if her2 not in ("positive", "unknown") and her2_day is not None and "her2" not in from_list
         else None
     )
+    hormone_earlier = _earlier_hormone_positive(results, rules) if hormone == "negative" and not from_list else None
     return ReceptorStatus(
         her2=her2,
         hormone_receptor=hormone,
@@ -208,4 +225,5 @@ def receptor_status(
         coded=frozenset(from_list),
         hormone_combined=combined is not None,
         her2_earlier_positive=earlier_positive,
+        hormone_earlier_positive=hormone_earlier,
     )

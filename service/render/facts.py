@@ -41,6 +41,8 @@ class PatientFacts(RendererBase):
         er, pr = (f"{er} (problem list)" if "er" in listed else er), (f"{pr} (problem list)" if "pr" in listed else pr)
         hormone = f"**{receptors.hormone_receptor}**" + (" (problem list)" if "hormone" in listed else "")
         tested = "ER and PR tested together" if receptors.hormone_combined else f"{er}, {pr}"
+        if receptors.hormone_earlier_positive is not None:
+            tested += f" (ER or PR positive on {day(receptors.hormone_earlier_positive)}: the most recent results decide)"
         return ["- " + " ".join(her2_bits), f"- Hormone receptor {hormone}: {tested}"]
 
     def _facts_sites(self, evaluation: Evaluation) -> list[str]:
