@@ -543,6 +543,14 @@ def test_a_secondary_cancer_takes_its_site_from_a_body_structure_code(engine, bo
     assert assessment["metastaticSites"] == [site]
 
 
+def test_a_vertebral_metastasis_coded_alone_is_a_bone_metastasis(engine):
+    """SNOMED CT 94602001 (secondary malignant neoplasm of vertebral column) with no words: not read at all before."""
+    primary = condition("bc", "snomed", "254837009", "2025-01-01")
+    spine = {"resourceType": "Condition", "id": "m", "subject": {"reference": "Patient/p1"}, "onsetDateTime": "2025-02-01"}
+    spine["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": "94602001"}]}
+    assert evaluate(engine, [patient(), primary, spine]).assessment()["metastaticSites"] == ["bone"]
+
+
 @pytest.mark.parametrize(
     ("breast", "metastasis", "site"),
     [
