@@ -225,3 +225,14 @@ def test_enzymes_in_si_units_are_read_as_u_per_l(engine):
         assert evaluation.safety.liver.ast == 240
     assert "visceral-crisis" not in with_ast("U/L", 4.0).alerts
     assert with_ast("ukat/L", 1.2, high=0.6).safety.liver.ast_x == 2.0
+
+
+def test_a_low_baseline_card_names_the_baseline_not_a_later_recovered_lvef(engine, knowledge):
+    """LVEF 45 % before T-DXd, 60 % on it: the low-baseline card had said "LVEF 60% is below 50%"."""
+    on_tdxd = Line(["Enhertu"], "2026-07-01")
+    patient = Patient(lines=[THP, on_tdxd], labs=[("lvef", "2026-06-20", 45, None), ("lvef", "2026-11-01", 60, None)])
+    evaluation = evaluate(engine, patient)
+    assert "lvef-low-baseline" in evaluation.alerts
+    summaries = [card["summary"] for card in cards(knowledge, evaluation)]
+    assert "Ejection fraction (LVEF) 45% is below 50%: cardiology review before HER2 therapy" in summaries
+    assert not any("60% is below" in summary for summary in summaries)

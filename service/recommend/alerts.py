@@ -140,12 +140,15 @@ def _lvef_alert(knowledge: Knowledge, code: str, history: TherapyHistory, safety
     hits = tuple(safety.cardiac_hits[agent] for agent in sorted(active) if agent in safety.cardiac_hits)
     monitored = tuple(sorted(active & tables.monitored_agents))
     latest = safety.lvef_latest
+    # The low-baseline alert is about the line's baseline while an HER2 drug is given (safety facts): that
+    # value is the one to name, not a later one that may have recovered.
+    shown = safety.lvef_baseline if code == "lvef-low-baseline" and monitored and safety.lvef_baseline else latest
     return Alert(
         code,
         source=hits[0].source if code == "lvef-decline" and hits else None,
         hits=hits if code == "lvef-decline" else (),
         agents=tuple(hit.agent for hit in hits) or monitored,
-        lvef=latest.value if latest else None,
+        lvef=shown.value if shown else None,
         lvef_fall=safety.lvef_fall,
         lvef_lower_limit=safety.lvef_lower_limit,
         lvef_last=latest.on if latest else None,
