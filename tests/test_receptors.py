@@ -646,3 +646,25 @@ def test_an_earlier_positive_er_or_pr_is_named_when_the_latest_are_negative(engi
     ]
     receptors = engine.evaluate("p1", records, date(2026, 8, 1)).receptors
     assert (receptors.hormone_receptor, receptors.hormone_earlier_positive) == (hormone, earlier)
+
+
+# An ISH result stating its numbers in words: they are placed in the ASCO/CAP groups as coded numbers are.
+@pytest.mark.parametrize(
+    ("ish_text", "her2", "group"),
+    [
+        ("HER2/CEP17 ratio 2.3; average HER2 copy number 5.1 signals/cell", "positive", 1),
+        ("Ratio: 1.5, HER2 copies: 6.5", "positive", 3),  # group 3 with IHC 2+
+        ("ratio 1.8, 6.5 HER2 signals/cell", "positive", 3),
+        ("Not amplified (ratio 1.2, mean HER2 copy number 2.1).", "low", 5),
+        ("CEP17 copies 2.0; HER2 copies 4.2; ratio 2.1", "positive", 1),  # CEP17's copy number is not HER2's
+        ("Group 3 (ratio <2.0, HER2 signals 6.3)", "positive", 3),  # a bound is no ratio: the stated group
+        ("HER2 copy number 4.5, ratio 1.9", "low", 4),  # group 4 with IHC 2+: negative, HER2-low
+    ],
+)
+def test_an_ish_result_stating_its_ratio_and_copy_number_in_words_is_grouped(engine, ish_text, her2, group):
+    records = [
+        observation("ihc", "85319-2", "2025-01-02", valueCodeableConcept={"text": "2+"}),
+        observation("ish", "85318-4", "2025-01-10", valueString=ish_text),
+    ]
+    receptors = engine.evaluate("p1", records, D).receptors
+    assert (receptors.her2, receptors.ish_group) == (her2, group)

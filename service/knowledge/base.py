@@ -37,6 +37,10 @@ class Knowledge:
     answer_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     ihc_score: re.Pattern[str] = re.compile("")
     ish_group: re.Pattern[str] = re.compile("(?!)")  # codes.yaml ish_group_pattern
+    # codes.yaml ish_numbers: the ratio, the HER2 copies and the words before a copy number that is not HER2's
+    ish_ratio: re.Pattern[str] = re.compile("(?!)")
+    ish_copies: re.Pattern[str] = re.compile("(?!)")
+    ish_not_her2: re.Pattern[str] = re.compile("(?!)")
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
     her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
     receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it

@@ -6,11 +6,23 @@ Built once at start-up, so the request path only does dictionary look-ups.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from service.knowledge.base import Knowledge, KnowledgeError, NamePattern
 from service.knowledge.cards import CardWordingError, card_wording
 from service.knowledge.drugs import normalise_name
 from service.knowledge.models import alert_rules, receptor_rules, regimen_model, rule_model, safety_tables
+
+
+def _compile_her2_words(knowledge: Knowledge, codes: dict[str, Any]) -> None:
+    """The HER2 results' words: an IHC score, a stated ISH group, an ISH result's ratio and copy number."""
+    knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
+    knowledge.ish_group = re.compile(codes["ish_group_pattern"], re.IGNORECASE)
+    numbers = codes.get("ish_numbers")
+    if numbers:
+        knowledge.ish_ratio = re.compile(numbers["ratio"], re.IGNORECASE)
+        knowledge.ish_copies = re.compile(numbers["copies"], re.IGNORECASE)
+        knowledge.ish_not_her2 = re.compile(numbers["not_after"], re.IGNORECASE)
 
 
 def compile_knowledge(knowledge: Knowledge) -> None:
@@ -36,8 +48,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     scores = codes.get("ihc_score_answers", {}).get("loinc", {})
     knowledge.ihc_score_by_coding = {(loinc, str(code)): int(score) for code, score in scores.items()}
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
-    knowledge.ihc_score = re.compile(codes["ihc_score_pattern"], re.IGNORECASE)
-    knowledge.ish_group = re.compile(codes["ish_group_pattern"], re.IGNORECASE)
+    _compile_her2_words(knowledge, codes)
     category = codes.get("her2_category_text", {})
     knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
     by_score = category.get("negative_by_ihc_score", {})

@@ -372,7 +372,30 @@ class ValueReader:
         if kind == ER_PR_KIND:
             return self.combined_hormone_results(holder, on, record_id, dated)
         result = self.receptor_result(kind, holder, on, record_id, dated)
-        return [] if result is None else [result]
+        found = [] if result is None else [result]
+        if kind == "her2-ish":
+            found += self._stated_ish_numbers(holder, on, record_id, dated)
+        return found
+
+    def _stated_ish_numbers(self, holder: Any, on: date, record_id: str, dated: bool) -> list[ReceptorResult]:
+        """The HER2/CEP17 ratio and HER2 copies per cell an ISH result's words state (codes.yaml ish_numbers),
+        as a ratio and a copy number coded apart are read; a copy number said of CEP17 is not HER2's."""
+        knowledge = self.knowledge
+        for text in self.value_texts(holder):
+            ratio = knowledge.ish_ratio.search(text)
+            copies = next(
+                (m for m in knowledge.ish_copies.finditer(text) if not knowledge.ish_not_her2.search(text, 0, m.start())),
+                None,
+            )
+            found = []
+            if ratio is not None:
+                found.append(ReceptorResult("her2-ratio", on, number=float(ratio.group(1)), record_id=record_id, dated=dated))
+            if copies is not None:
+                number = float(copies.group(1) or copies.group(2))
+                found.append(ReceptorResult("her2-copies", on, number=number, record_id=record_id, dated=dated))
+            if found:
+                return found
+        return []
 
     def combined_hormone_results(self, holder: Any, on: date, record_id: str, dated: bool = True) -> list[ReceptorResult]:
         """ER and PR reported in one test: an ER and a PR result from the words about each ("ER positive
