@@ -710,6 +710,28 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
 
 
+# A cancer Condition whose name says the disease progressed is a progression on its onset (a problem list
+# updated to "Metastatic breast cancer, progressing on THP"), as a disease status saying worsened is.
+@pytest.mark.parametrize(
+    ("name", "progressed"),
+    [
+        ("Metastatic breast cancer, progressing on THP", True),
+        ("Progression of metastatic breast cancer", True),
+        ("Breast cancer metastatic to liver, progressive disease", True),
+        ("Metastatic breast cancer, no progression", False),
+        ("Breast cancer with pseudoprogression", False),
+        ("New liver metastases", False),  # names the metastasis found, not a progression
+        ("Progressive multiple sclerosis", False),  # not a cancer Condition
+    ],
+)
+def test_a_cancer_condition_named_as_progressing_marks_the_line_progressed(engine, name, progressed):
+    named = {"resourceType": "Condition", "id": "pd", "subject": {"reference": "Patient/p1"}, "onsetDateTime": "2025-12-01"}
+    named["code"] = {"text": name}
+    records = [*_on_tdxd_with_status("Stable")[:4], statement("m1", "trastuzumab", "2025-06-01", status="active"), named]
+    assessment = evaluate(engine, records).assessment()
+    assert (assessment["lineOfTherapy"]["status"] == "progressed") is progressed
+
+
 # mCODE's TreatmentTerminationReasonVS codes, with no words: STU4's "treatment not tolerated" is a
 # toxicity, STU1's "lack of drug action" its "no response"; completion and refusal say neither.
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import CancerCondition, CodedReceptorStatus, LungDisease, PatientRecord, Pregnancy
+from service.domain import CancerCondition, CodedReceptorStatus, DiseaseStatus, LungDisease, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
@@ -62,6 +62,8 @@ class ConditionReader:
         self._unconfirmed_verification = frozenset(unconfirmed.get("verification", []))
         self._unconfirmed_certainty = frozenset(unconfirmed.get("certainty", []))
         self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
+        progression = knowledge.lines["stop_reasons"].get("progression_pattern", "(?!)")
+        self._progression_words = re.compile(progression, re.IGNORECASE)  # a cancer Condition's name may say it
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
         self._aliases = knowledge.system_alias
@@ -112,6 +114,7 @@ class ConditionReader:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
+        self._read_progression(raw, None if recorded_only else on, record_id, record)  # dated by its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
@@ -290,6 +293,18 @@ class ConditionReader:
             regional = False
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
         record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only))
+
+    def _read_progression(self, raw: Mapping[str, Any], on: date | None, record_id: str, record: PatientRecord) -> None:
+        """A cancer Condition whose name says the disease progressed ("Metastatic breast cancer, progressing
+        on THP", "Progression of metastatic breast cancer"): a progression on its onset, as a disease status
+        saying worsened is (the words of lines.yaml stop_reasons.progression_pattern; not when denied)."""
+        if on is None:
+            return
+        # Only a name saying "progress...": "new liver metastases" names the metastasis found, not a progression.
+        texts = [text for text in (t.lower() for t in raw_concept_texts(raw.get("code"))) if "progres" in text]
+        denied = self.terminology.text_denied_progression
+        if any(self._progression_words.search(text) and not denied.search(text) for text in texts):
+            record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""
