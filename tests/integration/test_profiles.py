@@ -30,6 +30,7 @@ import yaml
 
 from service.cli import evaluate_bundle
 from service.knowledge import Knowledge
+from service.read.values import RECEPTOR_KINDS
 from service.render import CardRenderer, prune
 
 pytestmark = pytest.mark.hapi
@@ -57,18 +58,8 @@ MEDICATION_ADMINISTRATION = CANONICAL + "her2cds-cancer-medication-administratio
 MEDICATION_STATEMENT = CANONICAL + "her2cds-cancer-medication-statement"
 DRAFT_MEDICATION_REQUEST = CANONICAL + "her2cds-draft-medication-request"
 DRAFT_SERVICE_REQUEST = CANONICAL + "her2cds-draft-service-request"
-TUMOR_MARKER_KINDS = {
-    "her2-ihc",
-    "her2-interpretation",
-    "her2-ish",
-    "her2-ratio",
-    "her2-copies",
-    "er",
-    "er-percent",
-    "pr",
-    "pr-percent",
-    "er-pr",
-}
+# The kinds the read layer reads as tissue receptor results: the tumor-marker profile's codes.
+TUMOR_MARKER_KINDS = set(RECEPTOR_KINDS)
 LVEF_CODE = ("http://loinc.org", "10230-1")
 
 # --- What an offline HAPI reports and why it is not counted --------------------------------------------------
