@@ -717,6 +717,7 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     [
         ("Metastatic breast cancer, progressing on THP", True),
         ("Progression of metastatic breast cancer", True),
+        ("PROGRESSION OF METASTATIC BREAST CANCER", True),  # as some problem lists write their names
         ("Breast cancer metastatic to liver, progressive disease", True),
         ("Metastatic breast cancer, no progression", False),
         ("Breast cancer with pseudoprogression", False),

@@ -114,7 +114,7 @@ class ConditionReader:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
-        self._read_progression(raw, None if recorded_only else on, record_id, record)  # dated by its own onset only
+        self._read_progression(condition.code, None if recorded_only else on, record_id, record)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
@@ -294,17 +294,21 @@ class ConditionReader:
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
         record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only))
 
-    def _read_progression(self, raw: Mapping[str, Any], on: date | None, record_id: str, record: PatientRecord) -> None:
-        """A cancer Condition whose name says the disease progressed ("Metastatic breast cancer, progressing
-        on THP", "Progression of metastatic breast cancer"): a progression on its onset, as a disease status
-        saying worsened is (the words of lines.yaml stop_reasons.progression_pattern; not when denied)."""
-        if on is None:
+    def _read_progression(self, code: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
+        """A cancer Condition whose name (``code``, its shape) says the disease progressed ("Metastatic breast
+        cancer, progressing on THP", "Progression of metastatic breast cancer"): a progression on its onset, as
+        a disease status saying worsened is (lines.yaml stop_reasons.progression_pattern; not when denied)."""
+        if on is None or code is None:
             return
-        # Only a name saying "progress...": "new liver metastases" names the metastasis found, not a progression.
-        texts = [text for text in (t.lower() for t in raw_concept_texts(raw.get("code"))) if "progres" in text]
-        denied = self.terminology.text_denied_progression
-        if any(self._progression_words.search(text) and not denied.search(text) for text in texts):
-            record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
+        texts = [code.text, *[coding.display for coding in code.coding]] if code.coding else [code.text]
+        for text in texts:
+            # Only a name saying "progress...": "new liver metastases" names the metastasis found, not a progression.
+            if not text or ("rogres" not in text and "ROGRES" not in text):
+                continue
+            lowered = text.lower()
+            if self._progression_words.search(lowered) and not self.terminology.text_denied_progression.search(lowered):
+                record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
+                return
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""
