@@ -222,8 +222,7 @@ class ConditionReader:
         terminology = self.terminology
         from_text = not self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
         if from_text:
-            texts = [terminology.plain_words(text) for text in raw_concept_texts(raw.get("code")) if text.strip()]
-            if not stated_in_words(texts, terminology.lung_hints, terminology.lung_text, terminology.lung_negation):
+            if not terminology.lung_disease_in_words(raw_concept_texts(raw.get("code"))):
                 return
         condition = self._kept_and_named(raw, record, from_text)
         if condition is None:

@@ -35,7 +35,6 @@ from service.read.common import (
     raw_mapping,
     raw_text,
     reference_of,
-    stated_in_words,
     to_date,
     validated,
 )
@@ -396,8 +395,7 @@ class MedicationReader:
                 ):
                     return True
             texts += concept_texts(concept)
-        words = (terminology.lung_hints, terminology.lung_text, terminology.lung_negation)
-        return stated_in_words([terminology.plain_words(text) for text in texts], *words) is True
+        return terminology.lung_disease_in_words(texts) is True
 
     def _stop_reason_in_words(self, lowered: str) -> str | None:
         """progression | toxicity from a stop reason's words (lines.yaml stop_reasons): a progression, else

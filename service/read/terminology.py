@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from service.read.common import stated_in_words
+
 
 class TerminologyError(Exception):
     """mappings/terminology.yaml is unreadable or breaks its schema or a cross-reference."""
@@ -87,6 +89,12 @@ class Terminology:
         """``text`` without the phrases that hold a negation word but negate no finding (text.pseudo_negation:
         "not otherwise specified", "not biopsied"), so that the readers' negations do not see them."""
         return self.text_pseudo_negation.sub(" ", text) if "no" in text.lower() else text
+
+    def lung_disease_in_words(self, texts: list[str]) -> bool | None:
+        """Whether words state interstitial lung disease or pneumonitis (``stated_in_words``: None when none
+        names it, False when negated): a Condition's name, or a medication's stop reason."""
+        plain = [self.plain_words(text) for text in texts if text.strip()]
+        return stated_in_words(plain, self.lung_hints, self.lung_text, self.lung_negation)
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""

@@ -282,8 +282,8 @@ class ValueReader:
     def receptor_result(self, kind: str, holder: Any, on: date, record_id: str, dated: bool = True) -> ReceptorResult | None:
         """One receptor result of ``kind``; None when the value says nothing readable. A result with no
         value whose interpretation is an answer (HL7's POS or NEG: a converted HL7 v2 flag) reads it."""
-        if holder.interpretation and not self.has_value(holder):  # an Observation or component shape
-            holder = self._interpreted(holder.interpretation) or holder
+        if holder.interpretation:  # read only then: an attribute test, not a call, on every receptor result
+            holder = self._answered(holder)
         holder = self.own_words(kind, holder)
         if kind == "her2-ihc":
             return self._her2_ihc(holder, on, record_id, dated)
@@ -308,6 +308,13 @@ class ValueReader:
             if match:
                 return int(match.group(1))
         return None
+
+    def _answered(self, holder: Any) -> Any:
+        """``holder`` (an Observation or component shape with an interpretation), or, when it has no value and
+        its interpretation is an answer (HL7's POS or NEG: a converted HL7 v2 flag), that answer as its value."""
+        if not self.has_value(holder):
+            return self._interpreted(holder.interpretation) or holder
+        return holder
 
     def _interpreted(self, interpretation: Any) -> Any | None:
         """The first interpretation coding that is an answer (codes.yaml answers), as a value to read. As
@@ -401,8 +408,8 @@ class ValueReader:
         """ER and PR reported in one test: an ER and a PR result from the words about each ("ER positive
         (90%), PR negative", "ER/PR positive"); else one ``hormone`` result of its single answer, which
         says only whether either receptor is positive."""
-        if holder.interpretation and not self.has_value(holder):
-            holder = self._interpreted(holder.interpretation) or holder
+        if holder.interpretation:
+            holder = self._answered(holder)
         named = [(kind, own) for kind in ("er", "pr") if (own := self.own_words(kind, holder)) is not holder]
         if named:
             found = (self._hormone_result(kind, own, on, record_id, dated) for kind, own in named)
