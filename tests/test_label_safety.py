@@ -227,6 +227,56 @@ def test_enzymes_in_si_units_are_read_as_u_per_l(engine):
     assert with_ast("ukat/L", 1.2, high=0.6).safety.liver.ast_x == 2.0
 
 
+def _with_lab(engine: Engine, loinc: str, quantity: dict) -> Evaluation:
+    lvef = {"valueQuantity": {"value": 60, "unit": "%"}}
+    lab = observation("o3", loinc, "2026-11-01", valueQuantity=quantity)
+    return engine.evaluate("p1", [*_untreated_with_lvef(**lvef), lab], date(2026, 11, 10))
+
+
+@pytest.mark.parametrize(
+    ("loinc", "unit", "code", "value", "read_as"),
+    [
+        # Bilirubin in mg/L (French and Belgian laboratories): 40 mg/L is 4 mg/dL; it had read as 40 mg/dL.
+        ("1975-2", "mg/L", None, 40, ("bilirubin", 4.0)),
+        ("1975-2", "mg/l", "mg/L", 20, ("bilirubin", 2.0)),
+        ("1975-2", "mg/100 mL", None, 2.5, ("bilirubin", 2.5)),
+        ("1975-2", "mmol/L", None, 0.0513, ("bilirubin", 3.0)),
+        ("1975-2", "micromol/L", None, 51.3, ("bilirubin", 3.0)),
+        # A molar code with a mass unit: the unit the result is written in decides.
+        ("14631-6", "mg/dL", "mg/dL", 3, ("bilirubin", 3.0)),
+        ("14631-6", "", None, 51.3, ("bilirubin", 3.0)),
+        # Enzymes in SI units as Swedish and German laboratories spell them: 4 ukat/L is 240 U/L.
+        ("1742-6", "mikrokat/l", None, 4, ("alt", 240.0)),
+        ("1742-6", "microkat/L", None, 4, ("alt", 240.0)),
+        ("1920-8", "[IU]/L", "[IU]/L", 240, ("ast", 240.0)),
+        ("1920-8", "mU/mL", None, 240, ("ast", 240.0)),
+        # A unit written in words beside its UCUM code: the code is read.
+        ("1920-8", "units per liter", "U/L", 240, ("ast", 240.0)),
+    ],
+)
+def test_liver_tests_are_read_in_the_units_laboratories_write(engine, loinc, unit, code, value, read_as):
+    quantity = {"value": value, "unit": unit} | ({"system": "http://unitsofmeasure.org", "code": code} if code else {})
+    evaluation = _with_lab(engine, loinc, quantity)
+    name, expected = read_as
+    assert getattr(evaluation.safety.liver, name) == pytest.approx(expected, rel=1e-3)
+    assert "visceral-crisis" in evaluation.alerts  # bilirubin > 1.5 mg/dL or AST/ALT > 200 U/L with liver metastases
+
+
+@pytest.mark.parametrize(
+    ("loinc", "unit", "value"),
+    [("1975-2", "mg/mL", 0.04), ("1975-2", "g/L", 0.04), ("1920-8", "U/mL", 0.3), ("1742-6", "furlongs", 30)],
+)
+def test_a_liver_test_in_a_unit_the_service_does_not_read_is_named_not_guessed(engine, knowledge, loinc, unit, value):
+    """A unit safety.yaml does not list had been read as the thresholds' unit (mg/dL, U/L): bilirubin
+    0.04 mg/mL (4 mg/dL) as 0.04 mg/dL, AST 0.3 U/mL (300 U/L) as 0.3 U/L. Now the record is left out and
+    named on the data card."""
+    evaluation = _with_lab(engine, loinc, {"value": value, "unit": unit})
+    liver = evaluation.safety.liver
+    assert (liver.bilirubin, liver.ast, liver.alt) == (None, None, None)
+    data_card = [card for card in cards(knowledge, evaluation) if "could not be read" in card["summary"]]
+    assert len(data_card) == 1 and "Observation/o3 \\(its unit is not one the service reads\\)" in data_card[0]["detail"]
+
+
 def test_a_low_baseline_card_names_the_baseline_not_a_later_recovered_lvef(engine, knowledge):
     """LVEF 45 % before T-DXd, 60 % on it: the low-baseline card had said "LVEF 60% is below 50%"."""
     on_tdxd = Line(["Enhertu"], "2026-07-01")

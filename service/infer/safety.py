@@ -180,27 +180,20 @@ class SafetyRules:
     def _liver(self, facts: SafetyFacts, labs: list[LabResult]) -> None:
         tables = self.tables
         defaults = tables.uln_defaults
-        per_mg = tables.bilirubin_umol_per_mg_dl
         values = facts.liver
         latest = _latest_liver_labs(labs)
-        bilirubin = latest[0]
-        if bilirubin is not None:
-            molar = bilirubin.kind == "bilirubin-total-molar" or "mol" in bilirubin.unit.lower()
-            values.bilirubin = bilirubin.value / per_mg if molar else bilirubin.value
-            if bilirubin.reference_high:
-                uln = bilirubin.reference_high / per_mg if molar else bilirubin.reference_high
-            else:
-                uln = defaults["bilirubin-total"]
-            values.bilirubin_x = values.bilirubin / uln
-        for (kind,), lab in zip(LIVER_TESTS[1:], latest[1:], strict=True):
-            if lab is None:
+        for (kind, *_), lab in zip(LIVER_TESTS, latest, strict=True):
+            # In the unit of the label and crisis thresholds (mg/dL, U/L); the read layer left out any
+            # result in a unit safety.yaml does not list.
+            per_unit = tables.liver_unit_factor(lab.kind, lab.unit) if lab is not None else None
+            if lab is None or per_unit is None:
                 continue
-            per_unit = tables.enzyme_u_l_per_unit.get(lab.unit.lower().replace("µ", "u").replace("μ", "u"), 1.0)  # noqa: RUF001
-            value = lab.value * per_unit  # U/L, the unit of the label and crisis thresholds
+            value = lab.value * per_unit
             uln = lab.reference_high * per_unit if lab.reference_high else defaults[kind]
+            name = "bilirubin" if kind == "bilirubin-total" else kind
             if kind != "alp":
-                setattr(values, kind, value)
-            setattr(values, f"{kind}_x", value / uln)
+                setattr(values, name, value)
+            setattr(values, f"{name}_x", value / uln)
         values.latest = max((lab.on for lab in latest if lab is not None), default=None)
         measures = values.measures()
         if self._some_predicate_may_hold(measures):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Condition = tuple[tuple[str, float], ...]  # the predicates of one label condition: (name, threshold)
@@ -157,11 +157,14 @@ class SafetyTables:
     liver_rules: dict[str, LiverRule]
     uln_defaults: dict[str, float]
     bilirubin_umol_per_mg_dl: float
-    enzyme_u_l_per_unit: dict[str, float]  # lower-cased unit ("ukat/l") -> U/L per unit
+    bilirubin_mg_dl_per_unit: dict[str, float]  # unit_key ("mg/l", "umol/l") -> mg/dL per unit, molar units too
+    enzyme_u_l_per_unit: dict[str, float]  # unit_key ("ukat/l") -> U/L per unit
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
     lung: tuple[FindingRule, ...]  # safety.yaml lung rules: one a label
     pregnancy: FindingRule | None = None  # safety.yaml pregnancy
+    # (test kind, unit as written) -> liver_unit_factor's answer, filled as units are met.
+    unit_factors: dict[tuple[str, str], float | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def lung_agents(self) -> frozenset[str]:
@@ -171,6 +174,47 @@ class SafetyTables:
     def lung_rule_of(self, agent: str) -> FindingRule | None:
         """The lung rule of ``agent``'s label, if it has one."""
         return next((rule for rule in self.lung if agent in rule.agents), None)
+
+    def liver_unit_factor(self, kind: str, unit: str) -> float | None:
+        """What one ``unit`` of liver test ``kind`` is in its thresholds' unit (bilirubin mg/dL, enzymes
+        U/L; safety.yaml liver units); None for a unit the service does not read. No unit is the
+        thresholds' unit (umol/L for a molar bilirubin code); a test other than the liver's keeps its value."""
+        known = self.unit_factors.get((kind, unit), _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        table = LIVER_UNIT_TABLES.get(kind)
+        if table is None:
+            factor: float | None = 1.0
+        elif not unit.strip():
+            factor = 1 / self.bilirubin_umol_per_mg_dl if kind == "bilirubin-total-molar" else 1.0
+        else:
+            factors = self.bilirubin_mg_dl_per_unit if table == "bilirubin" else self.enzyme_u_l_per_unit
+            factor = factors.get(unit_key(unit))
+        if len(self.unit_factors) < _FACTORS_KEPT:  # records hold few distinct units: the answers are kept
+            self.unit_factors[kind, unit] = factor
+        return factor
+
+
+# The liver tests whose units safety.yaml lists (observation kinds of codes.yaml), and their table.
+LIVER_UNIT_TABLES = {
+    "bilirubin-total": "bilirubin",
+    "bilirubin-total-molar": "bilirubin",
+    "ast": "enzyme",
+    "alt": "enzyme",
+    "alp": "enzyme",
+}
+_FACTORS_KEPT = 4096
+_UNSEEN = object()
+_UNIT_SPELLINGS = (("micro", "u"), ("mikro", "u"), ("\u00b5", "u"), ("\u03bc", "u"), ("[", ""), ("]", ""), (" ", ""))
+
+
+def unit_key(unit: str) -> str:
+    """A unit as safety.yaml's unit tables spell it: "µkat/L", "mikrokat/l" and "ukat/L" are "ukat/l",
+    "[iU]/L" is "iu/l"."""
+    key = unit.strip().lower()
+    for spelling, written in _UNIT_SPELLINGS:
+        key = key.replace(spelling, written)
+    return key
 
 
 def _conditions(entries: list[dict[str, Any]]) -> tuple[Condition, ...]:
@@ -217,7 +261,14 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         },
         uln_defaults={kind: float(entry["value"]) for kind, entry in liver["uln_defaults"].items()},
         bilirubin_umol_per_mg_dl=float(liver["bilirubin_umol_per_mg_dl"]),
-        enzyme_u_l_per_unit={str(unit).lower(): float(factor) for unit, factor in liver.get("enzyme_u_l_per_unit", {}).items()},
+        bilirubin_mg_dl_per_unit={
+            **{unit_key(unit): float(factor) for unit, factor in liver["bilirubin_mg_dl_per_unit"].items()},
+            **{
+                unit_key(unit): float(factor) / float(liver["bilirubin_umol_per_mg_dl"])
+                for unit, factor in liver["bilirubin_umol_per_unit"].items()
+            },
+        },
+        enzyme_u_l_per_unit={unit_key(unit): float(factor) for unit, factor in liver["enzyme_u_l_per_unit"].items()},
         visceral_crisis=VisceralCrisis(
             site=str(crisis["requires_site"]),
             bilirubin_mg_dl_above=float(crisis["bilirubin_mg_dl_above"]),

@@ -78,6 +78,7 @@ class ObservationReader:
         self.knowledge = knowledge
         self.terminology = knowledge.terminology
         self.values = ValueReader(knowledge)
+        self.label_tables = knowledge.label_tables
         self._statuses = frozenset(knowledge.raw["codes"]["observation_statuses"])
         self._snomed = knowledge.systems["snomed"]
         self._loinc = knowledge.systems["loinc"]
@@ -269,7 +270,10 @@ class ObservationReader:
     def _read_lab(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord, dated: bool) -> None:  # noqa: PLR0913
         lab = self.values.lab_result(kind, holder, when, record_id, dated)
         if lab is not None and self.values.plausible(lab):
-            record.labs.append(lab)
+            if self.label_tables.liver_unit_factor(kind, lab.unit) is not None:
+                record.labs.append(lab)
+            else:  # a unit safety.yaml does not list: a guess would be a tenfold error
+                record.skipped.append(f"Observation/{record_id or '?'} (its unit is not one the service reads)")
         elif lab is not None:  # a value no measurement can have: named on the data card, not used
             record.skipped.append(f"Observation/{record_id or '?'}")
         elif _has_value(holder):  # words ("severely reduced") where a number belongs: named, not guessed

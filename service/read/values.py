@@ -496,7 +496,11 @@ class ValueReader:
         """
         value = self._lvef_value(holder) if kind == "lvef" else self.number(holder)
         quantity = getattr(holder, "valueQuantity", None)
-        unit = (quantity.unit or quantity.code or "") if quantity is not None else ""
+        unit = ""
+        if quantity is not None:
+            unit = quantity.unit or quantity.code or ""
+            if quantity.code and unit != quantity.code:
+                unit = self._quantity_unit(kind, unit, quantity.code)
         if value is None and kind != "lvef":
             value, unit = self._lab_text(holder)
         if value is None:
@@ -512,6 +516,12 @@ class ValueReader:
             value = round(value * 100, 1)
             low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
         return LabResult(kind, on, value, unit, low, high, record_id, dated=dated)
+
+    def _quantity_unit(self, kind: str, unit: str, code: str) -> str:
+        """A Quantity's unit, or its code when only the code is one safety.yaml reads ("U/L" for a unit
+        written "units per liter")."""
+        factor = self.knowledge.label_tables.liver_unit_factor
+        return code if factor(kind, unit) is None and factor(kind, code) is not None else unit
 
     @staticmethod
     def plausible(lab: LabResult) -> bool:
