@@ -35,6 +35,15 @@ from tests.conftest import statement
         ("[vic-]trastuzumab duocarmazine", {"trastuzumab-duocarmazine"}),  # a HER2 ADC, not trastuzumab
         ("disitamab vedotin", {"disitamab-vedotin"}),
         ("trastuzumab rezetecan", {"trastuzumab-rezetecan"}),
+        ("Tuznue 150 mg", {"trastuzumab"}),  # an EU trastuzumab biosimilar (2024)
+        # USAN prefixes name the conjugate even cut short: never the trastuzumab in it.
+        ("ado-trastuzumab", {"trastuzumab-emtansine"}),
+        ("fam-trastuzumab 100 mg vial", {"trastuzumab-deruxtecan"}),
+        # Agents of breast cancer lines that had been read as no drug at all.
+        ("Ixempra 45 mg", {"ixabepilone"}),
+        ("Inluriyo", {"imlunestrant"}),
+        ("Fareston 60 mg", {"toremifene"}),
+        ("triptorelin pamoate (Trelstar)", {"triptorelin"}),
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):

@@ -53,6 +53,7 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
         statement("mx", "Trastuzumab pamirtecan 4.8 mg/kg IV", "2025-01-01", "2025-09-01"),
         statement("mx", "THP", "2025-01-01", status="active"),  # a regimen acronym that names no taxane
         statement("mx", "Breast AC-THP q21d", "2025-01-01", status="active"),
+        statement("mx", "giredestrant 30 mg", "2025-01-01", status="active"),  # an estrogen receptor antagonist (-estrant)
     ],
 )
 def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(
