@@ -73,6 +73,7 @@ class CancerCondition(Value, frozen=True):
     site: str | None = None
     record_id: str = ""
     recorded_only: bool = False  # ``on`` is the day the record was made (recordedDate): no onset given
+    resource: str = "Condition"  # the resource type it was read from (a stage group is an Observation)
 
 
 class LungDisease(Value, frozen=True):

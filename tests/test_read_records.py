@@ -1002,6 +1002,32 @@ def test_a_metastasis_dated_only_by_its_recording_is_named_when_therapy_began_be
     assert ("dated only by the day it was recorded" in details and "Condition/c2" in details) is named
 
 
+@pytest.mark.parametrize(("dated", "therapy", "named"), [(False, True, True), (True, True, False), (False, False, False)])
+def test_metastatic_disease_no_record_dates_is_named_when_therapy_is_read_as_metastatic(engine, knowledge, dated, therapy, named):
+    """A liver metastasis with no onset and no recorded date: every therapy on record, the adjuvant
+    paclitaxel + trastuzumab of 2019 too, was read as a metastatic line with nothing to say why (the
+    history reads "Line 1: paclitaxel + trastuzumab, completed"). The data card now says so and names the
+    record whose date is missing."""
+    from service.render import CardRenderer, RenderContext
+
+    liver = condition("c2", "snomed", "94381002", "2024-02-01")
+    if not dated:
+        del liver["onsetDateTime"]
+    records = [patient(), condition("c1", "snomed", "254837009", "2019-01-10"), liver]
+    records.append(observation("o1", "85319-2", "2019-01-15", valueCodeableConcept={"text": "3+"}))
+    if therapy:
+        records += [
+            statement("m1", "Herceptin", "2019-02-01", "2020-02-01"),
+            statement("m2", "Taxol", "2019-02-01", "2019-05-01"),
+        ]
+    evaluation = evaluate(engine, records)
+    assert evaluation.extent.undated_by == (() if dated else ("Condition/c2",))
+    details = " ".join(card.get("detail", "") for card in CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1")))
+    assert ("Metastatic disease that no record dates \\(Condition/c2\\)" in details) is named
+    if therapy:  # what the note explains: without a date, the 2019 course is a metastatic line
+        assert (evaluation.history.current_number == 1) is not dated
+
+
 # STU3 calls recordedDate assertedDate, DSTU2 dateRecorded; either dates a metastasis with no onset.
 @pytest.mark.parametrize("element", ["recordedDate", "assertedDate", "dateRecorded"])
 def test_a_metastasis_dated_by_an_older_name_of_its_recording(engine, element):

@@ -29,6 +29,9 @@ class DiseaseExtent:
     metastatic_date: date | None = None
     # The metastasis that dates the disease gives only the day it was recorded (no onset): "Condition/id".
     metastatic_date_recorded_by: str | None = None
+    # Metastatic, and no record of it gives any date: the records ("Condition/id"); every therapy is then
+    # read as metastatic (engine), which the data card says.
+    undated_by: tuple[str, ...] = ()
 
 
 def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool) -> bool:
@@ -60,6 +63,7 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
         sites=sites,
         metastatic_date=first.on if first else None,
         metastatic_date_recorded_by=f"Condition/{first.record_id or '?'}" if first and first.recorded_only else None,
+        undated_by=() if dated else tuple(sorted({f"{c.resource}/{c.record_id or '?'}" for c in distant})),
     )
 
 

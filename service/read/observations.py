@@ -247,7 +247,7 @@ class ObservationReader:
         elif kind in ("stage-group", "m-category"):
             role = self._staging_role(holder)
             if role is not None:
-                record.conditions.append(CancerCondition(role, on, record_id=record_id))
+                record.conditions.append(CancerCondition(role, on, record_id=record_id, resource="Observation"))
         elif kind == "disease-status":
             status = self.values.disease_status(holder)
             if status:

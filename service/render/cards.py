@@ -57,6 +57,18 @@ class CardRenderer(SummaryCard):
             f"as (neo)adjuvant. Record its onset if it began earlier: {extent.metastatic_date_recorded_by}"
         ]
 
+    @staticmethod
+    def _undated_metastasis_note(evaluation: Evaluation) -> list[str]:
+        """No record of the metastatic disease gives a date, so every therapy on record was read as a
+        metastatic line: (neo)adjuvant therapy is told apart only when its own record says so."""
+        undated_by = evaluation.extent.undated_by
+        if not undated_by or not evaluation.record.exposures:
+            return []
+        return [
+            f"Metastatic disease that no record dates ({', '.join(undated_by)}): every therapy on record is read as a "
+            "metastatic line, (neo)adjuvant therapy only when its own record says so. Record when the metastasis was found."
+        ]
+
     # -- public -------------------------------------------------------------------------------
     def cards(self, evaluation: Evaluation, context: RenderContext) -> list[dict[str, Any]]:
         """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
@@ -75,6 +87,7 @@ class CardRenderer(SummaryCard):
         if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
             problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]
         problems += self._recorded_date_note(evaluation)
+        problems += self._undated_metastasis_note(evaluation)
         if problems:
             cards.append(self.data_card(problems, context))
         # The summary card's regimen suggestions are built with no empty value (``_regimen_suggestions``):
