@@ -248,6 +248,31 @@ def as_oids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return changed
 
 
+# HL7 v2 table 0396's names of the systems (records converted from HL7 v2), and the URIs misspelt.
+V2_SYSTEMS = {LOINC: "LN", SNOMED: "SCT", ICD10: "I10C", "http://www.nlm.nih.gov/research/umls/rxnorm": "RXNORM"}
+MISSPELT = {
+    LOINC: "http://loinc.org/",
+    SNOMED: "http://snomed.info/sct/731000124108",
+    ICD10: "http://hl7.org/fhir/sid/icd-10-cm/",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "https://www.nlm.nih.gov/research/umls/rxnorm",
+}
+
+
+def with_systems(resources: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every code system by another of its names; Observations and medication records lose their texts and
+    displays, so that the codes alone must carry the meaning (as in ``as_oids``)."""
+    changed = _systems_renamed(resources, lambda system, code: (names.get(system, system), code))
+    others = set(names.values())
+    for resource in (r for r in changed if r["resourceType"] != "Condition"):
+        for holder, key in _concept_slots(resource):
+            concept = holder[key]
+            if any(c.get("system") in others for c in concept.get("coding") or []):
+                concept.pop("text", None)
+                for c in concept["coding"]:
+                    c.pop("display", None)
+    return changed
+
+
 # The drugs of the scenarios in ATC-DE, with the German displays of the MII oncology module's ATC value set
 # (a product keeps its brand as display when the substance code alone would not say it: Abraxane).
 ATC_DE = "http://fhir.de/CodeSystem/bfarm/atc"
@@ -322,6 +347,8 @@ TRANSFORMS: dict[str, Callable[[list[dict[str, Any]], date], list[dict[str, Any]
     "referenced-medications": lambda resources, now: as_medication_resources(with_infusions(resources, now)),
     "admixtures": lambda resources, now: as_admixtures(as_requests(resources)),
     "oids": lambda resources, _now: as_oids(resources),
+    "v2-systems": lambda resources, _now: with_systems(recoded(resources), V2_SYSTEMS),
+    "misspelt-systems": lambda resources, _now: with_systems(resources, MISSPELT),
     "german": lambda resources, _now: in_atc(resources),
     "atc-codes-only": lambda resources, _now: in_atc(resources, "http://www.whocc.no/atc", displays=False),
     "stu3-conditions": lambda resources, _now: as_stu3_conditions(resources),
@@ -357,6 +384,9 @@ def test_the_transforms_change_what_they_claim(engine: Engine):
     assert before != after
     systems = json.dumps(as_oids(resources))
     assert not any(f'"system": "{system}"' in systems for system in OIDS) and "urn:oid:2.16.840.1.113883.6.90" in systems
+    for names in (V2_SYSTEMS, MISSPELT):
+        renamed = json.dumps(with_systems(resources, names))
+        assert not any(f'"system": "{system}"' in renamed for system in names) and f'"system": "{names[LOINC]}"' in renamed
     german = json.dumps(in_atc(resources))
     assert "rxnorm" not in german and "Phesgo" not in german and german.count(ATC_DE) >= 500
     codes_only = [r["medicationCodeableConcept"] for r in in_atc(resources, displays=False) if "medicationCodeableConcept" in r]

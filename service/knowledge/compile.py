@@ -32,7 +32,10 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     knowledge.systems = systems
     aliases = codes.get("system_aliases", {})
     knowledge.system_alias = {
-        alias: systems[key] for group in ("oids", "editions") for key, names in aliases.get(group, {}).items() for alias in names
+        alias: systems[key]
+        for group in ("oids", "editions", "v2_codes", "spellings")
+        for key, names in aliases.get(group, {}).items()
+        for alias in names
     }
     loinc = systems["loinc"]
     for kind, entry in codes["observations"].items():
