@@ -179,9 +179,8 @@ class SafetyTables:
         """What one ``unit`` of liver test ``kind`` is in its thresholds' unit (bilirubin mg/dL, enzymes
         U/L; safety.yaml liver units); None for a unit the service does not read. No unit is the
         thresholds' unit (umol/L for a molar bilirubin code); a test other than the liver's keeps its value."""
-        known = self.unit_factors.get((kind, unit), _UNSEEN)
-        if known is not _UNSEEN:
-            return known  # type: ignore[return-value]
+        if (kind, unit) in self.unit_factors:
+            return self.unit_factors[kind, unit]
         table = LIVER_UNIT_TABLES.get(kind)
         if table is None:
             factor: float | None = 1.0
@@ -204,7 +203,6 @@ LIVER_UNIT_TABLES = {
     "alp": "enzyme",
 }
 _FACTORS_KEPT = 4096
-_UNSEEN = object()
 _UNIT_SPELLINGS = (("micro", "u"), ("mikro", "u"), ("\u00b5", "u"), ("\u03bc", "u"), ("[", ""), ("]", ""), (" ", ""))
 
 
