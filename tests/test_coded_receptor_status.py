@@ -92,3 +92,69 @@ def test_a_snomed_problem_naming_the_status_gives_it_and_stays_the_primary(engin
     evaluation = engine.evaluate("p1", records, NOW)
     assert (evaluation.receptors.her2, evaluation.assessment()["breastCancer"]) == (her2, breast_cancer)
     assert (evaluation.receptors.er == "positive") is (code == "416053008")
+
+
+def _worded_primary(words: str, coded: bool = True) -> dict[str, Any]:
+    """A breast primary whose problem-list words state receptor status: coded C50.912 with those words as
+    its display (as IMO and Epic problem lists carry them), or text only."""
+    problem = condition("bc", "icd10cm", "C50.912", "2025-11-10")
+    if coded:
+        problem["code"]["coding"][0]["display"] = words
+    else:
+        problem["code"] = {"text": words}
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("words", "her2", "er", "pr", "hormone"),
+    [
+        ("HER2-positive breast cancer", "positive", "unknown", "unknown", "unknown"),
+        ("ER+/PR-/HER2+ invasive ductal carcinoma of left breast", "positive", "positive", "negative", "positive"),
+        (
+            "Malignant neoplasm of unspecified site of left female breast, estrogen receptor positive",
+            "unknown",
+            "positive",
+            "unknown",
+            "positive",
+        ),
+        ("Breast cancer, hormone receptor-positive, HER2-negative", "negative", "unknown", "unknown", "positive"),
+        ("Triple negative breast cancer", "negative", "negative", "negative", "negative"),
+        ("Breast cancer (ER/PR negative, HER2 amplified)", "positive", "negative", "negative", "negative"),
+        ("HER2/neu positive breast ca", "positive", "unknown", "unknown", "unknown"),
+        # Not statuses: HER2-low and HER2 0 (a laboratory's category), a denied one, a percent, "PR" for a response.
+        ("Breast cancer, HER2-low", "unknown", "unknown", "unknown", "unknown"),
+        ("Breast cancer, not HER2 positive", "unknown", "unknown", "unknown", "unknown"),
+        ("Breast cancer, ER 90%, PR on T-DXd", "unknown", "unknown", "unknown", "unknown"),
+    ],
+)
+def test_a_receptor_status_in_the_words_of_the_breast_primary_is_read(engine, words, her2, er, pr, hormone):
+    """A problem list saying "ER+/PR-/HER2+ invasive ductal carcinoma" with no HER2 laboratory result read as
+    HER2 unknown: "No HER2 tissue result: test HER2 on a biopsy before choosing therapy"."""
+    for coded in (True, False):
+        records = [patient(), _worded_primary(words, coded), condition("c2", "icd10cm", "C78.7", "2026-02-01")]
+        receptors = engine.evaluate("p1", records, NOW).receptors
+        read = (receptors.her2, receptors.er or "unknown", receptors.pr or "unknown", receptors.hormone_receptor)
+        assert read == (her2, er, pr, hormone), coded
+
+
+def test_the_words_give_way_to_a_laboratory_result_and_say_where_they_came_from(engine, knowledge):
+    records = [patient(), _worded_primary("ER+/PR+/HER2+ breast cancer"), condition("c2", "icd10cm", "C78.7", "2026-02-01")]
+    evaluation = engine.evaluate("p1", records, NOW)
+    assert evaluation.recommendation.in_scope and evaluation.recommendation.line == 1
+    detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
+    assert "- HER2 **positive** (problem list, 2025-11-10)" in detail
+    ihc = observation("h", "85319-2", "2026-01-15", valueCodeableConcept={"text": "1+"})
+    assert engine.evaluate("p1", [*records, ihc], NOW).receptors.her2 == "low"
+
+
+def test_another_cancers_words_give_no_breast_receptor_status(engine):
+    """A metastasis record naming another cancer's HER2 status ("HER2 positive gastric cancer, liver
+    metastases") says nothing of the breast cancer's; one naming the breast cancer does."""
+    for words, her2 in (
+        ("HER2 positive gastric cancer, liver metastases", "unknown"),
+        ("HER2+ breast cancer, liver metastases", "positive"),
+    ):
+        metastasis = condition("c2", "icd10cm", "C78.7", "2026-02-01")
+        metastasis["code"]["coding"][0]["display"] = words
+        records = [patient(), condition("c1", "snomed", "254837009", "2025-11-10"), metastasis]
+        assert engine.evaluate("p1", records, NOW).receptors.her2 == her2, words

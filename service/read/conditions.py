@@ -48,6 +48,24 @@ def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: dat
         record.receptor_statuses += [CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()]
 
 
+_NAME_JOINS = re.compile(r"\s*(?:/|,|&|\band\b)\s*")
+
+
+def _receptor_status_words(
+    words: Mapping[str, Any] | None,
+) -> tuple[re.Pattern[str] | None, tuple[tuple[re.Pattern[str], str], ...]]:
+    """codes.yaml receptor_status_conditions words, compiled: one pattern finding a run of receptor names
+    and the status after it (groups names, positive, negative), and the words that name every receptor."""
+    if not words:
+        return None, ()
+    name = "|".join(f"(?:{pattern})" for pattern in words["names"].values())
+    names = rf"(?P<names>(?:{name})(?:\s*(?:/|,|&|\band\b)\s*(?:{name}))*)"
+    status = rf"(?:\(\s*)?(?:(?P<positive>{words['positive']})|(?P<negative>{words['negative']}))"
+    pattern = rf"(?<![a-z0-9])(?<!not )(?<!no ){names}(?:\s+receptors?)?(?:\s+status)?(?:\s*[:=]\s*|-(?=[a-z(])|\s*){status}"
+    every = tuple((re.compile(rf"\b(?:{text})\b"), str(status)) for text, status in words.get("all_receptors", {}).items())
+    return re.compile(pattern), every
+
+
 class ConditionReader:
     """Reads the Conditions of one patient into a ``PatientRecord``."""
 
@@ -71,6 +89,15 @@ class ConditionReader:
         self._receptor_status_codes: dict[tuple[str, str], dict[str, str]] = {
             (self._icd10, str(code)): dict(found) for code, found in coded.get("codes", {}).items()
         } | {(self._snomed, str(code)): dict(found) for code, found in coded.get("snomed", {}).items()}
+        self._status_words, self._all_receptor_words = _receptor_status_words(coded.get("words"))
+        self._any_status_words = (
+            re.compile("|".join([self._status_words.pattern, *(p.pattern for p, _ in self._all_receptor_words)]), re.IGNORECASE)
+            if self._status_words is not None
+            else None
+        )
+        self._receptor_names = tuple(
+            (str(receptor), re.compile(pattern)) for receptor, pattern in coded.get("words", {}).get("names", {}).items()
+        )
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         """Read one Condition if it is a breast primary, a metastasis, a regional node or says stage IV,
@@ -105,7 +132,7 @@ class ConditionReader:
             return
         on = self._onset(condition)
         record_id = condition.id or ""
-        _add_statuses(record, statuses, on, record_id)  # "HER2 positive carcinoma of breast": its HER2 status too
+        self._add_receptor_statuses(condition, statuses, primary, on, record)
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
             if doubted:  # "Liver metastases; possible bone metastases": the liver counted, the bone not
@@ -308,6 +335,47 @@ class ConditionReader:
             if self._progression_words.search(lowered) and not self.terminology.text_denied_progression.search(lowered):
                 record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
                 return
+
+    def _add_receptor_statuses(
+        self, condition: Any, statuses: list[dict[str, str]], primary: bool, on: date | None, record: PatientRecord
+    ) -> None:
+        """The receptor statuses a breast cancer problem states: coded ("HER2 positive carcinoma of breast"),
+        else in its words ("ER+/PR-/HER2+ invasive ductal carcinoma")."""
+        if not statuses:
+            statuses = self._worded_statuses(condition.code, breast_named=not primary)
+        if statuses:
+            _add_statuses(record, statuses, on, condition.id or "")
+
+    def _worded_statuses(self, code: Any, breast_named: bool) -> list[dict[str, str]]:
+        """The receptor statuses a breast cancer problem's words state (codes.yaml receptor_status_conditions
+        words): "HER2-positive", "ER+/PR-/HER2+", "estrogen receptor positive", "triple negative".
+        ``breast_named``: only words that name the breast are read (a metastasis: "HER2+ breast cancer to
+        liver", not "HER2 positive gastric cancer, liver metastases")."""
+        words = self._status_words
+        if code is None or words is None or self._any_status_words is None:
+            return []
+        found: dict[str, str] = {}
+        for text in [code.text, *[coding.display for coding in code.coding]] if code.coding else [code.text]:
+            # One search first: most problems' words state no receptor status.
+            if not text or self._any_status_words.search(text) is None or (breast_named and not _BREAST.search(text)):
+                continue
+            lowered = text.lower()
+            for match in words.finditer(lowered):
+                status = "positive" if match.group("positive") else "negative"
+                found |= dict.fromkeys(self._receptors_named(match.group("names")), status)
+            for pattern, status in self._all_receptor_words:
+                if pattern.search(lowered):
+                    found |= dict.fromkeys(("er", "pr", "her2"), status)
+        return [found] if found else []
+
+    def _receptors_named(self, names: str) -> list[str]:
+        """The receptors a run of names joined by "/", ",", "and" or "&" names ("er/pr": er and pr)."""
+        return [
+            receptor
+            for name in _NAME_JOINS.split(names)
+            for receptor, pattern in self._receptor_names
+            if pattern.fullmatch(name.strip())
+        ]
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""
