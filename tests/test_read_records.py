@@ -246,6 +246,18 @@ def test_icdo3_topography_with_malignant_behaviour_is_a_breast_primary(engine):
         ("Intraductal carcinoma in situ of left breast", False, False),
         ("DCIS, right breast", False, False),
         ("Invasive ductal carcinoma with DCIS, left breast", True, False),
+        # Clinicians' shorthand for the cancer; a family history, a risk or a susceptibility is not one.
+        ("Breast ca, left, T2N1M0", True, False),
+        ("Ca of the right breast", True, False),
+        ("FHx breast ca (mother)", False, False),
+        ("Mother with breast cancer", False, False),
+        ("At risk for breast cancer", False, False),
+        ("Breast cancer risk", False, False),
+        ("Genetic predisposition to breast cancer", False, False),
+        ("Breast cancer gene carrier", False, False),
+        ("BRCA1-associated breast cancer", True, False),
+        ("Breast calcifications", False, False),
+        ("Breast CA 15-3 elevated", False, False),
     ],
 )
 def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, primary, metastatic):
