@@ -258,6 +258,10 @@ def test_icdo3_topography_with_malignant_behaviour_is_a_breast_primary(engine):
         ("BRCA1-associated breast cancer", True, False),
         ("Breast calcifications", False, False),
         ("Breast CA 15-3 elevated", False, False),
+        # A search for metastases is not one; an oligometastatic cancer has them.
+        ("Metastatic workup negative", False, False),
+        ("Metastatic survey pending", False, False),
+        ("Oligometastatic breast cancer (bone)", True, True),
     ],
 )
 def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, primary, metastatic):
