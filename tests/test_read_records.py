@@ -1207,3 +1207,19 @@ def test_spread_named_by_a_bone_or_a_malignant_effusion_is_read(engine, code, wo
         named["code"] = {"text": words}
     assessment = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), named]).assessment()
     assert assessment.get("metastaticSites") == sites
+
+
+@pytest.mark.parametrize(
+    ("text", "sites"),
+    [
+        ("Mediastinal lymphadenopathy, metastatic", ("lymph-node",)),
+        ("Retroperitoneal adenopathy, metastatic breast cancer", ("lymph-node",)),
+        ("Axillary lymphadenopathy, metastatic", ()),  # regional nodes: not distant disease
+        ("Mediastinal lymphadenopathy", ()),  # enlarged nodes, no metastasis stated
+    ],
+)
+def test_lymphadenopathy_names_the_nodes(engine, text, sites):
+    """ "Mediastinal lymphadenopathy, metastatic" was a metastasis of no known site ("other")."""
+    record = {"resourceType": "Condition", "id": "t", "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
+    evaluation = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), record])
+    assert evaluation.extent.sites == sites and evaluation.extent.metastatic is bool(sites)
