@@ -48,6 +48,23 @@ def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: dat
         record.receptor_statuses += [CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()]
 
 
+def _may_state_status(text: str) -> bool:
+    """Whether ``text`` holds a character or word every receptor status of codes.yaml receptor_status_conditions
+    words has: a sign, pos(itive), neg(ative), amplified, triple (substring tests, no search)."""
+    return (
+        "+" in text
+        or "-" in text
+        or "os" in text  # pos, Pos, POSITIVE (its "OS" too)
+        or "OS" in text
+        or "eg" in text  # neg, Neg, negative
+        or "EG" in text
+        or "mplif" in text
+        or "MPLIF" in text
+        or "riple" in text
+        or "RIPLE" in text
+    )
+
+
 _NAME_JOINS = re.compile(r"\s*(?:/|,|&|\band\b)\s*")
 
 
@@ -356,8 +373,10 @@ class ConditionReader:
             return []
         found: dict[str, str] = {}
         for text in [code.text, *[coding.display for coding in code.coding]] if code.coding else [code.text]:
-            # One search first: most problems' words state no receptor status.
-            if not text or self._any_status_words.search(text) is None or (breast_named and not _BREAST.search(text)):
+            # Substring tests first, then one search: most problems' words state no receptor status.
+            if not text or not _may_state_status(text) or self._any_status_words.search(text) is None:
+                continue
+            if breast_named and not _BREAST.search(text):
                 continue
             lowered = text.lower()
             for match in words.finditer(lowered):
