@@ -54,10 +54,10 @@ def _may_state_status(text: str) -> bool:
     return (
         "+" in text
         or "-" in text
-        or "os" in text  # pos, Pos, POSITIVE (its "OS" too)
-        or "OS" in text
-        or "eg" in text  # neg, Neg, negative
-        or "EG" in text
+        or "os" in text  # pos, positive, Positive
+        or "OS" in text  # POS, POSITIVE
+        or "eg" in text  # neg, negative, Negative
+        or "EG" in text  # NEG, NEGATIVE
         or "mplif" in text
         or "MPLIF" in text
         or "riple" in text
@@ -65,7 +65,8 @@ def _may_state_status(text: str) -> bool:
     )
 
 
-_NAME_JOINS = re.compile(r"\s*(?:/|,|&|\band\b)\s*")
+_NAME_JOIN = r"\s*(?:/|,|&|\band\b)\s*"  # between receptor names: "ER/PR", "ER and PR"
+_NAME_JOINS = re.compile(_NAME_JOIN)
 
 
 def _receptor_status_words(
@@ -76,7 +77,7 @@ def _receptor_status_words(
     if not words:
         return None, ()
     name = "|".join(f"(?:{pattern})" for pattern in words["names"].values())
-    names = rf"(?P<names>(?:{name})(?:\s*(?:/|,|&|\band\b)\s*(?:{name}))*)"
+    names = rf"(?P<names>(?:{name})(?:{_NAME_JOIN}(?:{name}))*)"
     status = rf"(?:\(\s*)?(?:(?P<positive>{words['positive']})|(?P<negative>{words['negative']}))"
     pattern = rf"(?<![a-z0-9])(?<!not )(?<!no ){names}(?:\s+receptors?)?(?:\s+status)?(?:\s*[:=]\s*|-(?=[a-z(])|\s*){status}"
     every = tuple((re.compile(rf"\b(?:{text})\b"), str(status)) for text, status in words.get("all_receptors", {}).items())
