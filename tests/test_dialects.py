@@ -237,15 +237,19 @@ def as_oids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     changed = _systems_renamed(
         recoded(resources), lambda system, code: (OIDS.get(system, system), code.replace(".", "") if system == ICD10 else code)
     )
-    oids = set(OIDS.values())
-    for resource in (r for r in changed if r["resourceType"] != "Condition"):
+    return _codes_alone(changed, set(OIDS.values()))
+
+
+def _codes_alone(resources: list[dict[str, Any]], systems: set[str]) -> list[dict[str, Any]]:
+    """Observations and medication records coded in ``systems`` without their texts and displays (in place)."""
+    for resource in (r for r in resources if r["resourceType"] != "Condition"):
         for holder, key in _concept_slots(resource):
             concept = holder[key]
-            if any(c.get("system") in oids for c in concept.get("coding") or []):
+            if any(c.get("system") in systems for c in concept.get("coding") or []):
                 concept.pop("text", None)
                 for c in concept["coding"]:
                     c.pop("display", None)
-    return changed
+    return resources
 
 
 # HL7 v2 table 0396's names of the systems (records converted from HL7 v2), and the URIs misspelt.
@@ -261,16 +265,7 @@ MISSPELT = {
 def with_systems(resources: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """Every code system by another of its names; Observations and medication records lose their texts and
     displays, so that the codes alone must carry the meaning (as in ``as_oids``)."""
-    changed = _systems_renamed(resources, lambda system, code: (names.get(system, system), code))
-    others = set(names.values())
-    for resource in (r for r in changed if r["resourceType"] != "Condition"):
-        for holder, key in _concept_slots(resource):
-            concept = holder[key]
-            if any(c.get("system") in others for c in concept.get("coding") or []):
-                concept.pop("text", None)
-                for c in concept["coding"]:
-                    c.pop("display", None)
-    return changed
+    return _codes_alone(_systems_renamed(resources, lambda system, code: (names.get(system, system), code)), set(names.values()))
 
 
 # The drugs of the scenarios in ATC-DE, with the German displays of the MII oncology module's ATC value set
