@@ -48,23 +48,6 @@ def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: dat
         record.receptor_statuses += [CodedReceptorStatus(receptor, status, on, record_id) for receptor, status in found.items()]
 
 
-def _may_state_status(text: str) -> bool:
-    """Whether ``text`` holds a character or word every receptor status of codes.yaml receptor_status_conditions
-    words has: a sign, pos(itive), neg(ative), amplified, triple (substring tests, no search)."""
-    return (
-        "+" in text
-        or "-" in text
-        or "os" in text  # pos, positive, Positive
-        or "OS" in text  # POS, POSITIVE
-        or "eg" in text  # neg, negative, Negative
-        or "EG" in text  # NEG, NEGATIVE
-        or "mplif" in text
-        or "MPLIF" in text
-        or "riple" in text
-        or "RIPLE" in text
-    )
-
-
 _NAME_JOIN = r"\s*(?:/|,|&|\band\b)\s*"  # between receptor names: "ER/PR", "ER and PR"
 _NAME_JOINS = re.compile(_NAME_JOIN)
 
@@ -113,6 +96,9 @@ class ConditionReader:
             if self._status_words is not None
             else None
         )
+        hints = coded.get("words", {}).get("hints")
+        # One of them is in every text a status pattern matches: a literal search before the patterns.
+        self._status_hints = re.compile("|".join(map(re.escape, hints)), re.IGNORECASE) if hints else None
         self._receptor_names = tuple(
             (str(receptor), re.compile(pattern)) for receptor, pattern in coded.get("words", {}).get("names", {}).items()
         )
@@ -150,7 +136,8 @@ class ConditionReader:
             return
         on = self._onset(condition)
         record_id = condition.id or ""
-        self._add_receptor_statuses(condition, statuses, primary, on, record)
+        names = concept_texts(condition.code)  # its words, for the receptor statuses and a progression they state
+        self._add_receptor_statuses(condition, names, statuses, primary, on, record)
         if from_text:
             record.read_from_text.append(f"Condition/{record_id or '?'}")
             if doubted:  # "Liver metastases; possible bone metastases": the liver counted, the bone not
@@ -159,7 +146,7 @@ class ConditionReader:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
-        self._read_progression(condition.code, None if recorded_only else on, record_id, record)  # its own onset only
+        self._read_progression(names, None if recorded_only else on, record_id, record)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
@@ -338,44 +325,50 @@ class ConditionReader:
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
         record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only))
 
-    def _read_progression(self, code: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
-        """A cancer Condition whose name (``code``, its shape) says the disease progressed ("Metastatic breast
-        cancer, progressing on THP", "Progression of metastatic breast cancer"): a progression on its onset, as
-        a disease status saying worsened is (lines.yaml stop_reasons.progression_pattern; not when denied)."""
-        if on is None or code is None:
+    def _read_progression(self, names: list[str], on: date | None, record_id: str, record: PatientRecord) -> None:
+        """A cancer Condition whose name (``names``: its code's text and displays) says the disease progressed
+        ("Metastatic breast cancer, progressing on THP", "Progression of metastatic breast cancer"): a
+        progression on its onset, as a disease status saying worsened is (lines.yaml
+        stop_reasons.progression_pattern; not when denied)."""
+        if on is None:
             return
-        texts = [code.text, *[coding.display for coding in code.coding]] if code.coding else [code.text]
-        for text in texts:
+        for text in names:
             # Only a name saying "progress...": "new liver metastases" names the metastasis found, not a progression.
-            if not text or ("rogres" not in text and "ROGRES" not in text):
+            if "rogres" not in text and "ROGRES" not in text:
                 continue
             lowered = text.lower()
             if self._progression_words.search(lowered) and not self.terminology.text_denied_progression.search(lowered):
                 record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
                 return
 
-    def _add_receptor_statuses(
-        self, condition: Any, statuses: list[dict[str, str]], primary: bool, on: date | None, record: PatientRecord
+    def _add_receptor_statuses(  # noqa: PLR0913  (the Condition, its words and what was read of it)
+        self,
+        condition: Any,
+        names: list[str],
+        statuses: list[dict[str, str]],
+        primary: bool,
+        on: date | None,
+        record: PatientRecord,
     ) -> None:
         """The receptor statuses a breast cancer problem states: coded ("HER2 positive carcinoma of breast"),
-        else in its words ("ER+/PR-/HER2+ invasive ductal carcinoma")."""
+        else in its words (``names``: "ER+/PR-/HER2+ invasive ductal carcinoma")."""
         if not statuses:
-            statuses = self._worded_statuses(condition.code, breast_named=not primary)
+            statuses = self._worded_statuses(names, breast_named=not primary)
         if statuses:
             _add_statuses(record, statuses, on, condition.id or "")
 
-    def _worded_statuses(self, code: Any, breast_named: bool) -> list[dict[str, str]]:
+    def _worded_statuses(self, names: list[str], breast_named: bool) -> list[dict[str, str]]:
         """The receptor statuses a breast cancer problem's words state (codes.yaml receptor_status_conditions
         words): "HER2-positive", "ER+/PR-/HER2+", "estrogen receptor positive", "triple negative".
         ``breast_named``: only words that name the breast are read (a metastasis: "HER2+ breast cancer to
         liver", not "HER2 positive gastric cancer, liver metastases")."""
-        words = self._status_words
-        if code is None or words is None or self._any_status_words is None:
+        words, hints = self._status_words, self._status_hints
+        if words is None or hints is None or self._any_status_words is None:
             return []
         found: dict[str, str] = {}
-        for text in [code.text, *[coding.display for coding in code.coding]] if code.coding else [code.text]:
-            # Substring tests first, then one search: most problems' words state no receptor status.
-            if not text or not _may_state_status(text) or self._any_status_words.search(text) is None:
+        for text in names:
+            # A hint first (codes.yaml words hints), then the search: most problems' words state no status.
+            if hints.search(text) is None or self._any_status_words.search(text) is None:
                 continue
             if breast_named and not _BREAST.search(text):
                 continue
