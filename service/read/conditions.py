@@ -96,9 +96,8 @@ class ConditionReader:
             if self._status_words is not None
             else None
         )
-        hints = coded.get("words", {}).get("hints")
-        # One of them is in every text a status pattern matches: a literal search before the patterns.
-        self._status_hints = re.compile("|".join(map(re.escape, hints)), re.IGNORECASE) if hints else None
+        # One of them is in every text a status pattern matches (any case): substring tests before the patterns.
+        self._status_hints = tuple(str(hint).lower() for hint in coded.get("words", {}).get("hints", []))
         self._receptor_names = tuple(
             (str(receptor), re.compile(pattern)) for receptor, pattern in coded.get("words", {}).get("names", {}).items()
         )
@@ -362,17 +361,18 @@ class ConditionReader:
         words): "HER2-positive", "ER+/PR-/HER2+", "estrogen receptor positive", "triple negative".
         ``breast_named``: only words that name the breast are read (a metastasis: "HER2+ breast cancer to
         liver", not "HER2 positive gastric cancer, liver metastases")."""
-        words, hints = self._status_words, self._status_hints
-        if words is None or hints is None or self._any_status_words is None:
+        words = self._status_words
+        if words is None or self._any_status_words is None:
             return []
         found: dict[str, str] = {}
         for text in names:
-            # A hint first (codes.yaml words hints), then the search: most problems' words state no status.
-            if hints.search(text) is None or self._any_status_words.search(text) is None:
+            lowered = text.lower()
+            # A hint first (codes.yaml words hints; substring tests, no search): most problems' words state
+            # no status. Then the patterns.
+            if not self._hinted(lowered) or self._any_status_words.search(text) is None:
                 continue
             if breast_named and not _BREAST.search(text):
                 continue
-            lowered = text.lower()
             for match in words.finditer(lowered):
                 status = "positive" if match.group("positive") else "negative"
                 found |= dict.fromkeys(self._receptors_named(match.group("names")), status)
@@ -380,6 +380,13 @@ class ConditionReader:
                 if pattern.search(lowered):
                     found |= dict.fromkeys(("er", "pr", "her2"), status)
         return [found] if found else []
+
+    def _hinted(self, lowered: str) -> bool:
+        """Whether a lower-case text holds one of the receptor-status words' hints."""
+        for hint in self._status_hints:
+            if hint in lowered:
+                return True
+        return False
 
     def _receptors_named(self, names: str) -> list[str]:
         """The receptors a run of names joined by "/", ",", "and" or "&" names ("er/pr": er and pr)."""
