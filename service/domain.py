@@ -76,9 +76,10 @@ class CancerCondition(Value, frozen=True):
     resource: str = "Condition"  # the resource type it was read from (a stage group is an Observation)
 
 
-class LungDisease(Value, frozen=True):
-    """A Condition naming interstitial lung disease or pneumonitis (any clinical status), or a drug stopped
-    for it (its stop reason names it): safety.yaml lung."""
+class Finding(Value, frozen=True):
+    """A Condition naming a finding a label rule is about (any clinical status), or a drug stopped for it
+    (its stop reason names it): interstitial lung disease or pneumonitis (safety.yaml lung), heart failure
+    or cardiomyopathy (safety.yaml heart)."""
 
     on: date | None
     active: bool  # clinicalStatus active, recurrence or relapse, or none given; False for a stop reason
@@ -145,7 +146,8 @@ class PatientRecord:
 
     patient_id: str
     conditions: list[CancerCondition] = field(default_factory=list)
-    lung_disease: list[LungDisease] = field(default_factory=list)  # interstitial lung disease or pneumonitis
+    lung_disease: list[Finding] = field(default_factory=list)  # interstitial lung disease or pneumonitis
+    heart_failure: list[Finding] = field(default_factory=list)  # heart failure or cardiomyopathy
     pregnancies: list[Pregnancy] = field(default_factory=list)  # current pregnancies (safety.yaml pregnancy)
     receptors: list[ReceptorResult] = field(default_factory=list)
     receptor_statuses: list[CodedReceptorStatus] = field(default_factory=list)  # coded on the problem list

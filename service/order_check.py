@@ -10,6 +10,7 @@ from service.engine import Evaluation
 from service.infer.lines import add_months
 from service.knowledge import Knowledge
 from service.knowledge.cards import ORDER_CHECK_TOPIC
+from service.knowledge.models import FindingRule
 from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
 from service.recommend.options import relapse_months
@@ -145,18 +146,29 @@ class OrderChecker:
         hit = evaluation.safety.hepatic_hit(agent, agent in given.ongoing)
         if hit is not None and hit.changes_drug:
             add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
-        pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy
-        if pregnancy is not None and rule is not None and agent in rule.agents:
-            when = self.renderer.pregnancy_when(pregnancy)
-            add("pregnancy", "warning", templates["pregnancy"].format(drug=display, when=when), rule.action, rule.source)
-        lung, lung_rule = evaluation.safety.lung_disease, self.tables.lung_rule_of(agent)
-        if lung is not None and lung_rule is not None:
-            when = self.renderer.lung_disease_when(lung)
-            add("lung", "warning", templates["lung"].format(drug=display, when=when), lung_rule.action, lung_rule.source)
+        for kind, summary, rule in self._finding_issues(evaluation, agent, display):
+            add(kind, "warning", summary, rule.action, rule.source)
         her2 = self._her2_issue(evaluation.receptors.her2, agent, display)
         if her2 is not None:
             add("her2-status", "warning", *her2)
         return issues
+
+    def _finding_issues(self, evaluation: Evaluation, agent: str, display: str) -> list[tuple[str, str, FindingRule]]:
+        """(kind, summary, the label's rule) for each finding on record that a rule of ``agent``'s label is
+        about: a current pregnancy (safety.yaml pregnancy), ILD or pneumonitis (lung), heart failure or
+        cardiomyopathy (heart)."""
+        templates, found_issues = self.templates, []
+        pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy
+        if pregnancy is not None and rule is not None and agent in rule.agents:
+            when = self.renderer.pregnancy_when(pregnancy)
+            found_issues.append(("pregnancy", templates["pregnancy"].format(drug=display, when=when), rule))
+        for kind, rules in (("lung", self.tables.lung), ("heart", self.tables.heart)):
+            found, _ = evaluation.safety.finding(kind)
+            finding_rule = self.tables.rule_of(rules, agent)
+            if found is not None and finding_rule is not None:
+                when = self.renderer.finding_when(found)
+                found_issues.append((kind, templates[kind].format(drug=display, when=when), finding_rule))
+        return found_issues
 
     def _her2_issue(self, her2: str, agent: str, display: str) -> tuple[str, str | None, str | None] | None:
         """(summary, why, source) when an HER2 agent is ordered and HER2 is not positive, unless the

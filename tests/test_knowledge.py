@@ -119,6 +119,22 @@ LUNG_WORDS = [
     "Fibrosis of lungs",
     "Pneumonitis",
 ]
+HEART_WORDS = [
+    "Heart failure",
+    "Congestive cardiac failure",
+    "CHF",
+    "CCF",
+    "HFrEF",
+    "HFmrEF",
+    "HFpEF",
+    "Left ventricular failure",
+    "Right ventricular insufficiency",
+    "Dilated cardiomyopathy",
+    "Cardiomyopathy due to drug",
+    "LV systolic dysfunction",
+    "Left ventricular systolic dysfunction",
+    "LVSD",
+]
 
 
 def test_the_hints_hold_every_text_their_patterns_match(knowledge):
@@ -130,9 +146,10 @@ def test_the_hints_hold_every_text_their_patterns_match(knowledge):
         lowered = without_accents(text.lower())
         assert terminology.text_secondary.search(lowered) or terminology.text_stage_iv.search(lowered), text
         assert any(hint in lowered for hint in terminology.text_spread_hints), text
-    for text in LUNG_WORDS:
-        assert terminology.lung_text.search(text), text
-        assert any(hint in text.lower() for hint in terminology.lung_hints), text
+    for terms, texts in ((terminology.lung, LUNG_WORDS), (terminology.heart, HEART_WORDS)):
+        for text in texts:
+            assert terms.text.search(text), text
+            assert any(hint in text.lower() for hint in terms.hints), text
 
 
 # -- no pattern in mappings/ can take quadratic time ----------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.domain import LabResult, LungDisease, PatientRecord, Pregnancy
+from service.domain import Finding, LabResult, PatientRecord, Pregnancy
 from service.infer.disease import DiseaseExtent
 from service.infer.label_checks import (
     LIVER_SETTINGS,
@@ -64,9 +64,18 @@ class SafetyFacts:
     brain_metastases: bool = False
     receptor_retest: bool = False
     liver_local_therapy_review: bool = False
-    lung_disease: LungDisease | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
+    lung_disease: Finding | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
     lung_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml lung given now while that record is active
+    heart_failure: Finding | None = None  # the record of heart failure or cardiomyopathy to name, as lung_disease
+    heart_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml heart given now while that record is active
     pregnancy: Pregnancy | None = None  # a current pregnancy on record (the latest), safety.yaml pregnancy
+
+    def finding(self, kind: str) -> tuple[Finding | None, tuple[str, ...]]:
+        """The record of finding ``kind`` to name ("lung": ILD or pneumonitis; "heart": heart failure or
+        cardiomyopathy) and the drugs of its label rules given now while it is active."""
+        if kind == "lung":
+            return self.lung_disease, self.lung_agents_given
+        return self.heart_failure, self.heart_agents_given
 
     def hepatic_hit(self, agent: str, ongoing: bool) -> RuleHit | None:
         """The label liver row that applies to ``agent``: the on-treatment table if it is given now, else the starting one."""
@@ -99,6 +108,8 @@ class SafetyRules:
     def __init__(self, knowledge: Knowledge) -> None:
         self.tables = knowledge.label_tables
         self.pregnancy_days = knowledge.terminology.pregnancy_current_days
+        self.lung_agents = self.tables.agents_of(self.tables.lung)
+        self.heart_agents = self.tables.agents_of(self.tables.heart)
         self.monitored = self.tables.monitored_agents
         self.brain_sites = self.tables.brain_sites
         # The label tables compiled once: a request only calls the checks (issue 16).
@@ -132,12 +143,19 @@ class SafetyRules:
             after_start = [status for status in statuses if status.on > line.start]
             latest = max(after_start, key=lambda status: status.on) if after_start else None
             facts.liver_local_therapy_review = latest is not None and latest.status in ("improved", "stable")
-        if record.lung_disease:
-            facts.lung_disease = max(record.lung_disease, key=lambda found: (found.active, found.on or date.min))
-            if facts.lung_disease.active:
-                facts.lung_agents_given = tuple(sorted(self.tables.lung_agents & history.ongoing_agents()))
+        facts.lung_disease, facts.lung_agents_given = self._finding(record.lung_disease, self.lung_agents, history)
+        facts.heart_failure, facts.heart_agents_given = self._finding(record.heart_failure, self.heart_agents, history)
         facts.pregnancy = self._pregnancy(record, now)
         return facts
+
+    @staticmethod
+    def _finding(found: list[Finding], agents: frozenset[str], history: TherapyHistory) -> tuple[Finding | None, tuple[str, ...]]:
+        """The record of a finding to name (active first, then the latest) and the drugs of its label rules
+        (``agents``) given now while that record is active."""
+        if not found:
+            return None, ()
+        named = max(found, key=lambda one: (one.active, one.on or date.min))
+        return named, tuple(sorted(agents & history.ongoing_agents())) if named.active else ()
 
     def _pregnancy(self, record: PatientRecord, now: date) -> Pregnancy | None:
         """The latest pregnancy record dated within ``current_days`` of ``now`` (an undated Condition counts),

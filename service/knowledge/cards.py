@@ -115,6 +115,8 @@ class CardWording:
     data_problems_topic: str
     lung_on_treatment_summary: str  # {drug}, {when}
     lung_on_treatment_topic: str
+    heart_on_treatment_summary: str  # {drug}, {when}
+    heart_on_treatment_topic: str
     pregnancy_summary: str = ""  # {drug}, {when}
     new_site_note: str = ""  # {days}, {line}, {start}, {sites}: a metastasis first recorded during the line
     pregnancy_topic: str = "data-quality"
@@ -176,6 +178,8 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         data_problems_topic=str(document["data_problems"].get("topic", "data-quality")),
         lung_on_treatment_summary=str(document["lung_on_treatment"]["summary"]),
         lung_on_treatment_topic=str(document["lung_on_treatment"]["topic"]),
+        heart_on_treatment_summary=str(document["heart_on_treatment"]["summary"]),
+        heart_on_treatment_topic=str(document["heart_on_treatment"]["topic"]),
         pregnancy_summary=str(document.get("pregnancy", {}).get("summary", "")),
         new_site_note=str(document.get("new_site_note", "")),
         pregnancy_topic=str(document.get("pregnancy", {}).get("topic", "data-quality")),
@@ -188,6 +192,7 @@ def _check(wording: CardWording) -> None:
     """Topics and actions named anywhere in cards.yaml are defined there."""
     topics = [("data_problems/topic", wording.data_problems_topic), ("(summary card)", SUMMARY_TOPIC)]
     topics += [("(order-check cards)", ORDER_CHECK_TOPIC), ("lung_on_treatment/topic", wording.lung_on_treatment_topic)]
+    topics += [("heart_on_treatment/topic", wording.heart_on_treatment_topic)]
     topics += [("pregnancy/topic", wording.pregnancy_topic)]
     topics += [(f"alerts/{code}/topic", alert.topic) for code, alert in wording.alerts.items()]
     for where, topic in topics:

@@ -79,10 +79,13 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
 
 
 def _safety_agents(safety: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, agent) for every agent safety.yaml names: label tables, lung rules, the pregnancy rule."""
+    """(where, agent) for every agent safety.yaml names: label tables, lung and heart rules, the pregnancy rule."""
     found = [(f"{table}/rules", agent) for table in ("lvef", "liver") for agent in safety[table]["rules"]]
     found += [
-        (f"lung/rules/{index}/agents", agent) for index, rule in enumerate(safety["lung"]["rules"]) for agent in rule["agents"]
+        (f"{finding}/rules/{index}/agents", agent)
+        for finding in ("lung", "heart")
+        for index, rule in enumerate(safety[finding]["rules"])
+        for agent in rule["agents"]
     ]
     found += [("pregnancy/agents", agent) for agent in safety.get("pregnancy", {}).get("agents", [])]
     return found

@@ -137,8 +137,8 @@ class VisceralCrisis:
 
 @dataclass(frozen=True)
 class FindingRule:
-    """The agents whose label rule is about one finding (interstitial lung disease or pneumonitis; a
-    pregnancy), its words and source."""
+    """The agents whose label rule is about one finding (interstitial lung disease or pneumonitis; heart
+    failure or cardiomyopathy; a pregnancy), its words and source."""
 
     agents: frozenset[str]
     action: str
@@ -162,18 +162,20 @@ class SafetyTables:
     visceral_crisis: VisceralCrisis
     brain_sites: frozenset[str]
     lung: tuple[FindingRule, ...]  # safety.yaml lung rules: one a label
+    heart: tuple[FindingRule, ...] = ()  # safety.yaml heart rules: one a label
     pregnancy: FindingRule | None = None  # safety.yaml pregnancy
     # (test kind, unit as written) -> liver_unit_factor's answer, filled as units are met.
     unit_factors: dict[tuple[str, str], float | None] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def lung_agents(self) -> frozenset[str]:
-        """Every agent a label's lung rule is about."""
-        return frozenset().union(*(rule.agents for rule in self.lung))
+    @staticmethod
+    def agents_of(rules: tuple[FindingRule, ...]) -> frozenset[str]:
+        """Every agent one of ``rules`` (safety.yaml lung, heart) is about."""
+        return frozenset().union(*(rule.agents for rule in rules))
 
-    def lung_rule_of(self, agent: str) -> FindingRule | None:
-        """The lung rule of ``agent``'s label, if it has one."""
-        return next((rule for rule in self.lung if agent in rule.agents), None)
+    @staticmethod
+    def rule_of(rules: tuple[FindingRule, ...], agent: str) -> FindingRule | None:
+        """The rule of ``rules`` (safety.yaml lung, heart) of ``agent``'s label, if it has one."""
+        return next((rule for rule in rules if agent in rule.agents), None)
 
     def liver_unit_factor(self, kind: str, unit: str) -> float | None:
         """What one ``unit`` of liver test ``kind`` is in its thresholds' unit (bilirubin mg/dL, enzymes
@@ -274,15 +276,19 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             source=str(crisis["source"]),
         ),
         brain_sites=frozenset(document["brain_metastases"]["sites"]),
-        lung=tuple(
-            FindingRule(frozenset(rule["agents"]), str(rule["action"]), str(rule["source"])) for rule in document["lung"]["rules"]
-        ),
+        lung=_finding_rules(document["lung"]),
+        heart=_finding_rules(document["heart"]),
         pregnancy=(
             FindingRule(frozenset(pregnancy["agents"]), str(pregnancy["action"]), str(pregnancy["source"]))
             if (pregnancy := document.get("pregnancy"))
             else None
         ),
     )
+
+
+def _finding_rules(section: dict[str, Any]) -> tuple[FindingRule, ...]:
+    """safety.yaml lung or heart: one rule a label."""
+    return tuple(FindingRule(frozenset(rule["agents"]), str(rule["action"]), str(rule["source"])) for rule in section["rules"])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from service.domain import CancerCondition, CodedReceptorStatus, DiseaseStatus, LungDisease, PatientRecord, Pregnancy
+from service.domain import CancerCondition, CodedReceptorStatus, DiseaseStatus, Finding, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
@@ -227,11 +227,11 @@ class ConditionReader:
     ) -> None:
         """A Condition naming no breast cancer or metastasis for certain: one its words doubt ("suspected
         liver metastases") is named as a provisional diagnosis is; else a history of breast cancer,
-        another primary or lung disease."""
+        another primary, lung disease or heart failure."""
         if doubted:
             self._name_unconfirmed(raw, record)
         elif not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(raw, code_codings, record):
-            self._read_lung_disease(raw, code_codings, record)
+            self._read_findings(raw, code_codings, record)
             self._read_pregnancy(raw, code_codings, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
@@ -247,20 +247,23 @@ class ConditionReader:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
         return True
 
-    # -- interstitial lung disease and pneumonitis (safety.yaml lung) -----------------------------
-    def _read_lung_disease(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
-        """A Condition naming interstitial lung disease or pneumonitis, by code or else by its words."""
+    # -- findings a label rule is about: lung disease (safety.yaml lung), heart failure (heart) ---------
+    def _read_findings(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
+        """A Condition naming interstitial lung disease or pneumonitis, or heart failure or cardiomyopathy,
+        by code or else by its words."""
         terminology = self.terminology
-        from_text = not self._coded(code_codings, terminology.lung_snomed, terminology.lung_icd10_prefixes)
-        if from_text:
-            if not terminology.lung_disease_in_words(raw_concept_texts(raw.get("code"))):
-                return
-        condition = self._kept_and_named(raw, record, from_text)
-        if condition is None:
-            return
-        statuses = status_codes(condition.clinicalStatus)
-        active = not statuses or bool(statuses & _ACTIVE_STATUSES)
-        record.lung_disease.append(LungDisease(self._onset(condition), active, condition.id or ""))
+        texts: list[str] | None = None
+        for terms, found in ((terminology.lung, record.lung_disease), (terminology.heart, record.heart_failure)):
+            from_text = not self._coded(code_codings, terms.snomed, terms.icd10_prefixes)
+            if from_text:
+                texts = raw_concept_texts(raw.get("code")) if texts is None else texts
+                if not terminology.in_words(terms, texts):
+                    continue
+            condition = self._kept_and_named(raw, record, from_text)
+            if condition is not None:
+                statuses = status_codes(condition.clinicalStatus)
+                active = not statuses or bool(statuses & _ACTIVE_STATUSES)
+                found.append(Finding(self._onset(condition), active, condition.id or ""))
 
     # -- a current pregnancy (safety.yaml pregnancy) ----------------------------------------------
     def _read_pregnancy(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:

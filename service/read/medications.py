@@ -22,7 +22,7 @@ from collections.abc import Container, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from service.domain import EVENT_SOURCES, Exposure, LungDisease, PatientRecord, UnidentifiedTherapy
+from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.knowledge.drugs import normalise_name
 from service.read.common import (
@@ -38,6 +38,7 @@ from service.read.common import (
     to_date,
     validated,
 )
+from service.read.terminology import FindingTerms
 
 # Record statuses that take a medication record out of the history (docs/clinical-rules.md §0).
 EXCLUDED_MEDICATION_STATUS = {
@@ -355,14 +356,18 @@ class MedicationReader:
 
     def _read_stop(self, raw: Mapping[str, Any], model: Any, record: PatientRecord, agents: set[str], on: date) -> str | None:  # noqa: PLR0913
         """progression | toxicity | other from the status reasons (None without one). A drug stopped for
-        ILD or pneumonitis is a toxicity, coded with no words too, and a lung-disease episode."""
+        ILD or pneumonitis, or for heart failure or cardiomyopathy, is a toxicity, coded with no words too,
+        and an episode of that finding."""
         reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
         if reasons is None:
             return None
         stop_reason = self._stop_reason(reasons)
-        if stop_reason in ("toxicity", "other") and self._stopped_for_lung_disease(model):
-            stop_reason = "toxicity"
-            record.lung_disease.append(LungDisease(on, False, reference_of(raw), tuple(sorted(agents))))
+        if stop_reason in ("toxicity", "other"):
+            terminology = self.knowledge.terminology
+            for terms, found in ((terminology.lung, record.lung_disease), (terminology.heart, record.heart_failure)):
+                if self._stopped_for(model, terms):
+                    stop_reason = "toxicity"
+                    found.append(Finding(on, False, reference_of(raw), tuple(sorted(agents))))
         return stop_reason
 
     def _stop_reason(self, reasons: Any) -> str:
@@ -380,22 +385,19 @@ class MedicationReader:
                     return said
         return "other"
 
-    def _stopped_for_lung_disease(self, model: Any) -> bool:
-        """Whether a stop reason names interstitial lung disease or pneumonitis (terminology.yaml lung_disease):
-        the labels' lung rules ask about such an episode whatever became of it."""
-        terminology = self.knowledge.terminology
+    def _stopped_for(self, model: Any, terms: FindingTerms) -> bool:
+        """Whether a stop reason names the finding of ``terms`` (terminology.yaml lung_disease, heart_failure):
+        the labels' rules ask about such an episode whatever became of it."""
         snomed, icd10 = self.knowledge.systems["snomed"], self.knowledge.systems["icd10cm"]
         reasons = model.statusReason
         texts: list[str] = []
         for concept in reasons if isinstance(reasons, list) else [reasons]:
             for coding in codings(concept):
                 system, code = coding_pair(coding, self._aliases)
-                if (system == snomed and code in terminology.lung_snomed) or (
-                    system == icd10 and code.startswith(terminology.lung_icd10_prefixes)
-                ):
+                if (system == snomed and code in terms.snomed) or (system == icd10 and code.startswith(terms.icd10_prefixes)):
                     return True
             texts += concept_texts(concept)
-        return terminology.lung_disease_in_words(texts) is True
+        return self.knowledge.terminology.in_words(terms, texts) is True
 
     def _stop_reason_in_words(self, lowered: str) -> str | None:
         """progression | toxicity from a stop reason's words (lines.yaml stop_reasons): a progression, else

@@ -4,7 +4,8 @@ The read layer asks these questions of a coding: is it a breast primary (SNOMED 
 descendant, ICD-10-CM C50, ICD-O-3 topography C50 with a malignant behaviour, mCODE's generic code with
 a breast bodySite)? Is a lymph-node secondary regional rather than distant? Does an M category or stage
 value mean distant disease, or none? Which staging Observations are coded in SNOMED CT? Does a Condition
-name interstitial lung disease or pneumonitis?
+name a finding a label rule is about (interstitial lung disease or pneumonitis; heart failure or
+cardiomyopathy)?
 """
 
 from __future__ import annotations
@@ -18,6 +19,28 @@ from service.read.common import stated_in_words
 
 class TerminologyError(Exception):
     """mappings/terminology.yaml is unreadable or breaks its schema or a cross-reference."""
+
+
+@dataclass(frozen=True)
+class FindingTerms:
+    """How a record names one finding a label rule is about (terminology.yaml lung_disease, heart_failure):
+    its SNOMED CT concepts, ICD-10-CM prefixes, and words with their negation."""
+
+    snomed: frozenset[str]
+    icd10_prefixes: tuple[str, ...]
+    text: re.Pattern[str]
+    negation: re.Pattern[str]
+    hints: tuple[str, ...]  # one of them is in every text ``text`` matches
+
+
+def _finding_terms(section: dict[str, Any]) -> FindingTerms:
+    return FindingTerms(
+        snomed=_codes(section["snomed"]),
+        icd10_prefixes=tuple(section["icd10cm_prefixes"]),
+        text=re.compile(section["text"], re.IGNORECASE),
+        negation=re.compile(section["negation"], re.IGNORECASE),
+        hints=tuple(section.get("hints", [""])),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,11 +82,8 @@ class Terminology:
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
     loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
-    lung_snomed: frozenset[str]  # interstitial lung disease or pneumonitis (safety.yaml lung)
-    lung_icd10_prefixes: tuple[str, ...]
-    lung_text: re.Pattern[str]
-    lung_negation: re.Pattern[str]
-    lung_hints: tuple[str, ...]  # one of them is in every text lung_text matches
+    lung: FindingTerms  # interstitial lung disease or pneumonitis (safety.yaml lung)
+    heart: FindingTerms  # heart failure or cardiomyopathy (safety.yaml heart)
     pregnancy_snomed: frozenset[str]  # a current pregnancy (safety.yaml pregnancy)
     pregnancy_icd10_prefixes: tuple[str, ...]
     pregnancy_text: re.Pattern[str]
@@ -90,11 +110,11 @@ class Terminology:
         "not otherwise specified", "not biopsied"), so that the readers' negations do not see them."""
         return self.text_pseudo_negation.sub(" ", text) if "no" in text.lower() else text
 
-    def lung_disease_in_words(self, texts: list[str]) -> bool | None:
-        """Whether words state interstitial lung disease or pneumonitis (``stated_in_words``: None when none
-        names it, False when negated): a Condition's name, or a medication's stop reason."""
+    def in_words(self, terms: FindingTerms, texts: list[str]) -> bool | None:
+        """Whether words state a finding (``stated_in_words``: None when none names it, False when negated):
+        a Condition's name, or a medication's stop reason."""
         plain = [self.plain_words(text) for text in texts if text.strip()]
-        return stated_in_words(plain, self.lung_hints, self.lung_text, self.lung_negation)
+        return stated_in_words(plain, terms.hints, terms.text, terms.negation)
 
     def observation_kind_from_text(self, texts: list[str]) -> str | None:
         """The observation kind a code's text names ("ignore" for one deliberately not read); None if none."""
@@ -131,7 +151,6 @@ def _compile(document: dict[str, Any]) -> Terminology:
     nodes = document["regional_nodes"]
     m_category = document["m_category"]
     text = document["text"]
-    lung = document["lung_disease"]
     pregnancy = document.get("pregnancy", {})
     history = document["breast_history"]
     other = document.get("other_primary", {})
@@ -181,11 +200,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
             (re.compile(item["pattern"], re.IGNORECASE), item["status"])
             for item in document["observation_text"]["disease_status"]
         ),
-        lung_snomed=_codes(lung["snomed"]),
-        lung_icd10_prefixes=tuple(lung["icd10cm_prefixes"]),
-        lung_text=re.compile(lung["text"], re.IGNORECASE),
-        lung_negation=re.compile(lung["negation"], re.IGNORECASE),
-        lung_hints=tuple(lung.get("hints", [""])),
+        lung=_finding_terms(document["lung_disease"]),
+        heart=_finding_terms(document["heart_failure"]),
         pregnancy_snomed=_codes(pregnancy.get("snomed", [])),
         pregnancy_icd10_prefixes=tuple(pregnancy.get("icd10cm_prefixes", [])),
         pregnancy_text=re.compile(pregnancy.get("text", "(?!)"), re.IGNORECASE),

@@ -109,28 +109,30 @@ class AlertCards(PatientFacts, RegimenSuggestions):
             rows.append(f"- **{self._display(hit.agent)}**{where}: {hit.action}")
         return "\n".join(rows)
 
-    def lung_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any] | None:
-        """A warning while a drug of safety.yaml lung is given and ILD or pneumonitis is on record and active."""
-        safety = evaluation.safety
-        if not safety.lung_agents_given or safety.lung_disease is None or evaluation.deceased:
+    def finding_card(self, evaluation: Evaluation, context: RenderContext, kind: str) -> dict[str, Any] | None:
+        """A warning while a drug of safety.yaml ``kind`` (lung, heart) is given and the finding its label
+        rules are about (ILD or pneumonitis; heart failure or cardiomyopathy) is on record and active."""
+        found, given_now = evaluation.safety.finding(kind)
+        if not given_now or found is None or evaluation.deceased:
             return None
         if not evaluation.extent.breast_cancer:  # as the alerts: only for a patient with breast cancer
             return None
-        drugs = self.agents_text(safety.lung_agents_given)
-        summary = self.wording.lung_on_treatment_summary.format(drug=drugs, when=self.lung_disease_when(safety.lung_disease))
-        facts = self._facts(evaluation, ["lung", "lines"])
-        given = frozenset(safety.lung_agents_given)
-        rules = [rule for rule in self.lung_rules if not rule.agents.isdisjoint(given)]
+        wording = self.findings[kind]
+        drugs = self.agents_text(given_now)
+        summary = wording.summary.format(drug=drugs, when=self.finding_when(found))
+        facts = self._facts(evaluation, self.ORDER_FACTS[kind])
+        given = frozenset(given_now)
+        rules = [rule for rule in wording.rules if not rule.agents.isdisjoint(given)]
         labels = [f"**{self.agents_text(rule.agents & given)}**: {rule.action}" for rule in rules]
         detail = [*labels, "", "**Patient facts**", "", *facts]
         return {
-            "uuid": self.card_uuid(context, "safety:lung"),
+            "uuid": self.card_uuid(context, f"safety:{kind}"),
             "summary": clip(summary),
             "indicator": "warning",
             "detail": "\n".join(detail),
-            "source": self.source_of(rules[0].source, self.wording.lung_on_treatment_topic, context),
+            "source": self.source_of(rules[0].source, wording.topic, context),
             "overrideReasons": self.override_reasons(),
-            "links": self.label_links(list(safety.lung_agents_given)) or None,
+            "links": self.label_links(list(given_now)) or None,
         }
 
     def pregnancy_card(self, evaluation: Evaluation, context: RenderContext) -> dict[str, Any] | None:

@@ -19,6 +19,18 @@ from service.knowledge import Knowledge
 from service.knowledge.cards import CardWording
 from service.knowledge.models import FindingRule
 
+
+@dataclass(frozen=True)
+class FindingWording:
+    """How cards name one finding label rules are about (safety.yaml lung, heart) and those rules."""
+
+    rules: tuple[FindingRule, ...]  # each label's agents and words
+    name: str  # "Interstitial lung disease or pneumonitis": a patient fact, an option note
+    note: str  # the word an option note about it begins with ("Lung")
+    summary: str  # the warning card's summary while a drug of the rules is given (cards.yaml <kind>_on_treatment)
+    topic: str
+
+
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")
 
 
@@ -59,7 +71,7 @@ class RendererBase:
     knowledge: Knowledge
     wording: CardWording
     drafts_to_prune: frozenset[str]  # agents whose draft orders are pruned where made (render/suggestions.py)
-    lung_rules: tuple[FindingRule, ...]  # safety.yaml lung: each label's agents and words
+    findings: dict[str, FindingWording]  # "lung", "heart": safety.yaml lung and heart rules and how cards name them
     pregnancy_rule: FindingRule | None  # safety.yaml pregnancy: its agents and the label's words
     endocrine_agents: frozenset[str]  # drugs.yaml class endocrine
     noted_agents: dict[str, frozenset[str]]  # regimen id -> the agents and partner choices its option notes can be about

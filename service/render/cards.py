@@ -6,7 +6,7 @@ from typing import Any
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
-from service.render.base import RenderContext
+from service.render.base import FindingWording, RenderContext
 from service.render.prune import _built_clean, prune, prune_except
 from service.render.summary import SummaryCard
 
@@ -33,7 +33,23 @@ class CardRenderer(SummaryCard):
         # Looked up by every card of every request, and knowledge only: made once (issue 16).
         self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
-        self.lung_rules = knowledge.label_tables.lung
+        tables, wording = knowledge.label_tables, knowledge.wording
+        self.findings = {
+            "lung": FindingWording(
+                tables.lung,
+                "Interstitial lung disease or pneumonitis",
+                "Lung",
+                wording.lung_on_treatment_summary,
+                wording.lung_on_treatment_topic,
+            ),
+            "heart": FindingWording(
+                tables.heart,
+                "Heart failure or cardiomyopathy",
+                "Heart",
+                wording.heart_on_treatment_summary,
+                wording.heart_on_treatment_topic,
+            ),
+        }
         self.pregnancy_rule = knowledge.label_tables.pregnancy
         self.endocrine_agents = frozenset(knowledge.agents_of_class("endocrine"))
         # The drugs an option's notes can be about: its agents and partner choices (a note on endocrine
@@ -74,7 +90,8 @@ class CardRenderer(SummaryCard):
         """Summary card first (it carries the assessment: contract), then alerts critical, warning, info; then data problems."""
         cards = [self.summary_card(evaluation, context)]
         alerts = [self.alert_card(alert, evaluation, context) for alert in self._separate_alerts(evaluation)]
-        alerts += [card for card in (self.lung_card(evaluation, context), self.pregnancy_card(evaluation, context)) if card]
+        findings = (self.finding_card(evaluation, context, "lung"), self.finding_card(evaluation, context, "heart"))
+        alerts += [card for card in (*findings, self.pregnancy_card(evaluation, context)) if card]
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         record = evaluation.record
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]

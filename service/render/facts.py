@@ -1,11 +1,11 @@
 """Patient facts as dated markdown bullets: receptors, metastatic sites, lines of therapy, LVEF, liver tests, lung,
-pregnancy."""
+heart, pregnancy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from service.domain import UNDATED, LungDisease, Pregnancy
+from service.domain import UNDATED, Finding, Pregnancy
 from service.engine import Evaluation
 from service.render.base import RendererBase
 from service.render.text import day, points
@@ -92,20 +92,30 @@ class PatientFacts(RendererBase):
                 labs.append(f"{name} {value:g} U/L" + (f" ({times:.2g} x ULN)" if times is not None else ""))
         return [f"- Liver tests {day(liver.latest)}: {', '.join(labs) or 'see chart'}"]
 
-    def lung_disease_when(self, found: LungDisease) -> str:
-        """When and how a lung-disease Condition stands ("since 2026-03-02, active", "2025-01-10, not active"),
+    def finding_when(self, found: Finding) -> str:
+        """When and how a finding's Condition stands ("since 2026-03-02, active", "2025-01-10, not active"),
         or which drug was stopped for it and when ("trastuzumab deruxtecan (T-DXd) stopped for it 2026-05-15")."""
         on = found.on.isoformat() if found.on else "date unknown"
         if found.stopped:
             return f"{self.agents_text(found.stopped)} stopped for it {on}"
-        return f"since {on}, active" if found.active else f"{on}, not active"
+        if found.active:
+            return f"since {on}, active" if found.on else "active, date unknown"
+        return f"{on}, not active"
+
+    def _facts_finding(self, evaluation: Evaluation, kind: str) -> list[str]:
+        """Only when the record names the finding (safety.yaml lung, heart)."""
+        found, _ = evaluation.safety.finding(kind)
+        if found is None:
+            return []
+        return [f"- {self.findings[kind].name} on record ({self.finding_when(found)})"]
 
     def _facts_lung(self, evaluation: Evaluation) -> list[str]:
         """Only when the record names interstitial lung disease or pneumonitis (safety.yaml lung)."""
-        found = evaluation.safety.lung_disease
-        if found is None:
-            return []
-        return [f"- Interstitial lung disease or pneumonitis on record ({self.lung_disease_when(found)})"]
+        return self._facts_finding(evaluation, "lung")
+
+    def _facts_heart(self, evaluation: Evaluation) -> list[str]:
+        """Only when the record names heart failure or cardiomyopathy (safety.yaml heart)."""
+        return self._facts_finding(evaluation, "heart")
 
     @staticmethod
     def pregnancy_when(found: Pregnancy) -> str:
@@ -129,6 +139,7 @@ class PatientFacts(RendererBase):
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],
         "lung": ["lung", "lines"],
+        "heart": ["heart", "lvef", "lines"],
         "pregnancy": ["pregnancy", "lines"],
         "not-an-option": ["receptors", "lines"],
     }

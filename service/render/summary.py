@@ -158,9 +158,11 @@ class SummaryCard(AlertCards):
 
     def _option_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
         """(the agents a label rule is about, the line naming it) for each finding on record that such a
-        rule is about: interstitial lung disease (safety.yaml lung), a pregnancy (safety.yaml pregnancy)."""
+        rule is about: interstitial lung disease (safety.yaml lung), heart failure (safety.yaml heart), a
+        pregnancy (safety.yaml pregnancy)."""
         notes = []
-        notes += self._lung_notes(evaluation)
+        notes += self._finding_notes(evaluation, "lung")
+        notes += self._finding_notes(evaluation, "heart")
         notes += self._er_low_notes(evaluation)
         pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy_rule
         if pregnancy is not None and rule is not None:
@@ -176,14 +178,15 @@ class SummaryCard(AlertCards):
             return []
         return [(self.endocrine_agents, f"   - {rules.er_low_positive_note}.")]
 
-    def _lung_notes(self, evaluation: Evaluation) -> list[tuple[frozenset[str], str]]:
-        """Each label's lung rule, under each option holding a drug of it, when ILD or pneumonitis is on record."""
-        found = evaluation.safety.lung_disease
+    def _finding_notes(self, evaluation: Evaluation, kind: str) -> list[tuple[frozenset[str], str]]:
+        """Each label's rule of safety.yaml ``kind`` (lung, heart), under each option holding a drug of it,
+        when the finding it is about is on record."""
+        found, _ = evaluation.safety.finding(kind)
         if found is None:
             return []
-        when = self.lung_disease_when(found)
-        line = f"   - Lung: interstitial lung disease or pneumonitis on record ({when})."
-        return [(rule.agents, f"{line} {rule.action}") for rule in self.lung_rules]
+        wording = self.findings[kind]
+        line = f"   - {wording.note}: {wording.name[0].lower()}{wording.name[1:]} on record ({self.finding_when(found)})."
+        return [(rule.agents, f"{line} {rule.action}") for rule in wording.rules]
 
     def _option_lines(self, index: int, option: Any) -> list[str]:
         """One numbered option: title, guideline category, status, evidence and source (names only; links are in ``links``)."""
