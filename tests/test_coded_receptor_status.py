@@ -121,9 +121,22 @@ def _worded_primary(words: str, coded: bool = True) -> dict[str, Any]:
         ("Triple negative breast cancer", "negative", "negative", "negative", "negative"),
         ("Breast cancer (ER/PR negative, HER2 amplified)", "positive", "negative", "negative", "negative"),
         ("HER2/neu positive breast ca", "positive", "unknown", "unknown", "unknown"),
-        # Not statuses: HER2-low and HER2 0 (a laboratory's category), a denied one, a percent, "PR" for a response.
-        ("Breast cancer, HER2-low", "unknown", "unknown", "unknown", "unknown"),
+        # HER2's categories, and its IHC score and ISH result by ASCO/CAP's table.
+        ("Breast cancer, HER2-low", "low", "unknown", "unknown", "unknown"),
+        ("HER2 low metastatic breast cancer, HR+", "low", "unknown", "unknown", "positive"),
+        ("HER2-ultralow breast cancer", "zero", "unknown", "unknown", "unknown"),
+        ("Breast carcinoma, ER 95%, HER2 0", "zero", "unknown", "unknown", "unknown"),
+        ("HER2 3+ invasive ductal carcinoma of breast", "positive", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 (IHC 2+), FISH not amplified", "low", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 IHC 2+, FISH amplified", "positive", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 2+", "equivocal", "unknown", "unknown", "unknown"),
+        ("ER+/PR+/HER2- (IHC 1+) breast cancer", "low", "positive", "positive", "positive"),
+        ("ER+/HER2 negative (IHC 0) breast cancer", "zero", "positive", "unknown", "positive"),
+        ("HER2+ (IHC 2+) breast cancer", "positive", "unknown", "unknown", "unknown"),  # a positive stays positive
+        ("Breast cancer, HER2 not amplified", "negative", "unknown", "unknown", "unknown"),  # not a denial of the cancer
+        # Not statuses: a denied one, a percent, "PR" for a response, HER2 words of no breast cancer.
         ("Breast cancer, not HER2 positive", "unknown", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 30%", "unknown", "unknown", "unknown", "unknown"),
         ("Breast cancer, ER 90%, PR on T-DXd", "unknown", "unknown", "unknown", "unknown"),
     ],
 )

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.domain import CodedReceptorStatus, ReceptorResult
-from service.knowledge.models import ReceptorRules
+from service.knowledge.models import IHC_POSITIVE, ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
 _ER_KINDS = frozenset({"er", "er-percent"})
 _PR_KINDS = frozenset({"pr", "pr-percent"})
-_IHC_POSITIVE = 3  # ASCO/CAP: IHC 3+ is HER2-positive on its own
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,7 @@ def _latest(results: list[ReceptorResult], kind: str) -> ReceptorResult | None:
     return max(chosen, key=lambda result: result.on) if chosen else None
 
 
-def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision, in the guideline's order)
-    results: list[ReceptorResult], rules: ReceptorRules
-) -> tuple[str, int | None, int | None, date | None]:
+def her2_status(results: list[ReceptorResult], rules: ReceptorRules) -> tuple[str, int | None, int | None, date | None]:
     """(status, IHC score, ISH group, date) from the most recent HER2 test episode (``rules.episode_days`` long)."""
     her2 = [result for result in results if result.kind in HER2_KINDS]
     if not her2:
@@ -80,20 +77,13 @@ def her2_status(  # noqa: PLR0911  (one return per row of the ASCO/CAP decision,
         qualitative_ish = _latest(episode, "her2-ish")
         if qualitative_ish and qualitative_ish.qualitative in ("positive", "negative"):
             ish = qualitative_ish.qualitative == "positive"
-    if ihc == _IHC_POSITIVE:
-        return "positive", ihc, group, latest_day
-    if ish is True:
-        return "positive", ihc, group, latest_day
     qualitative = [r for r in episode if r.qualitative and r.kind in ("her2-ihc", "her2-interpretation")]
-    if ish is False:
-        if ihc is None:  # the laboratory's own category (HER2-low, -ultralow) says what the IHC score would
-            category = [r for r in qualitative if r.qualitative in ("low", "zero")]
-            status = str(max(category, key=lambda r: r.on).qualitative) if category else "negative"
-        else:
-            status = {0: "zero", 1: "low", 2: "low"}.get(ihc, "negative")
+    if ish is False and ihc is None:  # the laboratory's own category (HER2-low, -ultralow) says what the IHC score would
+        category = [r for r in qualitative if r.qualitative in ("low", "zero")]
+        return (str(max(category, key=lambda r: r.on).qualitative) if category else "negative"), ihc, group, latest_day
+    status = rules.her2_by_ihc_and_ish(ihc, ish)  # ASCO/CAP's table
+    if status is not None:
         return status, ihc, group, latest_day
-    if ihc is not None:
-        return {2: "equivocal", 1: "low", 0: "zero"}[ihc], ihc, group, latest_day
     if qualitative:
         return max(qualitative, key=lambda r: r.on).qualitative or "unknown", None, None, latest_day
     return "unknown", None, group, latest_day
@@ -122,7 +112,7 @@ def _needs_ihc(rules: ReceptorRules, group: int) -> bool:
     the score the numbers decide nothing. Groups 2 and 4 are positive only with IHC 3+, itself positive
     (rule 1): without a score their numbers are negative, the IHC grade unknown."""
     return any(
-        row.group == group and row.positive == "with-ihc" and any(score < _IHC_POSITIVE for score in row.ihc_scores)
+        row.group == group and row.positive == "with-ihc" and any(score < IHC_POSITIVE for score in row.ihc_scores)
         for row in rules.ish_groups
     )
 

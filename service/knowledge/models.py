@@ -338,6 +338,9 @@ class HormoneScale:
         return "positive" if score >= self.positive_at_least else None
 
 
+IHC_POSITIVE = 3  # ASCO/CAP: IHC 3+ is HER2-positive on its own
+
+
 @dataclass(frozen=True)
 class ReceptorRules:
     """mappings/receptors.yaml (and the HER2 test episode of codes.yaml), typed."""
@@ -350,6 +353,20 @@ class ReceptorRules:
     hormone_scales: tuple[HormoneScale, ...] = ()
     er_low_positive_at_most: float | None = None  # ASCO/CAP 2020 "ER Low Positive": 1 % up to this
     er_low_positive_note: str = ""
+
+    @staticmethod
+    def her2_by_ihc_and_ish(ihc: int | None, ish: bool | None) -> str | None:
+        """HER2 status from an IHC score (0-3) and an ISH result (amplified or not), ASCO/CAP 2018 with the
+        2023 update's HER2-low (IHC 1+, or 2+ with ISH not amplified) and HER2 0: IHC 3+ or ISH amplified is
+        positive; ISH not amplified is low or zero by the score, negative without one; an IHC score alone
+        is 2+ equivocal (ISH decides), 1+ low, 0 zero. None when neither is known."""
+        if ihc == IHC_POSITIVE or ish is True:
+            return "positive"
+        if ish is False:
+            return "negative" if ihc is None else ("zero" if ihc == 0 else "low")
+        if ihc is not None:
+            return {2: "equivocal", 1: "low", 0: "zero"}[ihc]
+        return None
 
     def er_low_positive(self, er: str | None, percent: float | None) -> bool:
         """ER positive by a percent no higher than the "ER Low Positive" bound."""

@@ -98,6 +98,13 @@ class ConditionReader:
         )
         # One of them is in every text a status pattern matches (any case): substring tests before the patterns.
         self._status_hints = tuple(str(hint).lower() for hint in coded.get("words", {}).get("hints", []))
+        # HER2's categories, IHC score and ISH result in words (codes.yaml receptor_status_conditions words).
+        words = coded.get("words", {})
+        self._her2_categories = tuple(
+            (re.compile(item["pattern"]), str(item["value"])) for item in words.get("her2_categories", [])
+        )
+        self._her2_ihc = re.compile(words.get("her2_ihc", "(?!)"))
+        self._ish = re.compile(words.get("ish", "(?!)"))
         self._receptor_names = tuple(
             (str(receptor), re.compile(pattern)) for receptor, pattern in coded.get("words", {}).get("names", {}).items()
         )
@@ -372,17 +379,31 @@ class ConditionReader:
             lowered = text.lower()
             # A hint first (codes.yaml words hints; substring tests, no search): most problems' words state
             # no status. Then the patterns.
-            if not self._hinted(lowered) or self._any_status_words.search(text) is None:
+            stated = self._hinted(lowered) and self._any_status_words.search(text) is not None
+            her2_named = "her" in lowered or "erbb" in lowered
+            if not (stated or her2_named) or (breast_named and not _BREAST.search(text)):
                 continue
-            if breast_named and not _BREAST.search(text):
-                continue
-            for match in words.finditer(lowered):
+            for match in words.finditer(lowered) if stated else ():
                 status = "positive" if match.group("positive") else "negative"
                 found |= dict.fromkeys(self._receptors_named(match.group("names")), status)
-            for pattern, status in self._all_receptor_words:
+            for pattern, status in self._all_receptor_words if stated else ():
                 if pattern.search(lowered):
                     found |= dict.fromkeys(("er", "pr", "her2"), status)
+            her2 = self._her2_in_words(lowered) if her2_named and found.get("her2", "negative") == "negative" else None
+            if her2 is not None:
+                found["her2"] = her2
         return [found] if found else []
+
+    def _her2_in_words(self, lowered: str) -> str | None:
+        """HER2's category ("HER2-low", "HER2 0"), else the status its IHC score and ISH result give by
+        ASCO/CAP's table ("HER2 (IHC 2+), FISH not amplified": low), in a problem's lower-case words."""
+        for pattern, status in self._her2_categories:
+            if pattern.search(lowered):
+                return status
+        score = self._her2_ihc.search(lowered)
+        ihc = int(score.group(1) or score.group(2)) if score else None
+        ish = self._ish.search(lowered)
+        return self.knowledge.receptors.her2_by_ihc_and_ish(ihc, None if ish is None else ish.group("amplified") is not None)
 
     def _hinted(self, lowered: str) -> bool:
         """Whether a lower-case text holds one of the receptor-status words' hints."""
