@@ -95,6 +95,7 @@ def test_drug_names(knowledge, text, agents):
 SPREAD_WORDS = [
     "Metastatic breast cancer to liver",
     "Liver mets",
+    "MBC to liver",
     "Metástasis hepáticas",
     "Secondary malignant neoplasm of bone",
     "Leptomeningeal carcinomatosis",

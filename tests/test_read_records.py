@@ -262,6 +262,11 @@ def test_icdo3_topography_with_malignant_behaviour_is_a_breast_primary(engine):
         ("Metastatic workup negative", False, False),
         ("Metastatic survey pending", False, False),
         ("Oligometastatic breast cancer (bone)", True, True),
+        # "MBC", clinicians' shorthand for metastatic breast cancer: the primary and its spread.
+        ("MBC", True, True),
+        ("HR+/HER2- mBC to liver and bone", True, True),
+        ("No MBC", False, False),
+        ("IMBC", False, False),
     ],
 )
 def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, primary, metastatic):
@@ -273,6 +278,23 @@ def test_conditions_with_text_only_are_read_as_a_clinician_would(engine, text, p
     read = primary or metastatic or "lymph" in text  # a regional node is read (a site once distant disease is known)
     read = read or text == "History of breast cancer"  # a history, read (tests/test_breast_history.py)
     assert ("Condition/t" in evaluation.record.read_from_text) is read
+
+
+def test_mbc_names_its_sites_coded_or_in_words(engine):
+    """ "MBC to liver and bone" as a coded primary's display or a problem's only words: both sites, as
+    "Metastatic breast cancer to liver and bone" gives them; "MBC" alone is distant disease of no named site."""
+    coded = condition("bc", "icd10cm", "C50.912", "2024-01-01")
+    coded["code"]["coding"][0]["display"] = "MBC to liver and bone"
+    text = {
+        "resourceType": "Condition",
+        "id": "t",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "MBC to liver and bone"},
+    }
+    for record in (coded, text):
+        assert evaluate(engine, [patient(), record]).extent.sites == ("bone", "liver")
+    alone = dict(text, code={"text": "MBC"})
+    assert evaluate(engine, [patient(), alone]).extent.sites == ("other",)
 
 
 def test_a_receptor_result_without_a_date_is_used_unless_a_dated_one_contradicts_it(engine):
