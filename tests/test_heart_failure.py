@@ -86,6 +86,13 @@ def test_what_is_not_heart_failure_is_not_read_as_such(engine, record):
     assert evaluation.safety.heart_failure is None
 
 
+def test_words_naming_lung_disease_and_heart_failure_give_both_and_one_data_card_line(engine, knowledge):
+    both = _text_condition("Interstitial lung disease and congestive heart failure")
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), both], NOW)
+    assert evaluation.safety.lung_disease is not None and evaluation.safety.heart_failure is not None
+    assert evaluation.record.read_from_text == ["Condition/hf"]
+
+
 def test_the_public_mcode_examples_read_as_their_problem_lists_say(engine):
     """John Anyperson's I50.32 chronic diastolic heart failure is read; Jenny M's "hypertensive heart disease
     without congestive heart failure" is not (../shared/data/mcode-examples)."""

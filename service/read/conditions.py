@@ -305,10 +305,12 @@ class ConditionReader:
     def _kept_and_named(
         self, raw: Mapping[str, Any], record: PatientRecord, from_text: bool, unconfirmed_counts: bool = True
     ) -> Any:
-        """``_kept``, and a record read from its words named on the data card."""
+        """``_kept``, and a record read from its words named on the data card (once, though its words name
+        several findings: "interstitial lung disease and heart failure")."""
         condition = self._kept(raw, record, unconfirmed_counts)
-        if condition is not None and from_text:
-            record.read_from_text.append(f"Condition/{condition.id or '?'}")
+        reference = f"Condition/{condition.id or '?'}" if condition is not None and from_text else None
+        if reference is not None and reference not in record.read_from_text:
+            record.read_from_text.append(reference)
         return condition
 
     def _append(  # noqa: PLR0913  (the facts one Condition gave, in the order they were read)
