@@ -156,6 +156,18 @@ def prefetch_for(resources: list[dict[str, Any]], templates: dict[str, str], kno
     return {key: run_template(template, resources, knowledge) for key, template in templates.items()}
 
 
+def option_notes(detail: str, lead: str) -> list[list[str]]:
+    """The notes beginning ``lead`` ("Lung:") under each option of a summary card's ``detail``, option by
+    option: the words after the finding's bracket ("...on record (since 2025-05-01, active). <these>")."""
+    noted: list[list[str]] = []
+    for line in detail.split("**Options for line")[1].split("\n"):
+        if line[:1].isdigit():
+            noted.append([])
+        elif line.startswith(f"   - {lead}"):
+            noted[-1].append(line.split(").", 1)[1].strip())
+    return noted
+
+
 def draft_order_cards(
     engine: Engine, knowledge: Knowledge, resources: list[dict[str, Any]], drug: str, now: date
 ) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from service.render import CardRenderer, RenderContext
-from tests.conftest import coding, condition, draft_order_cards, her2_positive_liver_patient, observation, statement
+from tests.conftest import coding, condition, draft_order_cards, her2_positive_liver_patient, observation, option_notes, statement
 from tests.golden_cases import _mcode_bundles, bundle_resources
 
 NOW = date(2026, 11, 20)
@@ -186,7 +186,6 @@ def test_each_option_holding_a_drug_with_a_heart_rule_names_it_and_keeps_its_ran
     assert with_hf.assessment() == without.assessment()  # no option demoted, no alert
     detail = _summary_detail(engine, knowledge, [*her2_positive_liver_patient(), hf])
     assert "- Heart failure or cardiomyopathy on record (since 2025-05-01, active)" in detail
-    options = detail.split("**Options for line")[1].split("\n")
     regimens = [option.regimen for option in with_hf.recommendation.options]
     rules = knowledge.label_tables.heart
     expected = [
@@ -194,13 +193,7 @@ def test_each_option_holding_a_drug_with_a_heart_rule_names_it_and_keeps_its_ran
         for regimen in regimens
     ]
     assert sum(map(len, expected)) > 1
-    noted: list[list[str]] = []
-    for line in options:  # the options in order, each followed by its notes
-        if line[:1].isdigit():
-            noted.append([])
-        elif line.startswith("   - Heart:"):
-            noted[-1].append(line.split(").", 1)[1].strip())
-    assert noted == expected, detail
+    assert option_notes(detail, "Heart:") == expected, detail
     assert "Heart:" not in _summary_detail(engine, knowledge, her2_positive_liver_patient())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.render import CardRenderer, RenderContext
-from tests.conftest import coding, condition, draft_order_cards, her2_positive_liver_patient, statement
+from tests.conftest import coding, condition, draft_order_cards, her2_positive_liver_patient, option_notes, statement
 
 NOW = date(2026, 11, 20)
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -174,10 +174,8 @@ def test_each_option_holding_a_drug_with_a_lung_rule_names_the_ild_and_keeps_its
     assert with_ild.assessment() == without.assessment()  # no option demoted, no alert: the grade is unknown
     detail = _summary_detail(engine, knowledge, [*her2_positive_liver_patient(), ild])
     assert "- Interstitial lung disease or pneumonitis on record (since 2025-05-01, active)" in detail
-    options = detail.split("**Options for line")[1].split("\n")
-    offered = [line for line in options if line[:1].isdigit()]
     regimens = [option.regimen for option in with_ild.recommendation.options]
-    assert len(offered) == len(regimens)
+    assert len(option_notes(detail, "Lung:")) == len(regimens)
     rules = knowledge.label_tables.lung
     expected = [
         [rule.action for rule in rules if not rule.agents.isdisjoint(knowledge.regimen_models[regimen].agents)]
@@ -185,13 +183,7 @@ def test_each_option_holding_a_drug_with_a_lung_rule_names_the_ild_and_keeps_its
     ]
     assert any("trastuzumab-deruxtecan" in knowledge.regimen_models[regimen].agents for regimen in regimens)  # offered after THP
     assert sum(map(len, expected)) > 1  # T-DXd and at least one trastuzumab regimen
-    noted: list[list[str]] = []
-    for line in options:  # the options in order, each followed by its notes
-        if line[:1].isdigit():
-            noted.append([])
-        elif line.startswith("   - Lung:"):
-            noted[-1].append(line.split(").", 1)[1].strip())
-    assert noted == expected, detail
+    assert option_notes(detail, "Lung:") == expected, detail
     assert "Lung:" not in _summary_detail(engine, knowledge, her2_positive_liver_patient())
 
 
