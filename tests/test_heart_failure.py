@@ -52,6 +52,8 @@ def _coded_with_words(system: str, code: str, display: str) -> dict[str, Any]:
         (_text_condition("HFrEF (EF 35%)"), True),
         (_text_condition("Trastuzumab-induced cardiomyopathy", clinicalStatus=_status(CLINICAL, "remission")), False),
         (_text_condition("LV systolic dysfunction"), True),
+        (_text_condition("Left ventricular dysfunction"), True),  # the pertuzumab and margetuximab warnings' term
+        (_text_condition("Reduced ejection fraction"), True),
         # A SNOMED CT descendant the file does not list is read from its words.
         (_coded_with_words("snomed", "153931000119109", "Acute combined systolic and diastolic heart failure"), True),
     ],
@@ -76,6 +78,9 @@ def test_a_condition_naming_heart_failure_or_cardiomyopathy_is_read_by_code_or_w
         _text_condition("Acute kidney failure"),
         _text_condition("Respiratory failure"),
         _text_condition("Failure to thrive"),
+        _text_condition("Grade 1 left ventricular diastolic dysfunction"),  # an echo finding, not heart failure
+        _text_condition("Right ventricular dysfunction"),
+        _text_condition("Erectile dysfunction"),
         condition("hf", "icd10cm", "I10", "2025-05-01"),  # hypertension
         condition("hf", "snomed", "84114007", "2025-05-01", verificationStatus=_status(VERIFICATION, "refuted")),
         condition("hf", "snomed", "84114007", "2025-05-01", verificationStatus=_status(VERIFICATION, "entered-in-error")),

@@ -135,6 +135,8 @@ HEART_WORDS = [
     "LV systolic dysfunction",
     "Left ventricular systolic dysfunction",
     "LVSD",
+    "Left ventricular dysfunction",
+    "Reduced ejection fraction",
 ]
 
 
