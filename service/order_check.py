@@ -62,6 +62,16 @@ class _Issue:
     why: str
     source: str
     agents: tuple[str, ...]
+    drug: str = ""  # the drug's name as the summary gives it (one agent's issues)
+
+    def alike(self, other: _Issue) -> bool:
+        """The same rule about another drug of the draft, in the same words but for the drug's name."""
+        return (
+            bool(self.drug and other.drug)
+            and self.summary.count(self.drug) == 1  # the name in one place only: the drug's
+            and (self.key, self.indicator, self.why, self.source) == (other.key, other.indicator, other.why, other.source)
+            and self.summary.replace(self.drug, "{drug}") == other.summary.replace(other.drug, "{drug}")
+        )
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,7 @@ class OrderChecker:
         issues: list[_Issue] = []
 
         def add(key: str, indicator: str, summary: str, why: str | None = None, source: str | None = None) -> None:
-            issues.append(_Issue(key, indicator, summary, why or summary, source or self.sources[key], (agent,)))
+            issues.append(_Issue(key, indicator, summary, why or summary, source or self.sources[key], (agent,), display))
 
         if agent in given.progressed and (agent in self.key_agents or agent in self.never_again):
             line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
@@ -222,6 +232,25 @@ class OrderChecker:
         why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))
         return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
 
+    def _joined(self, issues: list[_Issue]) -> list[_Issue]:
+        """One issue for the drugs of one draft that a rule is about in the same words (Phesgo's pertuzumab
+        and trastuzumab with a pregnancy on record: one card, not two alike but for the drug's name)."""
+        groups: list[list[_Issue]] = []
+        for issue in issues:
+            group = next((group for group in groups if group[0].alike(issue)), None)
+            if group is None:
+                groups.append([issue])
+            else:
+                group.append(issue)
+        joined = []
+        for first, *others in groups:
+            if others:
+                agents = tuple(agent for issue in (first, *others) for agent in issue.agents)
+                summary = first.summary.replace(first.drug, self.renderer.agents_text(agents))
+                first = _Issue(first.key, first.indicator, summary, first.why, first.source, agents)
+            joined.append(first)
+        return joined
+
     def _card(self, evaluation: Evaluation, context: RenderContext, order: dict[str, Any], issue: _Issue) -> dict[str, Any]:
         agents = "+".join(issue.agents)
         drugs = self.renderer.agents_text(issue.agents)
@@ -276,6 +305,6 @@ class OrderChecker:
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
             issues += self._lvef_before_start(evaluation, given, agents)
             issues += self._not_an_option(evaluation, given, agents, issues)
-            cards.extend(self._card(evaluation, context, order, issue) for issue in issues)
+            cards.extend(self._card(evaluation, context, order, issue) for issue in self._joined(issues))
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

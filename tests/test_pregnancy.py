@@ -125,6 +125,21 @@ def test_an_order_of_a_her2_antibody_or_conjugate_in_pregnancy_is_warned_of(engi
         assert found[0]["source"]["label"] == knowledge.sources["label-her2-embryo-fetal"]["label"]
 
 
+def test_a_two_drug_draft_gets_one_card_for_the_rule_both_drugs_share(engine, knowledge):
+    """Phesgo is pertuzumab and trastuzumab: both carry the same boxed warning, which had come as two cards
+    alike but for the drug's name. One card names both; a rule in other words stays a card of its own."""
+    pregnancy = condition("preg", "icd10cm", "Z33.1", "2026-08-01")
+    heart = condition("hf", "icd10cm", "I50.9", "2026-08-01")
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), pregnancy, heart], "Phesgo")
+    found = [card for card in cards if card["summary"].startswith("Pregnancy on record")]
+    assert len(found) == 1, [card["summary"] for card in cards]
+    assert "pertuzumab + trastuzumab can harm the fetus" in found[0]["summary"]
+    assert found[0]["detail"].startswith("**pertuzumab + trastuzumab**: ")
+    assert {link["label"] for link in found[0]["links"]} >= {"pertuzumab label", "trastuzumab label"}
+    hearts = [card for card in cards if card["summary"].startswith("Heart failure")]  # each label's own rule
+    assert sorted(card["detail"].split("**")[1] for card in hearts) == ["pertuzumab", "trastuzumab"]
+
+
 def _status(rid: str, on: str, answer: dict[str, Any]) -> dict[str, Any]:
     """A US Core pregnancy status Observation (LOINC 82810-3)."""
     return observation(rid, "82810-3", on, valueCodeableConcept=answer)
