@@ -54,6 +54,8 @@ def _coded_with_words(system: str, code: str, display: str) -> dict[str, Any]:
         (_text_condition("LV systolic dysfunction"), True),
         (_text_condition("Left ventricular dysfunction"), True),  # the pertuzumab and margetuximab warnings' term
         (_text_condition("Reduced ejection fraction"), True),
+        (_text_condition("NYHA class III"), True),  # a heart failure's class
+        (condition("hf", "snomed", "421704003", "2025-05-01"), True),  # NYHA class II as the problem
         # A SNOMED CT descendant the file does not list is read from its words.
         (_coded_with_words("snomed", "153931000119109", "Acute combined systolic and diastolic heart failure"), True),
     ],

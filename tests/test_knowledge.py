@@ -137,6 +137,8 @@ HEART_WORDS = [
     "LVSD",
     "Left ventricular dysfunction",
     "Reduced ejection fraction",
+    "NYHA class II",
+    "New York Heart Association class III",
 ]
 
 
