@@ -89,6 +89,21 @@ class TrialSearch:
 
 
 @dataclass(frozen=True)
+class FindingNames:
+    """cards.yaml lung_on_treatment, heart_on_treatment: the warning card while a drug is given, and how
+    the facts and option notes name the finding."""
+
+    summary: str  # {drug}, {when}
+    topic: str
+    name: str  # "Interstitial lung disease or pneumonitis"
+    note: str  # "Lung": an option note's first word
+
+
+def _finding_names(entry: dict[str, Any]) -> FindingNames:
+    return FindingNames(str(entry["summary"]), str(entry["topic"]), str(entry["name"]), str(entry["note"]))
+
+
+@dataclass(frozen=True)
 class CardWording:
     """mappings/cards.yaml, typed."""
 
@@ -113,10 +128,7 @@ class CardWording:
     service_requests: dict[str, ServiceRequestCode]
     data_problems_summary: str
     data_problems_topic: str
-    lung_on_treatment_summary: str  # {drug}, {when}
-    lung_on_treatment_topic: str
-    heart_on_treatment_summary: str  # {drug}, {when}
-    heart_on_treatment_topic: str
+    findings: dict[str, FindingNames]  # "lung", "heart": cards.yaml lung_on_treatment, heart_on_treatment
     pregnancy_summary: str = ""  # {drug}, {when}
     new_site_note: str = ""  # {days}, {line}, {start}, {sites}: a metastasis first recorded during the line
     pregnancy_topic: str = "data-quality"
@@ -176,10 +188,7 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         },
         data_problems_summary=str(document["data_problems"]["summary"]),
         data_problems_topic=str(document["data_problems"].get("topic", "data-quality")),
-        lung_on_treatment_summary=str(document["lung_on_treatment"]["summary"]),
-        lung_on_treatment_topic=str(document["lung_on_treatment"]["topic"]),
-        heart_on_treatment_summary=str(document["heart_on_treatment"]["summary"]),
-        heart_on_treatment_topic=str(document["heart_on_treatment"]["topic"]),
+        findings={kind: _finding_names(document[f"{kind}_on_treatment"]) for kind in ("lung", "heart")},
         pregnancy_summary=str(document.get("pregnancy", {}).get("summary", "")),
         new_site_note=str(document.get("new_site_note", "")),
         pregnancy_topic=str(document.get("pregnancy", {}).get("topic", "data-quality")),
@@ -191,8 +200,8 @@ def card_wording(document: dict[str, Any]) -> CardWording:
 def _check(wording: CardWording) -> None:
     """Topics and actions named anywhere in cards.yaml are defined there."""
     topics = [("data_problems/topic", wording.data_problems_topic), ("(summary card)", SUMMARY_TOPIC)]
-    topics += [("(order-check cards)", ORDER_CHECK_TOPIC), ("lung_on_treatment/topic", wording.lung_on_treatment_topic)]
-    topics += [("heart_on_treatment/topic", wording.heart_on_treatment_topic)]
+    topics += [("(order-check cards)", ORDER_CHECK_TOPIC)]
+    topics += [(f"{kind}_on_treatment/topic", names.topic) for kind, names in wording.findings.items()]
     topics += [("pregnancy/topic", wording.pregnancy_topic)]
     topics += [(f"alerts/{code}/topic", alert.topic) for code, alert in wording.alerts.items()]
     for where, topic in topics:

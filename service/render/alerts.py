@@ -119,7 +119,7 @@ class AlertCards(PatientFacts, RegimenSuggestions):
             return None
         wording = self.findings[kind]
         drugs = self.agents_text(given_now)
-        summary = wording.summary.format(drug=drugs, when=self.finding_when(found))
+        summary = wording.names.summary.format(drug=drugs, when=self.finding_when(found))
         facts = self._facts(evaluation, self.ORDER_FACTS[kind])
         given = frozenset(given_now)
         rules = [rule for rule in wording.rules if not rule.agents.isdisjoint(given)]
@@ -130,7 +130,7 @@ class AlertCards(PatientFacts, RegimenSuggestions):
             "summary": clip(summary),
             "indicator": "warning",
             "detail": "\n".join(detail),
-            "source": self.source_of(rules[0].source, wording.topic, context),
+            "source": self.source_of(rules[0].source, wording.names.topic, context),
             "overrideReasons": self.override_reasons(),
             "links": self.label_links(list(given_now)) or None,
         }

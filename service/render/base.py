@@ -16,19 +16,17 @@ from urllib.parse import quote
 
 from service.engine import Evaluation
 from service.knowledge import Knowledge
-from service.knowledge.cards import CardWording
+from service.knowledge.cards import CardWording, FindingNames
 from service.knowledge.models import FindingRule
 
 
 @dataclass(frozen=True)
 class FindingWording:
-    """How cards name one finding label rules are about (safety.yaml lung, heart) and those rules."""
+    """One finding label rules are about (safety.yaml lung, heart): those rules, and how cards name it
+    (cards.yaml <kind>_on_treatment)."""
 
     rules: tuple[FindingRule, ...]  # each label's agents and words
-    name: str  # "Interstitial lung disease or pneumonitis": a patient fact, an option note
-    note: str  # the word an option note about it begins with ("Lung")
-    summary: str  # the warning card's summary while a drug of the rules is given (cards.yaml <kind>_on_treatment)
-    topic: str
+    names: FindingNames
 
 
 CARD_NAMESPACE = uuid.UUID("6f1f3d1e-7f0a-4a55-9b0e-2f5c3c2b8a11")

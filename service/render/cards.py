@@ -33,22 +33,10 @@ class CardRenderer(SummaryCard):
         # Looked up by every card of every request, and knowledge only: made once (issue 16).
         self.displays = {agent: str(entry["display"]) for agent, entry in knowledge.drugs["agents"].items()}
         self.links = {source_id: self._link_to(source_id) for source_id in knowledge.sources}
-        tables, wording = knowledge.label_tables, knowledge.wording
+        tables, names = knowledge.label_tables, knowledge.wording.findings
         self.findings = {
-            "lung": FindingWording(
-                tables.lung,
-                "Interstitial lung disease or pneumonitis",
-                "Lung",
-                wording.lung_on_treatment_summary,
-                wording.lung_on_treatment_topic,
-            ),
-            "heart": FindingWording(
-                tables.heart,
-                "Heart failure or cardiomyopathy",
-                "Heart",
-                wording.heart_on_treatment_summary,
-                wording.heart_on_treatment_topic,
-            ),
+            "lung": FindingWording(tables.lung, names["lung"]),
+            "heart": FindingWording(tables.heart, names["heart"]),
         }
         self.pregnancy_rule = knowledge.label_tables.pregnancy
         self.endocrine_agents = frozenset(knowledge.agents_of_class("endocrine"))

@@ -107,7 +107,7 @@ class PatientFacts(RendererBase):
         found, _ = evaluation.safety.finding(kind)
         if found is None:
             return []
-        return [f"- {self.findings[kind].name} on record ({self.finding_when(found)})"]
+        return [f"- {self.findings[kind].names.name} on record ({self.finding_when(found)})"]
 
     def _facts_lung(self, evaluation: Evaluation) -> list[str]:
         """Only when the record names interstitial lung disease or pneumonitis (safety.yaml lung)."""

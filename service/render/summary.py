@@ -185,7 +185,8 @@ class SummaryCard(AlertCards):
         if found is None:
             return []
         wording = self.findings[kind]
-        line = f"   - {wording.note}: {wording.name[0].lower()}{wording.name[1:]} on record ({self.finding_when(found)})."
+        name, note = wording.names.name, wording.names.note
+        line = f"   - {note}: {name[0].lower()}{name[1:]} on record ({self.finding_when(found)})."
         return [(rule.agents, f"{line} {rule.action}") for rule in wording.rules]
 
     def _option_lines(self, index: int, option: Any) -> list[str]:
