@@ -166,6 +166,7 @@ def test_another_cancers_words_give_no_breast_receptor_status(engine):
     for words, her2 in (
         ("HER2 positive gastric cancer, liver metastases", "unknown"),
         ("HER2+ breast cancer, liver metastases", "positive"),
+        ("HER2+ MBC, liver metastases", "positive"),  # MBC: metastatic breast cancer
     ):
         metastasis = condition("c2", "icd10cm", "C78.7", "2026-02-01")
         metastasis["code"]["coding"][0]["display"] = words

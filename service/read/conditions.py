@@ -36,7 +36,7 @@ from service.read.common import (
 MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
-_BREAST = re.compile(r"\bbreast\b", re.IGNORECASE)  # names the primary, never a metastasis's site
+_BREAST = re.compile(r"\bbreast\b|\bmbc\b", re.IGNORECASE)  # names the primary ("MBC": metastatic breast cancer), never a site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
 # Condition.abatement[x]: any of them given says the condition has ended (FHIR).
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
