@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.domain import CodedReceptorStatus, ReceptorResult
-from service.knowledge.models import IHC_POSITIVE, ReceptorRules
+from service.knowledge.models import ReceptorRules
 
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
 _ER_KINDS = frozenset({"er", "er-percent"})
@@ -112,7 +112,7 @@ def _needs_ihc(rules: ReceptorRules, group: int) -> bool:
     the score the numbers decide nothing. Groups 2 and 4 are positive only with IHC 3+, itself positive
     (rule 1): without a score their numbers are negative, the IHC grade unknown."""
     return any(
-        row.group == group and row.positive == "with-ihc" and any(score < IHC_POSITIVE for score in row.ihc_scores)
+        row.group == group and row.positive == "with-ihc" and any(score < rules.ihc_positive for score in row.ihc_scores)
         for row in rules.ish_groups
     )
 

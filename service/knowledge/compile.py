@@ -102,7 +102,7 @@ def _compile_models(knowledge: Knowledge) -> None:
     knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
     knowledge.safety_tables = safety_tables(knowledge.safety)
     episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
-    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days)
+    knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days, knowledge.her2_negative_by_ihc_score)
     try:
         knowledge.card_wording = card_wording(knowledge.cards)
     except CardWordingError as exc:

@@ -338,9 +338,6 @@ class HormoneScale:
         return "positive" if score >= self.positive_at_least else None
 
 
-IHC_POSITIVE = 3  # ASCO/CAP: IHC 3+ is HER2-positive on its own
-
-
 @dataclass(frozen=True)
 class ReceptorRules:
     """mappings/receptors.yaml (and the HER2 test episode of codes.yaml), typed."""
@@ -353,20 +350,19 @@ class ReceptorRules:
     hormone_scales: tuple[HormoneScale, ...] = ()
     er_low_positive_at_most: float | None = None  # ASCO/CAP 2020 "ER Low Positive": 1 % up to this
     er_low_positive_note: str = ""
+    ihc_status: dict[int, str] = field(default_factory=dict)  # receptors.yaml her2_ihc by_score
+    ish_negative_by_score: dict[int, str] = field(default_factory=dict)  # codes.yaml negative_by_ihc_score
+    ihc_positive: int = 3  # the lowest IHC score HER2-positive on its own (her2_ihc by_score)
 
-    @staticmethod
-    def her2_by_ihc_and_ish(ihc: int | None, ish: bool | None) -> str | None:
-        """HER2 status from an IHC score (0-3) and an ISH result (amplified or not), ASCO/CAP 2018 with the
-        2023 update's HER2-low (IHC 1+, or 2+ with ISH not amplified) and HER2 0: IHC 3+ or ISH amplified is
-        positive; ISH not amplified is low or zero by the score, negative without one; an IHC score alone
-        is 2+ equivocal (ISH decides), 1+ low, 0 zero. None when neither is known."""
-        if ihc == IHC_POSITIVE or ish is True:
+    def her2_by_ihc_and_ish(self, ihc: int | None, ish: bool | None) -> str | None:
+        """HER2 status from an IHC score (0-3) and an ISH result (amplified or not), by receptors.yaml
+        her2_ihc: an IHC score positive alone or ISH amplified is positive; ISH not amplified is low or zero
+        by the score (negative without one); else the score's own status. None when neither is known."""
+        if ish is True or (ihc is not None and self.ihc_status.get(ihc) == "positive"):
             return "positive"
         if ish is False:
-            return "negative" if ihc is None else ("zero" if ihc == 0 else "low")
-        if ihc is not None:
-            return {2: "equivocal", 1: "low", 0: "zero"}[ihc]
-        return None
+            return "negative" if ihc is None else self.ish_negative_by_score.get(ihc, "negative")
+        return None if ihc is None else self.ihc_status.get(ihc)
 
     def er_low_positive(self, er: str | None, percent: float | None) -> bool:
         """ER positive by a percent no higher than the "ER Low Positive" bound."""
@@ -378,9 +374,11 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules:
-    """Build the typed receptor rules from the checked receptors.yaml document."""
+def receptor_rules(document: dict[str, Any], episode_days: int, ish_negative_by_score: dict[int, str]) -> ReceptorRules:
+    """Build the typed receptor rules from the checked receptors.yaml document (and codes.yaml's statuses
+    of an IHC score with ISH not amplified)."""
     ish, hormone = document["her2_ish"], document["hormone_receptor"]
+    ihc_status = {int(score): str(status) for score, status in document["her2_ihc"]["by_score"].items()}
     groups = tuple(
         IshGroup(
             group=int(row["group"]),
@@ -401,6 +399,9 @@ def receptor_rules(document: dict[str, Any], episode_days: int) -> ReceptorRules
         episode_days=episode_days,
         er_low_positive_at_most=_optional_float(hormone.get("er_low_positive_at_most")),
         er_low_positive_note=str(hormone.get("er_low_positive_note", "")),
+        ihc_status=ihc_status,
+        ish_negative_by_score=dict(ish_negative_by_score),
+        ihc_positive=min(score for score, status in ihc_status.items() if status == "positive"),
         hormone_scales=tuple(
             HormoneScale(
                 name=str(scale["name"]),
