@@ -234,3 +234,61 @@ def test_no_heart_card_without_an_active_record_while_a_drug_is_given(engine, kn
     evaluation = engine.evaluate("p1", resources, NOW)
     cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
     assert not [card for card in cards if card["source"]["topic"]["code"] == TOPIC]
+
+
+def _nyha(value: dict[str, Any], code: dict[str, Any] | None = None, status: str = "final") -> dict[str, Any]:
+    found = observation("nyha", "88020-3", "2026-03-02", status=status, **value)
+    return found if code is None else {**found, "code": code}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _nyha({"valueCodeableConcept": {"coding": [coding("snomed", "420913000")]}}),  # the class III finding
+        _nyha({"valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA-x", "display": "Class II"}]}}),
+        _nyha({"valueCodeableConcept": {"text": "NYHA II - slight limitation of physical activity"}}),
+        _nyha({"valueString": "IV"}),
+        _nyha({"valueInteger": 2}),
+        # The SNOMED CT assessment scale as the code, and an Observation named only in words.
+        _nyha({"valueString": "Class I"}, code={"coding": [coding("snomed", "420816009")]}),
+        _nyha({"valueString": "class 3"}, code={"text": "NYHA functional class"}),
+    ],
+)
+def test_an_observation_of_an_nyha_class_is_a_record_of_heart_failure(engine, record):
+    """An NYHA class classes a heart failure (terminology.yaml heart_failure observation): the Observation
+    of one is read as a heart failure on record at its date, whatever the LVEF."""
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), _normal_lvef(), record], NOW)
+    found = evaluation.safety.heart_failure
+    assert found is not None and found.record_id == "nyha" and found.active and found.on == date(2026, 3, 2)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _nyha({"valueString": "Not assessed"}),
+        _nyha({"valueCodeableConcept": {"text": "Unknown"}}),
+        _nyha({}),  # no value
+        _nyha({"valueString": "Class II"}, status="entered-in-error"),
+        _nyha({"valueInteger": 0}),
+        # Another Observation whose answer says "class II" is not an NYHA class (an ASA class).
+        observation("asa", "99999-9", "2026-03-02", valueString="ASA class II"),
+    ],
+)
+def test_an_observation_naming_no_nyha_class_is_not_heart_failure(engine, record):
+    evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), _normal_lvef(), record], NOW)
+    assert evaluation.safety.heart_failure is None
+
+
+def test_a_t_dxd_order_with_an_nyha_class_on_record_gets_its_labels_rule(engine, knowledge):
+    nyha = _nyha({"valueString": "Class III"})
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), _normal_lvef(), nyha], "Enhertu")
+    heart = [card for card in cards if "Heart failure or cardiomyopathy on record" in card["summary"]]
+    assert len(heart) == 1 and "2026-03-02" in heart[0]["summary"]
+
+
+def test_the_cardiac_prefetch_asks_for_the_nyha_class(knowledge):
+    from service.app import prefetch_templates
+
+    templates = prefetch_templates(knowledge)
+    assert "http://loinc.org|88020-3" in templates["cardiac"]
+    assert "http://snomed.info/sct|420816009" in templates["stagingSnomed"]

@@ -17,7 +17,7 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from service.domain import UNDATED, CancerCondition, DiseaseStatus, PatientRecord, Pregnancy
+from service.domain import UNDATED, CancerCondition, DiseaseStatus, Finding, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
@@ -98,6 +98,10 @@ class ObservationReader:
         self._pregnancy_answers = {
             (knowledge.systems[system], code): pregnant for system, code, pregnant in self.terminology.pregnancy_status_answers
         }
+        # The Observation kinds that record a finding (terminology.yaml heart_failure observation: an NYHA
+        # class): kind -> (its terms, the PatientRecord list of the finding).
+        findings = ((self.terminology.heart, "heart_failure"), (self.terminology.lung, "lung_disease"))
+        self._finding_kinds = {terms.observation_kind: (terms, name) for terms, name in findings if terms.observation_kind}
 
     def _aliases_of(self, system: str) -> list[str]:
         return [alias for alias, target in self._aliases.items() if target == system]
@@ -258,6 +262,23 @@ class ObservationReader:
             pregnant = self._pregnancy_status(holder)
             if pregnant is not None:
                 record.pregnancies.append(Pregnancy(on, record_id, pregnant))
+        elif kind in self._finding_kinds:
+            self._read_finding(kind, holder, on, record_id, record)
+
+    def _read_finding(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
+        """An Observation whose value names a class of a finding (an NYHA class: heart failure) records it,
+        current as of the Observation's date: a class concept of the finding's SNOMED CT codes, or words or
+        an integer naming a class (terminology.yaml heart_failure observation)."""
+        terms, name = self._finding_kinds[kind]
+        concept = getattr(holder, "valueCodeableConcept", None)
+        texts = self.values.value_texts(holder)
+        if getattr(holder, "valueInteger", None) is not None:
+            texts.append(str(holder.valueInteger))
+        pattern = terms.observation_value
+        pairs = (coding_pair(coding, self._aliases) for coding in codings(concept))
+        coded = any(system == self._snomed and code in terms.snomed for system, code in pairs)
+        if coded or (pattern is not None and any(pattern.search(text) for text in texts)):
+            getattr(record, name).append(Finding(on, True, record_id))
 
     def _pregnancy_status(self, holder: Any) -> bool | None:
         """True (pregnant), False (not pregnant) or None from a pregnancy status's coded answer, else its words."""

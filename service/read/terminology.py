@@ -31,15 +31,22 @@ class FindingTerms:
     text: re.Pattern[str]
     negation: re.Pattern[str]
     hints: tuple[str, ...]  # one of them is in every text ``text`` matches
+    # An Observation kind whose value, when it names a class (``observation_value``), records the finding
+    # (heart_failure: an NYHA functional class); None when no Observation does.
+    observation_kind: str | None = None
+    observation_value: re.Pattern[str] | None = None
 
 
 def _finding_terms(section: dict[str, Any]) -> FindingTerms:
+    observation = section.get("observation")
     return FindingTerms(
         snomed=_codes(section["snomed"]),
         icd10_prefixes=tuple(section["icd10cm_prefixes"]),
         text=re.compile(section["text"], re.IGNORECASE),
         negation=re.compile(section["negation"], re.IGNORECASE),
         hints=tuple(section.get("hints", [""])),
+        observation_kind=observation["kind"] if observation else None,
+        observation_value=re.compile(observation["value"], re.IGNORECASE) if observation else None,
     )
 
 
