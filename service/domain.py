@@ -74,6 +74,7 @@ class CancerCondition(Value, frozen=True):
     record_id: str = ""
     recorded_only: bool = False  # ``on`` is the day the record was made (recordedDate): no onset given
     resource: str = "Condition"  # the resource type it was read from (a stage group is an Observation)
+    ended: bool = False  # its clinical status says it has ended (inactive, resolved, remission)
 
 
 class Finding(Value, frozen=True):

@@ -171,6 +171,32 @@ def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic_with_th
     assert assessment["metastaticSites"] == ["liver", "lymph-node"]
 
 
+@pytest.mark.parametrize(
+    ("status", "on", "sites"),
+    [
+        # The nodes of the early-stage cancer, resolved after neoadjuvant therapy and surgery: not a site of
+        # the relapse (as an ipsilateral axillary node it never made the patient metastatic).
+        ("resolved", "2025-09-01", ["liver"]),
+        ("remission", "2025-09-01", ["liver"]),
+        ("inactive", "2025-09-01", ["liver"]),
+        ("active", "2025-09-01", ["liver", "lymph-node"]),  # the nodes say they are still there
+        ("recurrence", "2025-09-01", ["liver", "lymph-node"]),
+        # Nodes recorded with the distant disease, resolved since (a response): a site of the metastatic disease.
+        ("resolved", "2026-04-01", ["liver", "lymph-node"]),
+    ],
+)
+def test_regional_nodes_that_ended_before_the_distant_disease_are_not_a_site_of_it(engine, status, on, sites):
+    clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
+    resources = [
+        record if record.get("id") != "ax" else condition("ax", "icd10cm", "C77.3", on, clinicalStatus=clinical)
+        for record in neoadjuvant_tchp_patient()
+    ]
+    later = condition("liver", "snomed", "94381002", "2026-04-01")
+    assessment = evaluate(engine, [*resources, later]).assessment()
+    assert assessment["metastatic"] is True
+    assert assessment["metastaticSites"] == sites
+
+
 def test_a_distant_record_dated_before_the_cm0_does_not_override_it(engine):
     earlier = condition("old-liver", "snomed", "94381002", "2025-08-01")
     assert evaluate(engine, [*neoadjuvant_tchp_patient(), earlier]).assessment()["metastatic"] is False

@@ -2,7 +2,9 @@
 
 Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
 Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
-supraclavicular) are not distant: they count as a site only when distant disease is recorded. A
+supraclavicular) are not distant: they count as a site only when distant disease is recorded, and not
+when their record says they had ended (resolved, inactive, remission) and is dated before the first
+distant record (the nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
 recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A personal history of
 breast cancer (``history``) is the breast cancer when distant disease is recorded: ICD-10-CM codes the
 metastasis of an excised primary as the secondary neoplasm with Z85.3 (terminology.yaml breast_history).
@@ -43,6 +45,11 @@ def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool)
     return condition.on is not None and condition.on > m0_on
 
 
+def _ended_before(node: CancerCondition, first: CancerCondition | None) -> bool:
+    """A regional node whose record says it had ended, dated before the first distant record."""
+    return node.ended and node.on is not None and first is not None and first.on is not None and node.on < first.on
+
+
 def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique."""
     history = any(c.role == "history" for c in conditions)
@@ -52,10 +59,10 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     distant = [c for c in conditions if c.role in DISTANT_ROLES and _after_m0(c, m0_on, bool(m0))]
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
-    site_records = distant + ([c for c in conditions if c.role == "regional-node"] if metastatic else [])
-    sites = tuple(sorted({c.site for c in site_records if c.role != "stage-iv" and c.site}))
     dated = [c for c in distant if c.on is not None]
     first = min(dated, key=lambda c: (c.on, c.recorded_only)) if dated else None
+    nodes = [c for c in conditions if c.role == "regional-node" and not _ended_before(c, first)] if metastatic else []
+    sites = tuple(sorted({c.site for c in distant + nodes if c.role != "stage-iv" and c.site}))
     return DiseaseExtent(
         breast_cancer=breast_cancer,
         metastatic=metastatic,

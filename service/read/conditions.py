@@ -334,7 +334,11 @@ class ConditionReader:
         if regional and self._names_distant_node(condition):
             regional = False
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
-        record.conditions.append(CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only))
+        statuses = status_codes(condition.clinicalStatus) if role == "regional-node" else set()
+        ended = bool(statuses) and not statuses & _ACTIVE_STATUSES  # a node's only: disease_extent reads it
+        record.conditions.append(
+            CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only, ended=ended)
+        )
 
     def _read_progression(self, names: list[str], on: date | None, record_id: str, record: PatientRecord) -> None:
         """A cancer Condition whose name (``names``: its code's text and displays) says the disease progressed
