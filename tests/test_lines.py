@@ -186,3 +186,39 @@ def test_the_still_given_window_is_read_from_the_data(tmp_path):
     path.write_text(yaml.safe_dump(document))
     history, _ = lines_of(LineOfTherapyRules(load_knowledge(folder)), exposures)
     assert history.ongoing_agents() == {"docetaxel", "trastuzumab"}
+
+
+def _cycle_orders(
+    agents: list[str], first: str, count: int, source: str = "MedicationRequest", every: int = 21
+) -> list[Exposure]:
+    """A course recorded dose by dose as orders or statements of one day, each completed (an order per cycle)."""
+    start = date.fromisoformat(first)
+    return [
+        Exposure(agent, start + timedelta(days=every * i), start + timedelta(days=every * i), False, "completed", None, source)
+        for i in range(count)
+        for agent in agents
+    ]
+
+
+@pytest.mark.parametrize("source", ["MedicationRequest", "MedicationStatement"])
+def test_orders_or_statements_of_one_dose_each_run_like_infusions(rules, source):
+    """An order per cycle (Epic's treatment plans) or a statement per infusion, each completed on its day: the
+    line runs while the last dose is recent, as a line of administrations does; it had ended, "completed",
+    on the day of the last dose, so a patient 20 days after cycle 6 of THP read as off treatment."""
+    thp = ["docetaxel", "pertuzumab", "trastuzumab"]
+    history, lines = lines_of(rules, _cycle_orders(thp, "2026-01-27", 6, source))  # the last 2026-05-12
+    assert lines == [(1, thp)] and history.status == "on-treatment" and history.lines[0].end is None
+    assert history.ongoing_agents() == set(thp)
+    late, _ = lines_of(rules, _cycle_orders(thp, "2025-01-27", 6, source))  # the last 2025-05-12: beyond the gap
+    assert late.status == "off-treatment" and late.lines[0].end == date(2025, 5, 12)
+    assert late.lines[0].end_reason == "unknown"  # each dose completed says nothing of the course's end
+    worse = DiseaseStatus(on=date(2026, 5, 20), status="worsened")
+    progressed, _ = lines_of(rules, _cycle_orders(thp, "2026-01-27", 6, source), [worse])
+    assert progressed.status == "progressed"
+
+
+def test_a_lone_statement_of_one_day_is_a_course_dated_once_not_a_dose(rules):
+    """One completed statement with one date ("took letrozole", dated when stated) is not read as a dose of a
+    series: the line ends on that day, as before."""
+    history, _ = lines_of(rules, [given("trastuzumab-emtansine", "2026-05-01", "2026-05-01")])
+    assert history.status == "off-treatment" and history.lines[0].end_reason == "completed"

@@ -1271,3 +1271,31 @@ def test_lymphadenopathy_names_the_nodes(engine, text, sites):
     record = {"resourceType": "Condition", "id": "t", "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
     evaluation = evaluate(engine, [patient(), condition("bc", "snomed", "254837009", "2024-01-01"), record])
     assert evaluation.extent.sites == sites and evaluation.extent.metastatic is bool(sites)
+
+
+def test_an_order_per_cycle_completed_on_its_day_keeps_the_line_running(engine):
+    """Epic's treatment plans write one MedicationRequest per cycle, completed, valid for the day of the
+    infusion: a patient three weeks after cycle 6 of THP is on treatment (and her last LVEF, five months old,
+    is overdue), not off treatment since the last infusion."""
+    base = [r for r in her2_positive_liver_patient() if r["resourceType"] not in ("MedicationStatement",)]
+    base = [r for r in base if r.get("id") != "o3"]  # no progression
+
+    def order(rid: str, text: str, day: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": "completed",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": text},
+            "authoredOn": day,
+            "dispenseRequest": {"validityPeriod": {"start": day, "end": day}},
+        }
+
+    days = [date.fromordinal(date(2026, 4, 28).toordinal() - 21 * i).isoformat() for i in range(6)]
+    drugs = ("Perjeta 420 mg", "Herceptin 150 mg", "DOCEtaxel 20 mg/mL")
+    orders = [order(f"c{i}-{j}", drug, day) for i, day in enumerate(days) for j, drug in enumerate(drugs)]
+    assessment = engine.evaluate("p1", [*base, *orders], date(2026, 5, 19)).assessment()
+    assert assessment["lineOfTherapy"]["status"] == "on-treatment"
+    assert "end" not in assessment["lineOfTherapy"]["history"][0]
+    assert "lvef-monitoring-overdue" in assessment["alerts"]

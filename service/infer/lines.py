@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import attrgetter
@@ -97,6 +98,26 @@ class TherapyHistory:
         if self.early_relapse:
             found |= set(self.adjuvant_agents)
         return found
+
+
+def _dose_agents(exposures: list[Exposure]) -> frozenset[str]:
+    """The agents a line records dose by dose in orders or statements: more than one of their records covers
+    one day and is completed (an order per cycle, a statement per infusion). A lone one-day statement may
+    be a whole course dated once, and is not taken for a dose."""
+    counts = Counter(
+        e.agent for e in exposures if e.end == e.start and e.status == "completed" and e.source_type not in EVENT_SOURCES
+    )
+    return frozenset(agent for agent, count in counts.items() if count > 1)
+
+
+def _given_on_one_day(exposures: list[Exposure], dose_agents: frozenset[str]) -> list[Exposure]:
+    """The records of a line that each give a drug on one day: administrations, dispenses, and the one-day
+    completed orders or statements of ``dose_agents``."""
+    return [
+        e
+        for e in exposures
+        if e.source_type in EVENT_SOURCES or (e.agent in dose_agents and e.end == e.start and e.status == "completed")
+    ]
 
 
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
@@ -239,7 +260,12 @@ class LineOfTherapyRules:
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
             return
-        records = [e for e in line.exposures if e.source_type not in EVENT_SOURCES]
+        dose_agents = _dose_agents(line.exposures)
+        records = [
+            e
+            for e in line.exposures
+            if not (e.source_type in EVENT_SOURCES or (e.agent in dose_agents and e.end == e.start and e.status == "completed"))
+        ]
         if line.progressed:
             line.end_reason = "progression"
         elif any(e.stop_reason == "toxicity" for e in line.exposures):
@@ -250,11 +276,13 @@ class LineOfTherapyRules:
             line.end_reason = "unknown"
 
     def _given_lately(self, line: TherapyLine, progression: list[date], now: date) -> bool:
-        """A last line of administrations or dispenses runs while the last is recent (a dispense: the end of
-        its supply) within the gap, unless the disease progressed and nothing was given since, or a course
-        of the line was recorded as stopped or completed on or after the last day one was given (T-DM1
-        stopped for toxicity after a dose)."""
-        events = [e for e in line.exposures if e.source_type in EVENT_SOURCES]
+        """A last line of administrations or dispenses (or of orders or statements of one dose each:
+        ``_given_on_one_day``) runs while the last is recent (a dispense: the end of its supply) within
+        the gap, unless the disease progressed and nothing was given since, or a course of the line was
+        recorded as stopped or completed on or after the last day one was given (T-DM1 stopped for
+        toxicity after a dose)."""
+        dose_agents = _dose_agents(line.exposures)
+        events = _given_on_one_day(line.exposures, dose_agents)
         if not events:
             return False
         last_given = max(e.start for e in events)  # the day of the infusion or of the hand-over
@@ -264,6 +292,7 @@ class LineOfTherapyRules:
         stopped_since = any(
             e.status in ("stopped", "completed")
             and e.source_type not in EVENT_SOURCES
+            and not (e.agent in dose_agents and e.end == e.start and e.status == "completed")  # a dose, not a course
             and e.end is not None
             and e.last_day >= last_given
             for e in line.exposures
