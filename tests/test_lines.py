@@ -222,3 +222,16 @@ def test_a_lone_statement_of_one_day_is_a_course_dated_once_not_a_dose(rules):
     series: the line ends on that day, as before."""
     history, _ = lines_of(rules, [given("trastuzumab-emtansine", "2026-05-01", "2026-05-01")])
     assert history.status == "off-treatment" and history.lines[0].end_reason == "completed"
+
+
+def test_one_day_orders_stopped_for_no_stated_reason_are_doses_and_a_stop_for_a_reason_ends_the_line(rules):
+    """Synthea ends every per-cycle order ("stopped", no reason) right after writing it; FHIR's "stopped"
+    says some of it was given. A series of them runs like infusions. A stop for a reason is a course's stop."""
+    doses = _cycle_orders(["trastuzumab-emtansine"], "2026-03-01", 4)  # the last 2026-04-13
+    stopped = [Exposure(e.agent, e.start, e.end, False, "stopped", None, e.source_type) for e in doses]
+    history, _ = lines_of(rules, stopped)
+    assert history.status == "on-treatment"
+    last = stopped[-1]
+    for_toxicity = [*stopped[:-1], Exposure(last.agent, last.start, last.end, False, "stopped", "toxicity", last.source_type)]
+    ended, _ = lines_of(rules, for_toxicity)
+    assert ended.status == "off-treatment" and ended.lines[0].end_reason == "toxicity"

@@ -1299,3 +1299,37 @@ def test_an_order_per_cycle_completed_on_its_day_keeps_the_line_running(engine):
     assert assessment["lineOfTherapy"]["status"] == "on-treatment"
     assert "end" not in assessment["lineOfTherapy"]["history"][0]
     assert "lvef-monitoring-overdue" in assessment["alerts"]
+
+
+def test_synthea_s_stopped_order_and_administration_per_cycle_keep_the_line_running(engine):
+    """Synthea writes each chemotherapy cycle as a MedicationRequest "stopped" on its day (no reason) and a
+    MedicationAdministration (tests/synthea/CODES.md): the stopped order had ended the line on the day of
+    its last infusion, so a patient between cycles read as off treatment."""
+    base = [r for r in her2_positive_liver_patient() if r["resourceType"] != "MedicationStatement" and r.get("id") != "o3"]
+    records: list[dict[str, Any]] = []
+    for i in range(4):
+        day = date.fromordinal(date(2026, 5, 10).toordinal() - 21 * i).isoformat()
+        kadcyla = {"coding": [coding("rxnorm", "1658356", "ado-trastuzumab emtansine 100 MG Injection [Kadcyla]")]}
+        records += [
+            {"resourceType": "Medication", "id": f"med{i}", "code": kadcyla},
+            {
+                "resourceType": "MedicationRequest",
+                "id": f"req{i}",
+                "status": "stopped",
+                "intent": "order",
+                "subject": {"reference": "Patient/p1"},
+                "medicationReference": {"reference": f"Medication/med{i}"},
+                "authoredOn": day,
+            },
+            {
+                "resourceType": "MedicationAdministration",
+                "id": f"adm{i}",
+                "status": "completed",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": kadcyla,
+                "effectiveDateTime": day,
+            },
+        ]
+    assessment = engine.evaluate("p1", [*base, *records], date(2026, 6, 1)).assessment()
+    assert assessment["lineOfTherapy"]["status"] == "on-treatment"
+    assert assessment["lineOfTherapy"]["history"] == [{"line": 1, "agents": ["trastuzumab-emtansine"], "start": "2026-03-08"}]

@@ -100,24 +100,30 @@ class TherapyHistory:
         return found
 
 
-def _dose_agents(exposures: list[Exposure]) -> frozenset[str]:
-    """The agents a line records dose by dose in orders or statements: more than one of their records covers
-    one day and is completed (an order per cycle, a statement per infusion). A lone one-day statement may
-    be a whole course dated once, and is not taken for a dose."""
-    counts = Counter(
-        e.agent for e in exposures if e.end == e.start and e.status == "completed" and e.source_type not in EVENT_SOURCES
-    )
-    return frozenset(agent for agent, count in counts.items() if count > 1)
+def _doses_and_courses(exposures: list[Exposure]) -> tuple[list[Exposure], list[Exposure]]:
+    """The records of a line that each give a drug on one day, and the others (courses).
 
-
-def _given_on_one_day(exposures: list[Exposure], dose_agents: frozenset[str]) -> list[Exposure]:
-    """The records of a line that each give a drug on one day: administrations, dispenses, and the one-day
-    completed orders or statements of ``dose_agents``."""
-    return [
+    A dose: an administration or a dispense; or an order or statement that covers one day, completed or
+    stopped for no stated reason, when the line holds more than one such record of its agent (a course
+    recorded dose by dose: an order per cycle as Epic's treatment plans and Synthea write them, a
+    statement per infusion). A lone one-day statement may be a whole course dated once, and a record
+    stopped for a reason ends the line as a course does: neither is a dose.
+    """
+    one_day = [
         e
         for e in exposures
-        if e.source_type in EVENT_SOURCES or (e.agent in dose_agents and e.end == e.start and e.status == "completed")
+        if e.end == e.start
+        and e.source_type not in EVENT_SOURCES
+        and (e.status == "completed" or (e.status == "stopped" and e.stop_reason is None))
     ]
+    if not one_day:
+        return [e for e in exposures if e.source_type in EVENT_SOURCES], [
+            e for e in exposures if e.source_type not in EVENT_SOURCES
+        ]
+    counts = Counter(e.agent for e in one_day)
+    dose_ids = {id(e) for e in one_day if counts[e.agent] > 1}
+    doses = [e for e in exposures if e.source_type in EVENT_SOURCES or id(e) in dose_ids]
+    return doses, [e for e in exposures if e.source_type not in EVENT_SOURCES and id(e) not in dose_ids]
 
 
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
@@ -260,12 +266,7 @@ class LineOfTherapyRules:
             line.end = None if line.ongoing else line.last_activity(now)
         if line.end is None:
             return
-        dose_agents = _dose_agents(line.exposures)
-        records = [
-            e
-            for e in line.exposures
-            if not (e.source_type in EVENT_SOURCES or (e.agent in dose_agents and e.end == e.start and e.status == "completed"))
-        ]
+        records = _doses_and_courses(line.exposures)[1]
         if line.progressed:
             line.end_reason = "progression"
         elif any(e.stop_reason == "toxicity" for e in line.exposures):
@@ -277,12 +278,11 @@ class LineOfTherapyRules:
 
     def _given_lately(self, line: TherapyLine, progression: list[date], now: date) -> bool:
         """A last line of administrations or dispenses (or of orders or statements of one dose each:
-        ``_given_on_one_day``) runs while the last is recent (a dispense: the end of its supply) within
+        ``_doses_and_courses``) runs while the last is recent (a dispense: the end of its supply) within
         the gap, unless the disease progressed and nothing was given since, or a course of the line was
         recorded as stopped or completed on or after the last day one was given (T-DM1 stopped for
         toxicity after a dose)."""
-        dose_agents = _dose_agents(line.exposures)
-        events = _given_on_one_day(line.exposures, dose_agents)
+        events, courses = _doses_and_courses(line.exposures)
         if not events:
             return False
         last_given = max(e.start for e in events)  # the day of the infusion or of the hand-over
@@ -290,12 +290,7 @@ class LineOfTherapyRules:
         if line.progressed and last_given <= max(progression):
             return False
         stopped_since = any(
-            e.status in ("stopped", "completed")
-            and e.source_type not in EVENT_SOURCES
-            and not (e.agent in dose_agents and e.end == e.start and e.status == "completed")  # a dose, not a course
-            and e.end is not None
-            and e.last_day >= last_given
-            for e in line.exposures
+            e.status in ("stopped", "completed") and e.end is not None and e.last_day >= last_given for e in courses
         )
         return (now - covered_until).days <= self.gap and not stopped_since
 
