@@ -54,6 +54,10 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
         statement("mx", "THP", "2025-01-01", status="active"),  # a regimen acronym that names no taxane
         statement("mx", "Breast AC-THP q21d", "2025-01-01", status="active"),
         statement("mx", "giredestrant 30 mg", "2025-01-01", status="active"),  # an estrogen receptor antagonist (-estrant)
+        # A trial's drug named as one, not by an INN (drugs.yaml unknown_anticancer trial_words).
+        statement("mx", "Study drug XYZ-123 (protocol BRC-2207)", "2025-01-01", status="active"),
+        statement("mx", "Investigational product ABX-77 or placebo", "2025-01-01", status="active"),
+        statement("mx", "IMP (blinded)", "2025-01-01", status="active"),
     ],
 )
 def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(
@@ -76,6 +80,7 @@ def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_his
         statement("mx", "zongertinib", "2023-01-01", "2023-06-01"),  # ended before the metastatic diagnosis
         statement("mx", "zongertinib", "2025-01-01", status="entered-in-error"),
         _coded("mx", ATC, "A04AA01", "2025-01-01"),  # ondansetron's ATC code
+        statement("mx", "Impavido", "2025-01-01", status="active"),  # "imp" only as a whole word
     ],
 )
 def test_other_drugs_and_earlier_or_voided_records_change_nothing(engine: Engine, record):

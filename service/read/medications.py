@@ -126,6 +126,7 @@ class MedicationReader:
         self._anticancer_suffixes = tuple(unknown.get("name_suffixes", []))
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
         self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
+        self._trial_words = re.compile(unknown.get("trial_words", "(?!)"), re.IGNORECASE)  # "study drug XYZ-123"
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -269,7 +270,10 @@ class MedicationReader:
             for w in words
             if (w.endswith(self._anticancer_suffixes) and not w.endswith(self._anticancer_exceptions)) or w in self._regimen_words
         )
-        return " ".join(list(named)[:3]) or None
+        if named:
+            return " ".join(list(named)[:3])
+        trial = next((found for text in texts if (found := self._trial_words.search(text))), None)
+        return trial.group(0).lower() if trial else None
 
     def _read_unidentified(
         self,
