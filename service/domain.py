@@ -75,6 +75,7 @@ class CancerCondition(Value, frozen=True):
     recorded_only: bool = False  # ``on`` is the day the record was made (recordedDate): no onset given
     resource: str = "Condition"  # the resource type it was read from (a stage group is an Observation)
     ended: bool = False  # its clinical status says it has ended (inactive, resolved, remission)
+    ended_on: date | None = None  # the day its record says it ended (abatement[x]), when given
 
 
 class Finding(Value, frozen=True):

@@ -1333,3 +1333,33 @@ def test_synthea_s_stopped_order_and_administration_per_cycle_keep_the_line_runn
     assessment = engine.evaluate("p1", [*base, *records], date(2026, 6, 1)).assessment()
     assert assessment["lineOfTherapy"]["status"] == "on-treatment"
     assert assessment["lineOfTherapy"]["history"] == [{"line": 1, "agents": ["trastuzumab-emtansine"], "start": "2026-03-08"}]
+
+
+@pytest.mark.parametrize(
+    ("abatement", "metastatic_since"),
+    [
+        ({"abatementDateTime": "2015-06-23"}, "2026-05-08"),  # resected in 2015: another cancer's
+        ({"abatementPeriod": {"start": "2015-06-01", "end": "2015-06-23"}}, "2026-05-08"),
+        ({}, "2015-03-18"),  # no abatement given: whose metastasis it is cannot be told, and it counts
+        ({"abatementDateTime": "2026-05-20"}, "2015-03-18"),  # ended after the breast cancer was recorded
+    ],
+)
+def test_a_metastasis_that_ended_before_the_breast_cancer_was_recorded_is_another_cancers(engine, abatement, metastatic_since):
+    """A colorectal liver metastasis resected in 2015, eleven years before a HER2+ breast cancer with liver
+    metastases: it had dated the metastatic breast cancer from 2015, so FOLFOX (oxaliplatin, 2015) was
+    "an anticancer drug given since the metastatic diagnosis" and no first line was offered."""
+    records = [
+        patient(),
+        condition("colon", "icd10cm", "C18.7", "2015-03-10", abatementDateTime="2016-01-26"),
+        {**condition("old-liver", "icd10cm", "C78.7", "2015-03-18"), **abatement},
+        statement("folfox", "oxaliplatin 85 mg/m2 (FOLFOX)", "2015-07-21", "2015-12-22"),
+        condition("bc", "icd10cm", "C50.412", "2026-05-04"),
+        condition("liver", "icd10cm", "C78.7", "2026-05-08"),
+        observation("ihc", "85319-2", "2026-05-12", valueCodeableConcept={"text": "3+"}),
+    ]
+    evaluation = evaluate(engine, records)
+    assert evaluation.extent.metastatic and evaluation.extent.sites == ("liver",)
+    assert evaluation.extent.metastatic_date == date.fromisoformat(metastatic_since)
+    if metastatic_since == "2026-05-08":
+        assessment = evaluation.assessment()
+        assert assessment["recommendedLine"] == 1 and "history-incomplete" not in assessment.get("alerts", [])

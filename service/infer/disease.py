@@ -5,7 +5,8 @@ Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary,
 supraclavicular) are not distant: they count as a site only when distant disease is recorded, and not
 when their record says they had ended (resolved, inactive, remission) and is dated before the first
 distant record (the nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
-recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A personal history of
+recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A metastasis whose
+record ended (abatement[x]) before the breast primary was first recorded is another cancer's. A personal history of
 breast cancer (``history``) is the breast cancer when distant disease is recorded: ICD-10-CM codes the
 metastasis of an excised primary as the secondary neoplasm with Z85.3 (terminology.yaml breast_history).
 """
@@ -56,7 +57,17 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     m0 = [c for c in conditions if c.role == "no-distant"]
     m0_dates = [c.on for c in m0 if c.on is not None]
     m0_on = max(m0_dates) if m0_dates else None
-    distant = [c for c in conditions if c.role in DISTANT_ROLES and _after_m0(c, m0_on, bool(m0))]
+    # A metastasis whose record ended (abatement) before the breast cancer was first recorded is another
+    # cancer's (a colorectal liver metastasis resected years before), not this one's.
+    ended = [c for c in conditions if c.ended_on is not None]
+    first_primary = min((c.on for c in conditions if c.role == "primary" and c.on), default=None) if ended else None
+    distant = [
+        c
+        for c in conditions
+        if c.role in DISTANT_ROLES
+        and _after_m0(c, m0_on, bool(m0))
+        and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
+    ]
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     dated = [c for c in distant if c.on is not None]

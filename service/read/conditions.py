@@ -336,8 +336,11 @@ class ConditionReader:
         role = "regional-node" if regional and site == "lymph-node" else "metastasis"
         statuses = status_codes(condition.clinicalStatus) if role == "regional-node" else set()
         ended = bool(statuses) and not statuses & _ACTIVE_STATUSES  # a node's only: disease_extent reads it
+        abated, ended_on = condition.abatementPeriod, None
+        if condition.abatementDateTime or abated:  # seldom given: no date is read otherwise
+            ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
         record.conditions.append(
-            CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only, ended=ended)
+            CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only, ended=ended, ended_on=ended_on)
         )
 
     def _read_progression(self, names: list[str], on: date | None, record_id: str, record: PatientRecord) -> None:
