@@ -1,0 +1,81 @@
+"""Held-out patients: records written by testers who never read the service, checked against what they expected.
+
+tests/heldout/ holds 34 patients and 4 order drafts written in other EHRs' dialects (Epic-, Cerner-,
+mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by three testers who read only the
+contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
+what each assessment should say before the service was run on them (tests/heldout/README.md). Where
+the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the
+reason; every other expectation is the tester's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.cli import bundle_resources, patient_id_of
+from service.order_check import OrderChecker
+from service.render import CardRenderer, RenderContext
+from tests.cards import assessment_validator
+
+HELDOUT = Path(__file__).parent / "heldout"
+EXPECTED = json.loads((HELDOUT / "expected.json").read_text(encoding="utf-8"))
+NOW = date.fromisoformat(EXPECTED["evaluateAs"])
+
+
+def _bundle(path: Path) -> list[dict[str, Any]]:
+    return bundle_resources(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _assessment(engine, knowledge, name: str) -> dict[str, Any]:
+    resources = _bundle(HELDOUT / f"{name}.json")
+    patient_id = patient_id_of(resources)
+    cards = CardRenderer(knowledge).cards(engine.evaluate(patient_id, resources, NOW), RenderContext("heldout", patient_id))
+    found: dict[str, Any] = cards[0]["extension"]["her2-cds-assessment"]
+    return found
+
+
+def _present(assessment: dict[str, Any], field: str) -> bool:
+    parent, _, child = field.partition(".")
+    return child in assessment.get(parent, {}) if child else parent in assessment
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["patients"]))
+def test_a_held_out_patient_reads_as_its_tester_expected(engine, knowledge, name):
+    case = EXPECTED["patients"][name]
+    assessment = _assessment(engine, knowledge, name)
+    assert not list(assessment_validator().iter_errors(assessment))
+    expected = case["expected"]
+    for field in ("breastCancer", "deceased", "metastatic", "metastaticSites", "her2", "hormoneReceptor", "recommendedLine"):
+        if field in expected:
+            assert assessment.get(field) == expected[field], (field, case.get("rationale"))
+    line = assessment["lineOfTherapy"]
+    assert {"current": line["current"], "status": line["status"]} == expected["lineOfTherapy"], case.get("rationale")
+    open_alerts = set(case["alertsOpen"])
+    assert set(assessment.get("alerts", [])) - open_alerts == set(expected["alerts"]) - open_alerts
+    offered = {regimen["id"]: regimen["preferred"] for regimen in assessment.get("recommendedRegimens", [])}
+    for regimen, preferred in case["regimens"].items():
+        assert offered.get(regimen) == preferred, (regimen, case.get("rationale"))
+    assert not [regimen for regimen in case["regimensNotPreferred"] if offered.get(regimen)]
+    assert not [field for field in case["omitted"] if _present(assessment, field)]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["orders"]))
+def test_a_held_out_order_gets_the_warning_its_tester_expected(engine, knowledge, name):
+    case = EXPECTED["orders"][name]
+    resources = _bundle(HELDOUT / "orders" / f"{name}.json")
+    patient_id = patient_id_of(resources)
+    drafts = [r for r in resources if r.get("resourceType") == "MedicationRequest" and r.get("status") == "draft"]
+    assert len(drafts) == 1
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    cards = checker.cards(engine.evaluate(patient_id, resources, NOW), drafts, RenderContext("heldout", patient_id))
+    summaries = " | ".join(card["summary"] for card in cards)
+    for words in case["summaryHolds"]:
+        assert words in summaries, (case["expectedWarning"], summaries)
+    assert all(
+        card["indicator"] in ("warning", "critical") for card in cards if any(w in card["summary"] for w in case["summaryHolds"])
+    )
