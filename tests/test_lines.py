@@ -235,3 +235,36 @@ def test_one_day_orders_stopped_for_no_stated_reason_are_doses_and_a_stop_for_a_
     for_toxicity = [*stopped[:-1], Exposure(last.agent, last.start, last.end, False, "stopped", "toxicity", last.source_type)]
     ended, _ = lines_of(rules, for_toxicity)
     assert ended.status == "off-treatment" and ended.lines[0].end_reason == "toxicity"
+
+
+def test_after_a_progression_an_endocrine_order_left_active_does_not_keep_the_line_running(rules):
+    """HP + letrozole maintenance; pertuzumab and trastuzumab stopped for progression, the letrozole order
+    (years old) and a pertuzumab order put on hold in 2025 never closed: the line ended at the stop."""
+    records = [
+        *_cycle_orders(["pertuzumab", "trastuzumab"], "2025-10-01", 8),  # the last 2026-04-08
+        given("docetaxel", "2025-10-01", "2026-01-20"),
+        given("letrozole", "2025-12-01", ongoing=True, status="active"),
+        given("pertuzumab", "2025-12-15", ongoing=True, status="on-hold"),
+        given("pertuzumab", "2026-04-24", "2026-04-24", status="stopped", stop="progression"),
+        given("trastuzumab", "2026-04-24", "2026-04-24", status="stopped", stop="progression"),
+    ]
+    history, _ = lines_of(rules, records, metastatic=date(2025, 9, 1))
+    line = history.lines[0]
+    assert history.status == "progressed" and line.end == date(2026, 4, 24) and line.end_reason == "progression"
+    assert history.ongoing_agents() == set()
+    # Without the progression the letrozole order is maintenance and the line goes on.
+    going, _ = lines_of(rules, [r for r in records if r.stop_reason is None], metastatic=date(2025, 9, 1))
+    assert going.status == "on-treatment" and going.lines[0].end is None
+
+
+@pytest.mark.parametrize(("start", "first_line"), [("2025-03-01", True), ("2025-02-10", False)])
+def test_therapy_begun_within_the_window_before_the_metastasis_was_recorded_is_the_first_line(rules, start, first_line):
+    """THP begun on clinically obvious de novo disease, the liver metastasis recorded 19 days later: the
+    first metastatic line from its first dose, not (neo)adjuvant therapy with an "early relapse" after it.
+    Begun 38 days before (more than regimen_window_days), it is what it was: therapy before the diagnosis."""
+    first = _cycle_orders(["docetaxel", "pertuzumab", "trastuzumab"], start, 1)
+    later = _cycle_orders(["docetaxel", "pertuzumab", "trastuzumab"], "2025-03-24", 4)
+    history, lines = lines_of(rules, [*first, *later], metastatic=date(2025, 3, 20))
+    assert lines == [(1, ["docetaxel", "pertuzumab", "trastuzumab"])]
+    assert (history.lines[0].start == date.fromisoformat(start)) is first_line
+    assert history.early_relapse is not first_line

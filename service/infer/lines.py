@@ -210,8 +210,10 @@ class LineOfTherapyRules:
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
-        courses = [e for e in exposures if e.start < metastatic_date and e.source_type not in EVENT_SOURCES]
-        metastatic = [e for e in exposures if e.start >= metastatic_date and not e.curative]
+        begun = self._begun_before_staging(exposures, metastatic_date)
+        before = [e for e in exposures if id(e) not in begun] if begun else exposures  # (neo)adjuvant candidates
+        courses = [e for e in before if e.start < metastatic_date and e.source_type not in EVENT_SOURCES]
+        metastatic = [e for e in exposures if (e.start >= metastatic_date or id(e) in begun) and not e.curative]
         if courses:  # without a (neo)adjuvant course no administration is part of one
             spans = _course_spans(courses, now)
             metastatic = [e for e in metastatic if not _within_course(e, spans)]
@@ -239,7 +241,7 @@ class LineOfTherapyRules:
         if lines:
             last = lines[-1]
             status = "progressed" if last.progressed else ("on-treatment" if last.ongoing else "off-treatment")
-        early, adjuvant_agents, adjuvant_end = self._early_relapse(exposures, metastatic_date, now)
+        early, adjuvant_agents, adjuvant_end = self._early_relapse(before, metastatic_date, now)
         return TherapyHistory(
             lines=lines,
             status=status,
@@ -262,8 +264,9 @@ class LineOfTherapyRules:
             line.end = min(line.last_activity(now), following.start)
             line.ongoing = False
         else:
-            line.ongoing = any(e.ongoing for e in line.exposures) or self._given_lately(line, progression, now)
-            line.end = None if line.ongoing else line.last_activity(now)
+            kept = self._running_records(line)
+            line.ongoing = any(e.ongoing for e in kept) or self._given_lately(line, progression, now)
+            line.end = None if line.ongoing else max(now if e.ongoing else e.last_day for e in kept)
         if line.end is None:
             return
         records = _doses_and_courses(line.exposures)[1]
@@ -275,6 +278,35 @@ class LineOfTherapyRules:
             line.end_reason = "completed"
         else:
             line.end_reason = "unknown"
+
+    def _begun_before_staging(self, exposures: list[Exposure], metastatic_date: date) -> set[int]:
+        """The records (their ``id``) of a drug begun at most ``regimen_window_days`` before the metastatic
+        diagnosis was recorded and given on after it: the first metastatic line, begun while the staging
+        was written up (THP started on clinically obvious de novo disease, the liver metastasis recorded
+        three weeks later), not (neo)adjuvant therapy. Empty for almost every patient."""
+        if metastatic_date.toordinal() <= self.window:  # undated metastatic disease (date.min): every therapy counts
+            return set()
+        window_start = metastatic_date - timedelta(days=self.window)
+        early = [e for e in exposures if window_start <= e.start < metastatic_date and not e.curative]
+        if not early:
+            return set()
+        given_on = {e.agent for e in exposures if e.start >= metastatic_date or e.ongoing or e.last_day >= metastatic_date}
+        return {id(e) for e in early if e.agent in given_on}
+
+    def _running_records(self, line: TherapyLine) -> list[Exposure]:
+        """The records that can keep the last line running. After a progression only its HER2-directed
+        drugs can: an endocrine or bone drug's order left active (letrozole ordered for years) does not
+        carry a failed regimen on, nor does an order of a drug older than that drug's stop for progression
+        (an order put on hold in 2025, never closed, after the drug was stopped for progression in 2026)."""
+        her2 = [e for e in line.exposures if e.agent in self.her2_agents] if line.progressed else []
+        if not her2:
+            return line.exposures
+        stopped: dict[str, date] = {}
+        for e in her2:
+            if e.stop_reason == "progression" and e.last_day > stopped.get(e.agent, date.min):
+                stopped[e.agent] = e.last_day
+        kept = [e for e in her2 if not (e.ongoing and e.agent in stopped and e.start <= stopped[e.agent])]
+        return kept or her2
 
     def _given_lately(self, line: TherapyLine, progression: list[date], now: date) -> bool:
         """A last line of administrations or dispenses (or of orders or statements of one dose each:
