@@ -268,3 +268,30 @@ def test_therapy_begun_within_the_window_before_the_metastasis_was_recorded_is_t
     assert lines == [(1, ["docetaxel", "pertuzumab", "trastuzumab"])]
     assert (history.lines[0].start == date.fromisoformat(start)) is first_line
     assert history.early_relapse is not first_line
+
+
+def test_endocrine_therapy_begun_after_the_line_progressed_is_a_new_line_not_maintenance(rules):
+    """Rule 4 adds endocrine therapy at maintenance, while the HER2 therapy goes on. Fulvestrant begun five
+    weeks after THP was stopped for progression is a regimen of its own (clinical.md §7: a new drug outside
+    the regimen after the window); it had joined line 1, which then seemed to run until fulvestrant stopped."""
+    thp = [
+        given("pertuzumab", "2023-02-07", "2024-10-29", status="stopped", stop="progression"),
+        given("trastuzumab", "2023-02-07", "2024-10-29", status="stopped", stop="progression"),
+        given("docetaxel", "2023-02-07", "2023-06-01"),
+    ]
+    fulvestrant = given("fulvestrant", "2024-12-03", "2025-07-15", status="stopped", stop="progression")
+    history, lines = lines_of(
+        rules,
+        [*thp, fulvestrant, given("trastuzumab-deruxtecan", "2025-08-26", ongoing=True, status="active")],
+        metastatic=date(2023, 1, 20),
+    )
+    assert lines == [(1, ["docetaxel", "pertuzumab", "trastuzumab"]), (2, ["fulvestrant"]), (3, ["trastuzumab-deruxtecan"])]
+    assert history.lines[0].end == date(2024, 10, 29) and history.status == "on-treatment"
+    # Added while HP goes on, before any progression: maintenance, the same line.
+    maintenance = [
+        *thp[2:],
+        given("pertuzumab", "2023-02-07", ongoing=True, status="active"),
+        given("fulvestrant", "2023-08-01", ongoing=True, status="active"),
+    ]
+    _, same = lines_of(rules, maintenance, metastatic=date(2023, 1, 20))
+    assert same == [(1, ["docetaxel", "fulvestrant", "pertuzumab"])]

@@ -170,8 +170,14 @@ class LineOfTherapyRules:
         latest = max(exposure.last_day for exposure in line.exposures)
         return frozenset(e.agent for e in line.exposures if (latest - e.last_day).days <= self.still_given_days)
 
-    def _starts_new_line(
-        self, start: date, same_day: list[Exposure], line: TherapyLine, agents: set[str], last_activity: date
+    def _starts_new_line(  # noqa: PLR0913
+        self,
+        start: date,
+        same_day: list[Exposure],
+        line: TherapyLine,
+        agents: set[str],
+        last_activity: date,
+        progression: list[date],
     ) -> bool:
         """Rule 1 (the gap) or rule 6 (a drug outside the regimen after the window), for the drugs started on ``start``.
 
@@ -180,10 +186,14 @@ class LineOfTherapyRules:
         """
         if (start - last_activity).days > self.gap:
             return True
-        return any(exposure.agent not in agents and not self._joins_line(exposure, line, agents) for exposure in same_day)
+        return any(
+            exposure.agent not in agents and not self._joins_line(exposure, line, agents, progression) for exposure in same_day
+        )
 
-    def _joins_line(self, exposure: Exposure, line: TherapyLine, agents: set[str]) -> bool:
-        """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line?"""
+    def _joins_line(self, exposure: Exposure, line: TherapyLine, agents: set[str], progression: list[date]) -> bool:
+        """Rules 2-5 of docs/clinical-rules.md §4: does this exposure stay in the line? An addition at
+        maintenance (rule 4: endocrine therapy, a CDK4/6 inhibitor) is one only before the line progressed:
+        fulvestrant begun after HP was stopped for progression is a new line."""
         if exposure.agent in agents:
             return True
         if (exposure.start - line.start).days <= self.window:
@@ -192,9 +202,10 @@ class LineOfTherapyRules:
         if group is not None and any(self.knowledge.substitution_group.get(a) == group for a in agents):
             return True
         agent, agent_class = exposure.agent, self.knowledge.agent_class[exposure.agent]
-        return any(
+        maintenance = any(
             (agent_class in classes or agent in added) and agents & holders for classes, added, holders in self.maintenance
         )
+        return maintenance and not any(line.start < day <= exposure.start for day in progression)
 
     def history(
         self,
@@ -225,7 +236,7 @@ class LineOfTherapyRules:
         # (neratinib + capecitabine on one day is NALA, even when capecitabine was in the line before).
         for start, group in itertools.groupby(metastatic, key=attrgetter("start")):
             same_day = list(group)
-            if not lines or self._starts_new_line(start, same_day, lines[-1], agents, last_activity):
+            if not lines or self._starts_new_line(start, same_day, lines[-1], agents, last_activity, progression):
                 lines.append(TherapyLine(number=len(lines) + 1, start=start))
                 agents, last_activity = set(), date.min
             lines[-1].exposures.extend(same_day)
