@@ -1,7 +1,7 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 34 patients and 4 order drafts written in other EHRs' dialects (Epic-, Cerner-,
-mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by three testers who read only the
+tests/heldout/ holds 46 patients and 4 order drafts written in other EHRs' dialects (Epic-, Cerner-,
+mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by four testers who read only the
 contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
 what each assessment should say before the service was run on them (tests/heldout/README.md). Where
 the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the
