@@ -123,6 +123,16 @@ class Exposure(Value, frozen=True):
         return self.end or self.start
 
 
+class Premedication(Value, frozen=True):
+    """A medication record of a drug a label wants given with another's first dose (safety.yaml premedication:
+    loperamide with neratinib), named by the rule's ``with``."""
+
+    name: str
+    start: date
+    last_day: date
+    ongoing: bool
+
+
 class UnidentifiedTherapy(Value, frozen=True):
     """A medication record of an anticancer drug the service does not know (drugs.yaml unknown_anticancer)."""
 
@@ -171,3 +181,4 @@ class PatientRecord:
     dated_by_assertion: list[str] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
+    premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

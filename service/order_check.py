@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from service.engine import Evaluation
@@ -232,6 +233,24 @@ class OrderChecker:
         why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))
         return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
 
+    def _premedication(self, evaluation: Evaluation, given: _Given, agents: list[str], drafted: set[str | None]) -> list[_Issue]:
+        """A warning for a drug whose label wants another started with its first dose (safety.yaml premedication:
+        loperamide with neratinib), ordered for a patient not given it now, with that drug neither on record
+        within ``recent_days`` (ongoing, or its last day that recent) nor among the drafts of the order set."""
+        issues = []
+        recent = evaluation.now - timedelta(days=self.tables.premedication_days)
+        for rule in self.tables.premedication:
+            if rule.agent not in agents or rule.agent in given.ongoing or rule.drug in drafted:
+                continue
+            on_record = [
+                p for p in evaluation.record.premedications if p.name == rule.drug and (p.ongoing or p.last_day >= recent)
+            ]
+            if not on_record:
+                display = self.renderer.displays[rule.agent]
+                summary = self.templates["premedication"].format(drug=display, premedication=rule.drug)
+                issues.append(_Issue("premedication", "warning", summary, rule.action, rule.source, (rule.agent,), display))
+        return issues
+
     def _joined(self, issues: list[_Issue]) -> list[_Issue]:
         """One issue for the drugs of one draft that a rule is about in the same words (Phesgo's pertuzumab
         and trastuzumab with a pregnancy on record: one card, not two alike but for the drug's name)."""
@@ -300,11 +319,13 @@ class OrderChecker:
         """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug."""
         cards: list[dict[str, Any]] = []
         given = _Given.of(evaluation)
+        drafted = {self.normaliser.premedication_of(order) for order in orders} if self.tables.premedication else set()
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
             issues += self._lvef_before_start(evaluation, given, agents)
             issues += self._not_an_option(evaluation, given, agents, issues)
+            issues += self._premedication(evaluation, given, agents, drafted)
             cards.extend(self._card(evaluation, context, order, issue) for issue in self._joined(issues))
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

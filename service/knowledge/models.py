@@ -146,6 +146,19 @@ class FindingRule:
 
 
 @dataclass(frozen=True)
+class PremedicationRule:
+    """A drug a label wants started with the first dose of ``agent`` (safety.yaml premedication), the
+    words and ATC codes a record names it by, and the label's words."""
+
+    agent: str
+    drug: str  # the premedication, as records are matched to it ("loperamide")
+    words: frozenset[str]
+    atc: frozenset[str]
+    action: str
+    source: str
+
+
+@dataclass(frozen=True)
 class SafetyTables:
     """mappings/safety.yaml, typed."""
 
@@ -164,6 +177,8 @@ class SafetyTables:
     lung: tuple[FindingRule, ...]  # safety.yaml lung rules: one a label
     heart: tuple[FindingRule, ...] = ()  # safety.yaml heart rules: one a label
     pregnancy: FindingRule | None = None  # safety.yaml pregnancy
+    premedication: tuple[PremedicationRule, ...] = ()  # safety.yaml premedication
+    premedication_days: int = 0  # a premedication given within this many days counts (safety.yaml recent_days)
     # (test kind, unit as written) -> liver_unit_factor's answer, filled as units are met.
     unit_factors: dict[tuple[str, str], float | None] = field(default_factory=dict, compare=False, repr=False)
 
@@ -283,6 +298,22 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             if (pregnancy := document.get("pregnancy"))
             else None
         ),
+        premedication=_premedication_rules(document.get("premedication", {})),
+        premedication_days=int(document.get("premedication", {}).get("recent_days", 0)),
+    )
+
+
+def _premedication_rules(section: dict[str, Any]) -> tuple[PremedicationRule, ...]:
+    return tuple(
+        PremedicationRule(
+            str(rule["agent"]),
+            str(rule["with"]),
+            frozenset(rule["words"]),
+            frozenset(rule.get("atc", [])),
+            str(rule["action"]),
+            str(rule["source"]),
+        )
+        for rule in section.get("rules", [])
     )
 
 

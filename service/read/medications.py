@@ -22,7 +22,7 @@ from collections.abc import Container, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, UnidentifiedTherapy
+from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, Premedication, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
 from service.knowledge.drugs import normalise_name
 from service.read.common import (
@@ -127,6 +127,10 @@ class MedicationReader:
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
         self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
         self._trial_words = re.compile(unknown.get("trial_words", "(?!)"), re.IGNORECASE)  # "study drug XYZ-123"
+        # Drugs a label wants given with another's first dose (safety.yaml premedication: loperamide).
+        premedication = knowledge.label_tables.premedication
+        self._premedication_words = {word: rule.drug for rule in premedication for word in rule.words}
+        self._premedication_atc = {code: rule.drug for rule in premedication for code in rule.atc}
 
     # -- agents ----------------------------------------------------------------------------------
     def medications_by_reference(self, raws: list[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -241,27 +245,35 @@ class MedicationReader:
             )
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
-    def _names_unknown_anticancer(
+    def _drug_words(
         self, raw: Mapping[str, Any], medication_resources: Mapping[str, Mapping[str, Any]]
-    ) -> str | None:
-        """The ATC code or the word by which a record naming no known agent is an anticancer drug, if it is.
-
-        Read from ``medicationCodeableConcept``, the code and active ingredients of the Medication it
-        references (contained or gathered) and a reference's display.
-        """
+    ) -> tuple[list[str], list[str]]:
+        """(ATC codes, texts) of a record's drug: its ``medicationCodeableConcept``, the code and active
+        ingredients of the Medication it references (contained or gathered) and a reference's display."""
         concepts, texts = _drug_concepts(raw, medication_resources)
+        atc: list[str] = []
         for concept in concepts:
             for coding in raw_list(concept.get("coding")):
                 if not isinstance(coding, JSON_OBJECT):
                     continue
                 system, code = coding.get("system"), coding.get("code")
                 if isinstance(system, str) and isinstance(code, str) and self._aliases.get(system, system) == self._atc:
-                    if code.strip().upper().startswith(self._anticancer_atc):
-                        return code.strip().upper()
+                    atc.append(code.strip().upper())
                 if isinstance(coding.get("display"), str):
                     texts.append(coding["display"])
             if isinstance(concept.get("text"), str):
                 texts.append(concept["text"])
+        return atc, texts
+
+    def premedication_of(self, raw: Mapping[str, Any], medication_resources: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """The premedication (safety.yaml premedication: "loperamide") a record of no known agent names, if any."""
+        return self._premedication_in(*self._drug_words(raw, medication_resources))
+
+    def _names_unknown_anticancer(self, atc: list[str], texts: list[str]) -> str | None:
+        """The ATC code or the word by which a record naming no known agent is an anticancer drug, if it is."""
+        code = next((code for code in atc if code.startswith(self._anticancer_atc)), None)
+        if code is not None:
+            return code
         words = (word for text in texts for word in normalise_name(text))
         # Such words, once each and at most three: "trastuzumab botidotin" (a conjugate) is named whole,
         # not as "trastuzumab".
@@ -284,9 +296,11 @@ class MedicationReader:
         medication_resources: Mapping[str, Mapping[str, Any]],
     ) -> None:
         """A record naming no known agent: kept when it is an anticancer drug all the same, for the engine
-        to judge whether the line can still be told."""
-        named = self._names_unknown_anticancer(raw, medication_resources)
-        if named is None:
+        to judge whether the line can still be told, or a premedication a label asks for (loperamide)."""
+        atc, texts = self._drug_words(raw, medication_resources)
+        named = self._names_unknown_anticancer(atc, texts)
+        premedication = None if named is not None or not self._premedication_words else self._premedication_in(atc, texts)
+        if named is None and premedication is None:
             return
         status = raw.get("status")
         if not isinstance(status, str) or self._left_out(raw, resource_type, status):
@@ -296,8 +310,18 @@ class MedicationReader:
             return
         start, end = self._period_of(resource_type, model, now)
         ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
-        therapy = UnidentifiedTherapy(reference_of(raw), named, start, end, ongoing, self._curative(raw, model))
+        if premedication is not None:
+            if start is not None:
+                record.premedications.append(Premedication(premedication, start, end or start, ongoing))
+            return
+        therapy = UnidentifiedTherapy(reference_of(raw), str(named), start, end, ongoing, self._curative(raw, model))
         record.unidentified_anticancer.append(therapy)
+
+    def _premedication_in(self, atc: list[str], texts: list[str]) -> str | None:
+        """The premedication (safety.yaml premedication) that ATC codes or words name, if any."""
+        found = next((self._premedication_atc[code] for code in atc if code in self._premedication_atc), None)
+        words = (word for text in texts for word in normalise_name(text))
+        return found or next((self._premedication_words[w] for w in words if w in self._premedication_words), None)
 
     @staticmethod
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:

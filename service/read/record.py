@@ -60,3 +60,7 @@ class Normaliser:
     def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
         """The canonical agents a medication record or a draft order names."""
         return self.medications.agents_of_record(raw, medications)
+
+    def premedication_of(self, raw: Mapping[str, Any]) -> str | None:
+        """The premedication (safety.yaml premedication: "loperamide") a draft order names, if any."""
+        return self.medications.premedication_of(raw, {})
