@@ -172,6 +172,26 @@ def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic_with_th
 
 
 @pytest.mark.parametrize(
+    "text", ["Metastatic breast cancer", "Progression of metastatic breast cancer", "Breast cancer, metastatic", "MBC"]
+)
+def test_a_breast_cancer_said_to_be_metastatic_with_no_site_adds_no_site(engine, text):
+    """A problem saying the breast cancer is metastatic, naming no site, is distant disease as stage IV is:
+    it had added the site "other" (which names a site outside the list: skin, ovary), beside the sites the
+    metastasis records name."""
+    record = {"resourceType": "Condition", "id": "t", "subject": {"reference": "Patient/p1"}, "code": {"text": text}}
+    lung = condition("lung", "icd10cm", "C78.01", "2025-03-20")
+    extent = evaluate(engine, [patient(), condition("bc", "icd10cm", "C50.411", "2025-03-17"), lung, record]).extent
+    assert extent.metastatic and extent.sites == ("lung",)
+    alone = {
+        "resourceType": "Condition",
+        "id": "m",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Metastatic disease"},
+    }
+    assert evaluate(engine, [patient(), condition("bc", "icd10cm", "C50.411", "2025-03-17"), alone]).extent.sites == ("other",)
+
+
+@pytest.mark.parametrize(
     ("status", "on", "sites"),
     [
         # The nodes of the early-stage cancer, resolved after neoadjuvant therapy and surgery: not a site of
@@ -320,7 +340,8 @@ def test_mbc_names_its_sites_coded_or_in_words(engine):
     for record in (coded, text):
         assert evaluate(engine, [patient(), record]).extent.sites == ("bone", "liver")
     alone = dict(text, code={"text": "MBC"})
-    assert evaluate(engine, [patient(), alone]).extent.sites == ("other",)
+    extent = evaluate(engine, [patient(), alone]).extent
+    assert extent.metastatic and extent.sites == ()  # no site is named: not "other" (a site the list lacks)
 
 
 def test_a_receptor_result_without_a_date_is_used_unless_a_dated_one_contradicts_it(engine):

@@ -644,7 +644,10 @@ class ConditionReader:
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
         # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
         site_text = _BREAST.sub(" ", joined)
-        sites = self._sites_from_texts([site_text, *body_texts]) or ["other"]
+        sites = self._sites_from_texts([site_text, *body_texts])
+        if not sites and primary:  # "Metastatic breast cancer": distant disease, its sites named elsewhere if at all
+            return primary, (), False, True, doubted
+        sites = sites or ["other"]  # a metastasis alone, its site not named
         lowered = joined.lower()
         regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
         return primary, tuple(sites), regional, stage_iv, doubted
