@@ -76,6 +76,7 @@ class CancerCondition(Value, frozen=True):
     resource: str = "Condition"  # the resource type it was read from (a stage group is an Observation)
     ended: bool = False  # its clinical status says it has ended (inactive, resolved, remission)
     ended_on: date | None = None  # the day its record says it ended (abatement[x]), when given
+    side: str | None = None  # left | right: the side a breast primary or a regional node is on, when named
 
 
 class Finding(Value, frozen=True):

@@ -1,7 +1,7 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 66 patients and 14 order drafts written in other EHRs' dialects (Epic-, Cerner-,
-mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by six testers who read only the
+tests/heldout/ holds 78 patients and 14 order drafts written in other EHRs' dialects (Epic-, Cerner-,
+mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by seven testers who read only the
 contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
 what each assessment should say before the service was run on them (tests/heldout/README.md). Where
 the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the

@@ -1384,3 +1384,31 @@ def test_a_metastasis_that_ended_before_the_breast_cancer_was_recorded_is_anothe
     if metastatic_since == "2026-05-08":
         assessment = evaluation.assessment()
         assert assessment["recommendedLine"] == 1 and "history-incomplete" not in assessment.get("alerts", [])
+
+
+@pytest.mark.parametrize(
+    ("primary", "node", "metastatic"),
+    [
+        # The contract's distant station: an axillary node on the other side (AJCC M1).
+        (("C50.412", "Breast cancer, left"), ("right axillary lymph node metastasis", None), True),
+        (("C50.412", "Breast cancer"), ("Axillary lymph node metastasis", "Right axilla"), True),  # the side in bodySite
+        (("C50.911", "Breast cancer"), ("Left supraclavicular lymph node metastasis", None), True),  # right breast (code)
+        # The same side, no side named, or a cancer of both breasts: regional.
+        (("C50.412", "Breast cancer, left"), ("Left axillary lymph node metastasis", None), False),
+        (("C50.412", "Breast cancer, left"), ("Axillary lymph node metastasis", None), False),
+        (("C50.919", "Breast cancer, bilateral"), ("Right axillary lymph node metastasis", None), False),
+    ],
+)
+def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(engine, primary, node, metastatic):
+    """An axillary (or clavicular, internal mammary) node opposite the only breast with cancer is contralateral:
+    distant disease. It had been regional unless its words said "contralateral": a right axillary
+    metastasis of a left breast cancer read as not metastatic."""
+    code, text = primary
+    breast = {**condition("bc", "icd10cm", code, "2023-03-14"), "code": {"coding": [coding("icd10cm", code)], "text": text}}
+    words, body = node
+    lymph = {**condition("ln", "icd10cm", "C77.3", "2026-04-20"), "code": {"coding": [coding("icd10cm", "C77.3")], "text": words}}
+    if body:
+        lymph["bodySite"] = [{"text": body}]
+    extent = evaluate(engine, [patient(), breast, lymph]).extent
+    assert extent.metastatic is metastatic
+    assert extent.sites == (("lymph-node",) if metastatic else ())

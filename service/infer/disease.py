@@ -2,7 +2,8 @@
 
 Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
 Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
-supraclavicular) are not distant: they count as a site only when distant disease is recorded, and not
+supraclavicular) are not distant, but on the side opposite the only breast with cancer (a contralateral
+node); they count as a site only when distant disease is recorded, and not
 when their record says they had ended (resolved, inactive, remission) and is dated before the first
 distant record (the nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
 recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A metastasis whose
@@ -61,10 +62,13 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     # cancer's (a colorectal liver metastasis resected years before), not this one's.
     ended = [c for c in conditions if c.ended_on is not None]
     first_primary = min((c.on for c in conditions if c.role == "primary" and c.on), default=None) if ended else None
+    # A node of a regional station on the side opposite the only breast with cancer is contralateral: distant.
+    sides = {c.side for c in conditions if c.role == "primary" and c.side}
+    opposite = {c.side for c in conditions if c.role == "regional-node" and c.side} - sides if len(sides) == 1 else set()
     distant = [
         c
         for c in conditions
-        if c.role in DISTANT_ROLES
+        if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
         and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
     ]
@@ -72,7 +76,11 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     dated = [c for c in distant if c.on is not None]
     first = min(dated, key=lambda c: (c.on, c.recorded_only)) if dated else None
-    nodes = [c for c in conditions if c.role == "regional-node" and not _ended_before(c, first)] if metastatic else []
+    nodes = (
+        [c for c in conditions if c.role == "regional-node" and c not in distant and not _ended_before(c, first)]
+        if metastatic
+        else []
+    )
     sites = tuple(sorted({c.site for c in distant + nodes if c.role != "stage-iv" and c.site}))
     return DiseaseExtent(
         breast_cancer=breast_cancer,

@@ -324,7 +324,7 @@ class ConditionReader:
     ) -> None:
         primary, site, regional, secondary_profile, stage_iv_in_words = found
         if primary:
-            record.conditions.append(CancerCondition("primary", on, record_id=record_id))
+            record.conditions.append(CancerCondition("primary", on, record_id=record_id, side=self._side(condition)))
             if stage_iv_in_words or any(self._says_stage_iv(stage) for stage in condition.stage or []):
                 record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
         if site is None and not secondary_profile:
@@ -339,9 +339,30 @@ class ConditionReader:
         abated, ended_on = condition.abatementPeriod, None
         if condition.abatementDateTime or abated:  # seldom given: no date is read otherwise
             ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
+        side = self._side(condition) if role == "regional-node" else None
         record.conditions.append(
-            CancerCondition(role, on, site=site, record_id=record_id, recorded_only=recorded_only, ended=ended, ended_on=ended_on)
+            CancerCondition(role, on, site, record_id, recorded_only, ended=ended, ended_on=ended_on, side=side)
         )
+
+    def _side(self, condition: Any) -> str | None:
+        """left | right: the side a breast primary's ICD-10-CM C50 code (its last character: 1 right, 2 left),
+        words or bodySite name (terminology.yaml laterality_words); None when they name both or neither."""
+        sides = set()
+        concept = condition.code
+        texts = [concept.text or ""] if concept is not None else []
+        for coding in (concept.coding or []) if concept is not None else []:
+            plain = (coding.code or "").replace(".", "").upper()
+            if (
+                plain[:3] == "C50"
+                and len(plain) == 6
+                and plain[-1] in "12"
+                and self._aliases.get(coding.system or "", coding.system) == self._icd10
+            ):
+                sides.add("right" if plain[-1] == "1" else "left")
+            texts.append(coding.display or "")
+        texts += [text for site in condition.bodySite or [] for text in concept_texts(site)]
+        sides.update(found.lastgroup for found in self.terminology.side_words.finditer(" ; ".join(texts)) if found.lastgroup)
+        return sides.pop() if len(sides) == 1 else None
 
     def _read_progression(self, names: list[str], on: date | None, record_id: str, record: PatientRecord) -> None:
         """A cancer Condition whose name (``names``: its code's text and displays) says the disease progressed

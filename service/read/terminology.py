@@ -86,6 +86,8 @@ class Terminology:
     text_denied_progression: re.Pattern[str]
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
+    # The sides a breast primary's or a node's words name (text laterality_words): one named group a side
+    side_words: re.Pattern[str]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
     loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
@@ -196,6 +198,12 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
+        side_words=re.compile(
+            r"\b(?:"
+            + "|".join(f"(?P<{side}>" + "|".join(map(re.escape, words)) + ")" for side, words in text["laterality_words"].items())
+            + r")\b",
+            re.IGNORECASE,
+        ),
         loinc_name_kinds=tuple(
             (re.compile(item["pattern"], re.IGNORECASE), item["kind"])
             for item in document["observation_text"].get("loinc_names", [])
