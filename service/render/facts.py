@@ -142,7 +142,7 @@ class PatientFacts(RendererBase):
         "heart": ["heart", "lvef", "lines"],
         "pregnancy": ["pregnancy", "lines"],
         "not-an-option": ["receptors", "lines"],
-        "premedication": ["lines"],
+        "premedication": ["receptors", "lines"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:
