@@ -2,8 +2,8 @@
 
 Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
 Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
-supraclavicular) are not distant, but on the side opposite the only breast with cancer (a contralateral
-node); they count as a site only when distant disease is recorded, and not
+supraclavicular) are not distant, unless on the side opposite the only breast with cancer (a
+contralateral node, distant); they count as a site only when distant disease is recorded, and not
 when their record says they had ended (resolved, inactive, remission) and is dated before the first
 distant record (the nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
 recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A metastasis whose
