@@ -173,7 +173,7 @@ def _her2_positive_only() -> list[dict[str, Any]]:
         ("Metastatic breast cancer to liver?", False, None, False),
         ("Possible metastatic breast cancer to liver", False, None, False),
         # Within a clause a negation or doubt reaches forward: the words before it still state a finding.
-        ("Metastatic breast cancer without brain involvement", True, ["other"], False),
+        ("Metastatic breast cancer without brain involvement", True, None, False),  # distant disease, no site named
         ("Breast carcinoma metastatic to liver with no evidence of brain metastasis", True, ["liver"], False),
         ("Carcinoma of breast, metastatic to liver and bone without visceral crisis", True, ["bone", "liver"], False),
         ("Breast cancer without metastases", True, None, False),
