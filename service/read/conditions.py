@@ -345,20 +345,17 @@ class ConditionReader:
         )
 
     def _side(self, condition: Any) -> str | None:
-        """left | right: the side a breast primary's ICD-10-CM C50 code (its last character: 1 right, 2 left),
-        words or bodySite name (terminology.yaml laterality_words); None when they name both or neither."""
+        """left | right: the side a breast primary's ICD-10-CM code (terminology.yaml laterality_icd10cm), words
+        or bodySite name (laterality_words); None when they name both or neither."""
         sides = set()
+        prefix, length, by_character = self.terminology.side_codes
         concept = condition.code
         texts = [concept.text or ""] if concept is not None else []
         for coding in (concept.coding or []) if concept is not None else []:
             plain = (coding.code or "").replace(".", "").upper()
-            if (
-                plain[:3] == "C50"
-                and len(plain) == 6
-                and plain[-1] in "12"
-                and self._aliases.get(coding.system or "", coding.system) == self._icd10
-            ):
-                sides.add("right" if plain[-1] == "1" else "left")
+            side = by_character.get(plain[-1:]) if plain.startswith(prefix) and len(plain) == length else None
+            if side and self._aliases.get(coding.system or "", coding.system) == self._icd10:
+                sides.add(side)
             texts.append(coding.display or "")
         texts += [text for site in condition.bodySite or [] for text in concept_texts(site)]
         sides.update(found.lastgroup for found in self.terminology.side_words.finditer(" ; ".join(texts)) if found.lastgroup)

@@ -88,6 +88,8 @@ class Terminology:
     distant_node_words: tuple[str, ...]
     # The sides a breast primary's or a node's words name (text laterality_words): one named group a side
     side_words: re.Pattern[str]
+    # (prefix, length, last character -> side): the side a full ICD-10-CM breast code names (text laterality_icd10cm)
+    side_codes: tuple[str, int, dict[str, str]]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
     loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
@@ -203,6 +205,11 @@ def _compile(document: dict[str, Any]) -> Terminology:
             + "|".join(f"(?P<{side}>" + "|".join(map(re.escape, words)) + ")" for side, words in text["laterality_words"].items())
             + r")\b",
             re.IGNORECASE,
+        ),
+        side_codes=(
+            str(text["laterality_icd10cm"]["prefix"]).upper(),
+            int(text["laterality_icd10cm"]["length"]),
+            {str(key): str(side) for key, side in text["laterality_icd10cm"]["sides"].items()},
         ),
         loinc_name_kinds=tuple(
             (re.compile(item["pattern"], re.IGNORECASE), item["kind"])
