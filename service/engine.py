@@ -106,6 +106,7 @@ class Engine:
         new_site = knowledge.lines.get("new_site_on_line")
         self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
         self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
+        self.staging_days = knowledge.terminology.regional_node_staging_days  # regional nodes of earlier staging
         self.medication_keys = frozenset(
             key
             for key, template in knowledge.services["prefetch"].items()
@@ -127,7 +128,7 @@ class Engine:
         and no regimen is offered (contract). A deceased patient is offered no treatment.
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
-        extent = disease_extent(record.conditions)
+        extent = disease_extent(record.conditions, self.staging_days)
         receptors = receptor_status(record.receptors, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)

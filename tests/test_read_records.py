@@ -164,11 +164,39 @@ def test_axillary_nodes_with_cm0_are_regional_and_neoadjuvant_therapy_is_no_line
     assert assessment["lineOfTherapy"] == {"current": 0, "status": "naive"}
 
 
-def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic_with_the_nodes_as_a_site(engine):
+def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic(engine):
+    """The nodes of the early-stage staging (2025-09-01, seven months before the liver) are not a site of
+    the relapse, though their record was never closed (terminology.yaml regional_nodes staging_days)."""
     later = condition("liver", "snomed", "94381002", "2026-04-01")
     assessment = evaluate(engine, [*neoadjuvant_tchp_patient(), later]).assessment()
     assert assessment["metastatic"] is True
-    assert assessment["metastaticSites"] == ["liver", "lymph-node"]
+    assert assessment["metastaticSites"] == ["liver"]
+
+
+# A regional node recorded more than AJCC's staging time frame (four months: 120 days) before the first
+# distant record belongs to the earlier, early-stage cancer (excised, treated): an axillary node of pN1a
+# disease left active on the problem list had been listed as a site of a relapse two years later. Nodes
+# recorded with the distant disease, or whose record says they came back, still are.
+@pytest.mark.parametrize(
+    ("node_on", "status", "sites"),
+    [
+        ("2024-05-28", "active", ["bone"]),
+        ("2025-12-05", "active", ["bone"]),  # 121 days before
+        ("2025-12-06", "active", ["bone", "lymph-node"]),  # 120 days: the same staging
+        ("2026-04-04", "active", ["bone", "lymph-node"]),  # found with the relapse
+        ("2024-05-28", "recurrence", ["bone", "lymph-node"]),  # its record says the nodes came back
+        ("2024-05-28", "relapse", ["bone", "lymph-node"]),
+    ],
+)
+def test_regional_nodes_of_an_earlier_staging_are_not_a_site_of_the_relapse(engine, node_on, status, sites):
+    clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
+    records = [
+        patient(),
+        condition("bc", "icd10cm", "C50.912", "2024-05-06"),
+        condition("ax", "icd10cm", "C77.3", node_on, clinicalStatus=clinical),
+        condition("bone", "icd10cm", "C79.51", "2026-04-05"),
+    ]
+    assert evaluate(engine, records).assessment()["metastaticSites"] == sites
 
 
 @pytest.mark.parametrize(
@@ -199,8 +227,8 @@ def test_a_breast_cancer_said_to_be_metastatic_with_no_site_adds_no_site(engine,
         ("resolved", "2025-09-01", ["liver"]),
         ("remission", "2025-09-01", ["liver"]),
         ("inactive", "2025-09-01", ["liver"]),
-        ("active", "2025-09-01", ["liver", "lymph-node"]),  # the nodes say they are still there
-        ("recurrence", "2025-09-01", ["liver", "lymph-node"]),
+        ("active", "2025-09-01", ["liver"]),  # never closed, but seven months before: the earlier staging's
+        ("recurrence", "2025-09-01", ["liver", "lymph-node"]),  # the nodes came back
         # Nodes recorded with the distant disease, resolved since (a response): a site of the metastatic disease.
         ("resolved", "2026-04-01", ["liver", "lymph-node"]),
     ],
@@ -659,6 +687,36 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
     assert not evaluation.record.read_from_text  # by code, not by words
 
 
+# National ICD-10 editions nobody registered a FHIR URI for, recognised by the system's name
+# (codes.yaml system_aliases edition_pattern): a French, Spanish or Australian problem list had read as
+# no breast cancer at all, and the patient got no options.
+@pytest.mark.parametrize(
+    "system",
+    [
+        "https://smt.esante.gouv.fr/terminologie-cim-10/",  # France, the national terminology server
+        "https://www.atih.sante.fr/CIM-10-FR",
+        "https://eciemaps.sanidad.gob.es/CIE10ES",  # Spain
+        "http://hl7.org/fhir/sid/icd-10-am",  # Australia
+        "urn:hospital:ICD10",
+    ],
+)
+def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system):
+    records = [condition("bc", system, "C50.8", "2024-01-01"), condition("m", system, "C78.7", "2025-01-01")]
+    evaluation = evaluate(engine, [patient(), *records])
+    assessment = evaluation.assessment()
+    assert (assessment["breastCancer"], assessment["metastatic"], assessment["metastaticSites"]) == (True, True, ["liver"])
+    assert not evaluation.record.read_from_text
+
+
+@pytest.mark.parametrize(
+    "system", ["http://www.cms.gov/Medicare/Coding/ICD10PCS", "http://hl7.org/fhir/sid/icd-10-pcs", "urn:local:ICD9"]
+)
+def test_a_system_that_is_not_an_icd10_diagnosis_edition_is_not_read_as_one(engine, system):
+    """ICD-10-PCS codes procedures (its codes can begin with C5); ICD-9 numbers its categories otherwise."""
+    records = [condition("bc", system, "C50.8", "2024-01-01"), condition("m", "snomed", "94381002", "2025-01-01")]
+    assert evaluate(engine, [patient(), *records]).assessment()["breastCancer"] is False
+
+
 def test_a_who_lymph_node_code_is_regional_like_icd10cm(engine):
     who = "http://hl7.org/fhir/sid/icd-10"
     records = [condition("bc", who, "C50.9", "2024-01-01"), condition("n", who, "C77.3", "2025-01-01")]
@@ -834,6 +892,89 @@ def test_a_cancer_condition_named_as_progressing_marks_the_line_progressed(engin
 def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
     assessment = evaluate(engine, _tdxd_stopped_for({"coding": [coding("snomed", code)]})).assessment()
     assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
+
+
+def _plan_order(rid: str, drug: str, start: str, end: str, status: str, **repeat: Any) -> dict[str, Any]:
+    """A MedicationRequest whose dosage plans doses from ``start`` to ``end`` (an Epic therapy plan)."""
+    timing = {"repeat": {"boundsPeriod": {"start": start, "end": end}, **repeat}}
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": start,
+        "medicationCodeableConcept": {"text": drug},
+        "dosageInstruction": [{"text": "every 21 days", "timing": timing}],
+    }
+
+
+# A therapy plan written a few doses at a time: the active order's last planned dose (2026-05-25) was
+# a week before today, the next one is due three weeks after it. It had read as ended, the patient
+# stable on trastuzumab as off treatment and offered the next line (lines.yaml active_order_interval).
+@pytest.mark.parametrize(
+    ("status", "repeat", "line_status"),
+    [
+        ("active", {"period": 21, "periodUnit": "d"}, "on-treatment"),
+        ("active", {"period": 3, "periodUnit": "wk"}, "on-treatment"),
+        ("on-hold", {"period": 21, "periodUnit": "d"}, "on-treatment"),
+        ("active", {"period": 5, "periodUnit": "d"}, "off-treatment"),  # its next dose was due 2026-05-30
+        ("active", {}, "off-treatment"),  # no interval given: the bounds say when it ended
+        ("completed", {"period": 21, "periodUnit": "d"}, "off-treatment"),  # the order itself says it is done
+        ("active", {"period": 1, "periodUnit": "a"}, "on-treatment"),  # a year is not believed: 92 days at most
+    ],
+)
+def test_an_active_order_is_ongoing_until_its_next_dose_is_due(engine, status, repeat, line_status):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        _plan_order("r1", "trastuzumab", "2025-12-29", "2026-03-02", "completed", period=21, periodUnit="d"),
+        _plan_order("r2", "trastuzumab", "2026-03-23", "2026-05-25", status, **repeat),
+    ]
+    assert evaluate(engine, records).assessment()["lineOfTherapy"]["status"] == line_status
+
+
+def test_an_active_order_a_year_past_its_bounds_is_not_ongoing(engine):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        _plan_order("r2", "trastuzumab", "2024-03-23", "2025-05-25", "active", period=1, periodUnit="a"),
+    ]
+    assert evaluate(engine, records).assessment()["lineOfTherapy"]["status"] == "off-treatment"
+
+
+TERMINATION_REASON = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-termination-reason"
+
+
+# mCODE STU2 put why a treatment ended in an extension (terminationReason), not statusReason: an order
+# stopped "no response to treatment" that way had read as ended for no reason (the line off treatment,
+# not progressed). Read when there is no statusReason; statusReason wins when both are there.
+@pytest.mark.parametrize(
+    ("reason", "status_reason", "end_reason"),
+    [
+        ({"coding": [coding("snomed", "266721009")]}, None, "progression"),
+        ({"text": "Disease progression"}, None, "progression"),
+        ({"coding": [coding("snomed", "407563006")]}, None, "toxicity"),
+        ({"coding": [coding("snomed", "182992009")]}, None, "unknown"),
+        ("not a concept", None, "unknown"),
+        ({"coding": [coding("snomed", "266721009")]}, {"text": "Toxicity"}, "toxicity"),
+    ],
+)
+def test_mcode_stu2_termination_reason_extension_is_read(engine, reason, status_reason, end_reason):
+    records = _tdxd_stopped_for({"text": "placeholder"})
+    stopped = records[-1]
+    del stopped["statusReason"]
+    if status_reason is not None:
+        stopped["statusReason"] = [status_reason]
+    stopped["extension"] = [{"url": TERMINATION_REASON, "valueCodeableConcept": reason}]
+    assessment = evaluate(engine, records).assessment()
+    assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
+    assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
+
+
+def test_a_termination_reason_extension_naming_ild_is_an_episode_of_it(engine):
+    records = _tdxd_stopped_for({"text": "placeholder"})
+    del records[-1]["statusReason"]
+    records[-1]["extension"] = [{"url": TERMINATION_REASON, "valueCodeableConcept": {"text": "Grade 2 pneumonitis"}}]
+    assert evaluate(engine, records).record.lung_disease
 
 
 @pytest.mark.parametrize(("text", "read"), [("35-40", 35.0), ("35 - 40", 35.0), ("60 to 65", 60.0), ("2026-05-01", None)])

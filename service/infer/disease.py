@@ -5,7 +5,8 @@ Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary,
 supraclavicular) are not distant, unless on the side opposite the only breast with cancer (a
 contralateral node, distant); they count as a site only when distant disease is recorded, and not
 when their record says they had ended (resolved, inactive, remission) and is dated before the first
-distant record (the nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
+distant record, nor when recorded more than the staging window (AJCC's four months) before it (the
+nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
 recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A metastasis whose
 record ended (abatement[x]) before the breast primary was first recorded is another cancer's. A personal history of
 breast cancer (``history``) is the breast cancer when distant disease is recorded: ICD-10-CM codes the
@@ -52,8 +53,20 @@ def _ended_before(node: CancerCondition, first: CancerCondition | None) -> bool:
     return node.ended and node.on is not None and first is not None and first.on is not None and node.on < first.on
 
 
-def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
-    """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique."""
+def _staged_before(node: CancerCondition, first: CancerCondition | None, staging_days: int | None) -> bool:
+    """A regional node recorded more than ``staging_days`` before the first distant record: a node of an
+    earlier, early-stage cancer's staging (terminology.yaml regional_nodes staging_days), unless its record
+    says it came back (clinical status recurrence or relapse)."""
+    if staging_days is None or node.recurred or node.on is None or first is None or first.on is None:
+        return False
+    return (first.on - node.on).days > staging_days
+
+
+def disease_extent(conditions: list[CancerCondition], staging_days: int | None = None) -> DiseaseExtent:
+    """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique.
+
+    ``staging_days``: a regional node recorded longer than this before the first distant record is not a site.
+    """
     history = any(c.role == "history" for c in conditions)
     m0 = [c for c in conditions if c.role == "no-distant"]
     m0_dates = [c.on for c in m0 if c.on is not None]
@@ -77,7 +90,14 @@ def disease_extent(conditions: list[CancerCondition]) -> DiseaseExtent:
     dated = [c for c in distant if c.on is not None]
     first = min(dated, key=lambda c: (c.on, c.recorded_only)) if dated else None
     nodes = (
-        [c for c in conditions if c.role == "regional-node" and c not in distant and not _ended_before(c, first)]
+        [
+            c
+            for c in conditions
+            if c.role == "regional-node"
+            and c not in distant
+            and not _ended_before(c, first)
+            and not _staged_before(c, first, staging_days)
+        ]
         if metastatic
         else []
     )

@@ -29,6 +29,7 @@ class Knowledge:
     raw: dict[str, dict[str, Any]]
     systems: dict[str, str] = field(default_factory=dict)
     system_alias: dict[str, str] = field(default_factory=dict)  # another name of a system -> its URI in `systems`
+    icd10_edition: re.Pattern[str] | None = None  # another ICD-10 edition's system, by its name (read as ICD-10-CM)
     observation_kind: dict[tuple[str, str], str] = field(default_factory=dict)
     ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
     codes_by_kind: dict[str, list[str]] = field(default_factory=dict)

@@ -37,6 +37,9 @@ def compile_knowledge(knowledge: Knowledge) -> None:
         for key, names in aliases.get(group, {}).items()
         for alias in names
     }
+    # Another ICD-10 edition named by no registered URI (codes.yaml system_aliases edition_pattern).
+    edition = aliases.get("edition_pattern", {}).get("icd10cm")
+    knowledge.icd10_edition = re.compile(edition, re.IGNORECASE) if edition else None
     loinc = systems["loinc"]
     for kind, entry in codes["observations"].items():
         knowledge.codes_by_kind[kind] = list(entry["codes"])

@@ -38,6 +38,7 @@ _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _BREAST = re.compile(r"\bbreast\b|\bmbc\b", re.IGNORECASE)  # names the primary ("MBC": metastatic breast cancer), never a site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
+_RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a site whenever first recorded
 # Condition.abatement[x]: any of them given says the condition has ended (FHIR).
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
 
@@ -85,6 +86,8 @@ class ConditionReader:
         self._progression_words = re.compile(progression, re.IGNORECASE)  # a cancer Condition's name may say it
         self._snomed = knowledge.systems["snomed"]
         self._icd10 = knowledge.systems["icd10cm"]
+        self._icd10_edition = knowledge.icd10_edition
+        self._known_systems = frozenset(knowledge.systems.values()) | {""}
         self._aliases = knowledge.system_alias
         coded = knowledge.raw["codes"].get("receptor_status_conditions", {})
         self._receptor_status_codes: dict[tuple[str, str], dict[str, str]] = {
@@ -341,7 +344,17 @@ class ConditionReader:
             ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
         side = self._side(condition) if role == "regional-node" else None
         record.conditions.append(
-            CancerCondition(role, on, site, record_id, recorded_only, ended=ended, ended_on=ended_on, side=side)
+            CancerCondition(
+                role,
+                on,
+                site,
+                record_id,
+                recorded_only,
+                ended=ended,
+                ended_on=ended_on,
+                side=side,
+                recurred=bool(statuses & _RECURRED),
+            )
         )
 
     def _side(self, condition: Any) -> str | None:
@@ -449,9 +462,12 @@ class ConditionReader:
         ]
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7."""
+        """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7;
+        a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read as one."""
+        edition = self._icd10_edition
         for index, (system, code) in enumerate(pairs):
-            if system == self._icd10:
+            if system == self._icd10 or (edition is not None and system not in self._known_systems and edition.search(system)):
+                system = self._icd10
                 code = code.strip().upper()
                 pairs[index] = (system, f"{code[:3]}.{code[3:]}" if len(code) > 3 and "." not in code else code)
         return pairs

@@ -38,6 +38,7 @@ from service.read.common import (
     to_date,
     validated,
 )
+from service.read.shapes import decode_concept
 from service.read.terminology import FindingTerms
 
 # Record statuses that take a medication record out of the history (docs/clinical-rules.md §0).
@@ -120,6 +121,10 @@ class MedicationReader:
         self._progression_words = re.compile(stop_reasons.get("progression_pattern", "(?!)"), re.IGNORECASE)
         self._no_response_words = re.compile(stop_reasons.get("no_response_pattern", "(?!)"), re.IGNORECASE)
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
+        self._termination_extensions = frozenset(stop_reasons.get("termination_extensions", {}).get("urls", []))
+        interval = knowledge.lines.get("active_order_interval", {})
+        self._interval_unit_days: dict[str, int] = dict(interval.get("unit_days", {}))
+        self._max_interval_days = int(interval.get("max_days", 0))
         unknown = knowledge.drugs.get("unknown_anticancer", {})
         self._atc = knowledge.systems["atc"]
         self._anticancer_atc = tuple(unknown.get("atc_prefixes", []))
@@ -343,7 +348,10 @@ class MedicationReader:
     def _period_of(self, resource_type: str, model: Any, now: date) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""
         if resource_type == "MedicationRequest":
-            return _request_period(model, now)
+            start, end = _request_period(model, now)
+            if end is not None and end <= now and model.status in ONGOING_STATUS and self._next_dose_after(model, end) > now:
+                return start, None  # still in force, and its next dose is not due yet
+            return start, end
         if resource_type == "MedicationDispense":
             return _dispense_period(model, now)
         period = model.effectivePeriod
@@ -353,6 +361,16 @@ class MedicationReader:
         if when is None and resource_type == "MedicationStatement":
             return self._statement_period(model)
         return when, (when if resource_type == "MedicationAdministration" else None)
+
+    def _next_dose_after(self, order: Any, end: date) -> date:
+        """The day an order's next dose is due after the last its bounds plan: ``end`` plus its dosing
+        interval (lines.yaml active_order_interval); ``end`` when the order gives none."""
+        days = 0.0
+        for dosage in order.dosageInstruction or []:
+            repeat = dosage.timing.repeat if dosage.timing else None
+            if repeat is not None and repeat.period is not None and repeat.period > 0:
+                days = max(days, repeat.period * self._interval_unit_days.get(repeat.periodUnit or "", 0))
+        return end + timedelta(days=min(days, self._max_interval_days))
 
     @staticmethod
     def _statement_period(model: Any) -> tuple[date | None, date | None]:
@@ -387,13 +405,15 @@ class MedicationReader:
         ILD or pneumonitis, or for heart failure or cardiomyopathy, is a toxicity, coded with no words too,
         and an episode of that finding."""
         reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
+        if reasons is None and "extension" in raw:  # mCODE STU2 (the usual case: no extension)
+            reasons = self._termination_reasons(raw)
         if reasons is None:
             return None
         stop_reason = self._stop_reason(reasons)
         if stop_reason in ("toxicity", "other"):
             terminology = self.knowledge.terminology
             for terms, found in ((terminology.lung, record.lung_disease), (terminology.heart, record.heart_failure)):
-                if self._stopped_for(model, terms):
+                if self._stopped_for(reasons, terms):
                     stop_reason = "toxicity"
                     found.append(Finding(on, False, reference_of(raw), tuple(sorted(agents))))
         return stop_reason
@@ -413,11 +433,21 @@ class MedicationReader:
                     return said
         return "other"
 
-    def _stopped_for(self, model: Any, terms: FindingTerms) -> bool:
+    def _termination_reasons(self, raw: Mapping[str, Any]) -> list[Any] | None:
+        """Why a treatment ended, from mCODE STU2's terminationReason extension (lines.yaml stop_reasons
+        termination_extensions), as statusReason concepts; None when there is none (or none readable)."""
+        found = [
+            extension.get("valueCodeableConcept")
+            for extension in raw_list(raw.get("extension"))
+            if isinstance(extension, JSON_OBJECT) and extension.get("url") in self._termination_extensions
+        ]
+        concepts = [concept for concept in map(decode_concept, found) if concept is not None]
+        return concepts or None
+
+    def _stopped_for(self, reasons: Any, terms: FindingTerms) -> bool:
         """Whether a stop reason names the finding of ``terms`` (terminology.yaml lung_disease, heart_failure):
         the labels' rules ask about such an episode whatever became of it."""
         snomed, icd10 = self.knowledge.systems["snomed"], self.knowledge.systems["icd10cm"]
-        reasons = model.statusReason
         texts: list[str] = []
         for concept in reasons if isinstance(reasons, list) else [reasons]:
             for coding in codings(concept):

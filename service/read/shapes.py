@@ -166,6 +166,8 @@ class _Effective(_Medication, frozen=True):
 
 class Repeat(Shape, frozen=True):
     boundsPeriod: Period | None = None  # noqa: N815
+    period: float | None = None  # the interval between doses, in periodUnit
+    periodUnit: str | None = None  # noqa: N815
 
 
 class Timing(Shape, frozen=True):
@@ -233,5 +235,15 @@ def decode(resource: Mapping[str, Any]) -> Shape | None:
         return None
     try:
         return msgspec.convert(resource, shape, strict=False)
+    except (msgspec.ValidationError, TypeError, ValueError):
+        return None
+
+
+def decode_concept(value: Any) -> CodeableConcept | None:
+    """A raw CodeableConcept (an extension's value) in its narrow shape; None when it is not one."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return msgspec.convert(value, CodeableConcept, strict=False)
     except (msgspec.ValidationError, TypeError, ValueError):
         return None

@@ -65,6 +65,7 @@ class Terminology:
     breast_body_site_words: tuple[str, ...]
     regional_node_snomed: frozenset[str]
     regional_node_icd10_prefixes: tuple[str, ...]
+    regional_node_staging_days: int | None  # a node recorded longer before the first distant record is earlier staging's
     m0_snomed: frozenset[str]
     m1_snomed: frozenset[str]
     m0_text: re.Pattern[str]
@@ -176,6 +177,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         breast_body_sites_snomed=_codes(primary["breast_body_sites_snomed"]),
         breast_body_site_words=tuple(primary["breast_body_site_words"]),
         regional_node_snomed=frozenset(nodes["snomed"]),
+        regional_node_staging_days=nodes.get("staging_days"),
         regional_node_icd10_prefixes=tuple(nodes["icd10cm_prefixes"]),
         m0_snomed=_codes(m_category["no_distant"]),
         m1_snomed=_codes(m_category["distant"]),
