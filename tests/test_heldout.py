@@ -1,7 +1,8 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 78 patients and 14 order drafts written in other EHRs' dialects (Epic-, Cerner-,
-mCODE-, German MII-, NHS- and Synthea-like, and an older FHIR style) by seven testers who read only the
+tests/heldout/ holds 104 patients and 22 order drafts written in other EHRs' dialects (Epic-, Cerner-,
+mCODE-, German MII-, NHS-, Synthea-, French-, Australian-, Spanish- and Dutch-like, and an older FHIR
+style) by ten testers who read only the
 contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
 what each assessment should say before the service was run on them (tests/heldout/README.md). Where
 the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the
@@ -54,9 +55,9 @@ def test_a_held_out_patient_reads_as_its_tester_expected(engine, knowledge, name
         if field in expected:
             assert assessment.get(field) == expected[field], (field, case.get("rationale"))
     line = assessment["lineOfTherapy"]
-    assert {"current": line["current"], "status": line["status"]} == expected["lineOfTherapy"], case.get("rationale")
+    assert {key: line.get(key) for key in expected["lineOfTherapy"]} == expected["lineOfTherapy"], case.get("rationale")
     open_alerts = set(case["alertsOpen"])
-    assert set(assessment.get("alerts", [])) - open_alerts == set(expected["alerts"]) - open_alerts
+    assert set(assessment.get("alerts", [])) - open_alerts == set(expected.get("alerts", [])) - open_alerts
     offered = {regimen["id"]: regimen["preferred"] for regimen in assessment.get("recommendedRegimens", [])}
     for regimen, preferred in case["regimens"].items():
         assert offered.get(regimen) == preferred, (regimen, case.get("rationale"))
@@ -72,7 +73,8 @@ def test_a_held_out_order_gets_the_warning_its_tester_expected(engine, knowledge
     drafts = [r for r in resources if r.get("resourceType") == "MedicationRequest" and r.get("status") == "draft"]
     assert len(drafts) == 1
     checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
-    cards = checker.cards(engine.evaluate(patient_id, resources, NOW), drafts, RenderContext("heldout", patient_id))
+    medications = engine.normaliser.medications_by_reference(resources)  # a draft may name a Medication sent beside it
+    cards = checker.cards(engine.evaluate(patient_id, resources, NOW), drafts, RenderContext("heldout", patient_id), medications)
     summaries = " | ".join(card["summary"] for card in cards)
     for words in case["summaryHolds"]:
         assert words in summaries, (case["expectedWarning"], summaries)
