@@ -169,6 +169,7 @@ class PatientRecord:
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # records that could not be read, by reference
+    other_patients: list[str] = field(default_factory=list)  # records whose subject is another patient: not used
     deceased: bool = False  # the Patient records a death (deceasedBoolean true or deceasedDateTime)
     deceased_on: date | None = None
     read_from_text: list[str] = field(default_factory=list)  # records understood from their text only

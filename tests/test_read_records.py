@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine
+from service.render import CardRenderer, RenderContext
 from tests.conftest import coding, condition, her2_positive_liver_patient, observation, patient, prefetch_for, statement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -894,6 +895,71 @@ def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
     assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
 
 
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+
+def _administered(rid: str, system: str, code: str, when: str) -> dict[str, Any]:
+    """A MedicationAdministration coded by ``code`` alone, no display (an oncology system's export)."""
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "medicationCodeableConcept": {"coding": [{"system": system, "code": code}]},
+    }
+
+
+# US oncology systems and claims code an infused drug by its HCPCS J- or Q-code, often with no display:
+# an administration of trastuzumab coded J9355 alone had read as no drug, and the line lost it.
+@pytest.mark.parametrize(
+    ("system", "code", "agents"),
+    [
+        (HCPCS, "J9355", ["trastuzumab"]),
+        (HCPCS, "Q5117", ["trastuzumab"]),  # Kanjinti, a biosimilar
+        (HCPCS, "J9358", ["trastuzumab-deruxtecan"]),
+        (HCPCS, "J9354", ["trastuzumab-emtansine"]),
+        (HCPCS, "J9316", ["pertuzumab", "trastuzumab"]),  # Phesgo
+        ("urn:oid:2.16.840.1.113883.6.285", "J9358", ["trastuzumab-deruxtecan"]),  # by its OID
+    ],
+)
+def test_an_administration_coded_by_hcpcs_alone_names_its_drug(engine, system, code, agents):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        _administered("a1", system, code, "2026-05-01"),
+        _administered("a2", system, code, "2026-05-22"),
+    ]
+    history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
+    assert history[-1]["agents"] == agents
+
+
+# A record whose subject names another Patient is not this patient's (a bundle or export that mixes
+# patients): another patient's LVEF of 33 % had raised an LVEF alert, another's HER2 0 had made a
+# HER2-positive patient HER2 "zero". It is not used, and the data card names it. A reference that names
+# no Patient id (a bundle-local urn:uuid, a display) keeps the record.
+@pytest.mark.parametrize(
+    ("reference", "used"),
+    [
+        ("Patient/p2", False),
+        ("https://ehr.example.org/fhir/Patient/p2/_history/3", False),
+        ("https://ehr.example.org/fhir/Patient/p1", True),
+        ("Patient/p1/_history/2", True),
+        ("urn:uuid:7d7a4c1e-1a7b-4f57-9d31-0f4c3f1d2a11", True),
+        (None, True),
+    ],
+)
+def test_a_record_of_another_patient_is_not_used(engine, knowledge, reference, used):
+    her2_zero = observation("o-other", "85319-2", "2026-05-20", valueCodeableConcept={"text": "0"})
+    her2_zero["subject"] = {"reference": reference} if reference else {"display": "Jane Doe"}
+    records = [*_on_tdxd_with_status("Stable")[:4], her2_zero]
+    evaluation = evaluate(engine, records)
+    assert (evaluation.assessment()["her2"] == "zero") is used
+    assert (evaluation.record.other_patients == ["Observation/o-other"]) is not used
+    if not used:
+        cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
+        assert "another patient" in cards[-1]["detail"] and "o\\-other" in cards[-1]["detail"]
+
+
 def _plan_order(rid: str, drug: str, start: str, end: str, status: str, **repeat: Any) -> dict[str, Any]:
     """A MedicationRequest whose dosage plans doses from ``start`` to ``end`` (an Epic therapy plan)."""
     timing = {"repeat": {"boundsPeriod": {"start": start, "end": end}, **repeat}}
@@ -1385,6 +1451,25 @@ def test_a_statement_without_effective_is_dated_by_its_dosage_or_its_assertion(e
         ("Keine Lebermetastasen", None),  # a German negation
         ("Sin metástasis hepáticas", None),
         ("Nonmetastatic breast cancer", None),
+        # The words for "none" in other languages: "Nessuna metastasi cerebrale" had read as a metastasis.
+        ("Nessuna metastasi cerebrale", None),
+        ("Nessun segno di metastasi", None),
+        ("Nenhuma metástase hepática", None),
+        ("Ninguna metástasis ósea", None),
+        ("Aucune métastase hépatique", None),
+        ("Pas de métastase", None),
+        ("Geen metastasen", None),
+        ("Inga metastaser", None),
+        ("Ingen levermetastas", None),
+        ("Brak przerzutów, bez metastaz", None),
+        ("Metastasi cerebrali", ["brain"]),  # Italian, Portuguese, French, Polish, Swedish, Dutch site words
+        ("Metastasi epatiche e ossee", ["bone", "liver"]),
+        ("Metástases ósseas e pulmonares", ["bone", "lung"]),
+        ("Métastases hépatiques", ["liver"]),
+        ("Przerzuty do mózgu", ["brain"]),
+        ("Hjärnmetastaser", ["brain"]),
+        ("Levermetastasen", ["liver"]),
+        ("Metastasi epatiche e linfonodali", ["liver", "lymph-node"]),  # nodes beside a distant site
     ],
 )
 def test_german_metastasis_words_are_read(engine, words, sites):

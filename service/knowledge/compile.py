@@ -116,6 +116,15 @@ def _compile_models(knowledge: Knowledge) -> None:
             raise KnowledgeError(f"mappings/alerts.yaml: field alerts/{code}: no wording for it in cards.yaml alerts")
 
 
+def _compile_hcpcs(knowledge: Knowledge) -> None:
+    """The HCPCS Level II codes of drugs.yaml hcpcs, looked up like RxNorm and ATC codes."""
+    hcpcs = knowledge.systems.get("hcpcs")
+    if hcpcs is None:
+        return
+    for code, agents in knowledge.drugs.get("hcpcs", {}).get("codes", {}).items():
+        knowledge.agent_by_coding[(hcpcs, code)] = tuple(agents)
+
+
 def _compile_drugs(knowledge: Knowledge) -> None:
     drugs = knowledge.drugs
     rxnorm, atc = knowledge.systems["rxnorm"], knowledge.systems["atc"]
@@ -130,6 +139,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
             patterns[normalise_name(name)] = (agent,)
         if "refines" in entry:
             knowledge.refinements[agent] = entry["refines"]
+    _compile_hcpcs(knowledge)
     for combination in drugs.get("combinations", []):
         for name in combination["names"]:
             patterns[normalise_name(name)] = tuple(combination["agents"])

@@ -12,7 +12,7 @@ from typing import Any
 
 from service.domain import PatientRecord
 from service.knowledge import Knowledge
-from service.read.common import JSON_OBJECT
+from service.read.common import JSON_OBJECT, reference_of
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
@@ -35,9 +35,19 @@ class Normaliser:
         """Read every resource the rules need; skip the rest; name the unreadable ones."""
         record = PatientRecord(patient_id=patient_id)
         by_type: dict[str, list[Mapping[str, Any]]] = {resource_type: [] for resource_type in READ_TYPES}
+        own = f"Patient/{patient_id}"
         for resource in resources:  # a type no reader reads (Encounter, Procedure...) is dropped here
             resource_type = resource.get("resourceType") if isinstance(resource, JSON_OBJECT) else None
             if isinstance(resource_type, str) and resource_type in by_type:
+                if "subject" in resource:  # the usual case, "Patient/<id>" of this patient, costs no call (issue 16)
+                    subject = resource["subject"]
+                    try:
+                        reference = subject["reference"]
+                    except (TypeError, KeyError, IndexError):  # not a JSON object, or no reference
+                        reference = None
+                    if reference != own and another_patient(subject, patient_id):
+                        record.other_patients.append(reference_of(resource))
+                        continue
                 by_type[resource_type].append(resource)
         for raw in by_type["Patient"]:
             read_patient(raw, patient_id, record)
@@ -64,3 +74,14 @@ class Normaliser:
     def premedication_of(self, raw: Mapping[str, Any]) -> str | None:
         """The premedication (safety.yaml premedication: "loperamide") a draft order names, if any."""
         return self.medications.premedication_of(raw, {})
+
+
+def another_patient(subject: Any, patient_id: str) -> bool:
+    """Whether a record's ``subject`` names a Patient other than ``patient_id`` ("Patient/<id>", absolute or
+    versioned). A reference that names no Patient id (a bundle-local urn:uuid, an identifier, a display)
+    cannot say, and keeps the record: a prefetch or a patient's export holds that patient's records."""
+    reference = subject.get("reference") if isinstance(subject, JSON_OBJECT) else None
+    if not isinstance(reference, str):
+        return False
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    return len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] != patient_id

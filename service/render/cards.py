@@ -16,6 +16,7 @@ UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfi
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
 DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
 OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
+OTHER_PATIENT = "Not used, a record of another patient (its subject names another Patient): "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "
 
 
@@ -83,6 +84,7 @@ class CardRenderer(SummaryCard):
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         record = evaluation.record
         problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
+        problems += [OTHER_PATIENT + ref for ref in record.other_patients]
         problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
         problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]
         problems += [UNCONFIRMED + ref for ref in record.unconfirmed]
