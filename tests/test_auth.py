@@ -134,15 +134,16 @@ def test_a_token_without_kid_is_401(secured, hook_request):
 @pytest.mark.parametrize(
     "payload",
     [
-        claims(aud="http://localhost/cds-services/her2-mbc-order-check"),
-        claims(aud="https://cds.example.org/cds-services/her2-mbc-guidance"),
-        claims(aud=AUDIENCE + "?x=1"),
-        claims(aud=None),
+        lambda: claims(aud="http://localhost/cds-services/her2-mbc-order-check"),
+        lambda: claims(aud="https://cds.example.org/cds-services/her2-mbc-guidance"),
+        lambda: claims(aud=AUDIENCE + "?x=1"),
+        lambda: claims(aud=None),
     ],
     ids=["another-path", "another-host", "with-query", "missing"],
 )
 def test_wrong_audience_is_401(secured, hook_request, payload):
-    assert_bare_401(call(secured, mint(signing_key(), payload), hook_request))
+    """Made when the test runs (a token made at collection could have expired, and be refused for that)."""
+    assert_bare_401(call(secured, mint(signing_key(), payload()), hook_request))
 
 
 def test_audience_is_the_public_base_url_when_set(tmp_path, hook_request):
@@ -156,19 +157,22 @@ def test_audience_may_be_a_list_holding_the_url(secured, hook_request):
     assert call(secured, mint(signing_key(), claims(aud=["https://x.example", AUDIENCE])), hook_request).status_code == 200
 
 
+# Each payload is made when its test runs, not when the module is collected: a whole suite runs for many
+# minutes, and an iat or nbf "600 s in the future" at collection was in the past by the time the test ran
+# (a CI run whose integration tests took over nine minutes answered 200).
 @pytest.mark.parametrize(
     "payload",
     [
-        claims(now=time.time() - 600),  # expired 5 minutes ago
-        claims(exp=None),
-        claims(iat=None),
-        claims(jti=None),
-        claims(jti=123),
-        claims(jti="x" * 300),
-        claims(nbf=int(time.time()) + 600),
-        claims(iat=int(time.time()) + 600, exp=int(time.time()) + 900),
-        claims(lifetime=3 * 3600),
-        claims(iss=None),
+        lambda: claims(now=time.time() - 600),  # expired 5 minutes ago
+        lambda: claims(exp=None),
+        lambda: claims(iat=None),
+        lambda: claims(jti=None),
+        lambda: claims(jti=123),
+        lambda: claims(jti="x" * 300),
+        lambda: claims(nbf=int(time.time()) + 600),
+        lambda: claims(iat=int(time.time()) + 600, exp=int(time.time()) + 900),
+        lambda: claims(lifetime=3 * 3600),
+        lambda: claims(iss=None),
     ],
     ids=[
         "expired",
@@ -184,7 +188,7 @@ def test_audience_may_be_a_list_holding_the_url(secured, hook_request):
     ],
 )
 def test_bad_times_and_missing_claims_are_401(secured, hook_request, payload):
-    assert_bare_401(call(secured, mint(signing_key(), payload), hook_request))
+    assert_bare_401(call(secured, mint(signing_key(), payload()), hook_request))
 
 
 def test_clock_skew_within_the_leeway_is_accepted(tmp_path, hook_request):
