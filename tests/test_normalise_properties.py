@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from service import create_app
-from service.cli import bundle_resources, example_bundles
+from service.cli import bundle_resources, example_bundles, patient_id_of
 from service.engine import Engine
 from service.render import CardRenderer, RenderContext
 from tests.cards import response_problems
@@ -43,7 +43,23 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = json.loads((ROOT / "service" / "contract" / "assessment.schema.json").read_text(encoding="utf-8"))
 ASSESSMENT = Draft202012Validator(CONTRACT, format_checker=Draft202012Validator.FORMAT_CHECKER)
 NOW = date(2026, 6, 1)
-EXAMPLES = [bundle_resources(bundle) for _name, bundle in example_bundles()]
+
+
+def _of_patient(resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
+    """An example patient's records as ``patient_id``'s: its Patient's id and every reference to it renamed.
+    The service does not read a record whose subject names another patient, and these tests evaluate
+    every example (and records of several examples together) as ``PATIENT_ID``."""
+    original = patient_id_of(resources)
+    text = json.dumps(resources).replace(f'"Patient/{original}"', f'"Patient/{patient_id}"')
+    text = text.replace(f'/Patient/{original}"', f'/Patient/{patient_id}"')
+    renamed: list[dict[str, Any]] = json.loads(text)
+    for resource in renamed:
+        if resource.get("resourceType") == "Patient" and resource.get("id") == original:
+            resource["id"] = patient_id
+    return renamed
+
+
+EXAMPLES = [_of_patient(bundle_resources(bundle), PATIENT_ID) for _name, bundle in example_bundles()]
 SERVICES = {
     "patient-view": "/cds-services/her2-mbc-guidance",
     "order-select": "/cds-services/her2-mbc-order-check",
@@ -66,6 +82,16 @@ FOUND_CRASHES: list[list[Any]] = [
     [{"resourceType": "MedicationStatement", "medicationCodeableConcept": {"text": "Herceptin"}, "status": []}],
     [{"resourceType": "MedicationRequest", "medicationCodeableConcept": {"text": "Herceptin"}, "status": "active", "intent": {}}],
     [{"resourceType": "MedicationStatement", "medicationReference": {"reference": "#med"}, "contained": 1}],
+    # A component's coding with a display and a system that is an object: the look-up by LOINC name hashed
+    # the object (a 500; found by the random-prefetch property in CI, 2026-12-05).
+    [
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [LOINC_HER2_IHC]},
+            "component": [{"code": {"coding": [{"system": "http://snomed.info/sct"}, {"system": {}, "display": "x"}]}}],
+        }
+    ],
 ]
 
 

@@ -136,9 +136,10 @@ class ObservationReader:
         (terminology.yaml observation_text.loinc_names: "Left ventricular Ejection fraction by <method>")."""
         for coding in found:
             display = coding.get("display") if isinstance(coding, JSON_OBJECT) else None
-            if isinstance(display, str) and self._aliases.get(coding.get("system"), coding.get("system")) == self._loinc:
+            system = coding.get("system") if isinstance(display, str) else None
+            if isinstance(system, str) and self._aliases.get(system, system) == self._loinc:
                 kind = next(
-                    (kind for pattern, kind in self.terminology.loinc_name_kinds if pattern.search(display.strip())), None
+                    (kind for pattern, kind in self.terminology.loinc_name_kinds if pattern.search(str(display).strip())), None
                 )
                 if kind:
                     return kind
