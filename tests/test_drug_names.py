@@ -44,6 +44,14 @@ from tests.conftest import statement
         ("Inluriyo", {"imlunestrant"}),
         ("Fareston 60 mg", {"toremifene"}),
         ("triptorelin pamoate (Trelstar)", {"triptorelin"}),
+        # A dose glued to the name, as some order systems print it: "emtansine160mg" had hidden T-DM1
+        # behind the trastuzumab in its name, and "trastuzumab420mg" had named no drug.
+        ("trastuzumab420mg IV", {"trastuzumab"}),
+        ("PERTUZUMAB840MG/14ML", {"pertuzumab"}),
+        ("ado-trastuzumab emtansine160mg IV (Kadcyla)", {"trastuzumab-emtansine"}),
+        ("Enhertu100mg", {"trastuzumab-deruxtecan"}),
+        ("TDM1", {"trastuzumab-emtansine"}),
+        ("T-DM1", {"trastuzumab-emtansine"}),
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):
@@ -54,3 +62,4 @@ def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, ag
 def test_accents_are_dropped_not_split_on():
     assert normalise_name("Trastuzumab Deruxtecán") == ("trastuzumab", "deruxtecan")
     assert normalise_name("Capecitabin (Xeloda®)") == ("capecitabin", "xeloda")
+    assert normalise_name("trastuzumab420mg") == ("trastuzumab", "420", "mg")

@@ -11,7 +11,9 @@ import unicodedata
 
 from service.knowledge.base import Knowledge
 
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+# Words are runs of letters or of digits: a dose glued to its drug ("trastuzumab420mg", "Kadcyla160mg") is
+# two words, as it is when spaced; a name with digits ("tdm1", "rc48") is split the same way at start-up.
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 
 
 def without_accents(text: str) -> str:
@@ -22,7 +24,8 @@ def without_accents(text: str) -> str:
 
 
 def normalise_name(text: str) -> tuple[str, ...]:
-    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``.
+    """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``,
+    ``"trastuzumab420mg"`` -> ``("trastuzumab", "420", "mg")``.
 
     Accents are dropped first ("deruxtecán" is "deruxtecan"), so that a Spanish or Portuguese name is
     not cut at its accented letter.
