@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, quote
 
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
-from service.read.common import with_bundle_local_id
+from service.read.common import referenced_id, with_bundle_local_id
 from service.read.medications import medication_key, unresolved_reference
 from service.read.record import MEDICATION_TYPES
 
@@ -248,8 +248,7 @@ def _reference_id(resource: Mapping[str, Any], resource_type: str) -> str | None
     for name in ("subject", "patient"):
         reference = resource.get(name)
         if isinstance(reference, Mapping) and isinstance(reference.get("reference"), str):
-            parts = reference["reference"].split("/_history/")[0].rstrip("/").split("/")
-            return parts[-1] if len(parts) >= 2 and parts[-2] == resource_type else None
+            return referenced_id(reference, resource_type)
     return None
 
 

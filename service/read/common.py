@@ -141,6 +141,16 @@ def with_bundle_local_id(entry: dict[str, Any], resource: dict[str, Any]) -> dic
     return {**resource, "id": full_url[len(URN_UUID) :]}
 
 
+def referenced_id(reference: Any, resource_type: str) -> str | None:
+    """The id a Reference names when it points to a ``resource_type`` ("Patient/<id>", absolute or
+    versioned); None for anything else (a bundle-local urn:uuid, an identifier, a display, a wrong type)."""
+    text = reference.get("reference") if isinstance(reference, JSON_OBJECT) else None
+    if not isinstance(text, str):
+        return None
+    parts = text.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 and parts[-2] == resource_type else None
+
+
 def reference_of(raw: Mapping[str, Any]) -> str:
     """``Type/id`` of a raw record for the data card (never its content: no patient data in logs)."""
     resource_type = raw_text(raw.get("resourceType")) or "?"

@@ -12,7 +12,7 @@ from typing import Any
 
 from service.domain import PatientRecord
 from service.knowledge import Knowledge
-from service.read.common import JSON_OBJECT, reference_of
+from service.read.common import JSON_OBJECT, reference_of, referenced_id
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
@@ -76,12 +76,10 @@ class Normaliser:
         return self.medications.premedication_of(raw, {})
 
 
+
 def another_patient(subject: Any, patient_id: str) -> bool:
-    """Whether a record's ``subject`` names a Patient other than ``patient_id`` ("Patient/<id>", absolute or
-    versioned). A reference that names no Patient id (a bundle-local urn:uuid, an identifier, a display)
-    cannot say, and keeps the record: a prefetch or a patient's export holds that patient's records."""
-    reference = subject.get("reference") if isinstance(subject, JSON_OBJECT) else None
-    if not isinstance(reference, str):
-        return False
-    parts = reference.split("/_history/")[0].rstrip("/").split("/")
-    return len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] != patient_id
+    """Whether a record's ``subject`` names a Patient other than ``patient_id``. A reference that names no
+    Patient id (a bundle-local urn:uuid, an identifier, a display) cannot say, and keeps the record: a
+    prefetch or a patient's export holds that patient's records."""
+    named = referenced_id(subject, "Patient")
+    return named is not None and named != patient_id
