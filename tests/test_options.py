@@ -167,6 +167,16 @@ def test_first_line_hp_maintenance_lists_the_2025_additions_with_their_status(en
     assert status in card["detail"]
 
 
+def test_first_line_tdxd_pertuzumab_is_not_maintenance(engine):
+    """DESTINY-Breast09's T-DXd + pertuzumab is given until progression: with T-DXd ongoing the
+    chemotherapy phase is not over, so no maintenance addition (HER2CLIMB-05's tucatinib) is offered
+    and no change of therapy is suggested (options.yaml maintenance_not_while)."""
+    on_tdxd_pertuzumab = evaluate(engine, Patient(metastatic_on="2026-01-10", lines=[Line(["Enhertu", "Perjeta"], "2026-01-20")]))
+    assert on_tdxd_pertuzumab.history.current_number == 1 and on_tdxd_pertuzumab.history.status == "on-treatment"
+    assert on_tdxd_pertuzumab.recommendation.kind != "maintenance"
+    assert offered(on_tdxd_pertuzumab) == {}
+
+
 def test_first_line_card_states_the_choice_with_tdxd_pertuzumab(engine, knowledge):
     """DESTINY-Breast09: FDA-approved first line; the card names what decides between it and THP."""
     naive = evaluate(engine, Patient(metastatic_on="2026-10-01"))

@@ -120,8 +120,9 @@ class Recommender:
             setting = rule.eligible.setting
             self.rules_by_setting[setting] = (*self.rules_by_setting.get(setting, ()), rule)
         self.her2_agents = knowledge.agents_of_class(*self.options["her2_classes"])
-        self.chemotherapy = knowledge.agents_of_class("chemotherapy")
         self.maintenance_agents = frozenset(self.options["maintenance_when_line_has"])
+        # Agents whose being given means the chemotherapy phase is not over (options.yaml maintenance_not_while).
+        self.not_maintenance = knowledge.agents_of_class(*self.options["maintenance_not_while"])
         # Agents after which a next line reads at least a later line (options.yaml read_after_agent_at_least).
         self.read_after_agent = {agent: int(line) for agent, line in self.options.get("read_after_agent_at_least", {}).items()}
 
@@ -185,11 +186,12 @@ class Recommender:
         return sum(1 for line in history.lines if not self.her2_agents.isdisjoint(line.agents))
 
     def _in_maintenance(self, history: TherapyHistory) -> bool:
-        """On HER2 antibodies with no chemotherapy ongoing (the chemotherapy phase is over)."""
+        """On HER2 antibodies with no chemotherapy or antibody-drug conjugate ongoing (the chemotherapy
+        phase is over; options.yaml maintenance_not_while)."""
         line = history.current
         if line is None:
             return False
-        return bool(set(line.agents) & self.maintenance_agents) and not history.ongoing_agents() & self.chemotherapy
+        return bool(set(line.agents) & self.maintenance_agents) and not history.ongoing_agents() & self.not_maintenance
 
     def _situation(
         self, setting: str, line: int, extent: DiseaseExtent, receptors: ReceptorStatus, history: TherapyHistory
