@@ -699,6 +699,11 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
         "https://eciemaps.sanidad.gob.es/CIE10ES",  # Spain
         "http://hl7.org/fhir/sid/icd-10-am",  # Australia
         "urn:hospital:ICD10",
+        "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-7",  # Korea (KR-Core names kcd-8 and kcd-9)
+        "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-8",
+        "urn:local:МКБ-10",  # Russia, a local system named in Cyrillic
+        "urn:oid:1.2.643.5.1.13.13.11.1005",  # Russia's MKB-10 in the Ministry of Health's registry
+        "urn:oid:2.16.156.10011.2.3.3.11",  # China's diagnosis code table (ICD-10)
     ],
 )
 def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system):
@@ -710,7 +715,13 @@ def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system
 
 
 @pytest.mark.parametrize(
-    "system", ["http://www.cms.gov/Medicare/Coding/ICD10PCS", "http://hl7.org/fhir/sid/icd-10-pcs", "urn:local:ICD9"]
+    "system",
+    [
+        "http://www.cms.gov/Medicare/Coding/ICD10PCS",
+        "http://hl7.org/fhir/sid/icd-10-pcs",
+        "urn:local:ICD9",
+        "urn:local:kcd-10-extension",
+    ],
 )
 def test_a_system_that_is_not_an_icd10_diagnosis_edition_is_not_read_as_one(engine, system):
     """ICD-10-PCS codes procedures (its codes can begin with C5); ICD-9 numbers its categories otherwise."""
