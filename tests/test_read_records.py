@@ -266,6 +266,26 @@ def test_m1_in_snomed_or_text_is_metastatic(engine, value):
 
 
 @pytest.mark.parametrize(
+    ("text", "metastatic"),
+    [
+        ("pM1 (liver, bone)", True),
+        ("M1 - biopsy-proven", True),
+        # A restaging cM0 with its comment, after a chest-wall recurrence coded as a skin metastasis: it
+        # stands (contract), so the recurrence is not distant disease. It had not been read at all.
+        ("cM0 (restaging PET/CT after chest wall recurrence: no distant disease)", False),
+        ("cM0: no distant disease", False),
+        # A comment naming the other category decides nothing: the earlier skin code stands.
+        ("cM0 (was M1 before)", True),
+    ],
+)
+def test_an_m_category_in_words_may_carry_a_comment(engine, text, metastatic):
+    skin = [condition("skin", "icd10cm", "C79.2", "2026-02-26")] if text.startswith("cM0") else []  # M1 alone decides
+    restaging = observation("m", "21907-1", "2026-03-10", valueCodeableConcept={"text": text})
+    records = [patient(), condition("bc", "snomed", "254837009", "2020-01-01"), *skin, restaging]
+    assert evaluate(engine, records).assessment()["metastatic"] is metastatic
+
+
+@pytest.mark.parametrize(
     ("loinc", "value", "metastatic"),
     [
         # SNOMED CT's AJCC stage IV, as mCODE STU3 and later code the stage group: had read as nothing.
