@@ -755,6 +755,18 @@ def test_a_who_lymph_node_code_is_regional_like_icd10cm(engine):
     assert evaluate(engine, [patient(), *records]).assessment()["metastatic"] is False
 
 
+def test_a_loinc_code_without_its_check_digit_is_read_as_that_code(engine):
+    """A laboratory feed that dropped the check digit ("85319" for 85319-2): the item number names one
+    code. The patient's HER2, ER and PR had read as unknown, and she got no options."""
+    results = [
+        observation("h", "85319", "2026-05-08", valueCodeableConcept={"text": "Positive (3+)"}),
+        observation("e", "85337", "2026-05-08", valueCodeableConcept={"text": "Negative (<1%)"}),
+        observation("p", "85339", "2026-05-08", valueCodeableConcept={"text": "Negative (0%)"}),
+    ]
+    assessment = evaluate(engine, [*her2_positive_liver_patient()[:3], *results]).assessment()
+    assert (assessment["her2"], assessment["hormoneReceptor"], assessment["recommendedLine"]) == ("positive", "negative", 1)
+
+
 # AST and ALT measured with pyridoxal phosphate have LOINC codes of their own (French hospital data).
 @pytest.mark.parametrize("loinc", ["30239-8", "1743-4"])
 def test_transaminases_measured_with_pyridoxal_phosphate_are_read(engine, loinc):

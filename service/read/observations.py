@@ -93,7 +93,15 @@ class ObservationReader:
         kinds = snomed_kinds | knowledge.observation_kind
         # Codings under another name of their system (an OID) are found in the same one look-up.
         by_alias = {(alias, code): kind for (system, code), kind in kinds.items() for alias in self._aliases_of(system)}
-        self._kind_by_coding: dict[tuple[str, str], str] = by_alias | kinds
+        # A LOINC code written without its check digit ("85319" for 85319-2): the item number alone names
+        # one code (the digit after the hyphen is computed from it), so it is read as that code. Found in
+        # a laboratory feed that dropped the digit, whose HER2, ER and PR results had read as none.
+        unchecked = {
+            (system, code.partition("-")[0]): kind
+            for (system, code), kind in (by_alias | kinds).items()
+            if (system == self._loinc or self._aliases.get(system) == self._loinc) and "-" in code
+        }
+        self._kind_by_coding: dict[tuple[str, str], str] = unchecked | by_alias | kinds
         # The answers of a pregnancy status (terminology.yaml pregnancy status_answers): (system, code) -> pregnant.
         self._pregnancy_answers = {
             (knowledge.systems[system], code): pregnant for system, code, pregnant in self.terminology.pregnancy_status_answers
