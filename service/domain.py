@@ -185,3 +185,6 @@ class PatientRecord:
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication
+    # Observation id -> (its ``issued`` instant as sent, its status says amended or corrected), for each
+    # one that gave a receptor result: which of two same-day results of one test is the later report.
+    receptor_reports: dict[str, tuple[object, bool]] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from typing import Any
 from service.domain import PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
-from service.infer.receptors import ReceptorStatus, receptor_status
+from service.infer.receptors import ReceptorStatus, current_reports, receptor_status
 from service.infer.safety import SafetyFacts, SafetyRules
 from service.knowledge import Knowledge
 from service.read import Normaliser
@@ -129,7 +129,8 @@ class Engine:
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
         extent = disease_extent(record.conditions, self.staging_days)
-        receptors = receptor_status(record.receptors, self.receptor_rules, record.receptor_statuses)
+        results = current_reports(record.receptors, record.receptor_reports)
+        receptors = receptor_status(results, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)

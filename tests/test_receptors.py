@@ -668,3 +668,42 @@ def test_an_ish_result_stating_its_ratio_and_copy_number_in_words_is_grouped(eng
     ]
     receptors = engine.evaluate("p1", records, D).receptors
     assert (receptors.her2, receptors.ish_group) == (her2, group)
+
+
+def _ihc_report(rid: str, score: str, issued: str | None, status: str = "final") -> dict:
+    result = observation(rid, "85319-2", "2026-01-28", status=status, valueCodeableConcept={"text": score})
+    if issued is not None:
+        result["issued"] = issued
+    return result
+
+
+@pytest.mark.parametrize(
+    ("reports", "her2"),
+    [
+        # A final 1+ amended to 3+ a week later (same specimen, same day taken): the amended report stands,
+        # in either order in the bundle. The first report had stood (HER2-low: out of scope).
+        (
+            [
+                _ihc_report("v1", "1+", "2026-02-02T14:10:00-05:00"),
+                _ihc_report("v2", "3+", "2026-02-09T09:31:00-05:00", "amended"),
+            ],
+            "positive",
+        ),
+        (
+            [
+                _ihc_report("v2", "3+", "2026-02-09T09:31:00-05:00", "amended"),
+                _ihc_report("v1", "1+", "2026-02-02T14:10:00-05:00"),
+            ],
+            "positive",
+        ),
+        # A corrected report stands though its issued instant is missing.
+        ([_ihc_report("v1", "3+", "2026-02-02T14:10:00Z"), _ihc_report("v2", "1+", None, "corrected")], "low"),
+        # Two final reports: the later issued, time zones compared (09:00-05:00 is after 12:00Z).
+        ([_ihc_report("v2", "3+", "2026-02-03T12:00:00Z"), _ihc_report("v1", "0", "2026-02-03T09:00:00-05:00")], "zero"),
+        # An instant with no time zone (read as UTC) is after one that cannot be read.
+        ([_ihc_report("v2", "3+", "not a date"), _ihc_report("v1", "0", "2026-02-03T09:00:00")], "zero"),
+    ],
+)
+def test_a_later_report_of_the_same_test_replaces_the_earlier(engine, reports, her2):
+    records = [*her2_positive_liver_patient()[:3], *reports]
+    assert engine.evaluate("p1", records, date(2026, 6, 1)).receptors.her2 == her2

@@ -7,9 +7,9 @@ rules and the test-episode convention.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from service.domain import CodedReceptorStatus, ReceptorResult
 from service.knowledge.models import ReceptorRules
@@ -17,6 +17,7 @@ from service.knowledge.models import ReceptorRules
 HER2_KINDS = frozenset({"her2-ihc", "her2-interpretation", "her2-ish", "her2-ratio", "her2-copies"})
 _ER_KINDS = frozenset({"er", "er-percent"})
 _PR_KINDS = frozenset({"pr", "pr-percent"})
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -160,12 +161,40 @@ def _unreported(
     return None if reported & kinds else _latest_coded(coded, receptor)
 
 
+def _reported_at(report: tuple[object, bool] | None) -> tuple[bool, datetime]:
+    """How late a result was reported: amended or corrected first, then by its ``issued`` instant
+    (one with no time zone taken as UTC; none or unreadable: earliest)."""
+    if report is None:
+        return False, _EARLIEST
+    issued, reissued = report
+    try:
+        at = datetime.fromisoformat(issued) if isinstance(issued, str) else _EARLIEST
+    except ValueError:
+        at = _EARLIEST
+    return reissued, at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def current_reports(results: list[ReceptorResult], reports: Mapping[str, tuple[object, bool]]) -> list[ReceptorResult]:
+    """The results less those a later report of the same test replaced: of results of one kind taken the
+    same day in different records, only the latest-reported record's stand (an IHC 1+ amended to 3+ a week
+    later: the amended report; FHIR's amended and corrected statuses, else ``issued``)."""
+    if len({(r.kind, r.on) for r in results}) == len(results):
+        return results  # no two results of one test on one day: the usual case, at the cost of one set
+    latest: dict[tuple[str, date], str] = {}
+    for result in results:
+        key = (result.kind, result.on)
+        kept = latest.get(key)
+        if kept is None or _reported_at(reports.get(result.record_id)) > _reported_at(reports.get(kept)):
+            latest[key] = result.record_id
+    return [r for r in results if latest[(r.kind, r.on)] == r.record_id]
+
+
 def receptor_status(
     results: list[ReceptorResult], rules: ReceptorRules, coded: Sequence[CodedReceptorStatus] = ()
 ) -> ReceptorStatus:
-    """HER2 and hormone-receptor status from all tissue receptor results, by the rules of receptors.yaml;
-    a receptor no result reports takes the status ``coded`` on the problem list (codes.yaml
-    receptor_status_conditions)."""
+    """HER2 and hormone-receptor status from all tissue receptor results (those ``current_reports``
+    keeps), by the rules of receptors.yaml; a receptor no result reports takes the status ``coded`` on
+    the problem list (codes.yaml receptor_status_conditions)."""
     her2, ihc, group, her2_day = her2_status(results, rules)
     er, er_percent = _hormone_receptor_value(results, "er", rules)
     pr, pr_percent = _hormone_receptor_value(results, "pr", rules)

@@ -61,6 +61,8 @@ _READ_LISTS = frozenset(field.name for field in fields(PatientRecord) if field.d
 
 
 _UNREAD: Any = object()  # a record's date not read yet (None is a date read and absent)
+# Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
+_REISSUED = frozenset({"amended", "corrected"})
 
 
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
@@ -240,6 +242,9 @@ class ObservationReader:
         for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
             if component_kind:
                 self._read_value(component_kind, component, on, record_id, record)
+        if kind in RECEPTOR_KINDS or component_kinds:  # when it was reported, should a re-issue of it be sent too
+            issued = raw["issued"] if "issued" in raw else None
+            record.receptor_reports[record_id] = (issued, observation.status in _REISSUED)
 
     def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
         """The shape of an Observation whose status the rules read; None (named when unreadable) if not."""
