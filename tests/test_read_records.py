@@ -1681,3 +1681,12 @@ def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(eng
     extent = evaluate(engine, [patient(), breast, lymph]).extent
     assert extent.metastatic is metastatic
     assert extent.sites == (("lymph-node",) if metastatic else ())
+
+
+def test_secondary_to_gives_a_cause_not_a_metastasis(engine):
+    """ICD-10-CM D70.1's name, "Agranulocytosis secondary to cancer chemotherapy", had read as a
+    metastasis of an unnamed site ("other")."""
+    neutropenia = condition("fn", "icd10cm", "D70.1", "2024-10-13")
+    neutropenia["code"]["coding"][0]["display"] = "Agranulocytosis secondary to cancer chemotherapy"
+    records = [*her2_positive_liver_patient()[:3], neutropenia]
+    assert evaluate(engine, records).assessment()["metastaticSites"] == ["liver"]
