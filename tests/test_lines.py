@@ -295,3 +295,36 @@ def test_endocrine_therapy_begun_after_the_line_progressed_is_a_new_line_not_mai
     ]
     _, same = lines_of(rules, maintenance, metastatic=date(2023, 1, 20))
     assert same == [(1, ["docetaxel", "fulvestrant", "pertuzumab"])]
+
+
+def test_an_order_stopped_for_no_response_with_no_end_is_dated_by_its_last_dose(rules):
+    """Trastuzumab re-ordered with eribulin (a new line after vinorelbine stopped for toxicity), given for
+    eighteen months and stopped for no response, the order carrying no end date. Dated by its first day,
+    the stop had marked the vinorelbine line progressed and left the eribulin line running."""
+    vinorelbine_line = [
+        given("trastuzumab", "2024-07-08", "2024-07-08", source="MedicationRequest"),
+        *infusions("trastuzumab", "2024-07-08", 5),
+        given("vinorelbine", "2024-07-08", "2024-10-07", status="stopped", stop="toxicity", source="MedicationRequest"),
+    ]
+    eribulin_line = [
+        given("trastuzumab", "2024-10-28", "2024-10-28", status="stopped", stop="progression", source="MedicationRequest"),
+        given("eribulin", "2024-10-28", "2025-03-31"),
+        *infusions("trastuzumab", "2024-10-28", 27),
+    ]
+    history, lines = lines_of(rules, [*vinorelbine_line, *eribulin_line])
+    assert lines == [(1, ["trastuzumab", "vinorelbine"]), (2, ["eribulin", "trastuzumab"])]
+    first, second = history.lines
+    assert (first.end_reason, second.end_reason) == ("toxicity", "progression")
+    assert second.end == date(2024, 10, 28) + timedelta(days=21 * 26) and history.status == "progressed"
+
+
+def test_a_stop_with_no_end_and_no_dose_after_it_keeps_its_first_day(rules):
+    """A later order of the drug bounds the doses the stop can be dated by: those after it are its own."""
+    exposures = [
+        given("trastuzumab", "2025-01-06", "2025-01-06", status="stopped", stop="progression", source="MedicationRequest"),
+        given("trastuzumab-deruxtecan", "2025-03-03", ongoing=True, status="active", source="MedicationRequest"),
+        given("trastuzumab", "2025-06-02", ongoing=True, status="active", source="MedicationRequest"),
+        *infusions("trastuzumab", "2025-06-02", 3),
+    ]
+    history, _ = lines_of(rules, exposures)
+    assert history.lines[0].end_reason == "progression" and history.lines[0].end == date(2025, 1, 6)

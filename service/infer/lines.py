@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import attrgetter
 
+import msgspec
+
 from service.domain import EVENT_SOURCES, DiseaseStatus, Exposure
 from service.knowledge import Knowledge
 
@@ -126,6 +128,32 @@ def _doses_and_courses(exposures: list[Exposure]) -> tuple[list[Exposure], list[
     return doses, [e for e in exposures if e.source_type not in EVENT_SOURCES and id(e) not in dose_ids]
 
 
+def _stops_dated_by_doses(exposures: list[Exposure]) -> list[Exposure]:
+    """An order or statement stopped for a reason with no end date (the reader ends it on its first
+    day), its drug given dose by dose in records of their own, was stopped after the last of its drug's
+    doses recorded from its start until the drug's next order: it ends there. Dated by its start alone,
+    a trastuzumab order written with a new partner drug and stopped for no response after eighteen
+    months of doses had put the progression at the line's first day, so the line before it read as
+    progressed and the current one as still given."""
+    stops = [e for e in exposures if e.stop_reason is not None and e.last_day == e.start and e.source_type not in EVENT_SOURCES]
+    if not stops:
+        return exposures
+    dated: dict[int, Exposure] = {}
+    for stop in stops:
+        later = [
+            e.start for e in exposures if e.agent == stop.agent and e.source_type not in EVENT_SOURCES and e.start > stop.start
+        ]
+        until = min(later, default=date.max)
+        doses = [
+            e.last_day
+            for e in exposures
+            if e.agent == stop.agent and e.source_type in EVENT_SOURCES and stop.start <= e.start < until
+        ]
+        if doses and max(doses) > stop.start:
+            dated[id(stop)] = msgspec.structs.replace(stop, end=max(doses))
+    return [dated.get(id(e), e) for e in exposures] if dated else exposures
+
+
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
     """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""
     spans: dict[str, list[tuple[date, date]]] = {}
@@ -215,6 +243,7 @@ class LineOfTherapyRules:
         now: date,
     ) -> TherapyHistory:
         """Group exposures into lines, mark progression and status, and find early relapse."""
+        exposures = _stops_dated_by_doses(exposures)
         progression = sorted(
             {status.on for status in disease_statuses if status.status == "worsened"}
             | {e.last_day for e in exposures if e.stop_reason == "progression"}
