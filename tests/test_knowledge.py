@@ -62,6 +62,16 @@ def test_a_safety_rule_naming_no_known_agent_is_refused(mappings_copy: Path):
         load_knowledge(mappings_copy)
 
 
+def test_a_maintenance_addition_naming_no_known_agent_is_refused(mappings_copy: Path):
+    """lines.yaml's maintenance holders are any drugs.yaml agent (inetetamab holds it too), checked by name."""
+    path = mappings_copy / "lines.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("[trastuzumab, pertuzumab, inetetamab]", "[trastuzumab, inetetamib]")
+    )
+    with pytest.raises(KnowledgeError, match="inetetamib"):
+        load_knowledge(mappings_copy)
+
+
 def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
     path = mappings_copy / "drugs.yaml"
     document = yaml.safe_load(path.read_text())

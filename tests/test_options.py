@@ -308,3 +308,15 @@ def test_her2_agents_used_outside_the_us_start_lines_of_their_own(engine, knowle
     history = evaluation.assessment()["lineOfTherapy"]["history"]
     assert [line["agents"] for line in history][1:] == [["capecitabine", "pyrotinib"], ["docetaxel", "zanidatamab"]]
     assert evaluation.recommendation.line == 4 and "neratinib-capecitabine" in offered(evaluation)
+
+
+def test_inetetamab_is_named_and_holds_maintenance_as_trastuzumab_does(engine):
+    """Inetetamab (Cipterbin, China) with vinorelbine, vinorelbine dropped, letrozole added: one line of
+    inetetamab, not an unknown drug (history-incomplete) nor a new line at the letrozole."""
+    inetetamab = Line(["Cipterbin (inetetamab)"], "2022-10-11", "2025-06-03", progressed="2025-06-01")
+    vinorelbine = Line(["vinorelbine"], "2022-10-11", "2023-03-28")
+    letrozole = Line(["letrozole"], "2023-04-18", "2025-06-03")
+    evaluation = evaluate(engine, Patient(er_percent=60, lines=[THP, inetetamab, vinorelbine, letrozole]))
+    history = evaluation.assessment()["lineOfTherapy"]["history"]
+    assert [line["agents"] for line in history][1:] == [["inetetamab", "letrozole", "vinorelbine"]]
+    assert "history-incomplete" not in evaluation.assessment().get("alerts", [])

@@ -75,7 +75,7 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
     _check_option_references(knowledge, known)
     for where, agent in _safety_agents(knowledge.safety):
         known(agent, f"mappings/safety.yaml: {where}")
-    _check_maintenance_classes(knowledge)
+    _check_maintenance_classes(knowledge, known)
 
 
 def _safety_agents(safety: dict[str, Any]) -> list[tuple[str, str]]:
@@ -91,13 +91,15 @@ def _safety_agents(safety: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def _check_maintenance_classes(knowledge: Knowledge) -> None:
-    """lines.yaml: every class a maintenance addition names is a drugs.yaml class."""
+def _check_maintenance_classes(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
+    """lines.yaml: every class a maintenance addition names is a drugs.yaml class, every agent a drugs.yaml agent."""
     classes = set(knowledge.drugs["classes"])
     for index, addition in enumerate(knowledge.lines["maintenance_additions"]):
         for cls in addition.get("classes", []):
             if cls not in classes:
                 raise KnowledgeError(f"mappings/lines.yaml: maintenance_additions/{index}: '{cls}' is not a drugs.yaml class")
+        for agent in [*addition.get("agents", []), *addition["when_line_has"]]:
+            known(agent, f"mappings/lines.yaml: maintenance_additions/{index}")
 
 
 def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
