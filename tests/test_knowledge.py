@@ -72,6 +72,17 @@ def test_a_maintenance_addition_naming_no_known_agent_is_refused(mappings_copy: 
         load_knowledge(mappings_copy)
 
 
+def test_lvef_monitoring_by_a_class_that_does_not_exist_is_refused(mappings_copy: Path):
+    path = mappings_copy / "safety.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "monitored_classes: [her2-antibody, her2-adc]", "monitored_classes: [her2-antibodies]"
+        )
+    )
+    with pytest.raises(KnowledgeError, match="her2-antibodies"):
+        load_knowledge(mappings_copy)
+
+
 def test_adding_a_biosimilar_is_a_data_change(mappings_copy: Path):
     path = mappings_copy / "drugs.yaml"
     document = yaml.safe_load(path.read_text())

@@ -320,3 +320,11 @@ def test_inetetamab_is_named_and_holds_maintenance_as_trastuzumab_does(engine):
     history = evaluation.assessment()["lineOfTherapy"]["history"]
     assert [line["agents"] for line in history][1:] == [["inetetamab", "letrozole", "vinorelbine"]]
     assert "history-incomplete" not in evaluation.assessment().get("alerts", [])
+
+
+def test_lvef_monitoring_covers_her2_conjugates_outside_the_canonical_list(engine):
+    """The contract's lvef-monitoring-overdue: "on an HER2 antibody/ADC". Disitamab vedotin with the last
+    LVEF eight months old had raised nothing (safety.yaml lvef monitored_classes)."""
+    dv = Line(["disitamab vedotin"], "2025-06-17")
+    patient = Patient(lines=[THP, dv], labs=[("lvef", "2025-10-14", 60, None)])
+    assert "lvef-monitoring-overdue" in evaluate(engine, patient).assessment()["alerts"]

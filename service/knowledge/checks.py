@@ -76,6 +76,9 @@ def _check_regimen_references(knowledge: Knowledge) -> None:
     for where, agent in _safety_agents(knowledge.safety):
         known(agent, f"mappings/safety.yaml: {where}")
     _check_maintenance_classes(knowledge, known)
+    for cls in knowledge.safety["lvef"].get("monitored_classes", []):
+        if cls not in knowledge.drugs["classes"]:
+            raise KnowledgeError(f"mappings/safety.yaml: lvef/monitored_classes: '{cls}' is not a drugs.yaml class")
 
 
 def _safety_agents(safety: dict[str, Any]) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ Built once at start-up, so the request path only does dictionary look-ups.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -103,7 +104,15 @@ def _compile_models(knowledge: Knowledge) -> None:
     """The typed, frozen models the stages read (regimens, options, label tables, receptor rules, card wording)."""
     knowledge.regimen_models = {rid: regimen_model(rid, entry) for rid, entry in knowledge.regimens.items()}
     knowledge.option_rules = tuple(rule_model(entry) for entry in knowledge.options["rules"])
-    knowledge.safety_tables = safety_tables(knowledge.safety)
+    tables = safety_tables(knowledge.safety)
+    # Agents of the classes safety.yaml lvef monitored_classes name (HER2 antibodies and conjugates without a
+    # US label of their own) are monitored as the listed ones are.
+    monitored_classes = knowledge.safety["lvef"].get("monitored_classes", [])
+    if monitored_classes:
+        tables = dataclasses.replace(
+            tables, monitored_agents=tables.monitored_agents | knowledge.agents_of_class(*monitored_classes)
+        )
+    knowledge.safety_tables = tables
     episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
     knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days, knowledge.her2_negative_by_ihc_score)
     try:
