@@ -1690,3 +1690,28 @@ def test_secondary_to_gives_a_cause_not_a_metastasis(engine):
     neutropenia["code"]["coding"][0]["display"] = "Agranulocytosis secondary to cancer chemotherapy"
     records = [*her2_positive_liver_patient()[:3], neutropenia]
     assert evaluate(engine, records).assessment()["metastaticSites"] == ["liver"]
+
+
+def test_receptor_results_contained_in_a_panel_are_read(engine):
+    """A laboratory's panel (a code of no kind the rules read) holding HER2, ER and PR as contained
+    Observations named by hasMember "#id"; the one with no date of its own takes the panel's. None of
+    them had been read: HER2 unknown, no options."""
+    her2 = observation("her2", "85319-2", "2026-05-08", valueCodeableConcept={"text": "3+"})
+    er = observation("er", "85337-4", "2026-05-08", valueCodeableConcept={"text": "Positive, 40%"})
+    del er["effectiveDateTime"]
+    not_a_member = observation("pr", "85339-0", "2026-05-08", valueCodeableConcept={"text": "Positive, 30%"})
+    panel = {
+        "resourceType": "Observation",
+        "id": "panel",
+        "status": "final",
+        "code": {"text": "Breast biomarker panel"},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-05-08",
+        "contained": [her2, er, not_a_member],
+        "hasMember": [{"reference": "#her2"}, {"reference": "#er"}],
+    }
+    evaluation = evaluate(engine, [*her2_positive_liver_patient()[:3], panel])
+    assessment = evaluation.assessment()
+    assert (assessment["her2"], assessment["hormoneReceptor"]) == ("positive", "positive")
+    assert {r.record_id for r in evaluation.record.receptors} == {"her2", "er"}  # PR is no member: not read
+    assert "receptor-retest" not in assessment.get("alerts", [])  # the undated member took the panel's date

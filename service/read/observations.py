@@ -37,6 +37,24 @@ from service.read.common import (
 from service.read.values import LAB_KINDS, RECEPTOR_KINDS, ValueReader
 
 
+def _contained_members(panel: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The contained Observations a panel names as its members (``hasMember`` "#id"), each dated by the
+    panel when it carries no date of its own. A laboratory sent HER2, ER and PR so, in a panel of no
+    kind the rules read: none of them had been read."""
+    contained = raw_list(panel.get("contained"))
+    referenced = {
+        member["reference"][1:]
+        for member in raw_list(panel.get("hasMember"))
+        if isinstance(member, JSON_OBJECT) and isinstance(member.get("reference"), str) and member["reference"].startswith("#")
+    }
+    dates = {key: panel[key] for key in _EFFECTIVE if key in panel}
+    return [
+        {**dates, **item} if not any(key in item for key in _EFFECTIVE) else item
+        for item in contained
+        if isinstance(item, JSON_OBJECT) and item.get("resourceType") == "Observation" and item.get("id") in referenced
+    ]
+
+
 def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
     """effective[x], then issued, then the collection date of a contained Specimen; None when none."""
     found = to_date(raw.get("effectiveDateTime")) or to_date(raw.get("effectiveInstant"))
@@ -60,6 +78,7 @@ def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
 _READ_LISTS = frozenset(field.name for field in fields(PatientRecord) if field.default_factory is list)
 
 
+_EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
 _UNREAD: Any = object()  # a record's date not read yet (None is a date read and absent)
 # Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
 _REISSUED = frozenset({"amended", "corrected"})
@@ -164,9 +183,12 @@ class ObservationReader:
         chosen: list[int] = []
         found: dict[int, tuple[str | None, bool, date | None | object]] = {}  # kind, from text, date (or _UNREAD)
         groups: dict[str, list[tuple[date, int]]] = {}
+        members: list[Mapping[str, Any]] = []
         for index, raw in enumerate(raws):
             kind, from_text = self._kind_and_source(raw.get("code"))
             if kind is None and not raw.get("component"):
+                if "contained" in raw:  # a panel whose results are contained Observations (hasMember "#id")
+                    members += _contained_members(raw)
                 continue  # read() would pass it over: neither it nor a component names a kind
             latest_only = self._latest_only(raw, kind)
             if latest_only is None:
@@ -175,20 +197,35 @@ class ObservationReader:
             else:
                 found[index] = (kind, from_text, latest_only[1])
                 groups.setdefault(latest_only[0], []).append((latest_only[1], -index))
-        tried: dict[int, PatientRecord] = {}  # what each latest-only candidate read gave, kept for its turn
-        for candidates in groups.values():
-            for _on, negative_index in sorted(candidates, reverse=True):
-                index = -negative_index
-                chosen.append(index)
-                trial = tried[index] = PatientRecord(patient_id=record.patient_id)
-                self._read(raws[index], trial, found[index])
-                if trial.labs or trial.disease_statuses:
-                    break
+        tried = self._latest_read(groups, raws, found, chosen, record.patient_id)
         for index in sorted(chosen):
             if index in tried:
                 _add_read(record, tried[index])
             else:
                 self._read(raws[index], record, found[index])
+        if members:
+            self.read_all(members, record)
+
+    def _latest_read(
+        self,
+        groups: dict[str, list[tuple[date, int]]],
+        raws: list[Mapping[str, Any]],
+        found: dict[int, tuple[str | None, bool, Any]],
+        chosen: list[int],
+        patient_id: str,
+    ) -> dict[int, PatientRecord]:
+        """Of each latest-only group, the latest candidates read until one gives a reading: what each gave,
+        by index (added to ``chosen``), kept for its turn in the original order."""
+        tried: dict[int, PatientRecord] = {}
+        for candidates in groups.values():
+            for _on, negative_index in sorted(candidates, reverse=True):
+                index = -negative_index
+                chosen.append(index)
+                trial = tried[index] = PatientRecord(patient_id=patient_id)
+                self._read(raws[index], trial, found[index])
+                if trial.labs or trial.disease_statuses:
+                    break
+        return tried
 
     def _latest_only(self, raw: Mapping[str, Any], kind: str | None) -> tuple[str, date] | None:
         """(group, raw date) when only the latest reading of ``kind`` matters; None to read ``raw`` in any case."""
