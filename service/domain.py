@@ -89,6 +89,7 @@ class Finding(Value, frozen=True):
     active: bool  # clinicalStatus active, recurrence or relapse, or none given; False for a stop reason
     record_id: str = ""
     stopped: tuple[str, ...] = ()  # the agents a medication record stopped for it, dated by the stop
+    grade: int | None = None  # the CTCAE grade its record gives (terminology.yaml lung_disease grade), if any
 
 
 class Pregnancy(Value, frozen=True):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from service.domain import Finding
 from service.engine import Evaluation
 from service.infer.lines import add_months
 from service.knowledge import Knowledge
@@ -157,29 +158,55 @@ class OrderChecker:
         hit = evaluation.safety.hepatic_hit(agent, agent in given.ongoing)
         if hit is not None and hit.changes_drug:
             add("hepatic", "critical", templates["hepatic"].format(drug=display, effect=hit.effect), hit.action, hit.source)
-        for kind, summary, rule in self._finding_issues(evaluation, agent, display):
-            add(kind, "warning", summary, rule.action, rule.source)
+        for kind, indicator, summary, why, source in self._finding_issues(evaluation, agent, display):
+            add(kind, indicator, summary, why, source)
         her2 = self._her2_issue(evaluation.receptors.her2, agent, display)
         if her2 is not None:
             add("her2-status", "warning", *her2)
         return issues
 
-    def _finding_issues(self, evaluation: Evaluation, agent: str, display: str) -> list[tuple[str, str, FindingRule]]:
-        """(kind, summary, the label's rule) for each finding on record that a rule of ``agent``'s label is
-        about: a current pregnancy (safety.yaml pregnancy), ILD or pneumonitis (lung), heart failure or
-        cardiomyopathy (heart)."""
+    def _finding_issues(self, evaluation: Evaluation, agent: str, display: str) -> list[tuple[str, str, str, str, str]]:
+        """(kind, indicator, summary, why, source) for each finding on record that a rule of ``agent``'s
+        label is about: a current pregnancy (safety.yaml pregnancy), ILD or pneumonitis (lung), heart
+        failure or cardiomyopathy (heart). A warning, but critical when the record grades the lung disease
+        at or above the grade from which the label stops the drug for good, after the drug was given."""
         templates, found_issues = self.templates, []
         pregnancy, rule = evaluation.safety.pregnancy, self.pregnancy
         if pregnancy is not None and rule is not None and agent in rule.agents:
             when = self.renderer.pregnancy_when(pregnancy)
-            found_issues.append(("pregnancy", templates["pregnancy"].format(drug=display, when=when), rule))
+            found_issues.append(
+                ("pregnancy", "warning", templates["pregnancy"].format(drug=display, when=when), rule.action, rule.source)
+            )
         for kind, rules in (("lung", self.tables.lung), ("heart", self.tables.heart)):
             found, _ = evaluation.safety.finding(kind)
             finding_rule = self.tables.rule_of(rules, agent)
-            if found is not None and finding_rule is not None:
-                when = self.renderer.finding_when(found)
-                found_issues.append((kind, templates[kind].format(drug=display, when=when), finding_rule))
+            if found is None or finding_rule is None:
+                continue
+            graded = self._graded_after(evaluation, finding_rule, agent) if kind == "lung" else None
+            if graded is not None:
+                on = graded.on.isoformat() if graded.on else "date unknown"
+                summary = templates["lung-stop"].format(drug=display, grade=graded.grade, on=on)
+                found_issues.append((kind, "critical", summary, finding_rule.stop_action, finding_rule.source))
+                continue
+            summary = templates[kind].format(drug=display, when=self.renderer.finding_when(found))
+            found_issues.append((kind, "warning", summary, finding_rule.action, finding_rule.source))
         return found_issues
+
+    @staticmethod
+    def _graded_after(evaluation: Evaluation, rule: FindingRule, agent: str) -> Finding | None:
+        """The record of the highest grade, at or above ``rule.stop_from_grade``, of lung disease recorded
+        after ``agent`` was first given (a metastatic line's start on or before its date) or on ``agent``'s
+        own stop reason; None when there is none (an earlier radiation pneumonitis is not the drug's)."""
+        if rule.stop_from_grade is None:
+            return None
+        starts = [line.start for line in evaluation.history.lines if agent in line.agents]
+        graded = [
+            found
+            for found in evaluation.safety.lung_graded
+            if (found.grade or 0) >= rule.stop_from_grade
+            and (agent in found.stopped or (found.on is not None and any(start <= found.on for start in starts)))
+        ]
+        return max(graded, key=lambda found: (found.grade or 0, found.on or date.min)) if graded else None
 
     def _her2_issue(self, her2: str, agent: str, display: str) -> tuple[str, str | None, str | None] | None:
         """(summary, why, source) when an HER2 agent is ordered and HER2 is not positive, unless the

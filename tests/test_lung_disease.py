@@ -1,8 +1,9 @@
 """Interstitial lung disease and pneumonitis: trastuzumab deruxtecan's lung rule (clinical.md section 3).
 
-The label interrupts T-DXd for grade 1 ILD/pneumonitis and stops it for good from grade 2. Records rarely
-carry the grade, so a Condition naming ILD or pneumonitis (mappings/terminology.yaml lung_disease) is
-named on an order check of T-DXd and beside the options holding it; it changes no option and no alert.
+The label interrupts T-DXd for grade 1 ILD/pneumonitis and stops it for good from grade 2. A Condition
+naming ILD or pneumonitis (mappings/terminology.yaml lung_disease) is named on an order check of T-DXd
+and beside the options holding it; it changes no option and no alert. When a record dated after T-DXd
+was given grades it 2 or higher, the order check is critical.
 """
 
 from __future__ import annotations
@@ -231,3 +232,42 @@ def test_no_lung_card_without_an_active_record_while_on_t_dxd(engine, knowledge,
     evaluation = engine.evaluate("p1", resources, NOW)
     cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
     assert not [card for card in cards if card["source"]["topic"]["code"] == "lung-safety"]
+
+
+MODERATE = {"coding": [coding("snomed", "6736007", "Moderate")]}
+
+
+@pytest.mark.parametrize(
+    ("records", "indicator"),
+    [
+        # Graded by its severity (CTCAE v5: grade 2 is moderate), dated after T-DXd was given: stop for good.
+        ([condition("lung", "snomed", "205237003", "2025-06-10", severity=MODERATE)], "critical"),
+        ([_text_condition("Drug-induced pneumonitis, CTCAE grade 2, on T-DXd", onsetDateTime="2025-06-10")], "critical"),
+        ([condition("lung", "snomed", "233703007", "2025-06-10", severity={"text": "Severe"})], "critical"),
+        # T-DXd's own stop reason gives the grade, with no Condition.
+        ([], "critical"),
+        # Grade 1: the label interrupts until it resolves; named only.
+        ([_text_condition("Pneumonitis grade 1", onsetDateTime="2025-06-10")], "warning"),
+        # A grade 3 radiation pneumonitis before T-DXd was ever given is not the drug's: named only.
+        ([condition("lung", "snomed", "205237003", "2023-03-01", severity={"text": "Grade 3"})], "warning"),
+    ],
+)
+def test_a_graded_lung_disease_after_t_dxd_makes_its_reorder_critical(engine, knowledge, records, indicator):
+    """clinical.md §3: T-DXd is stopped for good from grade 2 ILD or pneumonitis. Four testers' re-orders
+    of T-DXd after a recorded grade 2 pneumonitis had been named as lung disease only (a warning)."""
+    stop = {"text": "Pneumonitis CTCAE grade 2: permanently discontinued"} if not records else {"text": "Held"}
+    tdxd = statement("tdxd", "Enhertu", "2025-03-01", "2025-06-01", status="stopped", statusReason=[stop])
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), tdxd, *records], "Enhertu")
+    lung = [card for card in cards if "pneumonitis" in card["summary"]]
+    assert [card["indicator"] for card in lung] == [indicator], [card["summary"] for card in cards]
+    if indicator == "critical":
+        assert "of grade" in lung[0]["summary"] and lung[0]["summary"].endswith("label stops it for good")
+        assert len(lung[0]["summary"]) < 140 and "grade 2 or higher: it is not to be given again" in lung[0]["detail"]
+
+
+def test_a_graded_lung_disease_changes_no_other_labels_card(engine, knowledge):
+    """Kadcyla's label stops it for any ILD diagnosed (no grade in its rule): its card stays a warning."""
+    graded = condition("lung", "snomed", "205237003", "2025-06-10", severity=MODERATE)
+    tdm1 = statement("tdm1", "Kadcyla", "2025-03-01", "2025-06-01")
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), tdm1, graded], "Kadcyla")
+    assert [card["indicator"] for card in cards if "pneumonitis" in card["summary"]] == ["warning"]

@@ -66,6 +66,7 @@ class SafetyFacts:
     liver_local_therapy_review: bool = False
     lung_disease: Finding | None = None  # the record of ILD/pneumonitis to name: active first, then the latest
     lung_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml lung given now while that record is active
+    lung_graded: tuple[Finding, ...] = ()  # the records of lung disease that give it a grade
     heart_failure: Finding | None = None  # the record of heart failure or cardiomyopathy to name, as lung_disease
     heart_agents_given: tuple[str, ...] = ()  # drugs of safety.yaml heart given now while that record is active
     pregnancy: Pregnancy | None = None  # a current pregnancy on record (the latest), safety.yaml pregnancy
@@ -144,6 +145,9 @@ class SafetyRules:
             latest = max(after_start, key=lambda status: status.on) if after_start else None
             facts.liver_local_therapy_review = latest is not None and latest.status in ("improved", "stable")
         facts.lung_disease, facts.lung_agents_given = self._finding(record.lung_disease, self.lung_agents, history)
+        facts.lung_graded = (
+            tuple(found for found in record.lung_disease if found.grade is not None) if record.lung_disease else ()
+        )
         facts.heart_failure, facts.heart_agents_given = self._finding(record.heart_failure, self.heart_agents, history)
         facts.pregnancy = self._pregnancy(record, now)
         return facts

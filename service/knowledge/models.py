@@ -143,6 +143,10 @@ class FindingRule:
     agents: frozenset[str]
     action: str
     source: str
+    # From this grade on, recorded after the agent was given, the label stops it for good (safety.yaml lung
+    # stop_from_grade): the order check's card is then critical, in the words of ``stop_action``.
+    stop_from_grade: int | None = None
+    stop_action: str = ""
 
 
 @dataclass(frozen=True)
@@ -319,7 +323,16 @@ def _premedication_rules(section: dict[str, Any]) -> tuple[PremedicationRule, ..
 
 def _finding_rules(section: dict[str, Any]) -> tuple[FindingRule, ...]:
     """safety.yaml lung or heart: one rule a label."""
-    return tuple(FindingRule(frozenset(rule["agents"]), str(rule["action"]), str(rule["source"])) for rule in section["rules"])
+    return tuple(
+        FindingRule(
+            frozenset(rule["agents"]),
+            str(rule["action"]),
+            str(rule["source"]),
+            int(rule["stop_from_grade"]) if "stop_from_grade" in rule else None,
+            str(rule.get("stop_action", "")),
+        )
+        for rule in section["rules"]
+    )
 
 
 @dataclass(frozen=True)

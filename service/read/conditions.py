@@ -273,7 +273,11 @@ class ConditionReader:
             if condition is not None:
                 statuses = status_codes(condition.clinicalStatus)
                 active = not statuses or bool(statuses & _ACTIVE_STATUSES)
-                found.append(Finding(self._onset(condition), active, condition.id or ""))
+                grade = None
+                if terms.grade_pattern is not None:  # lung disease: its grade, in its words or its severity
+                    texts = raw_concept_texts(raw.get("code")) if texts is None else texts
+                    grade = terms.grade_of(texts, raw.get("severity"))
+                found.append(Finding(self._onset(condition), active, condition.id or "", grade=grade))
 
     # -- a current pregnancy (safety.yaml pregnancy) ----------------------------------------------
     def _read_pregnancy(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:

@@ -415,7 +415,9 @@ class MedicationReader:
             for terms, found in ((terminology.lung, record.lung_disease), (terminology.heart, record.heart_failure)):
                 if self._stopped_for(reasons, terms):
                     stop_reason = "toxicity"
-                    found.append(Finding(on, False, reference_of(raw), tuple(sorted(agents))))
+                    concepts = reasons if isinstance(reasons, list) else [reasons]
+                    grade = terms.grade_of([text for concept in concepts for text in concept_texts(concept)])
+                    found.append(Finding(on, False, reference_of(raw), tuple(sorted(agents)), grade))
         return stop_reason
 
     def _stop_reason(self, reasons: Any) -> str:

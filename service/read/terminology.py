@@ -11,7 +11,7 @@ cardiomyopathy)?
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.read.common import stated_in_words
@@ -35,10 +35,39 @@ class FindingTerms:
     # (heart_failure: an NYHA functional class); None when no Observation does.
     observation_kind: str | None = None
     observation_value: re.Pattern[str] | None = None
+    # How a record grades the finding (lung_disease grade): "grade N" in words, and a severity's SNOMED CT
+    # code or word (condition-severity) -> grade; no pattern when the finding is not graded.
+    grade_pattern: re.Pattern[str] | None = None
+    grade_by_code: dict[str, int] = field(default_factory=dict)
+    grade_by_word: dict[str, int] = field(default_factory=dict)
+
+    def grade_of(self, texts: list[str], severity: Any = None) -> int | None:
+        """The highest grade ``texts`` ("grade 2") or a Condition's ``severity`` (its raw CodeableConcept) give."""
+        pattern = self.grade_pattern
+        if pattern is None:
+            return None
+        grades = [int(found) for text in texts for found in pattern.findall(text)]
+        if isinstance(severity, dict):
+            codings = severity.get("coding")
+            for coding in codings if isinstance(codings, list) else ():
+                if isinstance(coding, dict) and coding.get("code") in self.grade_by_code:
+                    grades.append(self.grade_by_code[coding["code"]])
+                words = [coding.get("display")] if isinstance(coding, dict) else []
+                grades += [
+                    self.grade_by_word[w.strip().lower()]
+                    for w in words
+                    if isinstance(w, str) and w.strip().lower() in self.grade_by_word
+                ]
+            text = severity.get("text")
+            if isinstance(text, str):
+                grades += [int(found) for found in pattern.findall(text)]
+                grades += [self.grade_by_word[text.strip().lower()]] if text.strip().lower() in self.grade_by_word else []
+        return max(grades, default=None)
 
 
 def _finding_terms(section: dict[str, Any]) -> FindingTerms:
     observation = section.get("observation")
+    grade = section.get("grade")
     return FindingTerms(
         snomed=_codes(section["snomed"]),
         icd10_prefixes=tuple(section["icd10cm_prefixes"]),
@@ -47,6 +76,9 @@ def _finding_terms(section: dict[str, Any]) -> FindingTerms:
         hints=tuple(section.get("hints", [""])),
         observation_kind=observation["kind"] if observation else None,
         observation_value=re.compile(observation["value"], re.IGNORECASE) if observation else None,
+        grade_pattern=re.compile(grade["pattern"], re.IGNORECASE) if grade else None,
+        grade_by_code={str(code): int(n) for code, n in grade["severity_snomed"].items()} if grade else {},
+        grade_by_word=dict(grade["severity_words"]) if grade else {},
     )
 
 
