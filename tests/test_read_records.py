@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine
+from service.knowledge.drugs import ndc_product
 from service.render import CardRenderer, RenderContext
 from tests.conftest import coding, condition, her2_positive_liver_patient, observation, patient, prefetch_for, statement
 
@@ -974,6 +975,50 @@ def test_an_administration_coded_by_hcpcs_alone_names_its_drug(engine, system, c
     ]
     history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
     assert history[-1]["agents"] == agents
+
+
+NDC = "http://hl7.org/fhir/sid/ndc"
+
+
+# A pharmacy system may name a drug by its NDC alone (drugs.yaml ndc): read by labeler and product in each
+# of the forms records write it; a Kadcyla order coded so had named no drug.
+@pytest.mark.parametrize(
+    ("system", "code", "agents"),
+    [
+        (NDC, "50242-088-01", ["trastuzumab-emtansine"]),  # 5-3-2, as the label prints it
+        (NDC, "50242-0088-01", ["trastuzumab-emtansine"]),  # the 11-digit billing form
+        (NDC, "50242008801", ["trastuzumab-emtansine"]),  # the same with no hyphens
+        (NDC, "0069-0308-01", ["trastuzumab"]),  # 4-4-2 (Trazimera)
+        (NDC, "65597-406-01", ["trastuzumab-deruxtecan"]),
+        (NDC, "50242-260-86", ["pertuzumab", "trastuzumab"]),  # Phesgo, another package of the product
+        ("urn:oid:2.16.840.1.113883.6.69", "65597-0406-01", ["trastuzumab-deruxtecan"]),  # by its OID
+    ],
+)
+def test_an_administration_coded_by_ndc_alone_names_its_drug(engine, system, code, agents):
+    records = [
+        *_on_tdxd_with_status("Stable")[:4],
+        _administered("a1", system, code, "2026-05-01"),
+        _administered("a2", system, code, "2026-05-22"),
+    ]
+    history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
+    assert history[-1]["agents"] == agents
+
+
+@pytest.mark.parametrize(
+    ("code", "product"),
+    [
+        ("50242-088-01", "502420088"),
+        ("0069-0308-01", "000690308"),
+        ("12345-6789-1", "123456789"),  # 5-4-1
+        ("50242008801", "502420088"),
+        ("5024208801", None),  # ten digits with no hyphens: no telling where the segments end
+        ("50242-088", "502420088"),
+        ("J9354", None),
+        ("", None),
+    ],
+)
+def test_ndc_forms_are_reduced_to_labeler_and_product(code, product):
+    assert ndc_product(code) == product
 
 
 # A record whose subject names another Patient is not this patient's (a bundle or export that mixes

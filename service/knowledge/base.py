@@ -56,6 +56,7 @@ class Knowledge:
     body_site_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (system, code) of a bodySite -> site
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC
+    agents_by_ndc: dict[str, tuple[str, ...]] = field(default_factory=dict)  # drugs.yaml ndc, by ``ndc_product``
     name_patterns: tuple[NamePattern, ...] = ()
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns

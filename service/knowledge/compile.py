@@ -11,7 +11,7 @@ from typing import Any
 
 from service.knowledge.base import Knowledge, KnowledgeError, NamePattern
 from service.knowledge.cards import CardWordingError, card_wording
-from service.knowledge.drugs import normalise_name
+from service.knowledge.drugs import ndc_product, normalise_name
 from service.knowledge.models import alert_rules, receptor_rules, regimen_model, rule_model, safety_tables
 
 
@@ -126,12 +126,17 @@ def _compile_models(knowledge: Knowledge) -> None:
 
 
 def _compile_hcpcs(knowledge: Knowledge) -> None:
-    """The HCPCS Level II codes of drugs.yaml hcpcs, looked up like RxNorm and ATC codes."""
+    """The HCPCS Level II codes of drugs.yaml hcpcs, looked up like RxNorm and ATC codes, and its NDC products."""
     hcpcs = knowledge.systems.get("hcpcs")
     if hcpcs is None:
         return
     for code, agents in knowledge.drugs.get("hcpcs", {}).get("codes", {}).items():
         knowledge.agent_by_coding[(hcpcs, code)] = tuple(agents)
+    for code, agents in knowledge.drugs.get("ndc", {}).get("products", {}).items():
+        product = ndc_product(code)
+        if product is None:
+            raise KnowledgeError(f"mappings/drugs.yaml: ndc/products: '{code}' is not an NDC labeler-product code")
+        knowledge.agents_by_ndc[product] = tuple(agents)
 
 
 def _compile_drugs(knowledge: Knowledge) -> None:

@@ -23,6 +23,21 @@ def without_accents(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
+def ndc_product(code: str) -> str | None:
+    """The labeler and product segments of an NDC as nine digits (the 11-digit form's first nine), from its
+    10-digit hyphenated forms (4-4-2, 5-3-2, 5-4-1), its 11-digit form (5-4-2, hyphens or none) or a
+    labeler-product pair; None for anything else (10 digits with no hyphens cannot be split)."""
+    parts = code.strip().split("-")
+    if not all(part.isdigit() for part in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0][:9] if len(parts[0]) == 11 else None
+    labeler, product = parts[0], parts[1]
+    if len(parts) > 3 or not (4 <= len(labeler) <= 5 and 3 <= len(product) <= 4):
+        return None
+    return labeler.zfill(5) + product.zfill(4)
+
+
 def normalise_name(text: str) -> tuple[str, ...]:
     """Lower-case words of a drug name: ``"Trastuzumab-dkst (Ogivri)"`` -> ``("trastuzumab", "dkst", "ogivri")``,
     ``"trastuzumab420mg"`` -> ``("trastuzumab", "420", "mg")``.

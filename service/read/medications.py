@@ -24,7 +24,7 @@ from typing import Any
 
 from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, Premedication, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
-from service.knowledge.drugs import normalise_name
+from service.knowledge.drugs import ndc_product, normalise_name
 from service.read.common import (
     JSON_OBJECT,
     URN_UUID,
@@ -113,6 +113,7 @@ class MedicationReader:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self._aliases = knowledge.system_alias
+        self._ndc = knowledge.systems.get("ndc")
         context = knowledge.lines.get("treatment_context", {})
         self._curative_codes = frozenset(context.get("curative_intent_codes", []))
         self._curative_words = tuple(context.get("curative_words", []))
@@ -170,7 +171,10 @@ class MedicationReader:
                 continue
             system, code = coding.get("system"), coding.get("code")
             if isinstance(system, str) and isinstance(code, str):
-                found = by_coding.get((self._aliases.get(system, system), code.strip().upper()))
+                system = self._aliases.get(system, system)
+                found = by_coding.get((system, code.strip().upper()))
+                if found is None and system == self._ndc:  # an NDC: by its labeler and product, any package
+                    found = self.knowledge.agents_by_ndc.get(ndc_product(code) or "")
                 if found is not None:
                     agents.update(found)
             if isinstance(coding.get("display"), str):
