@@ -954,8 +954,13 @@ def _administered(rid: str, system: str, code: str, when: str) -> dict[str, Any]
     }
 
 
+NDC = "http://hl7.org/fhir/sid/ndc"
+
+
 # US oncology systems and claims code an infused drug by its HCPCS J- or Q-code, often with no display:
-# an administration of trastuzumab coded J9355 alone had read as no drug, and the line lost it.
+# an administration of trastuzumab coded J9355 alone had read as no drug, and the line lost it. A pharmacy
+# system may name a drug by its NDC alone (drugs.yaml ndc): read by labeler and product in each of the
+# forms records write it; a Kadcyla order coded so had named no drug.
 @pytest.mark.parametrize(
     ("system", "code", "agents"),
     [
@@ -965,36 +970,16 @@ def _administered(rid: str, system: str, code: str, when: str) -> dict[str, Any]
         (HCPCS, "J9354", ["trastuzumab-emtansine"]),
         (HCPCS, "J9316", ["pertuzumab", "trastuzumab"]),  # Phesgo
         ("urn:oid:2.16.840.1.113883.6.285", "J9358", ["trastuzumab-deruxtecan"]),  # by its OID
-    ],
-)
-def test_an_administration_coded_by_hcpcs_alone_names_its_drug(engine, system, code, agents):
-    records = [
-        *_on_tdxd_with_status("Stable")[:4],
-        _administered("a1", system, code, "2026-05-01"),
-        _administered("a2", system, code, "2026-05-22"),
-    ]
-    history = evaluate(engine, records).assessment()["lineOfTherapy"]["history"]
-    assert history[-1]["agents"] == agents
-
-
-NDC = "http://hl7.org/fhir/sid/ndc"
-
-
-# A pharmacy system may name a drug by its NDC alone (drugs.yaml ndc): read by labeler and product in each
-# of the forms records write it; a Kadcyla order coded so had named no drug.
-@pytest.mark.parametrize(
-    ("system", "code", "agents"),
-    [
         (NDC, "50242-088-01", ["trastuzumab-emtansine"]),  # 5-3-2, as the label prints it
         (NDC, "50242-0088-01", ["trastuzumab-emtansine"]),  # the 11-digit billing form
         (NDC, "50242008801", ["trastuzumab-emtansine"]),  # the same with no hyphens
         (NDC, "0069-0308-01", ["trastuzumab"]),  # 4-4-2 (Trazimera)
         (NDC, "65597-406-01", ["trastuzumab-deruxtecan"]),
         (NDC, "50242-260-86", ["pertuzumab", "trastuzumab"]),  # Phesgo, another package of the product
-        ("urn:oid:2.16.840.1.113883.6.69", "65597-0406-01", ["trastuzumab-deruxtecan"]),  # by its OID
+        ("urn:oid:2.16.840.1.113883.6.69", "65597-0406-01", ["trastuzumab-deruxtecan"]),  # NDC by its OID
     ],
 )
-def test_an_administration_coded_by_ndc_alone_names_its_drug(engine, system, code, agents):
+def test_an_administration_coded_by_hcpcs_or_ndc_alone_names_its_drug(engine, system, code, agents):
     records = [
         *_on_tdxd_with_status("Stable")[:4],
         _administered("a1", system, code, "2026-05-01"),
