@@ -44,7 +44,7 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
     "record",
     [
         statement("mx", "zongertinib 120 mg tablet", "2025-01-01", status="active"),
-        statement("mx", "Inetetamab", "2025-01-01", "2025-09-01"),  # an anti-HER2 antibody (tumour infix -ta-)
+        statement("mx", "Anbenitamab", "2025-01-01", "2025-09-01"),  # an anti-HER2 bispecific antibody (tumour infix -ta-)
         statement("mx", "patritumab deruxtecan", "2025-01-01", status="active"),  # -tecan
         statement("mx", "ABC-123 (investigational ravtansine conjugate)", "2025-01-01", status="active"),
         _coded("mx", ATC, "L01XX99", "2025-01-01"),  # an ATC antineoplastic code drugs.yaml does not list
