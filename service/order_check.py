@@ -199,7 +199,7 @@ class OrderChecker:
         own stop reason; None when there is none (an earlier radiation pneumonitis is not the drug's)."""
         if rule.stop_from_grade is None:
             return None
-        starts = [line.start for line in evaluation.history.lines if agent in line.agents]
+        starts = [e.start for line in evaluation.history.lines for e in line.exposures if e.agent == agent]
         graded = [
             found
             for found in evaluation.safety.lung_graded

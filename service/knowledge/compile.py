@@ -126,12 +126,16 @@ def _compile_models(knowledge: Knowledge) -> None:
 
 
 def _compile_hcpcs(knowledge: Knowledge) -> None:
-    """The HCPCS Level II codes of drugs.yaml hcpcs, looked up like RxNorm and ATC codes, and its NDC products."""
+    """The HCPCS Level II codes of drugs.yaml hcpcs, looked up like RxNorm and ATC codes."""
     hcpcs = knowledge.systems.get("hcpcs")
     if hcpcs is None:
         return
     for code, agents in knowledge.drugs.get("hcpcs", {}).get("codes", {}).items():
         knowledge.agent_by_coding[(hcpcs, code)] = tuple(agents)
+
+
+def _compile_ndc(knowledge: Knowledge) -> None:
+    """The NDC products of drugs.yaml ndc, by labeler and product (``ndc_product``): any package of one."""
     for code, agents in knowledge.drugs.get("ndc", {}).get("products", {}).items():
         product = ndc_product(code)
         if product is None:
@@ -154,6 +158,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
         if "refines" in entry:
             knowledge.refinements[agent] = entry["refines"]
     _compile_hcpcs(knowledge)
+    _compile_ndc(knowledge)
     for combination in drugs.get("combinations", []):
         for name in combination["names"]:
             patterns[normalise_name(name)] = tuple(combination["agents"])
