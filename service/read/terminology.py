@@ -42,27 +42,23 @@ class FindingTerms:
     grade_by_word: dict[str, int] = field(default_factory=dict)
 
     def grade_of(self, texts: list[str], severity: Any = None) -> int | None:
-        """The highest grade ``texts`` ("grade 2") or a Condition's ``severity`` (its raw CodeableConcept) give."""
+        """The highest grade ``texts`` ("grade 2") or a Condition's ``severity`` (its raw CodeableConcept:
+        a code, or a display or text that is a grade's word or says "grade N") give; None when none does."""
         pattern = self.grade_pattern
         if pattern is None:
             return None
-        grades = [int(found) for text in texts for found in pattern.findall(text)]
+        severity_words: list[str] = []
+        grades = [0]
         if isinstance(severity, dict):
             codings = severity.get("coding")
             for coding in codings if isinstance(codings, list) else ():
-                if isinstance(coding, dict) and coding.get("code") in self.grade_by_code:
-                    grades.append(self.grade_by_code[coding["code"]])
-                words = [coding.get("display")] if isinstance(coding, dict) else []
-                grades += [
-                    self.grade_by_word[w.strip().lower()]
-                    for w in words
-                    if isinstance(w, str) and w.strip().lower() in self.grade_by_word
-                ]
-            text = severity.get("text")
-            if isinstance(text, str):
-                grades += [int(found) for found in pattern.findall(text)]
-                grades += [self.grade_by_word[text.strip().lower()]] if text.strip().lower() in self.grade_by_word else []
-        return max(grades, default=None)
+                if isinstance(coding, dict):
+                    grades.append(self.grade_by_code.get(str(coding.get("code")), 0))
+                    severity_words.append(str(coding.get("display") or ""))
+            severity_words.append(str(severity.get("text") or ""))
+        grades += [int(found) for text in [*texts, *severity_words] for found in pattern.findall(text)]
+        grades += [self.grade_by_word.get(word.strip().lower(), 0) for word in severity_words]
+        return max(grades) or None
 
 
 def _finding_terms(section: dict[str, Any]) -> FindingTerms:
