@@ -76,7 +76,6 @@ class Normaliser:
         return self.medications.premedication_of(raw, {})
 
 
-
 def another_patient(subject: Any, patient_id: str) -> bool:
     """Whether a record's ``subject`` names a Patient other than ``patient_id``. A reference that names no
     Patient id (a bundle-local urn:uuid, an identifier, a display) cannot say, and keeps the record: a
