@@ -286,3 +286,25 @@ def test_a_low_baseline_card_names_the_baseline_not_a_later_recovered_lvef(engin
     summaries = [card["summary"] for card in cards(knowledge, evaluation)]
     assert "Ejection fraction (LVEF) 45% is below 50%: cardiology review before HER2 therapy" in summaries
     assert not any("60% is below" in summary for summary in summaries)
+
+
+def test_a_result_exactly_at_a_limit_is_not_above_it_in_si_units(engine):
+    """ALT 1.74 ukat/L against an upper limit of 0.58 ukat/L is exactly 3 x ULN; in binary fractions the
+    quotient came out 3.0000000000000004, above Tukysa's "AST/ALT > 3 x ULN with bilirubin > 2 x ULN", so
+    the patient was told to stop tucatinib for good where the label holds it for the bilirubin alone."""
+    on_tucatinib = Line(["Tukysa", "Herceptin", "Xeloda"], "2026-03-01")
+    patient = Patient(lines=[THP, TDXD, on_tucatinib], labs=[("bilirubin", "2026-11-10", 3.0, 1.2)])
+    alt = observation("alt-si", "1742-6", "2026-11-10", valueQuantity={"value": 1.74, "unit": "ukat/L"})
+    alt["referenceRange"] = [{"high": {"value": 0.58, "unit": "ukat/L"}}]
+    evaluation = engine.evaluate(patient.pid, [*patient.resources(), alt], NOW)
+    assert evaluation.safety.liver.alt_x == 3.0
+    hit = evaluation.safety.hepatic_hit("tucatinib", True)
+    assert hit is not None and hit.grade == "grade 2 bilirubin", hit
+
+
+def test_an_lvef_fall_of_exactly_ten_points_in_tenths_is_ten(engine):
+    """32.2 - 22.2 is 10.000000000000004 in binary fractions: the fall is read as the 10 points it is."""
+    readings = [("lvef", "2026-01-05", 32.2, None), ("lvef", "2026-10-05", 22.2, None)]
+    on_hp = Line(["Perjeta", "Herceptin"], "2026-02-01")
+    evaluation = evaluate(engine, Patient(lines=[on_hp], labs=readings))
+    assert evaluation.safety.lvef_fall == 10

@@ -185,7 +185,7 @@ class SafetyRules:
             before = [lab for lab in readings if lab.on <= her2_start]
             facts.lvef_baseline = before[-1] if before else readings[0]
             if latest is not None:
-                facts.lvef_fall = facts.lvef_baseline.value - latest.value
+                facts.lvef_fall = round(facts.lvef_baseline.value - latest.value, 9)  # 32.2 - 22.2 is 10, not 10.000000000000004
         active = history.active_agents()
         if latest is not None:
             for agent, check in self.cardiac_checks:
@@ -210,12 +210,14 @@ class SafetyRules:
             per_unit = tables.liver_unit_factor(lab.kind, lab.unit) if lab is not None else None
             if lab is None or per_unit is None:
                 continue
-            value = lab.value * per_unit
+            # Rounded to 9 places: binary fractions must not put a result exactly at a limit above it
+            # (ALT 0.33 ukat/L with ULN 0.11 is 3.0000000000000004 x ULN unrounded, a Hy's-law pattern).
+            value = round(lab.value * per_unit, 9)
             uln = lab.reference_high * per_unit if lab.reference_high else defaults[kind]
             name = "bilirubin" if kind == "bilirubin-total" else kind
             if kind != "alp":
                 setattr(values, name, value)
-            setattr(values, f"{name}_x", value / uln)
+            setattr(values, f"{name}_x", round(value / uln, 9))
         values.latest = max((lab.on for lab in latest if lab is not None), default=None)
         measures = values.measures()
         if self._some_predicate_may_hold(measures):
