@@ -44,6 +44,11 @@ from tests.conftest import statement
         ("Inluriyo", {"imlunestrant"}),
         ("Fareston 60 mg", {"toremifene"}),
         ("triptorelin pamoate (Trelstar)", {"triptorelin"}),
+        # Checkpoint inhibitors given with HER2 drugs in trials: "durvalumab ... protocol study drug" had
+        # read as a blinded study drug (history-incomplete) and the line had lost it.
+        ("durvalumab (IMFINZI) 1,120 mg IV - protocol study drug", {"durvalumab"}),
+        ("Tecentriq 840 mg", {"atezolizumab"}),
+        ("nivolumab", {"nivolumab"}),
         # A dose glued to the name, as some order systems print it: "emtansine160mg" had hidden T-DM1
         # behind the trastuzumab in its name, and "trastuzumab420mg" had named no drug.
         ("trastuzumab420mg IV", {"trastuzumab"}),
