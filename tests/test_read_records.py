@@ -725,6 +725,10 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
         "urn:local:МКБ-10",  # Russia, a local system named in Cyrillic
         "urn:oid:1.2.643.5.1.13.13.11.1005",  # Russia's MKB-10 in the Ministry of Health's registry
         "urn:oid:2.16.156.10011.2.3.3.11",  # China's diagnosis code table (ICD-10)
+        "https://fhir.hospital-exemplo.com.br/r4/CodeSystem/cid-10",  # Brazil's CID-10, on a hospital's URI
+        "urn:local:CID10",
+        "https://fhir.hospital-exemplo.com.br/CodeSystem/cid_10",
+        "http://www.saude.gov.br/fhir/r4/CodeSystem/BRCID10",  # Brazil's national CID-10 (RNDS)
     ],
 )
 def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system):
@@ -735,6 +739,16 @@ def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system
     assert not evaluation.record.read_from_text
 
 
+def test_a_brazilian_cid10_breast_cancer_with_a_brain_metastasis_is_read(engine):
+    """CID-10 (the Portuguese ICD-10) on a hospital's local URI had read as no breast cancer."""
+    system = "https://fhir.hospital-exemplo.com.br/r4/CodeSystem/cid-10"
+    records = [condition("bc", system, "C50.9", "2024-01-01"), condition("m", system, "C79.3", "2025-01-01")]
+    evaluation = evaluate(engine, [patient(), *records])
+    assessment = evaluation.assessment()
+    assert (assessment["breastCancer"], assessment["metastatic"], assessment["metastaticSites"]) == (True, True, ["brain"])
+    assert not evaluation.record.read_from_text
+
+
 @pytest.mark.parametrize(
     "system",
     [
@@ -742,6 +756,10 @@ def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system
         "http://hl7.org/fhir/sid/icd-10-pcs",
         "urn:local:ICD9",
         "urn:local:kcd-10-extension",
+        "urn:local:cid-9",  # CID-9, the Portuguese ICD-9
+        "urn:local:cid-o-3",  # CID-O, the Portuguese ICD-O
+        "urn:local:acid10",  # "cid" inside a word
+        "urn:local:cid-10-pcs",
     ],
 )
 def test_a_system_that_is_not_an_icd10_diagnosis_edition_is_not_read_as_one(engine, system):

@@ -30,6 +30,11 @@ class Knowledge:
     systems: dict[str, str] = field(default_factory=dict)
     system_alias: dict[str, str] = field(default_factory=dict)  # another name of a system -> its URI in `systems`
     icd10_edition: re.Pattern[str] | None = None  # another ICD-10 edition's system, by its name (read as ICD-10-CM)
+    # codes.yaml icd9cm_crosswalk: ICD-9-CM's systems, its prefixes without their dot -> the ICD-10-CM code
+    # read in their place, and the prefixes' lengths, longest first.
+    icd9cm_systems: frozenset[str] = frozenset()
+    icd9cm_to_icd10cm: dict[str, str] = field(default_factory=dict)
+    icd9cm_prefix_lengths: tuple[int, ...] = ()
     observation_kind: dict[tuple[str, str], str] = field(default_factory=dict)
     ignored_observation_codes: frozenset[tuple[str, str]] = frozenset()
     codes_by_kind: dict[str, list[str]] = field(default_factory=dict)

@@ -26,6 +26,15 @@ def _compile_her2_words(knowledge: Knowledge, codes: dict[str, Any]) -> None:
         knowledge.ish_not_her2 = re.compile(numbers["not_after"], re.IGNORECASE)
 
 
+def _compile_icd9cm(knowledge: Knowledge, codes: dict[str, Any]) -> None:
+    """ICD-9-CM, read as the ICD-10-CM its crosswalk gives (codes.yaml icd9cm_crosswalk): keyed without the dot."""
+    crosswalk = codes.get("icd9cm_crosswalk", {})
+    knowledge.icd9cm_systems = frozenset(crosswalk.get("systems", []))
+    prefixes = crosswalk.get("prefixes", {})
+    knowledge.icd9cm_to_icd10cm = {str(icd9).replace(".", ""): str(icd10) for icd9, icd10 in prefixes.items()}
+    knowledge.icd9cm_prefix_lengths = tuple(sorted({len(prefix) for prefix in knowledge.icd9cm_to_icd10cm}, reverse=True))
+
+
 def compile_knowledge(knowledge: Knowledge) -> None:
     """Build the lookup tables once, so the request path only does dictionary look-ups."""
     codes = knowledge.raw["codes"]
@@ -41,6 +50,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     # Another ICD-10 edition named by no registered URI (codes.yaml system_aliases edition_pattern).
     edition = aliases.get("edition_pattern", {}).get("icd10cm")
     knowledge.icd10_edition = re.compile(edition, re.IGNORECASE) if edition else None
+    _compile_icd9cm(knowledge, codes)
     loinc = systems["loinc"]
     for kind, entry in codes["observations"].items():
         knowledge.codes_by_kind[kind] = list(entry["codes"])

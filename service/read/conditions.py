@@ -89,6 +89,9 @@ class ConditionReader:
         self._icd10_edition = knowledge.icd10_edition
         self._known_systems = frozenset(knowledge.systems.values()) | {""}
         self._aliases = knowledge.system_alias
+        self._icd9cm = knowledge.icd9cm_systems  # codes.yaml icd9cm_crosswalk
+        self._icd9cm_to_icd10cm = knowledge.icd9cm_to_icd10cm
+        self._icd9cm_lengths = knowledge.icd9cm_prefix_lengths
         coded = knowledge.raw["codes"].get("receptor_status_conditions", {})
         self._receptor_status_codes: dict[tuple[str, str], dict[str, str]] = {
             (self._icd10, str(code)): dict(found) for code, found in coded.get("codes", {}).items()
@@ -467,14 +470,34 @@ class ConditionReader:
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7;
-        a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read as one."""
+        a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read as one.
+        An ICD-9-CM code is read as the ICD-10-CM code its crosswalk gives (``_icd9cm_as_icd10cm``); any
+        other system pays one set miss here."""
         edition = self._icd10_edition
         for index, (system, code) in enumerate(pairs):
             if system == self._icd10 or (edition is not None and system not in self._known_systems and edition.search(system)):
                 system = self._icd10
                 code = code.strip().upper()
                 pairs[index] = (system, f"{code[:3]}.{code[3:]}" if len(code) > 3 and "." not in code else code)
+            elif system in self._icd9cm and (icd10 := self._icd9cm_as_icd10cm(code)) is not None:
+                pairs[index] = (self._icd10, icd10)
         return pairs
+
+    def _icd9cm_as_icd10cm(self, code: str) -> str | None:
+        """The ICD-10-CM code of codes.yaml icd9cm_crosswalk an ICD-9-CM code is read as: that of its longest
+        listed prefix, the code written with its dot after the third character ("174.4", "V10.3") or
+        without it ("1744"). None when no prefix is listed, or the dot is elsewhere (a procedure: "17.44")."""
+        plain = code.strip().upper()
+        dot = plain.find(".")
+        if dot == 3:  # ICD-9-CM diagnoses: three characters, the dot, one or two more
+            plain = plain[:3] + plain[4:]
+        elif dot != -1:
+            return None
+        for length in self._icd9cm_lengths:
+            found = self._icd9cm_to_icd10cm.get(plain[:length])
+            if found is not None:
+                return found
+        return None
 
     # -- the breast primary ----------------------------------------------------------------------
     def _is_breast_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]]) -> bool:
