@@ -77,7 +77,7 @@ class CancerCondition(Value, frozen=True):
     ended: bool = False  # its clinical status says it has ended (inactive, resolved, remission)
     ended_on: date | None = None  # the day its record says it ended (abatement[x]), when given
     side: str | None = None  # left | right: the side a breast primary or a regional node is on, when named
-    recurred: bool = False  # a regional node's clinical status says it came back (recurrence, relapse)
+    recurred: bool = False  # a regional node or a stage IV primary says it came back (recurrence, relapse)
 
 
 class Finding(Value, frozen=True):

@@ -88,7 +88,10 @@ def disease_extent(conditions: list[CancerCondition], staging_days: int | None =
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     dated = [c for c in distant if c.on is not None]
-    first = min(dated, key=lambda c: (c.on, c.recorded_only)) if dated else None
+    # The stage IV of a primary whose record says it recurred carries the primary's onset, the early-stage
+    # diagnosis: the metastases date the relapse when any is dated (terminology.yaml text.recurrence).
+    datable = [c for c in dated if not (c.role == "stage-iv" and c.recurred)] or dated
+    first = min(datable, key=lambda c: (c.on, c.recorded_only)) if datable else None
     nodes = (
         [
             c

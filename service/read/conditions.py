@@ -140,7 +140,7 @@ class ConditionReader:
         elif site is None and not secondary_profile and self._names_spread(raw):
             # The codes name the primary only, the problem's own name may say more: an ICD-10-CM C50
             # problem named "Metastatic breast cancer to liver" or "Stage IV breast cancer".
-            _, sites, regional, stage_iv, _ = self._read_text(raw)
+            _, sites, regional, stage_iv, _ = self._read_text(raw, coded_primary=primary)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             spread_from_text = site is not None or stage_iv
         condition = self._kept(raw, record, unconfirmed_counts=False)
@@ -336,7 +336,8 @@ class ConditionReader:
         if primary:
             record.conditions.append(CancerCondition("primary", on, record_id=record_id, side=self._side(condition)))
             if stage_iv_in_words or any(self._says_stage_iv(stage) for stage in condition.stage or []):
-                record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id))
+                recurred = self._says_recurrence(condition)
+                record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id, recurred=recurred))
         if site is None and not secondary_profile:
             return
         if site in (None, "other"):
@@ -598,6 +599,14 @@ class ConditionReader:
             found.insert(0, "leptomeninges")
         return found
 
+    def _says_recurrence(self, primary: Any) -> bool:
+        """Whether a breast primary stating stage IV says the disease came back (terminology.yaml
+        text.recurrence, or a clinical status of recurrence or relapse): the stage IV is then not its onset's."""
+        if status_codes(primary.clinicalStatus) & _RECURRED:
+            return True
+        texts = concept_texts(primary.code) + [text for stage in primary.stage or [] for text in concept_texts(stage.summary)]
+        return any(self.terminology.text_recurrence.search(text) for text in texts)
+
     def _says_stage_iv(self, stage: Any) -> bool:
         if any(coding.code in self.terminology.m1_snomed for coding in codings(stage.summary)):
             return True
@@ -675,9 +684,11 @@ class ConditionReader:
         lowered = [without_accents(text.lower()) for text in raw_concept_texts(raw.get("code"))]
         return any(hint in text for text in lowered for hint in hints)
 
-    def _read_text(self, raw: Mapping[str, Any]) -> tuple[bool, tuple[str, ...], bool, bool, bool]:
+    def _read_text(self, raw: Mapping[str, Any], coded_primary: bool = False) -> tuple[bool, tuple[str, ...], bool, bool, bool]:
         """(breast primary, metastasis sites, the first a regional node, stage IV, a cancer or metastasis
-        stated only with doubt set apart) read from code.text and displays, clause by clause."""
+        stated only with doubt set apart) read from code.text and displays, clause by clause.
+        ``coded_primary``: the codes name a breast primary, whatever language its words are in ("Carcinome du
+        sein, récidive métastatique" names no site: stage IV, not a metastasis of no site)."""
         terminology = self.terminology
         statements = [
             self._statements(terminology.plain_words(without_accents(text)))
@@ -696,7 +707,7 @@ class ConditionReader:
             return False, (), False, False, doubted
         joined = " ; ".join(texts)
         secondary = bool(terminology.text_secondary.search(joined))
-        primary = bool(terminology.text_primary.search(joined))
+        primary = coded_primary or bool(terminology.text_primary.search(joined))
         if primary and terminology.text_in_situ.search(joined) and not terminology.text_invasive.search(joined):
             primary = False  # carcinoma in situ is not an invasive breast cancer
         stage_iv = primary and bool(terminology.text_stage_iv.search(joined))

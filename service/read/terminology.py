@@ -111,6 +111,7 @@ class Terminology:
     text_stage_iv: re.Pattern[str]
     text_spread_hints: tuple[str, ...]  # one of them is in every text a secondary or stage IV pattern matches
     text_in_situ: re.Pattern[str]
+    text_recurrence: re.Pattern[str]
     text_invasive: re.Pattern[str]
     text_denied_progression: re.Pattern[str]
     regional_node_words: tuple[str, ...]
@@ -226,6 +227,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
         text_spread_hints=tuple(text.get("spread_hints", [""])),
         text_in_situ=re.compile(text["in_situ"], re.IGNORECASE),
+        text_recurrence=re.compile(text["recurrence"], re.IGNORECASE),
         text_invasive=re.compile(text["invasive"], re.IGNORECASE),
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),

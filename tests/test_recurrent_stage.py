@@ -1,0 +1,67 @@
+"""A breast primary that states its stage IV came back (terminology.yaml text.recurrence).
+
+A tester's problem list held "Carcinoma of left breast (dx 2013), recurrent metastatic 2018", with the
+2013 diagnosis as its onset and the bone and lung metastases recorded in 2018. The stage IV in its words
+was dated by that onset, so the adjuvant AC-TH and anastrozole of 2013-2018 were read as two metastatic
+lines and the patient on her fourth line was offered a seventh.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.engine import Engine
+from tests.conftest import condition, statement
+
+NOW = date(2026, 6, 1)
+ADJUVANT = [
+    statement("ac", "doxorubicin + cyclophosphamide", "2013-04-15", "2013-06-10"),
+    statement("th", "paclitaxel + trastuzumab", "2013-06-24", "2014-06-30"),
+]
+FIRST_LINE = statement("thp", "docetaxel + trastuzumab + pertuzumab", "2018-10-15")
+BONE = condition("bone", "icd10cm", "C79.51", "2018-09-24")
+CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def _primary(text: str, **extra) -> dict:
+    primary = condition("bc", "icd10cm", "C50.512", "2013-03-04", **extra)
+    primary["code"]["text"] = text
+    return primary
+
+
+@pytest.mark.parametrize(
+    "primary",
+    [
+        _primary("Carcinoma of left breast (dx 2013), recurrent metastatic 2018"),
+        _primary("Metastatic breast cancer, relapsed"),
+        _primary(
+            "Metastatic breast cancer",
+            clinicalStatus={"coding": [{"system": CLINICAL_STATUS, "code": "recurrence"}]},
+        ),
+        _primary("Carcinome du sein gauche, récidive métastatique"),
+    ],
+)
+def test_a_recurrence_stage_iv_is_dated_by_its_metastases(engine: Engine, primary):
+    evaluation = engine.evaluate("p1", [primary, BONE, *ADJUVANT, FIRST_LINE], NOW)
+    assert evaluation.extent.metastatic_date == date(2018, 9, 24)
+    assert [line.start for line in evaluation.history.lines] == [date(2018, 10, 15)]
+
+
+def test_a_de_novo_stage_iv_primary_still_dates_the_metastatic_disease(engine: Engine):
+    """Stage IV at diagnosis: the primary's onset dates it, a week before its sites were recorded (held-out t19)."""
+    primary = condition("bc", "icd10cm", "C50.512", "2018-04-30")
+    primary["code"]["text"] = "Metastatic breast cancer"
+    later_bone = condition("bone", "icd10cm", "C79.51", "2018-05-07")
+    thp = statement("thp", "docetaxel + trastuzumab + pertuzumab", "2018-05-02")
+    evaluation = engine.evaluate("p1", [primary, later_bone, thp], NOW)
+    assert evaluation.extent.metastatic_date == date(2018, 4, 30)
+    assert evaluation.history.current.number == 1
+
+
+def test_a_recurrence_stage_iv_with_no_dated_metastasis_keeps_its_date(engine: Engine):
+    """With nothing else dated, the primary's onset is the only date there is."""
+    primary = _primary("Metastatic breast cancer, recurrent")
+    evaluation = engine.evaluate("p1", [primary], NOW)
+    assert evaluation.extent.metastatic and evaluation.extent.metastatic_date == date(2013, 3, 4)
