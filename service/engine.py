@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from service.domain import PatientRecord, UnidentifiedTherapy
+from service.domain import DiseaseStatus, PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
 from service.infer.receptors import ReceptorStatus, current_reports, receptor_status
@@ -18,6 +18,8 @@ from service.infer.safety import SafetyFacts, SafetyRules
 from service.knowledge import Knowledge
 from service.read import Normaliser
 from service.recommend import Recommendation, Recommender, alerts_of
+
+_NOT_WORSE = frozenset({"stable", "improved"})  # disease statuses that deny a progression
 
 UNRESOLVED_MEDICATIONS = "Medication"  # in ``Evaluation.incomplete_history``: a referenced Medication was not read
 # in ``Evaluation.incomplete_history``: an anticancer drug the service does not know was given since the
@@ -42,8 +44,8 @@ class Evaluation:
     incomplete_history: tuple[str, ...] = field(default=())
     # medication records of an anticancer drug the service does not know, given since the metastatic diagnosis
     unidentified_anticancer: tuple[UnidentifiedTherapy, ...] = field(default=())
-    # (site, first onset) of metastases first recorded during the ongoing line with no progression on
-    # record (lines.yaml new_site_on_line): named for the clinician, the line unchanged
+    # (site, first onset) of metastases first recorded during a line with no progression on record
+    # (lines.yaml new_site_on_line): read as that line's progression, and named for the clinician
     new_sites: tuple[tuple[str, date], ...] = field(default=())
 
     @property
@@ -134,10 +136,13 @@ class Engine:
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
         history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)
+        new_sites = self._new_sites(record, history)
+        if new_sites:  # RECIST 1.1: a new lesion is progression (lines.yaml new_site_on_line)
+            found = [DiseaseStatus(on=on, status="worsened", record_id=f"new site: {site}") for site, on in new_sites]
+            history = self.line_rules.history(record.exposures, [*record.disease_statuses, *found], since, now)
         if not (extent.metastatic and extent.breast_cancer):
             history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
         safety = self.safety_rules.facts(record, extent, history, now)
-        new_sites = self._new_sites(record, history)
         recommendation = self.recommender.recommend(extent, receptors, history, safety)
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
         if record.unresolved_medications:  # a record of the history names a drug nobody sent
@@ -163,8 +168,22 @@ class Engine:
         )
 
     def _new_sites(self, record: PatientRecord, history: TherapyHistory) -> tuple[tuple[str, date], ...]:
-        """Metastases first recorded during the ongoing line, no progression on record (lines.yaml new_site_on_line)."""
-        line = history.current
-        if history.status != "on-treatment" or line is None or self.new_site_days is None:
+        """Metastases first recorded during a line with no progression on record, more than the window after it
+        began (lines.yaml new_site_on_line): a progression of that line on the site's first onset, unless a
+        disease status recorded on or after that day, during the line, says the disease is stable or better
+        (the clinician read the scan otherwise)."""
+        if self.new_site_days is None or not history.lines:
             return ()
-        return sites_new_on_line(record.conditions, line.start, self.new_site_days, self.new_site_except)
+        found: list[tuple[str, date]] = []
+        lines = history.lines
+        for index, line in enumerate(lines):
+            if line.progressed:
+                continue
+            until = lines[index + 1].start if index + 1 < len(lines) else None
+            for site, on in sites_new_on_line(record.conditions, line.start, self.new_site_days, self.new_site_except, until):
+                if not any(
+                    status.status in _NOT_WORSE and on <= status.on and (until is None or status.on < until)
+                    for status in record.disease_statuses
+                ):
+                    found.append((site, on))
+        return tuple(found)

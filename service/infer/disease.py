@@ -117,11 +117,12 @@ def disease_extent(conditions: list[CancerCondition], staging_days: int | None =
 
 
 def sites_new_on_line(
-    conditions: list[CancerCondition], start: date, days: int, except_sites: frozenset[str]
+    conditions: list[CancerCondition], start: date, days: int, except_sites: frozenset[str], until: date | None = None
 ) -> tuple[tuple[str, date], ...]:
-    """(site, first onset) of each metastatic site first recorded more than ``days`` after ``start``
-    (lines.yaml new_site_on_line). A site any record of which has no onset of its own (undated, or dated
-    only by its recording) is not named: it may have been known before."""
+    """(site, first onset) of each metastatic site first recorded more than ``days`` after ``start`` and,
+    with ``until`` (the next line's start), no later than it (lines.yaml new_site_on_line). A site any record
+    of which has no onset of its own (undated, or dated only by its recording) is not named: it may have
+    been known before."""
     first: dict[str, date] = {}
     known: set[str] = set()
     for condition in conditions:
@@ -132,4 +133,10 @@ def sites_new_on_line(
             known.add(site)
         elif site not in first or condition.on < first[site]:
             first[site] = condition.on
-    return tuple(sorted((site, on) for site, on in first.items() if site not in known and (on - start).days > days))
+    return tuple(
+        sorted(
+            (site, on)
+            for site, on in first.items()
+            if site not in known and (on - start).days > days and (until is None or on <= until)
+        )
+    )

@@ -130,7 +130,7 @@ class CardWording:
     data_problems_topic: str
     findings: dict[str, FindingNames]  # "lung", "heart": cards.yaml lung_on_treatment, heart_on_treatment
     pregnancy_summary: str = ""  # {drug}, {when}
-    new_site_note: str = ""  # {days}, {line}, {start}, {sites}: a metastasis first recorded during the line
+    new_site_note: str = ""  # {days}, {sites}: metastases first recorded during a line, read as its progression
     pregnancy_topic: str = "data-quality"
 
     def summary_source(self, in_scope: bool) -> str:

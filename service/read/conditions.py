@@ -38,6 +38,7 @@ _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _BREAST = re.compile(r"\bbreast\b|\bmbc\b", re.IGNORECASE)  # names the primary ("MBC": metastatic breast cancer), never a site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
+_SENTENCES = re.compile(r"[.;!?](?:\s+|$)|\n")  # a note's sentences (a decimal point is not followed by a space)
 _RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a site whenever first recorded
 # Condition.abatement[x]: any of them given says the condition has ended (FHIR).
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
@@ -159,6 +160,7 @@ class ConditionReader:
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
         self._read_progression(names, None if recorded_only else on, record_id, record)  # its own onset only
+        self._read_noted_progression(condition.note, record_id, record)
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
@@ -397,6 +399,27 @@ class ConditionReader:
             if self._progression_words.search(lowered) and not self.terminology.text_denied_progression.search(lowered):
                 record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
                 return
+
+    def _read_noted_progression(self, notes: Any, record_id: str, record: PatientRecord) -> None:
+        """A dated note on a cancer Condition stating a progression ("Assessment: progressive disease on
+        1st-line HP", an oncologist's problem-list comment): a progression on the note's day, as a disease
+        status saying worsened is; not in a sentence that denies it or states it with doubt ("concern for
+        progression", terminology.yaml text.uncertain). An undated note dates nothing."""
+        terminology = self.terminology
+        for note in raw_list(notes):
+            if not isinstance(note, JSON_OBJECT):
+                continue
+            text, on = note.get("text"), to_date(note.get("time"))
+            if not isinstance(text, str) or on is None or "rogres" not in text.lower():
+                continue
+            for sentence in _SENTENCES.split(text.lower()):
+                if (
+                    self._progression_words.search(sentence)
+                    and not terminology.text_denied_progression.search(sentence)
+                    and not terminology.text_uncertain.search(sentence)
+                ):
+                    record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=record_id))
+                    return
 
     def _add_receptor_statuses(  # noqa: PLR0913  (the Condition, its words and what was read of it)
         self,

@@ -134,6 +134,9 @@ class Condition(Shape, frozen=True):
     assertedDate: DateTime | None = None  # noqa: N815 - STU3's recordedDate
     dateRecorded: DateTime | None = None  # noqa: N815 - DSTU2's
     stage: list[Stage] | None = None
+    # Annotations as sent (a malformed one must not make the whole record unreadable): read only for a
+    # progression a dated note states (service/read/conditions.py).
+    note: Any = None
 
     def __post_init__(self) -> None:
         _one_of("onset[x]", self.onsetDateTime, self.onsetPeriod)

@@ -128,13 +128,17 @@ class SummaryCard(AlertCards):
         return "\n".join(parts)
 
     def _new_site_note(self, evaluation: Evaluation) -> list[str]:
-        """A metastasis first recorded during the ongoing line, no progression on record (lines.yaml new_site_on_line)."""
-        line, template = evaluation.history.current, self.wording.new_site_note
-        if not evaluation.new_sites or line is None or not template:
+        """The metastases first recorded during a line that were read as its progression (lines.yaml new_site_on_line)."""
+        template = self.wording.new_site_note
+        if not evaluation.new_sites or not template:
             return []
-        sites = ", ".join(f"{site} ({on.isoformat()})" for site, on in evaluation.new_sites)
+        lines = evaluation.history.lines
+        sites = ", ".join(
+            f"{site} ({on.isoformat()}, line {max((line.number for line in lines if line.start < on), default=1)})"
+            for site, on in evaluation.new_sites
+        )
         days = self.knowledge.lines["new_site_on_line"]["days_after_start"]
-        return ["", template.format(days=days, line=line.number, start=line.start.isoformat(), sites=sites)]
+        return ["", template.format(days=days, sites=sites)]
 
     def _read_as(self, recommendation: Recommendation) -> str:
         """Why the options are another line's: the HER2-directed line it starts, or an agent given earlier
