@@ -51,10 +51,14 @@ class LabResult(Value, frozen=True):
     on: date
     value: float
     unit: str = ""
-    reference_low: float | None = None
+    reference_low: float | None = None  # of the first range, or the patient's sex's range (by_sex)
     reference_high: float | None = None
     record_id: str = ""
     dated: bool = True  # as ReceptorResult.dated
+    # (sex, low, high) of the range a male and a female patient are read against, kept only when the
+    # record's ranges differ by sex (terminology.yaml reference_range_sex); the record's assembly sets
+    # reference_low and reference_high by the patient's sex.
+    by_sex: tuple[tuple[str, float | None, float | None], ...] = ()
 
 
 class DiseaseStatus(Value, frozen=True):
@@ -173,6 +177,10 @@ class PatientRecord:
     other_patients: list[str] = field(default_factory=list)  # records whose subject is another patient: not used
     deceased: bool = False  # the Patient records a death (deceasedBoolean true or deceasedDateTime)
     deceased_on: date | None = None
+    gender: str | None = None  # Patient.gender as sent (an AdministrativeGender code), when it is a string
+    # labs whose reference ranges differ by sex (LabResult.by_sex), as read (also in ``labs``): the
+    # record's assembly gives each in ``labs`` the range of the patient's sex, once every record is read
+    sex_specific_labs: list[LabResult] = field(default_factory=list)
     read_from_text: list[str] = field(default_factory=list)  # records understood from their text only
     undated: list[str] = field(default_factory=list)  # results used although their date is unknown
     unconfirmed: list[str] = field(default_factory=list)  # cancer diagnoses not counted: provisional, differential

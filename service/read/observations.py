@@ -346,6 +346,8 @@ class ObservationReader:
         if lab is not None and self.values.plausible(lab):
             if self.label_tables.liver_unit_factor(kind, lab.unit) is not None:
                 record.labs.append(lab)
+                if lab.by_sex:  # ranges by sex: the patient's is chosen once the whole record is read (record.py)
+                    record.sex_specific_labs.append(lab)
             else:  # a unit safety.yaml does not list: a guess would be a tenfold error
                 record.skipped.append(f"Observation/{record_id or '?'} (its unit is not one the service reads)")
         elif lab is not None:  # a value no measurement can have: named on the data card, not used

@@ -1,4 +1,4 @@
-"""The Patient resource: whether the record states a death."""
+"""The Patient resource: whether the record states a death, and the patient's gender."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from service.read.common import reference_of, to_date
 
 
 def read_patient(raw: Mapping[str, Any], patient_id: str, record: PatientRecord) -> None:
-    """Set ``deceased`` from ``deceasedBoolean`` true or any ``deceasedDateTime`` of the patient in context.
+    """Set ``deceased`` from ``deceasedBoolean`` true or any ``deceasedDateTime`` of the patient in context,
+    and ``gender`` from ``gender``.
 
     A Patient of another id (a linked record in a Bundle) is not this patient and is not read. A
     ``deceasedDateTime`` that is not a date still states a death: it is believed, and named as unreadable.
     """
     if raw.get("id") not in (patient_id, None):
         return
+    gender = raw.get("gender")
+    if isinstance(gender, str):  # which of a lab's reference ranges is the patient's (record.py)
+        record.gender = gender
     flag = raw.get("deceasedBoolean")
     when = raw.get("deceasedDateTime")
     if flag is True:

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+import msgspec
+
 from service.domain import PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import JSON_OBJECT, reference_of, referenced_id
@@ -59,7 +61,25 @@ class Normaliser:
         for resource_type in MEDICATION_TYPES:
             for raw in by_type[resource_type]:
                 self.medications.read(raw, record, medications, now, medication_resources)
+        self._ranges_of_sex(record)
         return record
+
+    def _ranges_of_sex(self, record: PatientRecord) -> None:
+        """Give each lab whose reference ranges differ by sex the range of the patient's sex (terminology.yaml
+        reference_range_sex), chosen once the whole record is read: a bundle may hold the Patient last.
+        A patient whose sex is not known keeps the first range. Most records have no such lab: one test."""
+        if not record.sex_specific_labs or record.gender is None:
+            return
+        sex = self.knowledge.terminology.sex_by_gender.get(record.gender)
+        if sex is None:
+            return
+        chosen = {
+            id(lab): msgspec.structs.replace(lab, reference_low=low, reference_high=high)
+            for lab in record.sex_specific_labs
+            for named, low, high in lab.by_sex
+            if named == sex
+        }
+        record.labs = [chosen.get(id(lab), lab) for lab in record.labs]
 
     def medications_by_reference(self, resources: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
         """``Medication/id`` -> agents for the Medication resources among ``resources``."""

@@ -68,10 +68,16 @@ class Ratio(Shape, frozen=True):
 
 
 class Range(Shape, frozen=True):
-    """A FHIR Range, and the low/high of a referenceRange (the only elements of it read)."""
+    """A FHIR Range, and the low/high of a referenceRange (with appliesTo: ``ReferenceRange``)."""
 
     low: Quantity | None = None
     high: Quantity | None = None
+
+
+class ReferenceRange(Range, frozen=True):
+    """An Observation's referenceRange: a Range and the population it is for (read for the sex it names)."""
+
+    appliesTo: list[CodeableConcept] | None = None  # noqa: N815
 
 
 class _Valued(Shape, frozen=True):
@@ -84,7 +90,7 @@ class _Valued(Shape, frozen=True):
     valueInteger: Integer | None = None  # noqa: N815
     valueRatio: Ratio | None = None  # noqa: N815
     valueRange: Range | None = None  # noqa: N815
-    referenceRange: list[Range] | None = None  # noqa: N815
+    referenceRange: list[ReferenceRange] | None = None  # noqa: N815
     # Read only as the answer of a receptor result with no value, as sent (an STU3 record's single
     # CodeableConcept or a malformed one must not make the whole record unreadable).
     interpretation: Any = None

@@ -138,6 +138,13 @@ class Terminology:
     history_negation: re.Pattern[str]
     other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
     other_primary_except: tuple[str, ...]
+    # The sex a lab's reference range is for (terminology.yaml reference_range_sex): a SNOMED CT code ->
+    # sex; AdministrativeGender's system, and its code -> sex (Patient.gender's too); its words (one
+    # named group a sex). Empty when the section is absent: no range is told apart by sex.
+    range_sex_snomed: dict[str, str] = field(default_factory=dict)
+    gender_system: str = ""
+    sex_by_gender: dict[str, str] = field(default_factory=dict)
+    range_sex_words: re.Pattern[str] | None = None
 
     def is_other_primary(self, code: str) -> bool:
         """An ICD-10 code of a primary cancer other than the breast's (terminology.yaml other_primary)."""
@@ -273,4 +280,19 @@ def _compile(document: dict[str, Any]) -> Terminology:
         history_negation=re.compile(history["negation"], re.IGNORECASE),
         other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
         other_primary_except=tuple(other.get("except_prefixes", [])),
+        **_range_sex(document.get("reference_range_sex")),
     )
+
+
+def _range_sex(section: dict[str, Any] | None) -> dict[str, Any]:
+    """The Terminology fields of terminology.yaml reference_range_sex (none when it is absent)."""
+    if not section:
+        return {}
+    sexes = section["sexes"]
+    words = "|".join(f"(?P<{sex}>" + "|".join(map(re.escape, entry["words"])) + ")" for sex, entry in sexes.items())
+    return {
+        "range_sex_snomed": {concept["code"]: sex for sex, entry in sexes.items() for concept in entry["snomed"]},
+        "gender_system": section["administrative_gender_system"],
+        "sex_by_gender": {code: sex for sex, entry in sexes.items() for code in entry["administrative_gender"]},
+        "range_sex_words": re.compile(rf"\b(?:{words})\b", re.IGNORECASE) if words else None,
+    }

@@ -121,6 +121,20 @@ _JOINED = re.compile(r"[\s/,&;:.()-]*(?:and|or|und|y|e|et)?[\s/,&;:.()-]*")
 _SIGN = re.compile(r"\s*[:=]?\s*(\+|-|−|–)(?=$|[/,;()]|\s)(?!\s*\d)")
 
 
+def _bounds(reference: Any) -> tuple[float | None, float | None]:
+    """(low, high) of a reference range; None for a side it does not give."""
+    low = float(reference.low.value) if reference.low is not None and reference.low.value is not None else None
+    high = float(reference.high.value) if reference.high is not None and reference.high.value is not None else None
+    return low, high
+
+
+def _percent_bounds(low: float | None, high: float | None) -> tuple[float | None, float | None]:
+    """An LVEF's range bounds as percents, when they were recorded as a fraction (at most 1)."""
+    return (round(low * 100, 1) if low is not None and low <= 1.0 else low), (
+        round(high * 100, 1) if high is not None and high <= 1.0 else high
+    )
+
+
 class _OneValue:
     """A value[x] reduced to one element, set by the subclass: every other element reads as absent."""
 
@@ -154,6 +168,16 @@ class ValueReader:
         self.knowledge = knowledge
         scales = knowledge.receptors.hormone_scales  # receptors.yaml hormone_scores: any scale's name, at once
         self._scale_names = re.compile("|".join(f"(?:{s.named.pattern})" for s in scales), re.IGNORECASE) if scales else None
+        # The sex a reference range is for (terminology.yaml reference_range_sex): (system, code) -> sex, and words.
+        terminology = knowledge.terminology
+        snomed = knowledge.systems["snomed"]
+        self._sex_by_coding: dict[tuple[str, str], str] = {}
+        self._sex_words: re.Pattern[str] | None = None
+        if terminology is not None:
+            self._sex_by_coding = {(snomed, code): sex for code, sex in terminology.range_sex_snomed.items()}
+            self._sex_by_coding |= {(terminology.gender_system, code): sex for code, sex in terminology.sex_by_gender.items()}
+            self._sex_words = terminology.range_sex_words
+        self._sexes = tuple(dict.fromkeys(self._sex_by_coding.values()))  # male, female
 
     def value_texts(self, holder: Any) -> list[str]:
         """The text of a coded value and a valueString."""
@@ -506,16 +530,46 @@ class ValueReader:
         if value is None:
             return None
         low = high = None
-        for reference in getattr(holder, "referenceRange", None) or []:
-            if reference.low is not None and reference.low.value is not None:
-                low = float(reference.low.value)
-            if reference.high is not None and reference.high.value is not None:
-                high = float(reference.high.value)
-            break
+        by_sex: tuple[tuple[str, float | None, float | None], ...] = ()
+        ranges = getattr(holder, "referenceRange", None)
+        if ranges:
+            low, high = _bounds(ranges[0])  # the first range while the patient's sex is not known
+            if len(ranges) > 1:  # only then may ranges differ by sex
+                by_sex = self._ranges_by_sex(ranges, (low, high))
         if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
             value = round(value * 100, 1)
-            low, high = (round(v * 100, 1) if v is not None and v <= 1.0 else v for v in (low, high))
-        return LabResult(kind, on, value, unit, low, high, record_id, dated=dated)
+            low, high = _percent_bounds(low, high)
+            by_sex = tuple((sex, *_percent_bounds(sex_low, sex_high)) for sex, sex_low, sex_high in by_sex)
+        return LabResult(kind, on, value, unit, low, high, record_id, dated=dated, by_sex=by_sex)
+
+    def _ranges_by_sex(
+        self, ranges: list[Any], first: tuple[float | None, float | None]
+    ) -> tuple[tuple[str, float | None, float | None], ...]:
+        """(sex, low, high) of the range a male and a female patient are read against (terminology.yaml
+        reference_range_sex): the first range naming the sex, else the first naming none (no range when
+        every range names the other sex); () when neither differs from the ``first`` range's bounds."""
+        sexes = [self._range_sex(reference) for reference in ranges]
+        if not any(sexes):
+            return ()
+        chosen = []
+        for sex in self._sexes:
+            reference = next((r for r, named in zip(ranges, sexes, strict=True) if named == sex), None)
+            if reference is None:
+                reference = next((r for r, named in zip(ranges, sexes, strict=True) if named is None), None)
+            chosen.append((sex, *(_bounds(reference) if reference is not None else (None, None))))
+        return tuple(chosen) if any((low, high) != first for _sex, low, high in chosen) else ()
+
+    def _range_sex(self, reference: Any) -> str | None:
+        """The one sex a reference range's appliesTo names by code (SNOMED CT, AdministrativeGender), else
+        by its words; None when it names none or both."""
+        found: set[str] = set()
+        aliases = self.knowledge.system_alias
+        for concept in reference.appliesTo or ():
+            coded = {sex for coding in codings(concept) if (sex := self._sex_by_coding.get(coding_pair(coding, aliases)))}
+            if not coded and self._sex_words is not None:
+                coded = {str(match.lastgroup) for text in concept_texts(concept) for match in self._sex_words.finditer(text)}
+            found |= coded
+        return found.pop() if len(found) == 1 else None
 
     def _quantity_unit(self, kind: str, unit: str, code: str) -> str:
         """A Quantity's unit, or its code when only the code is one safety.yaml reads ("U/L" for a unit
