@@ -30,6 +30,11 @@ from tests.conftest import statement
         ("carboplatino", {"carboplatin"}),
         ("tamoxifeno", {"tamoxifen"}),
         ("Palbociclibe", {"palbociclib"}),
+        ("LETROZOLO*30CPR RIV 2,5MG", {"letrozole"}),  # Italian, as a hospital pharmacy prints it
+        ("ANASTROZOLO*28CPR RIV 1MG", {"anastrozole"}),
+        ("Tamoxifene 20 mg", {"tamoxifen"}),
+        ("ciclofosfamide + doxorubicina", {"cyclophosphamide", "doxorubicin"}),
+        ("épirubicine", {"epirubicin"}),
         ("DS-8201a", {"trastuzumab-deruxtecan"}),
         ("Zercepac", {"trastuzumab"}),
         ("[vic-]trastuzumab duocarmazine", {"trastuzumab-duocarmazine"}),  # a HER2 ADC, not trastuzumab
