@@ -159,8 +159,7 @@ class ConditionReader:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
-        self._read_progression(names, None if recorded_only else on, record_id, record)  # its own onset only
-        self._read_noted_progression(condition.note, record_id, record)
+        self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
@@ -384,11 +383,15 @@ class ConditionReader:
         sides.update(found.lastgroup for found in self.terminology.side_words.finditer(" ; ".join(texts)) if found.lastgroup)
         return sides.pop() if len(sides) == 1 else None
 
-    def _read_progression(self, names: list[str], on: date | None, record_id: str, record: PatientRecord) -> None:
+    def _read_progression(  # noqa: PLR0913  (the Condition's words, onset and notes, and where they go)
+        self, names: list[str], on: date | None, record_id: str, record: PatientRecord, notes: Any = None
+    ) -> None:
         """A cancer Condition whose name (``names``: its code's text and displays) says the disease progressed
         ("Metastatic breast cancer, progressing on THP", "Progression of metastatic breast cancer"): a
         progression on its onset, as a disease status saying worsened is (lines.yaml
-        stop_reasons.progression_pattern; not when denied)."""
+        stop_reasons.progression_pattern; not when denied). And its dated ``notes`` (Condition.note)."""
+        if notes is not None:
+            self._read_noted_progression(notes, record_id, record)
         if on is None:
             return
         for text in names:

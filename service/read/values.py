@@ -533,7 +533,11 @@ class ValueReader:
         by_sex: tuple[tuple[str, float | None, float | None], ...] = ()
         ranges = getattr(holder, "referenceRange", None)
         if ranges:
-            low, high = _bounds(ranges[0])  # the first range while the patient's sex is not known
+            first = ranges[0]  # the first range while the patient's sex is not known
+            if first.low is not None and first.low.value is not None:
+                low = float(first.low.value)
+            if first.high is not None and first.high.value is not None:
+                high = float(first.high.value)
             if len(ranges) > 1:  # only then may ranges differ by sex
                 by_sex = self._ranges_by_sex(ranges, (low, high))
         if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
