@@ -48,28 +48,22 @@ def her2_positive(*results: dict[str, Any]) -> list[dict[str, Any]]:
 # -- receptor names -----------------------------------------------------------------------------------
 
 
-def test_german_er_and_pr_percents_are_read_as_the_receptors(engine: Engine):
-    """A German laboratory's "Östrogenrezeptor (ER), Anteil positiver Kerne" 0 % and its PR twin had read
-    as nothing: the hormone receptor status was unknown."""
-    results = [
-        local("er", "Östrogenrezeptor (ER), Anteil positiver Kerne", **percent(0)),
-        local("pr", "Progesteronrezeptor (PR), Anteil positiver Kerne", **percent(0)),
-    ]
+@pytest.mark.parametrize(
+    ("er_name", "pr_name", "er", "pr", "status"),
+    [
+        # A German laboratory's "Östrogenrezeptor (ER), Anteil positiver Kerne" 0 % and its PR twin had read as
+        # nothing: the hormone receptor status was unknown.
+        ("Östrogenrezeptor (ER), Anteil positiver Kerne", "Progesteronrezeptor (PR), Anteil positiver Kerne", 0, 0, "negative"),
+        ("Récepteurs aux oestrogènes (RE)", "Récepteurs à la progestérone (RP)", 40, 5, "positive"),
+    ],
+    ids=["german", "french"],
+)
+def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er_name, pr_name, er, pr, status):
+    results = [local("er", er_name, **percent(er)), local("pr", pr_name, **percent(pr))]
     evaluation = engine.evaluate("p1", her2_positive(*results), NOW)
     receptors = sorted((r.kind, r.number) for r in evaluation.record.receptors if r.kind != "her2-ihc")
-    assert receptors == [("er-percent", 0.0), ("pr-percent", 0.0)]
-    assert evaluation.assessment()["hormoneReceptor"] == "negative"
-
-
-def test_french_er_and_pr_percents_are_read_as_the_receptors(engine: Engine):
-    results = [
-        local("er", "Récepteurs aux oestrogènes (RE)", **percent(40)),
-        local("pr", "Récepteurs à la progestérone (RP)", **percent(5)),
-    ]
-    evaluation = engine.evaluate("p1", her2_positive(*results), NOW)
-    receptors = sorted((r.kind, r.number) for r in evaluation.record.receptors if r.kind != "her2-ihc")
-    assert receptors == [("er-percent", 40.0), ("pr-percent", 5.0)]
-    assert evaluation.assessment()["hormoneReceptor"] == "positive"
+    assert receptors == [("er-percent", float(er)), ("pr-percent", float(pr))]
+    assert evaluation.assessment()["hormoneReceptor"] == status
 
 
 @pytest.mark.parametrize(
