@@ -82,6 +82,7 @@ class CancerCondition(Value, frozen=True):
     ended_on: date | None = None  # the day its record says it ended (abatement[x]), when given
     side: str | None = None  # left | right: the side a breast primary or a regional node is on, when named
     recurred: bool = False  # a regional node or a stage IV primary says it came back (recurrence, relapse)
+    related: str = ""  # "Condition/id": the primary cancer a metastasis names as its own (mCODE's extension)
 
 
 class Finding(Value, frozen=True):

@@ -62,10 +62,14 @@ def _staged_before(node: CancerCondition, first: CancerCondition | None, staging
     return (first.on - node.on).days > staging_days
 
 
-def disease_extent(conditions: list[CancerCondition], staging_days: int | None = None) -> DiseaseExtent:
+def disease_extent(
+    conditions: list[CancerCondition], staging_days: int | None = None, other_primaries: frozenset[str] = frozenset()
+) -> DiseaseExtent:
     """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique.
 
     ``staging_days``: a regional node recorded longer than this before the first distant record is not a site.
+    ``other_primaries``: the "Condition/id" of other primary cancers; a metastasis whose record names one of
+    them as its primary (mCODE's related-primary extension) is that cancer's, not the breast cancer's.
     """
     history = any(c.role == "history" for c in conditions)
     m0 = [c for c in conditions if c.role == "no-distant"]
@@ -84,6 +88,7 @@ def disease_extent(conditions: list[CancerCondition], staging_days: int | None =
         if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
         and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
+        and not (c.related and c.related in other_primaries)
     ]
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)

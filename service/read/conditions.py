@@ -38,6 +38,19 @@ _WORDS = re.compile(r"[a-z]+")
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _BREAST = re.compile(r"\bbreast\b|\bmbc\b", re.IGNORECASE)  # names the primary ("MBC": metastatic breast cancer), never a site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
+# mCODE's extension naming the primary cancer a secondary cancer condition comes from.
+_RELATED_PRIMARY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-related-primary-cancer-condition"
+
+
+def _related_primary(extensions: Any) -> str:
+    """The "Condition/id" a metastasis's mCODE related-primary extension references, else ""."""
+    for extension in raw_list(extensions):
+        if isinstance(extension, JSON_OBJECT) and extension.get("url") == _RELATED_PRIMARY:
+            reference = raw_mapping(extension.get("valueReference")).get("reference")
+            return reference if isinstance(reference, str) else ""
+    return ""
+
+
 _SENTENCES = re.compile(r"[.;!?](?:\s+|$)|\n")  # a note's sentences (a decimal point is not followed by a space)
 _RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a site whenever first recorded
 # Condition.abatement[x]: any of them given says the condition has ended (FHIR).
@@ -363,6 +376,7 @@ class ConditionReader:
                 ended_on=ended_on,
                 side=side,
                 recurred=bool(statuses & _RECURRED),
+                related=_related_primary(condition.extension) if condition.extension is not None else "",
             )
         )
 

@@ -143,6 +143,8 @@ class Condition(Shape, frozen=True):
     # Annotations as sent (a malformed one must not make the whole record unreadable): read only for a
     # progression a dated note states (service/read/conditions.py).
     note: Any = None
+    # Extensions as sent: read only for mCODE's related primary cancer of a metastasis.
+    extension: Any = None
 
     def __post_init__(self) -> None:
         _one_of("onset[x]", self.onsetDateTime, self.onsetPeriod)
