@@ -31,6 +31,12 @@ from tests.conftest import statement
         ("tamoxifeno", {"tamoxifen"}),
         ("Palbociclibe", {"palbociclib"}),
         ("LETROZOLO*30CPR RIV 2,5MG", {"letrozole"}),  # Italian, as a hospital pharmacy prints it
+        # A supportive drug's record naming the drug it is given with: no anticancer agent (drugs.yaml
+        # supportive_first_words); it had put docetaxel two days before the line began.
+        ("dexamethasone 8 mg tablet (premedication, twice daily x 3 days starting day before docetaxel)", set()),
+        ("Ondansetron 8 mg IV with Taxotere", set()),
+        ("Premedication for paclitaxel", set()),
+        ("DOXOrubicin + ifosfamide (MAI)", {"doxorubicin", "ifosfamide"}),  # a phyllodes tumour's sarcoma regimen
         ("ANASTROZOLO*28CPR RIV 1MG", {"anastrozole"}),
         ("Tamoxifene 20 mg", {"tamoxifen"}),
         ("ciclofosfamide + doxorubicina", {"cyclophosphamide", "doxorubicin"}),

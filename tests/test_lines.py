@@ -328,3 +328,24 @@ def test_a_stop_with_no_end_and_no_dose_after_it_keeps_its_first_day(rules):
     ]
     history, _ = lines_of(rules, exposures)
     assert history.lines[0].end_reason == "progression" and history.lines[0].end == date(2025, 1, 6)
+
+
+def test_an_aromatase_inhibitor_switched_for_another_stays_in_the_line(engine):
+    """Letrozole switched to exemestane at HP maintenance (lines.yaml substitutions, a convention): one line,
+    as a taxane swap is. Held-out g20, whose switch for arthralgia had started a line of exemestane alone,
+    is the record that told the rule apart; this is the plain case, kept so."""
+    from tests.conftest import condition, observation, statement
+
+    records = [
+        condition("bc", "snomed", "254837009", "2024-08-01"),
+        condition("bone", "snomed", "94222008", "2024-08-10"),
+        observation("her2", "85319-2", "2024-08-12", valueCodeableConcept={"text": "3+"}),
+        statement("hp", "Phesgo", "2024-08-26", status="active"),
+        statement("doc", "docetaxel", "2024-08-26", "2024-12-20"),
+        statement("let", "letrozole", "2025-01-10", "2025-06-20"),
+        statement("exe", "exemestane", "2025-06-23", status="active"),
+    ]
+    history = engine.evaluate("p1", records, date(2026, 6, 1)).history
+    assert [sorted(line.agents) for line in history.lines] == [
+        ["docetaxel", "exemestane", "letrozole", "pertuzumab", "trastuzumab"]
+    ]

@@ -66,6 +66,7 @@ class Knowledge:
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
     conjugate_payloads: tuple[str, ...] = ()  # endings of an ADC's payload word (drugs.yaml unknown_anticancer)
+    supportive_first_words: frozenset[str] = frozenset()  # a name beginning so names no anticancer drug (drugs.yaml)
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
     substitution_group: dict[str, int] = field(default_factory=dict)

@@ -184,3 +184,4 @@ def _compile_drugs(knowledge: Knowledge) -> None:
         by_word.setdefault(pattern.words[0], []).append(index)
     knowledge.patterns_by_first_word = {word: tuple(indices) for word, indices in by_word.items()}
     knowledge.conjugate_payloads = tuple(drugs.get("unknown_anticancer", {}).get("conjugate_payload_suffixes", []))
+    knowledge.supportive_first_words = frozenset(drugs.get("unknown_anticancer", {}).get("supportive_first_words", []))

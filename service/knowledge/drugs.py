@@ -69,6 +69,8 @@ def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
     ``conjugate_payload_suffixes``: "trastuzumab botidotin") names a conjugate of that antibody, a
     different drug: it is not read as the antibody.
     """
+    if name and name[0] in knowledge.supportive_first_words:  # "dexamethasone ... before docetaxel"
+        return set()
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}

@@ -283,7 +283,10 @@ class MedicationReader:
         code = next((code for code in atc if code.startswith(self._anticancer_atc)), None)
         if code is not None:
             return code
-        words = (word for text in texts for word in normalise_name(text))
+        supportive = self.knowledge.supportive_first_words
+        names = [name for name in map(normalise_name, texts) if not (name and name[0] in supportive)]
+        words = (word for name in names for word in name)
+        # A supportive drug's record naming the drug it goes with is not one (drugs.yaml supportive_first_words).
         # Such words, once each and at most three: "trastuzumab botidotin" (a conjugate) is named whole,
         # not as "trastuzumab".
         named = dict.fromkeys(
