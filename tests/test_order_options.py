@@ -79,7 +79,10 @@ def test_an_her2_drug_outside_the_lines_options_gets_an_information_card(engine,
     card = _option_cards(cards)[0]
     assert card["indicator"] == "info" and card["summary"].endswith(f"for the {line}")
     titles = [knowledge.regimen_models[option.regimen].title for option in evaluation.recommendation.options]
-    assert f"The options for the {line}, preferred first: {'; '.join(titles)}." in card["detail"]
+    if evaluation.recommendation.options:
+        assert f"The options for the {line}, preferred first: {'; '.join(titles)}." in card["detail"]
+    else:  # stable on maintenance, its additions with trial evidence only named: no change advised
+        assert f"No progression is recorded on the {line}: no change of line is advised" in card["detail"]
     assert card["source"]["label"] == knowledge.sources["nccn-breast"]["label"]
 
 

@@ -131,6 +131,7 @@ class CardWording:
     findings: dict[str, FindingNames]  # "lung", "heart": cards.yaml lung_on_treatment, heart_on_treatment
     pregnancy_summary: str = ""  # {drug}, {when}
     new_site_note: str = ""  # {days}, {sites}: metastases first recorded during a line, read as its progression
+    trial_additions_note: str = ""  # {regimens}: maintenance additions with trial evidence only, not offered
     pregnancy_topic: str = "data-quality"
 
     def summary_source(self, in_scope: bool) -> str:
@@ -191,6 +192,7 @@ def card_wording(document: dict[str, Any]) -> CardWording:
         findings={kind: _finding_names(document[f"{kind}_on_treatment"]) for kind in ("lung", "heart")},
         pregnancy_summary=str(document.get("pregnancy", {}).get("summary", "")),
         new_site_note=str(document.get("new_site_note", "")),
+        trial_additions_note=str(document.get("trial_additions_note", "")),
         pregnancy_topic=str(document.get("pregnancy", {}).get("topic", "data-quality")),
     )
     _check(wording)

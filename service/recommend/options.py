@@ -46,6 +46,9 @@ class Recommendation:
     maintained_agents: tuple[str, ...] = ()  # the HER2 antibodies continued (maintenance only), sorted
     read_as_line: int | None = None  # a next line whose rules were read as another line (options.yaml next_line_*)
     read_after: tuple[str, ...] = ()  # the agents that moved read_as_line on (options.yaml read_after_agent_at_least)
+    # Maintenance additions with trial evidence only, named on the card and not offered (options.yaml
+    # maintenance_offered_only_with_preferred)
+    trial_additions: tuple[RegimenOption, ...] = ()
 
     def offered_agents(self, knowledge: Knowledge) -> set[str]:
         """Every agent of every offered regimen."""
@@ -123,6 +126,7 @@ class Recommender:
         self.maintenance_agents = frozenset(self.options["maintenance_when_line_has"])
         # Agents whose being given means the chemotherapy phase is not over (options.yaml maintenance_not_while).
         self.not_maintenance = knowledge.agents_of_class(*self.options["maintenance_not_while"])
+        self.offered_only_with_preferred = bool(self.options.get("maintenance_offered_only_with_preferred"))
         # Agents after which a next line reads at least a later line (options.yaml read_after_agent_at_least).
         self.read_after_agent = {agent: int(line) for agent, line in self.options.get("read_after_agent_at_least", {}).items()}
 
@@ -156,6 +160,9 @@ class Recommender:
         if recommendation.kind != "maintenance" and safety.visceral_crisis:
             self._visceral_crisis(recommendation)
         self._apply_safety(recommendation, safety, history)
+        if recommendation.kind == "maintenance" and self.offered_only_with_preferred:
+            if not any(option.preferred for option in recommendation.options):  # evidence only: no change suggested
+                recommendation.trial_additions, recommendation.options = tuple(recommendation.options), []
         if recommendation.kind == "maintenance" and not recommendation.options:
             recommendation.line, recommendation.kind = None, "none"
         return recommendation

@@ -135,6 +135,7 @@ class PatientFacts(RendererBase):
         "cardiac": ["lvef", "lines"],
         "hepatic": ["liver", "sites"],
         "her2-status": ["receptors"],
+        "hr-status": ["receptors"],
         "early-relapse": ["lines"],
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],

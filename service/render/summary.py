@@ -118,6 +118,7 @@ class SummaryCard(AlertCards):
                 parts += [note for rule_agents, note in notes if not rule_agents.isdisjoint(agents)]
         else:
             parts += ["", "No change of line is advised while the current line works; the cards below list safety checks."]
+            parts += self._trial_additions_note(recommendation)
         if recommendation.in_scope:
             parts += self._new_site_note(evaluation)
         for withheld in recommendation.withheld:
@@ -126,6 +127,16 @@ class SummaryCard(AlertCards):
             parts.append(f"- Not offered now: **{regimen.title}**: {reasons}.")
         parts += ["", f"Evaluated {evaluation.now.isoformat()}. Every rule cites its source (links below)."]
         return "\n".join(parts)
+
+    def _trial_additions_note(self, recommendation: Recommendation) -> list[str]:
+        """Maintenance additions with trial evidence only, named and not offered (options.yaml
+        maintenance_offered_only_with_preferred)."""
+        template = self.wording.trial_additions_note
+        if not recommendation.trial_additions or not template:
+            return []
+        regimens = [self.knowledge.regimen_models[option.regimen] for option in recommendation.trial_additions]
+        named = "; ".join(regimen.title + (f" ({regimen.evidence})" if regimen.evidence else "") for regimen in regimens)
+        return ["", template.format(regimens=named)]
 
     def _new_site_note(self, evaluation: Evaluation) -> list[str]:
         """The metastases first recorded during a line that were read as its progression (lines.yaml new_site_on_line)."""
