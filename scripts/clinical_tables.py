@@ -98,6 +98,8 @@ def safety_tables(knowledge: Knowledge) -> list[str]:
     for agent, rule in knowledge.safety["liver"]["rules"].items():
         for row in rule["rows"]:
             effect = "withhold (not suggested)" if row.get("withhold") else ("demote/alert" if row["changes_drug"] else "none")
+            if row.get("keeps_preferred") and effect == "demote/alert":
+                effect = "alert (the dose; stays preferred)"
             check = " (check)" if row.get("check") or rule.get("check") else ""
             lines.append(
                 f"| {agent} | {row['grade']}{check} | {_conditions(row['conditions'])} | {row.get('setting', 'any')} "

@@ -308,3 +308,16 @@ def test_an_lvef_fall_of_exactly_ten_points_in_tenths_is_ten(engine):
     on_hp = Line(["Perjeta", "Herceptin"], "2026-02-01")
     evaluation = evaluate(engine, Patient(lines=[on_hp], labs=readings))
     assert evaluation.safety.lvef_fall == 10
+
+
+def test_a_dose_the_label_sets_keeps_the_regimen_preferred(engine, knowledge):
+    """Bilirubin 2.4 mg/dL (2 x ULN) with liver metastases, untreated: docetaxel is withheld (boxed warning) and
+    paclitaxel's label reduces the dose (135 mg/m2); pertuzumab + trastuzumab + paclitaxel stays preferred and
+    its option names the dose. It had lost the mark, so a visceral crisis had no taxane regimen preferred."""
+    patient = Patient(sites=["liver"], labs=[("bilirubin", "2026-11-10", 2.4, 1.2), ("lvef", "2026-11-01", 60, None)])
+    evaluation = evaluate(engine, patient)
+    options = {option.regimen: option.preferred for option in evaluation.recommendation.options}
+    assert options["pertuzumab-trastuzumab-paclitaxel"] is True
+    assert "pertuzumab-trastuzumab-docetaxel" in {w.regimen for w in evaluation.recommendation.withheld}
+    detail = cards(knowledge, evaluation)[0]["detail"]
+    assert "Label dose: liver tests (bilirubin 1.26-5.0 x ULN), reduce the paclitaxel dose" in detail

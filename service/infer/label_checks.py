@@ -28,6 +28,7 @@ class RuleHit:
     section: str = ""  # the label section the row comes from
     withhold: bool = False  # the label forbids the drug now
     setting: str = "any"  # any | starting | on-treatment
+    keeps_preferred: bool = False  # a dose the label adjusts: the regimen keeps its preferred mark
 
 
 # The LVEF predicates of mappings/safety.yaml: each reads the latest LVEF, the fall from baseline (None when
@@ -135,6 +136,7 @@ def _liver_hit(agent: str, rule: LiverRule, row: LiverRow, setting: str) -> Rule
         section=row.section,
         withhold=row.withhold,
         setting=setting,
+        keeps_preferred=row.keeps_preferred,
     )
 
 

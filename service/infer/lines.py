@@ -226,9 +226,12 @@ class LineOfTherapyRules:
             return True
         if (exposure.start - line.start).days <= self.window:
             return True
-        group = self.knowledge.substitution_group.get(exposure.agent)
-        if group is not None and any(self.knowledge.substitution_group.get(a) == group for a in agents):
-            return True
+        groups = self.knowledge.substitution_group
+        group = groups.get(exposure.agent)
+        if group is not None and any(groups.get(a) == group for a in agents):
+            after = self.knowledge.substitution_after.get(group)  # lines.yaml substitutions after_stop_for
+            if after is None or any(e.stop_reason == after and groups.get(e.agent) == group for e in line.exposures):
+                return True
         agent, agent_class = exposure.agent, self.knowledge.agent_class[exposure.agent]
         maintenance = any(
             (agent_class in classes or agent in added) and agents & holders for classes, added, holders in self.maintenance

@@ -70,6 +70,7 @@ class Knowledge:
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
     substitution_group: dict[str, int] = field(default_factory=dict)
+    substitution_after: dict[int, str] = field(default_factory=dict)  # a group that substitutes only after such a stop
     progression_stop_codes: frozenset[tuple[str, str]] = frozenset()
     toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
     regimen_models: dict[str, Regimen] = field(default_factory=dict)

@@ -35,6 +35,15 @@ def _compile_icd9cm(knowledge: Knowledge, codes: dict[str, Any]) -> None:
     knowledge.icd9cm_prefix_lengths = tuple(sorted({len(prefix) for prefix in knowledge.icd9cm_to_icd10cm}, reverse=True))
 
 
+def _compile_substitutions(knowledge: Knowledge, groups: list[dict[str, Any]]) -> None:
+    """lines.yaml substitutions: each agent's group, and the groups that substitute only after a stop for a reason."""
+    for index, group in enumerate(groups):
+        for agent in group["agents"]:
+            knowledge.substitution_group[agent] = index
+        if group.get("after_stop_for"):
+            knowledge.substitution_after[index] = str(group["after_stop_for"])
+
+
 def compile_knowledge(knowledge: Knowledge) -> None:
     """Build the lookup tables once, so the request path only does dictionary look-ups."""
     codes = knowledge.raw["codes"]
@@ -102,9 +111,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     _compile_models(knowledge)
 
     lines = knowledge.lines
-    for index, group in enumerate(lines["substitutions"]):
-        for agent in group["agents"]:
-            knowledge.substitution_group[agent] = index
+    _compile_substitutions(knowledge, lines["substitutions"])
     stops = lines["stop_reasons"]
     knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
     knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])

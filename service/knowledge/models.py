@@ -101,6 +101,7 @@ class LiverRow:
     withhold: bool
     setting: str  # any | starting | on-treatment
     check: bool
+    keeps_preferred: bool = False  # a dose the label adjusts: the regimen keeps its preferred mark
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ def _liver_row(row: dict[str, Any]) -> LiverRow:
         withhold=bool(row.get("withhold", False)),
         setting=str(row.get("setting", "any")),
         check=bool(row.get("check", False)),
+        keeps_preferred=bool(row.get("keeps_preferred", False)),
     )
 
 

@@ -69,7 +69,8 @@ class SummaryCard(AlertCards):
         alternative = next((o for o in recommendation.options if not o.preferred and o.regimen != "clinical-trial"), None)
         if recommendation.kind == "first-line":
             key = "first-line" if preferred else "next-line-no-preferred"
-            if preferred and alternative and self.knowledge.regimen_models[alternative.regimen].choice_note:
+            choice = alternative and self.knowledge.regimen_models[alternative.regimen].choice_note
+            if preferred and choice and not evaluation.safety.visceral_crisis:  # in a crisis the choice is chemotherapy
                 key = "first-line-choice"
         elif recommendation.kind == "early-relapse":
             key = "early-relapse"
@@ -220,6 +221,10 @@ class SummaryCard(AlertCards):
         if regimen.partner_choices:
             partners = ", ".join(self._display(agent) for agent in regimen.partner_choices)
             lines.append(f"   - Partner drug: clinician's choice of {partners}")
-        lines += [f"   - Not preferred: {self._hit_words(warning)}" for warning in option.warnings]
+        # A dose the label adjusts keeps the preferred mark (safety.yaml keeps_preferred): said as a dose.
+        lines += [
+            f"   - {'Label dose' if warning.keeps_preferred else 'Not preferred'}: {self._hit_words(warning)}"
+            for warning in option.warnings
+        ]
         lines += [f"   - Partner choice: {self._hit_words(warning)}" for warning in option.partner_warnings]
         return lines
