@@ -264,7 +264,7 @@ class Recommender:
             if withholding:
                 recommendation.withheld.append(WithheldRegimen(option.regimen, withholding))
                 continue
-            if not all(hit.keeps_preferred for hit in option.warnings):  # a dose adjusted keeps the mark
+            if option.warnings and not all(hit.keeps_preferred for hit in option.warnings):  # a dose set keeps the mark
                 option.preferred = False
             # A partner of the clinician's choice whose label rule is met is named, so the choice avoids it.
             for agent in regimen.partner_choices:
