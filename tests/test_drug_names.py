@@ -37,6 +37,11 @@ from tests.conftest import statement
         ("Ondansetron 8 mg IV with Taxotere", set()),
         ("Premedication for paclitaxel", set()),
         ("DOXOrubicin + ifosfamide (MAI)", {"doxorubicin", "ifosfamide"}),  # a phyllodes tumour's sarcoma regimen
+        ("ENHERTU 100 MG (trastuzumab deruxtekan)", {"trastuzumab-deruxtecan"}),  # Slovak: not also trastuzumab
+        ("Trastutsumabi (Herceptin) 600 mg", {"trastuzumab"}),  # Finnish
+        ("Dosetaksel Accord 160 mg/8 ml", {"docetaxel"}),
+        ("Paklitaksel", {"paclitaxel"}),
+        ("Kapecitabin Teva", {"capecitabine"}),
         ("ANASTROZOLO*28CPR RIV 1MG", {"anastrozole"}),
         ("Tamoxifene 20 mg", {"tamoxifen"}),
         ("ciclofosfamide + doxorubicina", {"cyclophosphamide", "doxorubicin"}),

@@ -729,6 +729,11 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
         "urn:local:CID10",
         "https://fhir.hospital-exemplo.com.br/CodeSystem/cid_10",
         "http://www.saude.gov.br/fhir/r4/CodeSystem/BRCID10",  # Brazil's national CID-10 (RNDS)
+        "https://mkn10.uzis.cz",  # Czechia's MKN-10
+        "http://www.neak.gov.hu/BNO-10",  # Hungary's BNO-10
+        "https://www.nczisk.sk/MKCH-10",  # Slovakia's MKCH-10
+        "urn:oid:1.2.246.537.6.1.1999",  # Finland's ICD-10 (THL)
+        "urn:oid:2.16.578.1.12.4.1.1.7110",  # Norway's ICD-10 (Volven 7110)
     ],
 )
 def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system):
@@ -1763,3 +1768,11 @@ def test_receptor_results_contained_in_a_panel_are_read(engine):
     assert (assessment["her2"], assessment["hormoneReceptor"]) == ("positive", "positive")
     assert {r.record_id for r in evaluation.record.receptors} == {"her2", "er"}  # PR is no member: not read
     assert "receptor-retest" not in assessment.get("alerts", [])  # the undated member took the panel's date
+
+
+def test_danish_sks_diagnosis_codes_are_read_as_icd10(engine):
+    """Denmark's SKS writes ICD-10 behind a "D" (DC504, DC787); no ICD-10 code has a letter second."""
+    sks = "urn:oid:1.2.208.176.2.4"
+    records = [condition("bc", sks, "DC504", "2024-01-01"), condition("m", sks, "DC787", "2025-01-01")]
+    assessment = evaluate(engine, [patient(), *records]).assessment()
+    assert (assessment["breastCancer"], assessment["metastaticSites"]) == (True, ["liver"])

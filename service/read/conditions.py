@@ -510,8 +510,10 @@ class ConditionReader:
         ]
 
     def _with_icd10_dots(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7;
-        a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read as one.
+        """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7,
+        and Denmark's SKS "DC787" (its diagnosis codes are ICD-10's behind a "D"; no ICD-10 code has a letter
+        second) too; a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read
+        as one.
         An ICD-9-CM code is read as the ICD-10-CM code its crosswalk gives (``_icd9cm_as_icd10cm``); any
         other system pays one set miss here."""
         edition = self._icd10_edition
@@ -519,6 +521,8 @@ class ConditionReader:
             if system == self._icd10 or (edition is not None and system not in self._known_systems and edition.search(system)):
                 system = self._icd10
                 code = code.strip().upper()
+                if len(code) > 2 and code[0] == "D" and code[1].isalpha():  # Denmark's SKS: "DC504" is C50.4
+                    code = code[1:]
                 pairs[index] = (system, f"{code[:3]}.{code[3:]}" if len(code) > 3 and "." not in code else code)
             elif system in self._icd9cm and (icd10 := self._icd9cm_as_icd10cm(code)) is not None:
                 pairs[index] = (self._icd10, icd10)

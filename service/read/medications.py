@@ -122,6 +122,7 @@ class MedicationReader:
         self._progression_words = re.compile(stop_reasons.get("progression_pattern", "(?!)"), re.IGNORECASE)
         self._no_response_words = re.compile(stop_reasons.get("no_response_pattern", "(?!)"), re.IGNORECASE)
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
+        self._denied_cause = re.compile(stop_reasons.get("denied_cause_pattern", "(?!)"))
         self._termination_extensions = frozenset(stop_reasons.get("termination_extensions", {}).get("urls", []))
         interval = knowledge.lines.get("active_order_interval", {})
         self._interval_unit_days: dict[str, int] = dict(interval.get("unit_days", {}))
@@ -472,7 +473,8 @@ class MedicationReader:
         denied = self.knowledge.terminology.text_denied_progression.search(lowered)
         if not denied and self._progression_words.search(lowered):
             return "progression"
-        if any(word in lowered for word in self._toxicity_words):
+        undenied = self._denied_cause.sub(" ", lowered) if "not " in lowered else lowered
+        if any(word in undenied for word in self._toxicity_words):
             return "toxicity"
         if not denied and self._no_response_words.search(lowered):
             return "progression"

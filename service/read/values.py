@@ -45,8 +45,10 @@ LVEF_UNIT_WORDS = ("%", "percent", "fraction", "ratio")
 LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
-_PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
-_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+)?)\s*$")
+# A decimal comma (European laboratories: "3,1", "62,5 %") reads as a point; the percent sign may come
+# first ("%60", as Turkish writes it).
+_PERCENT = re.compile(r"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*%|(?<![\w.])%\s*(\d+(?:[.,]\d+)?)")
+_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:[.,]\d{1,2})?)\s*$")
 # A bound, not a result: "<1%", "< 1 %", "less than 1%", "≥ 10%"; or alone: "< 1".
 _COMPARATOR = r"(<=|>=|≤|≥|<|>|less than|greater than|more than|at least)"
 _BOUND_PERCENT = re.compile(_COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
@@ -219,7 +221,7 @@ class ValueReader:
         for text in self.value_texts(holder):
             match = _PERCENT.search(text) or _NUMBER.match(text)
             if match:
-                return float(match.group(1))
+                return float((match.group(1) or match.group(2)).replace(",", "."))
         return None
 
     def reading(self, holder: Any) -> Reading | None:

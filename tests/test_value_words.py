@@ -1,0 +1,74 @@
+"""Receptor answers and numbers as laboratories outside the English-speaking world write them
+(codes.yaml answer_text; service/read/values.py): a Turkish "negatif (%0)" ER, a Hungarian "amplifikált"
+FISH and its ratio "3,1" with a decimal comma, and an LVEF "%60" had read as nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.engine import Engine
+from tests.conftest import condition, observation, patient
+
+NOW = date(2026, 6, 1)
+
+
+def _evaluate(engine: Engine, *results: dict) -> object:
+    base = [patient(), condition("bc", "snomed", "254837009", "2025-01-01"), condition("m", "snomed", "94381002", "2025-02-01")]
+    return engine.evaluate("p1", [*base, *results], NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("negatif (%0)", "negative"),  # Turkish
+        ("negatív", "negative"),  # Hungarian
+        ("negativní", "negative"),  # Czech
+        ("pozitif (%90)", "positive"),
+        ("pozitív (80%)", "positive"),
+        ("Positiv", "positive"),  # German, Nordic
+        ("positivo", "positive"),
+    ],
+)
+def test_er_and_pr_answers_in_other_languages(engine: Engine, text, status):
+    er = observation("er", "85337-4", "2025-02-10", valueString=text)
+    pr = observation("pr", "85339-0", "2025-02-10", valueString=text)
+    assert _evaluate(engine, er, pr).receptors.hormone_receptor == status
+
+
+@pytest.mark.parametrize(
+    ("ish", "her2"),
+    [("amplifikált", "positive"), ("amplifiziert", "positive"), ("nicht amplifiziert", "low"), ("non amplificato", "low")],
+)
+def test_an_ish_answer_in_other_languages_decides_an_ihc_2_plus(engine: Engine, ish, her2):
+    ihc = observation("ihc", "85319-2", "2025-02-10", valueString="2+")
+    fish = observation("fish", "85318-4", "2025-02-10", valueString=ish)
+    assert _evaluate(engine, ihc, fish).receptors.her2 == her2
+
+
+def test_a_decimal_comma_and_a_leading_percent_sign_are_read(engine: Engine):
+    ratio = observation("ratio", "49683-6", "2025-02-10", valueString="3,1")
+    copies = observation("copies", "74860-8", "2025-02-10", valueString="7,4")
+    lvef = observation("lvef", "10230-1", "2026-05-01", valueString="%60")
+    evaluation = _evaluate(engine, observation("ihc", "85319-2", "2025-02-10", valueString="2+"), ratio, copies, lvef)
+    assert evaluation.receptors.her2 == "positive"
+    assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [60.0]
+
+
+@pytest.mark.parametrize(
+    ("reason", "end_reason"),
+    [
+        # The patient's preference, the causes denied: had read as a toxicity for its "side effects".
+        ("Patient preference: elected to stop therapy (not due to progression or side effects)", "unknown"),
+        ("Severe infusion-related reaction grade 3 during the first infusion", "toxicity"),
+        ("Anaphylaxis on cycle 2", "toxicity"),
+    ],
+)
+def test_a_stop_reason_in_words(engine: Engine, reason, end_reason):
+    from tests.conftest import statement
+
+    stopped = statement("tdxd", "Enhertu", "2025-03-01", "2025-09-01", status="stopped", statusReason=[{"text": reason}])
+    her2 = observation("her2", "85319-2", "2025-02-10", valueString="3+")
+    line = _evaluate(engine, her2, stopped).history.lines[-1]
+    assert line.end_reason == end_reason
