@@ -72,3 +72,9 @@ def test_a_stop_reason_in_words(engine: Engine, reason, end_reason):
     her2 = observation("her2", "85319-2", "2025-02-10", valueString="3+")
     line = _evaluate(engine, her2, stopped).history.lines[-1]
     assert line.end_reason == end_reason
+
+
+def test_a_number_with_three_decimals_after_a_point_is_still_read(engine: Engine):
+    """The decimal comma takes one or two digits ("1,000" is a thousand); a point takes any number."""
+    lvef = observation("lvef", "10230-1", "2026-05-01", valueString="0.555")
+    assert [lab.value for lab in _evaluate(engine, lvef).record.labs if lab.kind == "lvef"] == [55.5]

@@ -48,7 +48,7 @@ LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast"
 # A decimal comma (European laboratories: "3,1", "62,5 %") reads as a point; the percent sign may come
 # first ("%60", as Turkish writes it).
 _PERCENT = re.compile(r"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*%|(?<![\w.])%\s*(\d+(?:[.,]\d+)?)")
-_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:[.,]\d{1,2})?)\s*$")
+_NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+|,\d{1,2})?)\s*$")  # "1,000" is no decimal comma
 # A bound, not a result: "<1%", "< 1 %", "less than 1%", "≥ 10%"; or alone: "< 1".
 _COMPARATOR = r"(<=|>=|≤|≥|<|>|less than|greater than|more than|at least)"
 _BOUND_PERCENT = re.compile(_COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
