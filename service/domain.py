@@ -190,6 +190,7 @@ class PatientRecord:
     unresolved_medications: list[str] = field(default_factory=list)
     # current primary cancers of another site (ICD-10 C00-C75, C81-C96 but C50): "Condition/id (code)"
     other_primaries: list[str] = field(default_factory=list)
+    other_primary_ids: set[str] = field(default_factory=set)  # their "Condition/id" (a metastasis may name one)
     # MedicationStatements dated only by dateAsserted (when the statement was made, not when the drug was taken)
     dated_by_assertion: list[str] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)

@@ -130,8 +130,7 @@ class Engine:
         and no regimen is offered (contract). A deceased patient is offered no treatment.
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
-        others = frozenset(other.split(" ", 1)[0] for other in record.other_primaries) if record.other_primaries else frozenset()
-        extent = disease_extent(record.conditions, self.staging_days, others)
+        extent = disease_extent(record.conditions, self.staging_days, frozenset(record.other_primary_ids))
         results = current_reports(record.receptors, record.receptor_reports)
         receptors = receptor_status(results, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.

@@ -272,6 +272,8 @@ class ConditionReader:
             statuses = status_codes(condition.clinicalStatus)
             if not statuses or statuses & _ACTIVE_STATUSES:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
+                if condition.id:
+                    record.other_primary_ids.add(f"Condition/{condition.id}")
         return True
 
     # -- findings a label rule is about: lung disease (safety.yaml lung), heart failure (heart) ---------
