@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, quote
 
 from service.fhir_gateway import FetchResult, FhirBadResponse, FhirError, FhirGateway, is_error_outcome
 from service.ops import metrics
-from service.read.common import referenced_id, with_bundle_local_id
+from service.read.common import local_reference_aliases, referenced_id, resolve_local_references, with_bundle_local_id
 from service.read.medications import medication_key, unresolved_reference
 from service.read.record import MEDICATION_TYPES
 
@@ -79,11 +79,13 @@ def render_query(template: str, context: Mapping[str, Any]) -> str | None:
     return None if missing else query
 
 
-def _resources_of(value: Any) -> tuple[list[dict[str, Any]], bool] | None:
+def _resources_of(value: Any, aliases: dict[str, str]) -> tuple[list[dict[str, Any]], bool] | None:
     """Resources in a prefetch value (a Bundle or one resource), and whether the Bundle also holds an
     OperationOutcome with an error or fatal issue (a partial answer); None for an OperationOutcome or junk.
 
-    One pass over the entries: a prefetched Bundle can hold thousands.
+    One pass over the entries: a prefetched Bundle can hold thousands. A Bundle other than a search
+    result (a collection or transaction an EHR assembled) adds its entries' ``urn:uuid`` names to
+    ``aliases`` (``local_reference_aliases``); a searchset's fullUrls are the server's URLs.
     """
     if not isinstance(value, dict):
         return None
@@ -102,6 +104,8 @@ def _resources_of(value: Any) -> tuple[list[dict[str, Any]], bool] | None:
                 error_outcome = error_outcome or is_error_outcome(resource)
             else:
                 resources.append(resource if "id" in resource else with_bundle_local_id(entry, resource))
+        if value.get("type") != "searchset":
+            local_reference_aliases(entries, aliases)
         return resources, error_outcome
     if isinstance(resource_type, str):
         return [value], False
@@ -114,6 +118,41 @@ def _next_link(value: Any) -> str | None:
             if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
                 return str(link["url"])
     return None
+
+
+def _read_prefetch(
+    templates: Mapping[str, str], context: Mapping[str, Any], prefetch: Mapping[str, Any], gathered: Gathered
+) -> tuple[dict[str, str], dict[str, tuple[str, str | None]], dict[str, str]]:
+    """Add every prefetched key's resources to ``gathered``; return the keys still to fetch (key -> query),
+    to page (key -> (next link, the key's query)) and that cannot be read (key -> why)."""
+    to_fetch: dict[str, str] = {}
+    to_page: dict[str, tuple[str, str | None]] = {}
+    unavailable: dict[str, str] = {}
+    aliases: dict[str, str] = {}  # a Bundle-local urn:uuid -> Type/id (across keys: one may name another's)
+    for key, template in templates.items():
+        if key in prefetch:
+            value = prefetch[key]
+            if value is None:
+                continue
+            read = _resources_of(value, aliases)
+            if read is not None:
+                resources, error_outcome = read
+                gathered.resources.extend(resources)
+                if error_outcome:
+                    gathered.incomplete.append(key)
+                    gathered.problems.append(f"prefetch {key} holds an error OperationOutcome: it may be incomplete")
+                link = _next_link(value)
+                if link:
+                    to_page[key] = (link, render_query(template, context))
+                continue
+            gathered.problems.append(f"prefetch {key} failed in the EHR")
+        query = render_query(template, context)
+        if query is None:
+            unavailable[key] = "the request's context lacks what its query needs"
+            continue
+        to_fetch[key] = query
+    resolve_local_references(gathered.resources, aliases)
+    return to_fetch, to_page, unavailable
 
 
 def gather(
@@ -142,31 +181,7 @@ def gather(
     deadline = time.monotonic() + budget_seconds
     gathered = Gathered()
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
-    to_fetch: dict[str, str] = {}
-    to_page: dict[str, tuple[str, str | None]] = {}  # key -> (next link, the key's query)
-    unavailable: dict[str, str] = {}  # key -> why it could not be read
-    for key, template in templates.items():
-        if key in prefetch:
-            value = prefetch[key]
-            if value is None:
-                continue
-            read = _resources_of(value)
-            if read is not None:
-                resources, error_outcome = read
-                gathered.resources.extend(resources)
-                if error_outcome:
-                    gathered.incomplete.append(key)
-                    gathered.problems.append(f"prefetch {key} holds an error OperationOutcome: it may be incomplete")
-                link = _next_link(value)
-                if link:
-                    to_page[key] = (link, render_query(template, context))
-                continue
-            gathered.problems.append(f"prefetch {key} failed in the EHR")
-        query = render_query(template, context)
-        if query is None:
-            unavailable[key] = "the request's context lacks what its query needs"
-            continue
-        to_fetch[key] = query
+    to_fetch, to_page, unavailable = _read_prefetch(templates, context, prefetch, gathered)
     server_allowed = bool(fhir_server) and may_call(str(fhir_server))
     if not server_allowed:  # a best-effort key nobody sent and nobody can fetch: passed over
         to_fetch = {key: query for key, query in to_fetch.items() if key not in best_effort}

@@ -73,6 +73,13 @@ from tests.conftest import statement
         ("Enhertu100mg", {"trastuzumab-deruxtecan"}),
         ("TDM1", {"trastuzumab-emtansine"}),
         ("T-DM1", {"trastuzumab-emtansine"}),
+        # Indian trastuzumab brands as Indian hospital orders print them: a line switched from Herclon to
+        # Hertraz had lost trastuzumab, and an LVEF fall on Vivitra was not checked against its rule.
+        ("INJ. HERCLON 440MG", {"trastuzumab"}),
+        ("Inj.Hertraz 440mg", {"trastuzumab"}),
+        ("CANMab 150 mg", {"trastuzumab"}),
+        ("Vivitra 440 mg", {"trastuzumab"}),
+        ("Hervycta", {"trastuzumab"}),
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):
@@ -84,3 +91,15 @@ def test_accents_are_dropped_not_split_on():
     assert normalise_name("Trastuzumab Deruxtecán") == ("trastuzumab", "deruxtecan")
     assert normalise_name("Capecitabin (Xeloda®)") == ("capecitabin", "xeloda")
     assert normalise_name("trastuzumab420mg") == ("trastuzumab", "420", "mg")
+
+
+@pytest.mark.parametrize(
+    ("code", "agent"),
+    [("40048", "carboplatin"), ("2555", "cisplatin"), ("3995", "epirubicin"), ("5657", "ifosfamide"), ("1919503", "durvalumab")],
+)
+def test_an_rxnorm_ingredient_code_alone_names_its_drug(engine: Engine, code, agent):
+    """A record coded RxNorm with no display or text (drugs.yaml rxnorm, PharmGKB and a second list, check)."""
+    record = statement("m", "", "2025-01-01", "2025-06-01")
+    record["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}
+    evaluation = engine.evaluate("p1", [record], date(2026, 1, 1))
+    assert {exposure.agent for exposure in evaluation.record.exposures} == {agent}

@@ -218,6 +218,43 @@ def test_a_medication_known_only_by_its_entrys_uuid_is_read_from_a_prefetch_bund
     assert "history-incomplete" not in assessment.get("alerts", [])
 
 
+def _transaction_bundle_with_ids() -> dict[str, Any]:
+    """As ``_transaction_bundle``, the Medication carrying an id of its own beside its entry's uuid."""
+    bundle = _transaction_bundle()
+    bundle["entry"][-2]["resource"] = {**bundle["entry"][-2]["resource"], "id": "med-7"}
+    return bundle
+
+
+def test_a_medication_named_by_its_entrys_uuid_is_read_whatever_its_id():
+    """FHIR resolves a reference to an entry's fullUrl whatever id the resource carries: the record had lost its drug."""
+    from datetime import date
+
+    from service.cli import evaluate_bundle
+
+    assessment = evaluate_bundle(_transaction_bundle_with_ids(), "patient-view", date(2025, 7, 1))["cards"][0]["extension"]
+    history = assessment["her2-cds-assessment"]["lineOfTherapy"]["history"]
+    assert [line["agents"] for line in history] == [["trastuzumab-emtansine"]]
+    assert "history-incomplete" not in assessment["her2-cds-assessment"].get("alerts", [])
+
+
+def test_a_prefetched_collection_names_its_medications_by_uuid_across_keys(tmp_path, knowledge):
+    """An EHR's collection Bundle per key: the record in one key names, by its uuid, a Medication sent in another."""
+    prefetch = prefetch_for(_metastatic_patient(), templates(tmp_path), knowledge)
+    entries = _transaction_bundle_with_ids()["entry"]
+    prefetch["medicationStatements"] = {"resourceType": "Bundle", "type": "collection", "entry": entries[-1:]}
+    prefetch["medicationRequests"] = {"resourceType": "Bundle", "type": "collection", "entry": entries[-2:-1]}
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/u.sqlite3", "evaluation_date": "2025-07-01"})
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "5f0c1e9a-7a51-4d3b-9b3e-2f7d8c6a1b22",
+        "context": {"patientId": "p1"},
+        "prefetch": prefetch,
+    }
+    assessment = app.test_client().post(SERVICE, json=request).json["cards"][0]["extension"]["her2-cds-assessment"]
+    assert [line["agents"] for line in assessment["lineOfTherapy"]["history"]] == [["trastuzumab-emtansine"]]
+    assert "history-incomplete" not in assessment.get("alerts", [])
+
+
 def test_a_record_left_out_of_the_history_needs_no_medication(engine: Engine):
     from datetime import date
 

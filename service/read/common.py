@@ -81,13 +81,23 @@ def raw_codings(node: Any, aliases: Mapping[str, str] = NO_ALIASES) -> list[tupl
     return pairs
 
 
+def one_spaced(text: str) -> str:
+    """``text`` with every run of whitespace (spaces, tabs, line breaks, no-break spaces) one space, and
+    none at its ends: the readers' words and patterns are written with single spaces, and "Family
+    history of  malignant neoplasm of breast" (two spaces, as exports pad them) had read as breast
+    cancer. Text that needs nothing (most) is returned as it is, after four cheap tests."""
+    if "  " in text or not text.isprintable() or text[:1] == " " or text[-1:] == " ":
+        return " ".join(text.split())
+    return text
+
+
 def raw_concept_texts(node: Any) -> list[str]:
-    """The text and every coding display of a raw CodeableConcept."""
+    """The text and every coding display of a raw CodeableConcept, each ``one_spaced``."""
     concept = raw_mapping(node)
-    texts = [concept["text"]] if isinstance(concept.get("text"), str) else []
+    texts = [one_spaced(concept["text"])] if isinstance(concept.get("text"), str) else []
     for coding in raw_list(concept.get("coding")):
         if isinstance(coding, JSON_OBJECT) and isinstance(coding.get("display"), str):
-            texts.append(coding["display"])
+            texts.append(one_spaced(coding["display"]))
     return texts
 
 
@@ -110,11 +120,11 @@ def coding_pair(coding: Any, aliases: Mapping[str, str]) -> tuple[str, str]:
 
 
 def concept_texts(concept: Any) -> list[str]:
-    """The text and every coding display of a CodeableConcept model."""
+    """The text and every coding display of a CodeableConcept model, each ``one_spaced``."""
     if concept is None:
         return []
-    texts = [concept.text] if getattr(concept, "text", None) else []
-    texts.extend(coding.display for coding in codings(concept) if coding.display)
+    texts = [one_spaced(concept.text)] if getattr(concept, "text", None) else []
+    texts.extend(one_spaced(coding.display) for coding in codings(concept) if coding.display)
     return texts
 
 
@@ -139,6 +149,44 @@ def with_bundle_local_id(entry: dict[str, Any], resource: dict[str, Any]) -> dic
     if "id" in resource or not isinstance(full_url, str) or not full_url.startswith(URN_UUID):
         return resource
     return {**resource, "id": full_url[len(URN_UUID) :]}
+
+
+def local_reference_aliases(entries: Any, aliases: dict[str, str]) -> None:
+    """Add to ``aliases`` each Bundle entry's ``urn:uuid:<uuid>`` fullUrl -> ``Type/id`` of its resource.
+
+    In a transaction, batch or collection Bundle an entry is named by its fullUrl, and other entries
+    reference it by that name whatever id its resource carries (FHIR R4 Bundle, "Resolving references
+    in Bundles"): a MedicationRequest naming ``urn:uuid:1f..`` means the Medication whose entry has that
+    fullUrl, with id "med-7" or none (then the uuid is its id: ``with_bundle_local_id``). A search
+    result's fullUrls are the server's own URLs, and references to them are read as they are.
+    """
+    for entry in entries if isinstance(entries, list) else ():
+        full_url = entry.get("fullUrl") if isinstance(entry, JSON_OBJECT) else None
+        if not isinstance(full_url, str) or not full_url.startswith(URN_UUID):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, JSON_OBJECT) and isinstance(resource.get("resourceType"), str):
+            own_id = resource.get("id")
+            own_id = own_id if isinstance(own_id, str) and own_id else full_url[len(URN_UUID) :]
+            aliases[full_url] = f"{resource['resourceType']}/{own_id}"
+
+
+def resolve_local_references(resources: list[dict[str, Any]], aliases: Mapping[str, str]) -> None:
+    """Rewrite, in place, every Reference in ``resources`` whose ``reference`` is an alias to the
+    ``Type/id`` it names (``local_reference_aliases``), so that readers resolve Bundle-local names as
+    they resolve relative references. Only Bundles that use such names pay for this walk."""
+    if not aliases:
+        return
+    pending: list[Any] = list(resources)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            target = node.get("reference")
+            if isinstance(target, str) and target in aliases:
+                node["reference"] = aliases[target]
+            pending.extend(value for value in node.values() if isinstance(value, (dict, list)))
+        elif isinstance(node, list):
+            pending.extend(value for value in node if isinstance(value, (dict, list)))
 
 
 def referenced_id(reference: Any, resource_type: str) -> str | None:

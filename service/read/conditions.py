@@ -20,6 +20,7 @@ from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
 from service.read.common import (
     JSON_OBJECT,
+    URN_UUID,
     coding_pair,
     codings,
     concept_texts,
@@ -27,6 +28,7 @@ from service.read.common import (
     raw_concept_texts,
     raw_list,
     raw_mapping,
+    referenced_id,
     stated_in_words,
     status_codes,
     to_date,
@@ -43,11 +45,17 @@ _RELATED_PRIMARY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-relat
 
 
 def _related_primary(extensions: Any) -> str:
-    """The "Condition/id" a metastasis's mCODE related-primary extension references, else ""."""
+    """The "Condition/id" a metastasis's mCODE related-primary extension references, else "": relative,
+    absolute ("https://ehr.example/fhir/Condition/7") or versioned, or a Bundle-local ``urn:uuid`` (the
+    id of a Condition whose entry has no other: ``with_bundle_local_id``)."""
     for extension in raw_list(extensions):
         if isinstance(extension, JSON_OBJECT) and extension.get("url") == _RELATED_PRIMARY:
-            reference = raw_mapping(extension.get("valueReference")).get("reference")
-            return reference if isinstance(reference, str) else ""
+            reference = extension.get("valueReference")
+            text = raw_mapping(reference).get("reference")
+            if isinstance(text, str) and text.startswith(URN_UUID):
+                return f"Condition/{text[len(URN_UUID) :]}"
+            named = referenced_id(reference, "Condition")
+            return f"Condition/{named}" if named else ""
     return ""
 
 

@@ -7,12 +7,12 @@ sorts the resources by type and hands them over. Nothing here imports from a lat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
 
-from service.domain import PatientRecord
+from service.domain import EVENT_SOURCES, PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import JSON_OBJECT, reference_of, referenced_id
 from service.read.conditions import ConditionReader
@@ -32,25 +32,13 @@ class Normaliser:
         self.conditions = ConditionReader(knowledge)
         self.observations = ObservationReader(knowledge)
         self.medications = MedicationReader(knowledge)
+        # lines.yaml order_first_dose: an order starts on its drug's first dose within this many days.
+        self._first_dose_days = timedelta(days=int(knowledge.lines.get("order_first_dose", {}).get("days", 0)))
 
     def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
         """Read every resource the rules need; skip the rest; name the unreadable ones."""
         record = PatientRecord(patient_id=patient_id)
-        by_type: dict[str, list[Mapping[str, Any]]] = {resource_type: [] for resource_type in READ_TYPES}
-        own = f"Patient/{patient_id}"
-        for resource in resources:  # a type no reader reads (Encounter, Procedure...) is dropped here
-            resource_type = resource.get("resourceType") if isinstance(resource, JSON_OBJECT) else None
-            if isinstance(resource_type, str) and resource_type in by_type:
-                if "subject" in resource:  # the usual case, "Patient/<id>" of this patient, costs no call (issue 16)
-                    subject = resource["subject"]
-                    try:
-                        reference = subject["reference"]
-                    except (TypeError, KeyError, IndexError):  # not a JSON object, or no reference
-                        reference = None
-                    if reference != own and another_patient(subject, patient_id):
-                        record.other_patients.append(reference_of(resource))
-                        continue
-                by_type[resource_type].append(resource)
+        by_type = _sorted_by_type(resources, patient_id, record)
         for raw in by_type["Patient"]:
             read_patient(raw, patient_id, record)
         medications = self.medications.medications_by_reference(by_type["Medication"])
@@ -62,7 +50,27 @@ class Normaliser:
             for raw in by_type[resource_type]:
                 self.medications.read(raw, record, medications, now, medication_resources)
         self._ranges_of_sex(record)
+        if by_type["MedicationRequest"] and (by_type["MedicationAdministration"] or by_type["MedicationDispense"]):
+            self._orders_started_when_given(record)
         return record
+
+    def _orders_started_when_given(self, record: PatientRecord) -> None:
+        """Start each order on its drug's first administration or dispense within lines.yaml
+        ``order_first_dose`` days of the order's own date (written or planned), when that dose came later:
+        the drug was started when given, not when the order was written."""
+        window = self._first_dose_days
+        given: dict[str, list[date]] = {}
+        for exposure in record.exposures:
+            if exposure.source_type in EVENT_SOURCES:
+                given.setdefault(exposure.agent, []).append(exposure.start)
+        for index, exposure in enumerate(record.exposures):
+            doses = given.get(exposure.agent) if exposure.source_type == "MedicationRequest" else None
+            first = (
+                min((day for day in doses if exposure.start < day <= exposure.start + window), default=None) if doses else None
+            )
+            if first is not None:
+                end = max(exposure.end, first) if exposure.end is not None else None
+                record.exposures[index] = msgspec.structs.replace(exposure, start=first, end=end)
 
     def _ranges_of_sex(self, record: PatientRecord) -> None:
         """Give each lab whose reference ranges differ by sex the range of the patient's sex (terminology.yaml
@@ -94,6 +102,86 @@ class Normaliser:
     def premedication_of(self, raw: Mapping[str, Any]) -> str | None:
         """The premedication (safety.yaml premedication: "loperamide") a draft order names, if any."""
         return self.medications.premedication_of(raw, {})
+
+
+def _sorted_by_type(
+    resources: Iterable[Mapping[str, Any]], patient_id: str, record: PatientRecord
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The resources of each type a reader reads (Encounter, Procedure... are dropped), this patient's only."""
+    by_type: dict[str, list[Mapping[str, Any]]] = {resource_type: [] for resource_type in READ_TYPES}
+    own = f"Patient/{patient_id}"
+    doubtful: list[tuple[str, Mapping[str, Any]]] = []  # another Patient's id, or the patient named by identifier
+    for resource in resources:
+        resource_type = resource.get("resourceType") if isinstance(resource, JSON_OBJECT) else None
+        if isinstance(resource_type, str) and resource_type in by_type:
+            if "subject" in resource:  # the usual case, "Patient/<id>" of this patient, costs no call (issue 16)
+                subject = resource["subject"]
+                try:
+                    reference = subject["reference"]
+                except (TypeError, KeyError, IndexError):  # not a JSON object, or no reference
+                    reference = None
+                if reference != own and (another_patient(subject, patient_id) or named_by_identifier(subject)):
+                    doubtful.append((resource_type, resource))
+                    continue
+            by_type[resource_type].append(resource)
+    if doubtful:
+        _sort_doubtful(doubtful, by_type, patient_id, record)
+    return by_type
+
+
+def named_by_identifier(subject: Any) -> bool:
+    """Whether a record's ``subject`` names its patient by a logical identifier alone (no reference)."""
+    return isinstance(subject, JSON_OBJECT) and "reference" not in subject and isinstance(subject.get("identifier"), JSON_OBJECT)
+
+
+def _identifier(node: Any) -> tuple[str, str] | None:
+    """(system, value) of an Identifier, None unless both are strings."""
+    if not isinstance(node, JSON_OBJECT):
+        return None
+    system, value = node.get("system"), node.get("value")
+    return (system, value) if isinstance(system, str) and isinstance(value, str) else None
+
+
+def _sort_doubtful(
+    doubtful: list[tuple[str, Mapping[str, Any]]],
+    by_type: dict[str, list[Mapping[str, Any]]],
+    patient_id: str,
+    record: PatientRecord,
+) -> None:
+    """Keep the records that name this patient after all, name the others as another patient's.
+
+    A merged record is this patient's: FHIR Patient.link says so, "replaces" on this Patient naming the
+    old one, or "replaced-by" on the old Patient naming this one (records still filed under the old id).
+    A record naming its patient by identifier alone is this patient's when the identifier is one of this
+    Patient's, another patient's when it has a system this Patient has an identifier of but another value
+    (another medical record number), and kept when nothing tells.
+    """
+    own_ids = {patient_id}
+    identifiers: set[tuple[str, str]] = set()
+    for patient in by_type["Patient"]:
+        links = patient.get("link")
+        for link in links if isinstance(links, list) else ():
+            other = referenced_id(link.get("other"), "Patient") if isinstance(link, JSON_OBJECT) else None
+            if patient.get("id") == patient_id and link.get("type") == "replaces" and other:
+                own_ids.add(other)
+            elif other == patient_id and link.get("type") == "replaced-by" and isinstance(patient.get("id"), str):
+                own_ids.add(patient["id"])
+        if patient.get("id") == patient_id:
+            found = patient.get("identifier")
+            identifiers |= {pair for pair in map(_identifier, found if isinstance(found, list) else ()) if pair}
+    systems = {system for system, _value in identifiers}
+    for resource_type, resource in doubtful:
+        subject = resource["subject"]
+        named = referenced_id(subject, "Patient")
+        if named is not None:
+            mine = named in own_ids
+        else:
+            pair = _identifier(subject.get("identifier"))
+            mine = pair is None or pair in identifiers or pair[0] not in systems
+        if mine:
+            by_type[resource_type].append(resource)
+        else:
+            record.other_patients.append(reference_of(resource))
 
 
 def another_patient(subject: Any, patient_id: str) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 
 from service.read.common import stated_in_words
 
+LVEF_PERCENT_UNITS = ("%", "percent", "fraction", "ratio")  # without terminology.yaml lvef_percent_units
+
 
 class TerminologyError(Exception):
     """mappings/terminology.yaml is unreadable or breaks its schema or a cross-reference."""
@@ -145,6 +147,8 @@ class Terminology:
     gender_system: str = ""
     sex_by_gender: dict[str, str] = field(default_factory=dict)
     range_sex_words: re.Pattern[str] | None = None
+    # Words of a unit an ejection fraction is read in (terminology.yaml lvef_percent_units): "%", "procent".
+    lvef_percent_units: tuple[str, ...] = LVEF_PERCENT_UNITS
 
     def is_other_primary(self, code: str) -> bool:
         """An ICD-10 code of a primary cancer other than the breast's (terminology.yaml other_primary)."""
@@ -281,6 +285,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
         other_primary_except=tuple(other.get("except_prefixes", [])),
         **_range_sex(document.get("reference_range_sex")),
+        lvef_percent_units=tuple(document.get("lvef_percent_units", {}).get("words", LVEF_PERCENT_UNITS)),
     )
 
 

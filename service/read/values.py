@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 from service.domain import LabResult, ReceptorResult
 from service.knowledge import Knowledge
 from service.knowledge.models import HormoneScale
-from service.read.common import coding_pair, codings, concept_texts, raw_codings
+from service.read.common import coding_pair, codings, concept_texts, one_spaced, raw_codings
 from service.read.shapes import CodeableConcept, Coding
+from service.read.terminology import LVEF_PERCENT_UNITS
 
 ER_PR_KIND = "er-pr"  # ER and PR in one test (LOINC 10480-2): read by ``combined_hormone_results``
 RECEPTOR_KINDS = frozenset(
@@ -41,7 +42,7 @@ VALUE_ELEMENTS = (
     "valueRange",
 )
 # Words of the units an ejection fraction is written in (UCUM "%" and "1", "percent", "{fraction}").
-LVEF_UNIT_WORDS = ("%", "percent", "fraction", "ratio")
+LVEF_UNIT_CODES = frozenset({"%", "1"})  # UCUM percent and a fraction: a Quantity coded so is read whatever its unit's name
 LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
@@ -180,12 +181,13 @@ class ValueReader:
             self._sex_by_coding |= {(terminology.gender_system, code): sex for code, sex in terminology.sex_by_gender.items()}
             self._sex_words = terminology.range_sex_words
         self._sexes = tuple(dict.fromkeys(self._sex_by_coding.values()))  # male, female
+        self._percent_units = terminology.lvef_percent_units if terminology is not None else LVEF_PERCENT_UNITS
 
     def value_texts(self, holder: Any) -> list[str]:
         """The text of a coded value and a valueString."""
         texts = concept_texts(getattr(holder, "valueCodeableConcept", None))
         if getattr(holder, "valueString", None):
-            texts.append(holder.valueString)
+            texts.append(one_spaced(holder.valueString))
         return texts
 
     @staticmethod
@@ -521,12 +523,7 @@ class ValueReader:
         mappings/safety.yaml ``lvef.reported_range`` says: at its lower end, or its midpoint.
         """
         value = self._lvef_value(holder) if kind == "lvef" else self.number(holder)
-        quantity = getattr(holder, "valueQuantity", None)
-        unit = ""
-        if quantity is not None:
-            unit = quantity.unit or quantity.code or ""
-            if quantity.code and unit != quantity.code:
-                unit = self._quantity_unit(kind, unit, quantity.code)
+        unit = self._quantity_unit(kind, getattr(holder, "valueQuantity", None))
         if value is None and kind != "lvef":
             value, unit = self._lab_text(holder)
         if value is None:
@@ -577,19 +574,27 @@ class ValueReader:
             found |= coded
         return found.pop() if len(found) == 1 else None
 
-    def _quantity_unit(self, kind: str, unit: str, code: str) -> str:
-        """A Quantity's unit, or its code when only the code is one safety.yaml reads ("U/L" for a unit
-        written "units per liter")."""
+    def _quantity_unit(self, kind: str, quantity: Any) -> str:
+        """A Quantity's unit ("" with none), or its code when only the code is one safety.yaml reads ("U/L"
+        for a unit written "units per liter"), or when it is an LVEF's UCUM "%" or "1" (whatever the unit's
+        name: "procent")."""
+        if quantity is None:
+            return ""
+        unit, code = quantity.unit or quantity.code or "", quantity.code
+        if not code or unit == code:
+            return str(unit)
+        if kind == "lvef":
+            return str(code) if code in LVEF_UNIT_CODES else str(unit)
         factor = self.knowledge.label_tables.liver_unit_factor
-        return code if factor(kind, unit) is None and factor(kind, code) is not None else unit
+        return str(code) if factor(kind, unit) is None and factor(kind, code) is not None else str(unit)
 
-    @staticmethod
-    def plausible(lab: LabResult) -> bool:
+    def plausible(self, lab: LabResult) -> bool:
         """A value the measurement can have: an ejection fraction is a percent above 0 and at most 100, in
-        a unit of percent or a fraction (not mL, a volume mistaken for it); no lab value is negative."""
+        a unit of percent or a fraction (terminology.yaml lvef_percent_units; not mL, a volume mistaken
+        for it); no lab value is negative."""
         if lab.kind == "lvef":
             unit = lab.unit.strip().lower()
-            percent = unit in ("", "1") or any(word in unit for word in LVEF_UNIT_WORDS)
+            percent = unit in LVEF_UNIT_CODES or not unit or any(word in unit for word in self._percent_units)
             return percent and 0 < lab.value <= 100
         return lab.value >= 0
 
