@@ -124,6 +124,7 @@ class Exposure(Value, frozen=True):
     source_type: str = ""  # MedicationStatement | MedicationRequest | MedicationAdministration | MedicationDispense
     record_id: str = ""
     curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
+    end_recorded: bool = True  # False: stopped or completed with no end date, ended on its first day by the reader
 
     @property
     def last_day(self) -> date:

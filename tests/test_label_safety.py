@@ -321,3 +321,18 @@ def test_a_dose_the_label_sets_keeps_the_regimen_preferred(engine, knowledge):
     assert "pertuzumab-trastuzumab-docetaxel" in {w.regimen for w in evaluation.recommendation.withheld}
     detail = cards(knowledge, evaluation)[0]["detail"]
     assert "Label dose: liver tests (bilirubin 1.26-5.0 x ULN), reduce the paclitaxel dose" in detail
+
+
+@pytest.mark.parametrize(("value", "low"), [(53, False), (48, True)])
+def test_the_low_baseline_alert_is_the_contracts_50_percent_whatever_the_labs_range(engine, knowledge, value, low):
+    """Held-out v26: a cardiac MRI's LVEF of 53 % flagged low against its own range (57-77 %) had raised
+    lvef-low-baseline, which the contract defines as LVEF < 50 %; the lab's limit moves the label hold rules only."""
+    mri = {
+        "valueQuantity": {"value": value, "unit": "%"},
+        "referenceRange": [{"low": {"value": 57, "unit": "%"}, "high": {"value": 77, "unit": "%"}}],
+    }
+    evaluation = engine.evaluate("p1", _untreated_with_lvef(**mri), date(2026, 11, 1))
+    assert ("lvef-low-baseline" in evaluation.alerts) is low
+    if low:
+        summaries = [card["summary"] for card in cards(knowledge, evaluation)]
+        assert "Ejection fraction (LVEF) 48% is below 50%: cardiology review before HER2 therapy" in summaries

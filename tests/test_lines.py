@@ -349,3 +349,59 @@ def test_an_aromatase_inhibitor_switched_for_another_stays_in_the_line(engine):
     assert [sorted(line.agents) for line in history.lines] == [
         ["docetaxel", "exemestane", "letrozole", "pertuzumab", "trastuzumab"]
     ]
+
+
+def test_an_order_stopped_for_progression_with_no_date_does_not_date_the_progression(rules):
+    """Held-out v30: letrozole "stopped: progressive disease", no end date, written the day HP maintenance
+    began: the stop is undated (no dose of its own dates it), so the progression is the disease status's,
+    ten months later, and the letrozole stays in the first line."""
+    letrozole = Exposure(
+        "letrozole", date(2025, 8, 5), date(2025, 8, 5), False, "stopped", "progression", "MedicationRequest", end_recorded=False
+    )
+    exposures = [
+        *infusions("docetaxel", "2025-04-01", 6),
+        *infusions("pertuzumab", "2025-04-01", 19),
+        *infusions("trastuzumab", "2025-04-01", 19),
+        letrozole,
+    ]
+    history, lines = lines_of(rules, exposures, [DiseaseStatus(date(2026, 5, 19), "worsened")], metastatic=date(2025, 3, 11))
+    assert lines == [(1, ["docetaxel", "letrozole", "pertuzumab", "trastuzumab"])]
+    assert history.status == "progressed" and history.progression_dates == (date(2026, 5, 19),)
+    # The same stop with an end date recorded dates the progression, as before.
+    dated = Exposure("letrozole", date(2025, 8, 5), date(2025, 8, 5), False, "stopped", "progression", "MedicationRequest")
+    history, _ = lines_of(rules, [*exposures[:-1], dated], metastatic=date(2025, 3, 11))
+    assert date(2025, 8, 5) in history.progression_dates
+
+
+def test_a_drugs_last_word_stopped_supersedes_its_record_left_on_hold(rules):
+    """Held-out k30: capecitabine "on hold" (a hand-foot syndrome), restarted, then "stopped: treatment
+    break" with an end date and nothing since: the on-hold statement does not keep the line on treatment."""
+    exposures = [
+        *infusions("trastuzumab", "2025-04-03", 11),  # the last 2025-10-30
+        given("capecitabine", "2025-04-03", ongoing=True, status="on-hold"),
+        given("capecitabine", "2025-04-03", "2025-10-23", status="stopped", stop="other"),
+    ]
+    history, _ = lines_of(rules, exposures, metastatic=date(2025, 3, 1))
+    assert history.status == "off-treatment" and history.lines[0].end == date(2025, 10, 30)
+    # A stop followed by more of the drug (a held cycle, then the next) supersedes nothing.
+    later = given("capecitabine", "2025-11-01", "2025-11-14", source="MedicationDispense")
+    history, _ = lines_of(rules, [*exposures, later], metastatic=date(2025, 3, 1))
+    assert history.status == "on-treatment"
+
+
+def test_after_a_progression_a_record_left_open_does_not_carry_the_line_to_the_next(rules):
+    """Held-out k26: tamoxifen recorded "active" by a statement after its last fill; HP given to its last
+    dose, progression 2026-05-08, T-DXd from 2026-05-21: line 1 ended on its last dose, not the day T-DXd
+    began. A drug stopped with a date (m04: letrozole stopped for progression) still counts."""
+    exposures = [
+        *infusions("pertuzumab", "2025-04-01", 18),  # the last 2026-03-24
+        *infusions("trastuzumab", "2025-04-01", 18),
+        given("tamoxifen", "2025-11-03", ongoing=True, status="active"),
+        *infusions("trastuzumab-deruxtecan", "2026-05-21", 1),
+    ]
+    worse = [DiseaseStatus(date(2026, 5, 8), "worsened")]
+    history, _ = lines_of(rules, exposures, worse, metastatic=date(2025, 3, 1))
+    assert history.lines[0].end == date(2026, 3, 24) and history.lines[0].end_reason == "progression"
+    stopped = given("letrozole", "2025-11-03", "2026-05-01", status="stopped", stop="progression")
+    history, _ = lines_of(rules, [*exposures[:-2], stopped, exposures[-1]], worse, metastatic=date(2025, 3, 1))
+    assert history.lines[0].end == date(2026, 5, 1)

@@ -16,6 +16,7 @@ import pytest
 
 from service.engine import Engine
 from tests.conftest import condition, observation, patient
+from tests.test_dispenses import administration
 
 NOW = date(2026, 6, 1)
 CHECKLIST = "http://lakeshore-med.example/powerpath/synoptic-item"
@@ -122,14 +123,7 @@ def _order(rid: str, drug: str, written: str) -> dict[str, Any]:
 
 
 def _given(rid: str, drug: str, on: str) -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationAdministration",
-        "id": rid,
-        "status": "completed",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": drug},
-        "effectiveDateTime": f"{on}T10:30:00-05:00",
-    }
+    return administration(rid, drug, f"{on}T10:30:00-05:00")
 
 
 def _first_line_start(engine: Engine, records: list[dict[str, Any]]) -> str:

@@ -45,10 +45,6 @@ class TherapyLine:
             self._sorted_agents = (len(self.exposures), agents)
         return list(agents)
 
-    def last_activity(self, now: date) -> date:
-        """The last day any agent of the line was given (now for an ongoing record)."""
-        return max(now if exposure.ongoing else exposure.last_day for exposure in self.exposures)
-
 
 @dataclass
 class TherapyHistory:
@@ -154,6 +150,36 @@ def _stops_dated_by_doses(exposures: list[Exposure]) -> list[Exposure]:
     return [dated.get(id(e), e) for e in exposures] if dated else exposures
 
 
+def _without_superseded(exposures: list[Exposure]) -> list[Exposure]:
+    """``exposures`` but an ongoing order or statement whose drug's last word is a stop: a record of the same
+    drug stopped, on a recorded end date after the ongoing one began, with no record of the drug begun
+    after that. A specialty pharmacy's capecitabine statement left "on hold" for a hand-foot syndrome,
+    then the patient's "stopped: treatment break" months later, had kept the line on treatment (held-out
+    k30). A stop followed by more of the drug (a held cycle, then the next) supersedes nothing."""
+    stopped: dict[str, date] = {}
+    for e in exposures:
+        if e.status == "stopped" and e.end_recorded and e.end is not None and e.source_type not in EVENT_SOURCES:
+            stopped[e.agent] = max(stopped.get(e.agent, date.min), e.end)
+    if not stopped:
+        return exposures
+    latest: dict[str, date] = {}
+    for e in exposures:
+        latest[e.agent] = max(latest.get(e.agent, date.min), e.start)
+    return [
+        e
+        for e in exposures
+        if not (e.ongoing and e.agent in stopped and e.start < stopped[e.agent] and latest[e.agent] <= stopped[e.agent])
+    ]
+
+
+def _undated_stop(exposure: Exposure) -> bool:
+    """An order or statement stopped with no end date and no dose of its drug to date the stop
+    (``_stops_dated_by_doses``): when it stopped is not known, and its first day is not it. An oral
+    letrozole order "stopped: progressive disease", written the day maintenance began, had dated the
+    progression then, ending the first line ten months early (held-out v30)."""
+    return not exposure.end_recorded and exposure.last_day == exposure.start
+
+
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
     """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""
     spans: dict[str, list[tuple[date, date]]] = {}
@@ -249,7 +275,7 @@ class LineOfTherapyRules:
         exposures = _stops_dated_by_doses(exposures)
         progression = sorted(
             {status.on for status in disease_statuses if status.status == "worsened"}
-            | {e.last_day for e in exposures if e.stop_reason == "progression"}
+            | {e.last_day for e in exposures if e.stop_reason == "progression" and not _undated_stop(e)}
         )
         if metastatic_date is None:
             return TherapyHistory(lines=[], status="naive", progression_dates=tuple(progression))
@@ -304,7 +330,10 @@ class LineOfTherapyRules:
             e.stop_reason == "progression" for e in line.exposures
         )
         if following is not None:
-            line.end = min(line.last_activity(now), following.start)
+            records = _without_superseded(line.exposures)
+            if line.progressed:  # a drug's record left open after a progression carries on only a HER2 drug
+                records = [e for e in records if not (e.ongoing and e.agent not in self.her2_agents)] or records
+            line.end = min(max(now if e.ongoing else e.last_day for e in records), following.start)
             line.ongoing = False
         else:
             kept = self._running_records(line)
@@ -341,9 +370,10 @@ class LineOfTherapyRules:
         drugs can: an endocrine or bone drug's order left active (letrozole ordered for years) does not
         carry a failed regimen on, nor does an order of a drug older than that drug's stop for progression
         (an order put on hold in 2025, never closed, after the drug was stopped for progression in 2026)."""
-        her2 = [e for e in line.exposures if e.agent in self.her2_agents] if line.progressed else []
+        exposures = _without_superseded(line.exposures)
+        her2 = [e for e in exposures if e.agent in self.her2_agents] if line.progressed else []
         if not her2:
-            return line.exposures
+            return exposures
         stopped: dict[str, date] = {}
         for e in her2:
             if e.stop_reason == "progression" and e.last_day > stopped.get(e.agent, date.min):
@@ -362,7 +392,7 @@ class LineOfTherapyRules:
             return False
         last_given = max(e.start for e in events)  # the day of the infusion or of the hand-over
         covered_until = max(e.last_day for e in events)
-        if line.progressed and last_given <= max(progression):
+        if line.progressed and last_given <= max(progression, default=date.min):  # undated stops only: no date to end at
             return False
         stopped_since = any(
             e.status in ("stopped", "completed") and e.end is not None and e.last_day >= last_given for e in courses

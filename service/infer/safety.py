@@ -193,9 +193,9 @@ class SafetyRules:
                     facts.cardiac_hits[agent] = check.hit
         on_her2 = bool(active & self.monitored)
         if on_her2 and facts.lvef_baseline is not None:
-            facts.low_baseline = facts.lvef_baseline.value < facts.lvef_lower_limit
+            facts.low_baseline = facts.lvef_baseline.value < tables.lvef_low_baseline_below
         elif not on_her2 and latest is not None:
-            facts.low_baseline = latest.value < facts.lvef_lower_limit
+            facts.low_baseline = latest.value < tables.lvef_low_baseline_below
         cutoff = add_months(now, -tables.monitoring_months)
         facts.monitoring_overdue = on_her2 and (latest is None or latest.on < cutoff)
 

@@ -169,6 +169,7 @@ class SafetyTables:
 
     lvef_rules: dict[str, LvefRule]
     lvef_lower_limit_default: float
+    lvef_low_baseline_below: float  # the contract's lvef-low-baseline: LVEF below this, whatever the lab's range
     lvef_reported_range: str  # low | midpoint: how an LVEF reported as a range or a bound is read
     monitoring_months: int
     monitored_agents: frozenset[str]
@@ -273,6 +274,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
             for agent, rule in lvef["rules"].items()
         },
         lvef_lower_limit_default=float(lvef["lower_limit_default"]),
+        lvef_low_baseline_below=float(lvef.get("low_baseline_below", lvef["lower_limit_default"])),
         lvef_reported_range=str(lvef["reported_range"]),
         monitoring_months=int(lvef["monitoring_months"]),
         monitored_agents=frozenset(lvef["monitored_agents"]),

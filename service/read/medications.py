@@ -243,6 +243,7 @@ class MedicationReader:
             return
         _note_assertion_date(resource_type, model, record)
         ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
+        end_recorded = end is not None or resource_type in EVENT_SOURCES
         if not ongoing and end is None and status not in ONGOING_STATUS:
             end = start
         if resource_type in EVENT_SOURCES:
@@ -251,7 +252,7 @@ class MedicationReader:
         curative = self._curative(raw, model)
         for agent in sorted(agents):
             record.exposures.append(
-                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative=curative)
+                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded)
             )
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------

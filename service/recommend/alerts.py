@@ -150,7 +150,8 @@ def _lvef_alert(knowledge: Knowledge, code: str, history: TherapyHistory, safety
         agents=tuple(hit.agent for hit in hits) or monitored,
         lvef=shown.value if shown else None,
         lvef_fall=safety.lvef_fall,
-        lvef_lower_limit=safety.lvef_lower_limit,
+        # The contract's low-baseline threshold (50 %) is the limit that alert names; the others the lab's.
+        lvef_lower_limit=tables.lvef_low_baseline_below if code == "lvef-low-baseline" else safety.lvef_lower_limit,
         lvef_last=latest.on if latest else None,
         monitoring_months=tables.monitoring_months,
     )
