@@ -231,13 +231,27 @@ class OrderChecker:
             return None
         return self.templates["her2-status"].format(drug=display, her2=her2), None, None
 
+    def _lvef_overdue(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
+        """One issue for the drugs of LVEF monitoring an order continues (given now, no hold rule met) when
+        no LVEF is as recent as the labels' monitoring interval (the chart's lvef-monitoring-overdue)."""
+        hits = evaluation.safety.cardiac_hits
+        going = tuple(a for a in agents if a in self.lvef_monitored and a in given.ongoing and a not in hits)
+        latest = evaluation.safety.lvef_latest
+        if not going or (latest is not None and latest.on >= add_months(evaluation.now, -self.lvef_recent_months)):
+            return []
+        last = "none recorded" if latest is None else latest.on.isoformat()
+        drugs = self.renderer.agents_text(going)
+        summary = self.templates["overdue-lvef"].format(drug=drugs, months=self.lvef_recent_months, last=last)
+        why = self.templates["overdue-lvef-why"]
+        return [_Issue("overdue-lvef", "warning", summary, why, self.sources["overdue-lvef"], going)]
+
     def _lvef_before_start(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
         """One issue for the drugs of LVEF monitoring an order starts (not given now, no hold rule met):
         the latest LVEF is below the lower limit, or none is recent."""
         hits = evaluation.safety.cardiac_hits
         starting = tuple(a for a in agents if a in self.lvef_monitored and a not in given.ongoing and a not in hits)
         if not starting:
-            return []
+            return self._lvef_overdue(evaluation, given, agents)
         drugs = self.renderer.agents_text(starting)
         safety = evaluation.safety
         latest = safety.lvef_latest
@@ -346,7 +360,7 @@ class OrderChecker:
             "links": self.renderer.label_links(list(issue.agents)) or _listed(self.renderer.source_link(issue.source)),
         }
         suggestions = []
-        if issue.key == "no-recent-lvef":  # the assessment the label asks for, as a draft order
+        if issue.key in ("no-recent-lvef", "overdue-lvef"):  # the assessment the label asks for, as a draft order
             echo = self.renderer.service_request("echo", context.patient_id, issue.summary)
             suggestions.append(
                 {

@@ -151,7 +151,7 @@ def test_a_supply_that_runs_past_today_does_not_end_the_line_in_the_future(engin
 
 
 def test_a_dispense_of_an_unknown_anticancer_drug_makes_the_history_incomplete(engine: Engine):
-    record = dispense("d1", "zongertinib 60 mg tablet", "2026-04-01")
+    record = dispense("d1", "sevabertinib 60 mg tablet", "2026-04-01")
     assessment = engine.evaluate("p1", [*her2_positive_liver_patient(), record], NOW).assessment()
     assert "history-incomplete" in assessment["alerts"]
 

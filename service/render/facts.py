@@ -139,6 +139,7 @@ class PatientFacts(RendererBase):
         "early-relapse": ["lines"],
         "low-lvef": ["lvef", "lines"],
         "no-recent-lvef": ["lvef", "lines"],
+        "overdue-lvef": ["lvef", "lines"],
         "lung": ["lung", "lines"],
         "heart": ["heart", "lvef", "lines"],
         "pregnancy": ["pregnancy", "lines"],
