@@ -251,7 +251,7 @@ class OrderChecker:
         hits = evaluation.safety.cardiac_hits
         starting = tuple(a for a in agents if a in self.lvef_monitored and a not in given.ongoing and a not in hits)
         if not starting:
-            return self._lvef_overdue(evaluation, given, agents)
+            return []
         drugs = self.renderer.agents_text(starting)
         safety = evaluation.safety
         latest = safety.lvef_latest
@@ -397,7 +397,7 @@ class OrderChecker:
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
-            issues += self._lvef_before_start(evaluation, given, agents)
+            issues += self._lvef_before_start(evaluation, given, agents) or self._lvef_overdue(evaluation, given, agents)
             issues += self._not_an_option(evaluation, given, agents, issues)
             issues += self._premedication(evaluation, given, agents, drafted)
             cards.extend(self._card(evaluation, context, order, issue) for issue in self._joined(issues))

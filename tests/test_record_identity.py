@@ -106,3 +106,9 @@ def test_a_related_primary_named_by_an_absolute_or_versioned_url_is_matched(engi
             liver,
         ]
         assert _assessment(engine, chart).assessment()["metastatic"] is False, reference
+
+
+def test_a_patient_link_of_the_wrong_json_type_says_nothing(engine: Engine):
+    """A Patient.link entry that is not an object, beside a record of another id, had raised AttributeError."""
+    chart = [{**patient(), "link": ["Patient/old-7"]}, condition("c1", "icd10cm", "C50.912", "2025-01-10", patient="old-7")]
+    assert _assessment(engine, chart).record.other_patients == ["Condition/c1"]

@@ -161,7 +161,9 @@ def _sort_doubtful(
     for patient in by_type["Patient"]:
         links = patient.get("link")
         for link in links if isinstance(links, list) else ():
-            other = referenced_id(link.get("other"), "Patient") if isinstance(link, JSON_OBJECT) else None
+            if not isinstance(link, JSON_OBJECT):  # a wrong JSON type says nothing
+                continue
+            other = referenced_id(link.get("other"), "Patient")
             if patient.get("id") == patient_id and link.get("type") == "replaces" and other:
                 own_ids.add(other)
             elif other == patient_id and link.get("type") == "replaced-by" and isinstance(patient.get("id"), str):

@@ -41,7 +41,8 @@ VALUE_ELEMENTS = (
     "valueRatio",
     "valueRange",
 )
-# Words of the units an ejection fraction is written in (UCUM "%" and "1", "percent", "{fraction}").
+# The UCUM codes an ejection fraction is read in whatever its unit's name (the names: terminology.yaml
+# lvef_percent_units).
 LVEF_UNIT_CODES = frozenset({"%", "1"})  # UCUM percent and a fraction: a Quantity coded so is read whatever its unit's name
 LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast", "alt", "alp", "albumin"})
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
