@@ -301,7 +301,8 @@ def call_service(service_id: str) -> Response:
     else:
         normaliser = rt.engine.normaliser
         medications = normaliser.medications_by_reference([*order_medications, *gathered.resources])
-        cards = rt.order_checker.cards(evaluation, orders, render_context, medications) if orders else []
+        session = draft_medication_requests(context, "order-sign")  # every draft, selected or not
+        cards = rt.order_checker.cards(evaluation, orders, render_context, medications, session) if orders else []
         unreadable_orders = rt.order_checker.unreadable(orders, medications)
         problems = gathered.problems + unreadable_orders
         # Records that could not be read may hide a warning: say so whenever an order was (or could not be) checked.

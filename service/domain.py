@@ -33,6 +33,7 @@ class ReceptorResult(Value, frozen=True):
     record_id: str = ""
     dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
     ish_group: int | None = None  # an ASCO/CAP ISH group the result's words state (her2-ish)
+    specimen: str = ""  # the specimen it names (a reference, else the display, lower case); "" when none
 
 
 class CodedReceptorStatus(Value, frozen=True):
@@ -125,6 +126,10 @@ class Exposure(Value, frozen=True):
     record_id: str = ""
     curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
     end_recorded: bool = True  # False: stopped or completed with no end date, ended on its first day by the reader
+    # What the record says it was given for (reasonReference, reasonCode) and the order it carries out
+    # (an administration's ``request``, a dispense's ``authorizingPrescription``): "Condition/<id>",
+    # "icd10:<code>", "MedicationRequest/<id>". The engine leaves out another cancer's therapy.
+    reasons: tuple[str, ...] = ()
 
     @property
     def last_day(self) -> date:
@@ -151,6 +156,7 @@ class UnidentifiedTherapy(Value, frozen=True):
     end: date | None
     ongoing: bool
     curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
+    reasons: tuple[str, ...] = ()  # as Exposure.reasons
 
     def given_since(self, day: date) -> bool:
         """Given on or after ``day`` (the metastatic diagnosis), or when that cannot be told."""

@@ -13,6 +13,7 @@ from typing import Any
 from service.domain import DiseaseStatus, PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
+from service.infer.reasons import other_cancer_records
 from service.infer.receptors import ReceptorStatus, current_reports, receptor_status
 from service.infer.safety import SafetyFacts, SafetyRules
 from service.knowledge import Knowledge
@@ -47,6 +48,8 @@ class Evaluation:
     # (site, first onset) of metastases first recorded during a line with no progression on record
     # (lines.yaml new_site_on_line): read as that line's progression, and named for the clinician
     new_sites: tuple[tuple[str, date], ...] = field(default=())
+    # medication records given for another primary cancer (their reason names it): not counted in the lines
+    other_cancer_therapy: tuple[str, ...] = field(default=())
 
     @property
     def deceased(self) -> bool:
@@ -109,6 +112,7 @@ class Engine:
         self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
         self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
         self.staging_days = knowledge.terminology.regional_node_staging_days  # regional nodes of earlier staging
+        self.is_other_primary = knowledge.terminology.is_other_primary  # an ICD-10 code of another primary cancer
         self.medication_keys = frozenset(
             key
             for key, template in knowledge.services["prefetch"].items()
@@ -135,11 +139,23 @@ class Engine:
         receptors = receptor_status(results, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
-        history = self.line_rules.history(record.exposures, record.disease_statuses, since, now)
+        other_cancer = other_cancer_records(
+            record.exposures,
+            record.unidentified_anticancer,
+            record.conditions,
+            frozenset(record.other_primary_ids),
+            self.is_other_primary,
+        )
+        exposures = (
+            [e for e in record.exposures if f"{e.source_type}/{e.record_id}" not in other_cancer]
+            if other_cancer
+            else record.exposures
+        )
+        history = self.line_rules.history(exposures, record.disease_statuses, since, now)
         new_sites = self._new_sites(record, history)
         if new_sites:  # RECIST 1.1: a new lesion is progression (lines.yaml new_site_on_line)
             found = [DiseaseStatus(on=on, status="worsened", record_id=f"new site: {site}") for site, on in new_sites]
-            history = self.line_rules.history(record.exposures, [*record.disease_statuses, *found], since, now)
+            history = self.line_rules.history(exposures, [*record.disease_statuses, *found], since, now)
         if not (extent.metastatic and extent.breast_cancer):
             history = TherapyHistory(lines=[], status="naive", progression_dates=history.progression_dates)
         safety = self.safety_rules.facts(record, extent, history, now)
@@ -148,7 +164,11 @@ class Engine:
         if record.unresolved_medications:  # a record of the history names a drug nobody sent
             incomplete = (*incomplete, UNRESOLVED_MEDICATIONS)
         unidentified = (
-            tuple(therapy for therapy in record.unidentified_anticancer if therapy.given_since(since))
+            tuple(
+                therapy
+                for therapy in record.unidentified_anticancer
+                if therapy.given_since(since) and therapy.record not in other_cancer
+            )
             if since is not None and extent.breast_cancer
             else ()
         )
@@ -163,9 +183,8 @@ class Engine:
             alerts = alerts_of(self.knowledge, receptors, extent, history, safety, recommendation)
             if incomplete and extent.breast_cancer:
                 alerts = sorted({*alerts, "history-incomplete"})
-        return Evaluation(
-            record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified, new_sites
-        )
+        facts = (record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified, new_sites)
+        return Evaluation(*facts, tuple(sorted(other_cancer)))
 
     def _new_sites(self, record: PatientRecord, history: TherapyHistory) -> tuple[tuple[str, date], ...]:
         """Metastases first recorded during a line with no progression on record, more than the window after it

@@ -19,16 +19,28 @@ from service.recommend.options import relapse_months
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 from service.render.text import ordinal
 
+# Requests that group an order session's drafts (an oncology treatment plan): the MedicationRequests they
+# contain are drafts of the session too.
+_PLANS = frozenset({"RequestGroup", "CarePlan"})
+
 
 def _draft_resources(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     bundle = context.get("draftOrders")
     if not isinstance(bundle, Mapping):
         return []
-    return [
+    resources = [
         entry["resource"]
         for entry in bundle.get("entry") or []
         if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict)
     ]
+    contained = [
+        inner
+        for resource in resources
+        if resource.get("resourceType") in _PLANS and isinstance(resource.get("contained"), list)
+        for inner in resource["contained"]
+        if isinstance(inner, dict) and inner.get("resourceType") == "MedicationRequest"
+    ]
+    return resources + contained
 
 
 def draft_medications(context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -156,7 +168,10 @@ class OrderChecker:
             line = next((ln.number for ln in history.lines if ln.progressed and agent in ln.agents), None)
             source = None if agent in self.key_agents else self.never_again[agent]
             add("progressed", "warning", templates["progressed"].format(drug=display, line=line), source=source)
-        elif agent in self.key_agents and agent in given.refractory:  # relapsed soon after adjuvant use
+        elif (agent in self.key_agents or agent in self.never_again) and agent in given.refractory:
+            # Relapsed soon after its (neo)adjuvant use: that course counts as a line progressed on, so
+            # pertuzumab (offered only if never received) is warned of as a key agent is. Trastuzumab, the
+            # partner of later lines, is not.
             months = relapse_months(self.knowledge, history)
             add("early-relapse", "warning", templates["early-relapse"].format(drug=display, months=months))
         if agent in given.toxic:
@@ -383,17 +398,21 @@ class OrderChecker:
             card["selectionBehavior"] = "at-most-one"
         return prune(card)
 
-    def cards(
+    def cards(  # noqa: PLR0913
         self,
         evaluation: Evaluation,
         orders: list[dict[str, Any]],
         context: RenderContext,
         medications: Mapping[str, set[str]] | None = None,
+        session: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug."""
+        """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug. ``session``: every
+        draft of the order session (order-select checks the selected ones, ``orders``; a premedication drafted
+        beside them, selected or not, is drafted all the same)."""
         cards: list[dict[str, Any]] = []
         given = _Given.of(evaluation)
-        drafted = {self.normaliser.premedication_of(order) for order in orders} if self.tables.premedication else set()
+        drafts = session if session is not None else orders
+        drafted = {self.normaliser.premedication_of(order) for order in drafts} if self.tables.premedication else set()
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]

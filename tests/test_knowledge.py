@@ -113,6 +113,49 @@ def test_drug_names(knowledge, text, agents):
     assert refine_agents(knowledge, agents_from_name(knowledge, text)) == agents
 
 
+@pytest.mark.parametrize(
+    ("text", "agents"),
+    [
+        ("注射用曲妥珠单抗（赫赛汀）440mg", {"trastuzumab"}),
+        ("注射用恩美曲妥珠单抗（赫赛莱）160mg", {"trastuzumab-emtansine"}),  # holds 曲妥珠单抗: T-DM1 alone
+        ("注射用德曲妥珠单抗（优赫得）", {"trastuzumab-deruxtecan"}),
+        ("瑞康曲妥珠单抗", {"trastuzumab-rezetecan"}),
+        ("帕妥珠曲妥珠单抗注射液(皮下注射)", {"pertuzumab", "trastuzumab"}),  # Phesgo
+        ("曲妥珠单抗 + 帕妥珠单抗 + 多西他赛", {"docetaxel", "pertuzumab", "trastuzumab"}),
+        ("注射用紫杉醇(白蛋白结合型)", {"nab-paclitaxel"}),
+        ("歐洲紫杉醇", {"docetaxel"}),  # Taiwan's word for docetaxel holds paclitaxel's
+        ("賀癌平凍晶注射劑 440mg", {"trastuzumab"}),
+        ("马来酸吡咯替尼片（艾瑞妮）", {"pyrotinib"}),
+        ("トラスツズマブ　デルクステカン（遺伝子組換え）", {"trastuzumab-deruxtecan"}),
+        ("トラスツズマブエムタンシン", {"trastuzumab-emtansine"}),
+        ("ﾄﾗｽﾂｽﾞﾏﾌﾞ", {"trastuzumab"}),  # half-width katakana
+        ("トラスツズマブBS点滴静注用60mg「ファイザー」", {"trastuzumab"}),
+        ("ラパチニブトシル酸塩水和物", {"lapatinib"}),
+        ("フェスゴ配合皮下注MA", {"pertuzumab", "trastuzumab"}),
+        ("트라스투주맙 엠탄신", {"trastuzumab-emtansine"}),
+        ("엔허투주 100mg", {"trastuzumab-deruxtecan"}),
+        ("트라스트주맙", {"trastuzumab"}),  # the spelling news and hospitals use beside MFDS's
+        ("Herceptin 赫赛汀 + 帕捷特", {"pertuzumab", "trastuzumab"}),  # a Latin name does not end the reading
+        ("地塞米松片", set()),  # dexamethasone: no agent
+        ("Кадсила (трастузумаб эмтанзин) 160 мг", {"trastuzumab-emtansine"}),
+        ("трастузумаба эмтанзина", {"trastuzumab-emtansine"}),  # the genitive: its nominative is not inside it
+        ("Трастузумаб дерукстекан 100 мг, ліофілізат", {"trastuzumab-deruxtecan"}),
+        ("Трастузумаб (Гертикад) лиоф. 440 мг", {"trastuzumab"}),
+        ("Пер’єта", {"pertuzumab"}),
+        ("ΤΡΑΣΤΟΥΖΟΥΜΑΜΠΗ 600MG/5ML ΥΠΟΔΟΡΙΑ", {"trastuzumab"}),  # Greek capitals, no accents
+        ("τραστουζουµάµπη", {"trastuzumab"}),  # typed with the micro sign
+        ("τραστουζουμάμπης εμτανσίνης", {"trastuzumab-emtansine"}),
+        ("התרופה הרצפטין וקסלודה", {"trastuzumab", "capecitabine"}),  # Hebrew: "and" glued to Xeloda
+        ("التراستوزوماب", {"trastuzumab"}),  # Arabic: the article glued on
+        ("ยาทราสทูซูแมบ", {"trastuzumab"}),  # Thai: "drug" glued on
+        ("трастузумаб рецетекан 100 мг", set()),  # an antibody and a payload word: a conjugate, not trastuzumab
+        ("トラスツズマブ レザテカン", set()),
+    ],
+)
+def test_drug_names_in_other_scripts(knowledge, text, agents):
+    assert refine_agents(knowledge, agents_from_name(knowledge, text)) == agents
+
+
 SPREAD_WORDS = [
     "Metastatic breast cancer to liver",
     "Liver mets",

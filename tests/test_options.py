@@ -305,6 +305,29 @@ def test_an_early_relapse_after_adjuvant_t_dm1_is_not_offered_t_dm1_again(engine
     ]
 
 
+def test_an_early_relapse_after_adjuvant_pertuzumab_warns_of_a_pertuzumab_draft(engine, knowledge):
+    """Neoadjuvant THP then adjuvant HP, metastases 8 months after the last dose (inside pertuzumab's
+    12 months): a first-line order set of THP again warns of pertuzumab (the course counts as a line
+    progressed on: options.yaml never_received), not of trastuzumab, which later lines hold as a partner."""
+    adjuvant = Line(["Perjeta", "Herceptin", "docetaxel"], "2024-09-06", "2025-09-16")
+    evaluation = evaluate(engine, Patient(metastatic_on="2026-05-05", adjuvant=adjuvant))
+    assert evaluation.history.early_relapse is True
+
+    from service.order_check import OrderChecker
+
+    drafts = []
+    for number, drug in enumerate(["Perjeta", "Herceptin", "docetaxel"]):
+        draft = {"resourceType": "MedicationRequest", "id": f"d{number}", "status": "draft", "intent": "order"}
+        drafts.append(draft | {"medicationCodeableConcept": {"text": drug}})
+    cards = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge)).cards(
+        evaluation, drafts, RenderContext("h", "p1")
+    )
+    relapse = [(c["indicator"], c["summary"]) for c in cards if "relapse" in c["summary"]]
+    assert relapse == [
+        ("warning", "Metastatic relapse within 12 months of (neo)adjuvant pertuzumab: treat the disease as refractory to it")
+    ]
+
+
 def test_her2_agents_used_outside_the_us_start_lines_of_their_own(engine, knowledge):
     """Pyrotinib (China) after THP is a 2nd line; a zanidatamab trial line after it a 3rd. Read as HER2
     agents, they count for the label gates (neratinib: >= 2 prior anti-HER2 metastatic lines)."""

@@ -273,3 +273,73 @@ def test_the_next_dose_of_a_drug_given_now_with_monitoring_overdue_is_named(engi
     summary = "No ejection fraction (LVEF) in the last 3 months on trastuzumab (last: 2026-05-20): assess LVEF before this dose"
     assert [(c["indicator"], c["summary"]) for c in cards] == [("warning", summary)]
     assert [s["label"] for s in cards[0]["suggestions"]][0].startswith("Order: ")
+
+
+PREFETCHED = ("conditions", "receptors")
+
+
+def _session(client, patient, hook: str, resources: list[dict], selections: list[str] | None = None) -> list[tuple[str, str]]:
+    """The (indicator, summary) of the cards answering an order session of ``resources`` for ``patient``."""
+    entries = [{"resource": r} for r in patient.resources()]
+    context = {
+        "patientId": patient.pid,
+        "userId": "Practitioner/x",
+        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]},
+    }
+    if selections:
+        context["selections"] = selections
+    body = {
+        "hook": hook,
+        "hookInstance": "o1",
+        "context": context,
+        "prefetch": {key: {"resourceType": "Bundle", "type": "searchset", "entry": entries} for key in PREFETCHED},
+    }
+    response = client.post(PATH, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return [(card["indicator"], card["summary"]) for card in response.json["cards"]]
+
+
+def _draft(rid: str, pid: str, drug: str) -> dict:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {"text": drug},
+    }
+
+
+def test_the_drafts_a_treatment_plan_contains_are_checked(client):
+    """Held-out x03: a drafted RequestGroup (a treatment plan) whose actions are MedicationRequests it
+    contains: those are the session's drafts, and T-DXd drafted after progressing on it is warned of."""
+    from tests.patients import Line
+
+    patient = Patient(lines=[Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")])
+    plan = {
+        "resourceType": "RequestGroup",
+        "id": "plan",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient.pid}"},
+        "contained": [_draft("c1", patient.pid, "Enhertu")],
+        "action": [{"resource": {"reference": "#c1"}}],
+    }
+    cards = _session(client, patient, "order-sign", [plan])
+    assert [indicator for indicator, summary in cards if "progressed on" in summary] == ["warning"], cards
+    plan["contained"] = []
+    assert _session(client, patient, "order-sign", [plan]) == []
+
+
+def test_a_premedication_drafted_beside_the_selection_counts(client):
+    """Held-out x04: neratinib selected, loperamide drafted in the same session but not selected: the
+    label's loperamide is ordered, so no reminder; without it, the reminder comes."""
+    from tests.patients import Line
+
+    lines = [Line(["Enhertu"], "2021-07-15", "2023-01-31", progressed="2023-01-20")]
+    patient = Patient(lines=lines)
+    neratinib, loperamide = _draft("n1", patient.pid, "Nerlynx"), _draft("l1", patient.pid, "loperamide 2 mg")
+    alone = _session(client, patient, "order-select", [neratinib], ["MedicationRequest/n1"])
+    assert any("start loperamide" in summary for _indicator, summary in alone), alone
+    both = _session(client, patient, "order-select", [neratinib, loperamide], ["MedicationRequest/n1"])
+    assert not any("start loperamide" in summary for _indicator, summary in both), both

@@ -1576,6 +1576,39 @@ def test_german_metastasis_words_are_read(engine, words, sites):
 
 
 @pytest.mark.parametrize(
+    ("words", "sites", "metastatic"),
+    [
+        ("双肺多发转移瘤", ["lung"], True),  # held-out c10: Chinese words only, read as no site
+        ("多发骨转移", ["bone"], True),
+        ("肝转移，未见脑转移", ["liver"], True),  # a negation before its finding, in its own clause
+        ("脳転移なし、肝転移", ["liver"], True),  # Japanese: the negation after it
+        ("뇌 전이 없음, 간 전이", ["liver"], True),  # Korean
+        ("脑膜转移", ["leptomeninges"], True),  # the meninges, not also the brain
+        ("纵隔淋巴结转移", ["lymph-node"], True),  # mediastinal: a distant station
+        ("腋窝淋巴结转移", None, False),  # axillary: regional
+        ("疑似脑转移", None, False),  # suspected
+        ("뇌 전이 의심", None, False),
+        ("肝功能异常", None, False),  # abnormal liver function: no metastasis
+    ],
+)
+def test_metastasis_words_in_chinese_japanese_and_korean_are_read(engine, words, sites, metastatic):
+    named = condition("m", "snomed", "x", "2025-01-01")
+    named["code"] = {"text": words}
+    assessment = evaluate(engine, [patient(), condition("bc", "icd10cm", "C50.9", "2024-01-01"), named]).assessment()
+    assert (assessment.get("metastaticSites"), assessment["metastatic"]) == (sites, metastatic)
+
+
+@pytest.mark.parametrize(
+    ("words", "breast_cancer"),
+    [("左乳浸润性导管癌", True), ("右乳癌", True), ("乳がん", True), ("유방암", True), ("甲状腺乳头状癌", False)],
+)
+def test_a_breast_cancer_named_in_chinese_japanese_or_korean_is_read(engine, words, breast_cancer):
+    named = condition("bc", "snomed", "x", "2024-01-01")
+    named["code"] = {"text": words}
+    assert evaluate(engine, [patient(), named]).assessment()["breastCancer"] is breast_cancer
+
+
+@pytest.mark.parametrize(
     ("code", "words", "sites"),
     [
         (None, "Rib metastasis", ["bone"]),  # a bone by its name: read as an unnamed site ("other") before

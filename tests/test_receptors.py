@@ -623,6 +623,31 @@ def test_an_earlier_positive_her2_episode_is_named_when_the_latest_is_not(engine
 
 
 @pytest.mark.parametrize(
+    ("metastasis", "her2", "earlier"),
+    [
+        ({"display": "Core biopsy, liver segment VII (metastasis)"}, "low", date(2026, 2, 27)),
+        ({"reference": "Specimen/liver-core"}, "low", date(2026, 2, 27)),
+        ({"display": "US-guided core biopsy, left breast 2 o'clock"}, "positive", None),  # the same specimen
+        (None, "positive", None),  # no specimen named: one episode by its dates
+    ],
+)
+def test_a_test_episode_is_one_specimens(engine, metastasis, her2, earlier):
+    """Held-out x08: the primary's IHC 2+ and its reflex FISH amplified, then 17 days later a liver metastasis's
+    IHC 1+: the metastasis is another specimen, so the primary's FISH does not decide it (the latest tissue
+    result stands: HER2-low), where the 42-day episode had made it positive."""
+    breast = {"display": "US-guided core biopsy, left breast 2 o'clock"}
+    records = [
+        observation("h1", "85319-2", "2026-02-20", valueCodeableConcept={"text": "Equivocal (IHC 2+)"}, specimen=breast),
+        observation("h2", "85318-4", "2026-02-27", valueCodeableConcept={"text": "Positive (amplified)"}, specimen=breast),
+        observation("h3", "85319-2", "2026-03-16", valueCodeableConcept={"text": "Negative - HER2-low (IHC 1+)"}),
+    ]
+    if metastasis is not None:
+        records[2]["specimen"] = metastasis
+    receptors = engine.evaluate("p1", records, date(2026, 6, 1)).receptors
+    assert (receptors.her2, receptors.her2_earlier_positive) == (her2, earlier)
+
+
+@pytest.mark.parametrize(
     ("results", "hormone", "earlier"),
     [
         (

@@ -177,3 +177,33 @@ def test_receptor_and_lvef_results_named_in_japanese_or_chinese_are_read(engine:
     assessment = evaluation.assessment()
     assert (assessment["her2"], assessment["hormoneReceptor"]) == ("positive", "negative")
     assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [63]
+
+
+@pytest.mark.parametrize(
+    ("value", "hormone_receptor"),
+    [("(-)", "negative"), ("（－）", "negative"), ("( − )", "negative"), ("(+)", "unknown"), ("-", "unknown")],
+)
+def test_a_minus_sign_in_brackets_is_a_negative_receptor(engine: Engine, value: str, hormone_receptor: str):
+    """Held-out b13: a Chinese pathology report's "ER (雌激素受体)" and "PR (孕激素受体)" answered "(-)" had read as
+    no result (hormone receptor unknown). A plus sign alone is not read ("HER-2 (+)" there is IHC 1+), nor a
+    bare dash."""
+    records = [_local("e1", "ER (雌激素受体)", valueString=value), _local("p1", "PR (孕激素受体)", valueString=value)]
+    assert engine.evaluate("p1", [*_metastatic(), *records], NOW).assessment()["hormoneReceptor"] == hormone_receptor
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("ФВ ЛЖ (Симпсон), ЭхоКГ", True),
+        ("Фракция выброса левого желудочка", True),
+        ("Фракція викиду ЛШ", True),
+        ("Κλάσμα εξώθησης αριστερής κοιλίας", True),
+        ("Фракция выброса правого желудочка", False),
+        ("ФВ ПЖ", False),
+    ],
+)
+def test_an_ejection_fraction_named_in_cyrillic_or_greek_is_read(engine: Engine, name: str, read: bool):
+    """Held-out j21: a Russian echo's "ФВ ЛЖ" had read as no LVEF (monitoring overdue on trastuzumab); a right
+    ventricle's is not the LVEF the labels monitor."""
+    evaluation = engine.evaluate("p1", [*_metastatic(), _local("v1", name, valueQuantity={"value": 61, "unit": "%"})], NOW)
+    assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == ([61] if read else [])

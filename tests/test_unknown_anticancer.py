@@ -18,7 +18,14 @@ import pytest
 from service.engine import Engine
 from service.knowledge import Knowledge
 from service.render import CardRenderer, RenderContext
-from tests.conftest import condition, her2_positive_liver_patient, observation, patient, statement
+from tests.conftest import (
+    condition,
+    her2_positive_liver_patient,
+    observation,
+    patient,
+    statement,
+    untreated_her2_positive_patient,
+)
 
 NOW = date(2026, 6, 1)
 ATC = "http://www.whocc.no/atc"
@@ -169,3 +176,15 @@ def test_an_antibody_followed_by_a_payload_word_is_a_conjugate(knowledge: Knowle
     from service.knowledge import agents_from_name
 
     assert agents_from_name(knowledge, text) == agents
+
+
+def test_a_conjugate_of_an_her2_antibody_in_another_script_is_an_unknown_drug_not_the_antibody(engine):
+    """An antibody's name in Cyrillic or katakana followed by a payload word the list does not name
+    (drugs.yaml script_conjugate_payloads) is a conjugate the service does not know: the history is
+    incomplete, as "trastuzumab botidotin" makes it, where it had read as trastuzumab."""
+    for text in ("трастузумаб рецетекан 100 мг", "トラスツズマブ レザテカン点滴静注用"):
+        evaluation = engine.evaluate(
+            "p1", untreated_her2_positive_patient(statement("x", text, "2025-02-01", status="active")), NOW
+        )
+        assert "history-incomplete" in evaluation.alerts, text
+        assert [therapy.record for therapy in evaluation.unidentified_anticancer] == ["MedicationStatement/x"]

@@ -180,6 +180,18 @@ def _undated_stop(exposure: Exposure) -> bool:
     return not exposure.end_recorded and exposure.last_day == exposure.start
 
 
+def _resumes_unknown_use(same_day: list[Exposure], line: TherapyLine) -> bool:
+    """Drugs the line holds a statement of, of unknown status and with no end (FHIR "unknown": the state of
+    the use is not known, as records converted from another system state every drug): when that use ended
+    is not known, so no gap can be measured from it, and taking the same drugs again goes on with the line
+    (*convention*). A first line begun in a legacy system and continued after go-live as Phesgo had read as
+    two lines (held-out d21)."""
+    unknown = {
+        e.agent for e in line.exposures if e.status == "unknown" and not e.end_recorded and e.source_type == "MedicationStatement"
+    }
+    return bool(unknown) and all(exposure.agent in unknown for exposure in same_day)
+
+
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
     """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""
     spans: dict[str, list[tuple[date, date]]] = {}
@@ -238,7 +250,7 @@ class LineOfTherapyRules:
         ``agents`` and ``last_activity`` are the line's, kept up to date by the caller (computing them
         from the exposures at every step made the grouping quadratic in the number of records).
         """
-        if (start - last_activity).days > self.gap:
+        if (start - last_activity).days > self.gap and not _resumes_unknown_use(same_day, line):
             return True
         return any(
             exposure.agent not in agents and not self._joins_line(exposure, line, agents, progression) for exposure in same_day

@@ -61,7 +61,7 @@ def her2_status(results: list[ReceptorResult], rules: ReceptorRules) -> tuple[st
     if not her2:
         return "unknown", None, None, None
     latest_day = max(result.on for result in her2)
-    episode = [result for result in her2 if result.on >= latest_day - timedelta(days=rules.episode_days)]
+    episode = _episode(her2, rules, latest_day)
     ihc_result = _latest([r for r in episode if r.ihc_score is not None], "her2-ihc")
     ihc = ihc_result.ihc_score if ihc_result else None
     ratio = _latest(episode, "her2-ratio")
@@ -90,15 +90,29 @@ def her2_status(results: list[ReceptorResult], rules: ReceptorRules) -> tuple[st
     return "unknown", None, group, latest_day
 
 
+def _episode(her2: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> list[ReceptorResult]:
+    """The HER2 results of the test episode ending on ``latest_day``: those within ``rules.episode_days``
+    before it, of the same specimen when the results name theirs (an IHC and its reflex ISH are one
+    specimen's: a metastasis's IHC 1+ is not decided by the primary's ISH of two weeks before)."""
+    window = [result for result in her2 if result.on >= latest_day - timedelta(days=rules.episode_days)]
+    latest = {result.specimen for result in her2 if result.on == latest_day}
+    if "" in latest:
+        return window
+    return [result for result in window if not result.specimen or result.specimen in latest]
+
+
 def earlier_her2_positive(results: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> date | None:
     """The day of the most recent HER2 test episode before the latest one that was positive, if any (a
     primary HER2-positive whose metastasis tests negative: the latest episode still decides)."""
-    earlier = [r for r in results if r.kind in HER2_KINDS and r.on < latest_day - timedelta(days=rules.episode_days)]
+    her2 = [r for r in results if r.kind in HER2_KINDS]
+    episode = _episode(her2, rules, latest_day)
+    earlier = [r for r in her2 if r.on <= latest_day and r not in episode]
     while earlier:
         status, _ihc, _group, day = her2_status(earlier, rules)
         if status == "positive" or day is None:
             return day
-        earlier = [r for r in earlier if r.on < day - timedelta(days=rules.episode_days)]
+        episode = _episode(earlier, rules, day)
+        earlier = [r for r in earlier if r not in episode]
     return None
 
 

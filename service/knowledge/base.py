@@ -58,6 +58,7 @@ class Knowledge:
     metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
+    script_site_words: tuple[tuple[str, str], ...] = ()  # (word, site) in Chinese, Japanese, Korean; longest first
     body_site_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (system, code) of a bodySite -> site
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC
@@ -67,6 +68,11 @@ class Knowledge:
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
     conjugate_payloads: tuple[str, ...] = ()  # endings of an ADC's payload word (drugs.yaml unknown_anticancer)
     supportive_first_words: frozenset[str] = frozenset()  # a name beginning so names no anticancer drug (drugs.yaml)
+    # Names written in scripts with no spaces between words (Chinese, Japanese, Korean; drugs.yaml
+    # script_names), compacted (drugs.script_compact) and longest first, with the agents they mean.
+    script_names: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    script_antibodies: frozenset[str] = frozenset()  # the HER2 antibodies: a payload word after one names a conjugate
+    script_payloads: tuple[str, ...] = ()  # drugs.yaml unknown_anticancer script_conjugate_payloads
     agent_class: dict[str, str] = field(default_factory=dict)
     refinements: dict[str, str] = field(default_factory=dict)
     substitution_group: dict[str, int] = field(default_factory=dict)

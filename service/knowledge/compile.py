@@ -11,7 +11,7 @@ from typing import Any
 
 from service.knowledge.base import Knowledge, KnowledgeError, NamePattern
 from service.knowledge.cards import CardWordingError, card_wording
-from service.knowledge.drugs import ndc_product, normalise_name
+from service.knowledge.drugs import ndc_product, normalise_name, script_compact
 from service.knowledge.models import alert_rules, receptor_rules, regimen_model, rule_model, safety_tables
 
 
@@ -102,7 +102,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
         prefixes.extend((system, prefix, matcher["site"]) for prefix in matcher.get("prefixes", []))
     # Most specific first: the longest prefix that matches wins.
     knowledge.metastasis_prefixes = tuple(sorted(prefixes, key=lambda item: -len(item[1])))
-    knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    _compile_site_words(knowledge, codes)
     body_sites = codes.get("body_site_snomed", {}).get("sites", {})
     knowledge.body_site_codes = {(systems["snomed"], code): site for site, found in body_sites.items() for code in found}
     knowledge.stage_iv = re.compile(codes["stage_iv_pattern"], re.IGNORECASE)
@@ -160,6 +160,32 @@ def _compile_ndc(knowledge: Knowledge) -> None:
         knowledge.agents_by_ndc[product] = tuple(agents)
 
 
+def _compile_site_words(knowledge: Knowledge, codes: dict[str, Any]) -> None:
+    """Site words (codes.yaml site_words), and script_site_words as (word, site) longest first: 脑膜 (the
+    meninges) before 脑 (the brain)."""
+    knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    pairs = [(word, site) for site, words in codes.get("script_site_words", {}).items() for word in words]
+    knowledge.script_site_words = tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+def _compile_script_names(knowledge: Knowledge, drugs: dict[str, Any]) -> None:
+    """Names in scripts other than Latin (drugs.yaml script_names), compacted, longest first: 恩美曲妥珠单抗
+    (T-DM1) is read before the 曲妥珠单抗 (trastuzumab) inside it."""
+    scripts: dict[str, tuple[str, ...]] = {}
+    for agent, entry in drugs["agents"].items():
+        for name in entry.get("script_names", []):
+            scripts[script_compact(name)] = (agent,)
+    for combination in drugs.get("combinations", []):
+        for name in combination.get("script_names", []):
+            scripts[script_compact(name)] = tuple(combination["agents"])
+    knowledge.script_names = tuple(sorted(scripts.items(), key=lambda item: -len(item[0])))
+    knowledge.script_antibodies = frozenset(
+        agent for agent, entry in drugs["agents"].items() if entry["class"] == "her2-antibody"
+    )
+    payloads = drugs.get("unknown_anticancer", {}).get("script_conjugate_payloads", [])
+    knowledge.script_payloads = tuple(script_compact(stem) for stem in payloads)
+
+
 def _compile_drugs(knowledge: Knowledge) -> None:
     drugs = knowledge.drugs
     rxnorm, atc = knowledge.systems["rxnorm"], knowledge.systems["atc"]
@@ -186,6 +212,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
         NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
     )
     knowledge.agents_by_name = {pattern.words: pattern.agents for pattern in knowledge.name_patterns}
+    _compile_script_names(knowledge, drugs)
     by_word: dict[str, list[int]] = {}
     for index, pattern in enumerate(knowledge.name_patterns):
         by_word.setdefault(pattern.words[0], []).append(index)

@@ -15,12 +15,29 @@ from service.knowledge.base import Knowledge
 # two words, as it is when spaced; a name with digits ("tdm1", "rc48") is split the same way at start-up.
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 
+# Scripts other than Latin that drug names are written in: Greek, Cyrillic, Hebrew, Arabic, Thai, Hangul,
+# kana and CJK ideographs (with their compatibility and half-width forms). Chinese and Japanese write a
+# name with no space between its parts, or none before the form that follows it ("赫赛汀注射液").
+_SCRIPT = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3130-\u318f"
+    r"\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+)
+# What may stand between the parts of such a name: spaces, middle dots (Japanese ・, Taiwanese ‧),
+# brackets and hyphens. The katakana long-vowel mark ー is part of a word, not a gap.
+_SCRIPT_GAPS = re.compile(r"[\s・·‧()\[\]【】「」『』〔〕\-‐‑–]+")
+
+
+_KANA_MARKS = "\u3099\u309a"  # the voiced-sound marks of kana: part of the letter (ズ is not ス)
+
 
 def without_accents(text: str) -> str:
-    """The text with its accents dropped ("metástasis" -> "metastasis"); ASCII text as it is."""
+    """The text with its accents dropped ("metástasis" -> "metastasis"); ASCII text as it is. Hangul and
+    kana come back whole (recomposed; the kana's voiced marks kept: ズ is not ス), so that words in those
+    scripts are still found."""
     if text.isascii():
         return text
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    bare = "".join(ch for ch in unicodedata.normalize("NFKD", text) if ch in _KANA_MARKS or not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare)
 
 
 def ndc_product(code: str) -> str | None:
@@ -48,18 +65,82 @@ def normalise_name(text: str) -> tuple[str, ...]:
     return tuple([word for word in _WORD_SPLIT.split(without_accents(text.lower())) if word])
 
 
+def script_compact(text: str) -> str:
+    """A name in a script other than Latin as it is compared: NFKC (half-width katakana and full-width
+    Latin made ordinary), lower case, without accents (Greek tonos: "τραστουζουμάμπη" is
+    "τραστουζουμαμπη"), with no gaps (``"トラスツズマブ　デルクステカン"`` -> ``"トラスツズマブデルクステカン"``,
+    ``"Трастузумаб эмтанзин"`` -> ``"трастузумабэмтанзин"``)."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    bare = "".join(ch for ch in decomposed if ch in _KANA_MARKS or not unicodedata.combining(ch))
+    return _SCRIPT_GAPS.sub("", unicodedata.normalize("NFKC", bare))
+
+
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
     """Agents named in free text; each word is used by one name at most (longest name first).
 
     Only the names whose first word is in the text can match: they are tried, in the global order.
     A text naming no drug costs one split and a look-up a word. A text that is one name and nothing
     else ("Herceptin", the usual case) is one look-up: no other name fits in it once that one is read.
+    A text in another script (Cyrillic, Greek, Chinese, Japanese, Korean...) is also searched for the
+    names written in it (drugs.yaml ``script_names``).
     """
     name = normalise_name(text)
+    if not text.isascii() and knowledge.script_names and _SCRIPT.search(text):
+        return scan_agents(knowledge, name) | scan_script_names(knowledge, text)
     exact = knowledge.agents_by_name.get(name)
     if exact is not None:
         return set(exact)
     return scan_agents(knowledge, name)
+
+
+def scan_script_names(knowledge: Knowledge, text: str) -> set[str]:
+    """The agents named in a text by their names in scripts other than Latin, longest name first; a name
+    read is taken out of the text, so 恩美曲妥珠单抗 (T-DM1) does not also read as 曲妥珠单抗 (trastuzumab), nor
+    "трастузумаб эмтанзин" as "трастузумаб". An HER2 antibody's name followed by a payload word
+    (``script_conjugate``) names a conjugate, not the antibody."""
+    return _script_scan(knowledge, text)[0]
+
+
+def script_conjugate(knowledge: Knowledge, text: str) -> str | None:
+    """The words of an antibody-drug conjugate the list does not name, in a script other than Latin: an HER2
+    antibody's name followed by a payload word (drugs.yaml ``script_conjugate_payloads``), as
+    "трастузумаб рецетекан" would be; None if the text names none."""
+    if text.isascii() or not knowledge.script_names or not _SCRIPT.search(text):
+        return None
+    return _script_scan(knowledge, text)[1]
+
+
+def _script_scan(knowledge: Knowledge, text: str) -> tuple[set[str], str | None]:
+    compact = script_compact(text)
+    found: set[str] = set()
+    conjugate = None
+    for written, agents in knowledge.script_names:
+        if written in compact:
+            compact = compact.replace(written, "\0")
+            named = _payload_after(knowledge, text, written) if knowledge.script_antibodies.issuperset(agents) else None
+            if named is None:
+                found.update(agents)
+            else:
+                conjugate = conjugate or named
+    return found, conjugate
+
+
+def _payload_after(knowledge: Knowledge, text: str, written: str) -> str | None:
+    """The antibody's name and the word after it, when a payload word follows every time it stands in the
+    text ("трастузумаб емтанзин"), else None."""
+    spaced = _SCRIPT_GAPS.sub(" ", script_compact_spaced(text))
+    following = re.findall(re.escape(written) + r" ?(\w*)", spaced)
+    payloads = knowledge.script_payloads
+    if payloads and following and all(any(stem in word for stem in payloads) for word in following):
+        return f"{written} {following[0]}"
+    return None
+
+
+def script_compact_spaced(text: str) -> str:
+    """``script_compact`` with its spaces kept (one each): the words after a name are still words."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    bare = "".join(ch for ch in decomposed if ch in _KANA_MARKS or not unicodedata.combining(ch))
+    return " ".join(unicodedata.normalize("NFKC", bare).split())
 
 
 def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:

@@ -44,6 +44,61 @@ def to_date(value: Any) -> date | None:
     return None
 
 
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_DATE_WORDS = re.compile(r"(?:(\d{1,2})/(\d{1,2})/|(\d{1,2})/|([a-z]{3,9})\.?\s+)?(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+
+
+def date_in_words(value: Any) -> date | None:
+    """A date written as text, as records converted from another system give a Condition's onset
+    (``onsetString``): "2019", "11/2022" and "Nov 2022" (the month's first day), "2022-11" and "2022-11-15";
+    "11/15/2022" only when one of its first two numbers cannot be a month (15/11/2022 and 11/15/2022 both
+    read; 05/11/2022 is day-month or month-day: not read). Anything else is None."""
+    found = _DATE_WORDS.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+    month_day = _month_and_day(found.groups()) if found is not None else None
+    if found is None or month_day is None:
+        return None
+    try:
+        return date(int(found.group(5)), *month_day)
+    except ValueError:
+        return None
+
+
+def _month_and_day(groups: tuple[str | None, ...]) -> tuple[int, int] | None:
+    """(month, day) of ``_DATE_WORDS``'s groups, None when the words do not settle the month."""
+    first, second, month_slash, month_name, _year, iso_month, iso_day = groups
+    if iso_month is not None:
+        before = (first, month_slash, month_name)
+        return (int(iso_month), int(iso_day or 1)) if before == (None, None, None) else None
+    if first is not None and second is not None:
+        a, b = int(first), int(second)
+        return (b, a) if a > 12 >= b else (a, b) if b > 12 >= a else None
+    if month_slash is not None:
+        return int(month_slash), 1
+    if month_name is not None:
+        return (_MONTHS[month_name], 1) if month_name in _MONTHS else None
+    return 1, 1
+
+
 def raw_list(value: Any) -> list[Any]:
     """A raw JSON array as it is, anything else (absent, null, a number, an object) as no items."""
     return value if isinstance(value, list) else []

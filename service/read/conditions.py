@@ -24,6 +24,7 @@ from service.read.common import (
     coding_pair,
     codings,
     concept_texts,
+    date_in_words,
     raw_codings,
     raw_concept_texts,
     raw_list,
@@ -63,6 +64,15 @@ _SENTENCES = re.compile(r"[.;!?](?:\s+|$)|\n")  # a note's sentences (a decimal 
 _RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a site whenever first recorded
 # Condition.abatement[x]: any of them given says the condition has ended (FHIR).
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
+
+
+def _onset_given(condition: Any) -> date | None:
+    """The onset a Condition gives (onset[x]; a month or year in ``onsetString`` too), not the day it was recorded."""
+    return (
+        to_date(condition.onsetDateTime)
+        or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
+        or date_in_words(condition.onsetString)
+    )
 
 
 def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: date | None, record_id: str) -> None:
@@ -153,7 +163,7 @@ class ConditionReader:
         from_text = spread_from_text = stage_iv = doubted = False
         more_sites: tuple[str, ...] = ()
         if not primary and site is None and not secondary_profile:
-            primary, sites, regional, stage_iv, doubted = self._read_text(raw)
+            primary, sites, regional, stage_iv, doubted = self._read_text_unless_other(raw, code_codings)
             site, more_sites = (sites[0], sites[1:]) if sites else (None, ())
             from_text = primary or site is not None
             if not from_text:
@@ -178,7 +188,7 @@ class ConditionReader:
                 record.unconfirmed.append(f"Condition/{record_id or '?'} (in part)")
         elif spread_from_text:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
-        recorded_only = on is not None and condition.onsetDateTime is None and condition.onsetPeriod is None
+        recorded_only = on is not None and _onset_given(condition) is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
         self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
@@ -228,11 +238,7 @@ class ConditionReader:
 
     @staticmethod
     def _onset(condition: Any) -> date | None:
-        return (
-            to_date(condition.onsetDateTime)
-            or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
-            or to_date(condition.recordedDate or condition.assertedDate or condition.dateRecorded)
-        )
+        return _onset_given(condition) or to_date(condition.recordedDate or condition.assertedDate or condition.dateRecorded)
 
     # -- a personal history of breast cancer (terminology.yaml breast_history) --------------------
     def _read_breast_history(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
@@ -270,6 +276,9 @@ class ConditionReader:
             self._read_pregnancy(raw, code_codings, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
+    def _coded_other_primary(self, code_codings: list[tuple[str, str]]) -> bool:
+        return any(system == self._icd10 and self.terminology.is_other_primary(code) for system, code in code_codings)
+
     def _read_other_primary(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
         """A Condition coded as a primary cancer of another site: named when current. True when so coded."""
         code = next((c for system, c in code_codings if system == self._icd10 and self.terminology.is_other_primary(c)), None)
@@ -277,11 +286,11 @@ class ConditionReader:
             return False
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is not None:
+            if condition.id:  # whatever its status: a metastasis or a drug may name it as theirs
+                record.other_primary_ids.add(f"Condition/{condition.id}")
             statuses = status_codes(condition.clinicalStatus)
             if not statuses or statuses & _ACTIVE_STATUSES:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
-                if condition.id:
-                    record.other_primary_ids.add(f"Condition/{condition.id}")
         return True
 
     # -- findings a label rule is about: lung disease (safety.yaml lung), heart failure (heart) ---------
@@ -648,10 +657,25 @@ class ConditionReader:
         # A German compound names its site before "metasta" ("lebermetastasen": leber, the liver).
         words = [word[: word.index("metasta")] if "metasta" in word[1:] else word for word in words]
         found = list(dict.fromkeys(self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words))
+        found += [site for site in self._script_sites(texts) if site not in found]
         if "leptomeninges" in found:
             found.remove("leptomeninges")
             found.insert(0, "leptomeninges")
         return found
+
+    def _script_sites(self, texts: list[str]) -> list[str]:
+        """Sites named in Chinese, Japanese or Korean words (codes.yaml script_site_words), which are not
+        spaced: found within the text, longest first, each taken out once read (脑膜, the meninges, is not
+        also 脑, the brain)."""
+        found: list[str] = []
+        for text in texts:
+            if text.isascii():
+                continue
+            for word, site in self.knowledge.script_site_words:
+                if word in text:
+                    text = text.replace(word, " ")
+                    found.append(site)
+        return list(dict.fromkeys(found))
 
     def _says_recurrence(self, primary: Any) -> bool:
         """Whether a breast primary stating stage IV says the disease came back (terminology.yaml
@@ -681,7 +705,7 @@ class ConditionReader:
         ("not confirmed", "ruled out", "?") qualifies the whole text. A text with "history of" keeps
         its old reading: negated whole, for the breast-history reader.
         """
-        terminology = self.terminology
+        terminology = self.terminology.for_text(text)
         negation, uncertain = terminology.text_negation, terminology.text_uncertain
         if not negation.search(text) and not uncertain.search(text):
             return text, ""  # the usual case
@@ -710,7 +734,7 @@ class ConditionReader:
         the cancer. Split only when both sides name a finding, the cue is not two-sided ("X vs Y",
         terminology.yaml text.two_sided) and does not negate the primary itself; else ("", the whole
         clause, whether any of it negates), as the whole clause was read before."""
-        terminology = self.terminology
+        terminology = self.terminology.for_text(clause)
         cues = [match for match in (terminology.text_negation.search(clause), terminology.text_uncertain.search(clause)) if match]
         first = min(cues, key=lambda match: match.start())
         negates = first.re is terminology.text_negation
@@ -727,16 +751,27 @@ class ConditionReader:
 
     def _names_finding(self, clause: str) -> bool:
         """Whether a clause names a finding of its own: a cancer, a metastasis, a stage, a site."""
-        terminology = self.terminology
+        terminology = self.terminology.for_text(clause)
         if terminology.text_finding.search(clause) or terminology.text_secondary.search(clause):
             return True
         return bool(terminology.text_stage_iv.search(clause)) or bool(self._sites_from_texts([clause]))
 
     def _names_spread(self, raw: Mapping[str, Any]) -> bool:
         """Whether a Condition's words hold a word every metastasis or stage IV in words holds (a cheap test)."""
-        hints = self.terminology.text_spread_hints
         lowered = [without_accents(text.lower()) for text in raw_concept_texts(raw.get("code"))]
+        hints = self.terminology.for_text(" ".join(lowered)).text_spread_hints
         return any(hint in text for text in lowered for hint in hints)
+
+    def _read_text_unless_other(
+        self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]]
+    ) -> tuple[bool, tuple[str, ...], bool, bool, bool]:
+        """``_read_text``, but nothing for a Condition coded as another primary cancer, whose words are about
+        that cancer ("Adenocarcinoma of gastric antrum, with liver metastases" names no metastasis of the
+        breast's). The codes are looked at only when the words found something (the usual case: they do not)."""
+        found = self._read_text(raw)
+        if (found[0] or found[1] or found[3]) and self._coded_other_primary(code_codings):
+            return False, (), False, False, found[4]
+        return found
 
     def _read_text(self, raw: Mapping[str, Any], coded_primary: bool = False) -> tuple[bool, tuple[str, ...], bool, bool, bool]:
         """(breast primary, metastasis sites, the first a regional node, stage IV, a cancer or metastasis
@@ -754,6 +789,7 @@ class ConditionReader:
             return False, (), False, False, False
         texts = [certain for certain, _ in pairs if certain.strip()]
         doubted_text = " ; ".join(doubt for _, doubt in pairs if doubt.strip())
+        terminology = terminology.for_text(" ; ".join([*texts, doubted_text]))
         doubted = bool(doubted_text) and bool(
             terminology.text_secondary.search(doubted_text) or terminology.text_primary.search(doubted_text)
         )

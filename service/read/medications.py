@@ -24,17 +24,19 @@ from typing import Any
 
 from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, Premedication, UnidentifiedTherapy
 from service.knowledge import Knowledge, agents_from_name, refine_agents
-from service.knowledge.drugs import ndc_product, normalise_name
+from service.knowledge.drugs import ndc_product, normalise_name, script_conjugate
 from service.read.common import (
     JSON_OBJECT,
     URN_UUID,
     coding_pair,
     codings,
     concept_texts,
+    raw_codings,
     raw_list,
     raw_mapping,
     raw_text,
     reference_of,
+    referenced_id,
     to_date,
     validated,
 )
@@ -63,6 +65,8 @@ DAYS_SUPPLY_UNITS = {"d", "day", "days"}
 MAX_DAYS_SUPPLY = 366  # a longer supply is not believed: the dispense covers its own day
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan", "option"}  # FHIR request-intent: not (yet) an order
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
+# Where a record says what it was given for, or which order it carries out (``MedicationReader._reasons``).
+_REASON_KEYS = frozenset({"reasonReference", "reasonCode", "request", "authorizingPrescription"})
 
 
 def medication_key(reference: str) -> str:
@@ -129,6 +133,7 @@ class MedicationReader:
         self._max_interval_days = int(interval.get("max_days", 0))
         unknown = knowledge.drugs.get("unknown_anticancer", {})
         self._atc = knowledge.systems["atc"]
+        self._icd10 = knowledge.systems["icd10cm"]
         self._anticancer_atc = tuple(unknown.get("atc_prefixes", []))
         self._anticancer_suffixes = tuple(unknown.get("name_suffixes", []))
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
@@ -250,10 +255,40 @@ class MedicationReader:
             end = end or start
         stop_reason = self._read_stop(raw, model, record, agents, end or start)
         curative = self._curative(raw, model)
+        reasons = self._reasons(raw)
         for agent in sorted(agents):
             record.exposures.append(
-                Exposure(agent, start, end, ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded)
+                Exposure(
+                    agent,
+                    start,
+                    end,
+                    ongoing,
+                    status,
+                    stop_reason,
+                    resource_type,
+                    model.id or "",
+                    curative,
+                    end_recorded,
+                    reasons,
+                )
             )
+
+    def _reasons(self, raw: Mapping[str, Any]) -> tuple[str, ...]:
+        """What a record says it was given for, and the order it carries out (``Exposure.reasons``)."""
+        if _REASON_KEYS.isdisjoint(raw):
+            return ()  # most records: one look-up, no more
+        references, concepts = raw.get("reasonReference"), raw.get("reasonCode")
+        request, prescriptions = raw.get("request"), raw.get("authorizingPrescription")
+        found = [f"Condition/{named}" for reference in raw_list(references) if (named := referenced_id(reference, "Condition"))]
+        for concept in raw_list(concepts):
+            found.extend(
+                f"icd10:{code.strip().upper()}" for system, code in raw_codings(concept, self._aliases) if system == self._icd10
+            )
+        for reference in (request, *raw_list(prescriptions)):
+            named = referenced_id(reference, "MedicationRequest")
+            if named:
+                found.append(f"MedicationRequest/{named}")
+        return tuple(found)
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
     def _drug_words(
@@ -285,6 +320,9 @@ class MedicationReader:
         code = next((code for code in atc if code.startswith(self._anticancer_atc)), None)
         if code is not None:
             return code
+        conjugate = next((pair for text in texts if (pair := script_conjugate(self.knowledge, text))), None)
+        if conjugate is not None:  # "трастузумаб рецетекан": a conjugate of an HER2 antibody, not the antibody
+            return conjugate
         supportive = self.knowledge.supportive_first_words
         names = [name for name in map(normalise_name, texts) if not (name and name[0] in supportive)]
         words = (word for name in names for word in name)
@@ -328,7 +366,9 @@ class MedicationReader:
             if start is not None:
                 record.premedications.append(Premedication(premedication, start, end or start, ongoing))
             return
-        therapy = UnidentifiedTherapy(reference_of(raw), str(named), start, end, ongoing, self._curative(raw, model))
+        therapy = UnidentifiedTherapy(
+            reference_of(raw), str(named), start, end, ongoing, self._curative(raw, model), self._reasons(raw)
+        )
         record.unidentified_anticancer.append(therapy)
 
     def _premedication_in(self, atc: list[str], texts: list[str]) -> str | None:

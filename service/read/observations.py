@@ -17,6 +17,8 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
+from msgspec.structs import replace
+
 from service.domain import UNDATED, CancerCondition, DiseaseStatus, Finding, PatientRecord, Pregnancy
 from service.knowledge import Knowledge
 from service.knowledge.drugs import without_accents
@@ -53,6 +55,18 @@ def _contained_members(panel: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         for item in contained
         if isinstance(item, JSON_OBJECT) and item.get("resourceType") == "Observation" and item.get("id") in referenced
     ]
+
+
+def _specimen_of(raw: Mapping[str, Any]) -> str:
+    """The specimen a result names: its reference (another resource's; a contained one's ``#id`` says
+    nothing across results), else its display, lower case; "" when none."""
+    specimen = raw.get("specimen")
+    if not isinstance(specimen, JSON_OBJECT):
+        return ""
+    reference = raw_text(specimen.get("reference")) or ""
+    if reference and not reference.startswith("#"):
+        return reference.split("/_history/")[0].lower()
+    return (raw_text(specimen.get("display")) or "").strip().lower()
 
 
 def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
@@ -274,11 +288,12 @@ class ObservationReader:
             record.read_from_text.append(f"Observation/{record_id or '?'}")
         if on is None:
             record.undated.append(f"Observation/{record_id or '?'}")
+        specimen = _specimen_of(raw) if "specimen" in raw else ""
         if kind:
-            self._read_value(kind, observation, on, record_id, record)
+            self._read_value(kind, observation, on, record_id, record, specimen)
         for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
             if component_kind:
-                self._read_value(component_kind, component, on, record_id, record)
+                self._read_value(component_kind, component, on, record_id, record, specimen)
         if kind in RECEPTOR_KINDS or component_kinds:  # when it was reported, should a re-issue of it be sent too
             issued = raw["issued"] if "issued" in raw else None
             record.receptor_reports[record_id] = (issued, observation.status in _REISSUED)
@@ -293,12 +308,15 @@ class ObservationReader:
             return None
         return validated(raw, record)
 
-    def _read_value(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
-        """Decode the value[x] of an Observation or component for one kind."""
+    def _read_value(  # noqa: PLR0913
+        self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord, specimen: str = ""
+    ) -> None:
+        """Decode the value[x] of an Observation or component for one kind; ``specimen``: the one it names."""
         dated = on is not None
         when = on or UNDATED
         if kind in RECEPTOR_KINDS:
-            record.receptors += self.values.receptor_results(kind, holder, when, record_id, dated)
+            results = self.values.receptor_results(kind, holder, when, record_id, dated)
+            record.receptors += [replace(result, specimen=specimen) for result in results] if specimen else results
         elif kind in LAB_KINDS:
             self._read_lab(kind, holder, when, record_id, record, dated)
         elif kind in ("stage-group", "m-category"):

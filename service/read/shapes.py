@@ -134,6 +134,9 @@ class Condition(Shape, frozen=True):
     bodySite: list[CodeableConcept] | None = None  # noqa: N815
     onsetDateTime: DateTime | None = None  # noqa: N815
     onsetPeriod: Period | None = None  # noqa: N815
+    # Free text, as sent; read only when it is a month or a year ("11/2022", "2019", "March 2021"), as
+    # records converted from another system give an onset (service/read/common.py date_in_words).
+    onsetString: Any = None  # noqa: N815
     abatementDateTime: DateTime | None = None  # noqa: N815
     abatementPeriod: Period | None = None  # noqa: N815
     recordedDate: DateTime | None = None  # noqa: N815

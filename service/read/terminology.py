@@ -11,7 +11,7 @@ cardiomyopathy)?
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.read.common import stated_in_words
@@ -149,6 +149,16 @@ class Terminology:
     range_sex_words: re.Pattern[str] | None = None
     # Words of a unit an ejection fraction is read in (terminology.yaml lvef_percent_units): "%", "procent".
     lvef_percent_units: tuple[str, ...] = LVEF_PERCENT_UNITS
+    # The same value sets with the text patterns that also read Chinese, Japanese and Korean words
+    # (terminology.yaml text.cjk), for a text in those scripts (``for_text``); None when there are none.
+    cjk: Terminology | None = None
+
+    def for_text(self, text: str) -> Terminology:
+        """The value sets to read ``text`` with: those that also read Chinese, Japanese and Korean words
+        for a text in those scripts, else these (the patterns every other text is read with stay as cheap)."""
+        if self.cjk is None or text.isascii() or not _CJK.search(text):
+            return self
+        return self.cjk
 
     def is_other_primary(self, code: str) -> bool:
         """An ICD-10 code of a primary cancer other than the breast's (terminology.yaml other_primary)."""
@@ -183,6 +193,31 @@ class Terminology:
         return system == icd10cm and code.startswith(self.regional_node_icd10_prefixes)
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")  # kana, ideographs, Hangul
+
+
+def _with_cjk(terminology: Terminology, cjk: dict[str, Any]) -> Terminology:
+    """``terminology`` whose text patterns also match the Chinese, Japanese and Korean ones (text.cjk)."""
+
+    def both(pattern: re.Pattern[str], key: str) -> re.Pattern[str]:
+        return re.compile(f"{pattern.pattern}|{cjk[key]}", pattern.flags) if key in cjk else pattern
+
+    separator = terminology.text_clause_separator
+    return replace(
+        terminology,
+        text_negation=both(terminology.text_negation, "negation"),
+        text_uncertain=both(terminology.text_uncertain, "uncertain"),
+        text_clause_separator=re.compile(f"({separator.pattern[1:-1]}|{cjk['clause_separator']})")
+        if "clause_separator" in cjk
+        else separator,
+        text_finding=both(terminology.text_finding, "finding"),
+        text_primary=both(terminology.text_primary, "primary"),
+        text_secondary=both(terminology.text_secondary, "secondary"),
+        text_stage_iv=both(terminology.text_stage_iv, "stage_iv"),
+        text_spread_hints=terminology.text_spread_hints + tuple(cjk.get("spread_hints", ())),
+    )
+
+
 def compile_terminology(document: dict[str, Any], observation_kinds: set[str]) -> Terminology:
     """The value sets of a schema-checked ``terminology.yaml`` (service/knowledge/load.py reads and checks it)."""
     kinds = [kind for group in document["latest_only_groups"] for kind in group] + list(document["observation_kinds_snomed"])
@@ -191,7 +226,9 @@ def compile_terminology(document: dict[str, Any], observation_kinds: set[str]) -
     for kind in kinds:
         if kind not in observation_kinds:
             raise TerminologyError(f"'{kind}' is not an observation kind of codes.yaml")
-    return _compile(document)
+    compiled = _compile(document)
+    cjk = document["text"].get("cjk")
+    return replace(compiled, cjk=_with_cjk(compiled, cjk)) if cjk else compiled
 
 
 def _codes(concepts: list[dict[str, Any]]) -> frozenset[str]:

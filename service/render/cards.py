@@ -11,13 +11,23 @@ from service.render.prune import _built_clean, prune, prune_except
 from service.render.summary import SummaryCard
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+_BRIEF = 5  # records a data-card line names before it counts the rest
 SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose values hold no empty value as built
 UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
 DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
 OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
+OTHER_CANCER_THERAPY = (
+    "Not counted in the lines of therapy, given for another primary cancer (the record or its order names it): "
+)
 OTHER_PATIENT = "Not used, a record of another patient (its subject names another Patient): "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "
+
+
+def _listed_briefly(refs: tuple[str, ...]) -> str:
+    """The first few references and how many more: an order per dose would fill the card."""
+    shown = ", ".join(refs[:_BRIEF])
+    return shown if len(refs) <= _BRIEF else f"{shown} and {len(refs) - _BRIEF} more"
 
 
 class CardRenderer(SummaryCard):
@@ -90,6 +100,8 @@ class CardRenderer(SummaryCard):
         problems += [UNCONFIRMED + ref for ref in record.unconfirmed]
         problems += [SPREAD_FROM_NAME + ref for ref in record.spread_from_name]
         problems += [f"{UNIDENTIFIED}{therapy.record} ({therapy.named})" for therapy in evaluation.unidentified_anticancer]
+        if evaluation.other_cancer_therapy and evaluation.extent.breast_cancer:
+            problems.append(OTHER_CANCER_THERAPY + _listed_briefly(evaluation.other_cancer_therapy))
         problems += [DATED_BY_ASSERTION + ref for ref in record.dated_by_assertion]
         if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
             problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]

@@ -1,0 +1,62 @@
+"""Therapy given for another cancer: medication records whose reason names another primary cancer.
+
+A medication record says what it was given for in ``reasonReference`` (a Condition) or ``reasonCode``
+(FHIR R4 MedicationRequest, MedicationStatement, MedicationAdministration). One given for another
+primary cancer (a Condition read as one, ``terminology.yaml other_primary``, or an ICD-10 code of one)
+is that cancer's therapy, not a line of the breast cancer's: capecitabine for a colon cancer,
+carboplatin and paclitaxel for an ovarian cancer, leuprolide for a prostate cancer. An administration
+or dispense carries out its order (``request``, ``authorizingPrescription``) and is given for what the
+order names. A record that names the breast cancer, or nothing, is the breast cancer's (*convention*,
+docs/clinical-rules.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from service.domain import CancerCondition, Exposure, UnidentifiedTherapy
+
+_BREAST_CODE = "C50"
+_ORDER = "MedicationRequest/"
+
+
+def _given_for(
+    reasons: tuple[str, ...], other: frozenset[str], breast: frozenset[str], is_other_code: Callable[[str], bool]
+) -> str | None:
+    """ "breast" when a reason names the breast cancer, else "other" when one names another cancer, else None."""
+    named_other = False
+    for reason in reasons:
+        if reason.startswith("icd10:"):
+            code = reason[6:]
+            if code.startswith(_BREAST_CODE):
+                return "breast"
+            named_other = named_other or is_other_code(code)
+        elif reason in breast:
+            return "breast"
+        elif reason in other:
+            named_other = True
+    return "other" if named_other else None
+
+
+def other_cancer_records(
+    exposures: Iterable[Exposure],
+    unidentified: Iterable[UnidentifiedTherapy],
+    conditions: Iterable[CancerCondition],
+    other_primaries: frozenset[str],
+    is_other_code: Callable[[str], bool],
+) -> frozenset[str]:
+    """The "Type/id" of the medication records given for another primary cancer (the module's rule)."""
+    records = [(f"{e.source_type}/{e.record_id}", e.reasons) for e in exposures if e.reasons]
+    records += [(therapy.record, therapy.reasons) for therapy in unidentified if therapy.reasons]
+    if not records:
+        return frozenset()
+    breast = frozenset(
+        f"Condition/{c.record_id}" for c in conditions if c.record_id and not (c.related and c.related in other_primaries)
+    )
+    said = {key: _given_for(reasons, other_primaries, breast, is_other_code) for key, reasons in records}
+    orders = frozenset(key for key, found in said.items() if found == "other" and key.startswith(_ORDER))
+    return frozenset(
+        key
+        for key, reasons in records
+        if said[key] == "other" or (said[key] is None and any(reason in orders for reason in reasons))
+    )
