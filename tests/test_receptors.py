@@ -622,20 +622,27 @@ def test_an_earlier_positive_her2_episode_is_named_when_the_latest_is_not(engine
     assert (receptors.her2, receptors.her2_earlier_positive) == (status, earlier)
 
 
+BREAST_CORE = {"display": "US-guided core biopsy, left breast 2 o'clock"}
+
+
 @pytest.mark.parametrize(
-    ("metastasis", "her2", "earlier"),
+    ("breast", "metastasis", "her2", "earlier"),
     [
-        ({"display": "Core biopsy, liver segment VII (metastasis)"}, "low", date(2026, 2, 27)),
-        ({"reference": "Specimen/liver-core"}, "low", date(2026, 2, 27)),
-        ({"display": "US-guided core biopsy, left breast 2 o'clock"}, "positive", None),  # the same specimen
-        (None, "positive", None),  # no specimen named: one episode by its dates
+        (BREAST_CORE, {"display": "Core biopsy, liver segment VII (metastasis)"}, "low", date(2026, 2, 27)),
+        ({"reference": "Specimen/breast-core"}, {"reference": "Specimen/liver-core"}, "low", date(2026, 2, 27)),
+        (BREAST_CORE, BREAST_CORE, "positive", None),  # the same specimen
+        (BREAST_CORE, {"display": "Left breast, core needle biopsy, block A2"}, "positive", None),  # the breast in other words
+        (BREAST_CORE, {"display": "Tissue block A1"}, "positive", None),  # words naming no place decide nothing
+        (BREAST_CORE, {"reference": "Specimen/liver-core"}, "positive", None),  # a reference beside words: not compared
+        (BREAST_CORE, None, "positive", None),  # no specimen named: one episode by its dates
     ],
 )
-def test_a_test_episode_is_one_specimens(engine, metastasis, her2, earlier):
+def test_a_test_episode_is_one_specimens(engine, breast, metastasis, her2, earlier):
     """Held-out x08: the primary's IHC 2+ and its reflex FISH amplified, then 17 days later a liver metastasis's
     IHC 1+: the metastasis is another specimen, so the primary's FISH does not decide it (the latest tissue
-    result stands: HER2-low), where the 42-day episode had made it positive."""
-    breast = {"display": "US-guided core biopsy, left breast 2 o'clock"}
+    result stands: HER2-low), where the 42-day episode had made it positive. Only specimens named by two
+    references, or by words of two places (codes.yaml her2_test_episode specimen_words), are told apart: a
+    send-out FISH often describes the same block otherwise."""
     records = [
         observation("h1", "85319-2", "2026-02-20", valueCodeableConcept={"text": "Equivocal (IHC 2+)"}, specimen=breast),
         observation("h2", "85318-4", "2026-02-27", valueCodeableConcept={"text": "Positive (amplified)"}, specimen=breast),

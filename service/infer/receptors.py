@@ -96,9 +96,10 @@ def _episode(her2: list[ReceptorResult], rules: ReceptorRules, latest_day: date)
     specimen's: a metastasis's IHC 1+ is not decided by the primary's ISH of two weeks before)."""
     window = [result for result in her2 if result.on >= latest_day - timedelta(days=rules.episode_days)]
     latest = {result.specimen for result in her2 if result.on == latest_day}
-    if "" in latest:
+    if "" in latest or len({specimen[:3] for specimen in latest}) > 1:
         return window
-    return [result for result in window if not result.specimen or result.specimen in latest]
+    kind = next(iter(latest))[:3]  # "ref" or "at:": a reference and a display are not compared
+    return [result for result in window if result.specimen[:3] != kind or result.specimen in latest]
 
 
 def earlier_her2_positive(results: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> date | None:

@@ -59,6 +59,9 @@ class Knowledge:
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
     script_site_words: tuple[tuple[str, str], ...] = ()  # (word, site) in Chinese, Japanese, Korean; longest first
+    # (word, place) by which a HER2 result's specimen display names the breast or a distant site
+    # (codes.yaml her2_test_episode specimen_words): distant words first.
+    specimen_words: tuple[tuple[str, str], ...] = ()
     body_site_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (system, code) of a bodySite -> site
     stage_iv: re.Pattern[str] = re.compile("")
     agent_by_coding: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (system, code): RxNorm, ATC

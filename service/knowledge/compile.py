@@ -130,7 +130,10 @@ def _compile_models(knowledge: Knowledge) -> None:
             tables, monitored_agents=tables.monitored_agents | knowledge.agents_of_class(*monitored_classes)
         )
     knowledge.safety_tables = tables
-    episode_days = int(knowledge.raw["codes"]["her2_test_episode"]["days"])
+    episode = knowledge.raw["codes"]["her2_test_episode"]
+    episode_days = int(episode["days"])
+    places = episode.get("specimen_words", {})
+    knowledge.specimen_words = tuple((word, place) for place in ("distant", "breast") for word in places.get(place, []))
     knowledge.receptor_rules = receptor_rules(knowledge.raw["receptors"], episode_days, knowledge.her2_negative_by_ihc_score)
     try:
         knowledge.card_wording = card_wording(knowledge.cards)

@@ -57,16 +57,18 @@ def _contained_members(panel: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ]
 
 
-def _specimen_of(raw: Mapping[str, Any]) -> str:
-    """The specimen a result names: its reference (another resource's; a contained one's ``#id`` says
-    nothing across results), else its display, lower case; "" when none."""
+def _specimen_of(raw: Mapping[str, Any], words: tuple[tuple[str, str], ...]) -> str:
+    """The specimen a result names, as ``ReceptorResult.specimen`` compares it: "ref:<reference>" (another
+    resource's; a contained one's ``#id`` says nothing across results), else "at:breast" or "at:distant" by
+    the words of its display (codes.yaml her2_test_episode specimen_words); "" when it names neither."""
     specimen = raw.get("specimen")
     if not isinstance(specimen, JSON_OBJECT):
         return ""
     reference = raw_text(specimen.get("reference")) or ""
     if reference and not reference.startswith("#"):
-        return reference.split("/_history/")[0].lower()
-    return (raw_text(specimen.get("display")) or "").strip().lower()
+        return "ref:" + reference.split("/_history/")[0].lower()
+    display = (raw_text(specimen.get("display")) or "").lower()
+    return next((f"at:{place}" for word, place in words if word in display), "") if display else ""
 
 
 def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
@@ -288,7 +290,7 @@ class ObservationReader:
             record.read_from_text.append(f"Observation/{record_id or '?'}")
         if on is None:
             record.undated.append(f"Observation/{record_id or '?'}")
-        specimen = _specimen_of(raw) if "specimen" in raw else ""
+        specimen = _specimen_of(raw, self.knowledge.specimen_words) if "specimen" in raw else ""
         if kind:
             self._read_value(kind, observation, on, record_id, record, specimen)
         for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
