@@ -33,7 +33,7 @@ class ReceptorResult(Value, frozen=True):
     record_id: str = ""
     dated: bool = True  # False: the record gave no date; ``on`` is then UNDATED
     ish_group: int | None = None  # an ASCO/CAP ISH group the result's words state (her2-ish)
-    specimen: str = ""  # the specimen it names: "ref:<reference>", "at:breast", "at:distant" or "" (observations._specimen_of)
+    specimen: str = ""  # the place its specimen's display names: "at:breast", "at:distant" or "" (observations._specimen_of)
 
 
 class CodedReceptorStatus(Value, frozen=True):

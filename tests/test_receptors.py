@@ -629,20 +629,23 @@ BREAST_CORE = {"display": "US-guided core biopsy, left breast 2 o'clock"}
     ("breast", "metastasis", "her2", "earlier"),
     [
         (BREAST_CORE, {"display": "Core biopsy, liver segment VII (metastasis)"}, "low", date(2026, 2, 27)),
-        ({"reference": "Specimen/breast-core"}, {"reference": "Specimen/liver-core"}, "low", date(2026, 2, 27)),
+        ({"reference": "Specimen/breast-core"}, {"reference": "Specimen/liver-core"}, "positive", None),  # references: not told
         (BREAST_CORE, BREAST_CORE, "positive", None),  # the same specimen
         (BREAST_CORE, {"display": "Left breast, core needle biopsy, block A2"}, "positive", None),  # the breast in other words
         (BREAST_CORE, {"display": "Tissue block A1"}, "positive", None),  # words naming no place decide nothing
-        (BREAST_CORE, {"reference": "Specimen/liver-core"}, "positive", None),  # a reference beside words: not compared
+        (BREAST_CORE, {"reference": "Specimen/liver-core"}, "positive", None),  # a reference names no place
         (BREAST_CORE, None, "positive", None),  # no specimen named: one episode by its dates
     ],
 )
-def test_a_test_episode_is_one_specimens(engine, breast, metastasis, her2, earlier):
+# (held-out d38, the other way round: a liver metastasis's IHC 3+, then the primary's archival block re-tested
+# by FISH, negative, dated two days later: the metastasis is the more recent tissue, HER2-positive;
+# test_an_archival_block_re_tested_later_does_not_decide_the_metastasis)
+def test_a_metastasis_biopsy_is_an_episode_of_its_own(engine, breast, metastasis, her2, earlier):
     """Held-out x08: the primary's IHC 2+ and its reflex FISH amplified, then 17 days later a liver metastasis's
     IHC 1+: the metastasis is another specimen, so the primary's FISH does not decide it (the latest tissue
-    result stands: HER2-low), where the 42-day episode had made it positive. Only specimens named by two
-    references, or by words of two places (codes.yaml her2_test_episode specimen_words), are told apart: a
-    send-out FISH often describes the same block otherwise."""
+    result stands: HER2-low), where the 42-day episode had made it positive. Only the places specimens'
+    displays name are told apart (codes.yaml her2_test_episode specimen_words): a send-out FISH often
+    describes the same block otherwise, and a reference does not say which tissue is the more recent."""
     records = [
         observation("h1", "85319-2", "2026-02-20", valueCodeableConcept={"text": "Equivocal (IHC 2+)"}, specimen=breast),
         observation("h2", "85318-4", "2026-02-27", valueCodeableConcept={"text": "Positive (amplified)"}, specimen=breast),
@@ -652,6 +655,16 @@ def test_a_test_episode_is_one_specimens(engine, breast, metastasis, her2, earli
         records[2]["specimen"] = metastasis
     receptors = engine.evaluate("p1", records, date(2026, 6, 1)).receptors
     assert (receptors.her2, receptors.her2_earlier_positive) == (her2, earlier)
+
+
+def test_an_archival_block_re_tested_later_does_not_decide_the_metastasis(engine):
+    liver = {"display": "Core biopsy, liver (metastasis)"}
+    block = {"display": "Paraffin block S22-14471 A2 (left breast core, 2022)"}
+    records = [
+        observation("h1", "85319-2", "2026-05-11", valueCodeableConcept={"text": "3+ (Positive)"}, specimen=liver),
+        observation("h2", "85318-4", "2026-05-13", valueCodeableConcept={"text": "NOT AMPLIFIED"}, specimen=block),
+    ]
+    assert engine.evaluate("p1", records, date(2026, 6, 1)).receptors.her2 == "positive"
 
 
 @pytest.mark.parametrize(

@@ -92,14 +92,14 @@ def her2_status(results: list[ReceptorResult], rules: ReceptorRules) -> tuple[st
 
 def _episode(her2: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> list[ReceptorResult]:
     """The HER2 results of the test episode ending on ``latest_day``: those within ``rules.episode_days``
-    before it, of the same specimen when the results name theirs (an IHC and its reflex ISH are one
-    specimen's: a metastasis's IHC 1+ is not decided by the primary's ISH of two weeks before)."""
+    before it; when they name both the breast and a distant site as their specimens' places, the distant
+    site's (and those naming no place): a metastasis's biopsy is the more recent tissue, whatever day its
+    results or an archival block's bear, and its IHC 1+ is not decided by the primary's ISH."""
     window = [result for result in her2 if result.on >= latest_day - timedelta(days=rules.episode_days)]
-    latest = {result.specimen for result in her2 if result.on == latest_day}
-    if "" in latest or len({specimen[:3] for specimen in latest}) > 1:
-        return window
-    kind = next(iter(latest))[:3]  # "ref" or "at:": a reference and a display are not compared
-    return [result for result in window if result.specimen[:3] != kind or result.specimen in latest]
+    places = {result.specimen for result in window if result.specimen}
+    if places == {"at:breast", "at:distant"}:
+        return [result for result in window if result.specimen != "at:breast"]
+    return window
 
 
 def earlier_her2_positive(results: list[ReceptorResult], rules: ReceptorRules, latest_day: date) -> date | None:

@@ -58,15 +58,11 @@ def _contained_members(panel: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _specimen_of(raw: Mapping[str, Any], words: tuple[tuple[str, str], ...]) -> str:
-    """The specimen a result names, as ``ReceptorResult.specimen`` compares it: "ref:<reference>" (another
-    resource's; a contained one's ``#id`` says nothing across results), else "at:breast" or "at:distant" by
-    the words of its display (codes.yaml her2_test_episode specimen_words); "" when it names neither."""
+    """The place a result's specimen display names, as ``ReceptorResult.specimen`` compares it: "at:breast"
+    or "at:distant" (codes.yaml her2_test_episode specimen_words); "" when it names neither, or none."""
     specimen = raw.get("specimen")
     if not isinstance(specimen, JSON_OBJECT):
         return ""
-    reference = raw_text(specimen.get("reference")) or ""
-    if reference and not reference.startswith("#"):
-        return "ref:" + reference.split("/_history/")[0].lower()
     display = (raw_text(specimen.get("display")) or "").lower()
     return next((f"at:{place}" for word, place in words if word in display), "") if display else ""
 
