@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import draft_order
 from tests.patients import Patient
 
 PATH = "/cds-services/her2-mbc-order-check"
@@ -300,14 +301,7 @@ def _session(client, patient, hook: str, resources: list[dict], selections: list
 
 
 def _draft(rid: str, pid: str, drug: str) -> dict:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{pid}"},
-        "medicationCodeableConcept": {"text": drug},
-    }
+    return draft_order(rid, pid, medicationCodeableConcept={"text": drug})
 
 
 def test_the_drafts_a_treatment_plan_contains_are_checked(client):
