@@ -127,7 +127,7 @@ class Exposure(Value, frozen=True):
     curative: bool = False  # marked curative, adjuvant or neoadjuvant: never a metastatic line
     end_recorded: bool = True  # False: stopped or completed with no end date, ended on its first day by the reader
     # What the record says it was given for (reasonReference, reasonCode) and the order it carries out
-    # (an administration's ``request``, a dispense's ``authorizingPrescription``): "Condition/<id>",
+    # (an administration's ``request``, a dispense's ``authorizingPrescription``, a statement's ``basedOn``): "Condition/<id>",
     # "icd10:<code>", "MedicationRequest/<id>". The engine leaves out another cancer's therapy.
     reasons: tuple[str, ...] = ()
 

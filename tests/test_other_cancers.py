@@ -140,3 +140,27 @@ def test_another_primarys_words_and_stage_say_nothing_of_the_breast_cancer(engin
     assert evaluation.extent.metastatic_date == date(2025, 10, 1)
     assert evaluation.extent.sites == ("lung",)
     assert [line["start"] for line in evaluation.assessment()["lineOfTherapy"]["history"]] == ["2025-10-20"]
+
+
+def test_a_statement_based_on_an_order_for_another_cancer_is_that_cancers(engine):
+    """A MedicationStatement's basedOn names the order it reports: given for what the order names."""
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "carbo-order",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "carboplatin"},
+        "authoredOn": "2026-01-05",
+        "reasonCode": [{"coding": [coding("icd10cm", "C56.9")]}],
+    }
+    taken = statement(
+        "carbo", "carboplatin", "2026-01-05", "2026-05-18", basedOn=[{"reference": "MedicationRequest/carbo-order"}]
+    )
+    assert [line["line"] for line in _lines(engine, [*_breast_cancer_on_thp(), order, taken])] == [1]
+    assert [
+        line["line"]
+        for line in _lines(
+            engine, [*_breast_cancer_on_thp(), order, statement("carbo", "carboplatin", "2026-01-05", "2026-05-18")]
+        )
+    ] == [1, 2]

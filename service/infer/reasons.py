@@ -4,9 +4,9 @@ A medication record says what it was given for in ``reasonReference`` (a Conditi
 (FHIR R4 MedicationRequest, MedicationStatement, MedicationAdministration). One given for another
 primary cancer (a Condition read as one, ``terminology.yaml other_primary``, or an ICD-10 code of one)
 is that cancer's therapy, not a line of the breast cancer's: capecitabine for a colon cancer,
-carboplatin and paclitaxel for an ovarian cancer, leuprolide for a prostate cancer. An administration
-or dispense carries out its order (``request``, ``authorizingPrescription``) and is given for what the
-order names. A record that names the breast cancer, or nothing, is the breast cancer's (*convention*,
+carboplatin and paclitaxel for an ovarian cancer, leuprolide for a prostate cancer. An administration,
+dispense or statement carries out its order (``request``, ``authorizingPrescription``, ``basedOn``) and
+is given for what the order names. A record that names the breast cancer, or nothing, is the breast cancer's (*convention*,
 docs/clinical-rules.md).
 """
 
@@ -23,7 +23,8 @@ _ORDER = "MedicationRequest/"
 def _given_for(
     reasons: tuple[str, ...], other: frozenset[str], breast: frozenset[str], is_other_code: Callable[[str], bool]
 ) -> str | None:
-    """ "breast" when a reason names the breast cancer, else "other" when one names another cancer, else None."""
+    """What the reasons say: "breast" when one names the breast cancer, else "other" when one names another
+    cancer, else None."""
     named_other = False
     for reason in reasons:
         if reason.startswith("icd10:"):
@@ -46,8 +47,9 @@ def other_cancer_records(
     is_other_code: Callable[[str], bool],
 ) -> frozenset[str]:
     """The "Type/id" of the medication records given for another primary cancer (the module's rule)."""
-    records = [(f"{e.source_type}/{e.record_id}", e.reasons) for e in exposures if e.reasons]
-    records += [(therapy.record, therapy.reasons) for therapy in unidentified if therapy.reasons]
+    # A record with no id is passed over: its key would be every id-less record's of its type.
+    records = [(f"{e.source_type}/{e.record_id}", e.reasons) for e in exposures if e.reasons and e.record_id]
+    records += [(t.record, t.reasons) for t in unidentified if t.reasons and not t.record.endswith("/?")]
     if not records:
         return frozenset()
     breast = frozenset(

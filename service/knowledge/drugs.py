@@ -25,8 +25,6 @@ _SCRIPT = re.compile(
 # What may stand between the parts of such a name: spaces, middle dots (Japanese ・, Taiwanese ‧),
 # brackets and hyphens. The katakana long-vowel mark ー is part of a word, not a gap.
 _SCRIPT_GAPS = re.compile(r"[\s・·‧()\[\]【】「」『』〔〕\-‐‑–]+")
-
-
 _KANA_MARKS = "\u3099\u309a"  # the voiced-sound marks of kana: part of the letter (ズ is not ス)
 
 
@@ -70,9 +68,14 @@ def script_compact(text: str) -> str:
     Latin made ordinary), lower case, without accents (Greek tonos: "τραστουζουμάμπη" is
     "τραστουζουμαμπη"), with no gaps (``"トラスツズマブ　デルクステカン"`` -> ``"トラスツズマブデルクステカン"``,
     ``"Трастузумаб эмтанзин"`` -> ``"трастузумабэмтанзин"``)."""
+    return _SCRIPT_GAPS.sub("", _script_normal(text))
+
+
+def _script_normal(text: str) -> str:
+    """NFKC, lower case, without accents (kana keep their voiced marks)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     bare = "".join(ch for ch in decomposed if ch in _KANA_MARKS or not unicodedata.combining(ch))
-    return _SCRIPT_GAPS.sub("", unicodedata.normalize("NFKC", bare))
+    return unicodedata.normalize("NFKC", bare)
 
 
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
@@ -128,19 +131,12 @@ def _script_scan(knowledge: Knowledge, text: str) -> tuple[set[str], str | None]
 def _payload_after(knowledge: Knowledge, text: str, written: str) -> str | None:
     """The antibody's name and the word after it, when a payload word follows every time it stands in the
     text ("трастузумаб емтанзин"), else None."""
-    spaced = _SCRIPT_GAPS.sub(" ", script_compact_spaced(text))
+    spaced = " ".join(_SCRIPT_GAPS.sub(" ", _script_normal(text)).split())  # one space between words
     following = re.findall(re.escape(written) + r" ?(\w*)", spaced)
     payloads = knowledge.script_payloads
     if payloads and following and all(any(stem in word for stem in payloads) for word in following):
         return f"{written} {following[0]}"
     return None
-
-
-def script_compact_spaced(text: str) -> str:
-    """``script_compact`` with its spaces kept (one each): the words after a name are still words."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    bare = "".join(ch for ch in decomposed if ch in _KANA_MARKS or not unicodedata.combining(ch))
-    return " ".join(unicodedata.normalize("NFKC", bare).split())
 
 
 def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:

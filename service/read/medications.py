@@ -66,7 +66,7 @@ MAX_DAYS_SUPPLY = 366  # a longer supply is not believed: the dispense covers it
 EXCLUDED_REQUEST_INTENTS = {"proposal", "plan", "option"}  # FHIR request-intent: not (yet) an order
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 # Where a record says what it was given for, or which order it carries out (``MedicationReader._reasons``).
-_REASON_KEYS = frozenset({"reasonReference", "reasonCode", "request", "authorizingPrescription"})
+_REASON_KEYS = frozenset({"reasonReference", "reasonCode", "request", "authorizingPrescription", "basedOn"})
 
 
 def medication_key(reference: str) -> str:
@@ -255,23 +255,9 @@ class MedicationReader:
             end = end or start
         stop_reason = self._read_stop(raw, model, record, agents, end or start)
         curative = self._curative(raw, model)
-        reasons = self._reasons(raw)
+        facts = (ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded, self._reasons(raw))
         for agent in sorted(agents):
-            record.exposures.append(
-                Exposure(
-                    agent,
-                    start,
-                    end,
-                    ongoing,
-                    status,
-                    stop_reason,
-                    resource_type,
-                    model.id or "",
-                    curative,
-                    end_recorded,
-                    reasons,
-                )
-            )
+            record.exposures.append(Exposure(agent, start, end, *facts))
 
     def _reasons(self, raw: Mapping[str, Any]) -> tuple[str, ...]:
         """What a record says it was given for, and the order it carries out (``Exposure.reasons``)."""
@@ -284,7 +270,7 @@ class MedicationReader:
             found.extend(
                 f"icd10:{code.strip().upper()}" for system, code in raw_codings(concept, self._aliases) if system == self._icd10
             )
-        for reference in (request, *raw_list(prescriptions)):
+        for reference in (request, *raw_list(prescriptions), *raw_list(raw.get("basedOn"))):  # the order it carries out
             named = referenced_id(reference, "MedicationRequest")
             if named:
                 found.append(f"MedicationRequest/{named}")
