@@ -112,7 +112,6 @@ class Engine:
         self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
         self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
         self.staging_days = knowledge.terminology.regional_node_staging_days  # regional nodes of earlier staging
-        self.is_other_primary = knowledge.terminology.is_other_primary  # an ICD-10 code of another primary cancer
         self.medication_keys = frozenset(
             key
             for key, template in knowledge.services["prefetch"].items()
@@ -144,7 +143,7 @@ class Engine:
             record.unidentified_anticancer,
             record.conditions,
             frozenset(record.other_primary_ids),
-            self.is_other_primary,
+            self.knowledge.terminology,
         )
         exposures = (
             [e for e in record.exposures if f"{e.source_type}/{e.record_id}" not in other_cancer]

@@ -32,6 +32,13 @@ EXPECTED = json.loads((HELDOUT / "expected.json").read_text(encoding="utf-8"))
 NOW = date.fromisoformat(EXPECTED["evaluateAs"])
 
 
+@pytest.fixture(scope="module")
+def heldout_app(tmp_path_factory):
+    """One service for the cases posted over HTTP (hook requests, order sessions): built once, not per case."""
+    folder = tmp_path_factory.mktemp("heldout")
+    return create_app({"database_url": f"sqlite:///{folder}/h.sqlite3", "evaluation_date": EXPECTED["evaluateAs"]})
+
+
 def _bundle(path: Path) -> list[dict[str, Any]]:
     return bundle_resources(json.loads(path.read_text(encoding="utf-8")))
 
@@ -55,13 +62,12 @@ def test_a_held_out_patient_reads_as_its_tester_expected(engine, knowledge, name
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED["hooks"]))
-def test_a_held_out_hook_request_is_answered_as_its_tester_expected(tmp_path, name):
+def test_a_held_out_hook_request_is_answered_as_its_tester_expected(heldout_app, name):
     """A patient-view request as an EHR fills the service's prefetch (searchsets with includes, next links
     and warnings, null and absent keys, OperationOutcomes, every Observation in every key), posted as it is."""
     case = EXPECTED["hooks"][name]
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/h.sqlite3", "evaluation_date": EXPECTED["evaluateAs"]})
     body = json.loads((HELDOUT / "hooks" / f"{name}.json").read_text(encoding="utf-8"))
-    response = app.test_client().post("/cds-services/her2-mbc-guidance", json=body)
+    response = heldout_app.test_client().post("/cds-services/her2-mbc-guidance", json=body)
     assert response.status_code == case.get("httpStatus", 200), response.get_data(as_text=True)[:300]
     if response.status_code == 200:
         _reads_as_expected(case, response.json["cards"][0]["extension"]["her2-cds-assessment"])
@@ -131,7 +137,7 @@ def test_a_held_out_order_gets_the_warning_its_tester_expected(engine, knowledge
 
 
 @pytest.mark.parametrize("name", ORDER_SETS)
-def test_a_held_out_order_set_gets_the_warnings_its_tester_expected(tmp_path, knowledge, name):
+def test_a_held_out_order_set_gets_the_warnings_its_tester_expected(heldout_app, knowledge, name):
     """An order session of several drafts, posted to the order-check service as an EHR sends it: the
     patient's records through the service's own prefetch templates (with the Medications they reference, as
     an ``_include`` returns them), every draft of the session in ``context.draftOrders`` (with the plans,
@@ -142,8 +148,7 @@ def test_a_held_out_order_set_gets_the_warnings_its_tester_expected(tmp_path, kn
     drafts = [r for r in resources if _of_the_session(r)]
     records = [r for r in resources if not any(r is draft for draft in drafts)]
     medications = [r for r in resources if r.get("resourceType") == "Medication"]
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/o.sqlite3", "evaluation_date": EXPECTED["evaluateAs"]})
-    prefetch = prefetch_for(records, app.extensions["her2cds"].templates, knowledge)
+    prefetch = prefetch_for(records, heldout_app.extensions["her2cds"].templates, knowledge)
     for key in ("medicationStatements", "medicationRequests", "medicationAdministrations", "medicationDispenses"):
         if prefetch[key].get("entry"):
             prefetch[key]["entry"] += [{"resource": medication, "search": {"mode": "include"}} for medication in medications]
@@ -160,6 +165,6 @@ def test_a_held_out_order_set_gets_the_warnings_its_tester_expected(tmp_path, kn
         "context": context,
         "prefetch": prefetch,
     }
-    response = app.test_client().post("/cds-services/her2-mbc-order-check", json=body)
+    response = heldout_app.test_client().post("/cds-services/her2-mbc-order-check", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     _warned_as_expected(case, response.json["cards"])

@@ -44,6 +44,20 @@ def _leuprolide(rid: str, on: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _order(rid: str, drug: str, authored: str, **reason: Any) -> dict[str, Any]:
+    """A completed MedicationRequest of ``drug`` for p1 with the reason given."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": drug},
+        "authoredOn": authored,
+        **reason,
+    }
+
+
 def _lines(engine, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = engine.evaluate("p1", resources, NOW).assessment()["lineOfTherapy"].get("history", [])
     return history
@@ -53,16 +67,9 @@ def test_a_drug_given_for_another_cancer_starts_no_line(engine):
     """A man's prostate cancer on leuprolide before his breast cancer's metastases: the leuprolide
     (its order names the prostate cancer, its doses carry out that order) is not a first line of its own."""
     prostate = condition("pca", "icd10cm", "C61", "2024-02-12")
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "leup-order",
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "leuprolide acetate (ELIGARD) 22.5 mg"},
-        "authoredOn": "2024-03-04",
-        "reasonReference": [{"reference": "Condition/pca"}],
-    }
+    order = _order(
+        "leup-order", "leuprolide acetate (ELIGARD) 22.5 mg", "2024-03-04", reasonReference=[{"reference": "Condition/pca"}]
+    )
     doses = [
         _leuprolide(f"leup-{n}", on, request={"reference": "MedicationRequest/leup-order"})
         for n, on in enumerate(["2025-06-02", "2025-09-01", "2025-12-01", "2026-03-02"])
@@ -144,16 +151,7 @@ def test_another_primarys_words_and_stage_say_nothing_of_the_breast_cancer(engin
 
 def test_a_statement_based_on_an_order_for_another_cancer_is_that_cancers(engine):
     """A MedicationStatement's basedOn names the order it reports: given for what the order names."""
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "carbo-order",
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "carboplatin"},
-        "authoredOn": "2026-01-05",
-        "reasonCode": [{"coding": [coding("icd10cm", "C56.9")]}],
-    }
+    order = _order("carbo-order", "carboplatin", "2026-01-05", reasonCode=[{"coding": [coding("icd10cm", "C56.9")]}])
     taken = statement(
         "carbo", "carboplatin", "2026-01-05", "2026-05-18", basedOn=[{"reference": "MedicationRequest/carbo-order"}]
     )

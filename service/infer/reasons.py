@@ -12,26 +12,24 @@ docs/clinical-rules.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from service.domain import CancerCondition, Exposure, UnidentifiedTherapy
+from service.read.terminology import Terminology
 
-_BREAST_CODE = "C50"
 _ORDER = "MedicationRequest/"
 
 
-def _given_for(
-    reasons: tuple[str, ...], other: frozenset[str], breast: frozenset[str], is_other_code: Callable[[str], bool]
-) -> str | None:
+def _given_for(reasons: tuple[str, ...], other: frozenset[str], breast: frozenset[str], terminology: Terminology) -> str | None:
     """What the reasons say: "breast" when one names the breast cancer, else "other" when one names another
     cancer, else None."""
     named_other = False
     for reason in reasons:
         if reason.startswith("icd10:"):
             code = reason[6:]
-            if code.startswith(_BREAST_CODE):
+            if code.startswith(terminology.breast_icd10_prefixes):
                 return "breast"
-            named_other = named_other or is_other_code(code)
+            named_other = named_other or terminology.is_other_primary(code)
         elif reason in breast:
             return "breast"
         elif reason in other:
@@ -44,9 +42,10 @@ def other_cancer_records(
     unidentified: Iterable[UnidentifiedTherapy],
     conditions: Iterable[CancerCondition],
     other_primaries: frozenset[str],
-    is_other_code: Callable[[str], bool],
+    terminology: Terminology,
 ) -> frozenset[str]:
-    """The "Type/id" of the medication records given for another primary cancer (the module's rule)."""
+    """The "Type/id" of the medication records given for another primary cancer (the module's rule): by
+    terminology.yaml's breast primary and other_primary codes."""
     # A record with no id is passed over: its key would be every id-less record's of its type.
     records = [(f"{e.source_type}/{e.record_id}", e.reasons) for e in exposures if e.reasons and e.record_id]
     records += [(t.record, t.reasons) for t in unidentified if t.reasons and not t.record.endswith("/?")]
@@ -55,7 +54,7 @@ def other_cancer_records(
     breast = frozenset(
         f"Condition/{c.record_id}" for c in conditions if c.record_id and not (c.related and c.related in other_primaries)
     )
-    said = {key: _given_for(reasons, other_primaries, breast, is_other_code) for key, reasons in records}
+    said = {key: _given_for(reasons, other_primaries, breast, terminology) for key, reasons in records}
     orders = frozenset(key for key, found in said.items() if found == "other" and key.startswith(_ORDER))
     return frozenset(
         key

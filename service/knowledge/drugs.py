@@ -72,10 +72,8 @@ def script_compact(text: str) -> str:
 
 
 def _script_normal(text: str) -> str:
-    """NFKC, lower case, without accents (kana keep their voiced marks)."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    bare = "".join(ch for ch in decomposed if ch in _KANA_MARKS or not unicodedata.combining(ch))
-    return unicodedata.normalize("NFKC", bare)
+    """NFKC, lower case, without accents (kana keep their voiced marks: ``without_accents``)."""
+    return unicodedata.normalize("NFKC", without_accents(text.lower()))
 
 
 def agents_from_name(knowledge: Knowledge, text: str) -> set[str]:
