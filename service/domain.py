@@ -82,6 +82,7 @@ class CancerCondition(Value, frozen=True):
     ended: bool = False  # its clinical status says it has ended (inactive, resolved, remission)
     ended_on: date | None = None  # the day its record says it ended (abatement[x]), when given
     side: str | None = None  # left | right: the side a breast primary or a regional node is on, when named
+    station: str = ""  # a regional node's named station: regional (any side) | axillary (regional on the cancer's side)
     recurred: bool = False  # a regional node or a stage IV primary says it came back (recurrence, relapse)
     related: str = ""  # "Condition/id": the primary cancer a metastasis names as its own (mCODE's extension)
 
@@ -200,6 +201,8 @@ class PatientRecord:
     other_primary_ids: set[str] = field(default_factory=set)  # their "Condition/id" (a metastasis may name one)
     # MedicationStatements dated only by dateAsserted (when the statement was made, not when the drug was taken)
     dated_by_assertion: list[str] = field(default_factory=list)
+    # those of them that ended, re-entering a drug dated records gave earlier (a reconciliation): no line
+    re_entered: list[str] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

@@ -181,6 +181,27 @@ def test_a_drug_stopped_for_heart_failure_names_it(engine, knowledge, reason, na
         assert heart == []
 
 
+@pytest.mark.parametrize(
+    ("status", "lvef_on", "lvef", "named"),
+    [
+        ("resolved", "2026-10-01", 57, False),  # recovered, checked since and normal (held-out y05)
+        ("inactive", "2026-10-01", 57, False),
+        ("active", "2026-10-01", 57, True),  # current
+        ("resolved", "2026-10-01", 45, True),  # the LVEF since is low
+        ("resolved", "2025-04-01", 57, True),  # no LVEF after it
+    ],
+)
+def test_a_recovered_heart_failure_is_not_named_on_an_order(engine, knowledge, status, lvef_on, lvef, named):
+    """A past cardiomyopathy whose LVEF went back to normal, measured after it (safety.yaml heart recovered):
+    heart function was assessed since, as each label asks. It had warned on a T-DXd order."""
+    clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
+    cardiomyopathy = condition("cm", "icd10cm", "I42.0", "2025-09-12", clinicalStatus=clinical)
+    lv = observation("lv", "10230-1", lvef_on, valueQuantity={"value": lvef, "unit": "%"})
+    cards = _order_cards(engine, knowledge, [*her2_positive_liver_patient(), cardiomyopathy, lv], "Enhertu")
+    heart = [card["summary"] for card in cards if card["summary"].startswith("Heart failure or cardiomyopathy")]
+    assert bool(heart) is named, heart
+
+
 def _summary_detail(engine, knowledge, resources):
     evaluation = engine.evaluate("p1", resources, NOW)
     return CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[0]["detail"]

@@ -1752,6 +1752,11 @@ def test_a_metastasis_that_ended_before_the_breast_cancer_was_recorded_is_anothe
         (("C50.412", "Breast cancer, left"), ("Left axillary lymph node metastasis", None), False),
         (("C50.412", "Breast cancer, left"), ("Axillary lymph node metastasis", None), False),
         (("C50.919", "Breast cancer, bilateral"), ("Right axillary lymph node metastasis", None), False),
+        # The sides in other languages' words (terminology.yaml laterality_words, laterality_script_words).
+        (("C50.9", "Carcinoma de mama izquierda"), ("Metástasis ganglionar axilar derecha", None), True),
+        (("C50.9", "Carcinoma de mama izquierda"), ("Metástasis ganglionar axilar izquierda", None), False),
+        (("C50.9", "右乳腺癌"), ("左腋窝淋巴结转移", None), True),
+        (("C50.9", "Cancer du sein droit"), ("Adénopathie axillaire gauche métastatique", None), True),
     ],
 )
 def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(engine, primary, node, metastatic):
@@ -1767,6 +1772,48 @@ def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(eng
     extent = evaluate(engine, [patient(), breast, lymph]).extent
     assert extent.metastatic is metastatic
     assert extent.sites == (("lymph-node",) if metastatic else ())
+
+
+@pytest.mark.parametrize(
+    ("primary", "node", "sites"),
+    [
+        # A node its record names at a regional station is regional disease (AJCC N): no site of the
+        # metastatic disease, though distant disease is recorded. It had been listed (seven testers).
+        (("C50.412", "Breast cancer, left"), ("C77.3", "Left axillary lymph node metastasis", None), ["liver"]),
+        (("C50.412", "Breast cancer"), ("C77.3", "Axillary lymph node metastasis", "Left axilla"), ["liver"]),
+        (("C50.911", "Breast cancer"), ("C77.0", "Right supraclavicular lymph node metastasis", None), ["liver"]),
+        (("C50.911", "Breast cancer"), ("C77.0", "Supraclavicular lymph node metastasis", None), ["liver"]),
+        (("C50.911", "Breast cancer"), ("C77.1", "Internal mammary lymph node metastasis", None), ["liver"]),
+        (("C50.911", "Breast cancer"), ("C77.3", "Sentinel lymph node metastasis", None), ["liver"]),
+        (("C50.9", "左乳浸润性导管癌"), ("C77.3", "左腋窝淋巴结转移", None), ["liver"]),
+        (("C50.9", "Carcinoma de mama izquierda"), ("C77.3", "Metástasis ganglionar axilar izquierda", None), ["liver"]),
+        # No station named, or an axillary node whose side cannot be told against the primary's: it may be
+        # distant, a site once distant disease is recorded (contract: with stage IV / M1).
+        (("C50.412", "Breast cancer, left"), ("C77.3", "Axillary lymph node metastasis", None), ["liver", "lymph-node"]),
+        (("C50.919", "Breast cancer"), ("C77.3", "Left axillary lymph node metastasis", None), ["liver", "lymph-node"]),
+        (("C50.412", "Breast cancer, left"), ("C77.9", "Lymph node metastases", None), ["liver", "lymph-node"]),
+        # The station on the other side: contralateral, distant (in Spanish and Finnish words too).
+        (
+            ("C50.9", "Carcinoma de mama izquierda"),
+            ("C77.3", "Metástasis ganglionar axilar derecha", None),
+            ["liver", "lymph-node"],
+        ),
+        (("C50.9", "Vasemman rinnan syöpä"), ("C77.3", "Oikean kainalon imusolmukemetastaasi", None), ["liver", "lymph-node"]),
+    ],
+)
+def test_a_node_named_at_a_regional_station_is_no_site_of_the_metastatic_disease(engine, primary, node, sites):
+    code, text = primary
+    breast = {**condition("bc", "icd10cm", code, "2026-01-10"), "code": {"coding": [coding("icd10cm", code)], "text": text}}
+    node_code, words, body = node
+    lymph = {
+        **condition("ln", "icd10cm", node_code, "2026-04-20"),
+        "code": {"coding": [coding("icd10cm", node_code)], "text": words},
+    }
+    if body:
+        lymph["bodySite"] = [{"text": body}]
+    liver = condition("liver", "icd10cm", "C78.7", "2026-04-20")
+    extent = evaluate(engine, [patient(), breast, lymph, liver]).extent
+    assert extent.metastatic and list(extent.sites) == sites
 
 
 def test_secondary_to_gives_a_cause_not_a_metastasis(engine):

@@ -3,10 +3,12 @@
 Distant disease is a metastasis condition of a distant site, a stage IV group or an M1 category.
 Regional lymph nodes (``regional-node``: ipsilateral axillary, internal mammary, infra- and
 supraclavicular) are not distant, unless on the side opposite the only breast with cancer (a
-contralateral node, distant); they count as a site only when distant disease is recorded, and not
-when their record says they had ended (resolved, inactive, remission) and is dated before the first
-distant record, nor when recorded more than the staging window (AJCC's four months) before it (the
-nodes of an earlier, treated early-stage cancer are not a site of its relapse). A
+contralateral node, distant). A node whose record names a regional station (an axillary node on the
+cancer's side, a clavicular or internal mammary one) is never a site; a node of no named station counts
+as a site only when distant disease is recorded, and not when its record says it had ended (resolved,
+inactive, remission) and is dated before the first distant record, nor when recorded more than the
+staging window (AJCC's four months) before it (the nodes of an earlier, treated early-stage cancer are
+not a site of its relapse). A
 recorded cM0/pM0 (``no-distant``) stands until a distant record dated after it. A metastasis whose
 record ended (abatement[x]) before the breast primary was first recorded is another cancer's. A personal history of
 breast cancer (``history``) is the breast cancer when distant disease is recorded: ICD-10-CM codes the
@@ -46,6 +48,16 @@ def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool)
     if m0_on is None:  # an undated M0 gives way to any distant record
         return True
     return condition.on is not None and condition.on > m0_on
+
+
+def _named_regional(node: CancerCondition, sides: set[str]) -> bool:
+    """A node its record names at a regional station (terminology.yaml regional_nodes stations): clavicular,
+    internal mammary, ipsilateral or sentinel, or axillary on the side of the only breast with cancer.
+    Regional disease (AJCC N): not a site of the metastatic disease. A node of no named station, or an axillary
+    one whose side cannot be told against the primary's, may be distant: a site once distant disease is recorded."""
+    if node.station == "regional":
+        return True
+    return node.station == "axillary" and node.side is not None and len(sides) == 1 and node.side in sides
 
 
 def _ended_before(node: CancerCondition, first: CancerCondition | None) -> bool:
@@ -103,6 +115,7 @@ def disease_extent(
             for c in conditions
             if c.role == "regional-node"
             and c not in distant
+            and not _named_regional(c, sides)
             and not _ended_before(c, first)
             and not _staged_before(c, first, staging_days)
         ]

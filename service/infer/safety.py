@@ -103,6 +103,15 @@ def _latest_liver_labs(labs: list[LabResult]) -> list[LabResult | None]:
     return latest
 
 
+def _recovered(found: list[Finding], facts: SafetyFacts) -> bool:
+    """Heart failure or cardiomyopathy no record says is current (none active, no drug stopped for it), the
+    latest LVEF measured after every record of it and at or above the normal limit (safety.yaml heart recovered)."""
+    latest = facts.lvef_latest
+    if latest is None or latest.value < facts.lvef_lower_limit:
+        return False
+    return all(not one.active and not one.stopped and one.on is not None and one.on < latest.on for one in found)
+
+
 class SafetyRules:
     """The label thresholds of mappings/safety.yaml applied to one patient."""
 
@@ -111,6 +120,8 @@ class SafetyRules:
         self.pregnancy_days = knowledge.terminology.pregnancy_current_days
         self.lung_agents = self.tables.agents_of(self.tables.lung)
         self.heart_agents = self.tables.agents_of(self.tables.heart)
+        # safety.yaml heart recovered: a past heart failure with a normal LVEF since is not named.
+        self.heart_recovered_unnamed = bool(knowledge.safety["heart"].get("recovered", {}).get("not_named"))
         self.monitored = self.tables.monitored_agents
         self.brain_sites = self.tables.brain_sites
         # The label tables compiled once: a request only calls the checks (issue 16).
@@ -148,7 +159,10 @@ class SafetyRules:
         facts.lung_graded = (
             tuple(found for found in record.lung_disease if found.grade is not None) if record.lung_disease else ()
         )
-        facts.heart_failure, facts.heart_agents_given = self._finding(record.heart_failure, self.heart_agents, history)
+        heart = record.heart_failure
+        if heart and self.heart_recovered_unnamed and _recovered(heart, facts):
+            heart = []
+        facts.heart_failure, facts.heart_agents_given = self._finding(heart, self.heart_agents, history)
         facts.pregnancy = self._pregnancy(record, now)
         return facts
 

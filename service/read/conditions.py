@@ -384,6 +384,7 @@ class ConditionReader:
         if condition.abatementDateTime or abated:  # seldom given: no date is read otherwise
             ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
         side = self._side(condition) if role == "regional-node" else None
+        station = self._station(condition) if role == "regional-node" else ""
         record.conditions.append(
             CancerCondition(
                 role,
@@ -394,6 +395,7 @@ class ConditionReader:
                 ended=ended,
                 ended_on=ended_on,
                 side=side,
+                station=station,
                 recurred=bool(statuses & _RECURRED),
                 related=_related_primary(condition.extension) if condition.extension is not None else "",
             )
@@ -413,8 +415,25 @@ class ConditionReader:
                 sides.add(side)
             texts.append(coding.display or "")
         texts += [text for site in condition.bodySite or [] for text in concept_texts(site)]
-        sides.update(found.lastgroup for found in self.terminology.side_words.finditer(" ; ".join(texts)) if found.lastgroup)
+        joined = " ; ".join(texts)
+        sides.update(found.lastgroup for found in self.terminology.side_words.finditer(joined) if found.lastgroup)
+        sides.update(found.lastgroup for found in self.terminology.side_script_words.finditer(joined) if found.lastgroup)
         return sides.pop() if len(sides) == 1 else None
+
+    def _station(self, condition: Any) -> str:
+        """regional | axillary | "": the regional station a node's words or codes name (terminology.yaml
+        regional_nodes stations): "regional" for a node named so whatever its side (clavicular, internal
+        mammary, ipsilateral, sentinel), "axillary" for one regional on the breast cancer's side only."""
+        texts = concept_texts(condition.code) + [text for site in condition.bodySite or [] for text in concept_texts(site)]
+        joined = " ; ".join(texts)
+        if self.terminology.regional_station_words.search(joined):
+            return "regional"
+        pairs = self._with_icd10_dots([coding_pair(coding, self._aliases) for coding in codings(condition.code)])
+        if self.terminology.axillary_node_words.search(joined) or any(
+            self.terminology.is_axillary_node(system, code, self._snomed, self._icd10) for system, code in pairs
+        ):
+            return "axillary"
+        return ""
 
     def _read_progression(  # noqa: PLR0913  (the Condition's words, onset and notes, and where they go)
         self, names: list[str], on: date | None, record_id: str, record: PatientRecord, notes: Any = None

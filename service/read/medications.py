@@ -32,6 +32,7 @@ from service.read.common import (
     codings,
     concept_texts,
     raw_codings,
+    raw_concept_texts,
     raw_list,
     raw_mapping,
     raw_text,
@@ -140,6 +141,8 @@ class MedicationReader:
         self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
         self._trial_words = re.compile(unknown.get("trial_words", "(?!)"), re.IGNORECASE)  # "study drug XYZ-123"
         # Drugs a label wants given with another's first dose (safety.yaml premedication: loperamide).
+        placeholder = knowledge.drugs.get("placeholder_medication", {})  # "NON-FORMULARY MEDICATION IV"
+        self._placeholder = re.compile(placeholder.get("pattern", "(?!)"), re.IGNORECASE)
         premedication = knowledge.label_tables.premedication
         self._premedication_words = {word: rule.drug for rule in premedication for word in rule.words}
         self._premedication_atc = {code: rule.drug for rule in premedication for code in rule.atc}
@@ -190,7 +193,27 @@ class MedicationReader:
         return refine_agents(self.knowledge, agents)
 
     def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
-        """The canonical agents a medication record (or a draft order) names."""
+        """The canonical agents a medication record (or a draft order) names; for a placeholder medication
+        (drugs.yaml placeholder_medication: "NON-FORMULARY MEDICATION IV"), those its dosage texts name."""
+        agents = self._agents_of_medication(raw, medications)
+        if agents or not self._names_placeholder(raw):
+            return agents
+        found: set[str] = set()
+        for text in _dosage_texts(raw):
+            found |= agents_from_name(self.knowledge, text)
+        return refine_agents(self.knowledge, found)
+
+    def _names_placeholder(self, raw: Mapping[str, Any]) -> bool:
+        """Whether the record's medication is named as a placeholder for a drug outside the formulary."""
+        concept = raw.get("medicationCodeableConcept")
+        names = raw_concept_texts(concept) if isinstance(concept, JSON_OBJECT) else []
+        reference = raw.get("medicationReference")
+        if isinstance(reference, JSON_OBJECT) and isinstance(reference.get("display"), str):
+            names.append(reference["display"])
+        return any(self._placeholder.search(name) for name in names)
+
+    def _agents_of_medication(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
+        """The canonical agents a record's medication (concept, reference, contained Medication) names."""
         concept = raw.get("medicationCodeableConcept")
         if isinstance(concept, JSON_OBJECT):
             return self._agents_of_concept_json(concept)
@@ -554,6 +577,14 @@ def _dosage_bounds(model: Any) -> Any:
         if bounds is not None and (bounds.start is not None or bounds.end is not None):
             return bounds
     return None
+
+
+def _dosage_texts(raw: Mapping[str, Any]) -> list[str]:
+    """The dose instructions' texts of an order or dispense (``dosageInstruction``), a statement (``dosage``,
+    a list) or an administration (``dosage``, one)."""
+    dosage = raw.get("dosage")
+    dosages = [*raw_list(raw.get("dosageInstruction")), *(raw_list(dosage) or [dosage])]
+    return [dosage["text"] for dosage in dosages if isinstance(dosage, JSON_OBJECT) and isinstance(dosage.get("text"), str)]
 
 
 def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) -> None:

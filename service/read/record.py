@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from service.domain import EVENT_SOURCES, PatientRecord
+from service.domain import EVENT_SOURCES, Exposure, PatientRecord
 from service.knowledge import Knowledge
 from service.read.common import JSON_OBJECT, reference_of, referenced_id
 from service.read.conditions import ConditionReader
@@ -34,6 +34,7 @@ class Normaliser:
         self.medications = MedicationReader(knowledge)
         # lines.yaml order_first_dose: an order starts on its drug's first dose within this many days.
         self._first_dose_days = timedelta(days=int(knowledge.lines.get("order_first_dose", {}).get("days", 0)))
+        self._gap_days = int(knowledge.lines["gap_days"])  # a line's drugs not given this long: the line ended
 
     def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
         """Read every resource the rules need; skip the rest; name the unreadable ones."""
@@ -52,6 +53,9 @@ class Normaliser:
         self._ranges_of_sex(record)
         if by_type["MedicationRequest"] and (by_type["MedicationAdministration"] or by_type["MedicationDispense"]):
             self._orders_started_when_given(record)
+            self._orders_no_longer_given(record, now)
+        if record.dated_by_assertion:
+            _leave_out_re_entered(record)
         return record
 
     def _orders_started_when_given(self, record: PatientRecord) -> None:
@@ -71,6 +75,20 @@ class Normaliser:
             if first is not None:
                 end = max(exposure.end, first) if exposure.end is not None else None
                 record.exposures[index] = msgspec.structs.replace(exposure, start=first, end=end)
+
+    def _orders_no_longer_given(self, record: PatientRecord, now: date) -> None:
+        """End an order still active (or on hold) on its drug's last dose when doses of it are recorded after
+        the order began and none in lines.yaml ``gap_days`` before today: an order no one carries out any
+        more (an Epic therapy plan never discontinued, its last infusion 14 months ago) is not ongoing
+        therapy. An order no dose follows keeps its own reading (an active signed order begins a line)."""
+        last_given: dict[str, date] = {}
+        for exposure in record.exposures:
+            if exposure.source_type in EVENT_SOURCES and exposure.last_day > last_given.get(exposure.agent, date.min):
+                last_given[exposure.agent] = exposure.last_day
+        for index, exposure in enumerate(record.exposures):
+            last = last_given.get(exposure.agent) if exposure.ongoing and exposure.source_type == "MedicationRequest" else None
+            if last is not None and exposure.start <= last and (now - last).days > self._gap_days:
+                record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
 
     def _ranges_of_sex(self, record: PatientRecord) -> None:
         """Give each lab whose reference ranges differ by sex the range of the patient's sex (terminology.yaml
@@ -102,6 +120,35 @@ class Normaliser:
     def premedication_of(self, raw: Mapping[str, Any]) -> str | None:
         """The premedication (safety.yaml premedication: "loperamide") a draft order names, if any."""
         return self.medications.premedication_of(raw, {})
+
+
+def _leave_out_re_entered(record: PatientRecord) -> None:
+    """Leave out the exposures of a MedicationStatement that ended (not active or on hold) and is dated only by
+    its ``dateAsserted``, when a dated record gave the same drug on or before that day: a reconciliation
+    re-entering past drugs (Taxotere, Herceptin, Perjeta "completed", asserted today) says nothing of when
+    they were given, and had opened a new line on the day of the reconciliation. A drug no dated record
+    gives keeps the assertion's date (it is the only trace of that therapy)."""
+    asserted = {reference.partition("/")[2] for reference in record.dated_by_assertion}
+
+    def by_assertion(exposure: Exposure) -> bool:
+        return exposure.source_type == "MedicationStatement" and exposure.record_id in asserted
+
+    first_dated: dict[str, date] = {}
+    for exposure in record.exposures:
+        if not by_assertion(exposure) and exposure.start < first_dated.get(exposure.agent, date.max):
+            first_dated[exposure.agent] = exposure.start
+    left_out = [
+        exposure
+        for exposure in record.exposures
+        if by_assertion(exposure) and not exposure.ongoing and first_dated.get(exposure.agent, date.max) <= exposure.start
+    ]
+    if not left_out:
+        return
+    record.exposures = [exposure for exposure in record.exposures if exposure not in left_out]
+    kept = {exposure.record_id for exposure in record.exposures if by_assertion(exposure)}
+    gone = sorted({f"MedicationStatement/{exposure.record_id or '?'}" for exposure in left_out if exposure.record_id not in kept})
+    record.re_entered += gone
+    record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone]
 
 
 def _sorted_by_type(

@@ -96,6 +96,12 @@ class Terminology:
     regional_node_snomed: frozenset[str]
     regional_node_icd10_prefixes: tuple[str, ...]
     regional_node_staging_days: int | None  # a node recorded longer before the first distant record is earlier staging's
+    # Regional stations a node's record names (regional_nodes stations): an axillary node (by code or words),
+    # regional on the breast cancer's side; a node named regional whatever the side (clavicular, internal mammary).
+    axillary_node_snomed: frozenset[str]
+    axillary_node_icd10_prefixes: tuple[str, ...]
+    axillary_node_words: re.Pattern[str]
+    regional_station_words: re.Pattern[str]
     m0_snomed: frozenset[str]
     m1_snomed: frozenset[str]
     m0_text: re.Pattern[str]
@@ -120,6 +126,7 @@ class Terminology:
     distant_node_words: tuple[str, ...]
     # The sides a breast primary's or a node's words name (text laterality_words): one named group a side
     side_words: re.Pattern[str]
+    side_script_words: re.Pattern[str]  # the same in Chinese, Japanese, Korean (laterality_script_words), within words
     # (prefix, length, last character -> side): the side a full ICD-10-CM breast code names (text laterality_icd10cm)
     side_codes: tuple[str, int, dict[str, str]]
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
@@ -185,6 +192,12 @@ class Terminology:
                 if pattern.search(text):
                     return kind
         return None
+
+    def is_axillary_node(self, system: str, code: str, snomed: str, icd10cm: str) -> bool:
+        """True when a secondary-neoplasm coding names the axillary nodes (regional_nodes stations axillary)."""
+        if system == snomed:
+            return code in self.axillary_node_snomed
+        return system == icd10cm and code.startswith(self.axillary_node_icd10_prefixes)
 
     def is_regional_node(self, system: str, code: str, snomed: str, icd10cm: str) -> bool:
         """True when a secondary-neoplasm coding names lymph nodes that may be regional (not distant)."""
@@ -256,6 +269,10 @@ def _compile(document: dict[str, Any]) -> Terminology:
         regional_node_snomed=frozenset(nodes["snomed"]),
         regional_node_staging_days=nodes.get("staging_days"),
         regional_node_icd10_prefixes=tuple(nodes["icd10cm_prefixes"]),
+        axillary_node_snomed=frozenset(nodes["stations"]["axillary"]["snomed"]),
+        axillary_node_icd10_prefixes=tuple(nodes["stations"]["axillary"]["icd10cm_prefixes"]),
+        axillary_node_words=re.compile(nodes["stations"]["axillary"]["pattern"], re.IGNORECASE),
+        regional_station_words=re.compile(nodes["stations"]["regional"]["pattern"], re.IGNORECASE),
         m0_snomed=_codes(m_category["no_distant"]),
         m1_snomed=_codes(m_category["distant"]),
         m0_text=re.compile(m_category["no_distant_pattern"], re.IGNORECASE),
@@ -285,6 +302,13 @@ def _compile(document: dict[str, Any]) -> Terminology:
             + "|".join(f"(?P<{side}>" + "|".join(map(re.escape, words)) + ")" for side, words in text["laterality_words"].items())
             + r")\b",
             re.IGNORECASE,
+        ),
+        side_script_words=re.compile(
+            "|".join(
+                f"(?P<{side}>" + "|".join(map(re.escape, words)) + ")"
+                for side, words in text.get("laterality_script_words", {}).items()
+            )
+            or "(?!)"
         ),
         side_codes=(
             str(text["laterality_icd10cm"]["prefix"]).upper(),

@@ -16,6 +16,10 @@ SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose valu
 UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
 DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
+RE_ENTERED = (
+    "Not counted in the lines of therapy, an ended medication dated only by the day it was recorded, its drug given "
+    "earlier (a reconciliation): "
+)
 OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
 OTHER_CANCER_THERAPY = (
     "Not counted in the lines of therapy, given for another primary cancer (the record or its order names it): "
@@ -103,6 +107,7 @@ class CardRenderer(SummaryCard):
         if evaluation.other_cancer_therapy and evaluation.extent.breast_cancer:
             problems.append(OTHER_CANCER_THERAPY + _listed_briefly(evaluation.other_cancer_therapy))
         problems += [DATED_BY_ASSERTION + ref for ref in record.dated_by_assertion]
+        problems += [RE_ENTERED + ref for ref in record.re_entered]
         if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
             problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]
         problems += self._recorded_date_note(evaluation)

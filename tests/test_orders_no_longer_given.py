@@ -1,0 +1,169 @@
+"""Medication records that say less than they seem to: an order no one carries out any more, a
+reconciliation re-entering past drugs, a placeholder medication naming its drug only in the dose text.
+
+Held-out q30 (an Epic therapy plan left active, its last infusion 14 months ago: the line is over), q27 (a
+pharmacy reconciliation re-entered Taxotere, Herceptin and Perjeta as "completed", dated only by the day it
+was made: no new line) and y04 (a T-DXd cycle released from a plan as "NON-FORMULARY MEDICATION IV" after a
+progression on T-DXd: checked for nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from service.engine import Engine
+from service.order_check import OrderChecker
+from service.render import CardRenderer, RenderContext
+from tests.conftest import coding, condition, observation, patient
+from tests.test_dispenses import _every_21_days, administration
+
+NOW = date(2026, 6, 1)
+WORSENED = {"coding": [coding("snomed", "271299001")]}
+
+
+def order(rid: str, text: str, authored: str, status: str = "active", **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": authored,
+        **extra,
+    }
+
+
+def hp_given_until(last: date) -> list[dict[str, Any]]:
+    """De novo liver metastases 2024-01-10; trastuzumab + pertuzumab ordered 2024-01-25 (the orders still
+    active) and given every 21 days from 2024-02-01 until ``last``; stable since."""
+    resources = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2024-01-10"),
+        condition("liver", "icd10cm", "C78.7", "2024-01-10"),
+        observation("her2", "85319-2", "2024-01-15", valueCodeableConcept={"text": "3+"}),
+        observation("lvef", "10230-1", "2026-04-01", valueQuantity={"value": 60, "unit": "%"}),
+        order("h", "Herceptin", "2024-01-25"),
+        order("p", "Perjeta", "2024-01-25"),
+    ]
+    for number, day in enumerate(_every_21_days(date(2024, 2, 1), last)):
+        resources.append(administration(f"h-{number}", "Herceptin", day.isoformat()))
+        resources.append(administration(f"p-{number}", "Perjeta", day.isoformat()))
+    return resources
+
+
+@pytest.mark.parametrize(
+    ("last", "status"),
+    [
+        (date(2025, 3, 27), "off-treatment"),  # 14 months without a dose: the line ended, no progression
+        (NOW - timedelta(days=130), "off-treatment"),  # longer than lines.yaml gap_days (120)
+        (NOW - timedelta(days=100), "on-treatment"),  # a hold shorter than the gap
+        (date(2026, 5, 20), "on-treatment"),
+    ],
+)
+def test_an_active_order_no_dose_followed_for_longer_than_the_gap_is_not_ongoing(engine: Engine, last, status):
+    assessment = engine.evaluate("p1", hp_given_until(last), NOW).assessment()
+    line = assessment["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (1, status)
+    if status == "off-treatment":  # ended on its last dose, for no recorded reason: no next line is due
+        last_dose = _every_21_days(date(2024, 2, 1), last)[-1]
+        assert line["history"][0]["end"] == last_dose.isoformat() and line["history"][0]["endReason"] == "unknown"
+
+
+def test_an_active_order_with_no_dose_recorded_still_begins_a_line(engine: Engine):
+    """An order no administration follows keeps its own reading: a signed order begins a line."""
+    resources = [record for record in hp_given_until(date(2023, 1, 1)) if record["resourceType"] != "MedicationAdministration"]
+    line = engine.evaluate("p1", resources, NOW).assessment()["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (1, "on-treatment")
+
+
+def reconciled(*names: str, status: str = "completed") -> list[dict[str, Any]]:
+    """MedicationStatements a pharmacist re-entered on 2026-05-18: no effective date, only dateAsserted."""
+    return [
+        {
+            "resourceType": "MedicationStatement",
+            "id": f"rec-{number}",
+            "status": status,
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": name},
+            "dateAsserted": "2026-05-18",
+            "informationSource": {"display": "Pharmacist"},
+        }
+        for number, name in enumerate(names)
+    ]
+
+
+def on_tdm1() -> list[dict[str, Any]]:
+    """THP (line 1) to a progression in 2025-02; T-DM1 (line 2) every 21 days since, still given."""
+    resources = hp_given_until(date(2025, 2, 1))
+    resources.append(observation("prog", "97509-4", "2025-02-10", valueCodeableConcept=WORSENED))
+    resources.append(
+        order(
+            "d",
+            "Taxotere",
+            "2024-01-25",
+            status="completed",
+            dosageInstruction=[{"timing": {"repeat": {"boundsPeriod": {"start": "2024-02-01", "end": "2024-05-20"}}}}],
+        )
+    )
+    for number, day in enumerate(_every_21_days(date(2025, 2, 20), date(2026, 5, 25))):
+        resources.append(administration(f"k-{number}", "Kadcyla", day.isoformat()))
+    return resources
+
+
+def test_a_reconciliation_re_entering_past_drugs_opens_no_line(engine: Engine):
+    before = engine.evaluate("p1", on_tdm1(), NOW).assessment()["lineOfTherapy"]
+    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Taxotere", "Herceptin", "Perjeta")], NOW)
+    after = evaluation.assessment()["lineOfTherapy"]
+    assert (before["current"], before["status"]) == (2, "on-treatment")
+    assert after == before
+    assert evaluation.record.re_entered == ["MedicationStatement/rec-0", "MedicationStatement/rec-1", "MedicationStatement/rec-2"]
+    assert evaluation.record.dated_by_assertion == []
+
+
+def test_a_drug_only_a_reconciliation_names_keeps_its_assertion_date(engine: Engine):
+    """Lapatinib no dated record gives: the assertion is the only trace of it, read as before (a new line)."""
+    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Tykerb")], NOW)
+    assert evaluation.assessment()["lineOfTherapy"]["current"] == 3
+    assert evaluation.record.re_entered == [] and evaluation.record.dated_by_assertion == ["MedicationStatement/rec-0"]
+
+
+def test_an_active_statement_dated_by_assertion_is_still_read(engine: Engine):
+    """ "Taking Herceptin" asserted today, status active: a current use, not a re-entered past one."""
+    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Herceptin", status="active")], NOW)
+    assert evaluation.record.re_entered == []
+    assert evaluation.assessment()["lineOfTherapy"]["current"] == 3
+
+
+@pytest.mark.parametrize(
+    ("medication", "dose_text", "warned"),
+    [
+        ("NON-FORMULARY MEDICATION IV", "fam-trastuzumab deruxtecan-nxki (ENHERTU) 4.4 mg/kg IV every 21 days - Cycle 26", True),
+        ("MISCELLANEOUS MEDICATION", "Enhertu 4.4 mg/kg", True),
+        # A placeholder whose dose text names no drug, and a drug whose dose text names another: nothing.
+        ("NON-FORMULARY MEDICATION IV", "see treatment plan", False),
+        ("dexamethasone 4 mg tablet", "8 mg by mouth twice daily the day before Enhertu", False),
+    ],
+)
+def test_a_placeholder_medication_is_read_by_its_dose_text(engine: Engine, knowledge, medication, dose_text, warned):
+    """After a progression on T-DXd, a T-DXd cycle drafted under a placeholder is warned of (held-out y04)."""
+    resources = on_tdm1()[:5]
+    for number, day in enumerate(_every_21_days(date(2025, 1, 5), date(2026, 4, 30))):
+        resources.append(administration(f"t-{number}", "Enhertu", day.isoformat()))
+    resources.append(observation("prog2", "97509-4", "2026-05-15", valueCodeableConcept=WORSENED))
+    local = {"system": "urn:oid:1.2.840.114350.1.13.9933.2.7.2.698288", "code": "900017", "display": medication}
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "d1",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [local], "text": medication},
+        "dosageInstruction": [{"text": dose_text}],
+    }
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    cards = checker.cards(engine.evaluate("p1", resources, NOW), [draft], RenderContext("h", "p1"))
+    progressed = [card for card in cards if card["summary"].startswith("Disease already progressed on trastuzumab deruxtecan")]
+    assert bool(progressed) is warned, [card["summary"] for card in cards]
