@@ -32,7 +32,7 @@ from service.ops.tracing import configure_tracing
 from service.order_check import OrderChecker, draft_medication_requests, draft_medications
 from service.render import CardRenderer, RenderContext, prune
 from service.replay import ReplayStore
-from service.schemas import FeedbackSchema, load_hook_request, messages_of
+from service.schemas import FeedbackSchema, bare_patient_id, load_hook_request, messages_of
 from service.ssrf import development_host_allowed, development_server_allowed, fhir_server_allowed, host_allowed
 from service.startup import check_listen_addresses, listen_hosts
 
@@ -270,7 +270,7 @@ def call_service(service_id: str) -> Response:
     bind_hook(hook_request["hookInstance"], hook_request["hook"], service_id)
     if hook_request["hook"] not in offered:
         raise ApiError(400, f"service '{service_id}' does not answer hook '{hook_request['hook']}'")
-    context = hook_request["context"]
+    context = bare_patient_id(hook_request["context"])
     authorization = hook_request.get("fhirAuthorization") or {}
     orders = draft_medication_requests(context, hook_request["hook"]) if hook_request["hook"] != "patient-view" else []
     order_medications = draft_medications(context) if orders else []  # drugs the drafts may reference

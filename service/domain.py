@@ -196,6 +196,8 @@ class PatientRecord:
     spread_from_name: list[str] = field(default_factory=list)  # a coded primary whose name gave a metastasis or stage IV
     # medication records whose drug is a reference to a Medication nobody sent (the history is incomplete)
     unresolved_medications: list[str] = field(default_factory=list)
+    # records of the history with a modifier extension (FHIR: a reader that does not understand it must not use them)
+    unusable_medications: list[str] = field(default_factory=list)
     # current primary cancers of another site (ICD-10 C00-C75, C81-C96 but C50): "Condition/id (code)"
     other_primaries: list[str] = field(default_factory=list)
     other_primary_ids: set[str] = field(default_factory=set)  # their "Condition/id" (a metastasis may name one)
@@ -203,6 +205,8 @@ class PatientRecord:
     dated_by_assertion: list[str] = field(default_factory=list)
     # those of them that ended, re-entering a drug dated records gave earlier (a reconciliation): no line
     re_entered: list[str] = field(default_factory=list)
+    # medication records taken now (active, on hold) that no date dates: read only when no dated record makes a line
+    undated_ongoing: list[Exposure] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

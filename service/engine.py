@@ -5,12 +5,14 @@ No Flask and no HTTP here; ``her2-cds evaluate`` and the hook endpoints both cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from service.domain import DiseaseStatus, PatientRecord, UnidentifiedTherapy
+import msgspec
+
+from service.domain import DiseaseStatus, Exposure, PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
 from service.infer.lines import LineOfTherapyRules, TherapyHistory
 from service.infer.reasons import other_cancer_records
@@ -26,6 +28,9 @@ UNRESOLVED_MEDICATIONS = "Medication"  # in ``Evaluation.incomplete_history``: a
 # in ``Evaluation.incomplete_history``: an anticancer drug the service does not know was given since the
 # metastatic diagnosis (drugs.yaml unknown_anticancer)
 UNIDENTIFIED_ANTICANCER = "anticancer"
+# in ``Evaluation.incomplete_history``: a medication record of the history carries a modifierExtension, which
+# FHIR forbids a reader that does not understand it to use ("not given", "planned"): what was given is not known
+UNUSABLE_MEDICATIONS = "modifierExtension"
 
 
 @dataclass
@@ -50,6 +55,9 @@ class Evaluation:
     new_sites: tuple[tuple[str, date], ...] = field(default=())
     # medication records given for another primary cancer (their reason names it): not counted in the lines
     other_cancer_therapy: tuple[str, ...] = field(default=())
+    # medication records taken now that no date dates, read as the line in use since the metastatic diagnosis
+    # (no dated record made a line): its start is unknown, so the assessment gives no history
+    undated_current: tuple[str, ...] = field(default=())
 
     @property
     def deceased(self) -> bool:
@@ -71,7 +79,7 @@ class Evaluation:
                 entry["end"] = line.end.isoformat()
                 entry["endReason"] = line.end_reason or "unknown"
             history.append(entry)
-        if history:
+        if history and not self.undated_current:  # a line no record dates has no known start
             line_of_therapy["history"] = history
         assessment: dict[str, Any] = {
             "version": "1",
@@ -151,6 +159,10 @@ class Engine:
             else record.exposures
         )
         history = self.line_rules.history(exposures, record.disease_statuses, since, now)
+        undated_current: tuple[str, ...] = ()
+        if not history.lines and record.undated_ongoing and since not in (None, date.min) and extent.breast_cancer:
+            exposures, undated_current = self._with_undated_current(exposures, record, other_cancer, since)
+            history = self.line_rules.history(exposures, record.disease_statuses, since, now) if undated_current else history
         new_sites = self._new_sites(record, history)
         if new_sites:  # RECIST 1.1: a new lesion is progression (lines.yaml new_site_on_line)
             found = [DiseaseStatus(on=on, status="worsened", record_id=f"new site: {site}") for site, on in new_sites]
@@ -162,6 +174,8 @@ class Engine:
         incomplete = tuple(sorted(key for key in set(incomplete_keys) if key in self.medication_keys))
         if record.unresolved_medications:  # a record of the history names a drug nobody sent
             incomplete = (*incomplete, UNRESOLVED_MEDICATIONS)
+        if record.unusable_medications:  # a record of the history carries a modifier extension not understood
+            incomplete = (*incomplete, UNUSABLE_MEDICATIONS)
         unidentified = (
             tuple(
                 therapy
@@ -183,7 +197,23 @@ class Engine:
             if incomplete and extent.breast_cancer:
                 alerts = sorted({*alerts, "history-incomplete"})
         facts = (record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified, new_sites)
-        return Evaluation(*facts, tuple(sorted(other_cancer)))
+        return Evaluation(*facts, tuple(sorted(other_cancer)), undated_current)
+
+    @staticmethod
+    def _with_undated_current(
+        exposures: list[Exposure], record: PatientRecord, other_cancer: Collection[str], since: date
+    ) -> tuple[list[Exposure], tuple[str, ...]]:
+        """The medication records taken now (active, on hold) that no date dates, when no dated record makes a
+        metastatic line: the line in use, read as given since the metastatic diagnosis (its start unknown, the
+        assessment gives no history). A pharmacy's list of "PHESGO: active" with no dates had read as untreated,
+        first-line THP offered to a patient on it. Another cancer's and curative therapy stay out."""
+        undated = [
+            exposure
+            for exposure in record.undated_ongoing
+            if not exposure.curative and f"{exposure.source_type}/{exposure.record_id}" not in other_cancer
+        ]
+        placed = [msgspec.structs.replace(exposure, start=since) for exposure in undated]
+        return [*exposures, *placed], tuple(sorted({f"{e.source_type}/{e.record_id or '?'}" for e in undated}))
 
     def _new_sites(self, record: PatientRecord, history: TherapyHistory) -> tuple[tuple[str, date], ...]:
         """Metastases first recorded during a line with no progression on record, more than the window after it

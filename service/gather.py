@@ -80,8 +80,10 @@ def render_query(template: str, context: Mapping[str, Any]) -> str | None:
 
 
 def _resources_of(value: Any, aliases: dict[str, str]) -> tuple[list[dict[str, Any]], bool] | None:
-    """Resources in a prefetch value (a Bundle or one resource), and whether the Bundle also holds an
-    OperationOutcome with an error or fatal issue (a partial answer); None for an OperationOutcome or junk.
+    """Resources in a prefetch value (a Bundle or one resource), and whether the answer is partial: the
+    Bundle also holds an OperationOutcome with an error or fatal issue, or entries without their resource
+    (a fullUrl standing for a record not sent); None for an OperationOutcome or junk. A Bundle inside an
+    entry (a batch-response wrapping the searchset) gives its own resources.
 
     One pass over the entries: a prefetched Bundle can hold thousands. A Bundle other than a search
     result (a collection or transaction an EHR assembled) adds its entries' ``urn:uuid`` names to
@@ -99,9 +101,17 @@ def _resources_of(value: Any, aliases: dict[str, str]) -> tuple[list[dict[str, A
         for entry in entries if isinstance(entries, list) else ():
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
+                # An entry standing for a record the EHR did not send (a fullUrl, no resource): the answer is partial.
+                error_outcome = error_outcome or isinstance(entry, dict)
                 continue
-            if resource.get("resourceType") == "OperationOutcome":
+            kind = resource.get("resourceType")
+            if kind == "OperationOutcome":
                 error_outcome = error_outcome or is_error_outcome(resource)
+            elif kind == "Bundle":  # a search answered inside a batch-response (or another Bundle): its records
+                inner = _resources_of(resource, aliases)
+                if inner is not None:
+                    resources.extend(inner[0])
+                    error_outcome = error_outcome or inner[1]
             else:
                 resources.append(resource if "id" in resource else with_bundle_local_id(entry, resource))
         if value.get("type") != "searchset":
@@ -140,7 +150,9 @@ def _read_prefetch(
                 gathered.resources.extend(resources)
                 if error_outcome:
                     gathered.incomplete.append(key)
-                    gathered.problems.append(f"prefetch {key} holds an error OperationOutcome: it may be incomplete")
+                    gathered.problems.append(
+                        f"prefetch {key} is partial (an error OperationOutcome, or entries without their record)"
+                    )
                 link = _next_link(value)
                 if link:
                     to_page[key] = (link, render_query(template, context))

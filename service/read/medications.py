@@ -140,9 +140,9 @@ class MedicationReader:
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
         self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
         self._trial_words = re.compile(unknown.get("trial_words", "(?!)"), re.IGNORECASE)  # "study drug XYZ-123"
-        # Drugs a label wants given with another's first dose (safety.yaml premedication: loperamide).
         placeholder = knowledge.drugs.get("placeholder_medication", {})  # "NON-FORMULARY MEDICATION IV"
         self._placeholder = re.compile(placeholder.get("pattern", "(?!)"), re.IGNORECASE)
+        # Drugs a label wants given with another's first dose (safety.yaml premedication: loperamide).
         premedication = knowledge.label_tables.premedication
         self._premedication_words = {word: rule.drug for rule in premedication for word in rule.words}
         self._premedication_atc = {code: rule.drug for rule in premedication for code in rule.atc}
@@ -258,16 +258,14 @@ class MedicationReader:
             return
         if self._left_out(raw, resource_type, status):
             return
-        if unresolved is not None:  # a record of the history whose drug nobody can tell
-            record.skipped.append(f"{reference_of(raw)} (its medication {unresolved} could not be read)")
-            record.unresolved_medications.append(reference_of(raw))
+        if ("modifierExtension" in raw or unresolved is not None) and _unusable(raw, unresolved, record):
             return
         model = validated(raw, record)
         if model is None:
             return
         start, end = self._period_of(resource_type, model, now)
         if start is None:
-            record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
+            self._undated(raw, model, agents, record)
             return
         _note_assertion_date(resource_type, model, record)
         ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
@@ -281,6 +279,15 @@ class MedicationReader:
         facts = (ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded, self._reasons(raw))
         for agent in sorted(agents):
             record.exposures.append(Exposure(agent, start, end, *facts))
+
+    def _undated(self, raw: Mapping[str, Any], model: Any, agents: set[str], record: PatientRecord) -> None:
+        """A record no date dates: named on the data card; one taken now (an active or on-hold statement or
+        order) is kept aside, read by the engine only when no dated record makes a metastatic line."""
+        resource_type, status = str(raw.get("resourceType")), str(raw.get("status"))
+        record.skipped.append(f"{resource_type}/{model.id or '?'} (no date)")
+        if status in ONGOING_STATUS and resource_type not in EVENT_SOURCES:  # taken now, since when is not said
+            facts = (True, status, None, resource_type, model.id or "", self._curative(raw, model), False, self._reasons(raw))
+            record.undated_ongoing += [Exposure(agent, date.min, None, *facts) for agent in sorted(agents)]
 
     def _reasons(self, raw: Mapping[str, Any]) -> tuple[str, ...]:
         """What a record says it was given for, and the order it carries out (``Exposure.reasons``)."""
@@ -577,6 +584,21 @@ def _dosage_bounds(model: Any) -> Any:
         if bounds is not None and (bounds.start is not None or bounds.end is not None):
             return bounds
     return None
+
+
+def _unusable(raw: Mapping[str, Any], unresolved: str | None, record: PatientRecord) -> bool:
+    """A record of the history that cannot be used, named on the data card and distrusting the history: one
+    carrying a ``modifierExtension`` (FHIR: a reader that does not understand a modifier must not use the record:
+    "not given", "planned"), or one whose drug nobody can tell (``unresolved``: its Medication was not read)."""
+    if "modifierExtension" in raw and raw["modifierExtension"]:
+        record.skipped.append(f"{reference_of(raw)} (a modifier extension this service does not understand)")
+        record.unusable_medications.append(reference_of(raw))
+        return True
+    if unresolved is not None:
+        record.skipped.append(f"{reference_of(raw)} (its medication {unresolved} could not be read)")
+        record.unresolved_medications.append(reference_of(raw))
+        return True
+    return False
 
 
 def _dosage_texts(raw: Mapping[str, Any]) -> list[str]:

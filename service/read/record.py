@@ -20,6 +20,9 @@ from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader
 from service.read.patient import read_patient
 
+# Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
+# drug of the history), Patient and Medication resources are read as they are.
+_MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", *MEDICATION_TYPES)
 
@@ -161,6 +164,10 @@ def _sorted_by_type(
     for resource in resources:
         resource_type = resource.get("resourceType") if isinstance(resource, JSON_OBJECT) else None
         if isinstance(resource_type, str) and resource_type in by_type:
+            if "modifierExtension" in resource and resource["modifierExtension"] and resource_type in _MODIFIED_UNUSABLE:
+                # FHIR: a modifier extension the reader does not understand makes the record unusable
+                record.skipped.append(f"{reference_of(resource)} (a modifier extension this service does not understand)")
+                continue
             if "subject" in resource:  # the usual case, "Patient/<id>" of this patient, costs no call (issue 16)
                 subject = resource["subject"]
                 try:

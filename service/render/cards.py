@@ -16,6 +16,9 @@ SUMMARY_BUILT_CLEAN = frozenset({"suggestions"})  # summary card keys whose valu
 UNCONFIRMED = "Not counted until confirmed (a provisional, differential, unconfirmed or suspected diagnosis): "
 UNIDENTIFIED = "An anticancer drug this service does not know, given since the metastatic diagnosis (its line cannot be told): "
 DATED_BY_ASSERTION = "Medication dated by the day it was recorded as taken (no dates of the course given): "
+UNDATED_CURRENT = (
+    "Medication taken now with no date, read as the line in use since the metastatic diagnosis (its start is unknown): "
+)
 RE_ENTERED = (
     "Not counted in the lines of therapy, an ended medication dated only by the day it was recorded, its drug given "
     "earlier (a reconciliation): "
@@ -97,7 +100,9 @@ class CardRenderer(SummaryCard):
         alerts += [card for card in (*findings, self.pregnancy_card(evaluation, context)) if card]
         cards += sorted(alerts, key=lambda card: INDICATOR_RANK[card["indicator"]])
         record = evaluation.record
-        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped]
+        used = {f"{ref} (no date)" for ref in evaluation.undated_current}
+        problems = list(context.notes) + [f"Skipped unreadable record {ref}" for ref in record.skipped if ref not in used]
+        problems += [UNDATED_CURRENT + ref for ref in evaluation.undated_current]
         problems += [OTHER_PATIENT + ref for ref in record.other_patients]
         problems += [f"Read from its text only (no code this service knows): {ref}" for ref in record.read_from_text]
         problems += [f"Result with no date, used while no dated result contradicts it: {ref}" for ref in record.undated]

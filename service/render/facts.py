@@ -58,7 +58,8 @@ class PatientFacts(RendererBase):
         for line in history.lines:
             end = f"to {line.end.isoformat()} ({line.end_reason})" if line.end else "ongoing"
             flag = ", progressed" if line.progressed and line.end is None else ""
-            bullets.append(f"- Line {line.number}: {self.agents_text(line.agents)}, from {line.start.isoformat()} {end}{flag}")
+            start = "from a date no record gives," if evaluation.undated_current else f"from {line.start.isoformat()}"
+            bullets.append(f"- Line {line.number}: {self.agents_text(line.agents)}, {start} {end}{flag}")
         if history.adjuvant_agents:
             end = history.adjuvant_end.isoformat() if history.adjuvant_end else "?"
             bullets.append(f"- (Neo)adjuvant HER2 therapy: {self.agents_text(set(history.adjuvant_agents))}, last given {end}")

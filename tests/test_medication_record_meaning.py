@@ -1,10 +1,12 @@
-"""Medication records that say less than they seem to: an order no one carries out any more, a
-reconciliation re-entering past drugs, a placeholder medication naming its drug only in the dose text.
+"""Medication records that say less, or other, than they seem to: an order no one carries out any more, a
+reconciliation re-entering past drugs, a placeholder medication naming its drug only in the dose text, a
+drug taken now that no record dates, a record a modifier extension makes unusable.
 
 Held-out q30 (an Epic therapy plan left active, its last infusion 14 months ago: the line is over), q27 (a
 pharmacy reconciliation re-entered Taxotere, Herceptin and Perjeta as "completed", dated only by the day it
-was made: no new line) and y04 (a T-DXd cycle released from a plan as "NON-FORMULARY MEDICATION IV" after a
-progression on T-DXd: checked for nothing).
+was made: no new line), y04 (a T-DXd cycle released from a plan as "NON-FORMULARY MEDICATION IV" after a
+progression on T-DXd: checked for nothing), l25 (a pharmacy's undated "PHESGO: active": untreated) and y21
+(a T-DXd administration "completed" with a vendor's "not given" modifier: a second line).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from service.engine import Engine
 from service.order_check import OrderChecker
 from service.render import CardRenderer, RenderContext
-from tests.conftest import coding, condition, observation, patient
+from tests.conftest import coding, condition, draft_order, observation, patient
 from tests.test_dispenses import _every_21_days, administration
 
 NOW = date(2026, 6, 1)
@@ -25,16 +27,8 @@ WORSENED = {"coding": [coding("snomed", "271299001")]}
 
 
 def order(rid: str, text: str, authored: str, status: str = "active", **extra: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": text},
-        "authoredOn": authored,
-        **extra,
-    }
+    """A signed MedicationRequest of ``text``, written on ``authored``."""
+    return {**draft_order(rid, "p1", medicationCodeableConcept={"text": text}), "status": status, "authoredOn": authored, **extra}
 
 
 def hp_given_until(last: date) -> list[dict[str, Any]]:
@@ -167,3 +161,94 @@ def test_a_placeholder_medication_is_read_by_its_dose_text(engine: Engine, knowl
     cards = checker.cards(engine.evaluate("p1", resources, NOW), [draft], RenderContext("h", "p1"))
     progressed = [card for card in cards if card["summary"].startswith("Disease already progressed on trastuzumab deruxtecan")]
     assert bool(progressed) is warned, [card["summary"] for card in cards]
+
+
+def undated(rid: str, text: str, status: str) -> dict[str, Any]:
+    """A pharmacy list's MedicationStatement: a drug and a status, no date of any kind."""
+    return {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+    }
+
+
+def lung_metastases() -> list[dict[str, Any]]:
+    return [
+        patient(),
+        condition("bc", "icd10cm", "C50.911", "2025-07-01"),
+        condition("lung", "icd10cm", "C78.01", "2025-07-10"),
+        observation("her2", "85319-2", "2025-07-18", valueCodeableConcept={"text": "3+"}),
+    ]
+
+
+def test_a_drug_taken_now_that_no_record_dates_is_the_line_in_use(engine: Engine, knowledge):
+    """A pharmacy's list, "PHESGO: active", "DOCETAXEL: completed", no dates (held-out l25): the patient is on
+    Phesgo, the line in use since the metastatic diagnosis. It had read as untreated, first-line THP offered."""
+    resources = [
+        *lung_metastases(),
+        undated("phesgo", "PHESGO 600 MG-600 MG SUBCUTANEOUS", "active"),
+        undated("doce", "DOCETAXEL", "completed"),
+    ]
+    evaluation = engine.evaluate("p1", resources, NOW)
+    assessment = evaluation.assessment()
+    line = assessment["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (1, "on-treatment") and "history" not in line  # its start is unknown
+    assert "recommendedLine" not in assessment and assessment["alerts"] == ["lvef-monitoring-overdue"]
+    assert evaluation.undated_current == ("MedicationStatement/phesgo",)
+    detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[-1]["detail"]
+    assert "read as the line in use since the metastatic diagnosis" in detail and "MedicationStatement/phesgo" in detail
+    assert "Skipped unreadable record MedicationStatement/doce" in detail  # a past use: when is not told
+    assert "Skipped unreadable record MedicationStatement/phesgo" not in detail
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [undated("doce", "DOCETAXEL", "completed")],  # no drug taken now: untreated, as before
+        # A dated line holds the history: the undated record adds nothing to it.
+        [
+            undated("phesgo", "PHESGO", "active"),
+            *[
+                administration(f"t-{n}", "Enhertu", d.isoformat())
+                for n, d in enumerate(_every_21_days(date(2025, 8, 1), date(2026, 5, 20)))
+            ],
+        ],
+    ],
+)
+def test_an_undated_record_is_not_read_when_dated_records_tell_the_lines(engine: Engine, extra):
+    evaluation = engine.evaluate("p1", [*lung_metastases(), *extra], NOW)
+    assert evaluation.undated_current == ()
+    dated = len(extra) > 1
+    assert evaluation.assessment()["lineOfTherapy"]["current"] == (1 if dated else 0)
+    assert [line.agents for line in evaluation.history.lines] == ([["trastuzumab-deruxtecan"]] if dated else [])
+
+
+NOT_GIVEN = [{"url": "http://vendor.example.org/fhir/StructureDefinition/not-given", "valueBoolean": True}]
+
+
+def test_a_medication_record_with_a_modifier_extension_is_not_used(engine: Engine, knowledge):
+    """FHIR: a reader that does not understand a modifierExtension must not use the record. A T-DXd
+    administration "completed" but modified "not given" had made a second line; now it is named, and the
+    history is not trusted (history-incomplete: no regimen offered on it)."""
+    resources = [*hp_given_until(date(2025, 9, 1)), observation("prog", "97509-4", "2025-09-10", valueCodeableConcept=WORSENED)]
+    modified = {**administration("tdxd", "Enhertu", "2025-09-25"), "modifierExtension": NOT_GIVEN}
+    evaluation = engine.evaluate("p1", [*resources, modified], NOW)
+    assessment = evaluation.assessment()
+    line = assessment["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (1, "progressed")
+    assert "history-incomplete" in assessment["alerts"] and "recommendedRegimens" not in assessment
+    assert evaluation.record.unusable_medications == ["MedicationAdministration/tdxd"]
+    without = engine.evaluate("p1", [*resources, administration("tdxd", "Enhertu", "2025-09-25")], NOW).assessment()
+    assert without["lineOfTherapy"]["current"] == 2
+
+
+def test_a_condition_or_observation_with_a_modifier_extension_is_not_used(engine: Engine):
+    """A "worsened" status and a brain metastasis each carrying a modifier: neither is read; both are named."""
+    status = {**observation("prog", "97509-4", "2026-05-10", valueCodeableConcept=WORSENED), "modifierExtension": NOT_GIVEN}
+    brain = {**condition("brain", "icd10cm", "C79.31", "2026-05-10"), "modifierExtension": NOT_GIVEN}
+    evaluation = engine.evaluate("p1", [*hp_given_until(date(2026, 5, 20)), status, brain], NOW)
+    assessment = evaluation.assessment()
+    assert assessment["lineOfTherapy"]["status"] == "on-treatment" and assessment["metastaticSites"] == ["liver"]
+    assert {"Observation/prog", "Condition/brain"} <= {ref.split(" ")[0] for ref in evaluation.record.skipped}
