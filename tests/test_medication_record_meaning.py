@@ -252,3 +252,55 @@ def test_a_condition_or_observation_with_a_modifier_extension_is_not_used(engine
     assessment = evaluation.assessment()
     assert assessment["lineOfTherapy"]["status"] == "on-treatment" and assessment["metastaticSites"] == ["liver"]
     assert {"Observation/prog", "Condition/brain"} <= {ref.split(" ")[0] for ref in evaluation.record.skipped}
+
+
+def test_a_list_still_saying_active_months_after_the_last_infusion_is_not_ongoing(engine: Engine):
+    """Another system's list still says "Enhertu: active" (asserted in April) while the cancer centre's
+    infusions stopped in December for a pneumonitis (held-out e49): the line is off treatment, and no LVEF
+    is due for a drug no longer given."""
+    resources = hp_given_until(date(2024, 12, 1))
+    resources.append(observation("prog", "97509-4", "2024-12-10", valueCodeableConcept=WORSENED))
+    for number, day in enumerate(_every_21_days(date(2025, 1, 8), date(2025, 12, 9))):
+        resources.append(administration(f"t-{number}", "Enhertu", day.isoformat()))
+    stale = statement_of("list", "Enhertu", "2025-01-08", status="active", dateAsserted="2026-04-14")
+    before_lvef = [r for r in resources if r.get("id") != "lvef"]
+    assessment = engine.evaluate("p1", [*before_lvef, stale], NOW).assessment()
+    line = assessment["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (2, "off-treatment")
+    assert "lvef-monitoring-overdue" not in assessment.get("alerts", [])
+
+
+def test_a_stopped_order_is_not_dated_by_a_later_course_of_its_drug(engine: Engine):
+    """The THP order's trastuzumab, stopped for no response with no end date, is dated by its own course's
+    infusions, not by the first trastuzumab infusion of a third line two years later (held-out e43: the third
+    line had read as progressed)."""
+    resources = [r for r in hp_given_until(date(2024, 10, 1)) if r.get("id") not in ("h", "p")]
+    resources.append(order("h", "Herceptin", "2024-01-25", status="stopped", statusReason={"text": "Progressive disease"}))
+    resources.append(order("p", "Perjeta", "2024-01-25", status="stopped", statusReason={"text": "Progressive disease"}))
+    resources.append(observation("prog1", "97509-4", "2024-10-10", valueCodeableConcept=WORSENED))
+    for number, day in enumerate(_every_21_days(date(2024, 10, 20), date(2026, 1, 1))):
+        resources.append(administration(f"t-{number}", "Enhertu", day.isoformat()))
+    resources.append(observation("prog2", "97509-4", "2026-01-02", valueCodeableConcept=WORSENED))
+    for number, day in enumerate(_every_21_days(date(2026, 1, 6), date(2026, 5, 20))):
+        resources.append(administration(f"tz-{number}", "Herceptin", day.isoformat()))
+        resources.append(administration(f"tu-{number}", "Tukysa", day.isoformat()))
+        resources.append(administration(f"ca-{number}", "Xeloda", day.isoformat()))
+    line = engine.evaluate("p1", resources, NOW).assessment()["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (3, "on-treatment")
+    assert line["history"][0]["end"] <= "2024-10-10" and line["history"][0]["endReason"] == "progression"
+
+
+def statement_of(rid: str, text: str, start: str, **extra: Any) -> dict[str, Any]:
+    return {**undated(rid, text, extra.pop("status", "active")), "effectivePeriod": {"start": start}, **extra}
+
+
+@pytest.mark.parametrize("order_of_copies", [(47, 74), (74, 47)])
+def test_of_two_lvefs_the_same_day_the_lowest_stands(engine: Engine, order_of_copies):
+    """The echo lab's 47 % and the oncologist's retyped 74 % of the same echo (held-out e44): the fall to 47 %
+    from a baseline of 64 % meets the trastuzumab hold rule whichever copy comes last."""
+    resources = [r for r in hp_given_until(date(2026, 5, 20)) if r.get("id") != "lvef"]
+    resources.append(observation("base", "10230-1", "2024-01-20", valueQuantity={"value": 64, "unit": "%"}))
+    for number, value in enumerate(order_of_copies):
+        resources.append(observation(f"lv-{number}", "10230-1", "2026-04-22", valueQuantity={"value": value, "unit": "%"}))
+    assessment = engine.evaluate("p1", resources, NOW).assessment()
+    assert "lvef-decline" in assessment["alerts"]

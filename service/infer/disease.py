@@ -52,12 +52,14 @@ def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool)
 
 def _named_regional(node: CancerCondition, sides: set[str]) -> bool:
     """A node its record names at a regional station (terminology.yaml regional_nodes stations): clavicular,
-    internal mammary, ipsilateral or sentinel, or axillary on the side of the only breast with cancer.
-    Regional disease (AJCC N): not a site of the metastatic disease. A node of no named station, or an axillary
-    one whose side cannot be told against the primary's, may be distant: a site once distant disease is recorded."""
+    internal mammary, ipsilateral or sentinel, or axillary when the only breast with cancer has a known side
+    (an axillary node on the other side is contralateral, distant, and never comes here; one of no side
+    named is the cancer's own axilla). Regional disease (AJCC N): not a site of the metastatic disease. A node
+    of no named station, or an axillary one of a breast cancer whose side is not known, may be distant: a
+    site once distant disease is recorded."""
     if node.station == "regional":
         return True
-    return node.station == "axillary" and node.side is not None and len(sides) == 1 and node.side in sides
+    return node.station == "axillary" and len(sides) == 1 and (node.side is None or node.side in sides)
 
 
 def _ended_before(node: CancerCondition, first: CancerCondition | None) -> bool:

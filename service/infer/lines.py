@@ -124,13 +124,16 @@ def _doses_and_courses(exposures: list[Exposure]) -> tuple[list[Exposure], list[
     return doses, [e for e in exposures if e.source_type not in EVENT_SOURCES and id(e) not in dose_ids]
 
 
-def _stops_dated_by_doses(exposures: list[Exposure]) -> list[Exposure]:
+def _stops_dated_by_doses(exposures: list[Exposure], gap_days: int) -> list[Exposure]:
     """An order or statement stopped for a reason with no end date (the reader ends it on its first
     day), its drug given dose by dose in records of their own, was stopped after the last of its drug's
     doses recorded from its start until the drug's next order: it ends there. Dated by its start alone,
     a trastuzumab order written with a new partner drug and stopped for no response after eighteen
     months of doses had put the progression at the line's first day, so the line before it read as
-    progressed and the current one as still given."""
+    progressed and the current one as still given. The doses are its course's: none after a pause
+    longer than the gap (``gap_days``). The THP order's trastuzumab, stopped for no response, had been
+    dated by the first trastuzumab infusion of a third line two years later, which then read as
+    progressed."""
     stops = [e for e in exposures if e.stop_reason is not None and e.last_day == e.start and e.source_type not in EVENT_SOURCES]
     if not stops:
         return exposures
@@ -140,13 +143,18 @@ def _stops_dated_by_doses(exposures: list[Exposure]) -> list[Exposure]:
             e.start for e in exposures if e.agent == stop.agent and e.source_type not in EVENT_SOURCES and e.start > stop.start
         ]
         until = min(later, default=date.max)
-        doses = [
+        doses = sorted(
             e.last_day
             for e in exposures
             if e.agent == stop.agent and e.source_type in EVENT_SOURCES and stop.start <= e.start < until
-        ]
-        if doses and max(doses) > stop.start:
-            dated[id(stop)] = msgspec.structs.replace(stop, end=max(doses))
+        )
+        last = stop.start
+        for day in doses:
+            if (day - last).days > gap_days:
+                break
+            last = max(last, day)
+        if last > stop.start:
+            dated[id(stop)] = msgspec.structs.replace(stop, end=last)
     return [dated.get(id(e), e) for e in exposures] if dated else exposures
 
 
@@ -284,7 +292,7 @@ class LineOfTherapyRules:
         now: date,
     ) -> TherapyHistory:
         """Group exposures into lines, mark progression and status, and find early relapse."""
-        exposures = _stops_dated_by_doses(exposures)
+        exposures = _stops_dated_by_doses(exposures, self.gap)
         progression = sorted(
             {status.on for status in disease_statuses if status.status == "worsened"}
             | {e.last_day for e in exposures if e.stop_reason == "progression" and not _undated_stop(e)}

@@ -23,6 +23,7 @@ from service.read.patient import read_patient
 # Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
 # drug of the history), Patient and Medication resources are read as they are.
 _MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
+_COURSE_SOURCES = frozenset({"MedicationRequest", "MedicationStatement"})  # records of a course, not of a dose
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", *MEDICATION_TYPES)
 
@@ -80,16 +81,17 @@ class Normaliser:
                 record.exposures[index] = msgspec.structs.replace(exposure, start=first, end=end)
 
     def _orders_no_longer_given(self, record: PatientRecord, now: date) -> None:
-        """End an order still active (or on hold) on its drug's last dose when doses of it are recorded after
-        the order began and none in lines.yaml ``gap_days`` before today: an order no one carries out any
-        more (an Epic therapy plan never discontinued, its last infusion 14 months ago) is not ongoing
-        therapy. An order no dose follows keeps its own reading (an active signed order begins a line)."""
+        """End an order or statement still active (or on hold) on its drug's last dose when doses of it are
+        recorded after the record began and none in lines.yaml ``gap_days`` before today: an order no one
+        carries out any more (an Epic therapy plan never discontinued, its last infusion 14 months ago), or
+        another system's list still saying "Enhertu: active" six months after the last infusion, is not
+        ongoing therapy. A record no dose follows keeps its own reading (an active signed order begins a line)."""
         last_given: dict[str, date] = {}
         for exposure in record.exposures:
             if exposure.source_type in EVENT_SOURCES and exposure.last_day > last_given.get(exposure.agent, date.min):
                 last_given[exposure.agent] = exposure.last_day
         for index, exposure in enumerate(record.exposures):
-            last = last_given.get(exposure.agent) if exposure.ongoing and exposure.source_type == "MedicationRequest" else None
+            last = last_given.get(exposure.agent) if exposure.ongoing and exposure.source_type in _COURSE_SOURCES else None
             if last is not None and exposure.start <= last and (now - last).days > self._gap_days:
                 record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
 
