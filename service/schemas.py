@@ -71,6 +71,9 @@ _HOOK_LENGTH = _length_bounds("hook")
 _INSTANCE_LENGTH = _length_bounds("hookInstance")
 
 
+_PATIENT_PREFIX = "Patient/"
+
+
 def bare_patient_id(context: dict[str, Any]) -> dict[str, Any]:
     """``context`` with ``patientId`` as CDS Hooks defines it, the Patient's logical id: an EHR that sends
     "Patient/123" means 123 (its records name "Patient/123"; read as sent, none of them was the patient's)."""
@@ -78,9 +81,6 @@ def bare_patient_id(context: dict[str, Any]) -> dict[str, Any]:
     if isinstance(patient_id, str) and patient_id.startswith(_PATIENT_PREFIX) and len(patient_id) > len(_PATIENT_PREFIX):
         return {**context, "patientId": patient_id[len(_PATIENT_PREFIX) :]}
     return context
-
-
-_PATIENT_PREFIX = "Patient/"
 
 
 def load_hook_request(body: Any) -> dict[str, Any]:

@@ -268,6 +268,10 @@ def test_a_list_still_saying_active_months_after_the_last_infusion_is_not_ongoin
     line = assessment["lineOfTherapy"]
     assert (line["current"], line["status"]) == (2, "off-treatment")
     assert "lvef-monitoring-overdue" not in assessment.get("alerts", [])
+    # The same with no order at all: statements and administrations only.
+    without_orders = [r for r in before_lvef if r["resourceType"] != "MedicationRequest"]
+    line = engine.evaluate("p1", [*without_orders, stale], NOW).assessment()["lineOfTherapy"]
+    assert (line["current"], line["status"]) == (2, "off-treatment")
 
 
 def test_a_stopped_order_is_not_dated_by_a_later_course_of_its_drug(engine: Engine):

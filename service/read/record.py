@@ -55,8 +55,10 @@ class Normaliser:
             for raw in by_type[resource_type]:
                 self.medications.read(raw, record, medications, now, medication_resources)
         self._ranges_of_sex(record)
-        if by_type["MedicationRequest"] and (by_type["MedicationAdministration"] or by_type["MedicationDispense"]):
+        doses = by_type["MedicationAdministration"] or by_type["MedicationDispense"]
+        if doses and by_type["MedicationRequest"]:
             self._orders_started_when_given(record)
+        if doses and (by_type["MedicationRequest"] or by_type["MedicationStatement"]):
             self._orders_no_longer_given(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
