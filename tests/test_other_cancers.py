@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from service.render import CardRenderer, RenderContext
-from tests.conftest import coding, condition, observation, patient, statement
+from tests.conftest import coding, condition, draft_order, observation, patient, statement
 
 NOW = date(2026, 6, 1)
 
@@ -47,12 +47,8 @@ def _leuprolide(rid: str, on: str, **extra: Any) -> dict[str, Any]:
 def _order(rid: str, drug: str, authored: str, **reason: Any) -> dict[str, Any]:
     """A completed MedicationRequest of ``drug`` for p1 with the reason given."""
     return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
+        **draft_order(rid, "p1", medicationCodeableConcept={"text": drug}),
         "status": "completed",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": drug},
         "authoredOn": authored,
         **reason,
     }

@@ -186,8 +186,9 @@ class SafetyRules:
     def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
         tables = self.tables
         readings = sorted((lab for lab in labs if lab.kind == "lvef"), key=lambda lab: lab.on)
-        # Of readings of the latest day that disagree, the lowest stands (a copy retyped 74 for 47 had hidden a fall).
-        latest = min((lab for lab in readings if lab.on == readings[-1].on), key=lambda lab: lab.value) if readings else None
+        latest = readings[-1] if readings else None
+        if latest is not None and tables.lvef_same_day == "lowest":  # safety.yaml lvef same_day
+            latest = min((lab for lab in readings if lab.on == latest.on), key=lambda lab: lab.value)
         facts.lvef_latest = latest
         facts.lvef_lower_limit = (
             latest.reference_low if latest and latest.reference_low is not None else tables.lvef_lower_limit_default

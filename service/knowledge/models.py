@@ -171,6 +171,7 @@ class SafetyTables:
     lvef_lower_limit_default: float
     lvef_low_baseline_below: float  # the contract's lvef-low-baseline: LVEF below this, whatever the lab's range
     lvef_reported_range: str  # low | midpoint: how an LVEF reported as a range or a bound is read
+    lvef_same_day: str  # lowest | last: which of the latest day's LVEFs that disagree is the latest
     monitoring_months: int
     monitored_agents: frozenset[str]
     liver_rules: dict[str, LiverRule]
@@ -276,6 +277,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         lvef_lower_limit_default=float(lvef["lower_limit_default"]),
         lvef_low_baseline_below=float(lvef.get("low_baseline_below", lvef["lower_limit_default"])),
         lvef_reported_range=str(lvef["reported_range"]),
+        lvef_same_day=str(lvef.get("same_day", "last")),
         monitoring_months=int(lvef["monitoring_months"]),
         monitored_agents=frozenset(lvef["monitored_agents"]),
         liver_rules={

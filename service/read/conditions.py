@@ -424,8 +424,7 @@ class ConditionReader:
         """regional | axillary | "": the regional station a node's words or codes name (terminology.yaml
         regional_nodes stations): "regional" for a node named so whatever its side (clavicular, internal
         mammary, ipsilateral, sentinel), "axillary" for one regional on the breast cancer's side only."""
-        texts = concept_texts(condition.code) + [text for site in condition.bodySite or [] for text in concept_texts(site)]
-        joined = " ; ".join(texts)
+        joined = " ; ".join(_code_and_site_texts(condition))
         if self.terminology.regional_station_words.search(joined):
             return "regional"
         pairs = self._with_icd10_dots([coding_pair(coding, self._aliases) for coding in codings(condition.code)])
@@ -641,7 +640,7 @@ class ConditionReader:
         )
 
     def _names_distant_node(self, condition: Any) -> bool:
-        texts = concept_texts(condition.code) + [text for site in condition.bodySite or [] for text in concept_texts(site)]
+        texts = _code_and_site_texts(condition)
         return any(word in text.lower() for text in texts for word in self.terminology.distant_node_words)
 
     def _site_from_body(self, condition: Any) -> str | None:
@@ -832,3 +831,8 @@ class ConditionReader:
         lowered = joined.lower()
         regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
         return primary, tuple(sites), regional, stage_iv, doubted
+
+
+def _code_and_site_texts(condition: Any) -> list[str]:
+    """The words of a Condition's code (text and displays) and of its bodySites: where a node's station is named."""
+    return concept_texts(condition.code) + [text for site in condition.bodySite or [] for text in concept_texts(site)]

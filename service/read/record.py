@@ -59,7 +59,7 @@ class Normaliser:
         if doses and by_type["MedicationRequest"]:
             self._orders_started_when_given(record)
         if doses and (by_type["MedicationRequest"] or by_type["MedicationStatement"]):
-            self._orders_no_longer_given(record, now)
+            self._records_no_longer_given(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
         return record
@@ -82,7 +82,7 @@ class Normaliser:
                 end = max(exposure.end, first) if exposure.end is not None else None
                 record.exposures[index] = msgspec.structs.replace(exposure, start=first, end=end)
 
-    def _orders_no_longer_given(self, record: PatientRecord, now: date) -> None:
+    def _records_no_longer_given(self, record: PatientRecord, now: date) -> None:
         """End an order or statement still active (or on hold) on its drug's last dose when doses of it are
         recorded after the record began and none in lines.yaml ``gap_days`` before today: an order no one
         carries out any more (an Epic therapy plan never discontinued, its last infusion 14 months ago), or
