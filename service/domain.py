@@ -186,6 +186,7 @@ class PatientRecord:
     other_patients: list[str] = field(default_factory=list)  # records whose subject is another patient: not used
     deceased: bool = False  # the Patient records a death (deceasedBoolean true or deceasedDateTime)
     deceased_on: date | None = None
+    born: date | None = None  # Patient.birthDate: an onset before it is a placeholder, not a date
     gender: str | None = None  # Patient.gender as sent (an AdministrativeGender code), when it is a string
     # labs whose reference ranges differ by sex (LabResult.by_sex), as read (also in ``labs``): the
     # record's assembly gives each in ``labs`` the range of the patient's sex, once every record is read

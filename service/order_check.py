@@ -9,7 +9,7 @@ from typing import Any
 
 from service.domain import Finding
 from service.engine import Evaluation
-from service.infer.lines import add_months
+from service.infer.lines import TherapyHistory, add_months
 from service.knowledge import Knowledge
 from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.knowledge.models import FindingRule
@@ -135,6 +135,8 @@ class OrderChecker:
         self.hormone_agents = frozenset(knowledge.agents_of_class(*hormone)) - exempt if hormone else frozenset()
         # HER2 agents whose label covers a status other than positive (options.yaml her2_other_indications).
         self.other_indications = {entry["agent"]: entry for entry in knowledge.options.get("her2_other_indications", [])}
+        # The prior HER2 therapy each label asks for (options.yaml label_prior_her2_therapy).
+        self.label_prior: dict[str, dict[str, Any]] = dict(knowledge.options.get("label_prior_her2_therapy", {}))
         tables = knowledge.label_tables
         self.lvef_monitored = tables.monitored_agents
         # LVEF "before start" counts as recent within one monitoring interval (cards.yaml no-recent-lvef).
@@ -300,9 +302,38 @@ class OrderChecker:
         titles = [regimens[option.regimen].title for option in recommendation.options]
         line = self.renderer.line_words(recommendation)
         line = f"maintenance of the {line}" if recommendation.kind == "maintenance" else line
-        summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(outside), line=line)
         why = self.templates["not-an-option-why"].format(line=line, options="; ".join(titles))
-        return [_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], outside)]
+        off_label = [agent for agent in outside if self._before_its_label(agent, evaluation.history)]
+        issues = [
+            _Issue(
+                "off-label",
+                "warning",
+                self.templates["off-label"].format(
+                    drug=self.renderer.displays[agent], line=line, label=self.label_prior[agent]["words"]
+                ),
+                f"{self.label_prior[agent]['label']} {why}",
+                self.label_prior[agent]["source"],
+                (agent,),
+            )
+            for agent in off_label
+        ]
+        rest = tuple(agent for agent in outside if agent not in off_label)
+        if rest:
+            summary = self.templates["not-an-option"].format(drug=self.renderer.agents_text(rest), line=line)
+            issues.append(_Issue("not-an-option", "info", summary, why, self.sources["not-an-option"], rest))
+        return issues
+
+    def _before_its_label(self, agent: str, history: TherapyHistory) -> bool:
+        """Whether the record shows less prior HER2 therapy than ``agent``'s label asks for (options.yaml
+        label_prior_her2_therapy), counted as the options' predicates count it."""
+        asks = self.label_prior.get(agent)
+        if asks is None:
+            return False
+        metastatic = sum(1 for line in history.lines if not self.her2_agents.isdisjoint(line.agents))
+        adjuvant = 1 if self.her2_agents & set(history.adjuvant_agents) else 0
+        if asks.get("or_early_relapse") and history.early_relapse:
+            metastatic += 1
+        return metastatic < asks["metastatic_at_least"] or metastatic + adjuvant < asks.get("overall_at_least", 0)
 
     def _no_change(self, evaluation: Evaluation, given: _Given, agents: list[str]) -> list[_Issue]:
         """An information issue for the HER2 agents of an order for a patient stable on maintenance with no
@@ -358,12 +389,17 @@ class OrderChecker:
             joined.append(first)
         return joined
 
-    def _card(self, evaluation: Evaluation, context: RenderContext, order: dict[str, Any], issue: _Issue) -> dict[str, Any]:
+    def _card(
+        self, evaluation: Evaluation, context: RenderContext, orders: list[dict[str, Any]], issue: _Issue
+    ) -> dict[str, Any]:
+        """The card of one issue about ``orders``: the draft, or the drafts of one drug the issue is about in
+        the same words (a loading and a maintenance dose: one card, one suggestion removing both)."""
         agents = "+".join(issue.agents)
         drugs = self.renderer.agents_text(issue.agents)
-        order_ref = f"MedicationRequest/{order.get('id')}" if order.get("id") else None
+        order_id = ",".join(str(order.get("id")) for order in orders)
+        order_refs = [f"MedicationRequest/{order['id']}" for order in orders if order.get("id")]
         card: dict[str, Any] = {
-            "uuid": self.renderer.card_uuid(context, f"order:{order.get('id')}:{agents}:{issue.key}"),
+            "uuid": self.renderer.card_uuid(context, f"order:{order_id}:{agents}:{issue.key}"),
             "summary": clip(issue.summary),
             "indicator": issue.indicator,
             "detail": "\n".join(
@@ -380,23 +416,43 @@ class OrderChecker:
             suggestions.append(
                 {
                     "label": f"Order: {echo['code']['text']}",
-                    "uuid": self.renderer.card_uuid(context, f"order-echo:{order.get('id')}:{agents}"),
+                    "uuid": self.renderer.card_uuid(context, f"order-echo:{order_id}:{agents}"),
                     "isRecommended": True,
                     "actions": [{"type": "create", "description": issue.summary, "resource": echo}],
                 }
             )
-        if order_ref:
+        if order_refs:
+            several = f"the {len(order_refs)} draft orders" if len(order_refs) > 1 else "the draft order"
             suggestions.append(
                 {
-                    "label": f"Remove the draft order for {drugs}",
-                    "uuid": self.renderer.card_uuid(context, f"order-remove:{order.get('id')}:{agents}:{issue.key}"),
-                    "actions": [{"type": "delete", "description": f"Remove draft {drugs}", "resourceId": order_ref}],
+                    "label": f"Remove {several} for {drugs}",
+                    "uuid": self.renderer.card_uuid(context, f"order-remove:{order_id}:{agents}:{issue.key}"),
+                    "actions": [
+                        {"type": "delete", "description": f"Remove draft {drugs}", "resourceId": ref} for ref in order_refs
+                    ],
                 }
             )
         if suggestions:
             card["suggestions"] = suggestions
             card["selectionBehavior"] = "at-most-one"
         return prune(card)
+
+    def _deceased(
+        self, evaluation: Evaluation, context: RenderContext, orders: list[dict[str, Any]], medications: Mapping[str, set[str]]
+    ) -> list[dict[str, Any]]:
+        """One card for the drafts of drugs the service checks when the Patient record states a death."""
+        checked = [(order, self.normaliser.agents_of_record(order, medications)) for order in orders]
+        checked = [(order, agents) for order, agents in checked if agents]
+        if not checked:
+            return []
+        agents = tuple(sorted({agent for _, found in checked for agent in found}))
+        on = evaluation.record.deceased_on
+        summary = self.templates["deceased"].format(
+            when=f" on {on.isoformat()}" if on else "", drug=self.renderer.agents_text(agents)
+        )
+        why = self.knowledge.wording.scope_detail["deceased"]
+        issue = _Issue("deceased", "warning", summary, why, self.sources["deceased"], agents)
+        return [self._card(evaluation, context, [order for order, _ in checked], issue)]
 
     def cards(  # noqa: PLR0913
         self,
@@ -409,16 +465,24 @@ class OrderChecker:
         """``medications``: ``Medication/id`` -> agents, for drafts that reference their drug. ``session``: every
         draft of the order session (order-select checks the selected ones, ``orders``; a premedication drafted
         beside them, selected or not, is drafted all the same)."""
-        cards: list[dict[str, Any]] = []
         given = _Given.of(evaluation)
         drafts = session if session is not None else orders
         drafted = {self.normaliser.premedication_of(order) for order in drafts} if self.tables.premedication else set()
+        # An issue raised in the same words about several drafts (a loading and a maintenance dose of one
+        # drug): one card naming them all, in the place of the first.
+        about: dict[_Issue, list[dict[str, Any]]] = {}
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
             issues += self._lvef_before_start(evaluation, given, agents) or self._lvef_overdue(evaluation, given, agents)
             issues += self._not_an_option(evaluation, given, agents, issues)
             issues += self._premedication(evaluation, given, agents, drafted)
-            cards.extend(self._card(evaluation, context, order, issue) for issue in self._joined(issues))
+            for issue in self._joined(issues):
+                drafts_of = about.setdefault(issue, [])
+                if not any(draft is order for draft in drafts_of):  # an issue twice of one draft: one card
+                    drafts_of.append(order)
+        cards = [self._card(evaluation, context, drafts_of, issue) for issue, drafts_of in about.items()]
+        if evaluation.deceased:
+            cards += self._deceased(evaluation, context, orders, medications or {})
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

@@ -142,3 +142,30 @@ def test_another_current_primary_cancer_is_named_on_the_data_card(engine, knowle
     evaluation = engine.evaluate("p1", records, NOW)
     cards = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))
     assert ("Another primary cancer is recorded" in cards[-1].get("detail", "")) is named
+
+
+INACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "inactive"}]}
+
+
+@pytest.mark.parametrize(
+    ("words", "sites"),
+    [
+        # Held-out o32: metastatic disease does not go away; treated brain metastases still count.
+        ("hx of brain mets, treated - s/p SRS x3 10/2023, no active CNS dz on MRI 4/2026", ["bone", "brain"]),
+        ("History of liver metastases, resected 2024", ["bone", "liver"]),
+        ("H/o brain metastasis", ["bone", "brain"]),
+        ("Family history of brain metastases", ["bone"]),  # a relative's
+        ("No history of brain metastases", ["bone"]),
+        ("History of breast cancer, brain mets ruled out", ["bone"]),  # the history is the primary's; the mets negated
+    ],
+)
+def test_a_history_of_metastases_in_words_is_a_site(engine: Engine, words, sites):
+    resources = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2023-01-01"),
+        condition("bone", "snomed", "94222008", "2023-09-01"),
+        {**_text(words, "m"), "clinicalStatus": INACTIVE, "onsetDateTime": "2023-09-14"},
+    ]
+    assessment = engine.evaluate("p1", resources, NOW).assessment()
+    assert assessment["metastaticSites"] == sites
+    assert ("brain-metastases" in assessment.get("alerts", [])) is ("brain" in sites)

@@ -137,6 +137,57 @@ def test_starting_an_lvef_monitored_drug_needs_a_recent_normal_lvef(engine, know
     }
 
 
+def test_drafts_of_one_drug_warned_of_in_the_same_words_share_one_card(engine, knowledge):
+    """Held-out q04: Phesgo's loading and maintenance doses drafted as two orders with an LVEF of 44%: one
+    card, whose suggestion removes both drafts, not two cards alike but for the draft they remove. A
+    draft of another drug keeps its own card."""
+    from tests.patients import Patient
+
+    low = Patient(labs=[("lvef", "2026-10-20", 44, None)])
+    cards = _order_cards(engine, knowledge, low, ["Phesgo", "Phesgo", "Herceptin"])
+    assert len(cards) == 2, [c["summary"] for c in cards]
+    both = next(card for card in cards if "pertuzumab + trastuzumab" in card["summary"])
+    removal = both["suggestions"][-1]
+    assert removal["label"] == "Remove the 2 draft orders for pertuzumab + trastuzumab"
+    assert [action["resourceId"] for action in removal["actions"]] == ["MedicationRequest/d0", "MedicationRequest/d1"]
+    alone = next(card for card in cards if card is not both)
+    assert [action["resourceId"] for action in alone["suggestions"][-1]["actions"]] == ["MedicationRequest/d2"]
+    assert len({card["uuid"] for card in cards}) == 2
+
+
+@pytest.mark.parametrize(
+    ("death", "words"), [({"deceasedDateTime": "2026-05-27"}, "died on 2026-05-27"), ({"deceasedBoolean": True}, "died:")]
+)
+def test_drafts_for_a_patient_recorded_as_deceased_get_one_card(engine, knowledge, death, words):
+    """Held-out a06: a first-line set pended before the death and selected after it raised nothing. One
+    warning for the drafts of drugs the service checks (an antiemetic's draft is not named), whose
+    suggestion removes them."""
+    from datetime import date
+
+    from service.order_check import OrderChecker
+    from service.render import CardRenderer, RenderContext
+    from tests.patients import Patient
+
+    alive = Patient(labs=[("lvef", "2026-05-01", 61, None)])
+    resources = alive.resources()
+    resources[0] = {**resources[0], **death}
+    drafts = [_draft(f"d{i}", alive.pid, name) for i, name in enumerate(["paclitaxel", "Herceptin", "ondansetron"])]
+    checker = OrderChecker(knowledge, engine.normaliser, CardRenderer(knowledge))
+    cards = checker.cards(engine.evaluate(alive.pid, resources, date(2026, 6, 1)), drafts, RenderContext("h", alive.pid))
+    deceased = [card for card in cards if "has died" in card["summary"]]
+    assert len(deceased) == 1 and words in deceased[0]["summary"], [c["summary"] for c in cards]
+    assert deceased[0]["indicator"] == "warning" and "paclitaxel + trastuzumab" in deceased[0]["summary"]
+    removal = deceased[0]["suggestions"][-1]["actions"]
+    assert [action["resourceId"] for action in removal] == ["MedicationRequest/d0", "MedicationRequest/d1"]
+    assert not [
+        card
+        for card in checker.cards(
+            engine.evaluate(alive.pid, alive.resources(), date(2026, 6, 1)), drafts, RenderContext("h", alive.pid)
+        )
+        if "has died" in card["summary"]
+    ]
+
+
 def test_a_recent_normal_lvef_or_a_drug_already_given_raises_no_lvef_card(engine, knowledge):
     from tests.patients import Line, Patient
 

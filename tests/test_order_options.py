@@ -2,7 +2,9 @@
 order_check not-an-option): T-DM1 drafted for an untreated patient, neratinib for a second line.
 
 An information card, when the drug is not given now and neither the history nor HER2 status argues
-against the draft already; its detail lists the line's options, preferred first.
+against the draft already; its detail lists the line's options, preferred first. A warning instead when
+the record shows less prior HER2 therapy than the drug's label asks for (cards.yaml off-label, options.yaml
+label_prior_her2_therapy).
 """
 
 from __future__ import annotations
@@ -55,27 +57,28 @@ def _option_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [card for card in cards if "not among the guideline options" in card["summary"]]
 
 
+def _adjuvant_hp_then_thp() -> list[dict[str, Any]]:
+    """Adjuvant trastuzumab ended in 2022 (no early relapse), then THP for metastatic disease, progressed: two
+    anti-HER2 regimens, one for metastatic disease, as margetuximab's label asks; its place is the fourth line."""
+    return [*her2_positive_liver_patient(), statement("a1", "Herceptin", "2021-03-01", "2022-03-01")]
+
+
 @pytest.mark.parametrize(
     ("resources", "drug", "line"),
     [
-        (_untreated, "Kadcyla", "1st line"),  # T-DM1 is a second-line option
-        (her2_positive_liver_patient, "Nerlynx", "2nd line"),  # neratinib: after two anti-HER2 regimens
-        (her2_positive_liver_patient, "Margenza", "2nd line"),
         (_on_hp_maintenance, "Enhertu", "maintenance of the 1st line"),  # a change of line with no progression
         (
             _letrozole_then_thp,
             "Tukysa",
             "2nd HER2-directed line",
-        ),  # the 3rd line, but the tucatinib regimen's place is after T-DXd
-        (_after_first_line_tdxd, "Margenza", "line after trastuzumab deruxtecan (T-DXd)"),
+        ),  # the 3rd line, but the tucatinib regimen's place is after T-DXd; its label's one prior regimen is there
+        (_adjuvant_hp_then_thp, "Margenza", "2nd line"),  # the adjuvant regimen counts for its label
     ],
 )
 def test_an_her2_drug_outside_the_lines_options_gets_an_information_card(engine, knowledge, resources, drug, line):
     evaluation = engine.evaluate("p1", resources(), NOW)
     cards = draft_order_cards(engine, knowledge, resources(), drug, NOW)
-    # One card of the options; a neratinib draft also gets its label's loperamide reminder (test_premedication).
-    others = [card["summary"] for card in cards if card not in _option_cards(cards) and "start loperamide" not in card["summary"]]
-    assert len(_option_cards(cards)) == 1 and not others, [card["summary"] for card in cards]
+    assert len(_option_cards(cards)) == 1 and not _other_cards(cards), [card["summary"] for card in cards]
     card = _option_cards(cards)[0]
     assert card["indicator"] == "info" and card["summary"].endswith(f"for the {line}")
     titles = [knowledge.regimen_models[option.regimen].title for option in evaluation.recommendation.options]
@@ -84,6 +87,49 @@ def test_an_her2_drug_outside_the_lines_options_gets_an_information_card(engine,
     else:  # stable on maintenance, its additions with trial evidence only named: no change advised
         assert f"No progression is recorded on the {line}: no change of line is advised" in card["detail"]
     assert card["source"]["label"] == knowledge.sources["nccn-breast"]["label"]
+
+
+def _other_cards(cards: list[dict[str, Any]]) -> list[str]:
+    """The summaries of cards other than the options' (a neratinib draft also gets its label's loperamide
+    reminder: test_premedication)."""
+    return [card["summary"] for card in cards if card not in _option_cards(cards) and "start loperamide" not in card["summary"]]
+
+
+def _label_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [card for card in cards if "is labelled only" in card["summary"]]
+
+
+@pytest.mark.parametrize(
+    ("resources", "drug", "line", "source"),
+    [
+        (_untreated, "Kadcyla", "1st line", "label-t-dm1"),  # held-out z13, a09: after prior therapy only
+        (her2_positive_liver_patient, "Nerlynx", "2nd line", "label-neratinib"),  # after two anti-HER2 regimens
+        (her2_positive_liver_patient, "Margenza", "2nd line", "label-margetuximab"),
+        (_after_first_line_tdxd, "Margenza", "line after trastuzumab deruxtecan (T-DXd)", "label-margetuximab"),
+    ],
+)
+def test_an_her2_drug_ordered_before_its_label_allows_gets_a_warning(engine, knowledge, resources, drug, line, source):
+    """Outside the line's options and with less prior HER2 therapy than its label asks for (options.yaml
+    label_prior_her2_therapy): a warning naming the label, not the information card."""
+    cards = draft_order_cards(engine, knowledge, resources(), drug, NOW)
+    others = [summary for summary in _other_cards(cards) if summary not in [c["summary"] for c in _label_cards(cards)]]
+    assert len(_label_cards(cards)) == 1 and not _option_cards(cards) and not others, [card["summary"] for card in cards]
+    card = _label_cards(cards)[0]
+    assert card["indicator"] == "warning" and card["summary"].endswith(f"not an option for the {line}")
+    assert card["source"]["label"] == knowledge.sources[source]["label"]
+    assert card["detail"].split("**: ", 1)[1].startswith(knowledge.options["label_prior_her2_therapy"][_agent(source)]["label"])
+
+
+def _agent(source: str) -> str:
+    return {"label-t-dm1": "trastuzumab-emtansine", "label-neratinib": "neratinib", "label-margetuximab": "margetuximab"}[source]
+
+
+def test_t_dm1_after_an_early_relapse_is_within_its_label(engine, knowledge):
+    """Kadcyla's label covers a relapse within six months of adjuvant therapy: an early relapse after adjuvant
+    HP stands for the prior metastatic therapy; T-DM1 is then a second-line option, and no card is raised."""
+    resources = untreated_her2_positive_patient(statement("a1", "Herceptin", "2024-01-01", "2024-12-01"))
+    cards = draft_order_cards(engine, knowledge, resources, "Kadcyla", NOW)
+    assert not _label_cards(cards), [card["summary"] for card in cards]
 
 
 @pytest.mark.parametrize(
@@ -110,8 +156,10 @@ def test_a_draft_the_history_argues_against_gets_only_that_card(engine, knowledg
 
 def test_a_monitoring_warning_does_not_hide_it(engine, knowledge):
     """No recent LVEF is about how to start a drug, not which: both cards."""
-    cards = draft_order_cards(engine, knowledge, her2_positive_liver_patient(), "Margenza", date(2025, 6, 15))
+    cards = draft_order_cards(engine, knowledge, _adjuvant_hp_then_thp(), "Margenza", date(2025, 6, 15))
     assert sorted(card["indicator"] for card in cards) == ["info", "warning"] and len(_option_cards(cards)) == 1
+    cards = draft_order_cards(engine, knowledge, her2_positive_liver_patient(), "Margenza", date(2025, 6, 15))
+    assert [card["indicator"] for card in cards] == ["warning", "warning"] and len(_label_cards(cards)) == 1
 
 
 def test_no_such_card_while_a_line_goes_on_without_a_recommendation(engine, knowledge):

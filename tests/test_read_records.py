@@ -405,17 +405,68 @@ def test_a_receptor_result_without_a_date_is_used_unless_a_dated_one_contradicts
     assert evaluate(engine, [patient(), undated, dated]).assessment()["her2"] == "low"
 
 
-def test_issued_then_the_specimen_collection_date_stand_in_for_a_missing_effective_date(engine):
+def test_the_specimen_collection_then_issued_stand_in_for_a_missing_effective_date(engine):
     issued = observation("i", "85319-2", "x", valueCodeableConcept={"text": "3+"}, issued="2025-03-04T10:00:00Z")
     del issued["effectiveDateTime"]
     specimen = {"resourceType": "Specimen", "id": "s", "collection": {"collectedDateTime": "2025-02-01"}}
+    # Issued later than the specimen was taken: the result holds for when the specimen was taken (FHIR effective).
     collected = observation(
-        "c", "85319-2", "x", valueCodeableConcept={"text": "3+"}, contained=[specimen], specimen={"reference": "#s"}
+        "c",
+        "85319-2",
+        "x",
+        valueCodeableConcept={"text": "3+"},
+        contained=[specimen],
+        specimen={"reference": "#s"},
+        issued="2025-03-10",
     )
     del collected["effectiveDateTime"]
     record = evaluate(engine, [patient(), issued, collected]).record
     assert sorted((r.record_id, r.on) for r in record.receptors) == [("c", date(2025, 2, 1)), ("i", date(2025, 3, 4))]
     assert record.undated == []
+
+
+def archival_block_restained(specimen_reference: str) -> list[dict[str, Any]]:
+    """A 2019 breast core collected before the 2026 liver metastasis, stained again in 2026: the results carry
+    no effective date, only ``issued`` (2026) and the Specimen (2019), sent beside them (tester x24)."""
+    block = {
+        "resourceType": "Specimen",
+        "id": "block-a2",
+        "subject": {"reference": "Patient/p1"},
+        "collection": {"collectedDateTime": "2019-05-14T08:55:00-04:00"},
+    }
+    restained = [
+        observation(
+            rid,
+            loinc,
+            "x",
+            valueCodeableConcept={"text": text},
+            issued="2026-04-20T10:14:00-04:00",
+            specimen={"reference": specimen_reference},
+        )
+        for rid, loinc, text in (("her2", "85319-2", "3+"), ("er", "16112-5", "positive"), ("pr", "16113-3", "positive"))
+    ]
+    for result in restained:
+        del result["effectiveDateTime"]
+    breast = condition("bc", "snomed", "254837009", "2019-05-14")
+    liver = condition("liver", "snomed", "94381002", "2026-04-08")
+    return [patient(), breast, liver, block, *restained]
+
+
+@pytest.mark.parametrize("reference", ["Specimen/block-a2", "https://ehr.example/fhir/Specimen/block-a2/_history/2"])
+def test_a_result_is_dated_by_the_collection_of_a_specimen_sent_beside_it(engine, reference):
+    evaluation = evaluate(engine, archival_block_restained(reference))
+    assert {result.on for result in evaluation.record.receptors} == {date(2019, 5, 14)}
+    assert "receptor-retest" in evaluation.assessment()["alerts"]  # taken before the metastasis: no retest yet
+
+
+def test_a_specimen_of_another_patient_or_of_no_collection_date_dates_nothing(engine):
+    resources = archival_block_restained("Specimen/block-a2")
+    resources[3] = {**resources[3], "subject": {"reference": "Patient/other"}}
+    assert {result.on for result in evaluate(engine, resources).record.receptors} == {date(2026, 4, 20)}
+    resources[3] = {"resourceType": "Specimen", "id": "block-a2", "subject": {"reference": "Patient/p1"}}
+    evaluation = evaluate(engine, resources)
+    assert {result.on for result in evaluation.record.receptors} == {date(2026, 4, 20)}
+    assert "receptor-retest" not in evaluation.assessment().get("alerts", [])
 
 
 def test_her2_ultralow_text_reads_ihc_0(engine):
@@ -1859,3 +1910,18 @@ def test_danish_sks_diagnosis_codes_are_read_as_icd10(engine):
     records = [condition("bc", sks, "DC504", "2024-01-01"), condition("m", sks, "DC787", "2025-01-01")]
     assessment = evaluate(engine, [patient(), *records]).assessment()
     assert (assessment["breastCancer"], assessment["metastaticSites"]) == (True, ["liver"])
+
+
+@pytest.mark.parametrize(("onset", "metastatic_since"), [("1900-01-01", "2025-06-12"), ("2025-06-10", "2025-06-10")])
+def test_an_onset_before_the_patient_was_born_is_a_placeholder_not_a_date(engine, onset, metastatic_since):
+    """Held-out l36: a legacy migration's liver metastasis with onset 1900-01-01 (the patient born 1966) had
+    dated the metastatic disease 1900 and made the 2022 adjuvant course a first line. Such an onset is no
+    date: the record's own ``recordedDate`` dates it, as for a record with no onset."""
+    liver = condition("liver", "snomed", "94381002", onset, recordedDate="2025-06-12")
+    resources = [patient(), condition("bc", "snomed", "254837009", "2022-03-15"), liver]
+    evaluation = evaluate(engine, resources)
+    assert evaluation.extent.metastatic_date == date.fromisoformat(metastatic_since)
+    # No birth date to compare with (none sent, or not a date): the onset is read as written.
+    for unknown in ({"birthDate": "not a date"}, {"birthDate": None}):
+        born_unknown = {key: value for key, value in {**patient(), **unknown}.items() if value is not None}
+        assert evaluate(engine, [born_unknown, *resources[1:]]).extent.metastatic_date == date.fromisoformat(onset)

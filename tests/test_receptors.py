@@ -386,6 +386,12 @@ def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio,
         ("85319-2", {"valueString": "HER2-low"}, "low"),  # an IHC result with no score
         ("85319-2", {"valueString": "Ultralow"}, "zero"),
         ("85319-2", {"valueString": "1+"}, "low"),
+        # The sign before the score, as some laboratories write it (held-out l33), and the 2 of "HER2" is no score.
+        ("85319-2", {"valueString": "+3"}, "positive"),
+        ("85319-2", {"valueString": "+1"}, "low"),
+        ("85319-2", {"valueString": "score +2"}, "equivocal"),
+        ("85319-2", {"valueString": "HER2+ (3+)"}, "positive"),
+        ("85319-2", {"valueString": "HER2 +1"}, "low"),
     ],
 )
 def test_a_her2_category_in_words_is_read_as_the_laboratory_wrote_it(engine, loinc, value, expected):

@@ -105,6 +105,19 @@ def _check_maintenance_classes(knowledge: Knowledge, known: Callable[[str, str],
             known(agent, f"mappings/lines.yaml: maintenance_additions/{index}")
 
 
+def _check_option_agents(options: dict[str, Any], known: Callable[[str, str], None]) -> None:
+    """options.yaml: the agents its rules, indications and label tables name are known."""
+    for index, rule in enumerate(options["rules"]):
+        for key in ("never_received", "current_line_lacks"):
+            for agent in rule.get("eligible", {}).get(key, []):
+                known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
+    for index, entry in enumerate(options.get("her2_other_indications", [])):
+        known(entry["agent"], f"mappings/options.yaml: her2_other_indications/{index}/agent")
+    for key in ("read_after_agent_at_least", "label_prior_her2_therapy"):
+        for agent in options.get(key, {}):
+            known(agent, f"mappings/options.yaml: {key}")
+
+
 def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], None]) -> None:
     """options.yaml: known regimens, agents and drug classes."""
     options = knowledge.options
@@ -114,14 +127,7 @@ def _check_option_references(knowledge: Knowledge, known: Callable[[str, str], N
     for where, regimen_id in regimens:
         if regimen_id not in knowledge.regimens:
             raise KnowledgeError(f"mappings/options.yaml: {where}: unknown regimen {regimen_id}")
-    for index, rule in enumerate(options["rules"]):
-        for key in ("never_received", "current_line_lacks"):
-            for agent in rule.get("eligible", {}).get(key, []):
-                known(agent, f"mappings/options.yaml: rules/{index}/eligible/{key}")
-    for index, entry in enumerate(options.get("her2_other_indications", [])):
-        known(entry["agent"], f"mappings/options.yaml: her2_other_indications/{index}/agent")
-    for agent in options.get("read_after_agent_at_least", {}):
-        known(agent, "mappings/options.yaml: read_after_agent_at_least")
+    _check_option_agents(options, known)
     classes = set(knowledge.drugs["classes"])
     for cls in options["her2_classes"]:
         if cls not in classes:

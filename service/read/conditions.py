@@ -66,13 +66,15 @@ _RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a sit
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
 
 
-def _onset_given(condition: Any) -> date | None:
-    """The onset a Condition gives (onset[x]; a month or year in ``onsetString`` too), not the day it was recorded."""
-    return (
+def _onset_given(condition: Any, born: date | None) -> date | None:
+    """The onset a Condition gives (onset[x]; a month or year in ``onsetString`` too), not the day it was recorded.
+    An onset before the patient was born (``born``) is a migration's placeholder (1900-01-01), not a date: none."""
+    onset = (
         to_date(condition.onsetDateTime)
         or (to_date(condition.onsetPeriod.start) if condition.onsetPeriod else None)
         or date_in_words(condition.onsetString)
     )
+    return None if onset is not None and born is not None and onset < born else onset
 
 
 def _add_statuses(record: PatientRecord, statuses: list[dict[str, str]], on: date | None, record_id: str) -> None:
@@ -178,7 +180,7 @@ class ConditionReader:
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return
-        on = self._onset(condition)
+        on = self._onset(condition, record)
         record_id = condition.id or ""
         names = concept_texts(condition.code)  # its words, for the receptor statuses and a progression they state
         self._add_receptor_statuses(condition, names, statuses, primary, on, record)
@@ -188,7 +190,7 @@ class ConditionReader:
                 record.unconfirmed.append(f"Condition/{record_id or '?'} (in part)")
         elif spread_from_text:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
-        recorded_only = on is not None and _onset_given(condition) is None
+        recorded_only = on is not None and _onset_given(condition, record.born) is None
         self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
         self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
@@ -201,7 +203,7 @@ class ConditionReader:
         condition = self._kept(raw, record, unconfirmed_counts=False)
         if condition is None:
             return
-        _add_statuses(record, statuses, self._onset(condition), condition.id or "")
+        _add_statuses(record, statuses, self._onset(condition, record), condition.id or "")
 
     def _kept(self, raw: Mapping[str, Any], record: PatientRecord, unconfirmed_counts: bool = True) -> Any:
         """The validated Condition, or None when it is unreadable (named on the data card), refuted or in error.
@@ -237,8 +239,10 @@ class ConditionReader:
         return found
 
     @staticmethod
-    def _onset(condition: Any) -> date | None:
-        return _onset_given(condition) or to_date(condition.recordedDate or condition.assertedDate or condition.dateRecorded)
+    def _onset(condition: Any, record: PatientRecord) -> date | None:
+        return _onset_given(condition, record.born) or to_date(
+            condition.recordedDate or condition.assertedDate or condition.dateRecorded
+        )
 
     # -- a personal history of breast cancer (terminology.yaml breast_history) --------------------
     def _read_breast_history(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> bool:
@@ -260,7 +264,7 @@ class ConditionReader:
                 return False
         condition = self._kept_and_named(raw, record, from_text, unconfirmed_counts=False)
         if condition is not None:
-            record.conditions.append(CancerCondition("history", self._onset(condition), record_id=condition.id or ""))
+            record.conditions.append(CancerCondition("history", self._onset(condition, record), record_id=condition.id or ""))
         return True
 
     def _read_other_kinds(
@@ -313,7 +317,7 @@ class ConditionReader:
                 if terms.grade_pattern is not None:  # lung disease: its grade, in its words or its severity
                     texts = raw_concept_texts(raw.get("code")) if texts is None else texts
                     grade = terms.grade_of(texts, raw.get("severity"))
-                found.append(Finding(self._onset(condition), active, condition.id or "", grade=grade))
+                found.append(Finding(self._onset(condition, record), active, condition.id or "", grade=grade))
 
     # -- a current pregnancy (safety.yaml pregnancy) ----------------------------------------------
     def _read_pregnancy(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
@@ -336,7 +340,7 @@ class ConditionReader:
         statuses = status_codes(condition.clinicalStatus)
         if statuses and not statuses & _ACTIVE_STATUSES:
             return
-        record.pregnancies.append(Pregnancy(self._onset(condition), condition.id or ""))
+        record.pregnancies.append(Pregnancy(self._onset(condition, record), condition.id or ""))
 
     def _coded(self, code_codings: list[tuple[str, str]], snomed: frozenset[str], icd10_prefixes: tuple[str, ...]) -> bool:
         """Any coding in the SNOMED CT set or under one of the ICD-10-CM prefixes."""
@@ -721,14 +725,19 @@ class ConditionReader:
         A clause that negates or doubts a finding of its own ("...; no brain metastases", ", possible
         bone metastases") is set apart from its first such cue on (``_scope``); one naming no finding
         ("not confirmed", "ruled out", "?") qualifies the whole text. A text with "history of" keeps
-        its old reading: negated whole, for the breast-history reader.
+        its old reading, negated whole, for the breast-history reader, unless a metastasis follows it in
+        its clause ("hx of brain mets": terminology.yaml breast_history of_spread).
         """
         terminology = self.terminology.for_text(text)
         negation, uncertain = terminology.text_negation, terminology.text_uncertain
         if not negation.search(text) and not uncertain.search(text):
             return text, ""  # the usual case
         if terminology.history_text.search(text):
-            return None
+            text = terminology.history_of_spread.sub(" ", text)  # "hx of brain mets": the metastases were there
+            if terminology.history_text.search(text):
+                return None
+            if not negation.search(text) and not uncertain.search(text):
+                return text, ""
         parts = terminology.text_clause_separator.split(text)
         certain: list[str] = []
         doubted: list[str] = []

@@ -5,7 +5,8 @@ rules use only the latest of each liver test and of the disease statuses other t
 (mappings/terminology.yaml, latest_only_groups), so older ones are never validated: the newest by raw
 date is tried first, then the next while it yields nothing (issue 6).
 
-Dates: ``effective[x]``, else ``issued``, else the collection date of a contained Specimen. A result
+Dates: ``effective[x]``, else the collection date of its Specimen (contained, or sent beside it), else
+``issued``. A result
 with none is still read, dated ``UNDATED`` (1900-01-01) (so any dated result of its kind is "later" and wins), and
 named in ``PatientRecord.undated`` for the data card.
 """
@@ -32,6 +33,7 @@ from service.read.common import (
     raw_mapping,
     raw_text,
     reference_of,
+    referenced_id,
     stated_in_words,
     to_date,
     validated,
@@ -68,22 +70,51 @@ def _specimen_of(raw: Mapping[str, Any], words: tuple[tuple[str, str], ...]) -> 
 
 
 def raw_observation_date(raw: Mapping[str, Any]) -> date | None:
-    """effective[x], then issued, then the collection date of a contained Specimen; None when none."""
+    """effective[x], then the collection date of its Specimen (contained), then issued; None when none.
+
+    FHIR: ``effective`` is the physiologically relevant time, "usually the time of the procedure or of
+    specimen collection"; ``issued`` is when the result was made available. A block taken in 2019 and
+    stained again in 2026 was taken in 2019, and is dated so when only its Specimen says when.
+    """
     found = to_date(raw.get("effectiveDateTime")) or to_date(raw.get("effectiveInstant"))
     if found is not None:  # the usual case: the period is not looked at
         return found
     period = raw_mapping(raw.get("effectivePeriod"))
-    found = to_date(period.get("start")) or to_date(period.get("end")) or to_date(raw.get("issued"))
-    if found is not None:
-        return found
-    target = raw_text(raw_mapping(raw.get("specimen")).get("reference")) or ""
-    for contained in raw_list(raw.get("contained")):
-        is_specimen = isinstance(contained, JSON_OBJECT) and contained.get("resourceType") == "Specimen"
-        if is_specimen and f"#{contained.get('id')}" == target:
-            collection = raw_mapping(contained.get("collection"))
-            period = raw_mapping(collection.get("collectedPeriod"))
-            return to_date(collection.get("collectedDateTime")) or to_date(period.get("start"))
-    return None
+    found = to_date(period.get("start")) or to_date(period.get("end"))
+    if found is None and "specimen" in raw:
+        target = raw_text(raw_mapping(raw.get("specimen")).get("reference")) or ""
+        found = next(
+            (
+                collection_date(contained)
+                for contained in raw_list(raw.get("contained"))
+                if isinstance(contained, JSON_OBJECT)
+                and contained.get("resourceType") == "Specimen"
+                and f"#{contained.get('id')}" == target
+            ),
+            None,
+        )
+    return found if found is not None else to_date(raw.get("issued"))
+
+
+def collection_date(specimen: Mapping[str, Any]) -> date | None:
+    """When a Specimen was collected (``collection.collected[x]``); None when it does not say."""
+    collection = raw_mapping(specimen.get("collection"))
+    return to_date(collection.get("collectedDateTime")) or to_date(raw_mapping(collection.get("collectedPeriod")).get("start"))
+
+
+def dated_by_specimen(raws: list[Mapping[str, Any]], collected: Mapping[str, date]) -> list[Mapping[str, Any]]:
+    """The Observations with those of no effective[x] whose ``specimen`` names one of the request's Specimen
+    resources (``collected``: id -> collection date) dated by its collection, as a contained one dates
+    its result (``raw_observation_date``): HER2 stained again in 2026 on a block collected in 2019, its
+    Specimen sent beside it, was taken in 2019, before the metastasis, and is no retest."""
+    return [
+        {**raw, "effectiveDateTime": collected[specimen_id].isoformat()}
+        if not any(key in raw for key in _EFFECTIVE_OWN)
+        and (specimen_id := referenced_id(raw.get("specimen"), "Specimen")) is not None
+        and specimen_id in collected
+        else raw
+        for raw in raws
+    ]
 
 
 # The lists of a PatientRecord: what reading a record appends to (its other fields are the Patient's).
@@ -91,6 +122,7 @@ _READ_LISTS = frozenset(field.name for field in fields(PatientRecord) if field.d
 
 
 _EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
+_EFFECTIVE_OWN = _EFFECTIVE[:3]  # effective[x]: when the result holds, which ``issued`` is not
 _UNREAD: Any = object()  # a record's date not read yet (None is a date read and absent)
 # Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
 _REISSUED = frozenset({"amended", "corrected"})

@@ -1,4 +1,4 @@
-"""The Patient resource: whether the record states a death, and the patient's gender."""
+"""The Patient resource: whether the record states a death, the patient's gender and birth date."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ def read_patient(raw: Mapping[str, Any], patient_id: str, record: PatientRecord)
 
     A Patient of another id (a linked record in a Bundle) is not this patient and is not read. A
     ``deceasedDateTime`` that is not a date still states a death: it is believed, and named as unreadable.
+    ``born`` from ``birthDate``: a Condition's onset before it is no date (service/read/conditions.py).
     """
     if raw.get("id") not in (patient_id, None):
         return
     gender = raw.get("gender")
     if isinstance(gender, str):  # which of a lab's reference ranges is the patient's (record.py)
         record.gender = gender
+    record.born = to_date(raw.get("birthDate"))
     flag = raw.get("deceasedBoolean")
     when = raw.get("deceasedDateTime")
     if flag is True:

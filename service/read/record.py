@@ -17,7 +17,7 @@ from service.knowledge import Knowledge
 from service.read.common import JSON_OBJECT, reference_of, referenced_id
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
-from service.read.observations import ObservationReader
+from service.read.observations import ObservationReader, collection_date, dated_by_specimen
 from service.read.patient import read_patient
 
 # Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
@@ -25,7 +25,7 @@ from service.read.patient import read_patient
 _MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
 _COURSE_SOURCES = frozenset({"MedicationRequest", "MedicationStatement"})  # records of a course, not of a dose
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
-READ_TYPES = ("Patient", "Medication", "Observation", "Condition", *MEDICATION_TYPES)
+READ_TYPES = ("Patient", "Medication", "Observation", "Condition", "Specimen", *MEDICATION_TYPES)
 
 
 class Normaliser:
@@ -48,7 +48,10 @@ class Normaliser:
             read_patient(raw, patient_id, record)
         medications = self.medications.medications_by_reference(by_type["Medication"])
         medication_resources = {f"Medication/{raw['id']}": raw for raw in by_type["Medication"] if isinstance(raw.get("id"), str)}
-        self.observations.read_all(by_type["Observation"], record)
+        observations = by_type["Observation"]
+        if by_type["Specimen"]:
+            observations = dated_by_specimen(observations, _collection_dates(by_type["Specimen"]))
+        self.observations.read_all(observations, record)
         for raw in by_type["Condition"]:
             self.conditions.read(raw, record)
         for resource_type in MEDICATION_TYPES:
@@ -156,6 +159,12 @@ def _leave_out_re_entered(record: PatientRecord) -> None:
     gone = sorted({f"MedicationStatement/{exposure.record_id or '?'}" for exposure in left_out if exposure.record_id not in kept})
     record.re_entered += gone
     record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone]
+
+
+def _collection_dates(specimens: list[Mapping[str, Any]]) -> dict[str, date]:
+    """Specimen id -> when it was collected, of the Specimens that say (a search ``_include``s them)."""
+    dates = {raw.get("id"): collection_date(raw) for raw in specimens}
+    return {key: on for key, on in dates.items() if isinstance(key, str) and on is not None}
 
 
 def _sorted_by_type(

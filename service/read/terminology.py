@@ -145,6 +145,7 @@ class Terminology:
     history_icd10_prefixes: tuple[str, ...]
     history_text: re.Pattern[str]
     history_negation: re.Pattern[str]
+    history_of_spread: re.Pattern[str]  # "hx of" before a metastasis: read past (terminology.yaml breast_history)
     other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
     other_primary_except: tuple[str, ...]
     # The sex a lab's reference range is for (terminology.yaml reference_range_sex): a SNOMED CT code ->
@@ -343,6 +344,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         history_icd10_prefixes=tuple(history["icd10cm_prefixes"]),
         history_text=re.compile(history["text"], re.IGNORECASE),
         history_negation=re.compile(history["negation"], re.IGNORECASE),
+        history_of_spread=re.compile(history.get("of_spread", "(?!)"), re.IGNORECASE),
         other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
         other_primary_except=tuple(other.get("except_prefixes", [])),
         **_range_sex(document.get("reference_range_sex")),

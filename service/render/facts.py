@@ -45,6 +45,10 @@ class PatientFacts(RendererBase):
             tested += f" (ER or PR positive on {day(receptors.hormone_earlier_positive)}: the most recent results decide)"
         return ["- " + " ".join(her2_bits), f"- Hormone receptor {hormone}: {tested}"]
 
+    def _facts_deceased(self, evaluation: Evaluation) -> list[str]:
+        on = evaluation.record.deceased_on
+        return [f"- Died on {on.isoformat()} (Patient.deceasedDateTime)" if on else "- Deceased (Patient record)"]
+
     def _facts_sites(self, evaluation: Evaluation) -> list[str]:
         extent = evaluation.extent
         if not extent.metastatic:
@@ -145,7 +149,9 @@ class PatientFacts(RendererBase):
         "heart": ["heart", "lvef", "lines"],
         "pregnancy": ["pregnancy", "lines"],
         "not-an-option": ["receptors", "lines"],
+        "off-label": ["receptors", "lines"],
         "premedication": ["receptors", "lines"],
+        "deceased": ["deceased"],
     }
 
     def order_facts(self, evaluation: Evaluation, issue: str) -> list[str]:
