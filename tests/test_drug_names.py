@@ -107,3 +107,45 @@ def test_an_rxnorm_ingredient_code_alone_names_its_drug(engine: Engine, code, ag
     record["medicationCodeableConcept"] = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}
     evaluation = engine.evaluate("p1", [record], date(2026, 1, 1))
     assert {exposure.agent for exposure in evaluation.record.exposures} == {agent}
+
+
+@pytest.mark.parametrize(
+    ("name", "agents"),
+    [
+        # Clinicians' shorthand (held-out w33, w37, w39): "HP" and "Her/Per" are trastuzumab + pertuzumab.
+        ("HP maint C9", {"pertuzumab", "trastuzumab"}),
+        ("HP q3w to complete 1yr (adj)", {"pertuzumab", "trastuzumab"}),
+        ("Her/Per C8", {"pertuzumab", "trastuzumab"}),
+        ("tuca/cape/tras", {"tucatinib", "capecitabine", "trastuzumab"}),
+        # ...but "HP" is also Helicobacter pylori.
+        ("HP eradication: omeprazole + amoxicillin + clarithromycin", set()),
+        ("HP triple therapy", set()),
+        ("H. pylori breath test", set()),
+        # A name misspelt by one letter (held-out w35): left out, added, changed, two swapped; a dose glued on.
+        ("Herceptn 8mg/kg IV load then 6mg/kg q3w", {"trastuzumab"}),
+        ("Perjetta840mg IV load, then 420mg q3w", {"pertuzumab"}),
+        ("Enhurtu5.4mg/kg IV q3w", {"trastuzumab-deruxtecan"}),
+        ("Herecptin", {"trastuzumab"}),
+        ("anastrazole 1 mg", {"anastrozole"}),
+        # ...not a word of another drug, nor a short one.
+        ("Trazodone 50 mg", set()),
+        ("Lisinopril", set()),
+        ("Kadian 20 mg", set()),
+        ("Taxal", set()),
+    ],
+)
+def test_shorthand_and_a_name_misspelt_by_one_letter_name_their_drugs(engine: Engine, name, agents):
+    evaluation = engine.evaluate("p1", [statement("m", name, "2025-01-01", "2025-06-01")], date(2026, 1, 1))
+    assert {exposure.agent for exposure in evaluation.record.exposures} == agents
+
+
+def test_a_misspelt_name_within_one_letter_of_two_drugs_names_neither(knowledge):
+    """A word one edit from the names of two different drugs is not guessed at (none such in drugs.yaml today:
+    the check is on the compiled table)."""
+    from service.knowledge.drugs import _one_edit_apart
+
+    names = [(word, agents) for found in knowledge.misspelt_candidates.values() for word, agents in found]
+    clashes = [(a, b) for i, (a, x) in enumerate(names) for b, y in names[i + 1 :] if x != y and _one_edit_apart(a, b)]
+    assert clashes == []
+    assert _one_edit_apart("herceptn", "herceptin") and _one_edit_apart("herecptin", "herceptin")
+    assert not _one_edit_apart("herceptin", "herceptin") and not _one_edit_apart("hercptn", "herceptin")

@@ -12,7 +12,7 @@ models themselves: ``models`` (regimens, options, label tables, receptor and ale
 
 from service.knowledge.base import Knowledge, KnowledgeError, NamePattern
 from service.knowledge.cards import CardWording
-from service.knowledge.drugs import agents_from_name, normalise_name, refine_agents, scan_agents
+from service.knowledge.drugs import agents_from_misspelt_name, agents_from_name, normalise_name, refine_agents, scan_agents
 from service.knowledge.load import KNOWLEDGE_FILES, default_mappings_dir, load_knowledge
 from service.knowledge.models import AlertRules, Eligibility, OptionRule, ReceptorRules, Regimen, SafetyTables
 
@@ -21,6 +21,7 @@ __all__ = [
     "Knowledge",
     "KnowledgeError",
     "NamePattern",
+    "agents_from_misspelt_name",
     "agents_from_name",
     "default_mappings_dir",
     "load_knowledge",

@@ -20,6 +20,7 @@ class NamePattern:
 
     words: tuple[str, ...]
     agents: tuple[str, ...]
+    not_with: frozenset[str] = frozenset()  # words of a record that make the name mean something else
 
 
 @dataclass
@@ -69,6 +70,10 @@ class Knowledge:
     name_patterns: tuple[NamePattern, ...] = ()
     agents_by_name: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)  # name_patterns as a table
     patterns_by_first_word: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word -> indices in name_patterns
+    # One-word names by (first letter, length), of drugs.yaml misspelt_names' length or more: the names a word
+    # misspelt by one letter may stand for, and that length.
+    misspelt_candidates: dict[tuple[str, int], tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)
+    misspelt_min_letters: int = 0
     conjugate_payloads: tuple[str, ...] = ()  # endings of an ADC's payload word (drugs.yaml unknown_anticancer)
     supportive_first_words: frozenset[str] = frozenset()  # a name beginning so names no anticancer drug (drugs.yaml)
     # Names written in scripts with no spaces between words (Chinese, Japanese, Korean; drugs.yaml

@@ -189,6 +189,37 @@ def _compile_script_names(knowledge: Knowledge, drugs: dict[str, Any]) -> None:
     knowledge.script_payloads = tuple(script_compact(stem) for stem in payloads)
 
 
+def _compile_misspelt(knowledge: Knowledge, patterns: dict[tuple[str, ...], tuple[str, ...]]) -> None:
+    """The one-word names a misspelt word may stand for (drugs.yaml misspelt_names), by first letter and length."""
+    table = knowledge.drugs.get("misspelt_names")
+    if not table:
+        return
+    least = int(table["min_letters"])
+    candidates: dict[tuple[str, int], list[tuple[str, tuple[str, ...]]]] = {}
+    for words, agents in patterns.items():
+        if len(words) == 1 and len(words[0]) >= least and words[0].isalpha():
+            candidates.setdefault((words[0][0], len(words[0])), []).append((words[0], agents))
+    knowledge.misspelt_candidates = {key: tuple(found) for key, found in candidates.items()}
+    knowledge.misspelt_min_letters = least
+
+
+def _compile_combinations(
+    knowledge: Knowledge, patterns: dict[tuple[str, ...], tuple[str, ...]]
+) -> dict[tuple[str, ...], frozenset[str]]:
+    """drugs.yaml combinations: their names into ``patterns``, their ATC codes; the words that make a name
+    mean something else (``not_with``), by name."""
+    atc = knowledge.systems["atc"]
+    not_with: dict[tuple[str, ...], frozenset[str]] = {}
+    for combination in knowledge.drugs.get("combinations", []):
+        for name in combination["names"]:
+            patterns[normalise_name(name)] = tuple(combination["agents"])
+            if combination.get("not_with"):
+                not_with[normalise_name(name)] = frozenset(combination["not_with"])
+        for code in combination.get("atc", []):
+            knowledge.agent_by_coding[(atc, code)] = tuple(combination["agents"])
+    return not_with
+
+
 def _compile_drugs(knowledge: Knowledge) -> None:
     drugs = knowledge.drugs
     rxnorm, atc = knowledge.systems["rxnorm"], knowledge.systems["atc"]
@@ -205,15 +236,13 @@ def _compile_drugs(knowledge: Knowledge) -> None:
             knowledge.refinements[agent] = entry["refines"]
     _compile_hcpcs(knowledge)
     _compile_ndc(knowledge)
-    for combination in drugs.get("combinations", []):
-        for name in combination["names"]:
-            patterns[normalise_name(name)] = tuple(combination["agents"])
-        for code in combination.get("atc", []):
-            knowledge.agent_by_coding[(atc, code)] = tuple(combination["agents"])
+    not_with = _compile_combinations(knowledge, patterns)
     # Longest names first, so "ado trastuzumab emtansine" is read before "trastuzumab".
     knowledge.name_patterns = tuple(
-        NamePattern(words, agents) for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
+        NamePattern(words, agents, not_with.get(words, frozenset()))
+        for words, agents in sorted(patterns.items(), key=lambda item: -len(item[0]))
     )
+    _compile_misspelt(knowledge, patterns)
     knowledge.agents_by_name = {pattern.words: pattern.agents for pattern in knowledge.name_patterns}
     _compile_script_names(knowledge, drugs)
     by_word: dict[str, list[int]] = {}

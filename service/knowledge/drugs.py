@@ -149,23 +149,58 @@ def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
-    matches: list[tuple[int, tuple[str, ...]]] = []  # (index of the word after the name, its agents)
+    matches: list[tuple[int, tuple[str, ...], frozenset[str]]] = []  # (index of the word after the name, its agents, ...)
     for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
         size = len(pattern.words)
         index = 0
         while index + size <= len(words):
             if tuple(words[index : index + size]) == pattern.words:
-                matches.append((index + size, pattern.agents))
+                matches.append((index + size, pattern.agents, pattern.not_with))
                 words[index : index + size] = ["\0"] * size
                 index += size
             else:
                 index += 1
     payloads = knowledge.conjugate_payloads
     found: set[str] = set()
-    for after, agents in matches:
+    for after, agents, not_with in matches:
+        if not_with and not not_with.isdisjoint(name):  # "HP eradication": Helicobacter pylori, not HP
+            continue
         if not (payloads and after < len(words) and words[after] != "\0" and words[after].endswith(payloads)):
             found.update(agents)
     return found
+
+
+def agents_from_misspelt_name(knowledge: Knowledge, text: str) -> set[str]:
+    """The agents a name misspelt by one letter stands for (drugs.yaml misspelt_names): each word of the text,
+    long enough and no name itself, within one edit of exactly one agent's one-word name ("Herceptn",
+    "Perjetta840mg"). The last resort, for a record whose names gave no agent."""
+    least = knowledge.misspelt_min_letters
+    found: set[str] = set()
+    for word in normalise_name(text) if least else ():
+        if len(word) < least or not word.isalpha() or (word,) in knowledge.agents_by_name:
+            continue
+        meant = {
+            agents
+            for size in (len(word) - 1, len(word), len(word) + 1)
+            for name, agents in knowledge.misspelt_candidates.get((word[0], size), ())
+            if _one_edit_apart(word, name)
+        }
+        if len(meant) == 1:
+            found.update(next(iter(meant)))
+    return found
+
+
+def _one_edit_apart(word: str, name: str) -> bool:
+    """Whether ``word`` is ``name`` with one letter left out, added or changed, or two neighbours swapped."""
+    if word == name or abs(len(word) - len(name)) > 1:
+        return False
+    start = next((i for i, (a, b) in enumerate(zip(word, name, strict=False)) if a != b), min(len(word), len(name)))
+    if len(word) == len(name):
+        if word[start + 1 :] == name[start + 1 :]:
+            return True  # one letter changed
+        return word[start : start + 2] == name[start : start + 2][::-1] and word[start + 2 :] == name[start + 2 :]
+    longer, shorter = (word, name) if len(word) > len(name) else (name, word)
+    return longer[start + 1 :] == shorter[start:]
 
 
 def refine_agents(knowledge: Knowledge, agents: set[str]) -> set[str]:

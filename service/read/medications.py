@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from service.domain import EVENT_SOURCES, Exposure, Finding, PatientRecord, Premedication, UnidentifiedTherapy
-from service.knowledge import Knowledge, agents_from_name, refine_agents
+from service.knowledge import Knowledge, agents_from_misspelt_name, agents_from_name, refine_agents
 from service.knowledge.drugs import ndc_product, normalise_name, script_conjugate
 from service.read.common import (
     JSON_OBJECT,
@@ -196,11 +196,25 @@ class MedicationReader:
         """The canonical agents a medication record (or a draft order) names; for a placeholder medication
         (drugs.yaml placeholder_medication: "NON-FORMULARY MEDICATION IV"), those its dosage texts name."""
         agents = self._agents_of_medication(raw, medications)
-        if agents or not self._names_placeholder(raw):
+        if agents:
             return agents
+        if not self._names_placeholder(raw):
+            return self._agents_misspelt(raw)
         found: set[str] = set()
         for text in _dosage_texts(raw):
             found |= agents_from_name(self.knowledge, text)
+        return refine_agents(self.knowledge, found)
+
+    def _agents_misspelt(self, raw: Mapping[str, Any]) -> set[str]:
+        """The agents the record's medication names stand for when misspelt by one letter (drugs.yaml misspelt_names)."""
+        concept = raw.get("medicationCodeableConcept")
+        names = raw_concept_texts(concept) if isinstance(concept, JSON_OBJECT) else []
+        reference = raw.get("medicationReference")
+        if isinstance(reference, JSON_OBJECT) and isinstance(reference.get("display"), str):
+            names.append(reference["display"])
+        found: set[str] = set()
+        for name in names:
+            found |= agents_from_misspelt_name(self.knowledge, name)
         return refine_agents(self.knowledge, found)
 
     def _names_placeholder(self, raw: Mapping[str, Any]) -> bool:
