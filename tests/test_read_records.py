@@ -1360,6 +1360,10 @@ def test_an_lvef_given_in_words_is_named_on_the_data_card_and_one_without_a_valu
         ("EF 35 mL", None),  # a volume, not a percent
         ("Efficacy 35", None),
         ("EF 2025-01-06", None),
+        # "percent" in words (held-out p49: an echo report's sentence, unread, had raised lvef-monitoring-overdue)
+        ("Low normal LV systolic function. EF estimated at 50 to 55 percent.", 50),
+        ("LVEF 45 per cent", 45),
+        ("EF 50 percentile", None),
     ],
 )
 def test_an_lvef_named_before_a_number_without_a_unit_is_read(engine, text, value):

@@ -177,6 +177,8 @@ def _er_record(rid: str, loinc: str, **value) -> dict:
         ({"valueRange": {"low": {"value": 5, "unit": "%"}}}, "positive"),
         ({"valueString": "95%"}, "positive"),
         ({"valueQuantity": {"value": 0, "unit": "%"}}, "negative"),
+        ({"valueString": "80 percent of tumour nuclei"}, "positive"),  # "percent" in words is the sign
+        ({"valueString": "0 per cent"}, "negative"),
     ],
 )
 @pytest.mark.parametrize("loinc", ["85329-1", "16112-5"], ids=["er-percent-code", "er-interpretation-code"])

