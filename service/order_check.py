@@ -15,7 +15,7 @@ from service.knowledge.cards import ORDER_CHECK_TOPIC
 from service.knowledge.models import FindingRule
 from service.normalise import Normaliser
 from service.read.medications import unresolved_reference
-from service.recommend.options import relapse_months
+from service.recommend.options import her2_metastatic_lines, relapse_months
 from service.render import INDICATOR_RANK, CardRenderer, RenderContext, clip, prune
 from service.render.text import ordinal
 
@@ -329,7 +329,7 @@ class OrderChecker:
         asks = self.label_prior.get(agent)
         if asks is None:
             return False
-        metastatic = sum(1 for line in history.lines if not self.her2_agents.isdisjoint(line.agents))
+        metastatic = her2_metastatic_lines(history, self.her2_agents)
         adjuvant = 1 if self.her2_agents & set(history.adjuvant_agents) else 0
         if asks.get("or_early_relapse") and history.early_relapse:
             metastatic += 1

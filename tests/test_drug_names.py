@@ -149,3 +149,22 @@ def test_a_misspelt_name_within_one_letter_of_two_drugs_names_neither(knowledge)
     assert clashes == []
     assert _one_edit_apart("herceptn", "herceptin") and _one_edit_apart("herecptin", "herceptin")
     assert not _one_edit_apart("herceptin", "herceptin") and not _one_edit_apart("hercptn", "herceptin")
+
+
+@pytest.mark.parametrize("where", ["contained", "referenced", "reference display"])
+def test_a_misspelt_name_is_read_wherever_the_record_names_its_drug(engine: Engine, where):
+    """The metamorphic rewrites move a record's drug into a contained or a referenced Medication: a misspelt
+    name there is read as it is in the record's own concept (held-out w35 so rewritten)."""
+    medication = {"resourceType": "Medication", "id": "med", "code": {"text": "Perjetta840mg"}}
+    record = statement("m", "x", "2025-01-01", "2025-06-01")
+    del record["medicationCodeableConcept"]
+    resources: list[dict] = [record]
+    if where == "contained":
+        record |= {"contained": [medication], "medicationReference": {"reference": "#med"}}
+    elif where == "referenced":
+        record["medicationReference"] = {"reference": "Medication/med"}
+        resources.append(medication)
+    else:
+        record["medicationReference"] = {"reference": "Medication/gone", "display": "Perjetta 420 mg"}
+    evaluation = engine.evaluate("p1", resources, date(2026, 1, 1))
+    assert {exposure.agent for exposure in evaluation.record.exposures} == {"pertuzumab"}

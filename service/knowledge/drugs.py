@@ -149,7 +149,8 @@ def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
-    matches: list[tuple[int, tuple[str, ...], frozenset[str]]] = []  # (index of the word after the name, its agents, ...)
+    # (index of the word after the name, its agents, the words that make it mean something else)
+    matches: list[tuple[int, tuple[str, ...], frozenset[str]]] = []
     for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
         size = len(pattern.words)
         index = 0

@@ -169,7 +169,7 @@ class MedicationReader:
         agents = {agent for concept in concepts for agent in self._agents_of_concept_json(concept)}
         for text in texts:
             agents |= agents_from_name(self.knowledge, text)
-        return refine_agents(self.knowledge, agents)
+        return refine_agents(self.knowledge, agents or self._misspelt(texts))
 
     def _agents_of_concept_json(self, concept: Mapping[str, Any]) -> set[str]:
         """Agents named by an RxNorm or ATC code or by any text/display of a raw CodeableConcept."""
@@ -190,32 +190,26 @@ class MedicationReader:
                 agents |= agents_from_name(self.knowledge, coding["display"])
         if isinstance(concept.get("text"), str):
             agents |= agents_from_name(self.knowledge, concept["text"])
-        return refine_agents(self.knowledge, agents)
+        return refine_agents(self.knowledge, agents or self._misspelt(raw_concept_texts(concept)))
 
     def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
         """The canonical agents a medication record (or a draft order) names; for a placeholder medication
         (drugs.yaml placeholder_medication: "NON-FORMULARY MEDICATION IV"), those its dosage texts name."""
         agents = self._agents_of_medication(raw, medications)
-        if agents:
+        if agents or not self._names_placeholder(raw):
             return agents
-        if not self._names_placeholder(raw):
-            return self._agents_misspelt(raw)
         found: set[str] = set()
         for text in _dosage_texts(raw):
             found |= agents_from_name(self.knowledge, text)
         return refine_agents(self.knowledge, found)
 
-    def _agents_misspelt(self, raw: Mapping[str, Any]) -> set[str]:
-        """The agents the record's medication names stand for when misspelt by one letter (drugs.yaml misspelt_names)."""
-        concept = raw.get("medicationCodeableConcept")
-        names = raw_concept_texts(concept) if isinstance(concept, JSON_OBJECT) else []
-        reference = raw.get("medicationReference")
-        if isinstance(reference, JSON_OBJECT) and isinstance(reference.get("display"), str):
-            names.append(reference["display"])
+    def _misspelt(self, texts: list[str]) -> set[str]:
+        """The agents names misspelt by one letter stand for (drugs.yaml misspelt_names): the last resort of a
+        concept, a Medication or a reference whose names gave no agent ("Herceptn", "Perjetta840mg")."""
         found: set[str] = set()
-        for name in names:
-            found |= agents_from_misspelt_name(self.knowledge, name)
-        return refine_agents(self.knowledge, found)
+        for text in texts:
+            found |= agents_from_misspelt_name(self.knowledge, text)
+        return found
 
     def _names_placeholder(self, raw: Mapping[str, Any]) -> bool:
         """Whether the record's medication is named as a placeholder for a drug outside the formulary."""
@@ -244,6 +238,7 @@ class MedicationReader:
             agents = set(medications.get(medication_key(target), set()))
         if isinstance(reference.get("display"), str):
             agents |= agents_from_name(self.knowledge, reference["display"])
+            agents = agents or self._misspelt([reference["display"]])
         return refine_agents(self.knowledge, agents)
 
     # -- records ---------------------------------------------------------------------------------

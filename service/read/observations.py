@@ -6,9 +6,8 @@ rules use only the latest of each liver test and of the disease statuses other t
 date is tried first, then the next while it yields nothing (issue 6).
 
 Dates: ``effective[x]``, else the collection date of its Specimen (contained, or sent beside it), else
-``issued``. A result
-with none is still read, dated ``UNDATED`` (1900-01-01) (so any dated result of its kind is "later" and wins), and
-named in ``PatientRecord.undated`` for the data card.
+``issued``. A result with none is still read, dated ``UNDATED`` (1900-01-01) (so any dated result of its
+kind is "later" and wins), and named in ``PatientRecord.undated`` for the data card.
 """
 
 from __future__ import annotations

@@ -102,6 +102,12 @@ def eligible(rule: Eligibility, situation: Situation) -> bool:
     )
 
 
+def her2_metastatic_lines(history: TherapyHistory, her2_agents: frozenset[str] | set[str]) -> int:
+    """The metastatic lines holding an HER2 agent: the anti-HER2 regimens for metastatic disease the
+    options' predicates and the labels' prior-therapy requirements count."""
+    return sum(1 for line in history.lines if not her2_agents.isdisjoint(line.agents))
+
+
 def relapse_months(knowledge: Knowledge, history: TherapyHistory) -> int:
     """The early-relapse window that applied (longer after some adjuvant agents, mappings/lines.yaml)."""
     relapse = knowledge.lines["early_relapse"]
@@ -189,8 +195,7 @@ class Recommender:
         return line
 
     def _her2_metastatic_lines(self, history: TherapyHistory) -> int:
-        """The metastatic lines holding an HER2 agent."""
-        return sum(1 for line in history.lines if not self.her2_agents.isdisjoint(line.agents))
+        return her2_metastatic_lines(history, self.her2_agents)
 
     def _in_maintenance(self, history: TherapyHistory) -> bool:
         """On HER2 antibodies with no chemotherapy or antibody-drug conjugate ongoing (the chemotherapy
