@@ -172,3 +172,53 @@ def test_another_cancers_words_give_no_breast_receptor_status(engine):
         metastasis["code"]["coding"][0]["display"] = words
         records = [patient(), condition("c1", "snomed", "254837009", "2025-11-10"), metastasis]
         assert engine.evaluate("p1", records, NOW).receptors.her2 == her2, words
+
+
+def _text(rid: str, words: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": words},
+        "onsetDateTime": "2026-02-10",
+    }
+
+
+@pytest.mark.parametrize(
+    ("words", "her2", "hormone"),
+    [
+        # A problem of receptor statuses alone, beside the cancer (held-out d53, d56, d60): read as Z17 is.
+        ("ER+/PR-/HER2 amplified", "positive", "positive"),
+        ("ER pos PR neg HER2 equivocal, FISH pending", "equivocal", "positive"),
+        ("ER-/PR-", "unknown", "negative"),
+        # ...not a relative's, a history's or a doubt's words.
+        ("Family history: mother ER+ breast cancer", "unknown", "unknown"),
+        ("FHx sister HER2+", "unknown", "unknown"),
+        ("? HER2 amplified", "unknown", "unknown"),
+    ],
+)
+def test_a_problem_stating_receptor_statuses_alone_is_read(engine, words, her2, hormone):
+    receptors = engine.evaluate("p1", _metastatic(_text("s", words)), NOW).receptors
+    assert (receptors.her2, receptors.hormone_receptor) == (her2, hormone)
+
+
+def test_a_problem_list_hormone_receptor_negative_beside_er_negative_alone_reads_negative(engine):
+    """Held-out d57: "Hormone receptor negative, HER2 positive carcinoma of right breast" with Z17.1 (ER
+    negative) and no PR had read hormone receptor unknown."""
+    primary = condition("c1", "icd10cm", "C50.911", "2025-11-10")
+    primary["code"]["text"] = "Hormone receptor negative, HER2 positive carcinoma of right breast"
+    resources = _metastatic(_status("z", "Z17.1"))
+    resources[1] = primary
+    receptors = engine.evaluate("p1", resources, NOW).receptors
+    assert (receptors.her2, receptors.hormone_receptor, receptors.er) == ("positive", "negative", "negative")
+
+
+def test_overexpressing_in_a_problems_words_is_positive(engine):
+    """Held-out d55: "Breast cancer, HER-2/neu overexpressing" as a local code's display had read HER2 unknown."""
+    primary = condition("c1", "icd10cm", "C50.911", "2025-11-10")
+    primary["code"]["coding"].append(
+        {"system": "http://ehr.example/terms", "code": "PL-1", "display": "Breast cancer, HER-2/neu overexpressing"}
+    )
+    resources = _metastatic()
+    resources[1] = primary
+    assert engine.evaluate("p1", resources, NOW).receptors.her2 == "positive"

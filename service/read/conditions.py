@@ -145,6 +145,8 @@ class ConditionReader:
         )
         self._her2_ihc = re.compile(words.get("her2_ihc", "(?!)"))
         self._ish = re.compile(words.get("ish", "(?!)"))
+        # A problem of receptor statuses alone is not read when its words are about a relative, a history or a doubt.
+        self._statuses_alone_not_with = re.compile(words.get("alone_not_with", "(?!)"), re.IGNORECASE)
         self._receptor_names = tuple(
             (str(receptor), re.compile(pattern)) for receptor, pattern in coded.get("words", {}).get("names", {}).items()
         )
@@ -278,6 +280,17 @@ class ConditionReader:
         elif not self._read_breast_history(raw, code_codings, record) and not self._read_other_primary(raw, code_codings, record):
             self._read_findings(raw, code_codings, record)
             self._read_pregnancy(raw, code_codings, record)
+            self._read_statuses_alone(raw, record)
+
+    def _read_statuses_alone(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
+        """A problem whose words state receptor statuses and name nothing else ("ER+/PR-/HER2 amplified"), read
+        as a coded receptor status is (codes.yaml receptor_status_conditions words alone_not_with)."""
+        names = raw_concept_texts(raw.get("code"))
+        if not names or any(self._statuses_alone_not_with.search(name) for name in names):
+            return
+        statuses = self._worded_statuses(names, breast_named=False)
+        if statuses:
+            self._read_receptor_statuses(raw, statuses, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
     def _coded_other_primary(self, code_codings: list[tuple[str, str]]) -> bool:
