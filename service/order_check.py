@@ -438,11 +438,10 @@ class OrderChecker:
         return prune(card)
 
     def _deceased(
-        self, evaluation: Evaluation, context: RenderContext, orders: list[dict[str, Any]], medications: Mapping[str, set[str]]
+        self, evaluation: Evaluation, context: RenderContext, checked: list[tuple[dict[str, Any], list[str]]]
     ) -> list[dict[str, Any]]:
-        """One card for the drafts of drugs the service checks when the Patient record states a death."""
-        checked = [(order, self.normaliser.agents_of_record(order, medications)) for order in orders]
-        checked = [(order, agents) for order, agents in checked if agents]
+        """One card for the drafts of drugs the service checks (``checked``: each with its agents) when the
+        Patient record states a death."""
         if not checked:
             return []
         agents = tuple(sorted({agent for _, found in checked for agent in found}))
@@ -471,8 +470,11 @@ class OrderChecker:
         # An issue raised in the same words about several drafts (a loading and a maintenance dose of one
         # drug): one card naming them all, in the place of the first.
         about: dict[_Issue, list[dict[str, Any]]] = {}
+        checked: list[tuple[dict[str, Any], list[str]]] = []  # the drafts naming a drug the service checks
         for order in orders:
             agents = sorted(self.normaliser.agents_of_record(order, medications or {}))
+            if agents:
+                checked.append((order, agents))
             issues = [issue for agent in agents for issue in self._issues(evaluation, given, agent)]
             issues += self._lvef_before_start(evaluation, given, agents) or self._lvef_overdue(evaluation, given, agents)
             issues += self._not_an_option(evaluation, given, agents, issues)
@@ -483,6 +485,6 @@ class OrderChecker:
                     drafts_of.append(order)
         cards = [self._card(evaluation, context, drafts_of, issue) for issue, drafts_of in about.items()]
         if evaluation.deceased:
-            cards += self._deceased(evaluation, context, orders, medications or {})
+            cards += self._deceased(evaluation, context, checked)
         # Critical first, then warnings (CDS Hooks leaves order to the service; EHRs show the first ones).
         return sorted(cards, key=lambda card: INDICATOR_RANK[card["indicator"]])

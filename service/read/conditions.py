@@ -286,10 +286,8 @@ class ConditionReader:
         """A problem whose words state receptor statuses and name nothing else ("ER+/PR-/HER2 amplified"), read
         as a coded receptor status is (codes.yaml receptor_status_conditions words alone_not_with)."""
         names = raw_concept_texts(raw.get("code"))
-        if not names or any(self._statuses_alone_not_with.search(name) for name in names):
-            return
-        statuses = self._worded_statuses(names, breast_named=False)
-        if statuses:
+        statuses = self._worded_statuses(names, breast_named=False) if names else []  # its hints first: cheap
+        if statuses and not any(self._statuses_alone_not_with.search(name) for name in names):
             self._read_receptor_statuses(raw, statuses, record)
 
     # -- another primary cancer (terminology.yaml other_primary) ----------------------------------
