@@ -195,11 +195,17 @@ def _text(rid: str, words: str) -> dict[str, Any]:
         ("Family history: mother ER+ breast cancer", "unknown", "unknown"),
         ("FHx sister HER2+", "unknown", "unknown"),
         ("? HER2 amplified", "unknown", "unknown"),
+        # ...nor an emergency room's ("ER" the department, its dash no status): "Seen in ER - positive flu test".
+        ("Seen in ER - positive flu test", "unknown", "unknown"),
+        ("ER visit 2026-03-02 - chest pain, troponin negative", "unknown", "unknown"),
+        ("Presented to the emergency department, ER - admitted", "unknown", "unknown"),
     ],
 )
 def test_a_problem_stating_receptor_statuses_alone_is_read(engine, words, her2, hormone):
     receptors = engine.evaluate("p1", _metastatic(_text("s", words)), NOW).receptors
     assert (receptors.her2, receptors.hormone_receptor) == (her2, hormone)
+    if hormone == "unknown":  # neither receptor read: not ER negative with PR unknown
+        assert (receptors.er, receptors.pr) == (None, None), words
 
 
 def test_a_problem_list_hormone_receptor_negative_beside_er_negative_alone_reads_negative(engine):
