@@ -133,6 +133,12 @@ def _worded_primary(words: str, coded: bool = True) -> dict[str, Any]:
         ("ER+/PR+/HER2- (IHC 1+) breast cancer", "low", "positive", "positive", "positive"),
         ("ER+/HER2 negative (IHC 0) breast cancer", "zero", "positive", "unknown", "positive"),
         ("HER2+ (IHC 2+) breast cancer", "positive", "unknown", "unknown", "unknown"),  # a positive stays positive
+        # The sign before the score ("+3" is 3+): "HER2 +1" is IHC 1+, not a positive status and a 1.
+        ("IDC L breast, ER+ PR+, HER2 +3", "positive", "positive", "positive", "positive"),
+        ("HER2 +1 breast cancer", "low", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 +2", "equivocal", "unknown", "unknown", "unknown"),
+        ("Breast cancer, HER2 IHC +3", "positive", "unknown", "unknown", "unknown"),
+        ("Breast cancer, ER+ 2 cm, HER2 +0", "zero", "positive", "unknown", "positive"),
         ("Breast cancer, HER2 not amplified", "negative", "unknown", "unknown", "unknown"),  # not a denial of the cancer
         # Not statuses: a denied one, a percent, "PR" for a response, HER2 words of no breast cancer.
         ("Breast cancer, not HER2 positive", "unknown", "unknown", "unknown", "unknown"),

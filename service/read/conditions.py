@@ -541,7 +541,7 @@ class ConditionReader:
             if pattern.search(lowered):
                 return status
         score = self._her2_ihc.search(lowered)
-        ihc = int(score.group(1) or score.group(2)) if score else None
+        ihc = int(next(digit for digit in score.groups() if digit)) if score else None
         ish = self._ish.search(lowered)
         return self.knowledge.receptors.her2_by_ihc_and_ish(ihc, None if ish is None else ish.group("amplified") is not None)
 
