@@ -36,6 +36,11 @@ from tests.conftest import statement
         ("dexamethasone 8 mg tablet (premedication, twice daily x 3 days starting day before docetaxel)", set()),
         ("Ondansetron 8 mg IV with Taxotere", set()),
         ("Premedication for paclitaxel", set()),
+        # ...in other languages' spellings (held-out r39: a German premedication read as docetaxel).
+        ("Dexamethason 8 mg p.o. (Prämedikation Docetaxel)", set()),
+        ("Prämedikation vor Paclitaxel", set()),
+        ("Desametasone 8 mg (premedicazione docetaxel)", set()),
+        ("Dexametasona 8 mg premedicación docetaxel", set()),
         ("DOXOrubicin + ifosfamide (MAI)", {"doxorubicin", "ifosfamide"}),  # a phyllodes tumour's sarcoma regimen
         ("ENHERTU 100 MG (trastuzumab deruxtekan)", {"trastuzumab-deruxtecan"}),  # Slovak: not also trastuzumab
         ("Trastutsumabi (Herceptin) 600 mg", {"trastuzumab"}),  # Finnish

@@ -308,3 +308,32 @@ def test_of_two_lvefs_the_same_day_the_lowest_stands(engine: Engine, order_of_co
         resources.append(observation(f"lv-{number}", "10230-1", "2026-04-22", valueQuantity={"value": value, "unit": "%"}))
     assessment = engine.evaluate("p1", resources, NOW).assessment()
     assert "lvef-decline" in assessment["alerts"]
+
+
+@pytest.mark.parametrize(
+    ("late", "current"),
+    [
+        # An order for T-DXd whose first cycle is next week (held-out i34): line 1 stays the current one, progressed.
+        (
+            order(
+                "t",
+                "Enhertu",
+                "2026-05-26",
+                dosageInstruction=[{"timing": {"repeat": {"boundsPeriod": {"start": "2026-06-05"}}}}],
+            ),
+            1,
+        ),
+        # The first cycle's orders put on hold before anything was given (held-out i40): not begun.
+        (order("t", "Enhertu", "2026-05-26", status="on-hold"), 1),
+        # ...but a hold placed on a drug given before, or begun long ago, its doses not recorded: within a line.
+        (order("t", "Enhertu", "2026-03-02", status="on-hold"), 2),
+        (order("t", "Enhertu", "2026-05-26", status="active"), 2),
+    ],
+)
+def test_a_therapy_not_begun_makes_no_line(engine: Engine, late: dict[str, Any], current: int) -> None:
+    resources = [
+        *hp_given_until(date(2026, 5, 4)),
+        observation("pd", "97509-4", "2026-05-20", valueCodeableConcept=WORSENED),
+        late,
+    ]
+    assert engine.evaluate("p1", resources, NOW).history.current.number == current

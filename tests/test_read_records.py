@@ -730,6 +730,18 @@ def test_a_secondary_cancer_takes_its_site_from_a_body_structure_code(engine, bo
     assert assessment["metastaticSites"] == [site]
 
 
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [("icd10cm", "C80.0"), ("icd10cm", "C79.9"), ("snomed", "128462008")],  # disseminated, unspecified, generic
+)
+def test_a_metastasis_of_no_site_takes_every_site_its_body_sites_name(engine, system, code):
+    """Held-out b38: "C80.0 Disseminated malignant neoplasm" with bodySites pleura and lung had read pleura alone."""
+    primary = condition("bc", "snomed", "254837009", "2025-01-01")
+    sites = [{"coding": [coding("snomed", "3120008")]}, {"coding": [coding("snomed", "39607008")]}, {"text": "Pleura, left"}]
+    secondary = condition("m", system, code, "2025-02-01", bodySite=sites)
+    assert evaluate(engine, [patient(), primary, secondary]).assessment()["metastaticSites"] == ["lung", "pleura"]
+
+
 def test_a_vertebral_metastasis_coded_alone_is_a_bone_metastasis(engine):
     """SNOMED CT 94602001 (secondary malignant neoplasm of vertebral column) with no words: not read at all before."""
     primary = condition("bc", "snomed", "254837009", "2025-01-01")

@@ -41,6 +41,8 @@ def _primary(text: str, **extra) -> dict:
             clinicalStatus={"coding": [{"system": CLINICAL_STATUS, "code": "recurrence"}]},
         ),
         _primary("Carcinome du sein gauche, récidive métastatique"),
+        # Sites a primary's words name as come back (held-out u46: AC-TH in 2013 had made two metastatic lines).
+        _primary("Left breast IDC pT2 pN1a (stage IIB) 03/2013; metastatic relapse liver/bone 09/2018"),
     ],
 )
 def test_a_recurrence_stage_iv_is_dated_by_its_metastases(engine: Engine, primary):

@@ -23,6 +23,7 @@ from datetime import date
 from service.domain import CancerCondition
 
 DISTANT_ROLES = ("metastasis", "stage-iv")
+_RECURRED_ROLES = frozenset(DISTANT_ROLES)  # a recurred primary's stage IV or sites: dated by the other metastases
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,10 @@ def disease_extent(
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     dated = [c for c in distant if c.on is not None]
-    # The stage IV of a primary whose record says it recurred carries the primary's onset, the early-stage
-    # diagnosis: the metastases date the relapse when any is dated (terminology.yaml text.recurrence).
-    datable = [c for c in dated if not (c.role == "stage-iv" and c.recurred)] or dated
+    # The stage IV (or the sites) of a primary whose record says it recurred carries the primary's onset, the
+    # early-stage diagnosis: the other metastases date the relapse when any is dated (terminology.yaml
+    # text.recurrence).
+    datable = [c for c in dated if not (c.role in _RECURRED_ROLES and c.recurred)] or dated
     first = min(datable, key=lambda c: (c.on, c.recorded_only)) if datable else None
     nodes = (
         [

@@ -223,6 +223,7 @@ class LineOfTherapyRules:
         self.knowledge = knowledge
         self.window = rules["regimen_window_days"]
         self.gap = rules["gap_days"]
+        self._gap_delta = timedelta(days=self.gap)
         # (classes, agents, the agents one of which the line must hold) of each maintenance addition
         self.maintenance = [
             (frozenset(item.get("classes", [])), frozenset(item.get("agents", [])), frozenset(item["when_line_has"]))
@@ -343,10 +344,13 @@ class LineOfTherapyRules:
 
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
         """Set end, ongoing, progressed and end reason of one line."""
-        limit = following.start if following else None
+        # A progression more than the gap after the line's last dose (a treatment holiday: stopped in complete
+        # response, the disease back years later) is not the line's: it ended before (held-out u39).
+        last_given = max(now if e.ongoing else (e.end or e.start) for e in line.exposures) + self._gap_delta
+        limit = min(following.start, last_given) if following else last_given
         # A record of the line stopped for progression says so whatever its dates: an order "stopped" with no
         # end date ends, as far as the record shows, on the day it started, which is no day after the start.
-        line.progressed = any(line.start < day and (limit is None or day <= limit) for day in progression) or any(
+        line.progressed = any(line.start < day <= limit for day in progression) or any(
             e.stop_reason == "progression" for e in line.exposures
         )
         if following is not None:

@@ -116,6 +116,9 @@ class ConditionReader:
         self._unconfirmed_verification = frozenset(unconfirmed.get("verification", []))
         self._unconfirmed_certainty = frozenset(unconfirmed.get("certainty", []))
         self._secondary_profiles = frozenset(knowledge.raw["codes"].get("secondary_cancer_profiles", []))
+        self._progression_codes = frozenset(
+            code for code, kind in self.terminology.observation_kind_snomed.items() if kind == "progression-finding"
+        )
         progression = knowledge.lines["stop_reasons"].get("progression_pattern", "(?!)")
         self._progression_words = re.compile(progression, re.IGNORECASE)  # a cancer Condition's name may say it
         self._snomed = knowledge.systems["snomed"]
@@ -193,12 +196,19 @@ class ConditionReader:
         elif spread_from_text:
             record.spread_from_name.append(f"Condition/{record_id or '?'}")
         recorded_only = on is not None and _onset_given(condition, record.born) is None
-        self._append(condition, record, (primary, site, regional, secondary_profile, stage_iv), on, record_id, recorded_only)
+        # Sites a breast primary's own words name as come back ("stage IIB 2014; metastatic relapse liver/bone
+        # 03/2026") carry the primary's onset, the early-stage diagnosis: the metastases date the relapse when
+        # any is dated, as a recurred stage IV does (held-out u46: adjuvant AC-TH had made two metastatic lines).
+        recurred = spread_from_text and self._says_recurrence(condition)
+        facts = (primary, site, regional, secondary_profile, stage_iv)
+        self._append(condition, record, facts, on, record_id, recorded_only, recurred)
         self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
-            record.conditions.append(CancerCondition(role, on, site=other, record_id=record_id, recorded_only=recorded_only))
+            record.conditions.append(
+                CancerCondition(role, on, site=other, record_id=record_id, recorded_only=recorded_only, recurred=recurred)
+            )
 
     def _read_receptor_statuses(self, raw: Mapping[str, Any], statuses: list[dict[str, str]], record: PatientRecord) -> None:
         """A receptor status coded on the problem list (ICD-10-CM Z17: "HER2 positive status"), dated by its onset."""
@@ -281,6 +291,21 @@ class ConditionReader:
             self._read_findings(raw, code_codings, record)
             self._read_pregnancy(raw, code_codings, record)
             self._read_statuses_alone(raw, record)
+            self._read_progression_alone(raw, code_codings, record)
+
+    def _read_progression_alone(self, raw: Mapping[str, Any], code_codings: list[tuple[str, str]], record: PatientRecord) -> None:
+        """A problem that is a progression and names nothing else (a tumour board's "Progressive disease",
+        SNOMED CT 444391001 "Malignant tumor progression"): a progression on its own onset (terminology.yaml
+        text progression_alone, observation_kinds_snomed progression-finding)."""
+        coded = any(system == self._snomed and code in self._progression_codes for system, code in code_codings)
+        if not coded:
+            names = raw_concept_texts(raw.get("code"))
+            if not any("rogres" in name.lower() and self.terminology.text_progression_alone.match(name) for name in names):
+                return
+        condition = self._kept_and_named(raw, record, not coded)
+        on = _onset_given(condition, record.born) if condition is not None else None
+        if on is not None:
+            record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=condition.id or ""))
 
     def _read_statuses_alone(self, raw: Mapping[str, Any], record: PatientRecord) -> None:
         """A problem whose words state receptor statuses and name nothing else ("ER+/PR-/HER2 amplified"), read
@@ -379,6 +404,7 @@ class ConditionReader:
         on: date | None,
         record_id: str,
         recorded_only: bool = False,
+        recurred: bool = False,
     ) -> None:
         primary, site, regional, secondary_profile, stage_iv_in_words = found
         if primary:
@@ -388,33 +414,38 @@ class ConditionReader:
                 record.conditions.append(CancerCondition("stage-iv", on, record_id=record_id, recurred=recurred))
         if site is None and not secondary_profile:
             return
-        if site in (None, "other"):
-            site = self._site_from_body(condition) or self._site_from_name(condition) or "other"
+        # A code naming no site ("C80.0 Disseminated malignant neoplasm", mCODE's generic concept) takes every
+        # site its bodySites name (held-out b38: pleura and lung), else its own name's.
+        sites = [site] if site not in (None, "other") else self._sites_from_body(condition)
+        if not sites:
+            sites = [self._site_from_name(condition) or "other"]
         if regional and self._names_distant_node(condition):
             regional = False
-        role = "regional-node" if regional and site == "lymph-node" else "metastasis"
-        statuses = status_codes(condition.clinicalStatus) if role == "regional-node" else set()
-        ended = bool(statuses) and not statuses & _ACTIVE_STATUSES  # a node's only: disease_extent reads it
         abated, ended_on = condition.abatementPeriod, None
         if condition.abatementDateTime or abated:  # seldom given: no date is read otherwise
             ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
-        side = self._side(condition) if role == "regional-node" else None
-        station = self._station(condition) if role == "regional-node" else ""
-        record.conditions.append(
-            CancerCondition(
-                role,
-                on,
-                site,
-                record_id,
-                recorded_only,
-                ended=ended,
-                ended_on=ended_on,
-                side=side,
-                station=station,
-                recurred=bool(statuses & _RECURRED),
-                related=_related_primary(condition.extension) if condition.extension is not None else "",
+        related = _related_primary(condition.extension) if condition.extension is not None else ""
+        for named in sites:
+            role = "regional-node" if regional and named == "lymph-node" else "metastasis"
+            statuses = status_codes(condition.clinicalStatus) if role == "regional-node" else set()
+            ended = bool(statuses) and not statuses & _ACTIVE_STATUSES  # a node's only: disease_extent reads it
+            side = self._side(condition) if role == "regional-node" else None
+            station = self._station(condition) if role == "regional-node" else ""
+            record.conditions.append(
+                CancerCondition(
+                    role,
+                    on,
+                    named,
+                    record_id,
+                    recorded_only,
+                    ended=ended,
+                    ended_on=ended_on,
+                    side=side,
+                    station=station,
+                    recurred=recurred or bool(statuses & _RECURRED),
+                    related=related,
+                )
             )
-        )
 
     def _side(self, condition: Any) -> str | None:
         """left | right: the side a breast primary's ICD-10-CM code (terminology.yaml laterality_icd10cm), words
@@ -658,17 +689,16 @@ class ConditionReader:
         texts = _code_and_site_texts(condition)
         return any(word in text.lower() for text in texts for word in self.terminology.distant_node_words)
 
-    def _site_from_body(self, condition: Any) -> str | None:
-        """The site a bodySite names: by its SNOMED CT body structure code (codes.yaml body_site_snomed), else its words."""
+    def _sites_from_body(self, condition: Any) -> list[str]:
+        """The sites the bodySites name, in their order: each by its SNOMED CT body structure code (codes.yaml
+        body_site_snomed), else its words."""
+        sites: list[str] = []
         for body_site in condition.bodySite or []:
-            for coding in codings(body_site):
-                site = self.knowledge.body_site_codes.get(coding_pair(coding, self._aliases))
-                if site is not None:
-                    return site
-            site = self._site_from_texts(concept_texts(body_site))
-            if site:
-                return site
-        return None
+            coded = (self.knowledge.body_site_codes.get(coding_pair(coding, self._aliases)) for coding in codings(body_site))
+            site = next((found for found in coded if found is not None), None) or self._site_from_texts(concept_texts(body_site))
+            if site and site not in sites:
+                sites.append(site)
+        return sites
 
     def _site_from_name(self, condition: Any) -> str | None:
         """The site a metastasis's own name gives when its code names none ("Metastases to liver" under C79.9)."""

@@ -277,11 +277,14 @@ class MedicationReader:
             self._undated(raw, model, agents, record)
             return
         _note_assertion_date(resource_type, model, record)
-        ongoing = status in ONGOING_STATUS and resource_type not in EVENT_SOURCES and (end is None or end > now)
-        end_recorded = end is not None or resource_type in EVENT_SOURCES
+        # An administration in progress over a period with no end yet (an infusion running, a curated course
+        # given since its start: FHIR's "started but not yet completed") is given now, not on its first day.
+        dose = resource_type in EVENT_SOURCES and not (status == "in-progress" and end is None and model.effectivePeriod)
+        ongoing = status in ONGOING_STATUS and not dose and (end is None or end > now)
+        end_recorded = end is not None or dose
         if not ongoing and end is None and status not in ONGOING_STATUS:
             end = start
-        if resource_type in EVENT_SOURCES:
+        if dose:
             end = end or start
         stop_reason = self._read_stop(raw, model, record, agents, end or start)
         curative = self._curative(raw, model)

@@ -12,6 +12,7 @@ kind is "later" and wins), and named in ``PatientRecord.undated`` for the data c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import date
@@ -125,6 +126,8 @@ _EFFECTIVE_OWN = _EFFECTIVE[:3]  # effective[x]: when the result holds, which ``
 _UNREAD: Any = object()  # a record's date not read yet (None is a date read and absent)
 # Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
 _REISSUED = frozenset({"amended", "corrected"})
+_STATUS_KINDS = frozenset({"disease-status", "progression-finding"})
+_YES_WORDS = re.compile(r"^\s*(?:yes|present|true)\s*\.?\s*$", re.IGNORECASE)  # a finding's value in words
 
 
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
@@ -174,6 +177,11 @@ class ObservationReader:
         # class): kind -> (its terms, the PatientRecord list of the finding).
         findings = ((self.terminology.heart, "heart_failure"), (self.terminology.lung, "lung_disease"))
         self._finding_kinds = {terms.observation_kind: (terms, name) for terms, name in findings if terms.observation_kind}
+        # "Yes" to a finding asked about (codes.yaml answers present): a progression-finding's value.
+        self._yes = frozenset(
+            (knowledge.systems[str(item["system"])], str(item["code"]))
+            for item in knowledge.raw["codes"]["answers"].get("present", [])
+        )
 
     def _aliases_of(self, system: str) -> list[str]:
         return [alias for alias, target in self._aliases.items() if target == system]
@@ -352,16 +360,30 @@ class ObservationReader:
             role = self._staging_role(holder)
             if role is not None:
                 record.conditions.append(CancerCondition(role, on, record_id=record_id, resource="Observation"))
-        elif kind == "disease-status":
-            status = self.values.disease_status(holder)
-            if status:
-                record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
+        elif kind in _STATUS_KINDS:
+            self._read_status(kind, holder, when, record_id, record)
         elif kind == "pregnancy-status" and on is not None:  # undated: no telling whether it is current
             pregnant = self._pregnancy_status(holder)
             if pregnant is not None:
                 record.pregnancies.append(Pregnancy(on, record_id, pregnant))
         elif kind in self._finding_kinds:
             self._read_finding(kind, holder, on, record_id, record)
+
+    def _read_status(self, kind: str, holder: Any, when: date, record_id: str, record: PatientRecord) -> None:
+        """A disease status, or a progression recorded as a finding, on ``when``."""
+        status = self.values.disease_status(holder) if kind == "disease-status" else self._progression_found(holder)
+        if status:
+            record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
+
+    def _progression_found(self, holder: Any) -> str | None:
+        """ "worsened" for a progression recorded as a finding ("Malignant tumor progression", "Progression event")
+        whose value is a worsened status or progression's words, or "Yes" (codes.yaml answers present, a
+        valueBoolean true, the word); None for "No" and a value saying stable or improved."""
+        if self.values.disease_status(holder) == "worsened" or getattr(holder, "valueBoolean", None) is True:
+            return "worsened"
+        pairs = (coding_pair(coding, self._aliases) for coding in codings(getattr(holder, "valueCodeableConcept", None)))
+        yes = any(pair in self._yes for pair in pairs) or any(_YES_WORDS.match(text) for text in self.values.value_texts(holder))
+        return "worsened" if yes else None
 
     def _read_finding(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:
         """An Observation whose value names a class of a finding (an NYHA class: heart failure) records it,

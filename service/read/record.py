@@ -23,7 +23,6 @@ from service.read.patient import read_patient
 # Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
 # drug of the history), Patient and Medication resources are read as they are.
 _MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
-_COURSE_SOURCES = frozenset({"MedicationRequest", "MedicationStatement"})  # records of a course, not of a dose
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", "Specimen", *MEDICATION_TYPES)
 
@@ -58,10 +57,12 @@ class Normaliser:
             for raw in by_type[resource_type]:
                 self.medications.read(raw, record, medications, now, medication_resources)
         self._ranges_of_sex(record)
+        if record.exposures:
+            _leave_out_not_begun(record, now, now - self._first_dose_days)
         doses = by_type["MedicationAdministration"] or by_type["MedicationDispense"]
         if doses and by_type["MedicationRequest"]:
             self._orders_started_when_given(record)
-        if doses and (by_type["MedicationRequest"] or by_type["MedicationStatement"]):
+        if doses:  # an order, a statement or an administration in progress may have outlived its drug's doses
             self._records_no_longer_given(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
@@ -90,13 +91,20 @@ class Normaliser:
         recorded after the record began and none in lines.yaml ``gap_days`` before today: an order no one
         carries out any more (an Epic therapy plan never discontinued, its last infusion 14 months ago), or
         another system's list still saying "Enhertu: active" six months after the last infusion, is not
-        ongoing therapy. A record no dose follows keeps its own reading (an active signed order begins a line)."""
+        ongoing therapy; nor is an administration left "in-progress" that later doses of its drug followed.
+        A record no dose follows keeps its own reading (an active signed order begins a line)."""
+        running = [index for index, exposure in enumerate(record.exposures) if exposure.ongoing]
+        if not running:  # a chart of administrations alone, all given: nothing to end (ex3)
+            return
         last_given: dict[str, date] = {}
         for exposure in record.exposures:
-            if exposure.source_type in EVENT_SOURCES and exposure.last_day > last_given.get(exposure.agent, date.min):
-                last_given[exposure.agent] = exposure.last_day
-        for index, exposure in enumerate(record.exposures):
-            last = last_given.get(exposure.agent) if exposure.ongoing and exposure.source_type in _COURSE_SOURCES else None
+            if exposure.source_type in EVENT_SOURCES and not exposure.ongoing:
+                day = exposure.end or exposure.start
+                if day > last_given.get(exposure.agent, date.min):
+                    last_given[exposure.agent] = day
+        for index in running:  # a course, or an administration in progress
+            exposure = record.exposures[index]
+            last = last_given.get(exposure.agent)
             if last is not None and exposure.start <= last and (now - last).days > self._gap_days:
                 record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
 
@@ -165,6 +173,26 @@ def _collection_dates(specimens: list[Mapping[str, Any]]) -> dict[str, date]:
     """Specimen id -> when it was collected, of the Specimens that say (a search ``_include``s them)."""
     dates = {raw.get("id"): collection_date(raw) for raw in specimens}
     return {key: on for key, on in dates.items() if isinstance(key, str) and on is not None}
+
+
+def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None:
+    """Leave out the medication records of a therapy not begun: an order whose first day is after today (for a
+    first cycle next week: held-out i34, T-DXd ordered after a progression and not yet given, had made
+    the current line a second one on treatment), and an order on hold whose drug no other record gives (a
+    first cycle held before it was given: held-out i40, every drug of cycle 1 not given for a raised
+    bilirubin, had made an untreated patient's first line), begun since ``recent`` (lines.yaml order_first_dose
+    days ago). An order put on hold after its drug was given stays, and so does one begun longer ago, its doses
+    not recorded (a chart of orders alone): a hold within a line."""
+    orders = [e for e in record.exposures if e.source_type == "MedicationRequest"]
+    held_lately = [e for e in orders if e.status == "on-hold" and e.start >= recent]
+    held = {e.agent for e in held_lately}
+    given = {e.agent for e in record.exposures if not any(e is h for h in held_lately)} if held else set()
+    if held - given or any(e.start > now for e in orders):
+        record.exposures = [
+            e
+            for e in record.exposures
+            if not (e.source_type == "MedicationRequest" and e.start > now) and (e.agent not in held or e.agent in given)
+        ]
 
 
 def _sorted_by_type(

@@ -122,6 +122,7 @@ class Terminology:
     text_recurrence: re.Pattern[str]
     text_invasive: re.Pattern[str]
     text_denied_progression: re.Pattern[str]
+    text_progression_alone: re.Pattern[str]
     regional_node_words: tuple[str, ...]
     distant_node_words: tuple[str, ...]
     # The sides a breast primary's or a node's words name (text laterality_words): one named group a side
@@ -296,6 +297,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_recurrence=re.compile(text["recurrence"], re.IGNORECASE),
         text_invasive=re.compile(text["invasive"], re.IGNORECASE),
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
+        text_progression_alone=re.compile(text.get("progression_alone", "(?!)"), re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
         distant_node_words=tuple(text["distant_node_words"]),
         side_words=re.compile(
