@@ -208,6 +208,9 @@ class PatientRecord:
     re_entered: list[str] = field(default_factory=list)
     # medication records taken now (active, on hold) that no date dates: read only when no dated record makes a line
     undated_ongoing: list[Exposure] = field(default_factory=list)
+    # Agents a MedicationStatement says were not taken ("not-taken"): an order of one stopped with no dose of it on
+    # record was never begun (held-out v38: palbociclib denied by the payer, "Patient never started").
+    not_taken: set[str] = field(default_factory=set)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

@@ -101,7 +101,8 @@ def test_a_progression_recorded_as_an_event_marks_the_line(engine: Engine, event
 
 
 def test_the_finding_is_asked_for_by_a_prefetch_template(knowledge) -> None:  # type: ignore[no-untyped-def]
-    assert "http://snomed.info/sct|444391001" in knowledge.raw["services"]["prefetch"]["stagingSnomed"]
+    for code in ("444391001", "419835002"):
+        assert f"http://snomed.info/sct|{code}" in knowledge.raw["services"]["prefetch"]["stagingSnomed"]
 
 
 def _problem(code: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -109,6 +110,7 @@ def _problem(code: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 REFUTED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "refuted"}]}
+PROVISIONAL = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional"}]}
 
 
 @pytest.mark.parametrize(
@@ -120,14 +122,44 @@ REFUTED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/conditio
         ),
         (_problem({"text": "Disease progression"}), "progressed"),
         (_problem(MALIGNANT_PROGRESSION), "progressed"),
+        # Coded "Tumor progression", its words describing it (held-out k51, without the coding's display too).
+        (
+            _problem({"coding": [coding("snomed", "419835002")], "text": "Progressive disease - new hepatic lesions"}),
+            "progressed",
+        ),
         # Not a progression: refuted, undated, or words saying more than a progression.
         (_problem({"text": "Progressive disease"}, verificationStatus=REFUTED), "on-treatment"),
         ({k: v for k, v in _problem({"text": "Progressive disease"}).items() if k != "onsetDateTime"}, "on-treatment"),
         (_problem({"text": "Progressive supranuclear palsy"}), "on-treatment"),
         (_problem({"text": "Chronic kidney disease, progressive"}), "on-treatment"),
         (_problem({"text": "No disease progression"}), "on-treatment"),
+        # A provisional one, or one whose words doubt it (held-out k48: "Possible progression - repeat scan").
+        (_problem(MALIGNANT_PROGRESSION, verificationStatus=PROVISIONAL), "on-treatment"),
+        (
+            _problem(
+                {
+                    "coding": [coding("snomed", "419835002", "Tumor progression (finding)")],
+                    "text": "Possible progression - repeat scan",
+                }
+            ),
+            "on-treatment",
+        ),
     ],
 )
 def test_a_problem_that_is_a_progression_marks_the_line(engine: Engine, problem: dict[str, Any], status: str) -> None:
     history = engine.evaluate("p1", _t_dxd_after_thp(course("t", "Enhertu", "2025-05-05"), problem), NOW).history
     assert (len(history.lines), history.status) == (2, status)
+
+
+def test_a_first_cycles_order_completed_on_its_dose_day_does_not_end_the_line(engine: Engine) -> None:
+    """Held-out y46: T-DXd's first cycle given 18 days ago, its order of one cycle "completed" that day (an
+    order per cycle): the line is on treatment, not completed."""
+    order = {**administration("o", "Enhertu", "2026-05-14"), "resourceType": "MedicationRequest", "intent": "order"}
+    del order["effectiveDateTime"]
+    order |= {
+        "authoredOn": "2026-05-14",
+        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2026-05-14"}, "count": 1}}}],
+    }
+    records = [*_t_dxd_after_thp(), administration("t", "Enhertu", "2026-05-14"), order]
+    history = engine.evaluate("p1", records, NOW).history
+    assert (len(history.lines), history.status) == (2, "on-treatment")

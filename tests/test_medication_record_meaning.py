@@ -328,6 +328,10 @@ def test_of_two_lvefs_the_same_day_the_lowest_stands(engine: Engine, order_of_co
         # ...but a hold placed on a drug given before, or begun long ago, its doses not recorded: within a line.
         (order("t", "Enhertu", "2026-03-02", status="on-hold"), 2),
         (order("t", "Enhertu", "2026-05-26", status="active"), 2),
+        # An administration "in progress" dated next week: scheduled, not given (held-out v42).
+        ({**administration("t", "Enhertu", "2026-06-03"), "status": "in-progress"}, 1),
+        # An order stopped for a drug a statement says was never taken, no dose of it on record (held-out v38).
+        (order("t", "Enhertu", "2026-05-26", status="stopped"), 2),
     ],
 )
 def test_a_therapy_not_begun_makes_no_line(engine: Engine, late: dict[str, Any], current: int) -> None:
@@ -337,3 +341,24 @@ def test_a_therapy_not_begun_makes_no_line(engine: Engine, late: dict[str, Any],
         late,
     ]
     assert engine.evaluate("p1", resources, NOW).history.current.number == current
+
+
+def test_an_order_stopped_for_a_drug_never_taken_adds_no_agent(engine: Engine) -> None:
+    """Held-out v38: palbociclib ordered at maintenance, the order stopped (the payer refused it) and a statement
+    "not-taken" ("Patient never started"): not an agent of the line. A drug a dose of which is on record stays."""
+    refused = {**_statement("Ibrance"), "status": "not-taken"}
+    resources = [*hp_given_until(date(2026, 5, 20)), order("pal", "Ibrance", "2026-02-01", status="stopped"), refused]
+    assert "palbociclib" not in engine.evaluate("p1", resources, NOW).history.lines[0].agents
+    given = administration("pal-1", "Ibrance", "2026-02-02")
+    assert "palbociclib" in engine.evaluate("p1", [*resources, given], NOW).history.lines[0].agents
+
+
+def _statement(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": "st",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "effectivePeriod": {"start": "2026-02-01"},
+    }

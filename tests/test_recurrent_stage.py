@@ -67,3 +67,33 @@ def test_a_recurrence_stage_iv_with_no_dated_metastasis_keeps_its_date(engine: E
     primary = _primary("Metastatic breast cancer, recurrent")
     evaluation = engine.evaluate("p1", [primary], NOW)
     assert evaluation.extent.metastatic and evaluation.extent.metastatic_date == date(2013, 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "sites", "metastatic_date"),
+    [
+        # The relapse's date in the words after it dates the sites they name (held-out z38, z41), in any order the
+        # records write a month and year; the adjuvant course stays adjuvant.
+        ("Carcinoma de mama 05/2018. Recaída a distancia 04/2026: metástasis pulmonares", ("lung",), date(2026, 4, 1)),
+        (
+            "Carcinoma mammella 2018. Ripresa di malattia a distanza 10/2024: 3 metastasi epatiche. "
+            "TC total body e scintigrafia ossea negative per altre sedi.",  # a bone scan negative: no bone site
+            ("liver",),
+            date(2024, 10, 1),
+        ),
+        ("IDC 2018; metastatic relapse liver/bone 2025-02-10", ("bone", "liver"), date(2025, 2, 10)),
+        ("Breast cancer 2018, relapsed: liver metastases 15/03/2025", ("liver",), date(2025, 3, 15)),
+        # A day and month that could be either order date nothing: the primary's onset, the only date there is.
+        ("Cancer du sein 2018. Rechute métastatique osseuse le 10/02/2025", ("bone",), date(2018, 5, 22)),
+        # Distant nodes in Spanish words (held-out z38).
+        ("Carcinoma 2018. Recaída 04/2026: metástasis en adenopatías mediastínicas", ("lymph-node",), date(2026, 4, 1)),
+    ],
+)
+def test_a_recurred_primarys_words_date_the_sites_they_name(engine: Engine, text, sites, metastatic_date):
+    primary = condition("bc", "icd10cm", "C50.912", "2018-05-22")
+    primary["code"]["text"] = text
+    adjuvant = statement("th", "paclitaxel + trastuzumab", "2018-06-04", "2019-06-03")
+    evaluation = engine.evaluate("p1", [primary, adjuvant], NOW)
+    assert (evaluation.extent.sites, evaluation.extent.metastatic_date) == (sites, metastatic_date)
+    expected_lines = [] if metastatic_date > date(2019, 6, 3) else [date(2018, 6, 4)]
+    assert [line.start for line in evaluation.history.lines] == expected_lines

@@ -223,7 +223,6 @@ class LineOfTherapyRules:
         self.knowledge = knowledge
         self.window = rules["regimen_window_days"]
         self.gap = rules["gap_days"]
-        self._gap_delta = timedelta(days=self.gap)
         # (classes, agents, the agents one of which the line must hold) of each maintenance addition
         self.maintenance = [
             (frozenset(item.get("classes", [])), frozenset(item.get("agents", [])), frozenset(item["when_line_has"]))
@@ -344,13 +343,10 @@ class LineOfTherapyRules:
 
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
         """Set end, ongoing, progressed and end reason of one line."""
-        # A progression more than the gap after the line's last dose (a treatment holiday: stopped in complete
-        # response, the disease back years later) is not the line's: it ended before (held-out u39).
-        last_given = max(now if e.ongoing else (e.end or e.start) for e in line.exposures) + self._gap_delta
-        limit = min(following.start, last_given) if following else last_given
+        limit = following.start if following else None
         # A record of the line stopped for progression says so whatever its dates: an order "stopped" with no
         # end date ends, as far as the record shows, on the day it started, which is no day after the start.
-        line.progressed = any(line.start < day <= limit for day in progression) or any(
+        line.progressed = any(line.start < day and (limit is None or day <= limit) for day in progression) or any(
             e.stop_reason == "progression" for e in line.exposures
         )
         if following is not None:
@@ -418,8 +414,15 @@ class LineOfTherapyRules:
         covered_until = max(e.last_day for e in events)
         if line.progressed and last_given <= max(progression, default=date.min):  # undated stops only: no date to end at
             return False
+        # An order of one cycle completed on the day its dose was given (a first cycle of an order-per-cycle
+        # chart, held-out y46) is that dose's order, not a course ended.
+        dose_days = {(e.agent, e.start) for e in events}
         stopped_since = any(
-            e.status in ("stopped", "completed") and e.end is not None and e.last_day >= last_given for e in courses
+            e.status in ("stopped", "completed")
+            and e.end is not None
+            and e.last_day >= last_given
+            and not (e.status == "completed" and e.end == e.start and (e.agent, e.start) in dose_days)
+            for e in courses
         )
         return (now - covered_until).days <= self.gap and not stopped_since
 

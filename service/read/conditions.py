@@ -66,6 +66,12 @@ _RECURRED = frozenset({"recurrence", "relapse"})  # a node that came back: a sit
 _ABATEMENT = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString", "abatementBoolean")
 
 
+# A date in a relapse's words (``ConditionReader._relapse_date``): "04/2026", "10/02/2025", "2025-02-10", within
+# this many characters after the recurrence word.
+_DATE_TOKEN = re.compile(r"(?<![\d/.-])(?:\d{1,2}/\d{1,2}/\d{4}|\d{1,2}/\d{4}|\d{4}-\d{1,2}(?:-\d{1,2})?)(?![\d/])")
+_RELAPSE_DATE_WINDOW = 120
+
+
 def _onset_given(condition: Any, born: date | None) -> date | None:
     """The onset a Condition gives (onset[x]; a month or year in ``onsetString`` too), not the day it was recorded.
     An onset before the patient was born (``born``) is a migration's placeholder (1900-01-01), not a date: none."""
@@ -200,14 +206,19 @@ class ConditionReader:
         # 03/2026") carry the primary's onset, the early-stage diagnosis: the metastases date the relapse when
         # any is dated, as a recurred stage IV does (held-out u46: adjuvant AC-TH had made two metastatic lines).
         recurred = spread_from_text and self._says_recurrence(condition)
+        # When no other record dates them, the relapse's date in the words does ("Recaída a distancia 04/2026":
+        # held-out z38, z41), else the primary's onset.
+        sites_on = self._relapse_date(condition) if recurred else None
         facts = (primary, site, regional, secondary_profile, stage_iv)
-        self._append(condition, record, facts, on, record_id, recorded_only, recurred)
+        self._append(condition, record, facts, on, record_id, recorded_only, recurred, sites_on)
         self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
             record.conditions.append(
-                CancerCondition(role, on, site=other, record_id=record_id, recorded_only=recorded_only, recurred=recurred)
+                CancerCondition(
+                    role, sites_on or on, site=other, record_id=record_id, recorded_only=recorded_only, recurred=recurred
+                )
             )
 
     def _read_receptor_statuses(self, raw: Mapping[str, Any], statuses: list[dict[str, str]], record: PatientRecord) -> None:
@@ -298,11 +309,15 @@ class ConditionReader:
         SNOMED CT 444391001 "Malignant tumor progression"): a progression on its own onset (terminology.yaml
         text progression_alone, observation_kinds_snomed progression-finding)."""
         coded = any(system == self._snomed and code in self._progression_codes for system, code in code_codings)
-        if not coded:
-            names = raw_concept_texts(raw.get("code"))
-            if not any("rogres" in name.lower() and self.terminology.text_progression_alone.match(name) for name in names):
-                return
-        condition = self._kept_and_named(raw, record, not coded)
+        names = raw_concept_texts(raw.get("code")) if coded or "rogres" in str(raw.get("code")).lower() else []
+        terminology = self.terminology
+        if not (coded or any(terminology.text_progression_alone.match(name) for name in names)) or any(
+            terminology.text_uncertain.search(name) or terminology.text_denied_progression.search(name) for name in names
+        ):  # "Possible progression - repeat scan" (held-out k48), "No disease progression": none
+            return
+        condition = self._kept(raw, record, unconfirmed_counts=False)  # a provisional one is no progression
+        if condition is not None and not coded:
+            record.read_from_text.append(f"Condition/{condition.id or '?'}")
         on = _onset_given(condition, record.born) if condition is not None else None
         if on is not None:
             record.disease_statuses.append(DiseaseStatus(on=on, status="worsened", record_id=condition.id or ""))
@@ -405,7 +420,10 @@ class ConditionReader:
         record_id: str,
         recorded_only: bool = False,
         recurred: bool = False,
+        sites_on: date | None = None,
     ) -> None:
+        """Append what one Condition gave: its primary and stage IV on ``on``, its sites on ``sites_on`` when
+        its words date them apart (a relapse's date), else on ``on``."""
         primary, site, regional, secondary_profile, stage_iv_in_words = found
         if primary:
             record.conditions.append(CancerCondition("primary", on, record_id=record_id, side=self._side(condition)))
@@ -434,7 +452,7 @@ class ConditionReader:
             record.conditions.append(
                 CancerCondition(
                     role,
-                    on,
+                    sites_on or on,
                     named,
                     record_id,
                     recorded_only,
@@ -739,6 +757,19 @@ class ConditionReader:
                     text = text.replace(word, " ")
                     found.append(site)
         return list(dict.fromkeys(found))
+
+    def _relapse_date(self, primary: Any) -> date | None:
+        """The date a recurred primary's words give their relapse, in the words right after the recurrence word
+        ("Recaída a distancia 04/2026", "relapse on 2025-02-10"; read as an onsetString is: a day-month order
+        that could be either is not read)."""
+        for text in concept_texts(primary.code):
+            found = self.terminology.text_recurrence.search(text)
+            after = text[found.end() : found.end() + _RELAPSE_DATE_WINDOW] if found else ""
+            for token in _DATE_TOKEN.finditer(after):
+                on = date_in_words(token.group())
+                if on is not None:
+                    return on
+        return None
 
     def _says_recurrence(self, primary: Any) -> bool:
         """Whether a breast primary stating stage IV says the disease came back (terminology.yaml

@@ -265,7 +265,7 @@ class MedicationReader:
         if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
             record.skipped.append(reference_of(raw))
             return
-        if self._left_out(raw, resource_type, status):
+        if self._left_out_noted(raw, resource_type, status, agents, record):
             return
         if ("modifierExtension" in raw or unresolved is not None) and _unusable(raw, unresolved, record):
             return
@@ -404,6 +404,16 @@ class MedicationReader:
         found = next((self._premedication_atc[code] for code in atc if code in self._premedication_atc), None)
         words = (word for text in texts for word in normalise_name(text))
         return found or next((self._premedication_words[w] for w in words if w in self._premedication_words), None)
+
+    def _left_out_noted(
+        self, raw: Mapping[str, Any], resource_type: str, status: str, agents: set[str], record: PatientRecord
+    ) -> bool:
+        """``_left_out``, noting the agents of a statement saying they were not taken (PatientRecord.not_taken)."""
+        if not self._left_out(raw, resource_type, status):
+            return False
+        if status == "not-taken" and resource_type == "MedicationStatement":
+            record.not_taken |= agents
+        return True
 
     @staticmethod
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:

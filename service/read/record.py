@@ -176,22 +176,32 @@ def _collection_dates(specimens: list[Mapping[str, Any]]) -> dict[str, date]:
 
 
 def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None:
-    """Leave out the medication records of a therapy not begun: an order whose first day is after today (for a
-    first cycle next week: held-out i34, T-DXd ordered after a progression and not yet given, had made
-    the current line a second one on treatment), and an order on hold whose drug no other record gives (a
-    first cycle held before it was given: held-out i40, every drug of cycle 1 not given for a raised
+    """Leave out the medication records of a therapy not begun: an order, or a record of a drug given now (an
+    administration in progress, an active statement), whose first day is after today (a first cycle next week:
+    held-out i34, T-DXd ordered after a progression and not yet given, had made the current line a second one on
+    treatment; v42, a T-DXd administration scheduled so), and an order on hold whose drug no other record gives
+    (a first cycle held before it was given: held-out i40, every drug of cycle 1 not given for a raised
     bilirubin, had made an untreated patient's first line), begun since ``recent`` (lines.yaml order_first_dose
     days ago). An order put on hold after its drug was given stays, and so does one begun longer ago, its doses
-    not recorded (a chart of orders alone): a hold within a line."""
-    orders = [e for e in record.exposures if e.source_type == "MedicationRequest"]
-    held_lately = [e for e in orders if e.status == "on-hold" and e.start >= recent]
+    not recorded (a chart of orders alone): a hold within a line. And an order stopped or completed for a drug a
+    statement says was not taken, no dose of it on record (held-out v38: palbociclib denied by the payer)."""
+    planned = [
+        e
+        for e in record.exposures
+        if e.start > now and (e.source_type == "MedicationRequest" or e.ongoing or e.status == "in-progress")
+    ]
+    held_lately = [
+        e for e in record.exposures if e.status == "on-hold" and e.source_type == "MedicationRequest" and e.start >= recent
+    ]
+    # An order stopped or completed for a drug a statement says was not taken, no dose of it on record.
+    refused = record.not_taken - {e.agent for e in record.exposures if e.source_type != "MedicationRequest"}
+    unbegun = [e for e in record.exposures if e.agent in refused and e.source_type == "MedicationRequest" and not e.ongoing]
     held = {e.agent for e in held_lately}
     given = {e.agent for e in record.exposures if not any(e is h for h in held_lately)} if held else set()
-    if held - given or any(e.start > now for e in orders):
+    if held - given or planned or unbegun:
+        left_out = planned + unbegun
         record.exposures = [
-            e
-            for e in record.exposures
-            if not (e.source_type == "MedicationRequest" and e.start > now) and (e.agent not in held or e.agent in given)
+            e for e in record.exposures if not any(e is p for p in left_out) and (e.agent not in held or e.agent in given)
         ]
 
 
