@@ -177,10 +177,10 @@ class ObservationReader:
         # class): kind -> (its terms, the PatientRecord list of the finding).
         findings = ((self.terminology.heart, "heart_failure"), (self.terminology.lung, "lung_disease"))
         self._finding_kinds = {terms.observation_kind: (terms, name) for terms, name in findings if terms.observation_kind}
-        # "Yes" to a finding asked about (codes.yaml answers present): a progression-finding's value.
+        # "Yes" to a finding asked about (codes.yaml finding_present_answers): a progression-finding's value.
         self._yes = frozenset(
             (knowledge.systems[str(item["system"])], str(item["code"]))
-            for item in knowledge.raw["codes"]["answers"].get("present", [])
+            for item in knowledge.raw["codes"].get("finding_present_answers", [])
         )
 
     def _aliases_of(self, system: str) -> list[str]:
@@ -376,9 +376,9 @@ class ObservationReader:
             record.disease_statuses.append(DiseaseStatus(on=when, status=status, record_id=record_id))
 
     def _progression_found(self, holder: Any) -> str | None:
-        """ "worsened" for a progression recorded as a finding ("Malignant tumor progression", "Progression event")
-        whose value is a worsened status or progression's words, or "Yes" (codes.yaml answers present, a
-        valueBoolean true, the word); None for "No" and a value saying stable or improved."""
+        """The status "worsened" for a progression recorded as a finding ("Malignant tumor progression",
+        "Progression event") whose value is a worsened status or progression's words, or "Yes" (codes.yaml
+        finding_present_answers, a valueBoolean true, the word); None for "No" and a value saying stable or improved."""
         if self.values.disease_status(holder) == "worsened" or getattr(holder, "valueBoolean", None) is True:
             return "worsened"
         pairs = (coding_pair(coding, self._aliases) for coding in codings(getattr(holder, "valueCodeableConcept", None)))
