@@ -309,7 +309,9 @@ class ConditionReader:
         SNOMED CT 444391001 "Malignant tumor progression"): a progression on its own onset (terminology.yaml
         text progression_alone, observation_kinds_snomed progression-finding)."""
         coded = any(system == self._snomed and code in self._progression_codes for system, code in code_codings)
-        names = raw_concept_texts(raw.get("code")) if coded or "rogres" in str(raw.get("code")).lower() else []
+        names = raw_concept_texts(raw.get("code"))
+        if not coded and not any("rogres" in name.lower() for name in names):  # the usual problem: one substring test
+            return
         terminology = self.terminology
         if not (coded or any(terminology.text_progression_alone.match(name) for name in names)) or any(
             terminology.text_uncertain.search(name) or terminology.text_denied_progression.search(name) for name in names

@@ -127,7 +127,6 @@ _UNREAD: Any = object()  # a record's date not read yet (None is a date read and
 # Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
 _REISSUED = frozenset({"amended", "corrected"})
 _STATUS_KINDS = frozenset({"disease-status", "progression-finding"})
-_YES_WORDS = re.compile(r"^\s*(?:yes|present|true)\s*\.?\s*$", re.IGNORECASE)  # a finding's value in words
 
 
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
@@ -182,6 +181,7 @@ class ObservationReader:
             (knowledge.systems[str(item["system"])], str(item["code"]))
             for item in knowledge.raw["codes"].get("finding_present_answers", [])
         )
+        self._yes_words = re.compile(knowledge.raw["codes"].get("finding_present_words", "(?!)"), re.IGNORECASE)
 
     def _aliases_of(self, system: str) -> list[str]:
         return [alias for alias, target in self._aliases.items() if target == system]
@@ -382,7 +382,9 @@ class ObservationReader:
         if self.values.disease_status(holder) == "worsened" or getattr(holder, "valueBoolean", None) is True:
             return "worsened"
         pairs = (coding_pair(coding, self._aliases) for coding in codings(getattr(holder, "valueCodeableConcept", None)))
-        yes = any(pair in self._yes for pair in pairs) or any(_YES_WORDS.match(text) for text in self.values.value_texts(holder))
+        yes = any(pair in self._yes for pair in pairs) or any(
+            self._yes_words.match(text) for text in self.values.value_texts(holder)
+        )
         return "worsened" if yes else None
 
     def _read_finding(self, kind: str, holder: Any, on: date | None, record_id: str, record: PatientRecord) -> None:

@@ -197,12 +197,11 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
     refused = record.not_taken - {e.agent for e in record.exposures if e.source_type != "MedicationRequest"}
     unbegun = [e for e in record.exposures if e.agent in refused and e.source_type == "MedicationRequest" and not e.ongoing]
     held = {e.agent for e in held_lately}
-    given = {e.agent for e in record.exposures if not any(e is h for h in held_lately)} if held else set()
+    held_ids = {id(e) for e in held_lately}
+    given = {e.agent for e in record.exposures if id(e) not in held_ids} if held else set()
     if held - given or planned or unbegun:
-        left_out = planned + unbegun
-        record.exposures = [
-            e for e in record.exposures if not any(e is p for p in left_out) and (e.agent not in held or e.agent in given)
-        ]
+        left_out = {id(e) for e in planned + unbegun}
+        record.exposures = [e for e in record.exposures if id(e) not in left_out and (e.agent not in held or e.agent in given)]
 
 
 def _sorted_by_type(
