@@ -85,6 +85,9 @@ class CancerCondition(Value, frozen=True):
     station: str = ""  # a regional node's named station: regional (any side) | axillary (regional on the cancer's side)
     recurred: bool = False  # a regional node or a stage IV primary says it came back (recurrence, relapse)
     related: str = ""  # "Condition/id": the primary cancer a metastasis names as its own (mCODE's extension)
+    # the origin a metastasis's words give it: "other" (another cancer's: terminology.yaml text.other_origin),
+    # "breast" (text.breast_origin) or "" (none)
+    origin: str = ""
 
 
 class Finding(Value, frozen=True):
@@ -202,6 +205,12 @@ class PatientRecord:
     # current primary cancers of another site (ICD-10 C00-C75, C81-C96 but C50): "Condition/id (code)"
     other_primaries: list[str] = field(default_factory=list)
     other_primary_ids: set[str] = field(default_factory=set)  # their "Condition/id" (a metastasis may name one)
+    # Observation id -> the "Condition/id" its ``focus`` names (few records name one): a staging, disease status
+    # or receptor result focused on another primary cancer is that cancer's (``PatientRecordReader``)
+    observation_focus: dict[str, str] = field(default_factory=dict)
+    # (onset, sites) another primary cancer's own words name as its spread ("stage IVA (M1a: malignant pleural
+    # effusion)"): a metastasis of such a site found near that onset is that cancer's (infer/disease.py)
+    other_primary_spread: list[tuple[date, tuple[str, ...]]] = field(default_factory=list)
     # MedicationStatements dated only by dateAsserted (when the statement was made, not when the drug was taken)
     dated_by_assertion: list[str] = field(default_factory=list)
     # those of them that ended, re-entering a drug dated records gave earlier (a reconciliation): no line

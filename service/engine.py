@@ -120,6 +120,7 @@ class Engine:
         self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
         self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
         self.staging_days = knowledge.terminology.regional_node_staging_days  # regional nodes of earlier staging
+        self.endocrine_agents = knowledge.agents_of_class("endocrine")
         self.medication_keys = frozenset(
             key
             for key, template in knowledge.services["prefetch"].items()
@@ -141,18 +142,14 @@ class Engine:
         and no regimen is offered (contract). A deceased patient is offered no treatment.
         """
         record = self.normaliser.patient_record(patient_id, resources, now)
-        extent = disease_extent(record.conditions, self.staging_days, frozenset(record.other_primary_ids))
+        extent = disease_extent(
+            record.conditions, self.staging_days, frozenset(record.other_primary_ids), record.other_primary_spread
+        )
         results = current_reports(record.receptors, record.receptor_reports)
         receptors = receptor_status(results, self.receptor_rules, record.receptor_statuses)
         # Stage IV without a date: every exposure is metastatic therapy.
         since = extent.metastatic_date or (date.min if extent.metastatic else None)
-        other_cancer = other_cancer_records(
-            record.exposures,
-            record.unidentified_anticancer,
-            record.conditions,
-            frozenset(record.other_primary_ids),
-            self.knowledge.terminology,
-        )
+        other_cancer = self._not_for_this_cancer(record, receptors)
         exposures = (
             [e for e in record.exposures if f"{e.source_type}/{e.record_id}" not in other_cancer]
             if other_cancer
@@ -198,6 +195,26 @@ class Engine:
                 alerts = sorted({*alerts, "history-incomplete"})
         facts = (record, extent, receptors, history, safety, recommendation, alerts, now, incomplete, unidentified, new_sites)
         return Evaluation(*facts, tuple(sorted(other_cancer)), undated_current)
+
+    def _not_for_this_cancer(self, record: PatientRecord, receptors: ReceptorStatus) -> frozenset[str]:
+        """The "Type/id" of the medication records given for another cancer or disease (infer/reasons.py), and
+        of endocrine therapy when no ER or PR result was ever positive (``_endocrine_records``)."""
+        found = other_cancer_records(
+            record.exposures,
+            record.unidentified_anticancer,
+            record.conditions,
+            frozenset(record.other_primary_ids),
+            self.knowledge.terminology,
+        )
+        return found | self._endocrine_records(record.exposures) if receptors.hormone_never_positive else found
+
+    def _endocrine_records(self, exposures: list[Exposure]) -> frozenset[str]:
+        """The records of endocrine therapy (drugs.yaml class endocrine), when no ER or PR result was ever
+        positive: no therapy of this cancer (endocrine therapy treats hormone-receptor-positive disease,
+        clinical.md section 1, rule 4), but ovarian protection during chemotherapy or ovarian stimulation
+        before it (held-out b46, b47: goserelin and a leuprolide trigger had joined the lines). An id-less
+        record is kept: its key would be every id-less record's of its type."""
+        return frozenset(f"{e.source_type}/{e.record_id}" for e in exposures if e.agent in self.endocrine_agents and e.record_id)
 
     @staticmethod
     def _with_undated_current(

@@ -17,6 +17,7 @@ metastasis of an excised primary as the secondary neoplasm with Z85.3 (terminolo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -77,8 +78,30 @@ def _staged_before(node: CancerCondition, first: CancerCondition | None, staging
     return (first.on - node.on).days > staging_days
 
 
+def _other_cancers(
+    condition: CancerCondition,
+    other_primaries: frozenset[str],
+    other_spread: Sequence[tuple[date, tuple[str, ...]]],
+    staging_days: int | None,
+) -> bool:
+    """A distant record another primary cancer's: its mCODE related-primary extension names one, its words
+    give another cancer's origin, or, naming none, it is of a site another primary's own words name as its
+    spread and was found within ``staging_days`` of that primary's onset (a lung cancer "stage IVA (M1a:
+    malignant pleural effusion)" and a "Malignant pleural effusion" problem two days before it: held-out a57)."""
+    if condition.related and condition.related in other_primaries:
+        return True
+    if condition.origin:
+        return condition.origin == "other"
+    if condition.resource != "Condition" or condition.on is None or staging_days is None or condition.role == "stage-iv":
+        return False
+    return any(condition.site in sites and abs((condition.on - on).days) <= staging_days for on, sites in other_spread)
+
+
 def disease_extent(
-    conditions: list[CancerCondition], staging_days: int | None = None, other_primaries: frozenset[str] = frozenset()
+    conditions: list[CancerCondition],
+    staging_days: int | None = None,
+    other_primaries: frozenset[str] = frozenset(),
+    other_spread: Sequence[tuple[date, tuple[str, ...]]] = (),
 ) -> DiseaseExtent:
     """Distant disease = a distant metastasis or a stage IV / M1 statement after any M0; sites sorted and unique.
 
@@ -103,7 +126,7 @@ def disease_extent(
         if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
         and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
-        and not (c.related and c.related in other_primaries)
+        and not (other_primaries and _other_cancers(c, other_primaries, other_spread, staging_days))
     ]
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)

@@ -358,7 +358,10 @@ class LineOfTherapyRules:
         else:
             kept = self._running_records(line)
             line.ongoing = any(e.ongoing for e in kept) or self._given_lately(line, progression, now)
-            line.end = None if line.ongoing else max(now if e.ongoing else e.last_day for e in kept)
+            # Ended, the line ends on its last record's last day, whichever drug's: letrozole stopped a few days
+            # after the antibodies it had joined at maintenance (held-out e54), as a closed line's end reads.
+            ended = [e.last_day for e in _without_superseded(line.exposures) if not e.ongoing]
+            line.end = None if line.ongoing else max([e.last_day for e in kept if not e.ongoing] + ended)
         if line.end is None:
             return
         records = _doses_and_courses(line.exposures)[1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.domain import CancerCondition, Exposure, UnidentifiedTherapy
+from service.read.medications import OTHER_INDICATION
 from service.read.terminology import Terminology
 
 _ORDER = "MedicationRequest/"
@@ -23,6 +24,8 @@ _ORDER = "MedicationRequest/"
 def _given_for(reasons: tuple[str, ...], other: frozenset[str], breast: frozenset[str], terminology: Terminology) -> str | None:
     """What the reasons say: "breast" when one names the breast cancer, else "other" when one names another
     cancer, else None."""
+    if OTHER_INDICATION in reasons:  # a disease other than a cancer: whatever else it names (letrozole for IVF)
+        return "other"
     named_other = False
     for reason in reasons:
         if reason.startswith("icd10:"):
@@ -55,9 +58,18 @@ def other_cancer_records(
         f"Condition/{c.record_id}" for c in conditions if c.record_id and not (c.related and c.related in other_primaries)
     )
     said = {key: _given_for(reasons, other_primaries, breast, terminology) for key, reasons in records}
-    orders = frozenset(key for key, found in said.items() if found == "other" and key.startswith(_ORDER))
+    orders = {key for key, found in said.items() if found == "other" and key.startswith(_ORDER)}
+    # An order that says nothing itself is given for what the records carrying it out say, when those that
+    # say something all say another disease (rituximab's order silent, its infusions "ITP": held-out b45).
+    carried: dict[str, set[str | None]] = {}
+    for key, reasons in records:
+        if said[key] is not None:
+            for reason in reasons:
+                if reason.startswith(_ORDER):
+                    carried.setdefault(reason, set()).add(said[key])
+    orders.update(order for order, found in carried.items() if found == {"other"} and said.get(order) is None)
     return frozenset(
         key
         for key, reasons in records
         if said[key] == "other" or (said[key] is None and any(reason in orders for reason in reasons))
-    )
+    ) | frozenset(order for order in orders if order not in said)

@@ -38,6 +38,9 @@ class ReceptorStatus:
     hormone_combined: bool = False  # the hormone-receptor status is one test's of ER and PR together
     her2_earlier_positive: date | None = None  # an earlier HER2 test episode was positive (the latest is not)
     hormone_earlier_positive: date | None = None  # an earlier ER or PR result was positive (the latest are negative)
+    # negative, and no ER or PR result or problem-list status of any date was positive: endocrine therapy is
+    # then no therapy of this cancer (engine: a GnRH agonist for ovarian protection, letrozole for IVF)
+    hormone_never_positive: bool = False
 
 
 def ish_group(rules: ReceptorRules, ratio: float, copies: float) -> int | None:
@@ -164,6 +167,15 @@ def _earlier_hormone_positive(results: list[ReceptorResult], rules: ReceptorRule
     return max(positive, default=None)
 
 
+def _ever_hormone_positive(results: list[ReceptorResult], coded: Sequence[CodedReceptorStatus], rules: ReceptorRules) -> bool:
+    """Any ER or PR result (ER and PR together included), or a problem-list status of them, positive on any date."""
+    return any(
+        (r.kind in _ER_KINDS or r.kind in _PR_KINDS or r.kind == "hormone")
+        and (r.qualitative == "positive" or (r.number is not None and r.number >= rules.hormone_positive_percent))
+        for r in results
+    ) or any(status.receptor in ("er", "pr", "hormone") and status.status == "positive" for status in coded)
+
+
 def _latest_coded(statuses: Sequence[CodedReceptorStatus], receptor: str) -> CodedReceptorStatus | None:
     found = [status for status in statuses if status.receptor == receptor]
     return max(found, key=lambda status: status.on or date.min) if found else None
@@ -247,6 +259,7 @@ def receptor_status(
         else None
     )
     hormone_earlier = _earlier_hormone_positive(results, rules) if hormone == "negative" and not from_list else None
+    never_positive = hormone == "negative" and not _ever_hormone_positive(results, coded, rules)
     return ReceptorStatus(
         her2=her2,
         hormone_receptor=hormone,
@@ -262,4 +275,5 @@ def receptor_status(
         hormone_combined=combined is not None,
         her2_earlier_positive=earlier_positive,
         hormone_earlier_positive=hormone_earlier,
+        hormone_never_positive=never_positive,
     )

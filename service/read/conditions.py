@@ -29,6 +29,7 @@ from service.read.common import (
     raw_concept_texts,
     raw_list,
     raw_mapping,
+    raw_text,
     referenced_id,
     stated_in_words,
     status_codes,
@@ -38,6 +39,7 @@ from service.read.common import (
 
 MORPHOLOGY_EXTENSION = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 _WORDS = re.compile(r"[a-z]+")
+_CLAUSES = re.compile(r"[.;]\s")  # a sentence or clause ends ("0.9 cm" does not)
 _CEREBRAL_MENINGES = re.compile(r"\bcerebral\s+menin")
 _BREAST = re.compile(r"\bbreast\b|\bmbc\b", re.IGNORECASE)  # names the primary ("MBC": metastatic breast cancer), never a site
 _ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})  # FHIR condition-clinical codes
@@ -212,12 +214,19 @@ class ConditionReader:
         facts = (primary, site, regional, secondary_profile, stage_iv)
         self._append(condition, record, facts, on, record_id, recorded_only, recurred, sites_on)
         self._read_progression(names, None if recorded_only else on, record_id, record, condition.note)  # its own onset only
+        origin = ("breast" if primary else self._origin_named(condition)) if more_sites else ""
         for other in more_sites:  # "mets to liver and bone": a metastasis per site the words name
             # Nodes beside another site are a site once distant disease is known, whichever station they are.
             role = "regional-node" if other == "lymph-node" else "metastasis"
             record.conditions.append(
                 CancerCondition(
-                    role, sites_on or on, site=other, record_id=record_id, recorded_only=recorded_only, recurred=recurred
+                    role,
+                    sites_on or on,
+                    site=other,
+                    record_id=record_id,
+                    recorded_only=recorded_only,
+                    recurred=recurred,
+                    origin=origin,
                 )
             )
 
@@ -348,6 +357,10 @@ class ConditionReader:
             statuses = status_codes(condition.clinicalStatus)
             if not statuses or statuses & _ACTIVE_STATUSES:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")
+            on = _onset_given(condition, record.born)
+            sites = self._read_text(raw)[1] if on is not None else ()
+            if on is not None and sites:  # the sites its own words name as its spread, as of its onset
+                record.other_primary_spread.append((on, sites))
         return True
 
     # -- findings a label rule is about: lung disease (safety.yaml lung), heart failure (heart) ---------
@@ -445,6 +458,7 @@ class ConditionReader:
         if condition.abatementDateTime or abated:  # seldom given: no date is read otherwise
             ended_on = to_date(condition.abatementDateTime) or (to_date(abated.end or abated.start) if abated else None)
         related = _related_primary(condition.extension) if condition.extension is not None else ""
+        origin = "breast" if primary else self._origin_named(condition)
         for named in sites:
             role = "regional-node" if regional and named == "lymph-node" else "metastasis"
             statuses = status_codes(condition.clinicalStatus) if role == "regional-node" else set()
@@ -464,8 +478,31 @@ class ConditionReader:
                     station=station,
                     recurred=recurred or bool(statuses & _RECURRED),
                     related=related,
+                    origin=origin,
                 )
             )
+
+    def _origin_named(self, condition: Any) -> str:
+        """The origin a metastasis's words (its name, displays and notes) give it, clause by clause, a clause
+        with a negation passed over: "breast" when one names the breast (terminology.yaml text.breast_origin),
+        else "other" when one names another cancer (text.other_origin: "Pleural metastasis - lung
+        adenocarcinoma"; "metastatic adenocarcinoma c/w gastric primary. Not breast."), else "". Disease
+        extent uses "other" only with another primary cancer on record."""
+        texts = concept_texts(condition.code)
+        texts += [text for note in raw_list(condition.note) if (text := raw_text(raw_mapping(note).get("text")))]
+        terminology = self.terminology
+        joined = " ; ".join(texts)
+        if not terminology.text_other_origin.search(joined):  # the usual metastasis: no clause to weigh
+            return "breast" if terminology.text_breast_origin.search(joined) else ""
+        found = ""
+        for clause in _CLAUSES.split(joined):
+            if terminology.text_negation.search(clause):
+                continue
+            if terminology.text_breast_origin.search(clause):
+                return "breast"
+            if terminology.text_other_origin.search(clause):
+                found = "other"
+        return found
 
     def _side(self, condition: Any) -> str | None:
         """left | right: the side a breast primary's ICD-10-CM code (terminology.yaml laterality_icd10cm), words

@@ -68,6 +68,8 @@ EXCLUDED_REQUEST_INTENTS = {"proposal", "plan", "option"}  # FHIR request-intent
 ONGOING_STATUS = {"active", "on-hold", "in-progress"}
 # Where a record says what it was given for, or which order it carries out (``MedicationReader._reasons``).
 _REASON_KEYS = frozenset({"reasonReference", "reasonCode", "request", "authorizingPrescription", "basedOn"})
+# The reason ``MedicationReader._reasons`` gives a record given for a disease other than a cancer.
+OTHER_INDICATION = "indication:other"
 
 
 def medication_key(reference: str) -> str:
@@ -312,11 +314,29 @@ class MedicationReader:
             found.extend(
                 f"icd10:{code.strip().upper()}" for system, code in raw_codings(concept, self._aliases) if system == self._icd10
             )
+        if concepts or references:
+            found += self._other_indication(concepts, references)
         for reference in (request, *raw_list(prescriptions), *raw_list(raw.get("basedOn"))):  # the order it carries out
             named = referenced_id(reference, "MedicationRequest")
             if named:
                 found.append(f"MedicationRequest/{named}")
         return tuple(found)
+
+    def _other_indication(self, concepts: Any, references: Any) -> list[str]:
+        """[OTHER_INDICATION] when a reason is a disease other than a cancer (terminology.yaml
+        other_indications), by its ICD-10 code or by the words of a reason or of a Condition reference's
+        display: "Lupus nephritis class IV", "Fertility preservation before chemotherapy"."""
+        terminology = self.knowledge.terminology
+        texts = [raw_text(raw_mapping(reference).get("display")) or "" for reference in raw_list(references)]
+        for concept in raw_list(concepts):
+            for system, code in raw_codings(concept, self._aliases):
+                if system == self._icd10 and code.strip().upper().startswith(terminology.other_indication_icd10):
+                    return [OTHER_INDICATION]
+            node = raw_mapping(concept)
+            texts.append(raw_text(node.get("text")) or "")
+            texts += [raw_text(raw_mapping(coding).get("display")) or "" for coding in raw_list(node.get("coding"))]
+        joined = " ; ".join(text for text in texts if text)
+        return [OTHER_INDICATION] if joined and terminology.other_indication_words.search(joined) else []
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
     def _drug_words(

@@ -325,7 +325,7 @@ class ObservationReader:
             record.read_from_text.append(f"Observation/{record_id or '?'}")
         if on is None:
             record.undated.append(f"Observation/{record_id or '?'}")
-        specimen = _specimen_of(raw, self.knowledge.specimen_words) if "specimen" in raw else ""
+        specimen = self._linked(raw, record_id, record) if "specimen" in raw or "focus" in raw else ""
         if kind:
             self._read_value(kind, observation, on, record_id, record, specimen)
         for component_kind, component in zip(component_kinds, observation.component or [], strict=False):
@@ -334,6 +334,16 @@ class ObservationReader:
         if kind in RECEPTOR_KINDS or component_kinds:  # when it was reported, should a re-issue of it be sent too
             issued = raw["issued"] if "issued" in raw else None
             record.receptor_reports[record_id] = (issued, observation.status in _REISSUED)
+
+    def _linked(self, raw: Mapping[str, Any], record_id: str, record: PatientRecord) -> str:
+        """The place its specimen names (``_specimen_of``); the Condition its ``focus`` names is kept in
+        ``record.observation_focus``: another primary cancer's results are left out once all is read."""
+        focus = next(
+            (f"Condition/{named}" for item in raw_list(raw.get("focus")) if (named := referenced_id(item, "Condition"))), ""
+        )
+        if focus and record_id:
+            record.observation_focus[record_id] = focus
+        return _specimen_of(raw, self.knowledge.specimen_words) if "specimen" in raw else ""
 
     def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
         """The shape of an Observation whose status the rules read; None (named when unreadable) if not."""

@@ -66,6 +66,7 @@ class Normaliser:
             self._records_no_longer_given(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
+        _leave_out_other_cancers_results(record)
         return record
 
     def _orders_started_when_given(self, record: PatientRecord) -> None:
@@ -296,3 +297,17 @@ def another_patient(subject: Any, patient_id: str) -> bool:
     prefetch or a patient's export holds that patient's records."""
     named = referenced_id(subject, "Patient")
     return named is not None and named != patient_id
+
+
+def _leave_out_other_cancers_results(record: PatientRecord) -> None:
+    """Leave out the results an Observation's ``focus`` says are another primary cancer's (terminology.yaml
+    other_primary): its staging (a gastro-oesophageal cancer's "cM0" had ended a breast cancer's bone
+    metastases, held-out a59), its disease status and its receptor results (a gastric cancer's HER2 3+)."""
+    if not (record.observation_focus and record.other_primary_ids):  # almost every record: two tests
+        return
+    other = {rid for rid, condition in record.observation_focus.items() if condition in record.other_primary_ids}
+    if not other:
+        return
+    record.conditions = [c for c in record.conditions if not (c.resource == "Observation" and c.record_id in other)]
+    record.disease_statuses = [s for s in record.disease_statuses if s.record_id not in other]
+    record.receptors = [r for r in record.receptors if r.record_id not in other]

@@ -149,6 +149,12 @@ class Terminology:
     history_of_spread: re.Pattern[str]  # "hx of" before a metastasis: read past (terminology.yaml breast_history)
     other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
     other_primary_except: tuple[str, ...]
+    # a medication's reason that is a disease other than a cancer (terminology.yaml other_indications)
+    # a metastasis's words naming another cancer as its origin, and the breast as it (terminology.yaml text)
+    text_other_origin: re.Pattern[str] = re.compile("(?!)")
+    text_breast_origin: re.Pattern[str] = re.compile("(?!)")
+    other_indication_icd10: tuple[str, ...] = ()
+    other_indication_words: re.Pattern[str] = re.compile("(?!)")
     # The sex a lab's reference range is for (terminology.yaml reference_range_sex): a SNOMED CT code ->
     # sex; AdministrativeGender's system, and its code -> sex (Patient.gender's too); its words (one
     # named group a sex). Empty when the section is absent: no range is told apart by sex.
@@ -258,6 +264,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
     pregnancy = document.get("pregnancy", {})
     history = document["breast_history"]
     other = document.get("other_primary", {})
+    indications = document.get("other_indications", {})
     return Terminology(
         version=document["version"],
         icdo3=document["systems"]["icdo3"],
@@ -349,6 +356,10 @@ def _compile(document: dict[str, Any]) -> Terminology:
         history_of_spread=re.compile(history.get("of_spread", "(?!)"), re.IGNORECASE),
         other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
         other_primary_except=tuple(other.get("except_prefixes", [])),
+        other_indication_icd10=tuple(indications.get("icd10_prefixes", [])),
+        text_other_origin=re.compile(text.get("other_origin", "(?!)"), re.IGNORECASE),
+        text_breast_origin=re.compile(text.get("breast_origin", "(?!)"), re.IGNORECASE),
+        other_indication_words=re.compile(indications.get("words", "(?!)"), re.IGNORECASE),
         **_range_sex(document.get("reference_range_sex")),
         lvef_percent_units=tuple(document.get("lvef_percent_units", {}).get("words", LVEF_PERCENT_UNITS)),
     )

@@ -25,7 +25,8 @@ RE_ENTERED = (
 )
 OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
 OTHER_CANCER_THERAPY = (
-    "Not counted in the lines of therapy, given for another primary cancer (the record or its order names it): "
+    "Not counted in the lines of therapy, given for another primary cancer or another disease (the record or its order"
+    " names it), or endocrine therapy with no ER or PR result ever positive: "
 )
 OTHER_PATIENT = "Not used, a record of another patient (its subject names another Patient): "
 SPREAD_FROM_NAME = "Metastasis or stage IV read from the name of the diagnosis (its code names the breast primary only): "

@@ -1,0 +1,223 @@
+"""What belongs to another cancer or another disease, and what a line's records say of its end.
+
+Found by held-out testers 129-136 (2026-12-07): a metastasis whose words give another cancer's origin, a
+metastasis of a site another primary's words name as its spread, results whose ``focus`` is another primary,
+drugs given for a disease other than a cancer (lupus nephritis, immune thrombocytopenia, fertility
+preservation), endocrine therapy in a cancer never hormone-receptor positive, Sweden's ICD-10-SE by its OID,
+and the end of a last line whose endocrine partner stopped after its antibodies.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from tests.conftest import condition, observation, patient, statement
+
+NOW = date(2026, 6, 1)
+
+
+def _assessment(engine, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = engine.evaluate("p1", resources, NOW).assessment()
+    return result
+
+
+def _early_breast_cancer() -> list[dict[str, Any]]:
+    """HER2 3+, ER 80 % early breast cancer of 2019, treated; nothing metastatic of its own."""
+    return [
+        patient(),
+        condition("bc", "icd10cm", "C50.412", "2019-05-06"),
+        observation("her2", "85319-2", "2019-05-09", valueCodeableConcept={"text": "3+"}),
+        observation("er", "85337-4", "2019-05-09", valueQuantity={"value": 80, "unit": "%"}),
+    ]
+
+
+def _lung_cancer(text: str = "Adenocarcinoma RUL, stage IVA") -> dict[str, Any]:
+    lung = condition("lung-ca", "icd10cm", "C34.11", "2025-01-16")
+    lung["code"]["text"] = text
+    return lung
+
+
+def _metastasis(rid: str, code: str, on: str, text: str, note: str | None = None) -> dict[str, Any]:
+    found = condition(rid, "icd10cm", code, on)
+    found["code"]["text"] = text
+    if note:
+        found["note"] = [{"text": note}]
+    return found
+
+
+def test_a_metastasis_whose_words_name_another_cancer_is_that_cancers(engine):
+    """Held-out a57: "Pleural metastasis - lung adenocarcinoma" beside a lung cancer is the lung cancer's;
+    with no other primary on record the same words still make the breast cancer metastatic."""
+    pleura = _metastasis("pleura", "C78.2", "2025-01-16", "Pleural metastasis - lung adenocarcinoma")
+    assert _assessment(engine, [*_early_breast_cancer(), _lung_cancer(), pleura])["metastatic"] is False
+    assert _assessment(engine, [*_early_breast_cancer(), pleura])["metastatic"] is True
+
+
+def test_a_note_naming_the_origin_is_read_and_a_negated_or_breast_clause_is_not_another_origin(engine):
+    """Held-out a54: a liver metastasis whose note reads "c/w gastric primary ... Not breast." beside a gastric
+    cancer is not the breast cancer's; "lung primary excluded" negates; "from breast cancer" keeps it."""
+    gastric = condition("gastric", "icd10cm", "C16.2", "2025-08-08")
+    other = _metastasis(
+        "liver", "C78.7", "2025-08-12", "Liver metastases", "Biopsy: adenocarcinoma c/w gastric primary. Not breast."
+    )
+    assert _assessment(engine, [*_early_breast_cancer(), gastric, other])["metastatic"] is False
+    for note in (
+        "Biopsy: lung primary excluded.",
+        "Liver biopsy: metastatic carcinoma from breast cancer; gastric cancer stable",
+    ):
+        liver = _metastasis("liver", "C78.7", "2025-08-12", "Liver metastases", note)
+        assert _assessment(engine, [*_early_breast_cancer(), gastric, liver])["metastaticSites"] == ["liver"], note
+
+
+def test_a_site_another_primarys_words_name_near_its_onset_is_that_cancers(engine):
+    """A lung cancer "stage IVA (M1a: malignant pleural effusion)" and a "Malignant pleural effusion" problem
+    two days before it (held-out a57): the effusion is the lung cancer's; one found two years later is not."""
+    lung = _lung_cancer("Adenocarcinoma RUL, stage IVA (M1a: malignant pleural effusion)")
+    effusion = _metastasis("mpe", "J91.0", "2025-01-14", "Malignant pleural effusion")
+    assert _assessment(engine, [*_early_breast_cancer(), lung, effusion])["metastatic"] is False
+    later = _metastasis("mpe", "J91.0", "2026-05-20", "Malignant pleural effusion")
+    assert _assessment(engine, [*_early_breast_cancer(), _lung_cancer(), later])["metastaticSites"] == ["pleura"]
+    assert _assessment(engine, [*_early_breast_cancer(), lung, later])["metastaticSites"] == ["pleura"]
+
+
+def _focused(resource: dict[str, Any], target: str) -> dict[str, Any]:
+    return {**resource, "focus": [{"reference": f"Condition/{target}"}]}
+
+
+def test_results_focused_on_another_primary_are_that_cancers(engine):
+    """Held-out a59: a gastro-oesophageal cancer's cM0 (its focus) ended a breast cancer's bone metastases; its
+    HER2 0 would have made the breast cancer HER2 zero. Focused on the breast cancer, they are read."""
+    gej = condition("gej", "icd10cm", "C16.0", "2025-09-18")
+    bone = condition("bone", "icd10cm", "C79.51", "2023-03-20")
+    m0 = observation("m0", "21907-1", "2025-09-26", valueCodeableConcept={"text": "cM0"})
+    her2 = observation("her2-gej", "85319-2", "2025-09-22", valueCodeableConcept={"text": "0"})
+    resources = [*_early_breast_cancer(), gej, bone, _focused(m0, "gej"), _focused(her2, "gej")]
+    found = _assessment(engine, resources)
+    assert (found["metastatic"], found["her2"]) == (True, "positive")
+    found = _assessment(engine, [*_early_breast_cancer(), gej, bone, _focused(m0, "bc"), _focused(her2, "bc")])
+    assert (found["metastatic"], found["her2"]) == (False, "zero")
+
+
+def _metastatic_her2(er_percent: float = 0) -> list[dict[str, Any]]:
+    """HER2 3+ bone metastases since 2025-02-06, THP from 2025-03-05."""
+    return [
+        patient(),
+        condition("bc", "icd10cm", "C50.912", "2025-01-29"),
+        condition("bone", "icd10cm", "C79.51", "2025-02-06"),
+        observation("her2", "85319-2", "2025-02-12", valueCodeableConcept={"text": "3+"}),
+        observation("er", "85337-4", "2025-02-12", valueQuantity={"value": er_percent, "unit": "%"}),
+        observation("pr", "85339-0", "2025-02-12", valueQuantity={"value": 0, "unit": "%"}),
+        statement("tras", "trastuzumab", "2025-03-05", status="active"),
+        statement("pert", "pertuzumab", "2025-03-05", status="active"),
+        statement("doce", "docetaxel", "2025-03-05", "2025-06-20"),
+    ]
+
+
+def _history(engine, resources: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    lines = _assessment(engine, resources)["lineOfTherapy"].get("history", [])
+    return [(line["start"], line["agents"]) for line in lines]
+
+
+def test_drugs_given_for_another_disease_make_no_line(engine):
+    """Held-out b44, b45, b46: cyclophosphamide for lupus nephritis (ICD-10 M32.14), rituximab whose infusions
+    say "ITP" and whose order says nothing, letrozole for fertility preservation (Z31.84) even beside C50."""
+    lupus = {"reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M32.14"}]}]}
+    ivf = {
+        "reasonCode": [
+            {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50.912"}]},
+            {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z31.84"}], "text": "Fertility preservation"},
+        ]
+    }
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "ritux-order",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Rituximab 500mg/50ml (Truxima)"},
+        "authoredOn": "2025-12-29",
+    }
+    infusions = [
+        {
+            "resourceType": "MedicationAdministration",
+            "id": f"ritux-{day}",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Rituximab 500mg/50ml (Truxima)"},
+            "effectiveDateTime": f"2026-01-{day}",
+            "request": {"reference": "MedicationRequest/ritux-order"},
+            **({"reasonCode": [{"text": "ITP"}]} if day == "05" else {}),
+        }
+        for day in ("05", "12", "19")
+    ]
+    others = [
+        statement("cyclo", "cyclophosphamide 500 mg IV", "2025-09-01", "2025-10-27", **lupus),
+        statement("letro", "letrozole 2.5 mg", "2025-02-11", "2025-02-25", **ivf),
+        order,
+        *infusions,
+    ]
+    found = _assessment(engine, [*_metastatic_her2(er_percent=60), *others])
+    assert "alerts" not in found or "history-incomplete" not in found["alerts"]
+    assert _history(engine, [*_metastatic_her2(er_percent=60), *others]) == [
+        ("2025-03-05", ["docetaxel", "pertuzumab", "trastuzumab"])
+    ]
+    silent = [statement("cyclo", "cyclophosphamide 500 mg IV", "2025-09-01", "2025-10-27")]  # no reason: a line
+    assert len(_history(engine, [*_metastatic_her2(er_percent=60), *silent])) == 2
+
+
+def test_endocrine_therapy_of_a_cancer_never_hormone_receptor_positive_is_no_line_agent(engine):
+    """Held-out b47: goserelin for ovarian protection from a week before chemotherapy in an ER 0 %, PR 0 %
+    patient joins no line and starts none; with ER 60 % it is the first line's (begun within its window)."""
+    goserelin = statement("gos", "goserelin 3.6 mg implant", "2025-02-26", status="active")
+    assert _history(engine, [*_metastatic_her2(er_percent=0), goserelin]) == [
+        ("2025-03-05", ["docetaxel", "pertuzumab", "trastuzumab"])
+    ]
+    assert _history(engine, [*_metastatic_her2(er_percent=60), goserelin]) == [
+        ("2025-02-26", ["docetaxel", "goserelin", "pertuzumab", "trastuzumab"])
+    ]
+    earlier = observation("er-2019", "85337-4", "2019-02-12", valueQuantity={"value": 30, "unit": "%"})
+    assert _history(engine, [*_metastatic_her2(er_percent=0), earlier, goserelin])[0][0] == "2025-02-26"
+
+
+def test_sweden_icd10_se_by_its_oid(engine):
+    """Held-out e51, e59: ICD-10-SE (urn:oid:1.2.752.116.1.1.1.1.3), written without the dot, is ICD-10."""
+    oid = "urn:oid:1.2.752.116.1.1.1.1.3"
+    resources = [patient(), condition("bc", oid, "C504", "2025-02-18"), condition("liver", oid, "C787", "2025-02-24")]
+    found = _assessment(engine, resources)
+    assert (found["breastCancer"], found["metastaticSites"]) == (True, ["liver"])
+
+
+def test_a_progressed_last_line_ends_on_its_last_records_last_day(engine):
+    """Held-out e54: the antibodies stopped for progression on 2026-04-20, letrozole (added at maintenance) on
+    2026-05-08: the line ends on 2026-05-08, as a closed line's end reads."""
+    resources = [
+        patient(),
+        condition("bc", "icd10cm", "C50.912", "2017-03-14"),
+        condition("bone", "icd10cm", "C79.51", "2023-11-20"),
+        observation("her2", "85319-2", "2023-11-28", valueCodeableConcept={"text": "3+"}),
+        observation("er", "85337-4", "2023-11-28", valueQuantity={"value": 60, "unit": "%"}),
+        statement("doce", "docetaxel", "2023-12-11", "2024-03-25"),
+        statement("tras", "trastuzumab", "2023-12-11", "2026-04-20", status="stopped"),
+        statement("pert", "pertuzumab", "2023-12-11", "2026-04-20", status="stopped"),
+        statement("letro", "letrozole", "2024-04-15", "2026-05-08", status="stopped"),
+        observation(
+            "ds",
+            "97509-4",
+            "2026-05-05",
+            valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct", "code": "271299001"}]},
+        ),
+    ]
+    line = _assessment(engine, resources)["lineOfTherapy"]["history"][-1]
+    assert (line["end"], line["endReason"]) == ("2026-05-08", "progression")
+
+
+def test_an_ectopic_pregnancy_is_no_current_pregnancy(engine):
+    """Held-out b43: "Right tubal ectopic pregnancy" (methotrexate given) read as a current pregnancy when its
+    display ("...without intrauterine pregnancy") was not sent, and not when it was: neither is one now."""
+    ectopic = condition("ectopic", "icd10cm", "O00.101", "2026-04-29")
+    ectopic["code"]["text"] = "Right tubal ectopic pregnancy"
+    pregnant = condition("pregnant", "icd10cm", "Z33.1", "2026-04-29")
+    base = _metastatic_her2(er_percent=60)
+    assert engine.evaluate("p1", [*base, ectopic], NOW).safety.pregnancy is None
+    assert engine.evaluate("p1", [*base, pregnant], NOW).safety.pregnancy is not None
