@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from tests.conftest import condition, observation, patient, statement
+from tests.conftest import condition, draft_order, observation, patient, statement
 
 NOW = date(2026, 6, 1)
 
@@ -129,22 +129,15 @@ def test_drugs_given_for_another_disease_make_no_line(engine):
             {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z31.84"}], "text": "Fertility preservation"},
         ]
     }
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "ritux-order",
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "Rituximab 500mg/50ml (Truxima)"},
-        "authoredOn": "2025-12-29",
-    }
+    rituximab = {"medicationCodeableConcept": {"text": "Rituximab 500mg/50ml (Truxima)"}}
+    order = {**draft_order("ritux-order", "p1", **rituximab), "status": "completed", "authoredOn": "2025-12-29"}
     infusions = [
         {
             "resourceType": "MedicationAdministration",
             "id": f"ritux-{day}",
             "status": "completed",
             "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": {"text": "Rituximab 500mg/50ml (Truxima)"},
+            **rituximab,
             "effectiveDateTime": f"2026-01-{day}",
             "request": {"reference": "MedicationRequest/ritux-order"},
             **({"reasonCode": [{"text": "ITP"}]} if day == "05" else {}),
@@ -221,3 +214,53 @@ def test_an_ectopic_pregnancy_is_no_current_pregnancy(engine):
     base = _metastatic_her2(er_percent=60)
     assert engine.evaluate("p1", [*base, ectopic], NOW).safety.pregnancy is None
     assert engine.evaluate("p1", [*base, pregnant], NOW).safety.pregnancy is not None
+
+
+def test_an_order_written_after_its_drugs_last_dose_and_never_given_is_no_activity(engine):
+    """Held-out o46: T-DM1 given every 21 days until 2025-11-17, the next cycle's order (2025-12-08) left active
+    and never given, tucatinib from 2026-01-05: the T-DM1 line ends on its last dose, not on the next line's start.
+    An order of that kind written within the gap (120 days) of today still runs."""
+
+    def given(rid: str, drug: str, day: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationAdministration",
+            "id": rid,
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": drug},
+            "effectiveDateTime": day,
+        }
+
+    def ordered(rid: str, drug: str, day: str) -> dict[str, Any]:
+        return {**draft_order(rid, "p1", medicationCodeableConcept={"text": drug}), "status": "active", "authoredOn": day}
+
+    base = [
+        *_metastatic_her2(er_percent=60)[:6],
+        *(
+            given(f"tdm1-{n}", "ado-trastuzumab emtansine", day)
+            for n, day in enumerate(["2025-10-06", "2025-10-27", "2025-11-17"])
+        ),
+        ordered("tdm1-c10", "ado-trastuzumab emtansine", "2025-12-08"),
+        *(given(f"tuca-{n}", drug, "2026-01-05") for n, drug in enumerate(["tucatinib", "capecitabine", "trastuzumab"])),
+    ]
+    lines = _assessment(engine, base)["lineOfTherapy"]["history"]
+    assert [(line["agents"], line.get("end")) for line in lines[:1]] == [(["trastuzumab-emtansine"], "2025-11-17")]
+    recent = [*base[:-4], ordered("tdm1-c10", "ado-trastuzumab emtansine", "2026-05-20")]
+    assert "end" not in _assessment(engine, recent)["lineOfTherapy"]["history"][-1]
+
+
+def test_a_primary_now_metastatic_is_dated_by_its_metastases(engine):
+    """Held-out j50: "Invasive ductal carcinoma of left male breast (2019), now metastatic" with bone metastases
+    of 2025: the stage IV its words state is the relapse's, so the adjuvant AC of 2019 is no metastatic line."""
+    primary = condition("bc", "icd10cm", "C50.922", "2019-03-12")
+    primary["code"]["text"] = "Invasive ductal carcinoma of left male breast (2019), now metastatic"
+    resources = [
+        patient(),
+        primary,
+        condition("bone", "icd10cm", "C79.51", "2025-08-12"),
+        observation("her2", "85319-2", "2025-08-26", valueCodeableConcept={"text": "3+"}),
+        statement("ac", "doxorubicin", "2019-04-15", "2019-05-27"),
+        statement("cy", "cyclophosphamide", "2019-04-15", "2019-05-27"),
+        statement("tdxd", "trastuzumab deruxtecan", "2025-09-15", status="active"),
+    ]
+    assert _history(engine, resources) == [("2025-09-15", ["trastuzumab-deruxtecan"])]

@@ -103,11 +103,22 @@ class Normaliser:
                 day = exposure.end or exposure.start
                 if day > last_given.get(exposure.agent, date.min):
                     last_given[exposure.agent] = day
+        never_given: set[int] = set()
+        gap = self._gap_days
         for index in running:  # a course, or an administration in progress
             exposure = record.exposures[index]
             last = last_given.get(exposure.agent)
-            if last is not None and exposure.start <= last and (now - last).days > self._gap_days:
+            if last is None:
+                continue
+            if exposure.start <= last and (now - last).days > gap:
                 record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
+            elif exposure.source_type == "MedicationRequest" and exposure.start > last and (now - exposure.start).days > gap:
+                # An order of a cycle written after its drug's last dose and not given in the gap since: never
+                # begun (Cerner's T-DM1 cycle 10 left active after a progression had kept that line open until the
+                # next one began: held-out o46).
+                never_given.add(index)
+        if never_given:
+            record.exposures = [e for index, e in enumerate(record.exposures) if index not in never_given]
 
     def _ranges_of_sex(self, record: PatientRecord) -> None:
         """Give each lab whose reference ranges differ by sex the range of the patient's sex (terminology.yaml
