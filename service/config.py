@@ -86,10 +86,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, case_sensitive=False)
 
-    database_url: str = setting(
-        "sqlite:///var/her2cds-feedback.sqlite3",
-        "feedback store; `postgresql+psycopg://user:pw@host/db` for PostgreSQL (`pip install 'her2-cds[postgres]'`)",
-    )
+    database_url: str = setting("sqlite:///var/her2cds-feedback.sqlite3", "feedback store; `postgresql+psycopg://user:pw@host/db` for PostgreSQL (`pip install 'her2-cds[postgres]'`)")
     time_budget_seconds: float = setting(2.0, "per-request budget for FHIR calls (they run in parallel)", gt=0)
     fhir_connect_timeout_seconds: float = setting(0.5, "connect timeout of each FHIR call", gt=0)
     max_body_bytes: int = setting(5 * 1024 * 1024, "larger request bodies get 413", gt=0)
@@ -98,48 +95,23 @@ class Settings(BaseSettings):
     public_base_url: str = setting("", "absolute URL EHRs call the service at: JWT `aud` and card icons; required in production")
     mappings_dir: str = setting("", "knowledge folder to use instead of the one shipped in the package (`service.mappings`)")
     cors_origins: Urls = setting((), "browser origins that may call the service (CORS; preflight needs no token, the call does)")
-    fhir_servers: Urls = setting(
-        (), "development mode: FHIR base URLs the service may call; with clients, each client lists its own"
-    )
+    fhir_servers: Urls = setting((), "development mode: FHIR base URLs the service may call; with clients, each client lists its own")
     allow_loopback_fhir: bool = setting(True, "development mode: FHIR servers on 127.0.0.0/8 and ::1 may be called")
     sandbox: bool = setting(True, "development mode: the EHR-like page at `/sandbox`")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
-        "INFO", "log level of the service and the libraries under it"
-    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting("INFO", "log level of the service and the libraries under it")
     jwt_leeway_seconds: int = setting(60, "clock skew allowed on a JWT's `exp`, `nbf` and `iat`", ge=0)
     jwks_timeout_seconds: float = setting(2.0, "timeout fetching a client's JWKS", gt=0)
     jwks_refresh_cooldown_seconds: float = setting(30.0, "an unknown `kid` refetches a JWKS at most this often", ge=0)
     clients: Clients = setting((), "trusted EHRs (see below); none = development mode. In the environment: a JSON list")
-    insecure_development: bool = setting(
-        False, "allow development mode (no authentication) on a non-loopback address; never with patient data"
-    )
-    development_cors_origins: Urls = setting(
-        (CDS_HOOKS_SANDBOX_ORIGIN,), "development mode: browser origins allowed besides `cors_origins`"
-    )
-    discovery_ids: Literal["shared", "per-hook"] = setting(
-        "shared", "`per-hook`: one service id per hook in discovery, for clients that key services by id"
-    )
-    examples_fhir: bool = setting(
-        False, "development mode: serve the example patients as read-only FHIR at `/fhir` (`serve --examples`)"
-    )
-    otlp_endpoint: str = setting(
-        "", "OpenTelemetry: OTLP/HTTP traces URL (e.g. `http://otel-collector:4318/v1/traces`); set, tracing is on"
-    )
-    tracing: Literal["", "off", "otlp", "console"] = setting(
-        "", "OpenTelemetry exporter: `otlp` (the default with an endpoint), `console`, or `off` (the default without)"
-    )
-    trace_sample_ratio: float = setting(
-        1.0, "OpenTelemetry: share of new traces kept; a caller's `traceparent` decides for its own traces", ge=0, le=1
-    )
-    issued_card_retention_days: float = setting(
-        30.0, "how long issued cards are remembered (no patient data), and so how long feedback on them is accepted", gt=0
-    )
-    issued_card_batch_seconds: float = setting(
-        0.2,
-        "issued cards are written to the database in one batch per this many seconds (0: one write per hook answer)",
-        ge=0,
-        le=5,
-    )
+    insecure_development: bool = setting(False, "allow development mode (no authentication) on a non-loopback address; never with patient data")
+    development_cors_origins: Urls = setting((CDS_HOOKS_SANDBOX_ORIGIN,), "development mode: browser origins allowed besides `cors_origins`")
+    discovery_ids: Literal["shared", "per-hook"] = setting("shared", "`per-hook`: one service id per hook in discovery, for clients that key services by id")
+    examples_fhir: bool = setting(False, "development mode: serve the example patients as read-only FHIR at `/fhir` (`serve --examples`)")
+    otlp_endpoint: str = setting("", "OpenTelemetry: OTLP/HTTP traces URL (e.g. `http://otel-collector:4318/v1/traces`); set, tracing is on")
+    tracing: Literal["", "off", "otlp", "console"] = setting("", "OpenTelemetry exporter: `otlp` (the default with an endpoint), `console`, or `off` (the default without)")
+    trace_sample_ratio: float = setting(1.0, "OpenTelemetry: share of new traces kept; a caller's `traceparent` decides for its own traces", ge=0, le=1)
+    issued_card_retention_days: float = setting(30.0, "how long issued cards are remembered (no patient data), and so how long feedback on them is accepted", gt=0)
+    issued_card_batch_seconds: float = setting(0.2, "issued cards are written to the database in one batch per this many seconds (0: one write per hook answer)", ge=0, le=5)
     feedback_per_card: int = setting(10, "most feedback items stored per card; more get 429", ge=1)
     feedback_per_client_per_hour: int = setting(10000, "most feedback items per client per hour; more get 429", ge=1)
     fallback_fhir_server: str = setting("", "development mode: FHIR base URL read when a hook request names no `fhirServer`")

@@ -160,7 +160,7 @@ class Engine:
         if not history.lines and record.undated_ongoing and since not in (None, date.min) and extent.breast_cancer:
             exposures, undated_current = self._with_undated_current(exposures, record, other_cancer, since)
             history = self.line_rules.history(exposures, record.disease_statuses, since, now) if undated_current else history
-        new_sites = self._new_sites(record, history)
+        new_sites = self._new_sites(record, history, extent.other_cancers)
         if new_sites:  # RECIST 1.1: a new lesion is progression (lines.yaml new_site_on_line)
             found = [DiseaseStatus(on=on, status="worsened", record_id=f"new site: {site}") for site, on in new_sites]
             history = self.line_rules.history(exposures, [*record.disease_statuses, *found], since, now)
@@ -232,7 +232,9 @@ class Engine:
         placed = [msgspec.structs.replace(exposure, start=since) for exposure in undated]
         return [*exposures, *placed], tuple(sorted({f"{e.source_type}/{e.record_id or '?'}" for e in undated}))
 
-    def _new_sites(self, record: PatientRecord, history: TherapyHistory) -> tuple[tuple[str, date], ...]:
+    def _new_sites(
+        self, record: PatientRecord, history: TherapyHistory, other_cancers: tuple[str, ...] = ()
+    ) -> tuple[tuple[str, date], ...]:
         """Metastases first recorded during a line with no progression on record, more than the window after it
         began (lines.yaml new_site_on_line): a progression of that line on the site's first onset, unless a
         disease status recorded on or after that day, during the line, says the disease is stable or better
@@ -241,11 +243,14 @@ class Engine:
             return ()
         found: list[tuple[str, date]] = []
         lines = history.lines
+        conditions = record.conditions
+        if other_cancers:  # another primary's metastases are no new site of this cancer (held-out r47: a melanoma's)
+            conditions = [c for c in conditions if f"{c.resource}/{c.record_id or '?'}" not in other_cancers]
         for index, line in enumerate(lines):
             if line.progressed:
                 continue
             until = lines[index + 1].start if index + 1 < len(lines) else None
-            for site, on in sites_new_on_line(record.conditions, line.start, self.new_site_days, self.new_site_except, until):
+            for site, on in sites_new_on_line(conditions, line.start, self.new_site_days, self.new_site_except, until):
                 if not any(
                     status.status in _NOT_WORSE and on <= status.on and (until is None or status.on < until)
                     for status in record.disease_statuses

@@ -155,20 +155,9 @@ def as_csv(rows: list[RuleFigures]) -> str:
     for row in rows:
         acceptance, override = row.rate(row.accepted), row.rate(row.overridden)
         writer.writerow(
-            [
-                _cell(value)
-                for value in [
-                    row.kind,
-                    row.rule,
-                    row.indicator,
-                    row.issued,
-                    row.feedback,
-                    row.accepted,
-                    row.overridden,
-                    "" if acceptance is None else acceptance,
-                    "" if override is None else override,
-                    _reasons_text(row.reasons),
-                ]
-            ]  # fmt: skip
+            [_cell(value) for value in [
+                row.kind, row.rule, row.indicator, row.issued, row.feedback, row.accepted, row.overridden,
+                "" if acceptance is None else acceptance, "" if override is None else override, _reasons_text(row.reasons),
+            ]]  # fmt: skip
         )
     return out.getvalue()

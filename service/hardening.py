@@ -110,7 +110,9 @@ def install(app: Flask, settings: Settings) -> None:
         def _loopback_hosts_only() -> Response | None:
             if allowed_host(request.headers.get("Host", "")) or request.path in HEALTH_PATHS:
                 return None
-            return error_response(400, "development mode answers requests to loopback hosts only (localhost, 127.0.0.1, [::1])")
+            return error_response(
+                400, "development mode answers requests to loopback hosts only (localhost, 127.0.0.1, [::1])"
+            )
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

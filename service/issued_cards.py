@@ -107,7 +107,9 @@ class IssuedCards:
         if batch_seconds > 0:  # a worker stopped as gunicorn stops it writes its last batch
             atexit.register(_flush_at_exit, weakref.ref(self))  # weakly: a store dropped earlier is not kept alive
 
-    def record(self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str) -> int:
+    def record(
+        self, cards: Iterable[Mapping[str, Any]], keys: Mapping[str, str], client: str, service_id: str, hook: str
+    ) -> int:
         """Remember the cards of one response (``keys``: card uuid -> render key); returns how many.
 
         Written now without batching; else within ``batch_seconds`` (``flush``).

@@ -44,7 +44,8 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AMBIGUOUS_URL_CHARACTERS = re.compile(r"[\\@\s\x00-\x1f\x7f]")
 # IPv6 prefixes whose last 32 bits are an IPv4 address the packet ends up at.
 IPV4_CARRYING_NETWORKS = tuple(
-    ipaddress.IPv6Network(prefix) for prefix in ("::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+    ipaddress.IPv6Network(prefix)
+    for prefix in ("::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "::/96")
 )
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from service.render import CardRenderer, RenderContext
 from tests.conftest import condition, draft_order, observation, patient, statement
+from tests.test_dispenses import administration
 
 NOW = date(2026, 6, 1)
 
@@ -46,11 +48,14 @@ def _metastasis(rid: str, code: str, on: str, text: str, note: str | None = None
     return found
 
 
-def test_a_metastasis_whose_words_name_another_cancer_is_that_cancers(engine):
+def test_a_metastasis_whose_words_name_another_cancer_is_that_cancers(engine, knowledge):
     """Held-out a57: "Pleural metastasis - lung adenocarcinoma" beside a lung cancer is the lung cancer's;
     with no other primary on record the same words still make the breast cancer metastatic."""
     pleura = _metastasis("pleura", "C78.2", "2025-01-16", "Pleural metastasis - lung adenocarcinoma")
-    assert _assessment(engine, [*_early_breast_cancer(), _lung_cancer(), pleura])["metastatic"] is False
+    evaluation = engine.evaluate("p1", [*_early_breast_cancer(), _lung_cancer(), pleura], NOW)
+    assert evaluation.assessment()["metastatic"] is False
+    detail = CardRenderer(knowledge).cards(evaluation, RenderContext("h", "p1"))[-1]["detail"]
+    assert "Read as another primary cancer" in detail and "Condition/pleura" in detail  # named on the data card
     assert _assessment(engine, [*_early_breast_cancer(), pleura])["metastatic"] is True
 
 
@@ -221,27 +226,17 @@ def test_an_order_written_after_its_drugs_last_dose_and_never_given_is_no_activi
     and never given, tucatinib from 2026-01-05: the T-DM1 line ends on its last dose, not on the next line's start.
     An order of that kind written within the gap (120 days) of today still runs."""
 
-    def given(rid: str, drug: str, day: str) -> dict[str, Any]:
-        return {
-            "resourceType": "MedicationAdministration",
-            "id": rid,
-            "status": "completed",
-            "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": {"text": drug},
-            "effectiveDateTime": day,
-        }
-
     def ordered(rid: str, drug: str, day: str) -> dict[str, Any]:
         return {**draft_order(rid, "p1", medicationCodeableConcept={"text": drug}), "status": "active", "authoredOn": day}
 
     base = [
         *_metastatic_her2(er_percent=60)[:6],
         *(
-            given(f"tdm1-{n}", "ado-trastuzumab emtansine", day)
+            administration(f"tdm1-{n}", "ado-trastuzumab emtansine", day)
             for n, day in enumerate(["2025-10-06", "2025-10-27", "2025-11-17"])
         ),
         ordered("tdm1-c10", "ado-trastuzumab emtansine", "2025-12-08"),
-        *(given(f"tuca-{n}", drug, "2026-01-05") for n, drug in enumerate(["tucatinib", "capecitabine", "trastuzumab"])),
+        *(administration(f"tuca-{n}", drug, "2026-01-05") for n, drug in enumerate(["tucatinib", "capecitabine", "trastuzumab"])),
     ]
     lines = _assessment(engine, base)["lineOfTherapy"]["history"]
     assert [(line["agents"], line.get("end")) for line in lines[:1]] == [(["trastuzumab-emtansine"], "2025-11-17")]
@@ -264,3 +259,28 @@ def test_a_primary_now_metastatic_is_dated_by_its_metastases(engine):
         statement("tdxd", "trastuzumab deruxtecan", "2025-09-15", status="active"),
     ]
     assert _history(engine, resources) == [("2025-09-15", ["trastuzumab-deruxtecan"])]
+
+
+def test_another_cancers_records_by_timing_words_and_new_sites(engine):
+    """Held-out r46, r47, r48, r51 (tester 143): a thyroid cancer's lung metastases two years before the breast
+    cancer; a melanoma's in-transit metastases (not a new site of the breast cancer's line); a prostate cancer's
+    "cM0" named so in its words; a liver metastasis "(colorectal)"."""
+    thyroid = condition("thyroid", "icd10cm", "C73", "2023-04-12")
+    early_lung = condition("lung-met", "icd10cm", "C78.00", "2024-06-18")
+    base = [*_metastatic_her2(er_percent=60)]  # bone metastases since 2025-02-06, breast primary 2025-01-29
+    assert _assessment(engine, [*base, thyroid, early_lung])["metastaticSites"] == ["bone"]
+    assert _assessment(engine, [*base, early_lung])["metastaticSites"] == ["bone", "lung"]  # no other primary
+
+    melanoma = condition("mel", "icd10cm", "C43.72", "2024-12-09")
+    in_transit = _metastasis("in-transit", "C79.2", "2026-04-20", "In-transit melanoma metastases left lower leg")
+    found = _assessment(engine, [*base, melanoma, in_transit])
+    assert (found["metastaticSites"], found["lineOfTherapy"]["status"]) == (["bone"], "on-treatment")
+
+    prostate = condition("pca", "icd10cm", "C61", "2024-07-22")
+    m0 = observation("psma", "21907-1", "2025-02-26", valueCodeableConcept={"text": "cM0"})
+    m0["code"]["text"] = "Prostate cancer - distant metastasis (M) category, PSMA PET restaging"
+    assert _assessment(engine, [*base, prostate, m0])["metastaticSites"] == ["bone"]
+
+    colon = condition("colon", "icd10cm", "C18.2", "2025-03-04")
+    liver = _metastasis("liver", "C78.7", "2025-03-04", "Multiple bilobar liver metastases (colorectal)")
+    assert _assessment(engine, [*base, colon, liver])["metastaticSites"] == ["bone"]

@@ -41,6 +41,9 @@ class DiseaseExtent:
     # Metastatic, and no record of it gives any date: the records ("Condition/id"); every therapy is then
     # read as metastatic (engine), which the data card says.
     undated_by: tuple[str, ...] = ()
+    # Distant records read as another primary cancer's (their record, words or timing name it: ``_other_cancers``),
+    # "Condition/id" or "Observation/id": named on the data card.
+    other_cancers: tuple[str, ...] = ()
 
 
 def _after_m0(condition: CancerCondition, m0_on: date | None, m0_recorded: bool) -> bool:
@@ -83,6 +86,7 @@ def _other_cancers(
     other_primaries: frozenset[str],
     other_spread: Sequence[tuple[date, tuple[str, ...]]],
     staging_days: int | None,
+    first_breast: date | None = None,
 ) -> bool:
     """A distant record another primary cancer's: its mCODE related-primary extension names one, its words
     give another cancer's origin, or, naming none, it is of a site another primary's own words name as its
@@ -92,7 +96,13 @@ def _other_cancers(
         return True
     if condition.origin:
         return condition.origin == "other"
-    if condition.resource != "Condition" or condition.on is None or staging_days is None or condition.role == "stage-iv":
+    if condition.on is None or staging_days is None:
+        return False
+    # Found longer than the staging time frame before the breast cancer was: the other cancer's (held-out r46: a
+    # thyroid cancer's lung metastases and stage IVB two years before a breast cancer).
+    if first_breast is not None and (first_breast - condition.on).days > staging_days:
+        return True
+    if condition.resource != "Condition" or condition.role == "stage-iv":
         return False
     return any(condition.site in sites and abs((condition.on - on).days) <= staging_days for on, sites in other_spread)
 
@@ -110,7 +120,8 @@ def disease_extent(
     them as its primary (mCODE's related-primary extension) is that cancer's, not the breast cancer's.
     """
     history = any(c.role == "history" for c in conditions)
-    m0 = [c for c in conditions if c.role == "no-distant"]
+    # An M0 whose words name another cancer (held-out r48: "Prostate cancer - distant metastasis (M) category") is its.
+    m0 = [c for c in conditions if c.role == "no-distant" and not (other_primaries and c.origin == "other")]
     m0_dates = [c.on for c in m0 if c.on is not None]
     m0_on = max(m0_dates) if m0_dates else None
     # A metastasis whose record ended (abatement) before the breast cancer was first recorded is another
@@ -126,8 +137,14 @@ def disease_extent(
         if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
         and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
-        and not (other_primaries and _other_cancers(c, other_primaries, other_spread, staging_days))
     ]
+    if other_primaries:
+        first_breast = min((c.on for c in conditions if c.role == "primary" and c.on), default=None)
+        others = [c for c in distant if _other_cancers(c, other_primaries, other_spread, staging_days, first_breast)]
+    else:
+        others = []
+    if others:
+        distant = [c for c in distant if c not in others]
     metastatic = bool(distant)
     breast_cancer = any(c.role == "primary" for c in conditions) or (history and metastatic)
     dated = [c for c in distant if c.on is not None]
@@ -158,6 +175,7 @@ def disease_extent(
         metastatic_date=first.on if first else None,
         metastatic_date_recorded_by=f"Condition/{first.record_id or '?'}" if first and first.recorded_only else None,
         undated_by=() if dated else tuple(sorted({f"{c.resource}/{c.record_id or '?'}" for c in distant})),
+        other_cancers=tuple(sorted({f"{c.resource}/{c.record_id or '?'}" for c in others})),
     )
 
 

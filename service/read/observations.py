@@ -27,6 +27,7 @@ from service.read.common import (
     JSON_OBJECT,
     coding_pair,
     codings,
+    concept_texts,
     raw_codings,
     raw_concept_texts,
     raw_list,
@@ -369,7 +370,8 @@ class ObservationReader:
         elif kind in ("stage-group", "m-category"):
             role = self._staging_role(holder)
             if role is not None:
-                record.conditions.append(CancerCondition(role, on, record_id=record_id, resource="Observation"))
+                origin = self._staging_origin(holder)
+                record.conditions.append(CancerCondition(role, on, record_id=record_id, resource="Observation", origin=origin))
         elif kind in _STATUS_KINDS:
             self._read_status(kind, holder, when, record_id, record)
         elif kind == "pregnancy-status" and on is not None:  # undated: no telling whether it is current
@@ -435,6 +437,16 @@ class ObservationReader:
             record.skipped.append(f"Observation/{record_id or '?'}")
         elif _has_value(holder):  # words ("severely reduced") where a number belongs: named, not guessed
             record.skipped.append(f"Observation/{record_id or '?'} (its value is not a number)")
+
+    def _staging_origin(self, holder: Any) -> str:
+        """ "other" when a staging's own words name another cancer and not the breast ("Prostate cancer - distant
+        metastasis (M) category, PSMA PET restaging"; terminology.yaml text.other_origin), else ""."""
+        terminology = self.terminology
+        texts = concept_texts(getattr(holder, "code", None))
+        joined = " ; ".join(texts)
+        if joined and terminology.text_other_origin.search(joined) and not terminology.text_breast_origin.search(joined):
+            return "other"
+        return ""
 
     def _staging_role(self, holder: Any) -> str | None:
         """stage-iv for stage IV / M1, no-distant for M0, None for anything else."""

@@ -149,10 +149,10 @@ class Terminology:
     history_of_spread: re.Pattern[str]  # "hx of" before a metastasis: read past (terminology.yaml breast_history)
     other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
     other_primary_except: tuple[str, ...]
-    # a medication's reason that is a disease other than a cancer (terminology.yaml other_indications)
     # a metastasis's words naming another cancer as its origin, and the breast as it (terminology.yaml text)
     text_other_origin: re.Pattern[str] = re.compile("(?!)")
     text_breast_origin: re.Pattern[str] = re.compile("(?!)")
+    # a medication's reason that is a disease other than a cancer (terminology.yaml other_indications)
     other_indication_icd10: tuple[str, ...] = ()
     other_indication_words: re.Pattern[str] = re.compile("(?!)")
     # The sex a lab's reference range is for (terminology.yaml reference_range_sex): a SNOMED CT code ->

@@ -23,7 +23,11 @@ RE_ENTERED = (
     "Not counted in the lines of therapy, an ended medication dated only by the day it was recorded, its drug given "
     "earlier (a reconciliation): "
 )
-OTHER_PRIMARY = "Another primary cancer is recorded; the metastases are read as the breast cancer's, check their origin: "
+OTHER_PRIMARY = (
+    "Another primary cancer is recorded; metastases that name neither cancer are read as the breast cancer's,"
+    " check their origin: "
+)
+OTHER_CANCERS_SPREAD = "Read as another primary cancer's, not the breast cancer's (its record, words or staging name it): "
 OTHER_CANCER_THERAPY = (
     "Not counted in the lines of therapy, given for another primary cancer or another disease (the record or its order"
     " names it), or endocrine therapy with no ER or PR result ever positive: "
@@ -116,6 +120,8 @@ class CardRenderer(SummaryCard):
         problems += [RE_ENTERED + ref for ref in record.re_entered]
         if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
             problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]
+        if evaluation.extent.other_cancers:
+            problems.append(OTHER_CANCERS_SPREAD + _listed_briefly(evaluation.extent.other_cancers))
         problems += self._recorded_date_note(evaluation)
         problems += self._undated_metastasis_note(evaluation)
         if problems:
