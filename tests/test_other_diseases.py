@@ -284,3 +284,6 @@ def test_another_cancers_records_by_timing_words_and_new_sites(engine):
     colon = condition("colon", "icd10cm", "C18.2", "2025-03-04")
     liver = _metastasis("liver", "C78.7", "2025-03-04", "Multiple bilobar liver metastases (colorectal)")
     assert _assessment(engine, [*base, colon, liver])["metastaticSites"] == ["bone"]
+    for site_words in ("Metastasis (lung)", "Secondary carcinoma of lung, adenocarcinoma", "Metastatic carcinoma of lung"):
+        lung = _metastasis("lung", "C78.00", "2025-03-04", site_words)  # a site named, no origin: the breast's
+        assert _assessment(engine, [*base, colon, lung])["metastaticSites"] == ["bone", "lung"], site_words
