@@ -242,6 +242,13 @@ def test_an_order_written_after_its_drugs_last_dose_and_never_given_is_no_activi
     assert [(line["agents"], line.get("end")) for line in lines[:1]] == [(["trastuzumab-emtansine"], "2025-11-17")]
     recent = [*base[:-4], ordered("tdm1-c10", "ado-trastuzumab emtansine", "2026-05-20")]
     assert "end" not in _assessment(engine, recent)["lineOfTherapy"]["history"][-1]
+    # Written long after the last dose, it is a new course whose doses may be recorded elsewhere: it runs.
+    # (scenario 22 in the orders-and-infusions dialect: trastuzumab infused in 2022-2024, ordered again in 2025).
+    long_before = [
+        administration(f"old-{n}", "ado-trastuzumab emtansine", day) for n, day in enumerate(["2024-01-08", "2024-01-29"])
+    ]
+    new_course = [*base[:6], *long_before, ordered("tdm1-again", "ado-trastuzumab emtansine", "2025-11-24")]
+    assert "end" not in _assessment(engine, new_course)["lineOfTherapy"]["history"][-1]
 
 
 def test_a_primary_now_metastatic_is_dated_by_its_metastases(engine):

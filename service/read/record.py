@@ -112,10 +112,14 @@ class Normaliser:
                 continue
             if exposure.start <= last and (now - last).days > gap:
                 record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
-            elif exposure.source_type == "MedicationRequest" and exposure.start > last and (now - exposure.start).days > gap:
-                # An order of a cycle written after its drug's last dose and not given in the gap since: never
-                # begun (Cerner's T-DM1 cycle 10 left active after a progression had kept that line open until the
-                # next one began: held-out o46).
+            elif (
+                exposure.source_type == "MedicationRequest"
+                and 0 < (exposure.start - last).days <= gap < (now - exposure.start).days
+            ):
+                # The next cycle's order, written within the gap after its drug's last dose and not given in the gap
+                # since: never begun (Cerner's T-DM1 cycle 10 left active after a progression had kept that line open
+                # until the next one began: held-out o46). An order written long after the last dose is a new course
+                # whose doses may be recorded elsewhere: it keeps its reading.
                 never_given.add(index)
         if never_given:
             record.exposures = [e for index, e in enumerate(record.exposures) if index not in never_given]
