@@ -152,27 +152,25 @@ def _hormone_receptor_value(
     return qualitative, None
 
 
+def _positive(result: ReceptorResult, rules: ReceptorRules) -> bool:
+    """An ER or PR result positive: so answered, or a percent at or above ``rules.hormone_positive_percent``."""
+    return result.qualitative == "positive" or (result.number is not None and result.number >= rules.hormone_positive_percent)
+
+
 def _earlier_hormone_positive(results: list[ReceptorResult], rules: ReceptorRules) -> date | None:
     """The latest day before the latest ER and PR results on which ER or PR was positive, if any."""
     hormone = [r for r in results if r.kind in _ER_KINDS or r.kind in _PR_KINDS]
     if not hormone:
         return None
     latest_day = max(r.on for r in hormone)
-    positive = [
-        r.on
-        for r in hormone
-        if r.on < latest_day
-        and (r.qualitative == "positive" or (r.number is not None and r.number >= rules.hormone_positive_percent))
-    ]
+    positive = [r.on for r in hormone if r.on < latest_day and _positive(r, rules)]
     return max(positive, default=None)
 
 
 def _ever_hormone_positive(results: list[ReceptorResult], coded: Sequence[CodedReceptorStatus], rules: ReceptorRules) -> bool:
     """Any ER or PR result (ER and PR together included), or a problem-list status of them, positive on any date."""
     return any(
-        (r.kind in _ER_KINDS or r.kind in _PR_KINDS or r.kind == "hormone")
-        and (r.qualitative == "positive" or (r.number is not None and r.number >= rules.hormone_positive_percent))
-        for r in results
+        (r.kind in _ER_KINDS or r.kind in _PR_KINDS or r.kind == "hormone") and _positive(r, rules) for r in results
     ) or any(status.receptor in ("er", "pr", "hormone") and status.status == "positive" for status in coded)
 
 

@@ -332,9 +332,7 @@ class MedicationReader:
             for system, code in raw_codings(concept, self._aliases):
                 if system == self._icd10 and code.strip().upper().startswith(terminology.other_indication_icd10):
                     return [OTHER_INDICATION]
-            node = raw_mapping(concept)
-            texts.append(raw_text(node.get("text")) or "")
-            texts += [raw_text(raw_mapping(coding).get("display")) or "" for coding in raw_list(node.get("coding"))]
+            texts += raw_concept_texts(concept)
         joined = " ; ".join(text for text in texts if text)
         return [OTHER_INDICATION] if joined and terminology.other_indication_words.search(joined) else []
 
