@@ -208,6 +208,10 @@ class PatientRecord:
     # Observation id -> the "Condition/id" its ``focus`` names (few records name one): a staging, disease status
     # or receptor result focused on another primary cancer is that cancer's (``PatientRecordReader``)
     observation_focus: dict[str, str] = field(default_factory=dict)
+    # Observation id -> its ``specimen`` reference (a result naming one); the organs of other primary cancers on
+    # record (terminology.yaml other_primary organs): a receptor result on such an organ's specimen is its cancer's
+    observation_specimens: dict[str, str] = field(default_factory=dict)
+    other_primary_organs: set[str] = field(default_factory=set)
     # (onset, sites) another primary cancer's own words name as its spread ("stage IVA (M1a: malignant pleural
     # effusion)"): a metastasis of such a site found near that onset is that cancer's (infer/disease.py)
     other_primary_spread: list[tuple[date, tuple[str, ...]]] = field(default_factory=list)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
 from service.render import CardRenderer, RenderContext
 from tests.conftest import condition, draft_order, observation, patient, statement
 from tests.test_dispenses import administration
@@ -102,6 +104,36 @@ def test_results_focused_on_another_primary_are_that_cancers(engine):
     assert (found["metastatic"], found["her2"]) == (True, "positive")
     found = _assessment(engine, [*_early_breast_cancer(), gej, bone, _focused(m0, "bc"), _focused(her2, "bc")])
     assert (found["metastatic"], found["her2"]) == (False, "zero")
+
+
+def _specimen(rid: str, kind: str, site: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Specimen",
+        "id": rid,
+        "subject": {"reference": "Patient/p1"},
+        "type": {"text": kind},
+        "collection": {"collectedDateTime": "2025-08-08", "bodySite": {"text": site}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("other_code", "kind", "site", "her2"),
+    [
+        ("C16.2", "Gastric biopsy", "Stomach, body, greater curvature", "positive"),  # the gastric cancer's: breast's 3+ stands
+        ("C16.2", "Tissue specimen", "Stomach", "positive"),  # its body site names the organ
+        ("C73", "Gastric biopsy", "Stomach", "zero"),  # no gastric cancer on record: a lobular metastasis's, perhaps
+        ("C16.2", "Core biopsy", "Left breast, gastric-type mucosa adjacent", "zero"),  # the breast named: the breast's
+        ("C16.2", "Liver core biopsy", "Liver, right lobe", "zero"),  # a site the breast cancer spreads to: not told
+    ],
+)
+def test_a_result_on_another_primarys_organ_is_that_cancers(engine, other_code, kind, site, her2):
+    """Held-out a54: a gastric cancer's HER2 on the gastric biopsy (its Specimen), naming no ``focus``, had been
+    read as the breast cancer's newest result. With a cancer of that organ on record it is that cancer's."""
+    other = condition("other", "icd10cm", other_code, "2025-08-08")
+    her2_0 = observation("her2-new", "85319-2", "2025-08-11", valueCodeableConcept={"text": "0"})
+    her2_0["specimen"] = {"reference": "Specimen/s1"}
+    found = _assessment(engine, [*_early_breast_cancer(), other, _specimen("s1", kind, site), her2_0])
+    assert found["her2"] == her2
 
 
 def _metastatic_her2(er_percent: float = 0) -> list[dict[str, Any]]:

@@ -151,7 +151,13 @@ def disease_extent(
     # The stage IV (or the sites) of a primary whose record says it recurred carries the primary's onset, the
     # early-stage diagnosis: the other metastases date the relapse when any is dated (terminology.yaml
     # text.recurrence).
-    datable = [c for c in dated if not (c.role in _RECURRED_ROLES and c.recurred)] or dated
+    primaries = {c.record_id for c in conditions if c.role == "primary" and c.resource == "Condition"}
+    datable = [
+        c
+        for c in dated
+        if not (c.role in _RECURRED_ROLES and c.recurred)
+        and not (c.role == "stage-iv" and c.resource == "Condition" and c.record_id in primaries)
+    ] or dated
     first = min(datable, key=lambda c: (c.on, c.recorded_only)) if datable else None
     nodes = (
         [

@@ -354,6 +354,9 @@ class ConditionReader:
         if condition is not None:
             if condition.id:  # whatever its status: a metastasis or a drug may name it as theirs
                 record.other_primary_ids.add(f"Condition/{condition.id}")
+            organ = self.terminology.organ_of_code(code)
+            if organ is not None:  # a receptor result on a specimen of its organ is its own
+                record.other_primary_organs.add(organ)
             statuses = status_codes(condition.clinicalStatus)
             if not statuses or statuses & _ACTIVE_STATUSES:
                 record.other_primaries.append(f"Condition/{condition.id or '?'} ({code})")

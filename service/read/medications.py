@@ -658,12 +658,18 @@ def _note_assertion_date(resource_type: str, model: Any, record: PatientRecord) 
 
 
 def _request_period(model: Any, now: date) -> tuple[date | None, date | None]:
-    """An order's dosage bounds, else its ``dispenseRequest.validityPeriod`` (Epic), else ``authoredOn``;
-    a completed order so dated ends when its supply ran out (``_supply_end``)."""
+    """An order's dosage bounds, else the days its doses are timed for (``timing.event``: a first cycle
+    planned for next week, held-out d71), else its ``dispenseRequest.validityPeriod`` (Epic), else
+    ``authoredOn``; a completed order so dated ends when its supply ran out (``_supply_end``)."""
+    events: list[date] = []
     for dosage in model.dosageInstruction or []:
         bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
         if bounds is not None and bounds.start is not None:
             return to_date(bounds.start), to_date(bounds.end)
+        if dosage.timing and dosage.timing.event:
+            events += [day for day in map(to_date, dosage.timing.event) if day is not None]
+    if events:  # one day is a start, as a bounds start alone is; several end on the last
+        return min(events), (max(events) if len(events) > 1 else None)
     validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
     if validity is not None and (validity.start is not None or validity.end is not None):
         return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)

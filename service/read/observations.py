@@ -344,7 +344,12 @@ class ObservationReader:
         )
         if focus and record_id:
             record.observation_focus[record_id] = focus
-        return _specimen_of(raw, self.knowledge.specimen_words) if "specimen" in raw else ""
+        if "specimen" not in raw:
+            return ""
+        named = raw_text(raw_mapping(raw["specimen"]).get("reference"))
+        if named and record_id:
+            record.observation_specimens[record_id] = named
+        return _specimen_of(raw, self.knowledge.specimen_words)
 
     def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:
         """The shape of an Observation whose status the rules read; None (named when unreadable) if not."""

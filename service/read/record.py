@@ -14,7 +14,7 @@ import msgspec
 
 from service.domain import EVENT_SOURCES, Exposure, PatientRecord
 from service.knowledge import Knowledge
-from service.read.common import JSON_OBJECT, reference_of, referenced_id
+from service.read.common import JSON_OBJECT, raw_concept_texts, raw_mapping, reference_of, referenced_id
 from service.read.conditions import ConditionReader
 from service.read.medications import MedicationReader
 from service.read.observations import ObservationReader, collection_date, dated_by_specimen
@@ -23,6 +23,7 @@ from service.read.patient import read_patient
 # Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
 # drug of the history), Patient and Medication resources are read as they are.
 _MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
+_OTHER_ORGAN = "another primary's organ"  # record.observation_focus's mark of a result on such a specimen
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", "Specimen", *MEDICATION_TYPES)
 
@@ -59,24 +60,53 @@ class Normaliser:
         self._ranges_of_sex(record)
         if record.exposures:
             _leave_out_not_begun(record, now, now - self._first_dose_days)
+            self._dated_by_each_other(record, by_type, now)
+        if record.other_primary_organs and record.observation_specimens:  # another primary, results on specimens
+            self._results_on_other_organs(record, by_type["Specimen"])
+        _leave_out_other_cancers_results(record)
+        return record
+
+    def _dated_by_each_other(self, record: PatientRecord, by_type: dict[str, list[Mapping[str, Any]]], now: date) -> None:
+        """The medication records' dates as the other records of their drugs tell them: an order begun when
+        first given, a supply when its prescription plans, a record no longer given ended, a re-entered one out."""
         doses = by_type["MedicationAdministration"] or by_type["MedicationDispense"]
-        if doses and by_type["MedicationRequest"]:
+        if (doses or by_type["MedicationStatement"]) and by_type["MedicationRequest"]:
+            if by_type["MedicationDispense"]:
+                self._supplies_started_when_planned(record)
             self._orders_started_when_given(record)
         if doses:  # an order, a statement or an administration in progress may have outlived its drug's doses
             self._records_no_longer_given(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
-        _leave_out_other_cancers_results(record)
-        return record
+
+    def _results_on_other_organs(self, record: PatientRecord, specimens: list[Mapping[str, Any]]) -> None:
+        """Mark another primary cancer's the receptor results on a specimen of its organ (terminology.yaml
+        other_primary organs): its Specimen's type and body site name the organ and not the breast (held-out
+        a54: a gastric cancer's HER2 3+ on a gastric biopsy, no ``focus``, had been read as the breast's)."""
+        terminology = self.conditions.terminology
+        organs: dict[str, str | None] = {}
+        for specimen in specimens:
+            if isinstance(specimen.get("id"), str):
+                collection = raw_mapping(specimen.get("collection"))
+                texts = raw_concept_texts(specimen.get("type")) + raw_concept_texts(collection.get("bodySite"))
+                organs[f"Specimen/{specimen['id']}"] = terminology.organ_in_words(texts)
+        for record_id, named in record.observation_specimens.items():
+            if organs.get(named) in record.other_primary_organs and record_id not in record.observation_focus:
+                record.observation_focus[record_id] = _OTHER_ORGAN
 
     def _orders_started_when_given(self, record: PatientRecord) -> None:
-        """Start each order on its drug's first administration or dispense within lines.yaml
-        ``order_first_dose`` days of the order's own date (written or planned), when that dose came later:
-        the drug was started when given, not when the order was written."""
+        """Start each order on its drug's first administration or dispense, or the start a statement gives it,
+        within lines.yaml ``order_first_dose`` days of the order's own date (written or planned), when that
+        came later: the drug was started when given, not when the order was written."""
         window = self._first_dose_days
         given: dict[str, list[date]] = {}
+        asserted = {reference.partition("/")[2] for reference in record.dated_by_assertion}
         for exposure in record.exposures:
-            if exposure.source_type in EVENT_SOURCES:
+            # A statement's own start is when the drug was begun (a cancer agency's treatment summary, held-out
+            # e62); one dated only by when it was asserted says nothing of that.
+            if exposure.source_type in EVENT_SOURCES or (
+                exposure.source_type == "MedicationStatement" and exposure.record_id not in asserted
+            ):
                 given.setdefault(exposure.agent, []).append(exposure.start)
         for index, exposure in enumerate(record.exposures):
             doses = given.get(exposure.agent) if exposure.source_type == "MedicationRequest" else None
@@ -86,6 +116,24 @@ class Normaliser:
             if first is not None:
                 end = max(exposure.end, first) if exposure.end is not None else None
                 record.exposures[index] = msgspec.structs.replace(exposure, start=first, end=end)
+
+    def _supplies_started_when_planned(self, record: PatientRecord) -> None:
+        """Start a dispense handed over before the first day its prescription plans (``authorizingPrescription``),
+        at most lines.yaml ``order_first_dose`` days before it, on that day: a specialty pharmacy's tucatinib
+        handed over the day before cycle 1 was begun on day 1 (held-out b56)."""
+        planned = {
+            f"MedicationRequest/{e.record_id}": (e.agent, e.start)
+            for e in record.exposures
+            if e.source_type == "MedicationRequest" and e.record_id
+        }
+        window = self._first_dose_days
+        for index, exposure in enumerate(record.exposures):
+            if exposure.source_type != "MedicationDispense":
+                continue
+            begins = next((planned[r] for r in exposure.reasons if r in planned and planned[r][0] == exposure.agent), None)
+            if begins is not None and exposure.start < begins[1] <= exposure.start + window:
+                end = max(exposure.end, begins[1]) if exposure.end is not None else None
+                record.exposures[index] = msgspec.structs.replace(exposure, start=begins[1], end=end)
 
     def _records_no_longer_given(self, record: PatientRecord, now: date) -> None:
         """End an order or statement still active (or on hold) on its drug's last dose when doses of it are
@@ -320,7 +368,11 @@ def _leave_out_other_cancers_results(record: PatientRecord) -> None:
     metastases, held-out a59), its disease status and its receptor results (a gastric cancer's HER2 3+)."""
     if not (record.observation_focus and record.other_primary_ids):  # almost every record: two tests
         return
-    other = {rid for rid, condition in record.observation_focus.items() if condition in record.other_primary_ids}
+    other = {
+        rid
+        for rid, condition in record.observation_focus.items()
+        if condition in record.other_primary_ids or condition == _OTHER_ORGAN
+    }
     if not other:
         return
     record.conditions = [c for c in record.conditions if not (c.resource == "Observation" and c.record_id in other)]

