@@ -1,6 +1,6 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 1,224 patients, 197 order drafts (a hundred and ten of them sessions of several drafts) and forty
+tests/heldout/ holds 1,354 patients, 197 order drafts (a hundred and ten of them sessions of several drafts) and forty
 patient-view requests as EHRs fill their prefetch, written in other EHRs' dialects (Epic-, Cerner-,
 mCODE-, German MII-, NHS-, Synthea-, French-, Australian-, Spanish- and Dutch-like, and an older FHIR
 style, US oncology exports, records converted from C-CDA and HL7 v2, free text in many languages,

@@ -51,15 +51,18 @@ def test_a_recurrence_stage_iv_is_dated_by_its_metastases(engine: Engine, primar
     assert [line.start for line in evaluation.history.lines] == [date(2018, 10, 15)]
 
 
-def test_a_de_novo_stage_iv_primary_still_dates_the_metastatic_disease(engine: Engine):
-    """Stage IV at diagnosis: the primary's onset dates it, a week before its sites were recorded (held-out t19)."""
+def test_a_de_novo_stage_iv_primary_is_dated_by_its_metastases(engine: Engine):
+    """Stage IV at diagnosis: the primary's onset is the breast biopsy's day, a week before its sites were
+    found; the metastases date the metastatic diagnosis (held-out t19, n23, i49, f52: 2026-12-07), and THP begun
+    while the staging was written up, and given since, is still the first line."""
     primary = condition("bc", "icd10cm", "C50.512", "2018-04-30")
     primary["code"]["text"] = "Metastatic breast cancer"
     later_bone = condition("bone", "icd10cm", "C79.51", "2018-05-07")
-    thp = statement("thp", "docetaxel + trastuzumab + pertuzumab", "2018-05-02")
+    thp = statement("thp", "docetaxel + trastuzumab + pertuzumab", "2018-05-02", status="active")
     evaluation = engine.evaluate("p1", [primary, later_bone, thp], NOW)
-    assert evaluation.extent.metastatic_date == date(2018, 4, 30)
+    assert evaluation.extent.metastatic_date == date(2018, 5, 7)
     assert evaluation.history.current.number == 1
+    assert evaluation.history.current.start == date(2018, 5, 2)
 
 
 def test_a_recurrence_stage_iv_with_no_dated_metastasis_keeps_its_date(engine: Engine):
@@ -97,3 +100,17 @@ def test_a_recurred_primarys_words_date_the_sites_they_name(engine: Engine, text
     assert (evaluation.extent.sites, evaluation.extent.metastatic_date) == (sites, metastatic_date)
     expected_lines = [] if metastatic_date > date(2019, 6, 3) else [date(2018, 6, 4)]
     assert [line.start for line in evaluation.history.lines] == expected_lines
+
+
+def test_a_de_novo_stage_iv_primary_is_not_outweighed_by_a_problem_lists_entry_date(engine: Engine):
+    """A metastasis dated only by when it was put on the problem list (recordedDate, a year later) does not date
+    the diagnosis the primary's own stage IV dates: THP of 2018 stays the first line."""
+    primary = condition("bc", "icd10cm", "C50.512", "2018-04-30")
+    primary["code"]["text"] = "Metastatic breast cancer"
+    bone = condition("bone", "icd10cm", "C79.51", "2018-05-07")
+    del bone["onsetDateTime"]
+    bone["recordedDate"] = "2019-01-10"
+    thp = statement("thp", "docetaxel + trastuzumab + pertuzumab", "2018-05-14", "2018-12-20")
+    evaluation = engine.evaluate("p1", [primary, bone, thp], NOW)
+    assert evaluation.extent.metastatic_date == date(2018, 4, 30)
+    assert [line.start for line in evaluation.history.lines] == [date(2018, 5, 14)]
