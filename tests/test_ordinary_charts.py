@@ -7,7 +7,7 @@ on treatment (held-out d71).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -225,3 +225,35 @@ def test_a_supply_ends_when_its_drug_was_stopped(engine: Engine, status: str, en
     [supplied] = [e for e in exposures if e.source_type == "MedicationDispense"]
     assert supplied.end is not None
     assert supplied.end.isoformat() == (end or "2026-05-24")
+
+
+def _every_three_weeks(prefix: str, text: str, first: date, count: int) -> list[dict[str, Any]]:
+    return [administration(f"{prefix}{n}", text, (first + timedelta(days=21 * n)).isoformat()) for n in range(count)]
+
+
+@pytest.mark.parametrize(("ordered_again", "end"), [(True, "2024-02-19"), (False, "2024-04-01")])
+def test_an_order_left_active_ends_with_its_course_when_the_drug_is_ordered_again(
+    engine: Engine, ordered_again: bool, end: str
+) -> None:
+    """Held-out s47: the last THP cycle's trastuzumab order (2024-02-19) left active; T-DXd from 2024-04-01;
+    trastuzumab ordered again with tucatinib in 2025. The 2024 order is its course's, which ended on
+    2024-02-19: line 1 ends there, not when line 2 began."""
+    first = date(2023, 2, 6)
+    records = untreated_her2_positive_patient(
+        *_every_three_weeks("h", "Herceptin", first, 19),
+        *_every_three_weeks("p", "Perjeta", first, 19),
+        _order("stale", "Herceptin", "2024-02-19", "2024-02-19"),
+        observation(
+            "pd",
+            "97509-4",
+            "2024-03-18",
+            valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct", "code": "271299001"}]},
+        ),
+        *_every_three_weeks("t", "Enhertu", date(2024, 4, 1), 27),
+        *_every_three_weeks("h3-", "Herceptin", date(2025, 11, 17), 9),
+        *([_order("tuc", "Herceptin", "2025-11-17", "2025-11-17")] if ordered_again else []),
+    )
+    records[1]["onsetDateTime"] = "2022-12-01"
+    records[2]["onsetDateTime"] = "2023-01-10"
+    lines = engine.evaluate("p1", records, NOW).history.lines
+    assert lines[0].end is not None and lines[0].end.isoformat() == end

@@ -147,21 +147,22 @@ class Normaliser:
         running = [index for index, exposure in enumerate(record.exposures) if exposure.ongoing]
         if not running:  # a chart of administrations alone, all given: nothing to end (ex3)
             return
-        last_given: dict[str, date] = {}
+        given: dict[str, list[date]] = {}
         for exposure in record.exposures:
             if exposure.source_type in EVENT_SOURCES and not exposure.ongoing:
-                day = exposure.end or exposure.start
-                if day > last_given.get(exposure.agent, date.min):
-                    last_given[exposure.agent] = day
+                given.setdefault(exposure.agent, []).append(exposure.end or exposure.start)
         never_given: set[int] = set()
         gap = self._gap_days
         for index in running:  # a course, or an administration in progress
             exposure = record.exposures[index]
-            last = last_given.get(exposure.agent)
-            if last is None:
+            days = given.get(exposure.agent)
+            if not days:
                 continue
+            last = max(days)
             if exposure.start <= last and (now - last).days > gap:
                 record.exposures[index] = msgspec.structs.replace(exposure, end=last, ongoing=False)
+            elif exposure.start <= last and (course_end := _superseded_course_end(record, exposure, days, gap)):
+                record.exposures[index] = msgspec.structs.replace(exposure, end=course_end, ongoing=False)
             elif (
                 exposure.source_type == "MedicationRequest"
                 and 0 < (exposure.start - last).days <= gap < (now - exposure.start).days
@@ -233,6 +234,33 @@ def _leave_out_re_entered(record: PatientRecord) -> None:
     gone = sorted({f"MedicationStatement/{exposure.record_id or '?'}" for exposure in left_out if exposure.record_id not in kept})
     record.re_entered += gone
     record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone]
+
+
+def _superseded_course_end(record: PatientRecord, exposure: Exposure, days: list[date], gap: int) -> date | None:
+    """The last dose of the course a record still running ordered, when its drug's doses paused longer than the
+    gap after it and a record of its own began the drug's later course (a trastuzumab order of 2024 left active,
+    trastuzumab ordered again with tucatinib in 2025: held-out s47); None otherwise. With no later record the
+    order carries the later doses too (a chart recording a course's first and last infusions only: held-out c13)."""
+    course_end = _course_end(days, exposure.start, gap)
+    if course_end >= max(days):
+        return None
+    later = any(
+        e.agent == exposure.agent and e.source_type not in EVENT_SOURCES and e.start > course_end for e in record.exposures
+    )
+    return course_end if later else None
+
+
+def _course_end(days: list[date], start: date, gap: int) -> date:
+    """The last dose of the course a record begun on ``start`` ordered: its drug's doses from ``start`` on, up to
+    the first pause longer than ``gap`` days (``days``: the drug's dose days; one is on or after ``start``)."""
+    end = None
+    for day in sorted(days):
+        if day < start:
+            continue
+        if end is not None and (day - end).days > gap:
+            break
+        end = day
+    return end if end is not None else start
 
 
 def _supplies_ended_when_stopped(record: PatientRecord) -> None:
