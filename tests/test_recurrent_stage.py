@@ -114,3 +114,19 @@ def test_a_de_novo_stage_iv_primary_is_not_outweighed_by_a_problem_lists_entry_d
     evaluation = engine.evaluate("p1", [primary, bone, thp], NOW)
     assert evaluation.extent.metastatic_date == date(2018, 4, 30)
     assert [line.start for line in evaluation.history.lines] == [date(2018, 5, 14)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Metastatic breast cancer, HR+/HER2-low (IHC 2+, FISH neg on liver bx 9/2025)",  # held-out t60
+        "Metastatic breast cancer (HCC) - HER2+, to lung and pleura; now on second-line therapy",  # held-out q50
+    ],
+)
+def test_a_renamed_primarys_sites_carry_its_early_onset_and_the_metastases_date_the_relapse(engine: Engine, text: str):
+    """A primary of 2013 renamed "Metastatic breast cancer..." names sites in its words; with no recurrence word
+    they had carried the 2013 onset, so the adjuvant therapy read as metastatic lines. The metastases' own onsets
+    date the relapse."""
+    evaluation = engine.evaluate("p1", [_primary(text), BONE, *ADJUVANT, FIRST_LINE], NOW)
+    assert evaluation.extent.metastatic_date == date(2018, 9, 24)
+    assert [line.start for line in evaluation.history.lines] == [date(2018, 10, 15)]

@@ -152,11 +152,12 @@ def disease_extent(
     # early-stage diagnosis: the other metastases date the relapse when any is dated (terminology.yaml
     # text.recurrence).
     datable = [c for c in dated if not (c.role in _RECURRED_ROLES and c.recurred)] or dated
-    # A primary's own stage IV (de novo: "cT2 cN1 cM1") carries its onset, the breast biopsy's day: the metastases
-    # found on staging date the metastatic diagnosis when one has an onset of its own (held-out f52, t19, n23,
-    # i49); a problem list's entry date alone (recordedDate) does not outweigh the primary's onset.
+    # A primary's own stage IV (de novo: "cT2 cN1 cM1"), or a site its words name ("Metastatic breast cancer,
+    # HER2-low on liver bx 9/2025"), carries its onset, the breast biopsy's day: the metastases found on staging
+    # date the metastatic diagnosis when one has an onset of its own (held-out f52, t19, n23, i49, t60); a problem
+    # list's entry date alone (recordedDate) does not outweigh the primary's onset.
     primaries = {c.record_id for c in conditions if c.role == "primary" and c.resource == "Condition"}
-    found = [c for c in datable if not (c.role == "stage-iv" and c.resource == "Condition" and c.record_id in primaries)]
+    found = [c for c in datable if not (c.resource == "Condition" and c.record_id in primaries)]
     if any(not c.recorded_only for c in found):
         datable = found
     first = min(datable, key=lambda c: (c.on, c.recorded_only)) if datable else None
