@@ -257,3 +257,32 @@ def test_an_order_left_active_ends_with_its_course_when_the_drug_is_ordered_agai
     records[2]["onsetDateTime"] = "2023-01-10"
     lines = engine.evaluate("p1", records, NOW).history.lines
     assert lines[0].end is not None and lines[0].end.isoformat() == end
+
+
+@pytest.mark.parametrize(("with_display", "sites"), [(True, ["brain"]), (False, ["brain"])])
+def test_a_brain_regions_word_names_the_brain_whatever_the_display(engine: Engine, with_display: bool, sites: list[str]) -> None:
+    """Held-out c63: "Vasogenic oedema around right frontal metastasis" under SNOMED's Cerebral edema read as
+    a brain metastasis when the display ("Cerebral ...") was sent and as one of no named site when it was not.
+    A brain region's word ("frontal") names the brain when the words name no other site."""
+    oedema = condition("oedema", "snomed", "2032001", "2026-05-12")
+    oedema["code"]["text"] = "Vasogenic oedema around right frontal metastasis"
+    if with_display:
+        oedema["code"]["coding"][0]["display"] = "Cerebral edema"
+    brain = condition("brain", "icd10cm", "C79.31", "2026-05-12")
+    records = untreated_her2_positive_patient(brain, oedema)
+    del records[2]  # the liver metastasis
+    assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == sites
+
+
+@pytest.mark.parametrize("display", ["Hepatic failure, unspecified without coma", None])
+def test_a_classification_titles_without_negates_no_metastasis(engine: Engine, display: str | None) -> None:
+    """Held-out g65: ICD-10-CM's display "Hepatic failure, unspecified without coma" negated the whole record
+    "Hepatic failure due to metastatic disease", which read as a liver metastasis only when the display was not
+    sent. "Without coma" negates coma: the record reads the same either way."""
+    failure = condition("failure", "icd10cm", "K72.90", "2026-05-13")
+    failure["code"]["text"] = "Hepatic failure due to metastatic disease"
+    if display:
+        failure["code"]["coding"][0]["display"] = display
+    records = untreated_her2_positive_patient(failure)
+    del records[2]  # the liver metastasis: only this record can name it
+    assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == ["liver"]

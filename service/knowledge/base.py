@@ -59,6 +59,7 @@ class Knowledge:
     metastasis_codes: dict[tuple[str, str], str] = field(default_factory=dict)
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
+    site_words_if_none: dict[str, str] = field(default_factory=dict)  # a brain region's words: when none of the above
     script_site_words: tuple[tuple[str, str], ...] = ()  # (word, site) in Chinese, Japanese, Korean; longest first
     # (word, place) by which a HER2 result's specimen display names the breast or a distant site
     # (codes.yaml her2_test_episode specimen_words): distant words first.

@@ -167,6 +167,7 @@ def _compile_site_words(knowledge: Knowledge, codes: dict[str, Any]) -> None:
     """Site words (codes.yaml site_words), and script_site_words as (word, site) longest first: 脑膜 (the
     meninges) before 脑 (the brain)."""
     knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
+    knowledge.site_words_if_none = {word: site for site, words in codes.get("site_words_if_none", {}).items() for word in words}
     pairs = [(word, site) for site, words in codes.get("script_site_words", {}).items() for word in words]
     knowledge.script_site_words = tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 

@@ -781,6 +781,9 @@ class ConditionReader:
         words = [word[: word.index("metasta")] if "metasta" in word[1:] else word for word in words]
         found = list(dict.fromkeys(self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words))
         found += [site for site in self._script_sites(texts) if site not in found]
+        if not found:  # a brain region's word ("right frontal metastasis") when no site is named
+            regions = self.knowledge.site_words_if_none
+            found = list(dict.fromkeys(regions[word] for word in words if word in regions))
         if "leptomeninges" in found:
             found.remove("leptomeninges")
             found.insert(0, "leptomeninges")

@@ -346,9 +346,9 @@ class ObservationReader:
             record.observation_focus[record_id] = focus
         if "specimen" not in raw:
             return ""
-        named = raw_text(raw_mapping(raw["specimen"]).get("reference"))
+        named = referenced_id(raw["specimen"], "Specimen")  # relative, absolute or versioned
         if named and record_id:
-            record.observation_specimens[record_id] = named
+            record.observation_specimens[record_id] = f"Specimen/{named}"
         return _specimen_of(raw, self.knowledge.specimen_words)
 
     def _validated(self, raw: Mapping[str, Any], record: PatientRecord) -> Any | None:

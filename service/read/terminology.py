@@ -198,7 +198,8 @@ class Terminology:
     def plain_words(self, text: str) -> str:
         """``text`` without the phrases that hold a negation word but negate no finding (text.pseudo_negation:
         "not otherwise specified", "not biopsied"), so that the readers' negations do not see them."""
-        return self.text_pseudo_negation.sub(" ", text) if "no" in text.lower() else text
+        lowered = text.lower()
+        return self.text_pseudo_negation.sub(" ", text) if "no" in lowered or "without" in lowered else text
 
     def in_words(self, terms: FindingTerms, texts: list[str]) -> bool | None:
         """Whether words state a finding (``stated_in_words``: None when none names it, False when negated):
