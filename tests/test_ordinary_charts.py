@@ -117,18 +117,12 @@ def test_a_low_lvef_is_named_while_her2_awaits_its_ish(engine: Engine, her2_text
 
 
 def _planned_order(rid: str, text: str, start: str) -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": text},
-        "authoredOn": "2026-01-05",
-        "dosageInstruction": [
-            {"timing": {"repeat": {"boundsPeriod": {"start": start}, "frequency": 2, "period": 1, "periodUnit": "d"}}}
-        ],
-    }
+    """An oral drug's active order written 2026-01-05, twice a day from ``start`` (its bounds)."""
+    order = _order(rid, text, "2026-01-05")
+    order["dosageInstruction"] = [
+        {"timing": {"repeat": {"boundsPeriod": {"start": start}, "frequency": 2, "period": 1, "periodUnit": "d"}}}
+    ]
+    return order
 
 
 @pytest.mark.parametrize(("handed_over", "start"), [("2026-01-06", "2026-01-07"), ("2025-12-10", "2025-12-10")])
