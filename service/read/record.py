@@ -23,7 +23,6 @@ from service.read.patient import read_patient
 # Records a modifierExtension makes unusable here; a medication record is judged by its reader (it may name no
 # drug of the history), Patient and Medication resources are read as they are.
 _MODIFIED_UNUSABLE = frozenset({"Observation", "Condition"})
-_OTHER_ORGAN = "another primary's organ"  # record.observation_focus's mark of a result on such a specimen
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 READ_TYPES = ("Patient", "Medication", "Observation", "Condition", "Specimen", *MEDICATION_TYPES)
 
@@ -61,9 +60,12 @@ class Normaliser:
         if record.exposures:
             _leave_out_not_begun(record, now, now - self._first_dose_days)
             self._dated_by_each_other(record, by_type, now)
-        if record.other_primary_organs and record.observation_specimens:  # another primary, results on specimens
+        on_other_organs = (  # another primary, results naming specimens: almost never
             self._results_on_other_organs(record, by_type["Specimen"])
-        _leave_out_other_cancers_results(record)
+            if record.other_primary_organs and record.observation_specimens
+            else set()
+        )
+        _leave_out_other_cancers_results(record, on_other_organs)
         return record
 
     def _dated_by_each_other(self, record: PatientRecord, by_type: dict[str, list[Mapping[str, Any]]], now: date) -> None:
@@ -81,8 +83,8 @@ class Normaliser:
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
 
-    def _results_on_other_organs(self, record: PatientRecord, specimens: list[Mapping[str, Any]]) -> None:
-        """Mark another primary cancer's the receptor results on a specimen of its organ (terminology.yaml
+    def _results_on_other_organs(self, record: PatientRecord, specimens: list[Mapping[str, Any]]) -> set[str]:
+        """The Observations (ids) on a specimen of another primary cancer's organ (terminology.yaml
         other_primary organs): its Specimen's type and body site name the organ and not the breast (held-out
         a54: a gastric cancer's HER2 3+ on a gastric biopsy, no ``focus``, had been read as the breast's)."""
         terminology = self.conditions.terminology
@@ -92,9 +94,11 @@ class Normaliser:
                 collection = raw_mapping(specimen.get("collection"))
                 texts = raw_concept_texts(specimen.get("type")) + raw_concept_texts(collection.get("bodySite"))
                 organs[f"Specimen/{specimen['id']}"] = terminology.organ_in_words(texts)
-        for record_id, named in record.observation_specimens.items():
-            if organs.get(named) in record.other_primary_organs and record_id not in record.observation_focus:
-                record.observation_focus[record_id] = _OTHER_ORGAN
+        return {
+            record_id
+            for record_id, named in record.observation_specimens.items()
+            if organs.get(named) in record.other_primary_organs and record_id not in record.observation_focus
+        }
 
     def _orders_started_when_given(self, record: PatientRecord) -> None:
         """Start each order on its drug's first administration or dispense, or the start a statement gives it,
@@ -410,17 +414,15 @@ def another_patient(subject: Any, patient_id: str) -> bool:
     return named is not None and named != patient_id
 
 
-def _leave_out_other_cancers_results(record: PatientRecord) -> None:
+def _leave_out_other_cancers_results(record: PatientRecord, on_other_organs: set[str]) -> None:
     """Leave out the results an Observation's ``focus`` says are another primary cancer's (terminology.yaml
     other_primary): its staging (a gastro-oesophageal cancer's "cM0" had ended a breast cancer's bone
-    metastases, held-out a59), its disease status and its receptor results (a gastric cancer's HER2 3+)."""
-    if not (record.observation_focus and record.other_primary_ids):  # almost every record: two tests
+    metastases, held-out a59), its disease status and its receptor results (a gastric cancer's HER2 3+); and
+    those ``on_other_organs`` (``_results_on_other_organs``: a specimen of that cancer's organ)."""
+    if not ((record.observation_focus and record.other_primary_ids) or on_other_organs):  # almost every record
         return
-    other = {
-        rid
-        for rid, condition in record.observation_focus.items()
-        if condition in record.other_primary_ids or condition == _OTHER_ORGAN
-    }
+    other = {rid for rid, condition in record.observation_focus.items() if condition in record.other_primary_ids}
+    other |= on_other_organs
     if not other:
         return
     record.conditions = [c for c in record.conditions if not (c.resource == "Observation" and c.record_id in other)]
