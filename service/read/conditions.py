@@ -521,6 +521,9 @@ class ConditionReader:
                 sides.add(side)
             texts.append(coding.display or "")
         texts += [text for site in condition.bodySite or [] for text in concept_texts(site)]
+        snomed = self.terminology.side_snomed
+        pairs = (coding_pair(coding, self._aliases) for site in condition.bodySite or [] for coding in codings(site))
+        sides.update(snomed[code] for system, code in pairs if system == self._snomed and code in snomed)
         joined = " ; ".join(texts)
         sides.update(found.lastgroup for found in self.terminology.side_words.finditer(joined) if found.lastgroup)
         sides.update(found.lastgroup for found in self.terminology.side_script_words.finditer(joined) if found.lastgroup)

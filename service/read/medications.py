@@ -261,7 +261,7 @@ class MedicationReader:
         agents = self.agents_of_record(raw, medications)
         unresolved = None if agents else unresolved_reference(raw, medications)
         if not agents and unresolved is None:
-            self._read_unidentified(raw, resource_type, record, now, medication_resources or {})
+            self._read_unidentified(raw, record, now, medication_resources or {})
             return
         status = raw.get("status")
         if not isinstance(status, str):  # a wrong JSON type: the record cannot be trusted, and is named
@@ -278,6 +278,7 @@ class MedicationReader:
         if start is None:
             self._undated(raw, model, agents, record)
             return
+        _note_partial_dates(raw, resource_type, model, (start, end), record)
         _note_assertion_date(resource_type, model, record)
         # An administration in progress over a period with no end yet (an infusion running, a curated course
         # given since its start: FHIR's "started but not yet completed") is given now, not on its first day.
@@ -388,7 +389,6 @@ class MedicationReader:
     def _read_unidentified(
         self,
         raw: Mapping[str, Any],
-        resource_type: str,
         record: PatientRecord,
         now: date,
         medication_resources: Mapping[str, Mapping[str, Any]],
@@ -397,6 +397,7 @@ class MedicationReader:
         to judge whether the line can still be told, or a premedication a label asks for (loperamide)."""
         atc, texts = self._drug_words(raw, medication_resources)
         named = self._names_unknown_anticancer(atc, texts)
+        resource_type = str(raw.get("resourceType"))
         premedication = None if named is not None or not self._premedication_words else self._premedication_in(atc, texts)
         if named is None and premedication is None:
             return
@@ -619,6 +620,57 @@ def _medication_concepts(medication: Mapping[str, Any], concepts: list[Mapping[s
         item_reference = ingredient.get("itemReference")
         if isinstance(item_reference, JSON_OBJECT) and isinstance(item_reference.get("display"), str):
             texts.append(item_reference["display"])
+
+
+_PARTIAL = {4: "year", 7: "month"}  # the length of a FHIR date written to the year or the month only
+
+
+def _note_partial_dates(
+    raw: Mapping[str, Any], resource_type: str, model: Any, period: tuple[date, date | None], record: PatientRecord
+) -> None:
+    """Name in ``record.partially_dated`` a record whose start or end was written to the month or year only (read
+    as the period's first day: a record dated on no first day is not looked at)."""
+    start, end = period
+    if start.day != 1 and (end is None or end.day != 1):
+        return
+    precision = partial_precision(raw, start, end)
+    if precision != ("", "") and model.id:
+        record.partially_dated[f"{resource_type}/{model.id}"] = precision
+
+
+def partial_precision(raw: Mapping[str, Any], start: date, end: date | None) -> tuple[str, str]:
+    """("month" or "year", the same for ``end``) for a medication record's dates read from a date written to the
+    month or year only ("2026-01", read as 1 January: a patient's own list, an import); "" for a date the record
+    writes to the day. Every place a record keeps its dates is looked at: a date is partial when only a partial
+    one gives it."""
+    partial: dict[date, str] = {}
+    exact: set[date] = set()
+    for text in _date_texts(raw):
+        day = to_date(text) if isinstance(text, str) else None
+        if day is not None:
+            precision = _PARTIAL.get(len(text))
+            if precision is None:
+                exact.add(day)
+            else:
+                partial.setdefault(day, precision)
+    return (
+        "" if start in exact else partial.get(start, ""),
+        "" if end is None or end in exact else partial.get(end, ""),
+    )
+
+
+def _date_texts(raw: Mapping[str, Any]) -> list[Any]:
+    """The dates a medication record writes, as sent: effective[x], the order's, dispense's and statement's own
+    dates, its dosage's bounds and dose days, an order's validity period."""
+    period = raw_mapping(raw.get("effectivePeriod"))
+    validity = raw_mapping(raw_mapping(raw.get("dispenseRequest")).get("validityPeriod"))
+    texts = [raw.get(key) for key in ("effectiveDateTime", "authoredOn", "whenHandedOver", "whenPrepared", "dateAsserted")]
+    texts += [period.get("start"), period.get("end"), validity.get("start"), validity.get("end")]
+    for dosage in raw_list(raw.get("dosage")) + raw_list(raw.get("dosageInstruction")):
+        timing = raw_mapping(raw_mapping(dosage).get("timing"))
+        bounds = raw_mapping(raw_mapping(timing.get("repeat")).get("boundsPeriod"))
+        texts += [bounds.get("start"), bounds.get("end"), *raw_list(timing.get("event"))]
+    return texts
 
 
 def _dosage_bounds(model: Any) -> Any:

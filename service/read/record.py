@@ -6,6 +6,7 @@ sorts the resources by type and hands them over. Nothing here imports from a lat
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -38,6 +39,8 @@ class Normaliser:
         # lines.yaml order_first_dose: an order starts on its drug's first dose within this many days.
         self._first_dose_days = timedelta(days=int(knowledge.lines.get("order_first_dose", {}).get("days", 0)))
         self._gap_days = int(knowledge.lines["gap_days"])  # a line's drugs not given this long: the line ended
+        # lines.yaml partial_dates: a record's end written to the month only ends on a dose this many days before it
+        self._partial_end_days = timedelta(days=int(knowledge.lines.get("partial_dates", {}).get("end_days_before", 0)))
 
     def patient_record(self, patient_id: str, resources: Iterable[Mapping[str, Any]], now: date) -> PatientRecord:
         """Read every resource the rules need; skip the rest; name the unreadable ones."""
@@ -60,6 +63,8 @@ class Normaliser:
         if record.exposures:
             _leave_out_not_begun(record, now, now - self._first_dose_days)
             self._dated_by_each_other(record, by_type, now)
+            if record.partially_dated:
+                _partial_dates_made_exact(record, self._partial_end_days)
         on_other_organs = (  # another primary, results naming specimens: almost never
             self._results_on_other_organs(record, by_type["Specimen"])
             if record.other_primary_organs and record.observation_specimens
@@ -80,6 +85,8 @@ class Normaliser:
             _supplies_ended_when_stopped(record)
         if doses:  # an order, a statement or an administration in progress may have outlived its drug's doses
             self._records_no_longer_given(record, now)
+        _ended_by_a_later_stop(record)
+        self._courses_ended_by_their_own_records(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
 
@@ -109,9 +116,11 @@ class Normaliser:
         asserted = {reference.partition("/")[2] for reference in record.dated_by_assertion}
         for exposure in record.exposures:
             # A statement's own start is when the drug was begun (a cancer agency's treatment summary, held-out
-            # e62); one dated only by when it was asserted says nothing of that.
+            # e62); one dated only by when it was asserted, or only to the month ("2026-01"), says nothing of that day.
             if exposure.source_type in EVENT_SOURCES or (
-                exposure.source_type == "MedicationStatement" and exposure.record_id not in asserted
+                exposure.source_type == "MedicationStatement"
+                and exposure.record_id not in asserted
+                and not record.partially_dated.get(f"MedicationStatement/{exposure.record_id}", ("",))[0]
             ):
                 given.setdefault(exposure.agent, []).append(exposure.start)
         for index, exposure in enumerate(record.exposures):
@@ -179,6 +188,41 @@ class Normaliser:
         if never_given:
             record.exposures = [e for index, e in enumerate(record.exposures) if index not in never_given]
 
+    def _courses_ended_by_their_own_records(self, record: PatientRecord, now: date) -> None:
+        """End an order or statement still running on the day another record of its drug, begun with it (within
+        lines.yaml ``order_first_dose`` days), says that course ended, when the drug then paused longer than the gap
+        and a record of its own began it again: an outside list imported as "Herceptin, Perjeta: active since
+        2021-02-08" had bridged the chart's planned 15-month break (orders of 2021 stopped 2024-05-13, the drugs
+        ordered again 2025-08-11) and made one line of two (held-out r67)."""
+        running = [index for index, e in enumerate(record.exposures) if e.ongoing and e.source_type not in EVENT_SOURCES]
+        if not running:
+            return
+        window, gap = self._first_dose_days, self._gap_days
+        for index in running:
+            exposure = record.exposures[index]
+            others = [e for e in record.exposures if e.agent == exposure.agent and e is not exposure]
+            ends = [
+                e.end
+                for e in others
+                if not e.ongoing
+                and e.end is not None
+                and e.end_recorded
+                and e.source_type not in EVENT_SOURCES
+                and abs((e.start - exposure.start).days) <= window.days
+            ]
+            course_end = max(ends, default=None)
+            if course_end is None or course_end <= exposure.start:
+                continue
+            running_over = any(e.start <= course_end < (now if e.ongoing else e.last_day) for e in others)
+            later = [e for e in others if e.start > course_end]
+            if (
+                not running_over
+                and later
+                and (min(e.start for e in later) - course_end).days > gap
+                and any(e.source_type not in EVENT_SOURCES for e in later)
+            ):
+                record.exposures[index] = msgspec.structs.replace(exposure, end=course_end, ongoing=False)
+
     def _ranges_of_sex(self, record: PatientRecord) -> None:
         """Give each lab whose reference ranges differ by sex the range of the patient's sex (terminology.yaml
         reference_range_sex), chosen once the whole record is read: a bundle may hold the Patient last.
@@ -223,21 +267,98 @@ def _leave_out_re_entered(record: PatientRecord) -> None:
         return exposure.source_type == "MedicationStatement" and exposure.record_id in asserted
 
     first_dated: dict[str, date] = {}
+    last_dated: dict[str, date] = {}  # the last day of each drug's dated records; date.max while one is running
     for exposure in record.exposures:
-        if not by_assertion(exposure) and exposure.start < first_dated.get(exposure.agent, date.max):
-            first_dated[exposure.agent] = exposure.start
+        if not by_assertion(exposure):
+            first_dated[exposure.agent] = min(exposure.start, first_dated.get(exposure.agent, date.max))
+            last = date.max if exposure.ongoing else exposure.last_day
+            last_dated[exposure.agent] = max(last, last_dated.get(exposure.agent, date.min))
     left_out = [
         exposure
         for exposure in record.exposures
         if by_assertion(exposure) and not exposure.ongoing and first_dated.get(exposure.agent, date.max) <= exposure.start
     ]
-    if not left_out:
+    # Still listed as active, every dated record of its drug ended before the list was made: a list carried forward
+    # (a GP's shared health summary listing "Herceptin" and "Letrozole" years after both courses were completed,
+    # held-out r72, had begun a line of them on the day of the summary).
+    carried = [
+        exposure
+        for exposure in record.exposures
+        if by_assertion(exposure) and exposure.ongoing and last_dated.get(exposure.agent, date.max) < exposure.start
+    ]
+    if not left_out and not carried:
         return
-    record.exposures = [exposure for exposure in record.exposures if exposure not in left_out]
+    record.exposures = [exposure for exposure in record.exposures if exposure not in left_out and exposure not in carried]
     kept = {exposure.record_id for exposure in record.exposures if by_assertion(exposure)}
     gone = sorted({f"MedicationStatement/{exposure.record_id or '?'}" for exposure in left_out if exposure.record_id not in kept})
+    forward = sorted(
+        {f"MedicationStatement/{exposure.record_id or '?'}" for exposure in carried if exposure.record_id not in kept}
+    )
     record.re_entered += gone
-    record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone]
+    record.carried_forward += forward
+    record.dated_by_assertion = [reference for reference in record.dated_by_assertion if reference not in gone + forward]
+
+
+_STOPPED_FOR = frozenset({"toxicity", "progression"})
+
+
+def _ended_by_a_later_stop(record: PatientRecord) -> None:
+    """End an order or statement still running when a record of its drug begun after it says the drug was stopped
+    for toxicity or progression: on the drug's last day given since the running record began. An outside
+    hospital's list imported as "Enhertu: active" (not reconciled) had kept T-DXd running after the chart's own
+    order was stopped for grade 2 pneumonitis and its last infusion given (held-out m57): the line was on treatment
+    and no next line was offered. A record of the drug begun after the stop keeps its own reading."""
+    stops: dict[str, list[date]] = {}
+    for exposure in record.exposures:
+        if exposure.stop_reason in _STOPPED_FOR and not exposure.ongoing and exposure.source_type not in EVENT_SOURCES:
+            stops.setdefault(exposure.agent, []).append(exposure.start)
+    if not stops:
+        return
+    for index, exposure in enumerate(record.exposures):
+        later = stops.get(exposure.agent) if exposure.ongoing and exposure.source_type not in EVENT_SOURCES else None
+        if later and max(later) > exposure.start:
+            given = [
+                e.last_day
+                for e in record.exposures
+                if e.agent == exposure.agent and not e.ongoing and e.last_day >= exposure.start
+            ]
+            record.exposures[index] = msgspec.structs.replace(exposure, end=max(given, default=exposure.start), ongoing=False)
+
+
+def _partial_dates_made_exact(record: PatientRecord, end_days: timedelta) -> None:
+    """Date a medication record written to the month or year only ("2026-01", read as its first day) by the records of
+    its drug written to the day (lines.yaml partial_dates): its start by the first of them that begins inside that
+    month or year, its end by the last dose of them inside it or up to ``end_days`` before it. A patient's own list
+    saying "Herceptin, Perjeta, Taxotere since 2026-01" had begun the line on 1 January, four days before the chart's
+    first infusion (held-out s53), and a T-DXd "since 2025-10" before the progression of 8 October that ended the
+    line before it, so that T-DXd read as progressed (s55). With no such record the first day stands."""
+    exact: dict[str, list[Exposure]] = {}
+    for exposure in record.exposures:
+        if f"{exposure.source_type}/{exposure.record_id}" not in record.partially_dated:
+            exact.setdefault(exposure.agent, []).append(exposure)
+    for index, exposure in enumerate(record.exposures):
+        precision = record.partially_dated.get(f"{exposure.source_type}/{exposure.record_id}")
+        others = exact.get(exposure.agent) if precision is not None else None
+        if not others or precision is None:
+            continue
+        start, end = exposure.start, exposure.end
+        if precision[0]:
+            last = _last_day_of(start, precision[0])
+            start = min((other.start for other in others if start <= other.start <= last), default=start)
+        if precision[1] and end is not None:
+            last = _last_day_of(end, precision[1])
+            days = [other.last_day for other in others if not other.ongoing and end - end_days <= other.last_day <= last]
+            end = max(days, default=end)
+        end = max(end, start) if end is not None else None
+        if (start, end) != (exposure.start, exposure.end):
+            record.exposures[index] = msgspec.structs.replace(exposure, start=start, end=end)
+
+
+def _last_day_of(first: date, precision: str) -> date:
+    """The last day of the month (or year) a partial date names by its first day."""
+    if precision == "year":
+        return date(first.year, 12, 31)
+    return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
 
 
 def _superseded_course_end(record: PatientRecord, exposure: Exposure, days: list[date], gap: int) -> date | None:

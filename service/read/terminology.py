@@ -130,6 +130,7 @@ class Terminology:
     side_script_words: re.Pattern[str]  # the same in Chinese, Japanese, Korean (laterality_script_words), within words
     # (prefix, length, last character -> side): the side a full ICD-10-CM breast code names (text laterality_icd10cm)
     side_codes: tuple[str, int, dict[str, str]]
+    side_snomed: dict[str, str]  # SNOMED CT code of a bodySite -> the side it names (text laterality_snomed)
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
     loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
@@ -334,6 +335,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
             )
             or "(?!)"
         ),
+        side_snomed={str(code): side for side, codes in text.get("laterality_snomed", {}).items() for code in codes},
         side_codes=(
             str(text["laterality_icd10cm"]["prefix"]).upper(),
             int(text["laterality_icd10cm"]["length"]),

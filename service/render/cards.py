@@ -23,6 +23,10 @@ RE_ENTERED = (
     "Not counted in the lines of therapy, an ended medication dated only by the day it was recorded, its drug given "
     "earlier (a reconciliation): "
 )
+CARRIED_FORWARD = (
+    "Not counted in the lines of therapy, a medication listed as active and dated only by the day it was recorded, "
+    "every dated record of its drug ended before (a list carried forward): "
+)
 OTHER_PRIMARY = (
     "Another primary cancer is recorded; metastases that name neither cancer are read as the breast cancer's,"
     " check their origin: "
@@ -118,6 +122,7 @@ class CardRenderer(SummaryCard):
             problems.append(OTHER_CANCER_THERAPY + _listed_briefly(evaluation.other_cancer_therapy))
         problems += [DATED_BY_ASSERTION + ref for ref in record.dated_by_assertion]
         problems += [RE_ENTERED + ref for ref in record.re_entered]
+        problems += [CARRIED_FORWARD + ref for ref in record.carried_forward]
         if evaluation.extent.metastatic and evaluation.extent.breast_cancer:
             problems += [OTHER_PRIMARY + ref for ref in record.other_primaries]
         if evaluation.extent.other_cancers:
