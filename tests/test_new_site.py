@@ -25,14 +25,21 @@ NOW = date(2026, 6, 1)
 NOTE = "Progression read from a metastasis first recorded more than 42 days after a line began"
 
 
-def _on_thp(*extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """HER2-positive, liver metastases at diagnosis, THP from 2026-01-05 and HP maintenance since April."""
+def _liver_metastatic() -> list[dict[str, Any]]:
+    """HER2-positive, liver metastases at diagnosis (2025-12), an LVEF of 60 % in April."""
     return [
         patient(),
         condition("bc", "snomed", "254837009", "2025-12-01"),
         condition("liver", "snomed", "94381002", "2025-12-10"),
         observation("her2", "85319-2", "2025-12-05", valueCodeableConcept={"text": "3+"}),
         observation("lvef", "10230-1", "2026-04-01", valueQuantity={"value": 60, "unit": "%"}),
+    ]
+
+
+def _on_thp(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """HER2-positive, liver metastases at diagnosis, THP from 2026-01-05 and HP maintenance since April."""
+    return [
+        *_liver_metastatic(),
         statement("hp", "Phesgo", "2026-01-05", status="active"),
         statement("doc", "docetaxel", "2026-01-05", "2026-04-20"),
         *extra,
@@ -128,11 +135,7 @@ def _tdxd_infusions(last: str) -> list[dict[str, Any]]:
 
 def _on_tdxd(last_infusion: str, brain_on: str) -> list[dict[str, Any]]:
     return [
-        patient(),
-        condition("bc", "snomed", "254837009", "2025-12-01"),
-        condition("liver", "snomed", "94381002", "2025-12-10"),
-        observation("her2", "85319-2", "2025-12-05", valueCodeableConcept={"text": "3+"}),
-        observation("lvef", "10230-1", "2026-04-01", valueQuantity={"value": 60, "unit": "%"}),
+        *_liver_metastatic(),
         *_tdxd_infusions(last_infusion),
         condition("brain", "snomed", "94225005", brain_on),
     ]

@@ -8,25 +8,15 @@ since 2021" bridged a planned fifteen-month break and made one line of two (r67)
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from service.engine import Engine
 from service.render import CardRenderer, RenderContext
 from tests.conftest import observation, statement, untreated_her2_positive_patient
-from tests.test_dispenses import administration
+from tests.test_partial_dates import _infusions
 
 NOW = date(2026, 6, 1)
-
-
-def _infusions(text: str, first: date, last: date) -> list[dict[str, Any]]:
-    """The chart's administrations of one drug, every 21 days from ``first`` to ``last``."""
-    days = []
-    day = first
-    while day <= last:
-        days.append(day)
-        day += timedelta(days=21)
-    return [administration(f"{text}-{day}", text, day.isoformat()) for day in days]
 
 
 def _stopped_order(rid: str, text: str, written: str, reason: str) -> dict[str, Any]:
