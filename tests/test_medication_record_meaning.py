@@ -126,10 +126,23 @@ def test_a_drug_only_a_reconciliation_names_keeps_its_assertion_date(engine: Eng
 
 
 def test_an_active_statement_dated_by_assertion_is_still_read(engine: Engine):
-    """ "Taking Herceptin" asserted today, status active: a current use, not a re-entered past one."""
-    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Herceptin", status="active")], NOW)
-    assert evaluation.record.re_entered == []
+    """ "Taking Tukysa" asserted today, status active, no dated record of tucatinib: a current use, not a re-entered
+    past one (a new drug after T-DM1: a third line)."""
+    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Tukysa", status="active")], NOW)
+    assert evaluation.record.re_entered == [] and evaluation.record.carried_forward == []
     assert evaluation.assessment()["lineOfTherapy"]["current"] == 3
+
+
+def test_an_active_statement_of_a_drug_whose_dated_records_all_ended_is_a_list_carried_forward(engine: Engine):
+    """ "Taking Herceptin" asserted today, every dated trastuzumab record ended in 2025-02 (line 1), the patient on
+    T-DM1 since: a list carried forward, no line of its own (held-out r72, b62: a GP's summary still listing courses
+    completed years before). It had made a third line of trastuzumab begun today."""
+    evaluation = engine.evaluate("p1", [*on_tdm1(), *reconciled("Herceptin", status="active")], NOW)
+    assert evaluation.record.carried_forward == ["MedicationStatement/rec-0"]
+    assert (evaluation.assessment()["lineOfTherapy"]["current"], evaluation.assessment()["lineOfTherapy"]["status"]) == (
+        2,
+        "on-treatment",
+    )
 
 
 @pytest.mark.parametrize(

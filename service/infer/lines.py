@@ -357,7 +357,10 @@ class LineOfTherapyRules:
             line.ongoing = False
         else:
             kept = self._running_records(line)
-            line.ongoing = any(e.ongoing for e in kept) or self._given_lately(line, progression, now)
+            # A completed order whose supply reaches today (its end, capped at the day of the evaluation, is today)
+            # is still taken.
+            supplied = any(e.status == "completed" and e.end == now and e.source_type not in EVENT_SOURCES for e in kept)
+            line.ongoing = any(e.ongoing for e in kept) or supplied or self._given_lately(line, progression, now)
             # Ended, the line ends on its last record's last day, whichever drug's: letrozole stopped a few days
             # after the antibodies it had joined at maintenance (held-out e54), as a closed line's end reads.
             ended = [e.last_day for e in _without_superseded(line.exposures) if not e.ongoing]
@@ -418,13 +421,16 @@ class LineOfTherapyRules:
         if line.progressed and last_given <= max(progression, default=date.min):  # undated stops only: no date to end at
             return False
         # An order of one cycle completed on the day its dose was given (a first cycle of an order-per-cycle
-        # chart, held-out y46) is that dose's order, not a course ended.
+        # chart, held-out y46) is that dose's order, not a course ended; nor is a completed order whose supply
+        # reaches today (its end is the day of the evaluation: an oral drug's 63 days prescribed two weeks ago,
+        # held-out p79 and p75, had ended a line on HP maintenance "completed" today).
         dose_days = {(e.agent, e.start) for e in events}
         stopped_since = any(
             e.status in ("stopped", "completed")
             and e.end is not None
             and e.last_day >= last_given
             and not (e.status == "completed" and e.end == e.start and (e.agent, e.start) in dose_days)
+            and not (e.status == "completed" and e.end == now)
             for e in courses
         )
         return (now - covered_until).days <= self.gap and not stopped_since

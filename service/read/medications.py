@@ -142,6 +142,10 @@ class MedicationReader:
         self._anticancer_exceptions = tuple(unknown.get("name_suffix_exceptions", []))
         self._regimen_words = frozenset(unknown.get("regimen_words", []))  # "thp": drugs not settled
         self._trial_words = re.compile(unknown.get("trial_words", "(?!)"), re.IGNORECASE)  # "study drug XYZ-123"
+        csf = knowledge.drugs.get("csf_routes", {})  # given into the cerebrospinal fluid: no systemic line
+        self._csf_route_codes = frozenset((str(system), str(code)) for system, code in csf.get("codes", []))
+        self._csf_route_words = re.compile(csf.get("words", "(?!)"), re.IGNORECASE)
+        self._csf_hints = tuple(str(hint) for hint in csf.get("hints", []))  # in every code and word above
         placeholder = knowledge.drugs.get("placeholder_medication", {})  # "NON-FORMULARY MEDICATION IV"
         self._placeholder = re.compile(placeholder.get("pattern", "(?!)"), re.IGNORECASE)
         # Drugs a label wants given with another's first dose (safety.yaml premedication: loperamide).
@@ -338,6 +342,27 @@ class MedicationReader:
         return [OTHER_INDICATION] if joined and terminology.other_indication_words.search(joined) else []
 
     # -- an anticancer drug the rules do not know (drugs.yaml unknown_anticancer) ---------------
+    def _into_csf(self, raw: Mapping[str, Any]) -> bool:
+        """Whether a record's dosage route is into the cerebrospinal fluid (drugs.yaml csf_routes). Asked only of an
+        unknown anticancer drug's records (issue 16: asking every record had cost ex3 a tenth of its time)."""
+        dosages = raw.get("dosageInstruction", raw.get("dosage"))  # an administration's dosage is one object
+        for dosage in [dosages] if isinstance(dosages, JSON_OBJECT) else raw_list(dosages):
+            route = dosage.get("route") if isinstance(dosage, JSON_OBJECT) else None
+            if route is None or not self._hints_csf(str(route).lower()):
+                continue
+            if any(pair in self._csf_route_codes for pair in raw_codings(route, self._aliases)):
+                return True
+            if any(self._csf_route_words.search(text) for text in raw_concept_texts(route)):
+                return True
+        return False
+
+    def _hints_csf(self, lowered: str) -> bool:
+        """Whether a route's text (its JSON, lower case) holds a code or word of the cerebrospinal fluid at all."""
+        for hint in self._csf_hints:
+            if hint in lowered:
+                return True
+        return False
+
     def _drug_words(
         self, raw: Mapping[str, Any], medication_resources: Mapping[str, Mapping[str, Any]]
     ) -> tuple[list[str], list[str]]:
@@ -399,8 +424,8 @@ class MedicationReader:
         named = self._names_unknown_anticancer(atc, texts)
         resource_type = str(raw.get("resourceType"))
         premedication = None if named is not None or not self._premedication_words else self._premedication_in(atc, texts)
-        if named is None and premedication is None:
-            return
+        if (named is None and premedication is None) or (named is not None and self._into_csf(raw)):
+            return  # neither; or intrathecal methotrexate: CNS-directed regional therapy, no systemic line
         status = raw.get("status")
         if not isinstance(status, str) or self._left_out(raw, resource_type, status):
             return
