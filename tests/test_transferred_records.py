@@ -153,18 +153,9 @@ def test_a_summary_entry_of_a_drug_still_running_or_never_dated_is_kept(engine: 
 
 def _prescription(rid: str, text: str, written: str, days: int) -> dict[str, Any]:
     """An oral drug's order, completed once sent to the pharmacy, for ``days`` days' supply."""
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": text},
-        "authoredOn": written,
-        "dispenseRequest": {
-            "expectedSupplyDuration": {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
-        },
-    }
+    order = {key: value for key, value in _stopped_order(rid, text, written, "").items() if key != "statusReason"}
+    supply = {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    return {**order, "status": "completed", "dispenseRequest": {"expectedSupplyDuration": supply}}
 
 
 def test_a_completed_prescription_whose_supply_reaches_today_keeps_the_line_going(engine: Engine) -> None:
