@@ -1836,6 +1836,8 @@ def test_a_metastasis_that_ended_before_the_breast_cancer_was_recorded_is_anothe
         (("C50.9", "Sol meme CA"), ("Sağ aksiller LAP (metastatik)", None), True),  # Turkish (held-out y52)
         (("C50.9", "Sağ meme CA"), ("Sağ aksiller LAP (metastatik)", None), False),
         (("C50.9", "Cancer mamar stâng"), ("Adenopatie axilară dreapta", None), True),  # Romanian
+        # Radiology's "SOL" (a space-occupying lesion) is no Turkish "sol" (left): the right breast's left axilla is distant.
+        (("C50.9", "Right breast SOL, biopsy: IDC"), ("Left axillary lymph node metastasis", None), True),
     ],
 )
 def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(engine, primary, node, metastatic):
