@@ -262,12 +262,13 @@ class Engine:
             if line.progressed:
                 continue
             until = lines[index + 1].start if index + 1 < len(lines) else None
-            sites = sites_new_on_line(conditions, line.start, self.new_site_days, self.new_site_except, until)
-            if self.new_site_stopped_days is not None and until is None:
-                every = sites_new_on_line(conditions, line.start, self.new_site_days, frozenset(), until)
-                sites += tuple(
-                    (site, on) for site, on in every if site in self.new_site_except and self._stopped_after(line, on, now)
-                )
+            current = self.new_site_stopped_days is not None and until is None
+            except_sites = frozenset() if current else self.new_site_except  # the current line's brain: read below
+            sites = [
+                (site, on)
+                for site, on in sites_new_on_line(conditions, line.start, self.new_site_days, except_sites, until)
+                if site not in self.new_site_except or self._stopped_after(line, on, now)
+            ]
             for site, on in sites:
                 if not any(
                     status.status in _NOT_WORSE and on <= status.on and (until is None or status.on < until)

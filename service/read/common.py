@@ -21,6 +21,7 @@ from service.read.shapes import decode
 # the read layer asks it hundreds of times a request. Other Mappings still pass by the second.
 JSON_OBJECT = (dict, Mapping)
 _PADDING = {4: "-01-01", 7: "-01"}  # a year or a year-month reads as its first day
+PARTIAL_PRECISION = {4: "year", 7: "month"}  # the length of a FHIR date written to the year or month only
 NO_ALIASES: Mapping[str, str] = {}
 
 

@@ -27,6 +27,7 @@ from service.knowledge import Knowledge, agents_from_misspelt_name, agents_from_
 from service.knowledge.drugs import ndc_product, normalise_name, script_conjugate
 from service.read.common import (
     JSON_OBJECT,
+    PARTIAL_PRECISION,
     URN_UUID,
     coding_pair,
     codings,
@@ -647,9 +648,6 @@ def _medication_concepts(medication: Mapping[str, Any], concepts: list[Mapping[s
             texts.append(item_reference["display"])
 
 
-_PARTIAL = {4: "year", 7: "month"}  # the length of a FHIR date written to the year or the month only
-
-
 def _note_partial_dates(
     raw: Mapping[str, Any], resource_type: str, model: Any, period: tuple[date, date | None], record: PatientRecord
 ) -> None:
@@ -673,7 +671,7 @@ def partial_precision(raw: Mapping[str, Any], start: date, end: date | None) -> 
     for text in _date_texts(raw):
         day = to_date(text) if isinstance(text, str) else None
         if day is not None:
-            precision = _PARTIAL.get(len(text))
+            precision = PARTIAL_PRECISION.get(len(text))
             if precision is None:
                 exact.add(day)
             else:
