@@ -174,3 +174,42 @@ def test_a_misspelt_name_is_read_wherever_the_record_names_its_drug(engine: Engi
         record["medicationReference"] = {"reference": "Medication/gone", "display": "Perjetta 420 mg"}
     evaluation = engine.evaluate("p1", resources, date(2026, 1, 1))
     assert {exposure.agent for exposure in evaluation.record.exposures} == {"pertuzumab"}
+
+
+ATC = "http://www.whocc.no/atc"
+
+
+@pytest.mark.parametrize(
+    ("codes", "agents"),
+    [
+        # A Medication coded H02AB02 dexamethasone whose words name the drug it premedicates: no agent (held-out
+        # j72: "Fortecortin" is a dexamethasone brand no list of first words holds; it had begun the line a day early).
+        ([(ATC, "H02AB02")], set()),
+        ([(ATC, "A04AA01")], set()),  # ondansetron
+        # An anticancer ATC group, or a code that names an agent, still lets the words or the code say the drug.
+        ([(ATC, "L01CD02")], {"docetaxel"}),
+        ([], {"docetaxel"}),
+        ([(ATC, "H02AB02"), ("http://www.nlm.nih.gov/research/umls/rxnorm", "72962")], {"docetaxel"}),
+    ],
+)
+def test_an_atc_code_outside_the_anticancer_groups_says_the_drug_its_words_do_not(engine: Engine, codes, agents):
+    medication = {
+        "resourceType": "Medication",
+        "id": "m1",
+        "code": {
+            "coding": [{"system": system, "code": code} for system, code in codes],
+            "text": "Fortecortin 4 mg Tabletten (Prämedikation Docetaxel)",
+        },
+    }
+    assert engine.normaliser.medications_by_reference([medication]) == {"Medication/m1": agents}
+    taken = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/m1"},
+        "effectivePeriod": {"start": "2024-09-30", "end": "2025-01-15"},
+    }
+    record = engine.evaluate("p1", [medication, taken], date(2026, 6, 1)).record
+    assert {exposure.agent for exposure in record.exposures} == agents
+    assert not record.unidentified_anticancer  # nor an anticancer drug the service does not know (its "-taxel")

@@ -120,6 +120,12 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("bilirubina totale", "bilirubin-total"),
         ("bilirubina całkowita", "bilirubin-total"),
         ("Bilirubine directe", None),
+        # NPU's names (a Danish feed, held-out c81): the plural is the total; the conjugated one is not read.
+        ("Bilirubiner;P", "bilirubin-total"),
+        ("P—Bilirubiner; stofk. = ? µmol/L", "bilirubin-total-molar"),
+        ("P—Bilirubins; subst.c. = ? µmol/L", "bilirubin-total-molar"),
+        ("P—Bilirubin, conjugated; subst.c. = ? µmol/L", None),
+        ("Basisk phosphatase;P", "alp"),
         ("ASAT", "ast"),
         ("GOT", "ast"),
         ("TGO", "ast"),

@@ -1026,6 +1026,19 @@ def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
     assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
 
 
+def test_a_course_coded_as_completed_is_not_progressed_by_the_plan_its_words_give(engine):
+    """A planned break coded "Treatment completed" whose words give the plan, "resume HER2 therapy at
+    progression", had ended the line for progression (held-out i74); the same words with no such code still
+    say nothing else the service reads, and a progression code beside them still wins."""
+    plan = "Planned treatment break: sustained complete response, patient preference; resume HER2 therapy at progression"
+    completed = {"coding": [coding("snomed", "182992009")], "text": plan}
+    line = evaluate(engine, _tdxd_stopped_for(completed)).assessment()["lineOfTherapy"]
+    assert line["status"] != "progressed"
+    assert line["history"][-1]["endReason"] != "progression"
+    no_response = {"coding": [coding("snomed", "182992009"), coding("snomed", "266721009")], "text": plan}
+    assert evaluate(engine, _tdxd_stopped_for(no_response)).assessment()["lineOfTherapy"]["status"] == "progressed"
+
+
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
@@ -1785,6 +1798,33 @@ def test_synthea_s_stopped_order_and_administration_per_cycle_keep_the_line_runn
     assert assessment["lineOfTherapy"]["history"] == [{"line": 1, "agents": ["trastuzumab-emtansine"], "start": "2026-03-08"}]
 
 
+CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+@pytest.mark.parametrize(("resected", "brain"), [("2026-04-08", True), ("2025-11-20", False)])
+def test_a_metastasis_resected_while_its_breast_primary_was_found_is_the_breast_cancers(engine, resected, brain):
+    """A de novo stage IV presenting with a seizure: the brain metastasis resected and marked resolved on
+    8 April, the breast primary found on 20 April. Its abatement before the primary had made it another
+    cancer's, and the brain warning was lost (held-out g85); one that ended longer than the staging time
+    frame (terminology.yaml regional_nodes staging_days) before the primary still is another cancer's."""
+    metastasis = {
+        **condition("brain", "icd10cm", "C79.31", "2026-03-30", abatementDateTime=resected),
+        "clinicalStatus": {"coding": [{"system": CLINICAL_STATUS, "code": "resolved"}]},
+    }
+    records = [
+        patient(),
+        metastasis,
+        condition("bone", "icd10cm", "C79.51", "2026-04-22"),
+        condition("bc", "icd10cm", "C50.912", "2026-04-20"),
+        observation("ihc", "85319-2", "2026-04-24", valueCodeableConcept={"text": "3+"}),
+    ]
+    if not brain:
+        metastasis["onsetDateTime"] = "2025-10-30"
+    assessment = evaluate(engine, records).assessment()
+    assert ("brain" in assessment["metastaticSites"]) is brain
+    assert ("brain-metastases" in assessment.get("alerts", [])) is brain
+
+
 @pytest.mark.parametrize(
     ("abatement", "metastatic_since"),
     [
@@ -1882,6 +1922,11 @@ def test_a_regional_node_on_the_other_side_than_the_breast_cancer_is_distant(eng
             ["liver", "lymph-node"],
         ),
         (("C50.9", "Vasemman rinnan syöpä"), ("C77.3", "Oikean kainalon imusolmukemetastaasi", None), ["liver", "lymph-node"]),
+        # Greek as its systems write it, with its accents or without them (capitals carry none; held-out a90).
+        (("C50.9", "Καρκίνος αριστερού μαστού"), ("C77.3", "Μεταστάσεις δεξιάς μασχάλης", None), ["liver", "lymph-node"]),
+        (("C50.9", "Ca μαστου αριστερα"), ("C77.3", "Ετεροπλευροι μασχαλιαιοι λεμφαδενες", None), ["liver", "lymph-node"]),
+        (("C50.9", "ΚΑΡΚΙΝΟΣ ΑΡΙΣΤΕΡΟΥ ΜΑΣΤΟΥ"), ("C77.3", "ΜΕΤΑΣΤΑΣΕΙΣ ΔΕΞΙΑΣ ΜΑΣΧΑΛΗΣ", None), ["liver", "lymph-node"]),
+        (("C50.9", "ΚΑΡΚΙΝΟΣ ΑΡΙΣΤΕΡΟΥ ΜΑΣΤΟΥ"), ("C77.3", "ΜΕΤΑΣΤΑΣΕΙΣ ΑΡΙΣΤΕΡΗΣ ΜΑΣΧΑΛΗΣ", None), ["liver"]),
     ],
 )
 def test_a_node_named_at_a_regional_station_is_no_site_of_the_metastatic_disease(engine, primary, node, sites):

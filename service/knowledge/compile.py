@@ -110,11 +110,18 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     _compile_drugs(knowledge)
     _compile_models(knowledge)
 
-    lines = knowledge.lines
-    _compile_substitutions(knowledge, lines["substitutions"])
-    stops = lines["stop_reasons"]
-    knowledge.progression_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["progression"])
-    knowledge.toxicity_stop_codes = frozenset((systems[c["system"]], c["code"]) for c in stops["toxicity"])
+    _compile_substitutions(knowledge, knowledge.lines["substitutions"])
+    _compile_stop_codes(knowledge, knowledge.lines["stop_reasons"], systems)
+
+
+def _compile_stop_codes(knowledge: Knowledge, stops: dict[str, Any], systems: dict[str, str]) -> None:
+    """The coded stop reasons of lines.yaml stop_reasons: (system, code) pairs of each kind."""
+    def pairs(kind: str) -> frozenset[tuple[str, str]]:
+        return frozenset((systems[c["system"]], c["code"]) for c in stops.get(kind, ()))
+
+    knowledge.progression_stop_codes = pairs("progression")
+    knowledge.toxicity_stop_codes = pairs("toxicity")
+    knowledge.completed_stop_codes = pairs("completed")
 
 
 def _compile_models(knowledge: Knowledge) -> None:

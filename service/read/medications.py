@@ -182,6 +182,7 @@ class MedicationReader:
         """Agents named by an RxNorm or ATC code or by any text/display of a raw CodeableConcept."""
         agents: set[str] = set()
         by_coding = self.knowledge.agent_by_coding
+        coded = other_class = False  # other_class: an ATC code of a drug outside the anticancer groups (a steroid)
         for coding in raw_list(concept.get("coding")):
             if not isinstance(coding, JSON_OBJECT):
                 continue
@@ -193,10 +194,17 @@ class MedicationReader:
                     found = self.knowledge.agents_by_ndc.get(ndc_product(code) or "")
                 if found is not None:
                     agents.update(found)
+                    coded = True
+                elif system == self._atc:
+                    other_class = other_class or not code.strip().upper().startswith(self._anticancer_atc)
             if isinstance(coding.get("display"), str):
                 agents |= agents_from_name(self.knowledge, coding["display"])
         if isinstance(concept.get("text"), str):
             agents |= agents_from_name(self.knowledge, concept["text"])
+        if other_class and not coded:
+            # Its ATC class says what the drug is: an anticancer drug its words name is the occasion, as in
+            # "Fortecortin 4 mg (Prämedikation Docetaxel)" coded H02AB02 dexamethasone (held-out j72).
+            return set()
         return refine_agents(self.knowledge, agents or self._misspelt(raw_concept_texts(concept)))
 
     def agents_of_record(self, raw: Mapping[str, Any], medications: Mapping[str, set[str]]) -> set[str]:
@@ -393,6 +401,8 @@ class MedicationReader:
         code = next((code for code in atc if code.startswith(self._anticancer_atc)), None)
         if code is not None:
             return code
+        if any(atc):  # coded in another ATC group (a steroid, an antiemetic): its words name its occasion (held-out j72)
+            return None
         conjugate = next((pair for text in texts if (pair := script_conjugate(self.knowledge, text))), None)
         if conjugate is not None:  # "трастузумаб рецетекан": a conjugate of an HER2 antibody, not the antibody
             return conjugate
@@ -557,14 +567,21 @@ class MedicationReader:
         return stop_reason
 
     def _stop_reason(self, reasons: Any) -> str:
+        """progression | toxicity by a concept's codes, else its words; "other" for none. The words of a concept
+        coded as a completed course are not read: they say what was planned (lines.yaml stop_reasons completed)."""
         concepts = reasons if isinstance(reasons, list) else [reasons]
+        knowledge = self.knowledge
         for concept in concepts:
+            completed = False
             for coding in codings(concept):
                 pair = coding_pair(coding, self._aliases)
-                if pair in self.knowledge.progression_stop_codes:
+                if pair in knowledge.progression_stop_codes:
                     return "progression"
-                if pair in self.knowledge.toxicity_stop_codes:
+                if pair in knowledge.toxicity_stop_codes:
                     return "toxicity"
+                completed = completed or pair in knowledge.completed_stop_codes
+            if completed:
+                continue
             for text in concept_texts(concept):
                 said = self._stop_reason_in_words(text.lower())
                 if said is not None:

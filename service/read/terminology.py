@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from service.knowledge.drugs import without_accents
 from service.read.common import stated_in_words
 
 LVEF_PERCENT_UNITS = ("%", "percent", "fraction", "ratio")  # without terminology.yaml lvef_percent_units
@@ -271,6 +272,12 @@ def _codes(concepts: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(concept["code"] for concept in concepts)
 
 
+def _bare_too(words: list[str]) -> tuple[str, ...]:
+    """The words, and each written without its accents after it: Greek capitals carry none, and many
+    systems drop them ("ετερόπλευροι" arrives as "ΕΤΕΡΟΠΛΕΥΡΟΙ" or "ετεροπλευροι"; held-out a90)."""
+    return tuple(dict.fromkeys(form for word in words for form in (word, without_accents(word))))
+
+
 def _compile(document: dict[str, Any]) -> Terminology:
     primary = document["breast_primary"]
     nodes = document["regional_nodes"]
@@ -321,10 +328,13 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_denied_progression=re.compile(text["denied_progression"], re.IGNORECASE),
         text_progression_alone=re.compile(text.get("progression_alone", "(?!)"), re.IGNORECASE),
         regional_node_words=tuple(text["regional_node_words"]),
-        distant_node_words=tuple(text["distant_node_words"]),
+        distant_node_words=_bare_too(text["distant_node_words"]),
         side_words=re.compile(
             r"\b(?:"
-            + "|".join(f"(?P<{side}>" + "|".join(map(re.escape, words)) + ")" for side, words in text["laterality_words"].items())
+            + "|".join(
+                f"(?P<{side}>" + "|".join(map(re.escape, _bare_too(words))) + ")"
+                for side, words in text["laterality_words"].items()
+            )
             + r")\b",
             re.IGNORECASE,
         ),
