@@ -107,11 +107,11 @@ def _other_cancers(
     return any(condition.site in sites and abs((condition.on - on).days) <= staging_days for on, sites in other_spread)
 
 
-def _ended_long_before(condition: CancerCondition, first_primary: date | None, staging_days: int | None) -> bool:
+def _ended_long_before(condition: CancerCondition, first_primary: date, staging_days: int | None) -> bool:
     """Whether a metastasis's record ended before the breast primary was first recorded, and longer than the staging
     time frame before it: a brain metastasis resected and marked resolved twelve days before the breast primary of
     a de novo stage IV was found is the breast cancer's (held-out g85)."""
-    if first_primary is None or condition.ended_on is None or condition.ended_on >= first_primary:
+    if condition.ended_on is None or condition.ended_on >= first_primary:
         return False
     return staging_days is None or (first_primary - condition.ended_on).days > staging_days
 
@@ -145,7 +145,7 @@ def disease_extent(
         for c in conditions
         if (c.role in DISTANT_ROLES or (opposite and c.role == "regional-node" and c.side in opposite))
         and _after_m0(c, m0_on, bool(m0))
-        and not _ended_long_before(c, first_primary, staging_days)
+        and not (first_primary is not None and _ended_long_before(c, first_primary, staging_days))
     ]
     if other_primaries:
         first_breast = min((c.on for c in conditions if c.role == "primary" and c.on), default=None)
