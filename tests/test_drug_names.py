@@ -202,14 +202,9 @@ def test_an_atc_code_outside_the_anticancer_groups_says_the_drug_its_words_do_no
         },
     }
     assert engine.normaliser.medications_by_reference([medication]) == {"Medication/m1": agents}
-    taken = {
-        "resourceType": "MedicationStatement",
-        "id": "s1",
-        "status": "completed",
-        "subject": {"reference": "Patient/p1"},
-        "medicationReference": {"reference": "Medication/m1"},
-        "effectivePeriod": {"start": "2024-09-30", "end": "2025-01-15"},
-    }
+    taken = statement("s1", "", "2024-09-30", "2025-01-15")
+    del taken["medicationCodeableConcept"]
+    taken["medicationReference"] = {"reference": "Medication/m1"}
     record = engine.evaluate("p1", [medication, taken], date(2026, 6, 1)).record
     assert {exposure.agent for exposure in record.exposures} == agents
     assert not record.unidentified_anticancer  # nor an anticancer drug the service does not know (its "-taxel")
