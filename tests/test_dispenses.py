@@ -160,3 +160,22 @@ def test_an_unreadable_dispense_is_named(engine: Engine):
     record = dispense("d1", "tucatinib", "April 2026")
     evaluation = engine.evaluate("p1", [*her2_positive_liver_patient(), record], NOW)
     assert "MedicationDispense/d1" in evaluation.record.skipped
+
+
+def test_a_drug_dispensed_through_today_beside_an_active_order_is_still_given(engine: Engine):
+    """Capecitabine ordered with trastuzumab (line 3), tucatinib ordered 29 days later (line 4 by rule 7), the
+    capecitabine then filled every six weeks through today: its order counted in line 3, line 4 had read as
+    tucatinib alone still given, and a hormone-receptor-positive patient was offered endocrine therapy "added
+    to maintenance" during capecitabine (held-out n86). A course recorded as ended before today is not given now."""
+    resources = after_tdxd()
+    order = {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/p1"}}
+    resources += [
+        {**order, "id": "cap", "medicationCodeableConcept": {"text": "capecitabine 500 mg tablet"}, "authoredOn": "2025-10-01"},
+        {**order, "id": "tuc", "medicationCodeableConcept": {"text": "Tukysa 150 mg tablet"}, "authoredOn": "2025-10-30"},
+    ]
+    supply = {"value": 42, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}
+    for number, day in enumerate(["2025-10-01", "2025-11-12", "2025-12-24", "2026-02-04", "2026-03-18", "2026-04-29"]):
+        resources.append(dispense(f"cap-{number}", "capecitabine 500 mg tablet", day, daysSupply=supply))
+    history = engine.evaluate("p1", resources, NOW).history
+    assert history.current is not None and "tucatinib" in history.current.agents
+    assert history.ongoing_agents() == {"capecitabine", "trastuzumab", "tucatinib"}  # trastuzumab: infused every 21 days

@@ -1209,6 +1209,21 @@ def test_mcode_stu2_termination_reason_extension_is_read(engine, reason, status_
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
 
 
+def test_mcode_stu1_named_the_termination_reason_extension_otherwise(engine):
+    """mCODE STU1's TerminationReason is mcode-termination-reason: a T-DXd order stopped "Treatment not
+    tolerated" under it had ended its line for no known reason (held-out q81)."""
+    records = _tdxd_stopped_for({"text": "placeholder"})
+    stopped = records[-1]
+    del stopped["statusReason"]
+    stopped["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-termination-reason",
+            "valueCodeableConcept": {"coding": [coding("snomed", "407563006")]},
+        }
+    ]
+    assert evaluate(engine, records).assessment()["lineOfTherapy"]["history"][-1]["endReason"] == "toxicity"
+
+
 def test_a_termination_reason_extension_naming_ild_is_an_episode_of_it(engine):
     records = _tdxd_stopped_for({"text": "placeholder"})
     del records[-1]["statusReason"]

@@ -235,14 +235,28 @@ class LineOfTherapyRules:
         self.stale_order_days = int(rules.get("stale_active_order", {}).get("days", 0)) or None
         self.still_given_days = int(rules["still_given_window"]["days"])
 
-    def _still_given(self, line: TherapyLine | None) -> frozenset[str]:
+    def _still_given(self, line: TherapyLine | None, now: date) -> frozenset[str]:
         """Agents of an ongoing line given now: its ongoing records, else those infused within the window (lines.yaml)."""
         if line is None or not line.ongoing:
             return frozenset()
         if any(exposure.ongoing for exposure in line.exposures):
-            return frozenset(exposure.agent for exposure in line.exposures if exposure.ongoing)
+            ongoing = {exposure.agent for exposure in line.exposures if exposure.ongoing}
+            return frozenset(ongoing | self._given_now(line, now)) if len(ongoing) < len(line.agents) else frozenset(ongoing)
         latest = max(exposure.last_day for exposure in line.exposures)
         return frozenset(e.agent for e in line.exposures if (latest - e.last_day).days <= self.still_given_days)
+
+    def _given_now(self, line: TherapyLine, now: date) -> set[str]:
+        """Agents of a line with ongoing records that are given now all the same, with no ongoing record of their
+        own: a dose or a supply within the window before today (a dispense reaching today), or a course whose
+        recorded end is today or later (held-out n86: capecitabine dispensed through today beside an active
+        tucatinib order, its own order counted in the line before, had read as dropped: maintenance)."""
+        window = self.still_given_days
+        return {
+            e.agent
+            for e in line.exposures
+            if not e.ongoing
+            and (e.last_day >= now or (e.source_type in EVENT_SOURCES and (now - e.last_day).days <= window))
+        }
 
     def _starts_new_line(  # noqa: PLR0913
         self,
@@ -338,7 +352,7 @@ class LineOfTherapyRules:
             adjuvant_agents=adjuvant_agents,
             adjuvant_end=adjuvant_end,
             progression_dates=tuple(progression),
-            still_given=self._still_given(lines[-1] if lines else None),
+            still_given=self._still_given(lines[-1] if lines else None, now),
         )
 
     def _close(self, line: TherapyLine, following: TherapyLine | None, progression: list[date], now: date) -> None:
