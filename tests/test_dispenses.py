@@ -179,3 +179,19 @@ def test_a_drug_dispensed_through_today_beside_an_active_order_is_still_given(en
     history = engine.evaluate("p1", resources, NOW).history
     assert history.current is not None and "tucatinib" in history.current.agents
     assert history.ongoing_agents() == {"capecitabine", "trastuzumab", "tucatinib"}  # trastuzumab: infused every 21 days
+
+
+def test_a_drug_whose_order_was_stopped_after_its_last_dose_is_not_still_given(engine: Engine):
+    """Weekly paclitaxel beside an active trastuzumab order, last infused three weeks ago and its order stopped a
+    week later for neuropathy: no longer given (held-out u76: the paclitaxel label's liver rule had been applied
+    to a drug stopped for good). Infused three weeks ago with nothing stopping it, it is still given."""
+    resources = after_tdxd()
+    order = {"resourceType": "MedicationRequest", "intent": "order", "subject": {"reference": "Patient/p1"}}
+    herceptin = {"id": "h", "status": "active", "medicationCodeableConcept": {"text": "Herceptin"}, "authoredOn": "2025-10-01"}
+    resources.append({**order, **herceptin})
+    for number, day in enumerate(["2026-04-27", "2026-05-04", "2026-05-11"]):
+        resources.append(administration(f"pac-{number}", "paclitaxel 80 mg/m2", day))
+    assert "paclitaxel" in engine.evaluate("p1", resources, NOW).history.ongoing_agents()
+    stopped = {**order, "id": "p", "status": "stopped", "medicationCodeableConcept": {"text": "paclitaxel 80 mg/m2"}}
+    stopped |= {"authoredOn": "2025-10-01", "dispenseRequest": {"validityPeriod": {"start": "2025-10-01", "end": "2026-05-18"}}}
+    assert "paclitaxel" not in engine.evaluate("p1", [*resources, stopped], NOW).history.ongoing_agents()

@@ -90,6 +90,9 @@ from tests.conftest import statement
         # an open agent id, not an unknown drug that leaves the history incomplete.
         ("zongertinib (BI 1810631) 120 mg tablet", {"zongertinib"}),
         ("Hernexeos", {"zongertinib"}),
+        # China's CDK4/6 inhibitor (NMPA 2021) with fulvestrant: it had made the history incomplete (held-out x58).
+        ("羟乙磺酸达尔西利片（艾瑞康®）125mg Dalpiciclib Isethionate Tablets", {"dalpiciclib"}),
+        ("达尔西利150mg qd d1-21 q28d", {"dalpiciclib"}),
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):

@@ -356,6 +356,21 @@ def test_a_therapy_not_begun_makes_no_line(engine: Engine, late: dict[str, Any],
     assert engine.evaluate("p1", resources, NOW).history.current.number == current
 
 
+@pytest.mark.parametrize(("given_after", "current"), [(False, 1), (True, 2)])
+def test_an_order_on_hold_with_nothing_given_since_it_was_written_makes_no_line(engine: Engine, given_after, current):
+    """T-DXd ordered three weeks after a progression and held for six weeks for a court order, "not yet given", in
+    a chart that records every infusion: no second line (held-out e82). Once a dose is given after the order was
+    written, the hold is one within a line."""
+    resources = [
+        *hp_given_until(date(2026, 3, 30)),
+        observation("pd", "97509-4", "2026-04-01", valueCodeableConcept=WORSENED),
+        order("t", "Enhertu", "2026-04-22", status="on-hold"),
+    ]
+    if given_after:
+        resources.append(administration("t-1", "Enhertu", "2026-04-23"))
+    assert engine.evaluate("p1", resources, NOW).history.current.number == current
+
+
 def test_an_order_stopped_for_a_drug_never_taken_adds_no_agent(engine: Engine) -> None:
     """Held-out v38: palbociclib ordered at maintenance, the order stopped (the payer refused it) and a statement
     "not-taken" ("Patient never started"): not an agent of the line. A drug a dose of which is on record stays."""

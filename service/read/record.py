@@ -419,8 +419,9 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
     treatment; v42, a T-DXd administration scheduled so), and an order on hold whose drug no other record gives
     (a first cycle held before it was given: held-out i40, every drug of cycle 1 not given for a raised
     bilirubin, had made an untreated patient's first line), begun since ``recent`` (lines.yaml order_first_dose
-    days ago). An order put on hold after its drug was given stays, and so does one begun longer ago, its doses
-    not recorded (a chart of orders alone): a hold within a line. And an order stopped or completed for a drug a
+    days ago) or with nothing given since it began in a chart that records doses. An order put on hold after its
+    drug was given stays, and so does one begun longer ago, its doses not recorded (a chart of orders alone): a
+    hold within a line. And an order stopped or completed for a drug a
     statement says was not taken, no dose of it on record (held-out v38: palbociclib denied by the payer)."""
     planned = [
         e
@@ -428,7 +429,11 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
         if e.start > now and (e.source_type == "MedicationRequest" or e.ongoing or e.status == "in-progress")
     ]
     held_lately = [
-        e for e in record.exposures if e.status == "on-hold" and e.source_type == "MedicationRequest" and e.start >= recent
+        e
+        for e in record.exposures
+        if e.status == "on-hold"
+        and e.source_type == "MedicationRequest"
+        and (e.start >= recent or _nothing_given_since(record, e))
     ]
     # An order stopped or completed for a drug a statement says was not taken, no dose of it on record.
     refused = record.not_taken - {e.agent for e in record.exposures if e.source_type != "MedicationRequest"}
@@ -439,6 +444,15 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
     if held - given or planned or unbegun:
         left_out = {id(e) for e in planned + unbegun}
         record.exposures = [e for e in record.exposures if id(e) not in left_out and (e.agent not in held or e.agent in given)]
+
+
+def _nothing_given_since(record: PatientRecord, order: Exposure) -> bool:
+    """Whether a chart that records doses (administrations, dispenses) records none on or after an order's first
+    day: an order on hold begun longer ago than the first-dose window, nothing given since it was written, is a
+    course waiting to begin (held-out e82: T-DXd ordered after a progression and held for a court order for six
+    weeks, "not yet given", had made a second line on treatment). A chart of orders alone keeps its reading."""
+    doses = [e.last_day for e in record.exposures if e.source_type in EVENT_SOURCES and not e.ongoing]
+    return bool(doses) and max(doses) < order.start
 
 
 def _sorted_by_type(
