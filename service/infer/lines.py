@@ -236,7 +236,8 @@ class LineOfTherapyRules:
         self.still_given_days = int(rules["still_given_window"]["days"])
 
     def _still_given(self, line: TherapyLine | None, now: date) -> frozenset[str]:
-        """Agents of an ongoing line given now: its ongoing records, else those infused within the window (lines.yaml)."""
+        """Agents of an ongoing line given now: those of its ongoing records and the others given now without one
+        (``_given_now``), else, with no ongoing record, those infused within the window (lines.yaml)."""
         if line is None or not line.ongoing:
             return frozenset()
         if any(exposure.ongoing for exposure in line.exposures):

@@ -195,7 +195,7 @@ class MedicationReader:
                 if found is not None:
                     agents.update(found)
                     coded = True
-                elif system == self._atc:
+                elif system == self._atc and code.strip():
                     other_class = other_class or not code.strip().upper().startswith(self._anticancer_atc)
             if isinstance(coding.get("display"), str):
                 agents |= agents_from_name(self.knowledge, coding["display"])
