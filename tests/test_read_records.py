@@ -876,6 +876,31 @@ def _on_tdxd_with_status(text: str) -> list[dict[str, Any]]:
     ]
 
 
+MII_COURSE = "https://www.medizininformatik-initiative.de/fhir/ext/modul-onko/CodeSystem/mii-cs-onko-verlauf-gesamtbeurteilung"
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "status"),
+    [
+        # The German oncology module's course assessment (oBDS): "P" progression, "K" no change, "T" partial
+        # remission (held-out j82, j90: the German progression had gone unread).
+        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "P"}, "progressed"),
+        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "K"}, "on-treatment"),
+        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "T"}, "on-treatment"),
+        # A LOINC coding displayed "Cancer disease status" under another code (held-out j84).
+        (
+            {"system": "http://loinc.org", "code": "21976-6", "display": "Cancer disease status"},
+            {"system": "http://snomed.info/sct", "code": "271299001"},
+            "progressed",
+        ),
+    ],
+)
+def test_a_disease_status_in_other_systems_is_read(engine, code, value, status):
+    records = _on_tdxd_with_status("placeholder")
+    records[-1] = {**records[-1], "code": {"coding": [code]}, "valueCodeableConcept": {"coding": [value]}}
+    assert evaluate(engine, records).assessment()["lineOfTherapy"]["status"] == status
+
+
 # A disease status written as words: a denied progression is not one (it had read as progression,
 # and the card advised a change of line). RECIST abbreviations count as the whole answer only.
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ class Knowledge:
     receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it
     receptor_name_hints: tuple[str, ...] = ()  # a piece of every receptor name (a cheap test first)
     disease_status_by_code: dict[str, str] = field(default_factory=dict)
+    disease_status_by_coding: dict[tuple[str, str], str] = field(default_factory=dict)  # SNOMED CT's and other systems'
     stage_iv_values: frozenset[str] = frozenset()
     breast_cancer_codes: frozenset[tuple[str, str]] = frozenset()
     breast_cancer_prefixes: tuple[tuple[str, str], ...] = ()

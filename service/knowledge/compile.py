@@ -83,6 +83,13 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     knowledge.receptor_names = {receptor: re.compile(names[receptor]) for receptor in ("er", "pr", "her2") if receptor in names}
     knowledge.receptor_name_hints = tuple(names.get("hints", []))
     knowledge.disease_status_by_code = {code: status for status, values in codes["disease_status"].items() for code in values}
+    snomed_statuses = {(systems["snomed"], code): status for code, status in knowledge.disease_status_by_code.items()}
+    knowledge.disease_status_by_coding = snomed_statuses | {
+        (str(entry["system"]), str(code)): status
+        for entry in codes.get("disease_status_other_systems", [])
+        for status in ("improved", "stable", "worsened")
+        for code in entry.get(status, [])
+    }
     knowledge.stage_iv_values = frozenset(codes.get("stage_iv_values", []))
 
     bc_codes: set[tuple[str, str]] = set()

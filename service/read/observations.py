@@ -293,9 +293,10 @@ class ObservationReader:
         return None if on is None else (group, on)
 
     def _raw_disease_status(self, raw: Mapping[str, Any]) -> str | None:
-        for system, code in raw_codings(raw.get("valueCodeableConcept"), self._aliases):
-            if system == self._snomed and code in self.knowledge.disease_status_by_code:
-                return self.knowledge.disease_status_by_code[code]
+        by_coding = self.knowledge.disease_status_by_coding
+        for pair in raw_codings(raw.get("valueCodeableConcept"), self._aliases):
+            if pair in by_coding:
+                return by_coding[pair]
         return self.values.disease_status_from_text(raw_concept_texts(raw.get("valueCodeableConcept")))
 
     def read(self, raw: Mapping[str, Any], record: PatientRecord) -> None:

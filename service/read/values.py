@@ -641,12 +641,13 @@ class ValueReader:
         return None
 
     def disease_status(self, holder: Any) -> str | None:
-        """improved | stable | worsened | undetermined from a SNOMED CT answer."""
-        snomed = self.knowledge.systems["snomed"]
+        """improved | stable | worsened | undetermined from a coded answer (SNOMED CT; codes.yaml disease_status_other_systems)
+        or its words."""
+        by_coding = self.knowledge.disease_status_by_coding
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):
-            system, code = coding_pair(coding, self.knowledge.system_alias)
-            if system == snomed and code in self.knowledge.disease_status_by_code:
-                return self.knowledge.disease_status_by_code[code]
+            pair = coding_pair(coding, self.knowledge.system_alias)
+            if pair in by_coding:
+                return by_coding[pair]
         return self.disease_status_from_text(self.value_texts(holder))
 
     def disease_status_from_text(self, texts: list[str]) -> str | None:
