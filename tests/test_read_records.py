@@ -885,9 +885,9 @@ MII_COURSE = "https://www.medizininformatik-initiative.de/fhir/ext/modul-onko/Co
     [
         # The German oncology module's course assessment (oBDS): "P" progression, "K" no change, "T" partial
         # remission (held-out j82, j90: the German progression had gone unread).
-        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "P"}, "progressed"),
-        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "K"}, "on-treatment"),
-        ({"system": "http://snomed.info/sct", "code": "396432002"}, {"system": MII_COURSE, "code": "T"}, "on-treatment"),
+        ({"system": SNOMED_URI, "code": "396432002"}, {"system": MII_COURSE, "code": "P"}, "progressed"),
+        ({"system": SNOMED_URI, "code": "396432002"}, {"system": MII_COURSE, "code": "K"}, "on-treatment"),
+        ({"system": SNOMED_URI, "code": "396432002"}, {"system": MII_COURSE, "code": "T"}, "on-treatment"),
         # LOINC 21976-6 "Cancer outcome status", a RECIST response's code (held-out j84).
         ({"system": "http://loinc.org", "code": "21976-6"}, {"system": SNOMED_URI, "code": "271299001"}, "progressed"),
     ],
@@ -1053,8 +1053,7 @@ def test_mcode_treatment_termination_reasons_are_read(engine, code, end_reason):
 
 def test_a_course_coded_as_completed_is_not_progressed_by_the_plan_its_words_give(engine):
     """A planned break coded "Treatment completed" whose words give the plan, "resume HER2 therapy at
-    progression", had ended the line for progression (held-out i74); the same words with no such code still
-    say nothing else the service reads, and a progression code beside them still wins."""
+    progression", had ended the line for progression (held-out i74); a progression code beside it still wins."""
     plan = "Planned treatment break: sustained complete response, patient preference; resume HER2 therapy at progression"
     completed = {"coding": [coding("snomed", "182992009")], "text": plan}
     line = evaluate(engine, _tdxd_stopped_for(completed)).assessment()["lineOfTherapy"]
