@@ -279,3 +279,26 @@ def test_no_pattern_in_the_mappings_has_an_unbounded_gap():
             except Exception:  # noqa: BLE001, S112  (a label, not a pattern)
                 continue
     assert offending == []
+
+
+def test_the_side_words_trie_finds_what_the_plain_alternation_does():
+    """terminology.yaml's side words are compiled as a trie (``word_trie``), one pattern of their common
+    beginnings: each word, in capitals and without its accents, names its side wherever the plain
+    alternation of the same words does, and a word that only begins with one (``soliter``, ``rtl``) names none."""
+    import re
+
+    from service.read.terminology import _bare_too, word_trie
+
+    sides = yaml.safe_load((ROOT / "mappings" / "terminology.yaml").read_text(encoding="utf-8"))["text"]["laterality_words"]
+    def side_words(alternatives) -> re.Pattern[str]:
+        named = "|".join(f"(?P<{side}>{alternatives(_bare_too(words))})" for side, words in sides.items())
+        return re.compile(rf"\b(?:{named})\b", re.IGNORECASE)
+
+    plain, trie = side_words(lambda words: "|".join(map(re.escape, words))), side_words(word_trie)
+    texts = [f"Carcinoma of the {word.upper()} breast; {word} axilla" for words in sides.values() for word in _bare_too(words)]
+    texts += ["soliter lesion", "rtl marker", "leftover", "Malignant neoplasm of upper-outer quadrant of left female breast"]
+    for text in texts:
+        found = [(m.lastgroup, m.span()) for m in trie.finditer(text)]
+        assert found == [(m.lastgroup, m.span()) for m in plain.finditer(text)], text
+    assert [m.lastgroup for m in trie.finditer("Sol memede kitle; sağ aksilla")] == ["left", "right"]
+    assert not any(trie.finditer("soliter lesion; rtl marker; leftover"))

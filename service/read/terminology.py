@@ -11,6 +11,7 @@ cardiomyopathy)?
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -272,6 +273,28 @@ def _codes(concepts: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(concept["code"] for concept in concepts)
 
 
+def word_trie(words: Iterable[str]) -> str:
+    """A pattern matching any of ``words`` (case-blind: compile it with re.IGNORECASE), their common
+    beginnings written once ("lewa|lewy|lewej" as "lew(?:a|ej|y)"). The same words as a plain alternation;
+    Python's regular expressions try each alternative at each place in a text, and the side words'
+    hundred-odd alternatives cost a breast primary's name about 100 us to search, a fifth of that as a trie."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for character in word.lower():
+            node = node.setdefault(character, {})
+        node[""] = {}  # a word ends here
+    return _trie_pattern(trie)
+
+
+def _trie_pattern(node: dict[str, Any]) -> str:
+    branches = [re.escape(character) + _trie_pattern(child) for character, child in sorted(node.items()) if character]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
 def _bare_too(words: list[str]) -> tuple[str, ...]:
     """The words, and each written without its accents after it: Greek capitals carry none, and many
     systems drop them ("ετερόπλευροι" arrives as "ΕΤΕΡΟΠΛΕΥΡΟΙ" or "ετεροπλευροι"; held-out a90)."""
@@ -332,8 +355,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         side_words=re.compile(
             r"\b(?:"
             + "|".join(
-                f"(?P<{side}>" + "|".join(map(re.escape, _bare_too(words))) + ")"
-                for side, words in text["laterality_words"].items()
+                f"(?P<{side}>{word_trie(_bare_too(words))})" for side, words in text["laterality_words"].items()
             )
             + r")\b",
             re.IGNORECASE,
