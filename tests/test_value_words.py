@@ -29,6 +29,17 @@ def _evaluate(engine: Engine, *results: dict) -> object:
         ("pozitív (80%)", "positive"),
         ("Positiv", "positive"),  # German, Nordic
         ("positivo", "positive"),
+        ("منفی (۰٪)", "negative"),  # Persian, its digits and percent sign (held-out r85)
+        ("سلبي", "negative"),  # Arabic
+        ("שלילי", "negative"),  # Hebrew
+        ("отрицательный", "negative"),  # Russian
+        ("αρνητικό", "negative"),  # Greek
+        ("مثبت", "positive"),  # Persian
+        ("إيجابي", "positive"),  # Arabic
+        ("חיובי", "positive"),  # Hebrew
+        ("положительный", "positive"),  # Russian
+        ("позитивний", "positive"),  # Ukrainian
+        ("θετικό", "positive"),  # Greek
     ],
 )
 def test_er_and_pr_answers_in_other_languages(engine: Engine, text, status):
@@ -45,6 +56,25 @@ def test_an_ish_answer_in_other_languages_decides_an_ihc_2_plus(engine: Engine, 
     ihc = observation("ihc", "85319-2", "2025-02-10", valueString="2+")
     fish = observation("fish", "85318-4", "2025-02-10", valueString=ish)
     assert _evaluate(engine, ihc, fish).receptors.her2 == her2
+
+
+@pytest.mark.parametrize(
+    ("score", "her2"),
+    [("۲+", "low"), ("٢+", "low"), ("३+", "positive"), ("１+", "low")],  # Persian, Arabic-Indic, Devanagari, full-width digits
+)
+def test_an_ihc_score_in_the_digits_of_other_scripts(engine: Engine, score, her2):
+    """An IHC score written in another script's digits is that score: a Persian "۲+" with a negative ISH is
+    HER2-low (held-out r86 had read HER2-negative from the ISH alone), a Devanagari "३+" is positive."""
+    ihc = observation("ihc", "85319-2", "2025-02-10", valueString=score)
+    fish = observation("fish", "85318-4", "2025-02-10", valueString="negative")
+    assert _evaluate(engine, ihc, fish).receptors.her2 == her2
+
+
+def test_a_number_in_arabic_indic_digits_with_the_arabic_decimal_separator(engine: Engine):
+    """An LVEF "٤٥٫٥ ٪" (Arabic-Indic digits, the Arabic decimal separator and percent sign) is 45.5 %."""
+    lvef = observation("lvef", "10230-1", "2026-05-01", valueString="٤٥٫٥ ٪")
+    evaluation = _evaluate(engine, lvef)
+    assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [45.5]
 
 
 def test_a_decimal_comma_and_a_leading_percent_sign_are_read(engine: Engine):
