@@ -89,6 +89,14 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("receptores de progesterona", "pr"),
         ("progesteronreceptor", "pr"),
         ("receptor progesteronowy", "pr"),
+        # Czech and Slovak put an adjective before the receptor; Hungarian spells "ösztrogén" (held-out q85)
+        ("Estrogenové receptory", "er"),
+        ("Estrogénové receptory (ER)", "er"),
+        ("Ösztrogén receptor", "er"),
+        ("ösztrogénreceptor", "er"),
+        ("Progesteronové receptory", "pr"),
+        ("Progesterónové receptory (PR)", "pr"),
+        ("Progeszteron receptor", "pr"),
         ("Östrogen- und Progesteronrezeptor", "er-pr"),  # one test of both, not PR alone
         ("récepteurs aux œstrogènes et à la progestérone", "er-pr"),
         # LVEF, and another chamber's or organ's ejection fraction (ignored)
@@ -103,6 +111,13 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("Linksventrikuläre Ejektionsfraktion", "lvef"),
         ("ejectiefractie", "lvef"),
         ("frakcja wyrzutowa lewej komory", "lvef"),
+        ("Ejekční frakce levé komory", "lvef"),  # Czech (held-out q84)
+        ("Ejekčná frakcia ľavej komory (ECHO)", "lvef"),  # Slovak
+        ("Ejekciós frakció", "lvef"),  # Hungarian
+        ("Fracția de ejecție a ventriculului stâng", "lvef"),  # Romanian
+        ("ejekcijska frakcija lijeve klijetke", "lvef"),  # Croatian
+        ("Ejekční frakce pravé komory", "ignore"),
+        ("Ejekčná frakcia pravej komory", "ignore"),
         ("FEVD", "ignore"),
         ("Fraction d'éjection du ventricule droit", "ignore"),
         ("Ejektionsfraktion rechter Ventrikel", "ignore"),
@@ -119,6 +134,10 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("bilirrubina total", "bilirubin-total"),
         ("bilirubina totale", "bilirubin-total"),
         ("bilirubina całkowita", "bilirubin-total"),
+        ("Bilirubina calkowita", "bilirubin-total"),  # Polish without its diacritics (held-out q88)
+        ("Bilirubín celkový", "bilirubin-total"),
+        ("Bilirubin celkový", "bilirubin-total"),
+        ("Összbilirubin", "bilirubin-total"),
         ("Bilirubine directe", None),
         # NPU's names (a Danish feed, held-out c81): the plural is the total; the conjugated one is not read.
         ("Bilirubiner;P", "bilirubin-total"),
