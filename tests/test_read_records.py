@@ -797,6 +797,7 @@ def test_icd10_codes_without_dots_and_other_icd10_editions_are_read(engine, brea
         "http://www.neak.gov.hu/BNO-10",  # Hungary's BNO-10
         "https://www.nczisk.sk/MKCH-10",  # Slovakia's MKCH-10
         "urn:oid:1.2.246.537.6.1.1999",  # Finland's ICD-10 (THL)
+        "urn:oid:1.2.246.537.6.1",  # THL's ICD-10 without its version (held-out b81-b89)
         "urn:oid:2.16.578.1.12.4.1.1.7110",  # Norway's ICD-10 (Volven 7110)
         "https://fhir.ee/CodeSystem/rhk10",  # Estonia's RHK-10 (held-out w63)
         "urn:local:SSK-10",  # Latvia's SSK-10
