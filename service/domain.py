@@ -134,6 +134,9 @@ class Exposure(Value, frozen=True):
     # (an administration's ``request``, a dispense's ``authorizingPrescription``, a statement's ``basedOn``): "Condition/<id>",
     # "icd10:<code>", "MedicationRequest/<id>". The engine leaves out another cancer's therapy.
     reasons: tuple[str, ...] = ()
+    # A start written to the month or year only and dated by no other record of its drug: the last day of that
+    # month or year, the latest the course can have begun (``start`` is its first day). None when written to the day.
+    start_latest: date | None = None
 
     @property
     def last_day(self) -> date:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine
-from tests.conftest import observation, statement, untreated_her2_positive_patient
+from tests.conftest import condition, observation, patient, statement, untreated_her2_positive_patient
 from tests.test_dispenses import administration
 
 NOW = date(2026, 6, 1)
@@ -109,3 +109,35 @@ def test_a_month_ending_long_after_the_charts_last_dose_keeps_its_own_end(engine
     )
     line = engine.evaluate("p1", records, NOW).history.lines[0]
     assert line.end == date(2025, 12, 1)
+
+
+def _metastatic_in_september_2025(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """HER2 3+ breast cancer since 2024-11-10, liver metastases found on 2025-09-25."""
+    return [
+        patient(),
+        condition("c1", "snomed", "254837009", "2024-11-10"),
+        condition("c2", "icd10cm", "C78.7", "2025-09-25"),
+        observation("o1", "85319-2", "2025-09-28", valueCodeableConcept={"text": "3+"}),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("written", ["2025", "2025-09"])
+def test_a_course_written_to_the_year_of_the_metastatic_diagnosis_is_its_first_line(engine: Engine, written: str) -> None:
+    """Held-out w78: THP "since 2025" (or "2025-09") in a transfer letter, given until the next year, for
+    metastases found on 25 September 2025: the course may have begun on or after the diagnosis, and did not end
+    before it. It is the first line, not (neo)adjuvant therapy followed by an early relapse."""
+    thp = [statement(f"s-{drug}", drug, written, "2026-02-02") for drug in ("Herceptin", "Perjeta")]
+    evaluation = engine.evaluate("p1", _metastatic_in_september_2025(*thp), NOW)
+    assert [sorted(line.agents) for line in evaluation.history.lines] == [["pertuzumab", "trastuzumab"]]
+    assert not evaluation.history.early_relapse
+
+
+def test_a_course_written_to_the_year_that_ended_before_the_metastatic_diagnosis_stays_adjuvant(engine: Engine) -> None:
+    """Trastuzumab "2025" to 2025-08-01 (metastases found 2025-09-25): over before the diagnosis, it is
+    adjuvant therapy whatever trastuzumab is given after, and the relapse within 12 months of it is early."""
+    adjuvant = statement("s-adj", "Herceptin", "2025", "2025-08-01", status="completed")
+    later = statement("s-met", "Herceptin", "2025-10-06", None, status="active")
+    evaluation = engine.evaluate("p1", _metastatic_in_september_2025(adjuvant, later), NOW)
+    assert [line.start for line in evaluation.history.lines] == [date(2025, 10, 6)]
+    assert evaluation.history.early_relapse

@@ -200,6 +200,20 @@ def _resumes_unknown_use(same_day: list[Exposure], line: TherapyLine) -> bool:
     return bool(unknown) and all(exposure.agent in unknown for exposure in same_day)
 
 
+def _may_have_begun_after(exposure: Exposure, metastatic_date: date) -> bool:
+    """Whether a record whose start is written to the month or year only (read as its first day) may have begun on
+    or after the metastatic diagnosis, in that month or year, and was itself given on after it: first-line THP
+    "since 2022" in a transfer letter, for de novo disease found in March 2022, had read as (neo)adjuvant therapy
+    and its patient as an early relapse with two lines (held-out w78)."""
+    latest = exposure.start_latest
+    return (
+        latest is not None
+        and exposure.start < metastatic_date <= latest
+        and not exposure.curative
+        and (exposure.ongoing or exposure.last_day >= metastatic_date)
+    )
+
+
 def _course_spans(courses: list[Exposure], now: date) -> dict[str, list[tuple[date, date]]]:
     """Per agent, the dates each (neo)adjuvant order or statement covers (an ongoing one runs to ``now``)."""
     spans: dict[str, list[tuple[date, date]]] = {}
@@ -404,15 +418,18 @@ class LineOfTherapyRules:
         """The records (their ``id``) of a drug begun at most ``regimen_window_days`` before the metastatic
         diagnosis was recorded and given on after it: the first metastatic line, begun while the staging
         was written up (THP started on clinically obvious de novo disease, the liver metastasis recorded
-        three weeks later), not (neo)adjuvant therapy. Empty for almost every patient."""
+        three weeks later), not (neo)adjuvant therapy. And a record whose start, written to the month or year only,
+        may fall on or after the diagnosis, given on after it (``_may_have_begun_after``). Empty for almost every
+        patient."""
         if metastatic_date.toordinal() <= self.window:  # undated metastatic disease (date.min): every therapy counts
             return set()
         window_start = metastatic_date - timedelta(days=self.window)
         early = [e for e in exposures if window_start <= e.start < metastatic_date and not e.curative]
+        begun = {id(e) for e in exposures if e.start_latest is not None and _may_have_begun_after(e, metastatic_date)}
         if not early:
-            return set()
+            return begun
         given_on = {e.agent for e in exposures if e.start >= metastatic_date or e.ongoing or e.last_day >= metastatic_date}
-        return {id(e) for e in early if e.agent in given_on}
+        return begun | {id(e) for e in early if e.agent in given_on}
 
     def _running_records(self, line: TherapyLine) -> list[Exposure]:
         """The records that can keep the last line running. After a progression only its HER2-directed

@@ -331,27 +331,32 @@ def _partial_dates_made_exact(record: PatientRecord, end_days: timedelta) -> Non
     month or year, its end by the last dose of them inside it or up to ``end_days`` before it. A patient's own list
     saying "Herceptin, Perjeta, Taxotere since 2026-01" had begun the line on 1 January, four days before the chart's
     first infusion (held-out s53), and a T-DXd "since 2025-10" before the progression of 8 October that ended the
-    line before it, so that T-DXd read as progressed (s55). With no such record the first day stands."""
+    line before it, so that T-DXd read as progressed (s55). A record begun after the course's own end, written to the
+    day, does not date its start. With no such record the first day stands, and the start's last possible day is
+    kept beside it (``Exposure.start_latest``)."""
     exact: dict[str, list[Exposure]] = {}
     for exposure in record.exposures:
         if f"{exposure.source_type}/{exposure.record_id}" not in record.partially_dated:
             exact.setdefault(exposure.agent, []).append(exposure)
     for index, exposure in enumerate(record.exposures):
         precision = record.partially_dated.get(f"{exposure.source_type}/{exposure.record_id}")
-        others = exact.get(exposure.agent) if precision is not None else None
-        if not others or precision is None:
+        if precision is None:
             continue
-        start, end = exposure.start, exposure.end
+        others = exact.get(exposure.agent, [])
+        start, end, start_latest = exposure.start, exposure.end, None
         if precision[0]:
             last = _last_day_of(start, precision[0])
-            start = min((other.start for other in others if start <= other.start <= last), default=start)
+            if end is not None and not precision[1]:  # no record begun after the course's own end begins it
+                last = min(last, end)
+            dated = [other.start for other in others if start <= other.start <= last]
+            start, start_latest = (min(dated), None) if dated else (start, last)
         if precision[1] and end is not None:
             last = _last_day_of(end, precision[1])
             days = [other.last_day for other in others if not other.ongoing and end - end_days <= other.last_day <= last]
             end = max(days, default=end)
         end = max(end, start) if end is not None else None
-        if (start, end) != (exposure.start, exposure.end):
-            record.exposures[index] = msgspec.structs.replace(exposure, start=start, end=end)
+        if (start, end, start_latest) != (exposure.start, exposure.end, exposure.start_latest):
+            record.exposures[index] = msgspec.structs.replace(exposure, start=start, end=end, start_latest=start_latest)
 
 
 def _last_day_of(first: date, precision: str) -> date:
