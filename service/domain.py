@@ -232,6 +232,9 @@ class PatientRecord:
     # Agents a MedicationStatement says were not taken ("not-taken"): an order of one stopped with no dose of it on
     # record was never begun (held-out v38: palbociclib denied by the payer, "Patient never started").
     not_taken: set[str] = field(default_factory=set)
+    # ids of the orders on hold whose status reason or note says they were never given ("No administrado. Pendiente
+    # de orden judicial", held-out m86): courses waiting to begin (lines.yaml order_first_dose not_given_words)
+    orders_not_given: set[str] = field(default_factory=set)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

@@ -371,6 +371,37 @@ def test_an_order_on_hold_with_nothing_given_since_it_was_written_makes_no_line(
     assert engine.evaluate("p1", resources, NOW).history.current.number == current
 
 
+@pytest.mark.parametrize(
+    ("note", "current"),
+    [
+        ("No administrado. Pendiente de provisión por orden judicial.", 1),  # held-out m86
+        ("Not yet given: awaiting insurance approval", 1),
+        ("Noch nicht verabreicht, Kostengutsprache ausstehend", 1),
+        ("Cycle 4 not given for neutropenia", 2),  # a dose missed in a course that began
+        ("On hold for grade 2 pneumonitis", 2),
+    ],
+)
+def test_an_order_on_hold_saying_it_was_never_given_makes_no_line(engine: Engine, note: str, current: int) -> None:
+    """Held-out m86: a chart of statements (no doses recorded), its first line stopped for a progression, and T-DXd
+    ordered and held three months for a court order, its note saying it was never given: no second line. A held
+    order whose words name a missed dose, or only why it is held, is a hold within the line it began."""
+    period = {"start": "2024-03-18", "end": "2026-02-10"}
+    first_line = [
+        {**_statement(drug), "id": f"st-{drug}", "status": "stopped", "effectivePeriod": period}
+        for drug in ("Herceptin", "Perjeta")
+    ]
+    resources = [
+        patient(),
+        condition("bc", "snomed", "254837009", "2024-02-20"),
+        condition("m", "icd10cm", "C78.0", "2024-02-20"),
+        observation("her2", "85319-2", "2024-03-05", valueCodeableConcept={"text": "3+"}),
+        *first_line,
+        observation("pd", "97509-4", "2026-02-10", valueCodeableConcept=WORSENED),
+        order("t", "Enhertu", "2026-02-18", status="on-hold", note=[{"text": note}]),
+    ]
+    assert engine.evaluate("p1", resources, NOW).history.current.number == current
+
+
 def test_an_order_stopped_for_a_drug_never_taken_adds_no_agent(engine: Engine) -> None:
     """Held-out v38: palbociclib ordered at maintenance, the order stopped (the payer refused it) and a statement
     "not-taken" ("Patient never started"): not an agent of the line. A drug a dose of which is on record stays."""

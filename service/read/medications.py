@@ -32,6 +32,7 @@ from service.read.common import (
     coding_pair,
     codings,
     concept_texts,
+    one_spaced,
     raw_codings,
     raw_concept_texts,
     raw_list,
@@ -132,6 +133,8 @@ class MedicationReader:
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
         self._denied_cause = re.compile(stop_reasons.get("denied_cause_pattern", "(?!)"))
         self._termination_extensions = frozenset(stop_reasons.get("termination_extensions", {}).get("urls", []))
+        first_dose = knowledge.lines.get("order_first_dose", {})
+        self._not_given_words = re.compile(first_dose.get("not_given_words", "(?!)"), re.IGNORECASE)
         interval = knowledge.lines.get("active_order_interval", {})
         self._interval_unit_days: dict[str, int] = dict(interval.get("unit_days", {}))
         self._max_interval_days = int(interval.get("max_days", 0))
@@ -307,6 +310,16 @@ class MedicationReader:
         facts = (ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded, self._reasons(raw))
         for agent in sorted(agents):
             record.exposures.append(Exposure(agent, start, end, *facts))
+
+    def _note_not_given(self, raw: Mapping[str, Any], model: Any, record: PatientRecord) -> None:
+        """Name in ``record.orders_not_given`` an order on hold whose status reason or note says it was never given
+        (lines.yaml order_first_dose not_given_words)."""
+        if raw.get("resourceType") != "MedicationRequest":
+            return
+        notes = [note.get("text") for note in raw_list(raw.get("note")) if isinstance(note, JSON_OBJECT)]
+        texts = raw_concept_texts(raw.get("statusReason")) + [one_spaced(text) for text in notes if isinstance(text, str)]
+        if model.id and any(self._not_given_words.search(text) for text in texts):
+            record.orders_not_given.add(model.id)
 
     def _undated(self, raw: Mapping[str, Any], model: Any, agents: set[str], record: PatientRecord) -> None:
         """A record no date dates: named on the data card; one taken now (an active or on-hold statement or
@@ -549,7 +562,9 @@ class MedicationReader:
     def _read_stop(self, raw: Mapping[str, Any], model: Any, record: PatientRecord, agents: set[str], on: date) -> str | None:  # noqa: PLR0913
         """progression | toxicity | other from the status reasons (None without one). A drug stopped for
         ILD or pneumonitis, or for heart failure or cardiomyopathy, is a toxicity, coded with no words too,
-        and an episode of that finding."""
+        and an episode of that finding. An order on hold is also read for words saying it was never given."""
+        if raw["status"] == "on-hold":  # rare: held, perhaps before it was ever given
+            self._note_not_given(raw, model, record)
         reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
         if reasons is None and "extension" in raw:  # mCODE STU2 (the usual case: no extension)
             reasons = self._termination_reasons(raw)
