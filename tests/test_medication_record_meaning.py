@@ -257,6 +257,26 @@ def test_a_medication_record_with_a_modifier_extension_is_not_used(engine: Engin
     assert without["lineOfTherapy"]["current"] == 2
 
 
+@pytest.mark.parametrize(("code", "current", "status"), [("385655000", 2, "on-treatment"), ("410546004", 2, "off-treatment")])
+def test_the_dutch_stop_type_is_a_modifier_the_service_understands(engine: Engine, code: str, current: int, status: str):
+    """Held-out e95: the Dutch medication process's StopType (Nictiz ext-StopType), a modifier extension saying
+    capecitabine is paused ("Onderbroken", 385655000) or stopped (410546004), had made the record unusable and
+    the history incomplete. It is read as the record's status: paused within the line, or stopped."""
+    stop_type = [
+        {
+            "url": "http://nictiz.nl/fhir/StructureDefinition/ext-StopType",
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+        }
+    ]
+    paused = {**_statement("Xeloda"), "status": "on-hold", "modifierExtension": stop_type}
+    paused["effectivePeriod"] = {"start": "2026-03-02", **({"end": "2026-05-12"} if code == "410546004" else {})}
+    evaluation = engine.evaluate("p1", [*hp_given_until(date(2026, 3, 1)), paused], NOW)
+    assessment = evaluation.assessment()
+    assert "history-incomplete" not in assessment.get("alerts", [])
+    assert (assessment["lineOfTherapy"]["current"], assessment["lineOfTherapy"]["status"]) == (current, status)
+    assert not evaluation.record.unusable_medications
+
+
 def test_a_condition_or_observation_with_a_modifier_extension_is_not_used(engine: Engine):
     """A "worsened" status and a brain metastasis each carrying a modifier: neither is read; both are named."""
     status = {**observation("prog", "97509-4", "2026-05-10", valueCodeableConcept=WORSENED), "modifierExtension": NOT_GIVEN}

@@ -268,6 +268,42 @@ def test_a_brain_regions_word_names_the_brain_whatever_the_display(engine: Engin
     assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == sites
 
 
+@pytest.mark.parametrize(
+    ("body_text", "sites"),
+    [("Cuero cabelludo (región parietal)", ["liver", "other"]), ("Left parietal lobe", ["brain", "liver"])],
+)
+def test_a_scalp_metastasis_named_by_a_region_of_the_head_is_not_the_brain(engine: Engine, body_text: str, sites: list) -> None:
+    """Held-out u85: a skin metastasis (ICD-10-CM C79.2) whose bodySite says "Cuero cabelludo (región parietal)",
+    the scalp over the parietal bone, read as a brain metastasis by the region's word. Beside a word of the skin
+    or scalp the region names no brain; a metastasis of no site named in the parietal lobe is still the brain's."""
+    scalp = "cuero" in body_text.lower()
+    code = ("C79.2", "Secondary malignant neoplasm of skin") if scalp else ("C79.9", "Secondary malignant neoplasm")
+    metastasis = condition("m2", "icd10cm", code[0], "2025-03-01", bodySite=[{"text": body_text}])
+    metastasis["code"]["coding"][0]["display"] = code[1]
+    assessment = engine.evaluate("p1", untreated_her2_positive_patient(metastasis), NOW).assessment()
+    assert assessment["metastaticSites"] == sites
+
+
+@pytest.mark.parametrize(
+    ("text", "sites"),
+    [
+        ("Carcinoma of left breast - UICC TNM8 cT2 cN1 cM1 (OSS), Stage IV", ["bone"]),
+        ("Breast cancer pT2 pN1 pM1(HEP, PUL), stage IV", ["liver", "lung"]),
+        ("Breast cancer cT2 cN1 cM1, stage IV", []),
+    ],
+)
+def test_uiccs_notation_after_an_m1_names_its_sites(engine: Engine, text: str, sites: list[str]) -> None:
+    """Held-out x73: a breast primary named "UICC TNM8 cT2 cN1 cM1 (OSS), Stage IV", nothing else saying where
+    the metastases are, read metastatic with no site. UICC's notation in brackets after the M1 names them
+    (codes.yaml m1_site_notation): OSS the bone, HEP the liver, PUL the lung."""
+    primary = condition("bc", "snomed", "254837009", "2026-02-16")
+    primary["code"]["text"] = text
+    her2 = observation("o1", "85319-2", "2026-02-20", valueCodeableConcept={"text": "3+"})
+    assessment = engine.evaluate("p1", [patient(), primary, her2], NOW).assessment()
+    assert assessment["metastatic"] is True
+    assert assessment.get("metastaticSites", []) == sites
+
+
 @pytest.mark.parametrize("display", ["Hepatic failure, unspecified without coma", None])
 def test_a_classification_titles_without_negates_no_metastasis(engine: Engine, display: str | None) -> None:
     """Held-out g65: ICD-10-CM's display "Hepatic failure, unspecified without coma" negated the whole record

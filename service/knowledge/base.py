@@ -61,6 +61,8 @@ class Knowledge:
     metastasis_prefixes: tuple[tuple[str, str, str], ...] = ()
     site_words: dict[str, str] = field(default_factory=dict)
     site_words_if_none: dict[str, str] = field(default_factory=dict)  # a brain region's words: when none of the above
+    site_words_if_none_unless: frozenset[str] = frozenset()  # ...and none of these (the skin's, the scalp's)
+    m1_sites: dict[str, str] = field(default_factory=dict)  # UICC's M1 notation, lower case ("oss": bone)
     script_site_words: tuple[tuple[str, str], ...] = ()  # (word, site) in Chinese, Japanese, Korean; longest first
     # (word, place) by which a HER2 result's specimen display names the breast or a distant site
     # (codes.yaml her2_test_episode specimen_words): distant words first.

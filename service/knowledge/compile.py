@@ -182,6 +182,8 @@ def _compile_site_words(knowledge: Knowledge, codes: dict[str, Any]) -> None:
     meninges) before 脑 (the brain)."""
     knowledge.site_words = {word: site for site, words in codes["site_words"].items() for word in words}
     knowledge.site_words_if_none = {word: site for site, words in codes.get("site_words_if_none", {}).items() for word in words}
+    knowledge.site_words_if_none_unless = frozenset(codes.get("site_words_if_none_unless", []))
+    knowledge.m1_sites = {code.lower(): site for code, site in codes.get("m1_site_notation", {}).get("sites", {}).items()}
     pairs = [(word, site) for site, words in codes.get("script_site_words", {}).items() for word in words]
     knowledge.script_site_words = tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 

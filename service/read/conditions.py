@@ -803,7 +803,8 @@ class ConditionReader:
         words = [word[: word.index("metasta")] if "metasta" in word[1:] else word for word in words]
         found = list(dict.fromkeys(self.knowledge.site_words[word] for word in words if word in self.knowledge.site_words))
         found += [site for site in self._script_sites(texts) if site not in found]
-        if not found:  # a brain region's word ("right frontal metastasis") when no site is named
+        if not found and self.knowledge.site_words_if_none_unless.isdisjoint(words):
+            # a brain region's word ("right frontal metastasis") when no site is named, nor the skin or scalp
             regions = self.knowledge.site_words_if_none
             found = list(dict.fromkeys(regions[word] for word in words if word in regions))
         if "leptomeninges" in found:
@@ -824,6 +825,17 @@ class ConditionReader:
                     text = text.replace(word, " ")
                     found.append(site)
         return list(dict.fromkeys(found))
+
+    def _m1_sites(self, text: str) -> tuple[str, ...]:
+        """The sites UICC's notation after an M1 names ("cM1 (OSS)", "pM1(HEP, PUL)": codes.yaml m1_site_notation)."""
+        notation = self.knowledge.m1_sites
+        found = [
+            notation[code]
+            for written in _M1_NOTATION.findall(text)
+            for code in re.findall(r"[a-z]{3}", written.lower())
+            if code in notation
+        ]
+        return tuple(dict.fromkeys(found))
 
     def _relapse_date(self, primary: Any) -> date | None:
         """The date a recurred primary's words give their relapse, in the words right after the recurrence word
@@ -968,7 +980,7 @@ class ConditionReader:
             primary = False  # carcinoma in situ is not an invasive breast cancer
         stage_iv = primary and bool(terminology.text_stage_iv.search(joined))
         if not secondary:
-            return primary, (), False, stage_iv, doubted
+            return primary, self._m1_sites(joined) if stage_iv else (), False, stage_iv, doubted
         body_texts = [text for site in raw_list(raw.get("bodySite")) for text in raw_concept_texts(site)]
         # "Metastatic breast cancer" names the primary; the site words come after "to"/"of" or in bodySite.
         site_text = _BREAST.sub(" ", joined)
@@ -978,6 +990,9 @@ class ConditionReader:
         sites = sites or ["other"]  # a metastasis alone, its site not named
         regional = sites[0] == "lymph-node" and not self._says_distant_node([joined])
         return primary, tuple(sites), regional, stage_iv, doubted
+
+
+_M1_NOTATION = re.compile(r"\b(?:[cpyr]{1,2})?m1[a-d]?\s*\(\s*([a-z]{3}(?:\s*[,;/+ ]\s*[a-z]{3})*)\s*\)", re.IGNORECASE)
 
 
 def _before_negation(clause: str, negation: re.Pattern[str]) -> str:

@@ -133,6 +133,11 @@ class MedicationReader:
         self._toxicity_words = tuple(stop_reasons.get("toxicity_words", []))
         self._denied_cause = re.compile(stop_reasons.get("denied_cause_pattern", "(?!)"))
         self._termination_extensions = frozenset(stop_reasons.get("termination_extensions", {}).get("urls", []))
+        # lines.yaml modifier_extensions: url -> {(system, code): the record's status}
+        self._understood_modifiers = {
+            item["url"]: {(knowledge.systems[entry["system"]], str(entry["code"])): entry["status"] for entry in item["statuses"]}
+            for item in knowledge.lines.get("modifier_extensions", [])
+        }
         first_dose = knowledge.lines.get("order_first_dose", {})
         self._not_given_words = re.compile(first_dose.get("not_given_words", "(?!)"), re.IGNORECASE)
         interval = knowledge.lines.get("active_order_interval", {})
@@ -285,8 +290,11 @@ class MedicationReader:
             return
         if self._left_out_noted(raw, resource_type, status, agents, record):
             return
-        if ("modifierExtension" in raw or unresolved is not None) and _unusable(raw, unresolved, record):
+        modified = unresolved is not None or "modifierExtension" in raw
+        usable = self._usable_status(raw, status, unresolved, record) if modified else status
+        if usable is None:
             return
+        status = usable
         model = validated(raw, record)
         if model is None:
             return
@@ -310,6 +318,25 @@ class MedicationReader:
         facts = (ongoing, status, stop_reason, resource_type, model.id or "", curative, end_recorded, self._reasons(raw))
         for agent in sorted(agents):
             record.exposures.append(Exposure(agent, start, end, *facts))
+
+    def _usable_status(self, raw: Mapping[str, Any], status: str, unresolved: str | None, record: PatientRecord) -> str | None:
+        """The status to read a record with a modifier extension or an unresolved medication by: the status its
+        modifiers state when the service understands every one of them (lines.yaml modifier_extensions), its own
+        with none; None when the record cannot be used (``_unusable``: named on the data card)."""
+        modifiers = raw_list(raw.get("modifierExtension"))
+        if modifiers and unresolved is None:
+            stated = [self._modifier_status(modifier) for modifier in modifiers]
+            if all(stated):
+                return stated[-1]
+        return None if _unusable(raw, unresolved, record) else status
+
+    def _modifier_status(self, modifier: Any) -> str | None:
+        """The status one modifier extension states, if the service understands it."""
+        statuses = self._understood_modifiers.get(modifier.get("url")) if isinstance(modifier, JSON_OBJECT) else None
+        if not statuses:
+            return None
+        pairs = raw_codings(modifier.get("valueCodeableConcept"), self._aliases)
+        return next((statuses[pair] for pair in pairs if pair in statuses), None)
 
     def _note_not_given(self, raw: Mapping[str, Any], model: Any, record: PatientRecord) -> None:
         """Name in ``record.orders_not_given`` an order on hold whose status reason or note says it was never given
