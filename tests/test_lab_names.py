@@ -97,6 +97,24 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("Progesteronové receptory", "pr"),
         ("Progesterónové receptory (PR)", "pr"),
         ("Progeszteron receptor", "pr"),
+        # Russian, Ukrainian, Bulgarian, Uzbek, Greek, Hebrew, Arabic and Persian names (held-out c91-c99), and ER or PR
+        # right after IHC's name
+        ("Рецепторы эстрогенов (ИГХ)", "er"),
+        ("ИГХ: ER (рецепторы эстрогенов)", "er"),
+        ("ИГХ: РЭ", "er"),
+        ("Рецепторы прогестерона (ИГХ)", "pr"),
+        ("ИГХ: РП", "pr"),
+        ("Рецептори естрогену", "er"),
+        ("Естрогенови рецептори", "er"),
+        ("IGX: ER (estrogen retseptorlari)", "er"),
+        ("IGX (hujayra bloki): PR", "pr"),
+        ("IHC: ER", "er"),
+        ("Υποδοχείς οιστρογόνων", "er"),
+        ("Υποδοχείς προγεστερόνης", "pr"),
+        ("קולטני אסטרוגן", "er"),
+        ("مستقبلات الإستروجين", "er"),
+        ("مستقبلات البروجسترون", "pr"),
+        ("گیرنده استروژن", "er"),
         ("Östrogen- und Progesteronrezeptor", "er-pr"),  # one test of both, not PR alone
         ("récepteurs aux œstrogènes et à la progestérone", "er-pr"),
         # LVEF, and another chamber's or organ's ejection fraction (ignored)
@@ -138,6 +156,15 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("Bilirubín celkový", "bilirubin-total"),
         ("Bilirubin celkový", "bilirubin-total"),
         ("Összbilirubin", "bilirubin-total"),
+        ("Билирубин общий", "bilirubin-total"),  # held-out c91
+        ("Bilirubin umumiy", "bilirubin-total"),
+        ("Білірубін загальний", "bilirubin-total"),
+        ("Билирубин прямой", None),
+        ("АсАТ", "ast"),
+        ("Аспартатаминотрансфераза (АСТ)", "ast"),
+        ("АлАТ", "alt"),
+        ("Щелочная фосфатаза", "alp"),
+        ("ЩФ", "alp"),
         ("Bilirubine directe", None),
         # NPU's names (a Danish feed, held-out c81): the plural is the total; the conjugated one is not read.
         ("Bilirubiner;P", "bilirubin-total"),

@@ -928,6 +928,13 @@ def test_a_disease_status_in_other_systems_is_read(engine, code, value, status):
         ("No new lesions, stable disease", "on-treatment"),
         ("PD per RECIST 1.1", "progressed"),  # "PD" with its criteria
         ("Non-CR/Non-PD", "on-treatment"),
+        # Russian, Ukrainian and Kazakh charts' RECIST assessments (held-out c93, c95)
+        ("Прогрессирование заболевания", "progressed"),
+        ("Прогресування хвороби", "progressed"),
+        ("Без признаков прогрессирования", "on-treatment"),
+        ("Псевдопрогрессирование", "on-treatment"),
+        ("Стабилизация", "on-treatment"),
+        ("Частичный ответ", "on-treatment"),
     ],
 )
 def test_a_disease_status_in_words_is_read_with_its_negation(engine, text, status):
@@ -2094,3 +2101,12 @@ def test_the_side_a_breast_cancers_body_site_code_names_is_read_without_its_disp
     }
     extent = evaluate(engine, [patient(), breast, lymph]).extent
     assert extent.metastatic is metastatic
+
+
+@pytest.mark.parametrize("code", ["С78.7", "C78.7", "С787"])  # the first and last with a Cyrillic Es
+def test_a_cyrillic_capital_typed_for_its_latin_twin_in_an_icd10_code(engine, code):
+    """Held-out c95: a Samara chart's bone metastasis keyed "С79.5" with a Cyrillic Es, as a Russian keyboard types
+    it, had named no site. An ICD-10 code's Cyrillic and Greek capitals are read as their Latin twins."""
+    records = [condition("bc", "icd10cm", "C50.8", "2024-01-01"), condition("m", "icd10cm", code, "2025-01-01")]
+    assessment = evaluate(engine, [patient(), *records]).assessment()
+    assert (assessment["metastatic"], assessment["metastaticSites"]) == (True, ["liver"])

@@ -93,6 +93,8 @@ def test_a_decimal_comma_and_a_leading_percent_sign_are_read(engine: Engine):
         ("Patient preference: elected to stop therapy (not due to progression or side effects)", "unknown"),
         ("Severe infusion-related reaction grade 3 during the first infusion", "toxicity"),
         ("Anaphylaxis on cycle 2", "toxicity"),
+        ("Прогрессирование заболевания (mts в головной мозг)", "progression"),  # held-out c95
+        ("Прогресування хвороби", "progression"),
     ],
 )
 def test_a_stop_reason_in_words(engine: Engine, reason, end_reason):

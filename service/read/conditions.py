@@ -666,7 +666,7 @@ class ConditionReader:
         """ICD-10 codes as ICD-10-CM writes them: "C787" and "c78.7" (claims data, some exports) are C78.7,
         and Denmark's SKS "DC787" (its diagnosis codes are ICD-10's behind a "D"; no ICD-10 code has a letter
         second) too; a code of another ICD-10 edition named by no registered URI ("CIM-10", "CIE10ES") is read
-        as one.
+        as one, and a Cyrillic or Greek capital in it as its Latin twin.
         An ICD-9-CM code is read as the ICD-10-CM code its crosswalk gives (``_icd9cm_as_icd10cm``); any
         other system pays one set miss here."""
         edition = self._icd10_edition
@@ -674,6 +674,8 @@ class ConditionReader:
             if system == self._icd10 or (edition is not None and system not in self._known_systems and edition.search(system)):
                 system = self._icd10
                 code = code.strip().upper()
+                if not code.isascii():  # a Cyrillic or Greek capital typed for its Latin twin: "С79.5" (held-out c95)
+                    code = code.translate(_LATIN_TWINS)
                 if len(code) > 2 and code[0] == "D" and code[1].isalpha():  # Denmark's SKS: "DC504" is C50.4
                     code = code[1:]
                 pairs[index] = (system, f"{code[:3]}.{code[3:]}" if len(code) > 3 and "." not in code else code)
@@ -992,6 +994,9 @@ class ConditionReader:
         return primary, tuple(sites), regional, stage_iv, doubted
 
 
+# Cyrillic and Greek capitals that look like Latin ones, as a Russian or Greek keyboard types them into an ICD-10
+# code: a Samara chart's bone metastasis "С79.5" (Cyrillic Es) had named no site.
+_LATIN_TWINS = str.maketrans("АВСЕНІКМОРТХΑΒΕΗΙΚΜΝΟΡΤΥΧ", "ABCEHIKMOPTXABEHIKMNOPTYX")
 _M1_NOTATION = re.compile(r"\b(?:[cpyr]{1,2})?m1[a-d]?\s*\(\s*([a-z]{3}(?:\s*[,;/+ ]\s*[a-z]{3})*)\s*\)", re.IGNORECASE)
 
 
