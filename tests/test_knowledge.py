@@ -302,3 +302,18 @@ def test_the_side_words_trie_finds_what_the_plain_alternation_does():
         assert found == [(m.lastgroup, m.span()) for m in plain.finditer(text)], text
     assert [m.lastgroup for m in trie.finditer("Sol memede kitle; sağ aksilla")] == ["left", "right"]
     assert not any(trie.finditer("soliter lesion; rtl marker; leftover"))
+
+
+@pytest.mark.parametrize(
+    ("names", "agents"),
+    [
+        (["trastuzumab", "ado-trastuzumab emtansine (KADCYLA)"], {"trastuzumab-emtansine"}),  # held-out t95
+        (["trastuzumab", "Enhertu"], {"trastuzumab-deruxtecan"}),
+        (["trastuzumab", "pertuzumab"], {"trastuzumab", "pertuzumab"}),
+    ],
+)
+def test_a_record_naming_trastuzumab_and_its_conjugate_is_the_conjugate(knowledge, names, agents):
+    """An OMOP export coded Kadcyla by the ingredient concept "trastuzumab", its text "ado-trastuzumab emtansine":
+    one record naming both is T-DM1 (which holds trastuzumab and is never given with it), not a two-drug line."""
+    found = set().union(*(agents_from_name(knowledge, name) for name in names))
+    assert refine_agents(knowledge, found) == agents

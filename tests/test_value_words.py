@@ -95,6 +95,11 @@ def test_a_decimal_comma_and_a_leading_percent_sign_are_read(engine: Engine):
         ("Anaphylaxis on cycle 2", "toxicity"),
         ("Прогрессирование заболевания (mts в головной мозг)", "progression"),  # held-out c95
         ("Прогресування хвороби", "progression"),
+        # interstitial lung disease in other languages is a toxicity (held-out u91)
+        ("薬剤性間質性肺炎（Grade 2）のため投与中止", "toxicity"),
+        ("Neumonitis grado 2", "toxicity"),
+        ("Pneumopathie interstitielle de grade 2", "toxicity"),
+        ("Interstitielle Lungenerkrankung Grad 2", "toxicity"),
     ],
 )
 def test_a_stop_reason_in_words(engine: Engine, reason, end_reason):

@@ -138,26 +138,29 @@ def raw_codings(node: Any, aliases: Mapping[str, str] = NO_ALIASES) -> list[tupl
     return pairs
 
 
-# Every decimal digit of another script (Arabic-Indic and Persian, Devanagari, Bengali, Thai, full-width ...; what
-# ``\d`` matches beyond 0-9) as its ASCII digit, and the Arabic percent sign and decimal separator as "%" and ".":
+# Every decimal digit of another script (Arabic-Indic and Persian, Devanagari, Bengali, Thai ...; what ``\d``
+# matches beyond 0-9) as its ASCII digit, and the Arabic percent sign and decimal separator as "%" and ".":
 # results written "۲+" or "منفی (۰٪)" (Persian, held-out r86 and r85) are read as "2+" and "(0%)" by the patterns,
-# which are written with ASCII digits.
-_OTHER_DIGITS = re.compile("(?![0-9])\\d|[\u066a\u066b]")
+# which are written with ASCII digits. And the full-width forms Japanese, Chinese and Korean systems write
+# ("Ｔ－Ｂｉｌ", "ＡＳＴ（ＧＯＴ）", "PD（進行）", half-width "ｶﾄﾞｻｲﾗ") in their usual width (NFKC: held-out u91, u96).
+_OTHER_DIGITS = re.compile("[\uff01-\uffef]+|(?![0-9])\\d|[\u066a\u066b]")
 _ARABIC_SIGNS = {"\u066a": "%", "\u066b": "."}
 
 
 def _ascii_digit(found: re.Match[str]) -> str:
-    character = found.group()
-    return _ARABIC_SIGNS.get(character) or str(unicodedata.digit(character))
+    written = found.group()
+    if written[0] >= "\uff01":  # full-width Latin letters, digits and signs, half-width katakana
+        return unicodedata.normalize("NFKC", written)
+    return _ARABIC_SIGNS.get(written) or str(unicodedata.digit(written))
 
 
 def one_spaced(text: str) -> str:
     """``text`` with every run of whitespace (spaces, tabs, line breaks, no-break spaces) one space, and
     none at its ends: the readers' words and patterns are written with single spaces, and "Family
     history of  malignant neoplasm of breast" (two spaces, as exports pad them) had read as breast
-    cancer. Digits of other scripts are written as ASCII digits, and the Arabic percent sign and
-    decimal separator as "%" and "." (``_OTHER_DIGITS``). Text that needs nothing (most) is returned as
-    it is, after five cheap tests."""
+    cancer. Digits of other scripts are written as ASCII digits, the Arabic percent sign and decimal
+    separator as "%" and ".", and full-width forms in their usual width (``_OTHER_DIGITS``). Text that
+    needs nothing (most) is returned as it is, after five cheap tests."""
     if not text.isascii():
         text = _OTHER_DIGITS.sub(_ascii_digit, text)
     if "  " in text or not text.isprintable() or text[:1] == " " or text[-1:] == " ":

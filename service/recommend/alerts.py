@@ -105,10 +105,13 @@ def alerts_of(  # noqa: PLR0913  (engine.py, owned by the read/infer rewrite, ca
 def hepatic_alert_hits(
     knowledge: Knowledge, history: TherapyHistory, safety: SafetyFacts, recommendation: Recommendation
 ) -> list[RuleHit]:
-    """Label liver rows that change a current drug or a drug the cards offer or withhold, one per agent."""
+    """Label liver rows that change a current drug or a drug the cards offer or withhold, one per agent: a partner of
+    the clinician's choice too ("do not give docetaxel" under trastuzumab + chemotherapy: held-out u91, a bilirubin
+    of 1.4 x ULN had raised no hepatic-impairment alert although the card changed the suggested partner)."""
     ongoing = history.ongoing_agents()
     relevant = ongoing | recommendation.offered_agents(knowledge)
     relevant |= {agent for withheld in recommendation.withheld for agent in knowledge.regimen_models[withheld.regimen].agents}
+    relevant |= {hit.agent for option in recommendation.options for hit in option.partner_warnings}
     hits = [safety.hepatic_hit(agent, agent in ongoing) for agent in sorted(relevant)]
     return [hit for hit in hits if hit is not None and hit.changes_drug]
 
