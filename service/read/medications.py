@@ -590,7 +590,7 @@ class MedicationReader:
         """progression | toxicity | other from the status reasons (None without one). A drug stopped for
         ILD or pneumonitis, or for heart failure or cardiomyopathy, is a toxicity, coded with no words too,
         and an episode of that finding. An order on hold is also read for words saying it was never given."""
-        if raw.get("status") == "on-hold":  # rare: held, perhaps before it was ever given
+        if raw["status"] == "on-hold":  # rare: held, perhaps before it was ever given (read() checked the status)
             self._note_not_given(raw, model, record)
         reasons = getattr(model, "statusReason", None)  # a dispense's status reasons are why it was not made
         if reasons is None and "extension" in raw:  # mCODE STU2 (the usual case: no extension)
