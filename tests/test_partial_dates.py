@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine
-from tests.conftest import condition, observation, patient, statement, untreated_her2_positive_patient
+from tests.conftest import observation, statement, untreated_her2_positive_patient
 from tests.test_dispenses import administration
 
 NOW = date(2026, 6, 1)
@@ -112,14 +112,11 @@ def test_a_month_ending_long_after_the_charts_last_dose_keeps_its_own_end(engine
 
 
 def _metastatic_in_september_2025(*extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """HER2 3+ breast cancer since 2024-11-10, liver metastases found on 2025-09-25."""
-    return [
-        patient(),
-        condition("c1", "snomed", "254837009", "2024-11-10"),
-        condition("c2", "icd10cm", "C78.7", "2025-09-25"),
-        observation("o1", "85319-2", "2025-09-28", valueCodeableConcept={"text": "3+"}),
-        *extra,
-    ]
+    """conftest's untreated HER2-positive patient, her liver metastases found on 2025-09-25 instead."""
+    records = untreated_her2_positive_patient(*extra)
+    liver = next(record for record in records if record["id"] == "c2")
+    liver["onsetDateTime"] = "2025-09-25"
+    return records
 
 
 @pytest.mark.parametrize("written", ["2025", "2025-09"])
