@@ -338,3 +338,18 @@ def test_an_lvef_range_recorded_as_fractions_by_sex_is_read_in_percent(knowledge
     labs = Normaliser(knowledge).patient_record("p1", _docetaxel_patient("female", lvef), NOW).labs
     ef = next(lab for lab in labs if lab.kind == "lvef")
     assert (ef.value, ef.reference_low) == (53.0, 54.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "factor"),
+    [
+        ("bilirubin-total", "milligram per deciliter", 1.0),
+        ("bilirubin-total-molar", "micromole per liter", 1 / 17.1),
+        ("ast", "unit per liter", 1.0),
+        ("alt", "international unit per liter", 1.0),
+    ],
+)
+def test_a_liver_test_in_a_units_written_out_name_is_read(knowledge, kind, unit, factor):
+    """OMOP's unit concepts name units in words ("milligram per deciliter"); with the UCUM code dropped, an OMOP
+    export's liver tests had been skipped as unknown units (held-out t91-t99, tests/test_meaning_preserving.py)."""
+    assert knowledge.label_tables.liver_unit_factor(kind, unit) == pytest.approx(factor)
