@@ -143,11 +143,11 @@ def raw_codings(node: Any, aliases: Mapping[str, str] = NO_ALIASES) -> list[tupl
 # results written "۲+" or "منفی (۰٪)" (Persian, held-out r86 and r85) are read as "2+" and "(0%)" by the patterns,
 # which are written with ASCII digits. And the full-width forms Japanese, Chinese and Korean systems write
 # ("Ｔ－Ｂｉｌ", "ＡＳＴ（ＧＯＴ）", "PD（進行）", half-width "ｶﾄﾞｻｲﾗ") in their usual width (NFKC: held-out u91, u96).
-_OTHER_DIGITS = re.compile("[\uff01-\uffef]+|(?![0-9])\\d|[\u066a\u066b]")
+_OTHER_FORMS = re.compile("[\uff01-\uffef]+|(?![0-9])\\d|[\u066a\u066b]")
 _ARABIC_SIGNS = {"\u066a": "%", "\u066b": "."}
 
 
-def _ascii_digit(found: re.Match[str]) -> str:
+def _usual_form(found: re.Match[str]) -> str:
     written = found.group()
     if written[0] >= "\uff01":  # full-width Latin letters, digits and signs, half-width katakana
         return unicodedata.normalize("NFKC", written)
@@ -159,10 +159,10 @@ def one_spaced(text: str) -> str:
     none at its ends: the readers' words and patterns are written with single spaces, and "Family
     history of  malignant neoplasm of breast" (two spaces, as exports pad them) had read as breast
     cancer. Digits of other scripts are written as ASCII digits, the Arabic percent sign and decimal
-    separator as "%" and ".", and full-width forms in their usual width (``_OTHER_DIGITS``). Text that
+    separator as "%" and ".", and full-width forms in their usual width (``_OTHER_FORMS``). Text that
     needs nothing (most) is returned as it is, after five cheap tests."""
     if not text.isascii():
-        text = _OTHER_DIGITS.sub(_ascii_digit, text)
+        text = _OTHER_FORMS.sub(_usual_form, text)
     if "  " in text or not text.isprintable() or text[:1] == " " or text[-1:] == " ":
         return " ".join(text.split())
     return text
