@@ -993,6 +993,14 @@ def _tdxd_stopped_for(reason: dict[str, Any]) -> list[dict[str, Any]]:
         ("progressione di malattia", "progression"),
         ("Completado, sin progresión", "unknown"),
         ("keine Progression", "unknown"),
+        ("Arrêt : la famille ne peut plus acheter le médicament (pas de progression)", "unknown"),  # held-out x96
+        ("Aucune progression, choix de la patiente", "unknown"),
+        ("Absence de progression", "unknown"),
+        ("Ninguna progresión; decisión de la paciente", "unknown"),
+        ("Nessuna progressione", "unknown"),
+        ("Geen progressie, wens van patiënte", "unknown"),
+        ("Brak progresji, decyzja pacjentki", "unknown"),
+        ("Progression, pas de toxicité", "progression"),  # the denial is of something else
         ("Toxicidad", "toxicity"),
         ("Intolerancia", "toxicity"),
         ("Thrombocytopenia", "toxicity"),  # the labels' other adverse effects
