@@ -40,6 +40,12 @@ def _evaluate(engine: Engine, *results: dict) -> object:
         ("положительный", "positive"),  # Russian
         ("позитивний", "positive"),  # Ukrainian
         ("θετικό", "positive"),  # Greek
+        ("음성", "negative"),  # Korean
+        ("양성", "positive"),
+        ("ผลลบ", "negative"),  # Thai
+        ("บวก", "positive"),
+        ("Âm tính", "negative"),  # Vietnamese
+        ("Dương tính", "positive"),
     ],
 )
 def test_er_and_pr_answers_in_other_languages(engine: Engine, text, status):
@@ -50,7 +56,16 @@ def test_er_and_pr_answers_in_other_languages(engine: Engine, text, status):
 
 @pytest.mark.parametrize(
     ("ish", "her2"),
-    [("amplifikált", "positive"), ("amplifiziert", "positive"), ("nicht amplifiziert", "low"), ("non amplificato", "low")],
+    [
+        ("amplifikált", "positive"),
+        ("amplifiziert", "positive"),
+        ("nicht amplifiziert", "low"),
+        ("non amplificato", "low"),
+        ("증폭 없음", "low"),  # Korean
+        ("증폭됨", "positive"),
+        ("không khuếch đại", "low"),  # Vietnamese
+        ("có khuếch đại", "positive"),
+    ],
 )
 def test_an_ish_answer_in_other_languages_decides_an_ihc_2_plus(engine: Engine, ish, her2):
     ihc = observation("ihc", "85319-2", "2025-02-10", valueString="2+")
