@@ -1033,6 +1033,30 @@ def test_a_stop_reason_in_words_says_progression_as_clinicians_write_it(engine, 
     assert (assessment["lineOfTherapy"]["status"] == "progressed") is (end_reason == "progression")
 
 
+MEDREQUEST_STATUS_REASON = "http://terminology.hl7.org/CodeSystem/medicationrequest-status-reason"
+
+
+# HL7's MedicationRequest status reasons: "sintol" and "salg" are adverse effects; "preg" and "surg" are
+# other causes whose words are not read for one: T-DXd stopped for pregnancy, "contraindicated (embryo-fetal
+# toxicity)", had ended its line for toxicity (held-out z90).
+@pytest.mark.parametrize(
+    ("code", "text", "end_reason"),
+    [
+        ("sintol", None, "toxicity"),
+        ("salg", None, "toxicity"),
+        ("preg", "Pregnancy: HER2-directed therapy contraindicated (embryo-fetal toxicity)", "unknown"),
+        ("surg", "Hold for surgery; no adverse effects", "unknown"),
+        ("preg", None, "unknown"),
+    ],
+)
+def test_a_stop_coded_by_hl7s_medication_request_status_reasons(engine, code, text, end_reason):
+    reason: dict[str, Any] = {"coding": [{"system": MEDREQUEST_STATUS_REASON, "code": code}]}
+    if text:
+        reason["text"] = text
+    assessment = evaluate(engine, _tdxd_stopped_for(reason)).assessment()
+    assert assessment["lineOfTherapy"]["history"][-1]["endReason"] == end_reason
+
+
 # A cancer Condition whose name says the disease progressed is a progression on its onset (a problem list
 # updated to "Metastatic breast cancer, progressing on THP"), as a disease status saying worsened is.
 @pytest.mark.parametrize(

@@ -91,7 +91,8 @@ class Knowledge:
     substitution_after: dict[int, str] = field(default_factory=dict)  # a group that substitutes only after such a stop
     progression_stop_codes: frozenset[tuple[str, str]] = frozenset()
     toxicity_stop_codes: frozenset[tuple[str, str]] = frozenset()
-    completed_stop_codes: frozenset[tuple[str, str]] = frozenset()  # a course coded as completed: its words are not read
+    # A course coded as completed, or stopped for another cause its code names (pregnancy, surgery): its words are not read.
+    unread_stop_codes: frozenset[tuple[str, str]] = frozenset()
     regimen_models: dict[str, Regimen] = field(default_factory=dict)
     option_rules: tuple[OptionRule, ...] = ()
     safety_tables: SafetyTables | None = None

@@ -128,7 +128,7 @@ def _compile_stop_codes(knowledge: Knowledge, stops: dict[str, Any], systems: di
 
     knowledge.progression_stop_codes = pairs("progression")
     knowledge.toxicity_stop_codes = pairs("toxicity")
-    knowledge.completed_stop_codes = pairs("completed")
+    knowledge.unread_stop_codes = pairs("completed") | pairs("other")
 
 
 def _compile_models(knowledge: Knowledge) -> None:

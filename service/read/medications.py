@@ -610,19 +610,20 @@ class MedicationReader:
 
     def _stop_reason(self, reasons: Any) -> str:
         """progression | toxicity by a concept's codes, else its words; "other" for none. The words of a concept
-        coded as a completed course are not read: they say what was planned (lines.yaml stop_reasons completed)."""
+        coded as a completed course are not read: they say what was planned (lines.yaml stop_reasons completed);
+        nor those of one coded as a stop for another cause (stop_reasons other: pregnancy's "embryo-fetal toxicity")."""
         concepts = reasons if isinstance(reasons, list) else [reasons]
         knowledge = self.knowledge
         for concept in concepts:
-            completed = False
+            unread = False
             for coding in codings(concept):
                 pair = coding_pair(coding, self._aliases)
                 if pair in knowledge.progression_stop_codes:
                     return "progression"
                 if pair in knowledge.toxicity_stop_codes:
                     return "toxicity"
-                completed = completed or pair in knowledge.completed_stop_codes
-            if completed:
+                unread = unread or pair in knowledge.unread_stop_codes
+            if unread:
                 continue
             for text in concept_texts(concept):
                 said = self._stop_reason_in_words(text.lower())
