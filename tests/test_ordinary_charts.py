@@ -147,6 +147,35 @@ def test_a_supply_handed_over_before_its_prescriptions_first_day_begins_on_it(
     assert line.start.isoformat() == start
 
 
+def test_each_drug_of_a_co_pack_handed_over_early_begins_on_its_planned_day(engine: Engine) -> None:
+    """Held-out z99: a ribociclib and letrozole co-pack (one order, a contained Medication of both) handed over
+    three days before the order's first planned day: both drugs begin on that day, not letrozole on the day
+    handed over (the plan had been looked up by the order alone, one drug of it)."""
+    order = _planned_order("rx", "Kisqali Femara Co-Pack", "2026-01-07")
+    del order["medicationCodeableConcept"]
+    order["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "copack",
+            "code": {"text": "KISQALI FEMARA CO-PACK"},
+            "ingredient": [{"itemCodeableConcept": {"text": "ribociclib"}}, {"itemCodeableConcept": {"text": "letrozole"}}],
+        }
+    ]
+    order["medicationReference"] = {"reference": "#copack"}
+    supply = dispense(
+        "d1",
+        "Kisqali Femara Co-Pack (ribociclib + letrozole)",
+        "2026-01-04",
+        authorizingPrescription=[{"reference": "MedicationRequest/rx"}],
+        daysSupply={"value": 28, "unit": "day"},
+    )
+    records = untreated_her2_positive_patient(order, supply)
+    evaluation = engine.evaluate("p1", records, NOW)
+    starts = {e.agent: e.start.isoformat() for e in evaluation.record.exposures if e.source_type == "MedicationDispense"}
+    assert starts == {"letrozole": "2026-01-07", "ribociclib": "2026-01-07"}
+    assert evaluation.history.lines[0].start.isoformat() == "2026-01-07"
+
+
 @pytest.mark.parametrize(("statement_start", "start"), [("2025-02-12", "2025-02-12"), (None, "2025-02-05")])
 def test_an_order_begins_when_a_statement_says_its_drug_was_begun(
     engine: Engine, statement_start: str | None, start: str

@@ -135,9 +135,10 @@ class Normaliser:
     def _supplies_started_when_planned(self, record: PatientRecord) -> None:
         """Start a dispense handed over before the first day its prescription plans (``authorizingPrescription``),
         at most lines.yaml ``order_first_dose`` days before it, on that day: a specialty pharmacy's tucatinib
-        handed over the day before cycle 1 was begun on day 1 (held-out b56)."""
+        handed over the day before cycle 1 was begun on day 1 (held-out b56). Each drug of an order of several (a
+        ribociclib and letrozole co-pack) by its own plan: held-out z99's letrozole had begun on the day handed over."""
         planned = {
-            f"MedicationRequest/{e.record_id}": (e.agent, e.start)
+            (f"MedicationRequest/{e.record_id}", e.agent): e.start
             for e in record.exposures
             if e.source_type == "MedicationRequest" and e.record_id
         }
@@ -145,10 +146,10 @@ class Normaliser:
         for index, exposure in enumerate(record.exposures):
             if exposure.source_type != "MedicationDispense":
                 continue
-            begins = next((planned[r] for r in exposure.reasons if r in planned and planned[r][0] == exposure.agent), None)
-            if begins is not None and exposure.start < begins[1] <= exposure.start + window:
-                end = max(exposure.end, begins[1]) if exposure.end is not None else None
-                record.exposures[index] = msgspec.structs.replace(exposure, start=begins[1], end=end)
+            begins = next((planned[key] for r in exposure.reasons if (key := (r, exposure.agent)) in planned), None)
+            if begins is not None and exposure.start < begins <= exposure.start + window:
+                end = max(exposure.end, begins) if exposure.end is not None else None
+                record.exposures[index] = msgspec.structs.replace(exposure, start=begins, end=end)
 
     def _records_no_longer_given(self, record: PatientRecord, now: date) -> None:
         """End an order or statement still active (or on hold) on its drug's last dose when doses of it are
