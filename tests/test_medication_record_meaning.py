@@ -397,6 +397,9 @@ def test_an_order_on_hold_with_nothing_given_since_it_was_written_makes_no_line(
         ("No administrado. Pendiente de provisión por orden judicial.", 1),  # held-out m86
         ("Not yet given: awaiting insurance approval", 1),
         ("Noch nicht verabreicht, Kostengutsprache ausstehend", 1),
+        ("Funding request submitted - awaiting approval, not dispensed", 1),  # held-out ag5
+        ("Pending insurance authorization", 1),
+        ("Not dispensed", 1),
         ("Cycle 4 not given for neutropenia", 2),  # a dose missed in a course that began
         ("On hold for grade 2 pneumonitis", 2),
     ],
