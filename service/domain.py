@@ -235,6 +235,10 @@ class PatientRecord:
     # ids of the orders on hold whose status reason or note says they were never given ("No administrado. Pendiente
     # de orden judicial", held-out m86): courses waiting to begin (lines.yaml order_first_dose not_given_words)
     orders_not_given: set[str] = field(default_factory=set)
+    # "MedicationRequest/<id>" of the cancelled orders (FHIR: withdrawn before any administration occurred): a
+    # supply handed over under one, its order's only one, was not given (held-out aa4: Phesgo sent to the day
+    # unit the day before a cycle postponed for COVID-19 had made an untreated patient's first line)
+    orders_cancelled: set[str] = field(default_factory=set)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

@@ -176,6 +176,21 @@ def test_each_drug_of_a_co_pack_handed_over_early_begins_on_its_planned_day(engi
     assert evaluation.history.lines[0].start.isoformat() == "2026-01-07"
 
 
+@pytest.mark.parametrize(("supplies", "lines"), [(["2026-01-06"], 0), (["2026-01-06", "2026-02-03"], 1)])
+def test_a_supply_under_a_cancelled_order_is_not_a_dose(engine: Engine, supplies: list[str], lines: int) -> None:
+    """Held-out aa4: Phesgo sent to the day unit the day before cycle 1, the cycle postponed (its order cancelled:
+    FHIR's "withdrawn before any administration occurred") and re-ordered for next week: no line yet. A series of
+    supplies under one cancelled order is a course taken, whatever the order's status says."""
+    order = _planned_order("rx", "Phesgo", "2026-01-07")
+    order["status"] = "cancelled"
+    handed = [
+        dispense(f"d{n}", "Phesgo", day, authorizingPrescription=[{"reference": "MedicationRequest/rx"}])
+        for n, day in enumerate(supplies)
+    ]
+    evaluation = engine.evaluate("p1", untreated_her2_positive_patient(order, *handed), NOW)
+    assert len(evaluation.history.lines) == lines
+
+
 @pytest.mark.parametrize(("statement_start", "start"), [("2025-02-12", "2025-02-12"), (None, "2025-02-05")])
 def test_an_order_begins_when_a_statement_says_its_drug_was_begun(
     engine: Engine, statement_start: str | None, start: str

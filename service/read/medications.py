@@ -508,6 +508,8 @@ class MedicationReader:
             return False
         if status == "not-taken" and resource_type == "MedicationStatement":
             record.not_taken |= agents
+        elif status == "cancelled" and resource_type == "MedicationRequest" and isinstance(raw.get("id"), str):
+            record.orders_cancelled.add(f"MedicationRequest/{raw['id']}")
         return True
 
     @staticmethod

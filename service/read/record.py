@@ -447,9 +447,28 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
     held = {e.agent for e in held_lately}
     held_ids = {id(e) for e in held_lately}
     given = {e.agent for e in record.exposures if id(e) not in held_ids} if held else set()
-    if held - given or planned or unbegun:
-        left_out = {id(e) for e in planned + unbegun}
+    withdrawn = _supplied_under_cancelled_orders(record) if record.orders_cancelled else []
+    if held - given or planned or unbegun or withdrawn:
+        left_out = {id(e) for e in planned + unbegun + withdrawn}
         record.exposures = [e for e in record.exposures if id(e) not in left_out and (e.agent not in held or e.agent in given)]
+
+
+def _supplied_under_cancelled_orders(record: PatientRecord) -> list[Exposure]:
+    """The supplies handed over under a cancelled order (FHIR: withdrawn before any administration occurred),
+    each its order's only supply, no dose of its drug given on or after it: a vial sent to the day unit for a
+    cycle then postponed (held-out aa4). A series of supplies under one order is a course, whatever its status."""
+    supplies: dict[str, list[Exposure]] = {}
+    for exposure in record.exposures:
+        if exposure.source_type == "MedicationDispense":
+            for reference in exposure.reasons:
+                if reference in record.orders_cancelled:
+                    supplies.setdefault(reference, []).append(exposure)
+    given = [e for e in record.exposures if e.source_type == "MedicationAdministration"]
+    found = []
+    for under_one in supplies.values():
+        if len({e.start for e in under_one}) == 1:
+            found += [e for e in under_one if not any(g.agent == e.agent and g.start >= e.start for g in given)]
+    return found
 
 
 def _nothing_given_since(record: PatientRecord, order: Exposure) -> bool:
