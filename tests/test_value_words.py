@@ -145,6 +145,8 @@ def test_a_liver_test_coded_by_a_snomed_concept_the_rules_do_not_list_is_read_by
         "text": "Bilirubin",
     }
     direct = observation("b2", "1975-2", "2026-05-30", valueQuantity={"value": 30, "unit": "umol/L"})
-    direct["code"] = {"coding": [{"system": "http://snomed.info/sct", "code": "999691000000104", "display": "Serum direct bilirubin level"}]}
+    direct["code"] = {
+        "coding": [{"system": "http://snomed.info/sct", "code": "999691000000104", "display": "Serum direct bilirubin level"}]
+    }
     labs = [(lab.kind, lab.value) for lab in _evaluate(engine, total, direct).record.labs]
     assert labs == [("bilirubin-total", 61)]
