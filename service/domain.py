@@ -239,6 +239,10 @@ class PatientRecord:
     # supply handed over under one, its order's only one, was not given (held-out aa4: Phesgo sent to the day
     # unit the day before a cycle postponed for COVID-19 had made an untreated patient's first line)
     orders_cancelled: set[str] = field(default_factory=set)
+    # (agent, day, progression | toxicity) of each dose not given whose status reason says why: the drug's last dose
+    # before it, none since, ended for that reason (held-out ae6: T-DXd's next dose not given, "adverse reaction to
+    # drug: interstitial pneumonitis grade 2", had ended its line for no known reason)
+    doses_not_given: list[tuple[str, date, str]] = field(default_factory=list)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

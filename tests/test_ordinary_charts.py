@@ -17,6 +17,7 @@ from tests.conftest import condition, observation, patient, statement, untreated
 from tests.test_dispenses import administration, dispense
 
 NOW = date(2026, 6, 1)
+SNOMED = "http://snomed.info/sct"
 
 
 def _order(rid: str, text: str, written: str, *events: str, status: str = "active") -> dict[str, Any]:
@@ -376,3 +377,58 @@ def test_an_epilepsy_codes_title_negates_no_brain_metastasis(engine: Engine, dis
         seizure["code"]["coding"][0]["display"] = display
     records = untreated_her2_positive_patient(seizure)
     assert engine.evaluate("p1", records, NOW).assessment()["metastaticSites"] == ["brain", "liver"]
+
+
+def _doses(drug: str, first: date, last: date) -> list[dict[str, Any]]:
+    """Administrations of ``drug`` every 21 days from ``first`` to ``last``."""
+    days = [first + timedelta(days=21 * n) for n in range((last - first).days // 21 + 1)]
+    return [administration(f"{drug}-{day.isoformat()}", drug, day.isoformat()) for day in days]
+
+
+@pytest.mark.parametrize(
+    ("reason", "end_reason"),
+    [
+        ({"coding": [{"system": "http://snomed.info/sct", "code": "62014003"}], "text": "Adverse reaction to drug"}, "toxicity"),
+        ({"text": "Sospensione definitiva: polmonite interstiziale G2"}, "toxicity"),
+        ({"text": "Progressione epatica"}, "progression"),
+        ({"text": "Patient on holiday"}, "unknown"),
+    ],
+)
+def test_a_dose_not_given_for_a_toxicity_ends_its_drugs_line_for_it(
+    engine: Engine, reason: dict[str, Any], end_reason: str
+) -> None:
+    """Held-out ae6: T-DXd's next dose not given, "adverse reaction to drug" (interstitial pneumonitis), and
+    tucatinib + trastuzumab + capecitabine begun seven weeks later: line 1 ended for toxicity, not for no known
+    reason. A reason that names neither a progression nor a toxicity says nothing of why the line ended."""
+    not_given = {
+        **administration("t-skipped", "Enhertu", "2025-06-11"),
+        "status": "not-done",
+        "statusReason": [reason],
+    }
+    records = untreated_her2_positive_patient(
+        *_doses("Enhertu", date(2024, 12, 25), date(2025, 5, 21)),
+        not_given,
+        *_doses("Tukysa", date(2025, 7, 9), date(2026, 5, 20)),
+        *_doses("Herceptin", date(2025, 7, 9), date(2026, 5, 20)),
+        *_doses("Xeloda", date(2025, 7, 9), date(2026, 5, 20)),
+    )
+    first = engine.evaluate("p1", records, NOW).assessment()["lineOfTherapy"]["history"][0]
+    assert (first["agents"], first["end"], first["endReason"]) == (["trastuzumab-deruxtecan"], "2025-05-21", end_reason)
+
+
+@pytest.mark.parametrize(("days_supply", "end"), [(42, None), (14, "2026-05-12")])
+def test_a_progressed_last_line_whose_supply_reaches_today_is_still_taken(
+    engine: Engine, days_supply: int, end: str | None
+) -> None:
+    """Held-out ae6: tucatinib and capecitabine dispensed for six weeks on 2026-04-29, a progression on 2026-05-18,
+    no stop recorded: the tablets are still taken today, the line progressed and open (it had ended "today", the
+    day its supply was cut at). A supply that ran out before today ends the line on its last day."""
+    supply = {"daysSupply": {"value": days_supply, "unit": "day"}}
+    records = untreated_her2_positive_patient(
+        *_doses("Herceptin", date(2026, 1, 7), date(2026, 4, 29)),
+        *[dispense(f"{d}-{day}", d, day, **supply) for d in ("Tukysa", "Xeloda") for day in ("2026-01-07", "2026-04-29")],
+        observation("pd", "97509-4", "2026-05-18", valueCodeableConcept={"coding": [{"system": SNOMED, "code": "271299001"}]}),
+    )
+    line = engine.evaluate("p1", records, NOW).assessment()["lineOfTherapy"]
+    assert line["status"] == "progressed"
+    assert line["history"][-1].get("end") == end

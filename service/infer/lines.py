@@ -458,7 +458,11 @@ class LineOfTherapyRules:
             return False
         last_given = max(e.start for e in events)  # the day of the infusion or of the hand-over
         covered_until = max(e.last_day for e in events)
-        if line.progressed and last_given <= max(progression, default=date.min):  # undated stops only: no date to end at
+        # After a progression with nothing given since, the line has stopped; unless a supply handed over before it
+        # still reaches today (tucatinib and capecitabine dispensed for six weeks, progression three weeks in, no
+        # stop recorded: still taken, held-out ae6, whose line had ended "today").
+        supplied_now = last_given <= now <= covered_until and last_given < covered_until
+        if line.progressed and last_given <= max(progression, default=date.min) and not supplied_now:
             return False
         # An order of one cycle completed on the day its dose was given (a first cycle of an order-per-cycle
         # chart, held-out y46) is that dose's order, not a course ended; nor is a completed order whose supply

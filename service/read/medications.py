@@ -510,7 +510,21 @@ class MedicationReader:
             record.not_taken |= agents
         elif status == "cancelled" and resource_type == "MedicationRequest" and isinstance(raw.get("id"), str):
             record.orders_cancelled.add(f"MedicationRequest/{raw['id']}")
+        elif status == "not-done" and resource_type == "MedicationAdministration" and "statusReason" in raw:
+            self._note_dose_not_given(raw, agents, record)
         return True
+
+    def _note_dose_not_given(self, raw: Mapping[str, Any], agents: set[str], record: PatientRecord) -> None:
+        """Note in ``record.doses_not_given`` a dose not given for a progression or a toxicity its status reason
+        names (lines.yaml stop_reasons), on its day."""
+        reasons = [concept for concept in map(decode_concept, raw_list(raw["statusReason"])) if concept is not None]
+        period = raw.get("effectivePeriod")
+        day = to_date(raw.get("effectiveDateTime")) or (to_date(period.get("start")) if isinstance(period, JSON_OBJECT) else None)
+        if not reasons or day is None:
+            return
+        why = self._with_findings(self._stop_reason(reasons), reasons, raw, agents, day, record)
+        if why in ("progression", "toxicity"):
+            record.doses_not_given += [(agent, day, why) for agent in sorted(agents)]
 
     @staticmethod
     def _left_out(raw: Mapping[str, Any], resource_type: str, status: str) -> bool:
@@ -599,7 +613,13 @@ class MedicationReader:
             reasons = self._termination_reasons(raw)
         if reasons is None:
             return None
-        stop_reason = self._stop_reason(reasons)
+        return self._with_findings(self._stop_reason(reasons), reasons, raw, agents, on, record)
+
+    def _with_findings(  # noqa: PLR0913
+        self, stop_reason: str, reasons: Any, raw: Mapping[str, Any], agents: set[str], on: date, record: PatientRecord
+    ) -> str:
+        """``stop_reason``, a toxicity when the reasons name ILD or pneumonitis, heart failure or cardiomyopathy,
+        coded or in words, recording an episode of that finding on ``on``."""
         if stop_reason in ("toxicity", "other"):
             terminology = self.knowledge.terminology
             for terms, found in ((terminology.lung, record.lung_disease), (terminology.heart, record.heart_failure)):

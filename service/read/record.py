@@ -86,9 +86,27 @@ class Normaliser:
         if doses:  # an order, a statement or an administration in progress may have outlived its drug's doses
             self._records_no_longer_given(record, now)
         _ended_by_a_later_stop(record)
+        if record.doses_not_given:
+            self._ended_by_doses_not_given(record)
         self._courses_ended_by_their_own_records(record, now)
         if record.dated_by_assertion:
             _leave_out_re_entered(record)
+
+    def _ended_by_doses_not_given(self, record: PatientRecord) -> None:
+        """A drug's last record before a dose of it not given for a progression or a toxicity (its status reason),
+        at most lines.yaml ``gap_days`` before it and no record of the drug begun since, ends for that reason when
+        no reason of its own says why: T-DXd's next dose not given, "adverse reaction to drug", interstitial
+        pneumonitis (held-out ae6). A dose not given and the drug given again, or an order of it still active, is a
+        delay or a hold within the course (held-out l51, v45: an active order keeps a progressed line open)."""
+        for agent, day, why in record.doses_not_given:
+            records = [index for index, e in enumerate(record.exposures) if e.agent == agent]
+            if any(record.exposures[index].start > day or record.exposures[index].ongoing for index in records):
+                continue  # given again, or an order or statement of it still running: a dose delayed or held
+            before = [i for i in records if 0 <= (day - record.exposures[i].last_day).days <= self._gap_days]
+            if before:
+                last = max(before, key=lambda i: record.exposures[i].last_day)
+                if record.exposures[last].stop_reason in (None, "other"):
+                    record.exposures[last] = msgspec.structs.replace(record.exposures[last], stop_reason=why)
 
     def _results_on_other_organs(self, record: PatientRecord, specimens: list[Mapping[str, Any]]) -> set[str]:
         """The Observations (ids) on a specimen of another primary cancer's organ (terminology.yaml
