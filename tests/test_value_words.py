@@ -150,3 +150,18 @@ def test_a_liver_test_coded_by_a_snomed_concept_the_rules_do_not_list_is_read_by
     }
     labs = [(lab.kind, lab.value) for lab in _evaluate(engine, total, direct).record.labs]
     assert labs == [("bilirubin-total", 61)]
+
+
+@pytest.mark.parametrize(
+    ("range_text", "high"),
+    [("0.3 - 1.0 mg/dL", 1.0), ("0,3–1,2", 1.2), ("<1.2", 1.2), ("<= 1.1 mg/dL", 1.1), ("3-21 umol/L", None), ("see note", None)],
+)
+def test_a_reference_range_in_words_gives_the_upper_limit(engine: Engine, range_text: str, high: float | None):
+    """Held-out af1: an Epic result's reference range sent only as text ("0.3 - 1.0 mg/dL", as HL7 v2's OBX-7 carries
+    it): its upper limit is the laboratory's, not the service's default, so a bilirubin of 1.1 is above it. A range
+    naming another unit than the value's is not read."""
+    bilirubin = observation(
+        "b1", "1975-2", "2026-05-26", valueQuantity={"value": 1.1, "unit": "mg/dL"}, referenceRange=[{"text": range_text}]
+    )
+    [lab] = [lab for lab in _evaluate(engine, bilirubin).record.labs if lab.kind == "bilirubin-total"]
+    assert lab.reference_high == high

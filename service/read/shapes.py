@@ -78,6 +78,7 @@ class ReferenceRange(Range, frozen=True):
     """An Observation's referenceRange: a Range and the population it is for (read for the sex it names)."""
 
     appliesTo: list[CodeableConcept] | None = None  # noqa: N815
+    text: str | None = None  # the range in words, when a laboratory sends no low or high ("0.3 - 1.0 mg/dL")
 
 
 class _Valued(Shape, frozen=True):

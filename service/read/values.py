@@ -541,6 +541,8 @@ class ValueReader:
                 low = float(first.low.value)
             if first.high is not None and first.high.value is not None:
                 high = float(first.high.value)
+            if low is None and high is None and first.text:  # the range in words only: "0.3 - 1.0 mg/dL", "<1.2"
+                low, high = _range_in_words(first.text, unit)
             if len(ranges) > 1:  # only then may ranges differ by sex
                 by_sex = self._ranges_by_sex(ranges, (low, high))
         if kind == "lvef" and 0 < value <= 1.0:  # recorded as a fraction
@@ -660,3 +662,22 @@ class ValueReader:
                 if pattern.search(text):
                     return str(status)
         return None
+
+
+# A reference range given only in words, as HL7 v2 results carry it (OBX-7) into referenceRange.text: "0.3 - 1.0
+# mg/dL", "3-21", "0,3–1,2", "<1.2", "<= 40 U/L". Its unit is the value's (a range naming another is not read).
+_RANGE_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_RANGE_IN_WORDS = re.compile(
+    rf"^\s*(?:{_RANGE_NUMBER}\s*(?:-|–|—|to)\s*{_RANGE_NUMBER}|(?:<|≤|<=)\s*{_RANGE_NUMBER})\s*(\S*)"
+)
+
+
+def _range_in_words(text: str, unit: str) -> tuple[float | None, float | None]:
+    """(low, high) of a reference range written in words, in the value's ``unit``; (None, None) when it is not
+    one, or names another unit ("3-21 umol/L" beside a value in mg/dL)."""
+    found = _RANGE_IN_WORDS.match(text)
+    named = found.group(4).strip(".,;()").lower() if found else ""
+    if found is None or (named and unit and named != unit.strip().lower()):
+        return None, None
+    low, high, below = (float(number.replace(",", ".")) if number else None for number in found.groups()[:3])
+    return (low, high) if below is None else (None, below)
