@@ -117,6 +117,12 @@ def test_a_low_lvef_is_named_while_her2_awaits_its_ish(engine: Engine, her2_text
     assert ("lvef-low-baseline" in alerts) is raised
 
 
+def _supplied_for_rx(text: str, handed_over: str, days: int) -> dict[str, Any]:
+    """A supply of ``days`` days handed over under the order "rx"."""
+    prescription = [{"reference": "MedicationRequest/rx"}]
+    return dispense("d1", text, handed_over, authorizingPrescription=prescription, daysSupply={"value": days, "unit": "day"})
+
+
 def _planned_order(rid: str, text: str, start: str) -> dict[str, Any]:
     """An oral drug's active order written 2026-01-05, twice a day from ``start`` (its bounds)."""
     order = _order(rid, text, "2026-01-05")
@@ -163,13 +169,7 @@ def test_each_drug_of_a_co_pack_handed_over_early_begins_on_its_planned_day(engi
         }
     ]
     order["medicationReference"] = {"reference": "#copack"}
-    supply = dispense(
-        "d1",
-        "Kisqali Femara Co-Pack (ribociclib + letrozole)",
-        "2026-01-04",
-        authorizingPrescription=[{"reference": "MedicationRequest/rx"}],
-        daysSupply={"value": 28, "unit": "day"},
-    )
+    supply = _supplied_for_rx("Kisqali Femara Co-Pack (ribociclib + letrozole)", "2026-01-04", 28)
     records = untreated_her2_positive_patient(order, supply)
     evaluation = engine.evaluate("p1", records, NOW)
     starts = {e.agent: e.start.isoformat() for e in evaluation.record.exposures if e.source_type == "MedicationDispense"}
@@ -253,13 +253,7 @@ def test_a_supply_ends_when_its_drug_was_stopped(engine: Engine, status: str, en
     order["status"] = status
     if status == "stopped":
         order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = "2026-05-20"
-    fill = dispense(
-        "d1",
-        "Tukysa 150 mg tablet",
-        "2026-04-25",
-        authorizingPrescription=[{"reference": "MedicationRequest/rx"}],
-        daysSupply={"value": 30, "unit": "day"},
-    )
+    fill = _supplied_for_rx("Tukysa 150 mg tablet", "2026-04-25", 30)
     exposures = engine.evaluate("p1", untreated_her2_positive_patient(order, fill), NOW).record.exposures
     [supplied] = [e for e in exposures if e.source_type == "MedicationDispense"]
     assert supplied.end is not None
