@@ -219,6 +219,24 @@ def test_the_hints_hold_every_text_their_patterns_match(knowledge):
         for text in texts:
             assert terms.text.search(text), text
             assert any(hint in text.lower() for hint in terms.hints), text
+    for text in PSEUDO_NEGATIONS:  # ICD-10 titles' "unspecified" in the languages their editions are in
+        assert terminology.text_pseudo_negation.search(text), text
+        assert any(hint in text.lower() for hint in terminology.pseudo_negation_hints), text
+
+
+PSEUDO_NEGATIONS = [
+    "carcinoma of breast, not otherwise specified",
+    "hepatic failure, unspecified without coma",
+    "tumeur maligne du sein gauche, sans precision, chez la femme",
+    "sans autre indication",
+    "localisation non precisee",
+    "tumor maligno de la mama, sin especificacion",
+    "parte no especificada",
+    "tumore maligno della mammella, non specificato",
+    "bosartige neubildung: brustdruse, nicht naher bezeichnet",
+    "neoplasia maligna da mama, sem especificacao",
+    "mama, nao especificada",
+]
 
 
 # -- no pattern in mappings/ can take quadratic time ----------------------------------------------------

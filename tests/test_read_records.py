@@ -2149,3 +2149,25 @@ def test_a_cyrillic_capital_typed_for_its_latin_twin_in_an_icd10_code(engine, co
     records = [condition("bc", "icd10cm", "C50.8", "2024-01-01"), condition("m", "icd10cm", code, "2025-01-01")]
     assessment = evaluate(engine, [patient(), *records]).assessment()
     assert (assessment["metastatic"], assessment["metastaticSites"]) == (True, ["liver"])
+
+
+@pytest.mark.parametrize(
+    "display",
+    [
+        "Tumeur maligne du sein gauche, sans précision, chez la femme",  # French ICD-10 (held-out ad3)
+        "Bösartige Neubildung: Brustdrüse, nicht näher bezeichnet",
+        "Tumor maligno de la mama, parte no especificada",
+        None,
+    ],
+)
+def test_an_icd_10_title_saying_unspecified_in_its_language_denies_nothing(engine, display):
+    """A French ICD-10 display "Tumeur maligne du sein gauche, sans précision" beside the problem's own words,
+    "métastatique d'emblée": the primary's stage IV is read as when no display is sent ("sans précision" is
+    ICD-10's "unspecified", as "not otherwise specified" is, not a negation of the whole problem)."""
+    primary = condition("bc", "icd10cm", "C50.912", "2024-01-01")
+    primary["code"]["text"] = "Carcinome mammaire gauche HER2+ RH+ métastatique d'emblée"
+    if display:
+        primary["code"]["coding"][0]["display"] = display
+    evaluation = evaluate(engine, [patient(), primary])
+    assert evaluation.extent.metastatic is True
+    assert evaluation.record.spread_from_name == ["Condition/bc"]

@@ -116,6 +116,7 @@ class Terminology:
     text_finding: re.Pattern[str]  # words by which a clause states a finding of its own
     text_two_sided: re.Pattern[str]  # a doubt of both sides of it ("metastasis vs abscess")
     text_pseudo_negation: re.Pattern[str]  # a negation word that negates no finding ("not otherwise specified")
+    pseudo_negation_hints: tuple[str, ...]  # words one of which every match of text_pseudo_negation holds
     text_primary: re.Pattern[str]
     text_secondary: re.Pattern[str]
     text_stage_iv: re.Pattern[str]
@@ -202,7 +203,8 @@ class Terminology:
         """``text`` without the phrases that hold a negation word but negate no finding (text.pseudo_negation:
         "not otherwise specified", "not biopsied"), so that the readers' negations do not see them."""
         lowered = text.lower()
-        return self.text_pseudo_negation.sub(" ", text) if "no" in lowered or "without" in lowered else text
+        hinted = any(hint in lowered for hint in self.pseudo_negation_hints)
+        return self.text_pseudo_negation.sub(" ", text) if hinted else text
 
     def in_words(self, terms: FindingTerms, texts: list[str]) -> bool | None:
         """Whether words state a finding (``stated_in_words``: None when none names it, False when negated):
@@ -341,6 +343,7 @@ def _compile(document: dict[str, Any]) -> Terminology:
         text_finding=re.compile(text.get("finding", "(?!)"), re.IGNORECASE),
         text_two_sided=re.compile(text.get("two_sided", ""), re.IGNORECASE),
         text_pseudo_negation=re.compile(text.get("pseudo_negation", "(?!)"), re.IGNORECASE),
+        pseudo_negation_hints=tuple(text.get("pseudo_negation_hints", ["no", "without"])),
         text_primary=re.compile(text["primary"], re.IGNORECASE),
         text_secondary=re.compile(text["secondary"], re.IGNORECASE),
         text_stage_iv=re.compile(text["stage_iv"], re.IGNORECASE),
