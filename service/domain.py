@@ -243,6 +243,10 @@ class PatientRecord:
     # before it, none since, ended for that reason (held-out ae6: T-DXd's next dose not given, "adverse reaction to
     # drug: interstitial pneumonitis grade 2", had ended its line for no known reason)
     doses_not_given: list[tuple[str, date, str]] = field(default_factory=list)
+    # Agents of which a dose was recorded as not done (MedicationAdministration "not-done", whatever its reason): an
+    # order on hold of one, no dose of it given, is a course waiting to begin (held-out aj2: cycle 1 of THP not given,
+    # the patient admitted, its orders on hold for three weeks, had made an untreated patient's first line)
+    agents_not_done: set[str] = field(default_factory=set)
     # medication records of an anticancer drug not in drugs.yaml (the line cannot be told from them)
     unidentified_anticancer: list[UnidentifiedTherapy] = field(default_factory=list)
     premedications: list[Premedication] = field(default_factory=list)  # safety.yaml premedication

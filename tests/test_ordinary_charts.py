@@ -426,3 +426,18 @@ def test_a_progressed_last_line_whose_supply_reaches_today_is_still_taken(
     line = engine.evaluate("p1", records, NOW).assessment()["lineOfTherapy"]
     assert line["status"] == "progressed"
     assert line["history"][-1].get("end") == end
+
+
+@pytest.mark.parametrize(("not_done", "lines"), [(True, 0), (False, 1)])
+def test_an_order_on_hold_whose_first_dose_was_not_done_is_a_course_waiting_to_begin(
+    engine: Engine, not_done: bool, lines: int
+) -> None:
+    """Held-out aj2: THP ordered 2026-05-06, cycle 1 recorded as not done (the patient admitted) and the orders on
+    hold since: no line yet. An order on hold with no such record, in a chart of orders, keeps its reading."""
+    orders = _thp("2026-05-06", status="on-hold")
+    skipped = [
+        {**administration(f"a-{drug}", drug, "2026-05-12"), "status": "not-done", "statusReason": [{"text": "Patient admitted"}]}
+        for drug in ("Perjeta", "Herceptin", "Docetaxel")
+    ]
+    records = untreated_her2_positive_patient(*orders, *(skipped if not_done else []))
+    assert len(engine.evaluate("p1", records, NOW).history.lines) == lines

@@ -510,8 +510,10 @@ class MedicationReader:
             record.not_taken |= agents
         elif status == "cancelled" and resource_type == "MedicationRequest" and isinstance(raw.get("id"), str):
             record.orders_cancelled.add(f"MedicationRequest/{raw['id']}")
-        elif status == "not-done" and resource_type == "MedicationAdministration" and "statusReason" in raw:
-            self._note_dose_not_given(raw, agents, record)
+        elif status == "not-done" and resource_type == "MedicationAdministration":
+            record.agents_not_done |= agents
+            if "statusReason" in raw:
+                self._note_dose_not_given(raw, agents, record)
         return True
 
     def _note_dose_not_given(self, raw: Mapping[str, Any], agents: set[str], record: PatientRecord) -> None:

@@ -444,7 +444,8 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
     (a first cycle held before it was given: held-out i40, every drug of cycle 1 not given for a raised
     bilirubin, had made an untreated patient's first line), begun since ``recent`` (lines.yaml order_first_dose
     days ago), with nothing given since it began in a chart that records doses, or saying it was never given
-    (held-out m86). An order put on hold after its drug was given stays, and so does one begun longer ago, its
+    (held-out m86), or of a drug a dose of which is recorded as not done (held-out aj2: cycle 1 not given, the
+    patient admitted). An order put on hold after its drug was given stays, and so does one begun longer ago, its
     doses not recorded (a chart of orders alone): a hold within a line. And an order stopped or completed for a drug a
     statement says was not taken, no dose of it on record (held-out v38: palbociclib denied by the payer)."""
     planned = [
@@ -457,7 +458,12 @@ def _leave_out_not_begun(record: PatientRecord, now: date, recent: date) -> None
         for e in record.exposures
         if e.status == "on-hold"
         and e.source_type == "MedicationRequest"
-        and (e.start >= recent or _nothing_given_since(record, e) or e.record_id in record.orders_not_given)
+        and (
+            e.start >= recent
+            or _nothing_given_since(record, e)
+            or e.record_id in record.orders_not_given
+            or e.agent in record.agents_not_done
+        )
     ]
     # An order stopped or completed for a drug a statement says was not taken, no dose of it on record.
     refused = record.not_taken - {e.agent for e in record.exposures if e.source_type != "MedicationRequest"}
