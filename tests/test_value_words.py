@@ -165,3 +165,13 @@ def test_a_reference_range_in_words_gives_the_upper_limit(engine: Engine, range_
     )
     [lab] = [lab for lab in _evaluate(engine, bilirubin).record.labs if lab.kind == "bilirubin-total"]
     assert lab.reference_high == high
+
+
+@pytest.mark.parametrize(("ihc", "her2"), [("Equivocal", "low"), ("判定保留", "low"), ("경계성", "low"), ("2+", "low")])
+def test_an_ihc_result_given_only_as_equivocal_is_2_plus(engine: Engine, ihc: str, her2: str):
+    """Held-out aq2: a Japanese bone biopsy's HER2 IHC "判定保留" (equivocal) with FISH "増幅なし" (not amplified):
+    an equivocal IHC result is IHC 2+ (clinical.md §2), so with a negative ISH it is HER2-low, as "2+" is; it had
+    read as HER2-negative."""
+    result = observation("ihc", "85319-2", "2025-02-10", valueCodeableConcept={"text": ihc})
+    fish = observation("fish", "85318-4", "2025-02-10", valueCodeableConcept={"text": "増幅なし"})
+    assert _evaluate(engine, result, fish).receptors.her2 == her2

@@ -50,6 +50,7 @@ class Knowledge:
     ish_not_her2: re.Pattern[str] = re.compile("(?!)")
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
     her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
+    her2_equivocal_ihc_score: int | None = None  # the IHC score an IHC result given only as equivocal has
     receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it
     receptor_name_hints: tuple[str, ...] = ()  # a piece of every receptor name (a cheap test first)
     disease_status_by_code: dict[str, str] = field(default_factory=dict)

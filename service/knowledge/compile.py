@@ -75,10 +75,7 @@ def compile_knowledge(knowledge: Knowledge) -> None:
     knowledge.ihc_score_by_coding = {(loinc, str(code)): int(score) for code, score in scores.items()}
     knowledge.answer_text = [(re.compile(item["pattern"]), item["value"]) for item in codes["answer_text"]]
     _compile_her2_words(knowledge, codes)
-    category = codes.get("her2_category_text", {})
-    knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
-    by_score = category.get("negative_by_ihc_score", {})
-    knowledge.her2_negative_by_ihc_score = {int(score): value for score, value in by_score.items()}
+    _compile_her2_category(knowledge, codes.get("her2_category_text", {}))
     names = codes.get("receptor_names", {})
     knowledge.receptor_names = {receptor: re.compile(names[receptor]) for receptor in ("er", "pr", "her2") if receptor in names}
     knowledge.receptor_name_hints = tuple(names.get("hints", []))
@@ -119,6 +116,16 @@ def compile_knowledge(knowledge: Knowledge) -> None:
 
     _compile_substitutions(knowledge, knowledge.lines["substitutions"])
     _compile_stop_codes(knowledge, knowledge.lines["stop_reasons"], systems)
+
+
+def _compile_her2_category(knowledge: Knowledge, category: dict[str, Any]) -> None:
+    """codes.yaml her2_category_text: HER2-low or 0 in words, a negative's category by its IHC score, and the IHC
+    score of a result given only as equivocal."""
+    knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
+    by_score = category.get("negative_by_ihc_score", {})
+    knowledge.her2_negative_by_ihc_score = {int(score): value for score, value in by_score.items()}
+    equivocal = category.get("equivocal_ihc_score")
+    knowledge.her2_equivocal_ihc_score = int(equivocal) if equivocal is not None else None
 
 
 def _compile_stop_codes(knowledge: Knowledge, stops: dict[str, Any], systems: dict[str, str]) -> None:

@@ -364,6 +364,8 @@ class ValueReader:
         qualitative = None if score is not None else self.her2_category(holder) or self.qualitative(holder)
         if score is None and qualitative is None:
             return None
+        if qualitative == "equivocal" and self.knowledge.her2_equivocal_ihc_score is not None:
+            score, qualitative = self.knowledge.her2_equivocal_ihc_score, None  # IHC's one equivocal score: 2+
         return ReceptorResult("her2-ihc", on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
 
     def _her2_interpretation(self, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
