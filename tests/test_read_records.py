@@ -2171,3 +2171,13 @@ def test_an_icd_10_title_saying_unspecified_in_its_language_denies_nothing(engin
     evaluation = evaluate(engine, [patient(), primary])
     assert evaluation.extent.metastatic is True
     assert evaluation.record.spread_from_name == ["Condition/bc"]
+
+
+def test_hx_alone_is_a_history_of_breast_cancer(engine):
+    """Held-out ap8: a survivorship claim's Z85.3, "Hx breast cancer", sent without its display: a history of breast
+    cancer, as "history of" and "hx of" are, not a breast primary read from its words."""
+    history = condition("h", "icd10cm", "Z85.3", "2026-01-10")
+    history["code"]["text"] = "Hx breast cancer (survivorship visit claim)"
+    evaluation = evaluate(engine, [patient(), history])
+    assert [c.role for c in evaluation.record.conditions] == ["history"]
+    assert evaluation.record.read_from_text == []
