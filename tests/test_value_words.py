@@ -175,3 +175,23 @@ def test_an_ihc_result_given_only_as_equivocal_is_2_plus(engine: Engine, ihc: st
     result = observation("ihc", "85319-2", "2025-02-10", valueCodeableConcept={"text": ihc})
     fish = observation("fish", "85318-4", "2025-02-10", valueCodeableConcept={"text": "増幅なし"})
     assert _evaluate(engine, result, fish).receptors.her2 == her2
+
+
+@pytest.mark.parametrize(
+    ("ihc", "fish", "her2"),
+    [
+        ("schwach positiv", "nicht amplifiziert", "low"),  # held-out ar3
+        ("Weakly positive", "Not amplified", "low"),
+        ("positif faible", None, "equivocal"),  # 1+ or 2+ with no ISH yet: not HER2-positive, the ISH asked for
+        ("débilmente positivo", "amplificado", "positive"),
+        ("positiv (Score 3+)", None, "positive"),  # a score written is read as written
+    ],
+)
+def test_an_ihc_result_given_only_as_weakly_positive_is_not_positive(engine: Engine, ihc: str, fish: str | None, her2: str):
+    """Held-out ar3: a German bone biopsy's HER2 IHC "schwach positiv" (no score) with ISH "nicht amplifiziert". Weak
+    membrane staining is 1+ or 2+, never 3+ (ASCO/CAP): with a negative ISH that is HER2-low; it had read as
+    HER2-negative, and alone as HER2-positive."""
+    results = [observation("ihc", "85319-2", "2025-11-20", valueCodeableConcept={"text": ihc})]
+    if fish is not None:
+        results.append(observation("fish", "85318-4", "2025-11-20", valueCodeableConcept={"text": fish}))
+    assert _evaluate(engine, *results).receptors.her2 == her2

@@ -51,6 +51,7 @@ class Knowledge:
     her2_category_text: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # HER2-low, -ultralow, 0
     her2_negative_by_ihc_score: dict[int, str] = field(default_factory=dict)
     her2_equivocal_ihc_score: int | None = None  # the IHC score an IHC result given only as equivocal has
+    her2_weak_ihc: tuple[re.Pattern[str], int] | None = None  # "weakly positive" IHC in words, the score it is read as
     receptor_names: dict[str, re.Pattern[str]] = field(default_factory=dict)  # er, pr, her2 -> how a text names it
     receptor_name_hints: tuple[str, ...] = ()  # a piece of every receptor name (a cheap test first)
     disease_status_by_code: dict[str, str] = field(default_factory=dict)
@@ -81,6 +82,10 @@ class Knowledge:
     misspelt_min_letters: int = 0
     conjugate_payloads: tuple[str, ...] = ()  # endings of an ADC's payload word (drugs.yaml unknown_anticancer)
     supportive_first_words: frozenset[str] = frozenset()  # a name beginning so names no anticancer drug (drugs.yaml)
+    # drugs.yaml unavailable_words: words before or after a drug's name saying it was not to be had, and the words between
+    unavailable_before: tuple[tuple[str, ...], ...] = ()
+    unavailable_after: tuple[tuple[str, ...], ...] = ()
+    unavailable_between: frozenset[str] = frozenset()
     # Names written in scripts with no spaces between words (Chinese, Japanese, Korean; drugs.yaml
     # script_names), compacted (drugs.script_compact) and longest first, with the agents they mean.
     script_names: tuple[tuple[str, tuple[str, ...]], ...] = ()

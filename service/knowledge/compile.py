@@ -120,12 +120,14 @@ def compile_knowledge(knowledge: Knowledge) -> None:
 
 def _compile_her2_category(knowledge: Knowledge, category: dict[str, Any]) -> None:
     """codes.yaml her2_category_text: HER2-low or 0 in words, a negative's category by its IHC score, and the IHC
-    score of a result given only as equivocal."""
+    score of a result given only as equivocal or as weakly positive."""
     knowledge.her2_category_text = [(re.compile(item["pattern"]), item["value"]) for item in category.get("patterns", [])]
     by_score = category.get("negative_by_ihc_score", {})
     knowledge.her2_negative_by_ihc_score = {int(score): value for score, value in by_score.items()}
     equivocal = category.get("equivocal_ihc_score")
     knowledge.her2_equivocal_ihc_score = int(equivocal) if equivocal is not None else None
+    weak = category.get("weak_ihc_words")
+    knowledge.her2_weak_ihc = (re.compile(weak, re.IGNORECASE), int(category["weak_ihc_score"])) if weak else None
 
 
 def _compile_stop_codes(knowledge: Knowledge, stops: dict[str, Any], systems: dict[str, str]) -> None:
@@ -275,3 +277,7 @@ def _compile_drugs(knowledge: Knowledge) -> None:
     knowledge.patterns_by_first_word = {word: tuple(indices) for word, indices in by_word.items()}
     knowledge.conjugate_payloads = tuple(drugs.get("unknown_anticancer", {}).get("conjugate_payload_suffixes", []))
     knowledge.supportive_first_words = frozenset(drugs.get("unknown_anticancer", {}).get("supportive_first_words", []))
+    unavailable = drugs.get("unknown_anticancer", {}).get("unavailable_words", {})
+    knowledge.unavailable_before = tuple(tuple(words.split()) for words in unavailable.get("before", []))
+    knowledge.unavailable_after = tuple(tuple(words.split()) for words in unavailable.get("after", []))
+    knowledge.unavailable_between = frozenset(unavailable.get("between", []))

@@ -149,26 +149,41 @@ def scan_agents(knowledge: Knowledge, name: tuple[str, ...]) -> set[str]:
     words = list(name)
     by_first_word = knowledge.patterns_by_first_word
     candidates = {index for word in words if word in by_first_word for index in by_first_word[word]}
-    # (index of the word after the name, its agents, the words that make it mean something else)
-    matches: list[tuple[int, tuple[str, ...], frozenset[str]]] = []
+    # (index of the name's first word, of the word after it, its agents, the words that make it mean something else)
+    matches: list[tuple[int, int, tuple[str, ...], frozenset[str]]] = []
     for pattern in (knowledge.name_patterns[index] for index in sorted(candidates)):
         size = len(pattern.words)
         index = 0
         while index + size <= len(words):
             if tuple(words[index : index + size]) == pattern.words:
-                matches.append((index + size, pattern.agents, pattern.not_with))
+                matches.append((index, index + size, pattern.agents, pattern.not_with))
                 words[index : index + size] = ["\0"] * size
                 index += size
             else:
                 index += 1
     payloads = knowledge.conjugate_payloads
     found: set[str] = set()
-    for after, agents, not_with in matches:
+    unavailable: set[str] = set()  # named as not to be had ("docetaxel out of stock"): kept only if no other is named
+    for start, after, agents, not_with in matches:
         if not_with and not not_with.isdisjoint(name):  # "HP eradication": Helicobacter pylori, not HP
             continue
-        if not (payloads and after < len(words) and words[after] != "\0" and words[after].endswith(payloads)):
+        if payloads and after < len(words) and words[after] != "\0" and words[after].endswith(payloads):
+            continue
+        if len(matches) > 1 and _named_unavailable(knowledge, name, start, after):
+            unavailable.update(agents)
+        else:
             found.update(agents)
-    return found
+    return found or unavailable
+
+
+def _named_unavailable(knowledge: Knowledge, name: tuple[str, ...], start: int, after: int) -> bool:
+    """Whether the words right before ``name[start:after]`` or right after it (past drugs.yaml's ``between`` words)
+    say that drug was not to be had ("instead of docetaxel", "docetaxel out of stock")."""
+    if any(start >= len(words) and name[start - len(words) : start] == words for words in knowledge.unavailable_before):
+        return True
+    while after < len(name) and name[after] in knowledge.unavailable_between:
+        after += 1
+    return any(name[after : after + len(words)] == words for words in knowledge.unavailable_after)
 
 
 def agents_from_misspelt_name(knowledge: Knowledge, text: str) -> set[str]:

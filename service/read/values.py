@@ -366,6 +366,9 @@ class ValueReader:
             return None
         if qualitative == "equivocal" and self.knowledge.her2_equivocal_ihc_score is not None:
             score, qualitative = self.knowledge.her2_equivocal_ihc_score, None  # IHC's one equivocal score: 2+
+        elif qualitative == "positive" and (weak := self.knowledge.her2_weak_ihc) is not None:
+            if any(weak[0].search(text) for text in self.value_texts(holder)):  # weak staining: 1+ or 2+, never 3+
+                score, qualitative = weak[1], None
         return ReceptorResult("her2-ihc", on, ihc_score=score, qualitative=qualitative, record_id=record_id, dated=dated)
 
     def _her2_interpretation(self, holder: Any, on: date, record_id: str, dated: bool) -> ReceptorResult | None:
