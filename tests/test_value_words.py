@@ -195,3 +195,42 @@ def test_an_ihc_result_given_only_as_weakly_positive_is_not_positive(engine: Eng
     if fish is not None:
         results.append(observation("fish", "85318-4", "2025-11-20", valueCodeableConcept={"text": fish}))
     assert _evaluate(engine, *results).receptors.her2 == her2
+
+
+def _named(record_id: str, name: str, **value) -> dict:
+    """A laboratory result named only by a local code's words ("ER", "CM - RE"), with no LOINC."""
+    result = observation(record_id, "00000-0", "2026-03-01", **value)
+    result["code"] = {"coding": [{"system": "https://lab.example.org/tests", "code": record_id, "display": name}], "text": name}
+    return result
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "status"),
+    [
+        ("ER", {"valueString": "Negative (<1%)"}, "negative"),  # held-out x65, an Indian hospital's local codes
+        ("ER", {"valueString": "陰性"}, "negative"),  # held-out aq8, a Japanese hospital
+        ("CM - RE", {"valueString": "Negativo (<1%)"}, "negative"),  # held-out be5, a DHIS2 data element
+        ("ER", {"valueQuantity": {"value": 80, "unit": "%"}}, "positive"),
+        ("ER", {"valueQuantity": {"value": 2, "unit": "visits"}}, None),  # an emergency room's count
+        ("ER", {"valueString": "Seen and discharged"}, None),
+        ("ER", {"valueInteger": 3}, None),
+    ],
+)
+def test_er_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_receptor_test(
+    engine: Engine, name: str, value: dict, status: str | None
+):
+    """ "ER", "PR" and the French, Spanish and Portuguese "RE", "RP" alone name other things too (an emergency room,
+    a pulse rate): such a result is read as the receptor's only when its value is positive or negative or a percent
+    written with its sign. Three testers' charts had read the hormone receptor as unknown (x65, aq8, be5)."""
+    assert _evaluate(engine, _named("e1", name, **value)).receptors.er == status
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "status"),
+    [("PR", {"valueString": "Negative (0%)"}, "negative"), ("RP", {"valueString": "Positivo (30%)"}, "positive"),
+     ("PR", {"valueQuantity": {"value": 72, "unit": "/min"}}, None)],  # a pulse rate
+)
+def test_pr_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_receptor_test(
+    engine: Engine, name: str, value: dict, status: str | None
+):
+    assert _evaluate(engine, _named("p1", name, **value)).receptors.pr == status

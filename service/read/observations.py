@@ -39,6 +39,7 @@ from service.read.common import (
     to_date,
     validated,
 )
+from service.read.terminology import BARE_SUFFIX
 from service.read.values import LAB_KINDS, RECEPTOR_KINDS, ValueReader
 
 
@@ -128,6 +129,9 @@ _UNREAD: Any = object()  # a record's date not read yet (None is a date read and
 # Statuses of a result issued again after its final report (FHIR observation-status): it replaces it.
 _REISSUED = frozenset({"amended", "corrected"})
 _STATUS_KINDS = frozenset({"disease-status", "progression-finding"})
+# A receptor named by its abbreviation alone ("ER", "PgR", "RE": terminology.yaml observation_text), and the kind it
+# is read as when its value answers a receptor test.
+_BARE_RECEPTOR_NAMES = {kind + BARE_SUFFIX: kind for kind in ("er", "pr")}
 
 
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
@@ -321,8 +325,10 @@ class ObservationReader:
         if kind is None and not any(component_kinds):
             return
         observation = self._validated(raw, record)
-        if observation is None:
+        # "ER" alone names the estrogen receptor only when its value answers a receptor test.
+        if observation is None or (kind in _BARE_RECEPTOR_NAMES and not self.values.answers_receptor(observation)):
             return
+        kind = _BARE_RECEPTOR_NAMES.get(kind, kind)  # type: ignore[arg-type]
         if on is _UNREAD:
             on = raw_observation_date(raw)
         record_id = observation.id or ""

@@ -233,6 +233,10 @@ class Terminology:
         return system == icd10cm and code.startswith(self.regional_node_icd10_prefixes)
 
 
+# A kind named by a bare abbreviation (terminology.yaml observation_text kinds ``bare``: "ER" alone), read only when its
+# value answers that test (service/read/observations.py): the kind's name with this suffix.
+BARE_SUFFIX = "-bare"
+
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")  # kana, ideographs, Hangul
 
 
@@ -381,7 +385,8 @@ def _compile(document: dict[str, Any]) -> Terminology:
             for item in document["observation_text"].get("loinc_names", [])
         ),
         observation_text_kinds=tuple(
-            (re.compile(item["pattern"], re.IGNORECASE), item["kind"]) for item in document["observation_text"]["kinds"]
+            (re.compile(item["pattern"], re.IGNORECASE), item["kind"] + BARE_SUFFIX if item.get("bare") else item["kind"])
+            for item in document["observation_text"]["kinds"]
         ),
         disease_status_text=tuple(
             (re.compile(item["pattern"], re.IGNORECASE), item["status"])

@@ -199,6 +199,15 @@ class ValueReader:
         """Whether an Observation or component shape holds a value[x] the readers decode."""
         return any(getattr(holder, element, None) is not None for element in VALUE_ELEMENTS)
 
+    def answers_receptor(self, holder: Any) -> bool:
+        """Whether a value answers a receptor test: positive or negative, or a percent written with its sign."""
+        if self.qualitative(holder) in ("positive", "negative"):
+            return True
+        quantity = getattr(holder, "valueQuantity", None)
+        if quantity is not None and (quantity.unit == "%" or quantity.code == "%"):
+            return True
+        return any("%" in text for text in self.value_texts(holder))
+
     def qualitative(self, holder: Any) -> str | None:
         """positive | negative | equivocal from a coded answer, text or a boolean."""
         for coding in codings(getattr(holder, "valueCodeableConcept", None)):
