@@ -186,6 +186,7 @@ class PatientRecord:
     receptors: list[ReceptorResult] = field(default_factory=list)
     receptor_statuses: list[CodedReceptorStatus] = field(default_factory=list)  # coded on the problem list
     labs: list[LabResult] = field(default_factory=list)
+    lvef_normal_in_words: list[date] = field(default_factory=list)  # days an LVEF was reported only as normal, in words
     disease_statuses: list[DiseaseStatus] = field(default_factory=list)
     exposures: list[Exposure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # records that could not be read, by reference

@@ -347,3 +347,22 @@ def test_a_label_row_that_changes_a_partner_the_cards_suggest_raises_the_hepatic
     chemotherapy = next(o for o in evaluation.recommendation.options if o.regimen == "trastuzumab-chemotherapy")
     assert [hit.agent for hit in chemotherapy.partner_warnings] == ["docetaxel", "paclitaxel"]
     assert "hepatic-impairment" in evaluation.alerts
+
+
+@pytest.mark.parametrize(
+    ("words", "on", "overdue"),
+    [("Normal", "2027-02-01", False), ("Preserved.", "2027-02-01", False), ("Mildly reduced", "2027-02-01", True),
+     ("Normal", "2026-10-20", True)],  # "Normal" over four months before: the monitoring is overdue as before
+)
+def test_an_lvef_reported_only_as_normal_is_monitoring_done(engine, words: str, on: str, overdue: bool):
+    """Held-out bk8: an Epic echo's LVEF coded "Normal" (no number) four weeks before, on trastuzumab and vinorelbine:
+    the heart was assessed, so lvef-monitoring-overdue is not raised for want of a number. It gives no value, and
+    words saying anything else count for nothing (named on the data card)."""
+    records = _untreated_with_lvef(valueQuantity={"value": 60, "unit": "%"})
+    records += [
+        observation("o4", "10230-1", on, valueCodeableConcept={"text": words}),
+        statement("m1", "Herceptin", "2026-10-05", status="active"),
+    ]
+    evaluation = engine.evaluate("p1", records, date(2027, 3, 1))
+    assert ("lvef-monitoring-overdue" in evaluation.alerts) is overdue
+    assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [60]

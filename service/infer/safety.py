@@ -137,6 +137,9 @@ class SafetyRules:
         facts = SafetyFacts()
         labs, receptors, statuses = record.labs, record.receptors, record.disease_statuses
         self._lvef(facts, labs, history, now)
+        if facts.monitoring_overdue and record.lvef_normal_in_words:  # an echo reported "Normal": the heart was assessed
+            cutoff = add_months(now, -self.tables.monitoring_months)
+            facts.monitoring_overdue = max(record.lvef_normal_in_words) < cutoff
         self._liver(facts, labs)
         crisis = self.tables.visceral_crisis
         liver = facts.liver

@@ -173,6 +173,7 @@ class SafetyTables:
     lvef_reported_range: str  # low | midpoint: how an LVEF reported as a range or a bound is read
     lvef_same_day: str  # lowest | last: which of the latest day's LVEFs that disagree is the latest
     monitoring_months: int
+    lvef_normal_in_words: re.Pattern[str] | None  # an LVEF in words saying it is normal: the heart was assessed
     monitored_agents: frozenset[str]
     liver_rules: dict[str, LiverRule]
     uln_defaults: dict[str, float]
@@ -279,6 +280,7 @@ def safety_tables(document: dict[str, Any]) -> SafetyTables:
         lvef_reported_range=str(lvef["reported_range"]),
         lvef_same_day=str(lvef.get("same_day", "last")),
         monitoring_months=int(lvef["monitoring_months"]),
+        lvef_normal_in_words=re.compile(lvef["normal_in_words"], re.IGNORECASE) if "normal_in_words" in lvef else None,
         monitored_agents=frozenset(lvef["monitored_agents"]),
         liver_rules={
             agent: LiverRule(agent, str(rule["source"]), tuple(_liver_row(row) for row in rule["rows"]))

@@ -450,8 +450,15 @@ class ObservationReader:
                 record.skipped.append(f"Observation/{record_id or '?'} (its unit is not one the service reads)")
         elif lab is not None:  # a value no measurement can have: named on the data card, not used
             record.skipped.append(f"Observation/{record_id or '?'}")
+        elif kind == "lvef" and dated and self._says_normal(holder):  # "Normal": the heart assessed, no value
+            record.lvef_normal_in_words.append(when)
         elif _has_value(holder):  # words ("severely reduced") where a number belongs: named, not guessed
             record.skipped.append(f"Observation/{record_id or '?'} (its value is not a number)")
+
+    def _says_normal(self, holder: Any) -> bool:
+        """Whether an LVEF's value is words saying it is normal (safety.yaml lvef normal_in_words)."""
+        pattern = self.label_tables.lvef_normal_in_words
+        return pattern is not None and any(pattern.match(text) for text in self.values.value_texts(holder))
 
     def _staging_origin(self, holder: Any) -> str:
         """ "other" when a staging's own words name another cancer and not the breast ("Prostate cancer - distant
