@@ -326,6 +326,24 @@ def test_a_scalp_metastasis_named_by_a_region_of_the_head_is_not_the_brain(engin
 @pytest.mark.parametrize(
     ("text", "sites"),
     [
+        ("Metastatic spinal cord compression at T7", ["bone", "liver"]),
+        ("Metastatic epidural spinal cord compression T10", ["bone", "liver"]),
+        ("Compresión medular metastásica D8", ["bone", "liver"]),
+        ("Intramedullary spinal cord metastasis", ["liver", "other"]),  # within the cord: not the vertebra's
+    ],
+)
+def test_metastatic_spinal_cord_compression_is_a_bone_metastasis(engine: Engine, text: str, sites: list) -> None:
+    """Held-out bl5: an Australian problem list's SNOMED CT 71286001 "Spinal cord compression", its text "Metastatic
+    spinal cord compression at T7", read as a metastasis of an "other" site. The cord is pressed on by a vertebral
+    metastasis extending into the epidural space: a bone metastasis's complication, not a site of its own."""
+    mscc = condition("mscc", "snomed", "71286001", "2026-05-12")
+    mscc["code"]["text"] = text
+    assert engine.evaluate("p1", untreated_her2_positive_patient(mscc), NOW).assessment()["metastaticSites"] == sites
+
+
+@pytest.mark.parametrize(
+    ("text", "sites"),
+    [
         ("Carcinoma of left breast - UICC TNM8 cT2 cN1 cM1 (OSS), Stage IV", ["bone"]),
         ("Breast cancer pT2 pN1 pM1(HEP, PUL), stage IV", ["liver", "lung"]),
         ("Breast cancer cT2 cN1 cM1, stage IV", []),
