@@ -101,6 +101,7 @@ from tests.conftest import statement
         ("Paclitaxel semanal (docetaxel desabastecido)", {"paclitaxel"}),
         ("Herceptin SC out of stock: trastuzumab IV", {"trastuzumab"}),
         ("Docetaxel (out of stock, cycle delayed)", {"docetaxel"}),
+        ("페스코주600/600mg(피하주사)", {"pertuzumab", "trastuzumab"}),  # Phesgo in Korea (held-out w84)
     ],
 )
 def test_a_drug_named_as_records_outside_the_us_name_it(engine: Engine, name, agents):

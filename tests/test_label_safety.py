@@ -366,3 +366,25 @@ def test_an_lvef_reported_only_as_normal_is_monitoring_done(engine, words: str, 
     evaluation = engine.evaluate("p1", records, date(2027, 3, 1))
     assert ("lvef-monitoring-overdue" in evaluation.alerts) is overdue
     assert [lab.value for lab in evaluation.record.labs if lab.kind == "lvef"] == [60]
+
+
+@pytest.mark.parametrize(("antibodies_end", "overdue"), [("2024-06-17", False), (None, True)])
+def test_lvef_monitoring_follows_an_her2_antibody_still_given(engine, antibodies_end: str | None, overdue: bool):
+    """Held-out bn5: pertuzumab and trastuzumab stopped at the patient's wish after a durable response, two years
+    before, the line going on with anastrozole alone: no HER2 antibody is given, so no LVEF is due; the line's
+    agents still name the antibodies. With them still given, the LVEF two years old is overdue."""
+    records = _untreated_with_lvef(valueQuantity={"value": 61, "unit": "%"})
+    records[1]["onsetDateTime"] = records[2]["onsetDateTime"] = "2020-09-08"
+    records[3]["effectiveDateTime"] = "2020-09-21"
+    records[4]["effectiveDateTime"] = "2024-05-20"
+    status = "stopped" if antibodies_end else "active"
+    records += [
+        statement("d", "docetaxel", "2020-10-05", "2021-01-18"),
+        statement("p", "pertuzumab", "2020-10-05", antibodies_end, status=status),
+        statement("t", "trastuzumab", "2020-10-05", antibodies_end, status=status),
+        statement("a", "anastrozole", "2021-02-08", status="active"),
+    ]
+    evaluation = engine.evaluate("p1", records, date(2026, 6, 1))
+    assert evaluation.history.current is not None and evaluation.history.current.ongoing
+    assert "trastuzumab" in evaluation.history.current.agents
+    assert ("lvef-monitoring-overdue" in evaluation.alerts) is overdue

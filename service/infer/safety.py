@@ -216,7 +216,14 @@ class SafetyRules:
         elif not on_her2 and latest is not None:
             facts.low_baseline = latest.value < tables.lvef_low_baseline_below
         cutoff = add_months(now, -tables.monitoring_months)
-        facts.monitoring_overdue = on_her2 and (latest is None or latest.on < cutoff)
+        # Monitored while an HER2 antibody or conjugate is given: one of its records still running or given within the
+        # monitoring interval, not one stopped long before within a line that goes on with its endocrine therapy
+        # alone (held-out bn5: HP stopped two years before, anastrozole continuing).
+        given = on_her2 and (
+            not history.ongoing_agents().isdisjoint(self.monitored)
+            or any(e.agent in self.monitored and (e.ongoing or e.last_day >= cutoff) for e in line.exposures)  # type: ignore[union-attr]
+        )
+        facts.monitoring_overdue = given and (latest is None or latest.on < cutoff)
 
     def _liver(self, facts: SafetyFacts, labs: list[LabResult]) -> None:
         tables = self.tables
