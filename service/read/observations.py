@@ -326,9 +326,8 @@ class ObservationReader:
             return
         observation = self._validated(raw, record)
         # "ER" alone names the estrogen receptor only when its value answers a receptor test.
-        if observation is None or (kind in _BARE_RECEPTOR_NAMES and not self.values.answers_receptor(observation)):
+        if observation is None or (kind in _BARE_RECEPTOR_NAMES and not (kind := self._answered_kind(kind, observation))):
             return
-        kind = _BARE_RECEPTOR_NAMES.get(kind, kind)  # type: ignore[arg-type]
         if on is _UNREAD:
             on = raw_observation_date(raw)
         record_id = observation.id or ""
@@ -345,6 +344,10 @@ class ObservationReader:
         if kind in RECEPTOR_KINDS or component_kinds:  # when it was reported, should a re-issue of it be sent too
             issued = raw["issued"] if "issued" in raw else None
             record.receptor_reports[record_id] = (issued, observation.status in _REISSUED)
+
+    def _answered_kind(self, bare: str, observation: Any) -> str:
+        """The receptor a bare abbreviation ("ER") names when the value answers a receptor test, else ""."""
+        return _BARE_RECEPTOR_NAMES[bare] if self.values.answers_receptor(observation) else ""
 
     def _linked(self, raw: Mapping[str, Any], record_id: str, record: PatientRecord) -> str:
         """The place its specimen names (``_specimen_of``); the Condition its ``focus`` names is kept in
