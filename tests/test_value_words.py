@@ -234,3 +234,23 @@ def test_pr_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_rec
     engine: Engine, name: str, value: dict, status: str | None
 ):
     assert _evaluate(engine, _named("p1", name, **value)).receptors.pr == status
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("総ビリルビン", "bilirubin-total"), ("总胆红素", "bilirubin-total"), ("총빌리루빈", "bilirubin-total"),
+     ("谷丙转氨酶", "alt"), ("アルカリホスファターゼ", "alp")],
+)
+def test_liver_tests_named_in_japanese_chinese_or_korean_are_read(engine: Engine, name: str, kind: str):
+    """Held-out bq8: a Japanese SS-MIX2 export's "総ビリルビン" 2.4 mg/dL under a local code and JLAC10 went unread,
+    so docetaxel stayed preferred for a jaundiced de novo patient."""
+    lab = _named("l1", name, valueQuantity={"value": 2.4, "unit": "mg/dL" if kind == "bilirubin-total" else "U/L"})
+    assert [found.kind for found in _evaluate(engine, lab).record.labs] == [kind]
+
+
+@pytest.mark.parametrize("name", ["治療効果判定(総合効果)", "疗效评价", "반응평가"])
+def test_a_response_assessment_named_in_japanese_chinese_or_korean_is_a_disease_status(engine: Engine, name: str):
+    """Held-out bq3: "治療効果判定(総合効果)" (overall response) "PD" under a local code went unread, so a progressed
+    first line read as on treatment."""
+    status = _named("s1", name, valueCodeableConcept={"text": "PD"})
+    assert [found.status for found in _evaluate(engine, status).record.disease_statuses] == ["worsened"]
