@@ -351,8 +351,12 @@ def test_a_label_row_that_changes_a_partner_the_cards_suggest_raises_the_hepatic
 
 @pytest.mark.parametrize(
     ("words", "on", "overdue"),
-    [("Normal", "2027-02-01", False), ("Preserved.", "2027-02-01", False), ("Mildly reduced", "2027-02-01", True),
-     ("Normal", "2026-10-20", True)],  # "Normal" over four months before: the monitoring is overdue as before
+    [
+        ("Normal", "2027-02-01", False),
+        ("Preserved.", "2027-02-01", False),
+        ("Mildly reduced", "2027-02-01", True),
+        ("Normal", "2026-10-20", True),
+    ],  # "Normal" over four months before: the monitoring is overdue as before
 )
 def test_an_lvef_reported_only_as_normal_is_monitoring_done(engine, words: str, on: str, overdue: bool):
     """Held-out bk8: an Epic echo's LVEF coded "Normal" (no number) four weeks before, on trastuzumab and vinorelbine:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.engine import Engine
-from tests.conftest import condition, observation, patient, statement, untreated_her2_positive_patient
+from tests.conftest import coding, condition, observation, patient, statement, untreated_her2_positive_patient
 from tests.test_dispenses import administration, dispense
 
 NOW = date(2026, 6, 1)
@@ -459,3 +459,45 @@ def test_an_order_on_hold_whose_first_dose_was_not_done_is_a_course_waiting_to_b
     ]
     records = untreated_her2_positive_patient(*orders, *(skipped if not_done else []))
     assert len(engine.evaluate("p1", records, NOW).history.lines) == lines
+
+
+def _epic_order(rid: str, text: str, status: str, start: str, valid_to: str | None) -> dict[str, Any]:
+    """An Epic infusion order: its dosage bounds give the first day only, its validity period the last."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": start,
+        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": start}}}}],
+        "dispenseRequest": {"validityPeriod": {"start": start, **({"end": valid_to} if valid_to else {})}},
+    }
+
+
+def test_an_order_whose_bounds_give_only_its_start_ends_when_its_validity_does(engine: Engine) -> None:
+    """Held-out bs1: Epic infusion orders of THP, their bounds giving the first day only and their validity period the
+    last (pertuzumab and Kanjinti stopped 2025-05-06 for progression), had each read as one day: a 16-month first line
+    became a one-day line and a second line of the biosimilar re-order."""
+    orders = [
+        _epic_order("d", "docetaxel 75 mg/m2 IVPB", "completed", "2025-02-03", "2025-05-19"),
+        _epic_order("p", "pertuzumab (PERJETA) 420 mg IVPB", "stopped", "2025-02-03", "2026-02-10"),
+        _epic_order("t", "trastuzumab (HERCEPTIN) 6 mg/kg IVPB", "stopped", "2025-02-03", "2025-06-25"),
+        _epic_order("k", "trastuzumab-anns (KANJINTI) 6 mg/kg IVPB", "stopped", "2025-07-16", "2026-02-10"),
+        observation("s1", "97509-4", "2026-02-20", valueCodeableConcept={"coding": [coding("snomed", "271299001")]}),
+    ]
+    history = engine.evaluate("p1", untreated_her2_positive_patient(*orders), NOW).history
+    assert [(line.number, line.agents, line.end) for line in history.lines] == [
+        (1, ["docetaxel", "pertuzumab", "trastuzumab"], date(2026, 2, 10))
+    ]
+    assert history.status == "progressed"
+
+
+def test_a_stop_whose_words_deny_a_toxicity_is_not_one(engine: Engine) -> None:
+    """Held-out bs5: trastuzumab "Ceased - frailty / decline in functional status (not treatment-related toxicity)"
+    had ended its line for toxicity."""
+    stopped = statement("t", "Herzuma (trastuzumab) 150 mg", "2025-02-03", "2026-01-27", status="stopped")
+    stopped["statusReason"] = [{"text": "Ceased - frailty / decline in functional status (not treatment-related toxicity)"}]
+    history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
+    assert [(line.end, line.end_reason) for line in history.lines] == [(date(2026, 1, 27), "unknown")]

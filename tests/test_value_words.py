@@ -214,21 +214,28 @@ def _named(record_id: str, name: str, **value) -> dict:
         ("ER", {"valueQuantity": {"value": 2, "unit": "visits"}}, None),  # an emergency room's count
         ("ER", {"valueString": "Seen and discharged"}, None),
         ("ER", {"valueInteger": 3}, None),
+        ("RE", {"valueString": "RE: revisión tras infiltración epidural. Evolución positiva"}, None),  # a note (bo4)
+        ("RE", {"valueCodeableConcept": {"text": "Positivo"}}, None),  # "RE" asks for a percent: two letters of notes
     ],
 )
 def test_er_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_receptor_test(
     engine: Engine, name: str, value: dict, status: str | None
 ):
     """ "ER", "PR" and the French, Spanish and Portuguese "RE", "RP" alone name other things too (an emergency room,
-    a pulse rate): such a result is read as the receptor's only when its value is positive or negative or a percent
-    written with its sign. Three testers' charts had read the hormone receptor as unknown (x65, aq8, be5)."""
+    a pulse rate, a note, a chest X-ray): such a result is read as the receptor's only when its value is a percent
+    (an answer beside it or not) or, for "ER" and "PR", an answer alone. Four testers' charts had read the hormone
+    receptor as unknown (x65, aq8, be5, bq4); an over-reaching one's notes and X-rays must not be read (bo1, bo4, bo5)."""
     assert _evaluate(engine, _named("e1", name, **value)).receptors.er == status
 
 
 @pytest.mark.parametrize(
     ("name", "value", "status"),
-    [("PR", {"valueString": "Negative (0%)"}, "negative"), ("RP", {"valueString": "Positivo (30%)"}, "positive"),
-     ("PR", {"valueQuantity": {"value": 72, "unit": "/min"}}, None)],  # a pulse rate
+    [
+        ("PR", {"valueString": "Negative (0%)"}, "negative"),
+        ("RP", {"valueString": "Positivo (30%)"}, "positive"),
+        ("PR", {"valueQuantity": {"value": 72, "unit": "/min"}}, None),  # a pulse rate
+        ("RP", {"valueCodeableConcept": {"text": "Négative : pas d'argument pour une lésion"}}, None),
+    ],  # a chest X-ray (bo5)
 )
 def test_pr_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_receptor_test(
     engine: Engine, name: str, value: dict, status: str | None
@@ -238,8 +245,13 @@ def test_pr_named_by_its_abbreviation_alone_is_read_when_its_value_answers_a_rec
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("総ビリルビン", "bilirubin-total"), ("总胆红素", "bilirubin-total"), ("총빌리루빈", "bilirubin-total"),
-     ("谷丙转氨酶", "alt"), ("アルカリホスファターゼ", "alp")],
+    [
+        ("総ビリルビン", "bilirubin-total"),
+        ("总胆红素", "bilirubin-total"),
+        ("총빌리루빈", "bilirubin-total"),
+        ("谷丙转氨酶", "alt"),
+        ("アルカリホスファターゼ", "alp"),
+    ],
 )
 def test_liver_tests_named_in_japanese_chinese_or_korean_are_read(engine: Engine, name: str, kind: str):
     """Held-out bq8: a Japanese SS-MIX2 export's "総ビリルビン" 2.4 mg/dL under a local code and JLAC10 went unread,
@@ -254,3 +266,11 @@ def test_a_response_assessment_named_in_japanese_chinese_or_korean_is_a_disease_
     first line read as on treatment."""
     status = _named("s1", name, valueCodeableConcept={"text": "PD"})
     assert [found.status for found in _evaluate(engine, status).record.disease_statuses] == ["worsened"]
+
+
+def test_a_bare_name_gives_way_to_the_codes_other_words(engine: Engine):
+    """Held-out x86: a Thai laboratory's "ER" (its text) displayed "ER (IHC)", valued "Positive 30% (moderate
+    intensity)": the display names the receptor test, so the value is read as an ER result's, whatever the order."""
+    result = _named("e1", "ER", valueString="Positive 30% (moderate intensity)")
+    result["code"]["coding"][0]["display"] = "ER (IHC)"
+    assert _evaluate(engine, result).receptors.er == "positive"

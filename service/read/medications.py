@@ -825,15 +825,17 @@ def _request_period(model: Any, now: date) -> tuple[date | None, date | None]:
     planned for next week, held-out d71), else its ``dispenseRequest.validityPeriod`` (Epic), else
     ``authoredOn``; a completed order so dated ends when its supply ran out (``_supply_end``)."""
     events: list[date] = []
+    validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
     for dosage in model.dosageInstruction or []:
         bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
         if bounds is not None and bounds.start is not None:
-            return to_date(bounds.start), to_date(bounds.end)
+            # A start alone is ended by the validity period's end, when there is one: an Epic infusion order's bounds
+            # give its first day, its validity the last (held-out bs1: a 16-month HP course had read as one day).
+            return to_date(bounds.start), to_date(bounds.end) or (to_date(validity.end) if validity is not None else None)
         if dosage.timing and dosage.timing.event:
             events += [day for day in map(to_date, dosage.timing.event) if day is not None]
     if events:  # one day is a start, as a bounds start alone is; several end on the last
         return min(events), (max(events) if len(events) > 1 else None)
-    validity = model.dispenseRequest.validityPeriod if model.dispenseRequest else None
     if validity is not None and (validity.start is not None or validity.end is not None):
         return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
     start = to_date(model.authoredOn)

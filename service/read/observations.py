@@ -131,7 +131,7 @@ _REISSUED = frozenset({"amended", "corrected"})
 _STATUS_KINDS = frozenset({"disease-status", "progression-finding"})
 # A receptor named by its abbreviation alone ("ER", "PgR", "RE": terminology.yaml observation_text), and the kind it
 # is read as when its value answers a receptor test.
-_BARE_RECEPTOR_NAMES = {kind + BARE_SUFFIX: kind for kind in ("er", "pr")}
+_BARE_RECEPTOR_NAMES = {f"{kind}{BARE_SUFFIX}{value}": (kind, value) for kind in ("er", "pr") for value in ("answer", "percent")}
 
 
 def _add_read(record: PatientRecord, part: PatientRecord) -> None:
@@ -346,8 +346,11 @@ class ObservationReader:
             record.receptor_reports[record_id] = (issued, observation.status in _REISSUED)
 
     def _answered_kind(self, bare: str, observation: Any) -> str:
-        """The receptor a bare abbreviation ("ER") names when the value answers a receptor test, else ""."""
-        return _BARE_RECEPTOR_NAMES[bare] if self.values.answers_receptor(observation) else ""
+        """The receptor a bare abbreviation ("ER") names when the value is a receptor's percent, or an answer alone where
+        the name allows it ("ER", not the French "RP" of a chest X-ray), else ""."""
+        kind, value = _BARE_RECEPTOR_NAMES[bare]
+        answered = self.values.is_receptor_percent(observation) or (value == "answer" and self.values.is_bare_answer(observation))
+        return kind if answered else ""
 
     def _linked(self, raw: Mapping[str, Any], record_id: str, record: PatientRecord) -> str:
         """The place its specimen names (``_specimen_of``); the Condition its ``focus`` names is kept in

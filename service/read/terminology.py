@@ -135,6 +135,10 @@ class Terminology:
     side_codes: tuple[str, int, dict[str, str]]
     side_snomed: dict[str, str]  # SNOMED CT code of a bodySite -> the side it names (text laterality_snomed)
     observation_text_kinds: tuple[tuple[re.Pattern[str], str], ...]
+    # names that are a bare abbreviation ("ER"), tried when no text of the code names a kind otherwise
+    observation_bare_kinds: tuple[tuple[re.Pattern[str], str], ...]
+    bare_value: re.Pattern[str]  # the value a receptor named by its bare abbreviation may have: only a percent
+    bare_answer: re.Pattern[str]  # ...or, for a `bare: answer` name, an answer alone, one word
     loinc_name_kinds: tuple[tuple[re.Pattern[str], str], ...]  # a kind by the LOINC long common name of an unlisted code
     disease_status_text: tuple[tuple[re.Pattern[str], str], ...]
     lung: FindingTerms  # interstitial lung disease or pneumonitis (safety.yaml lung)
@@ -218,6 +222,10 @@ class Terminology:
             for pattern, kind in self.observation_text_kinds:
                 if pattern.search(text):
                     return kind
+        for text in texts:  # "ER" alone, when no text says more ("ER (IHC)" is read above, whichever comes first)
+            for pattern, kind in self.observation_bare_kinds:
+                if pattern.search(text):
+                    return kind
         return None
 
     def is_axillary_node(self, system: str, code: str, snomed: str, icd10cm: str) -> bool:
@@ -234,8 +242,8 @@ class Terminology:
 
 
 # A kind named by a bare abbreviation (terminology.yaml observation_text kinds ``bare``: "ER" alone), read only when its
-# value answers that test (service/read/observations.py): the kind's name with this suffix.
-BARE_SUFFIX = "-bare"
+# value answers that test (service/read/observations.py): the kind's name with this suffix and the ``bare`` value.
+BARE_SUFFIX = "-bare-"  # then what its value may be: "answer" or "percent"
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")  # kana, ideographs, Hangul
 
@@ -384,9 +392,17 @@ def _compile(document: dict[str, Any]) -> Terminology:
             (re.compile(item["pattern"], re.IGNORECASE), item["kind"])
             for item in document["observation_text"].get("loinc_names", [])
         ),
+        bare_value=re.compile(document["observation_text"].get("bare_value", "(?!)"), re.IGNORECASE),
+        bare_answer=re.compile(document["observation_text"].get("bare_answer", "(?!)"), re.IGNORECASE),
         observation_text_kinds=tuple(
-            (re.compile(item["pattern"], re.IGNORECASE), item["kind"] + BARE_SUFFIX if item.get("bare") else item["kind"])
+            (re.compile(item["pattern"], re.IGNORECASE), item["kind"])
             for item in document["observation_text"]["kinds"]
+            if "bare" not in item
+        ),
+        observation_bare_kinds=tuple(
+            (re.compile(item["pattern"], re.IGNORECASE), f"{item['kind']}{BARE_SUFFIX}{item['bare']}")
+            for item in document["observation_text"]["kinds"]
+            if "bare" in item
         ),
         disease_status_text=tuple(
             (re.compile(item["pattern"], re.IGNORECASE), item["status"])

@@ -199,14 +199,20 @@ class ValueReader:
         """Whether an Observation or component shape holds a value[x] the readers decode."""
         return any(getattr(holder, element, None) is not None for element in VALUE_ELEMENTS)
 
-    def answers_receptor(self, holder: Any) -> bool:
-        """Whether a value answers a receptor test: positive or negative, or a percent written with its sign."""
-        if self.qualitative(holder) in ("positive", "negative"):
-            return True
+    def is_receptor_percent(self, holder: Any) -> bool:
+        """Whether a value is a receptor's percent: a Quantity in %, or words that are only an answer and a percent
+        ("Negative (<1%)", "80 %": terminology.yaml observation_text bare_value)."""
         quantity = getattr(holder, "valueQuantity", None)
         if quantity is not None and (quantity.unit == "%" or quantity.code == "%"):
             return True
-        return any("%" in text for text in self.value_texts(holder))
+        pattern = self.knowledge.terminology.bare_value
+        return any(pattern.match(text) for text in self.value_texts(holder))
+
+    def is_bare_answer(self, holder: Any) -> bool:
+        """Whether a value is a receptor answer alone, one word ("Negative", "陰性": terminology.yaml bare_answer)."""
+        pattern = self.knowledge.terminology.bare_answer
+        texts = self.value_texts(holder)
+        return bool(texts) and all(pattern.match(text) for text in texts) and self.qualitative(holder) in ("positive", "negative")
 
     def qualitative(self, holder: Any) -> str | None:
         """positive | negative | equivocal from a coded answer, text or a boolean."""
