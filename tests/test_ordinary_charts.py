@@ -529,3 +529,16 @@ def test_a_prescription_valid_for_days_runs_for_the_supply_it_gives(engine: Engi
     history = engine.evaluate("p1", untreated_her2_positive_patient(*scripts), NOW).history
     assert history.status == "on-treatment" and history.current is not None and history.current.end is None
     assert history.lines[0].exposures[0].end == date(2025, 3, 30)  # the first supply's 56 days
+
+
+@pytest.mark.parametrize(("focus", "status"), [("mening", "on-treatment"), ("c1", "progressed"), ("elsewhere", "progressed")])
+def test_a_disease_status_of_another_condition_is_not_the_breast_cancers(engine: Engine, focus: str, status: str) -> None:
+    """Held-out bu4: a benign meningioma's MRI assessed "worsened", its focus the meningioma's Condition (ICD-10 D32.0),
+    had ended a breast cancer's first line for progression. A focus on the breast primary, or on a Condition not sent,
+    is the breast cancer's as before."""
+    meningioma = condition("mening", "icd10cm", "D32.0", "2025-06-01")
+    worse = observation("s1", "97509-4", "2026-04-22", valueCodeableConcept={"coding": [coding("snomed", "271299001")]})
+    worse["focus"] = [{"reference": f"Condition/{focus}"}]
+    thp = [statement(d, d, "2025-02-03", status="active") for d in ("pertuzumab", "trastuzumab")]
+    history = engine.evaluate("p1", untreated_her2_positive_patient(meningioma, worse, *thp), NOW).history
+    assert history.status == status
