@@ -98,6 +98,12 @@ class TherapyHistory:
         return found
 
 
+def _last_given(records: list[Exposure]) -> list[Exposure]:
+    """The records ending on the latest last day among them."""
+    last = max(record.last_day for record in records)
+    return [record for record in records if record.last_day == last]
+
+
 def _doses_and_courses(exposures: list[Exposure]) -> tuple[list[Exposure], list[Exposure]]:
     """The records of a line that each give a drug on one day, and the others (courses).
 
@@ -409,7 +415,7 @@ class LineOfTherapyRules:
             line.end_reason = "progression"
         elif any(e.stop_reason == "toxicity" for e in line.exposures):
             line.end_reason = "toxicity"
-        elif records and all(e.status == "completed" for e in records if e.last_day == max(r.last_day for r in records)):
+        elif records and all(e.status == "completed" for e in _last_given(records)):
             # The courses that ended it, those last given: an IV antibody's order stopped at the switch to Phesgo
             # months before the line's last course was completed says nothing of how the line ended (held-out bb1).
             line.end_reason = "completed"
