@@ -542,3 +542,13 @@ def test_a_disease_status_of_another_condition_is_not_the_breast_cancers(engine:
     thp = [statement(d, d, "2025-02-03", status="active") for d in ("pertuzumab", "trastuzumab")]
     history = engine.evaluate("p1", untreated_her2_positive_patient(meningioma, worse, *thp), NOW).history
     assert history.status == status
+
+
+@pytest.mark.parametrize("reason", ["不良反应", "副作用", "부작용"])
+def test_a_stop_for_an_adverse_reaction_in_chinese_japanese_or_korean_words_is_a_toxicity(engine: Engine, reason: str) -> None:
+    """Held-out cg4: a Chinese hospital's pyrotinib and capecitabine stopped for "不良反应" (adverse reaction) had ended
+    their line for no known reason."""
+    stopped = statement("t", "trastuzumab", "2025-02-03", "2026-01-27", status="stopped")
+    stopped["statusReason"] = [{"coding": [{"system": "http://his.example.cn/stop-reason", "code": "02", "display": reason}]}]
+    history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
+    assert [line.end_reason for line in history.lines] == ["toxicity"]

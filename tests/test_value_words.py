@@ -214,6 +214,8 @@ def _named(record_id: str, name: str, **value) -> dict:
         ("ER", {"valueQuantity": {"value": 2, "unit": "visits"}}, None),  # an emergency room's count
         ("ER", {"valueString": "Seen and discharged"}, None),
         ("ER", {"valueInteger": 3}, None),
+        ("ER", {"valueString": "(-)"}, "negative"),  # a Chinese laboratory's sign in brackets (held-out cg3)
+        ("ER", {"valueString": "约80%强+"}, "positive"),  # "about 80 %, strong +" (held-out cg7)
         ("RE", {"valueString": "RE: revisión tras infiltración epidural. Evolución positiva"}, None),  # a note (bo4)
         ("RE", {"valueCodeableConcept": {"text": "Positivo"}}, None),  # "RE" asks for a percent: two letters of notes
     ],
