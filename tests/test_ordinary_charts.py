@@ -552,3 +552,12 @@ def test_a_stop_for_an_adverse_reaction_in_chinese_japanese_or_korean_words_is_a
     stopped["statusReason"] = [{"coding": [{"system": "http://his.example.cn/stop-reason", "code": "02", "display": reason}]}]
     history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
     assert [line.end_reason for line in history.lines] == ["toxicity"]
+
+
+def test_a_stop_unrelated_to_progression_is_not_one(engine: Engine) -> None:
+    """Held-out ca7 (written to over-reach): lapatinib and capecitabine stopped for "Grade 3 diarrhoea - unrelated to
+    disease progression" had ended their line for progression."""
+    stopped = statement("t", "trastuzumab", "2025-02-03", "2026-01-11", status="stopped")
+    stopped["statusReason"] = [{"text": "Grade 3 diarrhoea - unrelated to disease progression"}]
+    history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
+    assert [line.end_reason for line in history.lines] == ["toxicity"]
