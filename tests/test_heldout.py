@@ -1,10 +1,10 @@
 """Held-out patients: records written by testers who never read the service, checked against what they expected.
 
-tests/heldout/ holds 2,818 patients, 197 order drafts (a hundred and ten of them sessions of several drafts) and forty
+tests/heldout/ holds 2,874 patients, 197 order drafts (a hundred and ten of them sessions of several drafts) and forty
 patient-view requests as EHRs fill their prefetch, written in other EHRs' dialects (Epic-, Cerner-,
 mCODE-, German MII-, NHS-, Synthea-, French-, Australian-, Spanish- and Dutch-like, and an older FHIR
 style, US oncology exports, records converted from C-CDA and HL7 v2, free text in many languages,
-records in non-Latin scripts, and many more) by three hundred and seventeen testers who read only the
+records in non-Latin scripts, and many more) by three hundred and twenty-four testers who read only the
 contract (../shared/contract) and the clinical reference (../shared/reference/clinical.md), and wrote
 what each assessment should say before the service was run on them (tests/heldout/README.md). Where
 the service answers otherwise on purpose, ``expected.json`` says so under ``adjudicated``, with the
