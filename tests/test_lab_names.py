@@ -190,9 +190,11 @@ def test_er_and_pr_percents_named_in_other_languages_are_read(engine: Engine, er
         ("alanine aminotransférase", "alt"),
         ("Phosphatase alcaline", "alp"),
         ("Alkalische Phosphatase", "alp"),
-        # what only looks alike
-        ("RE", None),
-        ("RP", None),
+        # what only looks alike; "RE" and "RP" alone are read as ER and PR only when the value is a percent
+        # (tests/test_value_words.py): their kind says so
+        ("RE", "er-bare-percent"),
+        ("RP", "pr-bare-percent"),
+        ("ER", "er-bare-answer"),
         ("RE (IHC)", None),
         ("Gotland", None),
         ("GPTX", None),
