@@ -20,8 +20,8 @@ NOW = date(2026, 6, 1)
 SNOMED = "http://snomed.info/sct"
 
 
-def _order(rid: str, text: str, written: str, *events: str, status: str = "active") -> dict[str, Any]:
-    """An order of one drug whose dose days are named by ``timing.event`` (no bounds)."""
+def _request(rid: str, text: str, written: str, status: str, **fields: Any) -> dict[str, Any]:
+    """A MedicationRequest of one drug named in words, with the ``fields`` that date it."""
     return {
         "resourceType": "MedicationRequest",
         "id": rid,
@@ -30,8 +30,13 @@ def _order(rid: str, text: str, written: str, *events: str, status: str = "activ
         "subject": {"reference": "Patient/p1"},
         "medicationCodeableConcept": {"text": text},
         "authoredOn": written,
-        "dosageInstruction": [{"text": "Zyklus 1 Tag 1", "timing": {"event": list(events)}}],
+        **fields,
     }
+
+
+def _order(rid: str, text: str, written: str, *events: str, status: str = "active") -> dict[str, Any]:
+    """An order of one drug whose dose days are named by ``timing.event`` (no bounds)."""
+    return _request(rid, text, written, status, dosageInstruction=[{"text": "Zyklus 1 Tag 1", "timing": {"event": list(events)}}])
 
 
 def _thp(written: str, *events: str, status: str = "active") -> list[dict[str, Any]]:
@@ -463,17 +468,14 @@ def test_an_order_on_hold_whose_first_dose_was_not_done_is_a_course_waiting_to_b
 
 def _epic_order(rid: str, text: str, status: str, start: str, valid_to: str | None) -> dict[str, Any]:
     """An Epic infusion order: its dosage bounds give the first day only, its validity period the last."""
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": text},
-        "authoredOn": start,
-        "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": start}}}}],
-        "dispenseRequest": {"validityPeriod": {"start": start, **({"end": valid_to} if valid_to else {})}},
-    }
+    return _request(
+        rid,
+        text,
+        start,
+        status,
+        dosageInstruction=[{"timing": {"repeat": {"boundsPeriod": {"start": start}}}}],
+        dispenseRequest={"validityPeriod": {"start": start, **({"end": valid_to} if valid_to else {})}},
+    )
 
 
 def test_an_order_whose_bounds_give_only_its_start_ends_when_its_validity_does(engine: Engine) -> None:
@@ -506,19 +508,15 @@ def test_a_stop_whose_words_deny_a_toxicity_is_not_one(engine: Engine) -> None:
 def _prescription(rid: str, start: str, status: str, valid_days: int, supply_days: int) -> dict[str, Any]:
     """A prescription whose validity (the days to fill it) is shorter than the supply it gives, as Japan writes one."""
     end = (date.fromisoformat(start) + timedelta(days=valid_days - 1)).isoformat()
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid,
-        "status": status,
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "アナストロゾール錠1mg「NK」"},
-        "authoredOn": start,
-        "dispenseRequest": {
-            "validityPeriod": {"start": start, "end": end},
-            "expectedSupplyDuration": {"value": supply_days, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d"},
-        },
-    }
+    supply = {"value": supply_days, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d"}
+    validity = {"start": start, "end": end}
+    return _request(
+        rid,
+        "アナストロゾール錠1mg「NK」",
+        start,
+        status,
+        dispenseRequest={"validityPeriod": validity, "expectedSupplyDuration": supply},
+    )
 
 
 def test_a_prescription_valid_for_days_runs_for_the_supply_it_gives(engine: Engine) -> None:
