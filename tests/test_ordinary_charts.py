@@ -559,3 +559,11 @@ def test_a_stop_unrelated_to_progression_is_not_one(engine: Engine) -> None:
     stopped["statusReason"] = [{"text": "Grade 3 diarrhoea - unrelated to disease progression"}]
     history = engine.evaluate("p1", untreated_her2_positive_patient(stopped), NOW).history
     assert [line.end_reason for line in history.lines] == ["toxicity"]
+
+
+def test_a_validity_running_past_today_does_not_end_an_order(engine: Engine) -> None:
+    """Held-out ca1: an order whose bounds give only its start and whose validity runs on past today is not ended by
+    that validity (a plan, not an end): the course does not end in the future."""
+    order = _epic_order("x", "fam-trastuzumab deruxtecan-nxki (ENHERTU) IVPB", "completed", "2026-02-02", "2027-02-01")
+    history = engine.evaluate("p1", untreated_her2_positive_patient(order), NOW).history
+    assert all(line.end is None or line.end <= NOW for line in history.lines)

@@ -829,9 +829,12 @@ def _request_period(model: Any, now: date) -> tuple[date | None, date | None]:
     for dosage in model.dosageInstruction or []:
         bounds = dosage.timing.repeat.boundsPeriod if dosage.timing and dosage.timing.repeat else None
         if bounds is not None and bounds.start is not None:
-            # A start alone is ended by the validity period's end, when there is one: an Epic infusion order's bounds
-            # give its first day, its validity the last (held-out bs1: a 16-month HP course had read as one day).
-            return to_date(bounds.start), to_date(bounds.end) or (to_date(validity.end) if validity is not None else None)
+            # A start alone is ended by the validity period's end, when there is one and it is past: an Epic infusion
+            # order's bounds give its first day, its validity the last (held-out bs1: a 16-month HP course had read as
+            # one day). A validity running on past today is a plan, not an end (held-out ca1: a T-DXd order valid for a
+            # year, given three months, had ended its line in the future).
+            valid_to = to_date(validity.end) if validity is not None else None
+            return to_date(bounds.start), to_date(bounds.end) or (valid_to if valid_to is not None and valid_to <= now else None)
         if dosage.timing and dosage.timing.event:
             events += [day for day in map(to_date, dosage.timing.event) if day is not None]
     if events:  # one day is a start, as a bounds start alone is; several end on the last
