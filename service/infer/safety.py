@@ -136,10 +136,7 @@ class SafetyRules:
         """Compute every safety fact; which become alerts is decided with the recommendation."""
         facts = SafetyFacts()
         labs, receptors, statuses = record.labs, record.receptors, record.disease_statuses
-        self._lvef(facts, labs, history, now)
-        if facts.monitoring_overdue and record.lvef_normal_in_words:  # an echo reported "Normal": the heart was assessed
-            cutoff = add_months(now, -self.tables.monitoring_months)
-            facts.monitoring_overdue = max(record.lvef_normal_in_words) < cutoff
+        self._lvef(facts, labs, history, now, record.lvef_normal_in_words)
         self._liver(facts, labs)
         crisis = self.tables.visceral_crisis
         liver = facts.liver
@@ -186,7 +183,10 @@ class SafetyRules:
         latest = max(current, key=lambda found: found.on or date.min) if current else None
         return latest if latest is not None and latest.pregnant else None
 
-    def _lvef(self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date) -> None:
+    def _lvef(  # noqa: PLR0913
+        self, facts: SafetyFacts, labs: list[LabResult], history: TherapyHistory, now: date, normal_in_words: list[date]
+    ) -> None:
+        """The LVEF facts; ``normal_in_words``: the days an LVEF was reported only as normal, an assessment with no value."""
         tables = self.tables
         readings = sorted((lab for lab in labs if lab.kind == "lvef"), key=lambda lab: lab.on)
         latest = readings[-1] if readings else None
@@ -223,7 +223,8 @@ class SafetyRules:
             not history.ongoing_agents().isdisjoint(self.monitored)
             or any(e.agent in self.monitored and (e.ongoing or e.last_day >= cutoff) for e in line.exposures)  # type: ignore[union-attr]
         )
-        facts.monitoring_overdue = given and (latest is None or latest.on < cutoff)
+        assessed = ([latest.on] if latest is not None else []) + normal_in_words  # an echo reported "Normal" counts
+        facts.monitoring_overdue = given and (not assessed or max(assessed) < cutoff)
 
     def _liver(self, facts: SafetyFacts, labs: list[LabResult]) -> None:
         tables = self.tables
